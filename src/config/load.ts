@@ -1,0 +1,161 @@
+/**
+ * Loading a RunConfig: defaults < preset < config file < flags. Every problem is collected and
+ * reported at once (field, what is wrong, the fix); nothing runs on an invalid config.
+ */
+import { readFileSync, existsSync } from "node:fs";
+import { extname } from "node:path";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import type { z } from "zod";
+import { LoraprofError, type Problem } from "../util/errors.js";
+import { PRESETS } from "./presets.js";
+import { FIELD_HINTS, PRESET_NAMES, RunConfigSchema, type RunConfig, type PresetName } from "./schema.js";
+
+type Plain = Record<string, unknown>;
+
+const isPlain = (v: unknown): v is Plain => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Deep merge where `over` wins; arrays are replaced, not concatenated. */
+export function deepMerge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] = isPlain(b) && isPlain(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+}
+
+/** Reads a JSON or YAML config document. */
+export function readConfigFile(path: string): Plain {
+  if (!existsSync(path)) {
+    throw new LoraprofError("CONFIG_INVALID", `config file not found: ${path}`, {
+      problems: [{ field: "--config", message: "no such file", hint: "check the path, or run without --config" }],
+    });
+  }
+  const text = readFileSync(path, "utf8");
+  const ext = extname(path).toLowerCase();
+  let doc: unknown;
+  try {
+    doc = ext === ".json" ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    const where =
+      err instanceof YAMLParseError && err.linePos
+        ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
+        : "";
+    throw new LoraprofError("CONFIG_INVALID", `cannot parse ${path}${where}`, {
+      problems: [
+        {
+          field: path,
+          message: (err as Error).message.split("\n")[0] ?? "parse error",
+          hint: ext === ".json" ? "fix the JSON syntax (a YAML file needs a .yaml extension)" : "fix the YAML syntax",
+        },
+      ],
+    });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isPlain(doc)) {
+    throw new LoraprofError("CONFIG_INVALID", `${path} must hold one object of settings`, {
+      problems: [{ field: path, message: `found ${Array.isArray(doc) ? "an array" : typeof doc}`, hint: "write key: value settings" }],
+    });
+  }
+  return doc;
+}
+
+function levenshtein(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+function knownKeys(path: (string | number)[]): string[] {
+  let shape: z.ZodTypeAny | undefined = RunConfigSchema as unknown as z.ZodTypeAny;
+  for (const key of path) {
+    const inner = unwrap(shape);
+    const s = (inner as unknown as { shape?: Record<string, z.ZodTypeAny> }).shape;
+    shape = s?.[String(key)];
+  }
+  const inner = unwrap(shape);
+  return Object.keys((inner as unknown as { shape?: Record<string, unknown> })?.shape ?? {});
+}
+
+function unwrap(t: z.ZodTypeAny | undefined): z.ZodTypeAny | undefined {
+  let cur = t as unknown as { def?: { innerType?: unknown; in?: unknown; schema?: unknown } } | undefined;
+  for (let i = 0; i < 8 && cur?.def; i++) {
+    const next = cur.def.innerType ?? cur.def.in ?? cur.def.schema;
+    if (!next) break;
+    cur = next as typeof cur;
+  }
+  return cur as z.ZodTypeAny | undefined;
+}
+
+/** Turns zod issues into problems with a fix each. */
+export function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
+  const problems: Problem[] = [];
+  for (const issue of issues) {
+    const path = issue.path.map(String);
+    if (issue.code === "unrecognized_keys") {
+      const candidates = knownKeys(issue.path as (string | number)[]);
+      for (const key of issue.keys) {
+        const best = candidates
+          .map((c) => ({ c, d: levenshtein(key.toLowerCase(), c.toLowerCase()) }))
+          .sort((x, y) => x.d - y.d)[0];
+        problems.push({
+          field: [...path, key].join("."),
+          message: "unknown setting",
+          hint:
+            best && best.d <= Math.max(2, Math.floor(key.length / 3))
+              ? `did you mean "${best.c}"?`
+              : `remove it; known settings here: ${candidates.join(", ")}`,
+        });
+      }
+      continue;
+    }
+    const field = path.join(".") || "(config)";
+    const hint = FIELD_HINTS[path[0] ?? ""];
+    problems.push({ field, message: issue.message, ...(hint ? { hint } : {}) });
+  }
+  return problems;
+}
+
+export interface LoadConfigOptions {
+  /** Path of a JSON/YAML config file. */
+  configPath?: string;
+  /** Already-parsed document (instead of a file), e.g. from a sweep spec. */
+  document?: Plain;
+  /** Settings from flags: win over the file. */
+  overrides?: Plain;
+}
+
+/** Defaults < preset < file < flags, validated. Throws CONFIG_INVALID listing every problem. */
+export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
+  const fileDoc = opts.configPath ? readConfigFile(opts.configPath) : (opts.document ?? {});
+  const merged = deepMerge(fileDoc, opts.overrides ?? {});
+  const presetName = merged["preset"];
+  let base: Plain = {};
+  if (typeof presetName === "string") {
+    const preset = PRESETS[presetName as PresetName];
+    if (preset) base = preset.config as Plain;
+  }
+  const input = deepMerge(base, merged);
+  const parsed = RunConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = issuesToProblems(parsed.error.issues);
+    const where = opts.configPath ? ` in ${opts.configPath}` : "";
+    throw new LoraprofError(
+      "CONFIG_INVALID",
+      `invalid run configuration${where}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`,
+      { problems },
+    );
+  }
+  return parsed.data;
+}
+
+export { PRESET_NAMES };

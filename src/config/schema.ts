@@ -1,0 +1,180 @@
+/**
+ * RunConfig: what a user writes (run.json / run.yaml) or passes as flags. One zod schema gives the
+ * type, the validation, the defaults (documented at each field) and the JSON Schema for editors.
+ * Unknown keys are errors. Resolution into the engine's RunSpec happens in ./resolve.ts.
+ */
+import { z } from "zod";
+import { OPTIMIZERS, PADDING_MODES, PRECISIONS } from "../run/protocol.js";
+
+const posInt = () => z.number().int().positive();
+
+/** "8GiB", "7.5 GB", "8192MiB" or a number of bytes. */
+export const BYTE_SIZE_PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$/i;
+
+export const LoraSchema = z
+  .object({
+    /** Adapter rank. */
+    r: posInt().default(16),
+    /** Scaling numerator: the update is scaled by alpha / r. */
+    alpha: z.number().positive().default(32),
+    dropout: z.number().min(0).lt(1).default(0.05),
+    /** "all-linear": q,k,v,o,gate,up,down (never the LM head); or explicit module names. */
+    targetModules: z.union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)]).default("all-linear"),
+  })
+  .strict();
+
+export const QuantSchema = z
+  .object({
+    /** 4-bit data type for QLoRA base weights. */
+    type: z.enum(["nf4", "fp4"]).default("nf4"),
+    /** Quantize the quantization constants too (saves ~0.37 bit/param). */
+    doubleQuant: z.boolean().default(true),
+  })
+  .strict();
+
+export const OptimizerSchema = z
+  .object({
+    name: z.enum(OPTIMIZERS).default("adamw_torch"),
+    lr: z.number().positive().default(2e-4),
+    weightDecay: z.number().min(0).default(0),
+    betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.999]),
+    eps: z.number().positive().default(1e-8),
+    /** Clip the global gradient norm; null turns clipping off. */
+    maxGradNorm: z.number().positive().nullable().default(1.0),
+    /** LR schedule after the linear warmup over `warmupSteps`. */
+    schedule: z.enum(["constant", "linear", "cosine"]).default("constant"),
+  })
+  .strict();
+
+export const PRESET_NAMES = ["paper-run1", "paper-run2", "paper-run3"] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+export const RunConfigSchema = z
+  .object({
+    /** Start from one of the study's runs; the file and flags override it. */
+    preset: z.enum(PRESET_NAMES).optional(),
+    /** Free-text label stored with the run. */
+    label: z.string().optional(),
+    /** Catalog id (`qwen2.5-1.5b-instruct`), Hugging Face id (`Qwen/Qwen2.5-1.5B-Instruct`) or a local folder. */
+    model: z.string().min(1).default("tiny-qwen2"),
+    /**
+     * random: a seeded synthetic checkpoint built from the catalog's exact architecture (same compute,
+     * memory and energy as real weights; loss values meaningless). pretrained: the published weights.
+     * auto: pretrained when the model has published weights, else random.
+     */
+    weights: z.enum(["auto", "random", "pretrained"]).default("auto"),
+    /** Hub revision (branch, tag or commit) for pretrained weights. */
+    revision: z.string().optional(),
+    /** Alpaca JSON/JSONL path, `alpaca` (upstream file, downloaded once) or `synthetic` (offline default). */
+    dataset: z.string().min(1).default("synthetic"),
+    /** Records generated for `--dataset synthetic`. */
+    syntheticRecords: posInt().default(5000),
+    /** Use only N records (null: all). */
+    subset: posInt().nullable().default(null),
+    /** first: the first N records; random: a seeded sample of N. */
+    subsetMode: z.enum(["first", "random"]).default("first"),
+    /** Seeds subset sampling, record order, synthetic weights and LoRA init. */
+    seed: z.number().int().nonnegative().default(0),
+    template: z.enum(["alpaca", "chatml"]).default("alpaca"),
+    /** Exclude prompt tokens from the loss (train on responses only). */
+    maskPrompt: z.boolean().default(false),
+    /** Records are truncated to this many tokens. */
+    seqLen: posInt().default(512),
+    batchSize: posInt().default(1),
+    gradAccum: posInt().default(1),
+    /** longest: pad each batch to its longest record; max_length: pad every record to seqLen. */
+    padding: z.enum(PADDING_MODES).default("longest"),
+    /** auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on the CPU. */
+    precision: z.enum(["auto", ...PRECISIONS]).default("auto"),
+    /** lora: 16-bit (or fp32) frozen base; qlora: 4-bit base through bitsandbytes. */
+    method: z.enum(["lora", "qlora"]).default("lora"),
+    lora: LoraSchema.default(LoraSchema.parse({})),
+    quant: QuantSchema.default(QuantSchema.parse({})),
+    optimizer: OptimizerSchema.default(OptimizerSchema.parse({})),
+    /** Recompute activations in the backward pass (non-reentrant): less memory, ~1/3 more compute. */
+    gradCheckpointing: z.boolean().default(false),
+    attnImplementation: z.enum(["sdpa", "eager"]).default("sdpa"),
+    /** Optimizer steps in all, warmup included. */
+    steps: posInt().default(50),
+    /** Steps excluded from the measured window (compilation, allocator growth, cache warmup). */
+    warmupSteps: z.number().int().nonnegative().default(5),
+    /** Steps between event flushes, the only mid-run device synchronizations. */
+    logEverySteps: posInt().default(10),
+    /** auto: cuda:0 when a CUDA GPU is present, else cpu. */
+    device: z
+      .string()
+      .regex(/^(auto|cpu|cuda|cuda:\d+)$/, "expected auto, cpu, cuda or cuda:N")
+      .default("auto"),
+    /** Emulate a smaller card on a larger GPU, e.g. "8GiB"; null: the whole GPU. */
+    vramBudget: z
+      .union([z.string().regex(BYTE_SIZE_PATTERN, 'expected a size like "8GiB" or "7.5GB"'), posInt()])
+      .nullable()
+      .default(null),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (cfg.warmupSteps >= cfg.steps) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["warmupSteps"],
+        message: `warmupSteps (${cfg.warmupSteps}) must be smaller than steps (${cfg.steps}) so that some steps are measured`,
+      });
+    }
+    if (cfg.precision === "fp16" && cfg.device === "cpu") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["precision"],
+        message: "fp16 training is not supported on the CPU",
+      });
+    }
+    if (cfg.method === "qlora" && cfg.device === "cpu") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["method"],
+        message: "qlora needs a CUDA GPU (bitsandbytes 4-bit kernels)",
+      });
+    }
+  });
+
+export type RunConfigInput = z.input<typeof RunConfigSchema>;
+export type RunConfig = z.output<typeof RunConfigSchema>;
+
+/** Fixes shown beside validation problems, by top-level field. */
+export const FIELD_HINTS: Record<string, string> = {
+  model: "use a catalog id (see `loraprof models`), a Hugging Face id like Qwen/Qwen2.5-1.5B-Instruct, or a local folder",
+  weights: "use random, pretrained or auto",
+  dataset: "use a path to Alpaca JSON/JSONL, `alpaca` or `synthetic`",
+  seqLen: "use a positive whole number of tokens, e.g. 512",
+  batchSize: "use a positive whole number, e.g. 1",
+  gradAccum: "use a positive whole number, e.g. 1",
+  padding: "use longest or max_length",
+  precision: "use auto, fp32, fp16 or bf16 (fp16 needs a GPU)",
+  method: "use lora, or qlora on a CUDA GPU",
+  optimizer: `optimizer.name is one of ${OPTIMIZERS.join(", ")}`,
+  steps: "use a positive whole number larger than warmupSteps",
+  warmupSteps: "use fewer warmup steps than steps",
+  device: "use auto, cpu, cuda or cuda:N",
+  vramBudget: 'use a size like "8GiB", or null for the whole GPU',
+  template: "use alpaca or chatml",
+  preset: `use one of ${PRESET_NAMES.join(", ")}`,
+};
+
+export function parseByteSize(value: string | number): number {
+  if (typeof value === "number") return value;
+  const m = BYTE_SIZE_PATTERN.exec(value);
+  if (!m) throw new Error(`not a size: ${value}`);
+  const n = Number(m[1]);
+  const unit = (m[2] ?? "B").toLowerCase();
+  const factor: Record<string, number> = {
+    b: 1,
+    kb: 1e3,
+    mb: 1e6,
+    gb: 1e9,
+    tb: 1e12,
+    kib: 2 ** 10,
+    mib: 2 ** 20,
+    gib: 2 ** 30,
+    tib: 2 ** 40,
+  };
+  return Math.round(n * (factor[unit] ?? 1));
+}

@@ -1,0 +1,129 @@
+/**
+ * The store: one SQLite file (WAL), versioned migrations, runs and their steps and telemetry.
+ * Every state change of a run is one transaction, so a crash leaves either the old or the new row,
+ * never half of one. Library code only: returns data, never prints.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { hostname } from "node:os";
+import { LoraprofError } from "../util/errors.js";
+
+export type Db = Database.Database;
+
+/** Append-only: a released migration is never edited, only followed by a new one. */
+export const MIGRATIONS: { version: number; description: string; sql: string }[] = [
+  {
+    version: 1,
+    description: "runs and steps",
+    sql: `
+      CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending','running','completed','oom','failed','cancelled')),
+        label TEXT,
+        sweep_id TEXT,
+        config_json TEXT NOT NULL,
+        spec_json TEXT,
+        environment_json TEXT,
+        loaded_json TEXT,
+        summary_json TEXT,
+        metrics_json TEXT,
+        error_json TEXT,
+        owner_pid INTEGER,
+        owner_host TEXT,
+        log_path TEXT
+      );
+      CREATE INDEX runs_created ON runs(created_at);
+      CREATE INDEX runs_status ON runs(status);
+      CREATE TABLE steps (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        phase TEXT NOT NULL CHECK (phase IN ('warmup','measure')),
+        real_tokens INTEGER NOT NULL,
+        processed_tokens INTEGER NOT NULL,
+        label_tokens INTEGER NOT NULL,
+        loss REAL,
+        step_seconds REAL,
+        lr REAL,
+        grad_norm REAL,
+        allocated_bytes INTEGER,
+        PRIMARY KEY (run_id, step)
+      );
+    `,
+  },
+  {
+    version: 2,
+    description: "telemetry samples",
+    sql: `
+      CREATE TABLE telemetry_samples (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        t_ms REAL NOT NULL,
+        gpu_index INTEGER NOT NULL,
+        phase TEXT NOT NULL CHECK (phase IN ('idle','warmup','measure')),
+        power_watts REAL,
+        power_instant_watts REAL,
+        memory_used_bytes REAL,
+        utilization_gpu_percent REAL,
+        utilization_memory_percent REAL,
+        sm_clock_hz REAL,
+        mem_clock_hz REAL,
+        temperature_c REAL,
+        pstate TEXT
+      );
+      CREATE INDEX telemetry_run ON telemetry_samples(run_id, t_ms);
+    `,
+  },
+];
+
+export function openStore(path: string): Db {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  let db: Db;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw new LoraprofError("STORE", `cannot open the store at ${path}: ${(err as Error).message}`, {
+      hint: "check the path given with --db (or LORAPROF_HOME) and its permissions",
+    });
+  }
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: Db): number {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+  if (current > latest) {
+    throw new LoraprofError(
+      "STORE",
+      `the store was written by a newer loraprof (schema ${current}, this one knows ${latest})`,
+      { hint: "upgrade loraprof, or point --db at another file" },
+    );
+  }
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+  }
+  return latest;
+}
+
+export const THIS_HOST = hostname();
+
+/** True when a process with this pid exists on this host. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,62 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { MIGRATIONS, openStore } from "./db.js";
+import { createRun, finishRun, getRun, getSteps, insertSteps, listRuns, markRunning, reapStaleRuns } from "./runs.js";
+
+const fresh = () => openStore(join(mkdtempSync(join(tmpdir(), "loraprof-store-")), "loraprof.db"));
+
+describe("store", () => {
+  it("migrates a new file to the latest schema version", () => {
+    const db = fresh();
+    expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
+  });
+
+  it("keeps a run's config, steps, metrics and final status", () => {
+    const db = fresh();
+    const id = createRun(db, { config: { model: "tiny-qwen2" } });
+    markRunning(db, id, { runId: id });
+    insertSteps(db, id, [
+      { type: "step", step: 1, phase: "warmup", realTokens: 10, processedTokens: 12, labelTokens: 9, loss: 11.9, stepSeconds: 0.5, lr: 1e-4, gradNorm: null, allocatedBytes: null },
+      { type: "step", step: 2, phase: "measure", realTokens: 11, processedTokens: 12, labelTokens: 10, loss: 11.8, stepSeconds: 0.4, lr: 2e-4, gradNorm: 1.2, allocatedBytes: 100 },
+    ]);
+    finishRun(db, id, { status: "completed", metrics: { realTokensPerSecond: 27.5 } });
+    const run = getRun(db, id);
+    expect(run.status).toBe("completed");
+    expect(run.config).toEqual({ model: "tiny-qwen2" });
+    expect(run.metrics).toEqual({ realTokensPerSecond: 27.5 });
+    expect(getSteps(db, id).map((s) => s.loss)).toEqual([11.9, 11.8]);
+  });
+
+  it("finds a run by a unique id prefix and lists newest first", () => {
+    const db = fresh();
+    const a = createRun(db, { id: "20260101-000000-aaaa", config: {} });
+    const b = createRun(db, { id: "20260102-000000-bbbb", config: {} });
+    expect(getRun(db, "20260102").id).toBe(b);
+    expect(listRuns(db).map((r) => r.id)).toEqual([b, a]);
+  });
+
+  it("marks a run left running by a dead process as failed (interrupted) on the next start", () => {
+    const db = fresh();
+    const id = createRun(db, { config: {} });
+    markRunning(db, id, {});
+    db.prepare("UPDATE runs SET owner_pid=? WHERE id=?").run(999_999_999, id);
+    expect(reapStaleRuns(db, () => false)).toEqual([id]);
+    const run = getRun(db, id);
+    expect(run.status).toBe("failed");
+    expect(run.error?.kind).toBe("interrupted");
+  });
+
+  it("leaves a run owned by a live process alone", () => {
+    const db = fresh();
+    const id = createRun(db, { config: {} });
+    db.prepare("UPDATE runs SET owner_pid=? WHERE id=?").run(12345, id);
+    expect(reapStaleRuns(db, () => true)).toEqual([]);
+    expect(getRun(db, id).status).toBe("pending");
+  });
+
+  it("refuses an unknown run id with a hint", () => {
+    expect(() => getRun(fresh(), "nope")).toThrow(/no run with id/);
+  });
+});

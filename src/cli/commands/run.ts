@@ -1,0 +1,135 @@
+import type { Command } from "commander";
+import pc from "picocolors";
+import { loadRunConfig } from "../../config/load.js";
+import type { RunConfigInput } from "../../config/schema.js";
+import { executeRun, type RunResult } from "../../run/run.js";
+import type { RunError } from "../../store/runs.js";
+import { openContext, printJson } from "../context.js";
+import { addRunFlags, flagsToOverrides } from "../flags.js";
+import { progressReporter } from "../progress.js";
+import { formatBytes, formatNumber, formatSeconds, renderPairs, statusColor } from "../render.js";
+
+/** Exit status of `run` by outcome: scripts can tell an OOM from a crash. */
+export const RUN_EXIT_CODES = { completed: 0, failed: 1, oom: 3, cancelled: 130 } as const;
+
+export function registerRun(program: Command): void {
+  const cmd = program
+    .command("run")
+    .description("fine-tune for N steps and measure it (one engine process, stored in the run database)");
+  addRunFlags(cmd)
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--json", "print one JSON object instead of tables")
+    .option("-q, --quiet", "no progress output")
+    .action(async (opts: Record<string, unknown>) => {
+      const overrides = flagsToOverrides(opts);
+      const config = loadRunConfig({
+        ...(typeof opts["config"] === "string" ? { configPath: opts["config"] } : {}),
+        overrides,
+      });
+      const code = await runAndReport(config as RunConfigInput as never, {
+        db: opts["db"] as string | undefined,
+        json: Boolean(opts["json"]),
+        quiet: Boolean(opts["quiet"]),
+      });
+      process.exitCode = code;
+    });
+}
+
+export async function runAndReport(
+  config: Parameters<typeof executeRun>[0],
+  opts: { db?: string; json: boolean; quiet: boolean; title?: string },
+): Promise<number> {
+  const ctx = openContext({ db: opts.db });
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write("\ncancelling (Ctrl-C again to force)…\n");
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+  const progress = progressReporter({ quiet: opts.quiet || (opts.json && !process.stderr.isTTY) });
+  try {
+    if (ctx.reaped.length && !opts.json) {
+      process.stderr.write(pc.yellow(`marked ${ctx.reaped.length} interrupted run(s) as failed: ${ctx.reaped.join(", ")}\n`));
+    }
+    const result = await executeRun(config, {
+      db: ctx.db,
+      home: ctx.home,
+      cacheDir: ctx.cacheDir,
+      signal: controller.signal,
+      onProgress: progress.onProgress,
+    });
+    progress.stop();
+    if (opts.json) printJson(runResultJson(result));
+    else process.stdout.write(renderRunResult(result, opts.title) + "\n");
+    return RUN_EXIT_CODES[result.status];
+  } finally {
+    progress.stop();
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+    ctx.db.close();
+  }
+}
+
+export function runResultJson(r: RunResult): Record<string, unknown> {
+  return {
+    id: r.id,
+    status: r.status,
+    config: r.config,
+    metrics: r.metrics,
+    ...(r.error ? { error: r.error } : {}),
+    environment: r.environment,
+    loaded: r.loaded,
+    data: r.data,
+  };
+}
+
+export function renderError(e: RunError): string {
+  const lines = [pc.red(`${e.kind}: ${e.message}`)];
+  if (e.hint) lines.push(`fix: ${e.hint}`);
+  if (e.memory) {
+    const m = Object.entries(e.memory)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => `${k} ${formatBytes(v as number)}`);
+    if (m.length) lines.push(`memory at failure: ${m.join(", ")}`);
+  }
+  if (e.stderrTail) lines.push(pc.dim("engine stderr (tail):"), pc.dim(e.stderrTail.split("\n").slice(-20).join("\n")));
+  return lines.join("\n");
+}
+
+export function renderRunResult(r: RunResult, title?: string): string {
+  const m = r.metrics;
+  const c = r.config;
+  const env = r.environment;
+  const head = `${title ?? "run"} ${pc.bold(r.id)}: ${statusColor(r.status)}`;
+  const pairs: [string, string][] = [
+    ["model", `${c.model} (${c.weights} weights, ${c.method}, ${c.precision})`],
+    ["device", env ? `${env.device.name}${env.device.kind === "cpu" ? ` (${env.device.cpuThreads} threads)` : ""}` : c.device],
+    [
+      "shape",
+      `batch ${c.batchSize} × grad-accum ${c.gradAccum}, seq ≤ ${c.seqLen}, padding ${c.padding}${c.gradCheckpointing ? ", grad checkpointing" : ""}`,
+    ],
+    ["optimizer", `${c.optimizer.name}, lr ${c.optimizer.lr}, LoRA r=${c.lora.r} α=${c.lora.alpha} dropout ${c.lora.dropout}`],
+    ["data", `${c.dataset} (${r.data.records} records, mean ${formatNumber(r.data.meanTokens)} tokens, template ${c.template})`],
+  ];
+  if (m) {
+    pairs.push(
+      ["real tokens/s", `${pc.bold(formatNumber(m.realTokensPerSecond))}  (processed ${formatNumber(m.processedTokensPerSecond)}, label ${formatNumber(m.labelTokensPerSecond)}; padding ${formatNumber((m.paddingFraction ?? 0) * 100, 0)}%)`],
+      ["s / 10k real tokens", formatNumber(m.secondsPer10kRealTokens, 2)],
+      ["measured window", `${m.measuredSteps} steps in ${formatSeconds(m.measuredSeconds)} (median step ${formatSeconds(m.stepSecondsMedian)}), ${c.warmupSteps} warmup steps excluded`],
+      ["peak memory", `allocated ${formatBytes(m.peakAllocatedBytes)}, reserved ${formatBytes(m.peakReservedBytes)}, process ${formatBytes(m.peakProcessBytes)}, device ${formatBytes(m.peakDeviceBytes)}`],
+      ["loss", `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last 5 steps${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`],
+    );
+    if (m.energyJoules !== null) pairs.push(["energy", `${formatNumber(m.energyJoules)} J, ${formatNumber(m.joulesPerRealToken, 4)} J/real token`]);
+    const reasons = Object.entries(m.nullReasons);
+    if (reasons.length) pairs.push(["not measured", reasons.map(([k, v]) => `${k}: ${v}`).join("; ")]);
+  }
+  const out = [head, renderPairs(pairs)];
+  if (m?.warnings.length) out.push(...m.warnings.map((w) => pc.yellow(`warning: ${w}`)));
+  if (r.error) out.push(renderError(r.error));
+  return out.join("\n");
+}

@@ -1,0 +1,110 @@
+import type { Command } from "commander";
+import type { ResolvedConfig } from "../../run/resolve.js";
+import type { RunMetrics } from "../../run/metrics.js";
+import type { RunResult } from "../../run/run.js";
+import { getRun, getSteps, listRuns, RUN_STATUSES, type RunStatus } from "../../store/runs.js";
+import { LoraprofError } from "../../util/errors.js";
+import { openContext, printJson } from "../context.js";
+import { formatBytes, formatNumber, renderTable, statusColor } from "../render.js";
+import { renderError, renderRunResult } from "./run.js";
+
+export function registerRuns(program: Command): void {
+  const runs = program.command("runs").description("list and inspect stored runs");
+  runs
+    .command("list")
+    .description("stored runs, newest first")
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--status <status>", `only runs with this status (${RUN_STATUSES.join("|")})`)
+    .option("--limit <n>", "at most N runs", "50")
+    .option("--json", "print JSON")
+    .action((opts: { db?: string; status?: string; limit: string; json?: boolean }) => {
+      if (opts.status && !RUN_STATUSES.includes(opts.status as RunStatus)) {
+        throw new LoraprofError("FLAG_INVALID", "invalid --status", {
+          problems: [{ field: "--status", message: `"${opts.status}" is not a run status`, hint: `use one of ${RUN_STATUSES.join(", ")}` }],
+        });
+      }
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit <= 0) {
+        throw new LoraprofError("FLAG_INVALID", "invalid --limit", { problems: [{ field: "--limit", message: `"${opts.limit}" is not a positive whole number`, hint: "e.g. --limit 20" }] });
+      }
+      const ctx = openContext(opts);
+      try {
+        const rows = listRuns<ResolvedConfig, RunMetrics>(ctx.db, { ...(opts.status ? { status: opts.status as RunStatus } : {}), limit });
+        if (opts.json) {
+          printJson(rows.map((r) => ({ id: r.id, createdAt: r.createdAt, status: r.status, label: r.label, sweepId: r.sweepId, config: r.config, metrics: r.metrics, error: r.error })));
+          return;
+        }
+        if (rows.length === 0) {
+          process.stdout.write(`no runs in ${ctx.dbPath} yet: try \`loraprof demo\`\n`);
+          return;
+        }
+        process.stdout.write(
+          renderTable(rows, [
+            { header: "id", value: (r) => r.id },
+            { header: "status", value: (r) => statusColor(r.status) },
+            { header: "model", value: (r) => `${r.config.model}${r.config.weights === "random" ? "*" : ""}` },
+            { header: "method", value: (r) => `${r.config.method}/${r.config.precision}` },
+            { header: "optimizer", value: (r) => r.config.optimizer?.name ?? "" },
+            { header: "batch×seq", value: (r) => `${r.config.batchSize}×${r.config.seqLen}`, align: "right" },
+            { header: "real tok/s", value: (r) => formatNumber(r.metrics?.realTokensPerSecond), align: "right" },
+            { header: "peak alloc", value: (r) => formatBytes(r.metrics?.peakAllocatedBytes ?? r.error?.memory?.["peakAllocatedBytes"] ?? null), align: "right" },
+            { header: "device", value: (r) => r.config.device },
+          ]) + "\n* random (synthetic) weights\n",
+        );
+      } finally {
+        ctx.db.close();
+      }
+    });
+  runs
+    .command("show <id>")
+    .description("one run: resolved config, environment, metrics, error (an id prefix is enough)")
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--steps", "also print every step")
+    .option("--json", "print JSON (steps included)")
+    .action((id: string, opts: { db?: string; steps?: boolean; json?: boolean }) => {
+      const ctx = openContext(opts);
+      try {
+        const run = getRun<ResolvedConfig, RunMetrics & Record<string, unknown>>(ctx.db, id);
+        const steps = getSteps(ctx.db, run.id);
+        if (opts.json) {
+          printJson({ ...run, steps });
+          return;
+        }
+        const env = run.environment as Parameters<typeof renderRunResult>[0]["environment"];
+        if (run.metrics || run.status === "completed") {
+          process.stdout.write(
+            renderRunResult({
+              id: run.id,
+              status: run.status as "completed",
+              config: run.config,
+              metrics: run.metrics,
+              environment: env,
+              loaded: run.loaded as never,
+              data: (run.data ?? { records: NaN, meanTokens: NaN }) as RunResult["data"],
+              ...(run.error ? { error: run.error } : {}),
+            }) + "\n",
+          );
+        } else {
+          process.stdout.write(`run ${run.id}: ${statusColor(run.status)} (created ${run.createdAt})\n`);
+          if (run.error) process.stdout.write(renderError(run.error) + "\n");
+        }
+        process.stdout.write(`steps stored: ${steps.length}${run.logPath ? `; engine log: ${run.logPath}` : ""}\n`);
+        if (opts.steps && steps.length) {
+          process.stdout.write(
+            renderTable(steps, [
+              { header: "step", value: (s) => String(s.step), align: "right" },
+              { header: "phase", value: (s) => s.phase },
+              { header: "loss", value: (s) => formatNumber(s.loss, 4), align: "right" },
+              { header: "seconds", value: (s) => formatNumber(s.stepSeconds, 3), align: "right" },
+              { header: "real", value: (s) => String(s.realTokens), align: "right" },
+              { header: "processed", value: (s) => String(s.processedTokens), align: "right" },
+              { header: "lr", value: (s) => (s.lr ?? 0).toExponential(2), align: "right" },
+            ]) + "\n",
+          );
+        }
+      } finally {
+        ctx.db.close();
+      }
+    });
+}
+

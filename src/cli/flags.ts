@@ -1,0 +1,133 @@
+/**
+ * Run flags, defined once: each maps to a RunConfig field. Shared by `run`, `plan` and `sweep`.
+ * Flag values arrive as strings; they are converted here (a bad number names the flag) and then
+ * validated with the config file by the one schema.
+ */
+import type { Command } from "commander";
+import { Option } from "commander";
+import { LoraprofError, type Problem } from "../util/errors.js";
+
+type Kind = "string" | "int" | "number" | "bool" | "list" | "nullable-int" | "nullable-number";
+
+interface FlagDef {
+  flag: string;
+  field: string;
+  kind: Kind;
+  description: string;
+  choices?: readonly string[];
+}
+
+export const RUN_FLAGS: FlagDef[] = [
+  { flag: "preset", field: "preset", kind: "string", description: "start from a study run: paper-run1|paper-run2|paper-run3" },
+  { flag: "label", field: "label", kind: "string", description: "free-text label stored with the run" },
+  { flag: "model", field: "model", kind: "string", description: "catalog id, Hugging Face id or local folder (default tiny-qwen2)" },
+  { flag: "weights", field: "weights", kind: "string", description: "auto|random|pretrained (random: seeded synthetic checkpoint)" },
+  { flag: "revision", field: "revision", kind: "string", description: "hub revision for pretrained weights" },
+  { flag: "dataset", field: "dataset", kind: "string", description: "Alpaca JSON/JSONL path, alpaca (download) or synthetic" },
+  { flag: "synthetic-records", field: "syntheticRecords", kind: "int", description: "records generated for --dataset synthetic" },
+  { flag: "subset", field: "subset", kind: "nullable-int", description: "use only N records" },
+  { flag: "subset-mode", field: "subsetMode", kind: "string", description: "first|random (seeded) subset" },
+  { flag: "seed", field: "seed", kind: "int", description: "seed for subset, order, synthetic weights, LoRA init" },
+  { flag: "template", field: "template", kind: "string", description: "alpaca|chatml prompt template" },
+  { flag: "mask-prompt", field: "maskPrompt", kind: "bool", description: "exclude prompt tokens from the loss" },
+  { flag: "seq-len", field: "seqLen", kind: "int", description: "truncate records to N tokens (default 512)" },
+  { flag: "batch-size", field: "batchSize", kind: "int", description: "records per micro-batch (default 1)" },
+  { flag: "grad-accum", field: "gradAccum", kind: "int", description: "micro-batches per optimizer step (default 1)" },
+  { flag: "padding", field: "padding", kind: "string", description: "longest|max_length" },
+  { flag: "precision", field: "precision", kind: "string", description: "auto|fp32|fp16|bf16" },
+  { flag: "method", field: "method", kind: "string", description: "lora|qlora" },
+  { flag: "lora-r", field: "lora.r", kind: "int", description: "LoRA rank (default 16)" },
+  { flag: "lora-alpha", field: "lora.alpha", kind: "number", description: "LoRA alpha (default 32)" },
+  { flag: "lora-dropout", field: "lora.dropout", kind: "number", description: "LoRA dropout (default 0.05)" },
+  { flag: "lora-targets", field: "lora.targetModules", kind: "list", description: "all-linear, or comma-separated module names" },
+  { flag: "quant-type", field: "quant.type", kind: "string", description: "nf4|fp4 (qlora)" },
+  { flag: "double-quant", field: "quant.doubleQuant", kind: "bool", description: "double quantization (qlora, default on)" },
+  { flag: "optimizer", field: "optimizer.name", kind: "string", description: "adamw_torch|adamw_torch_fused|adamw_8bit|paged_adamw_8bit|paged_adamw_32bit" },
+  { flag: "lr", field: "optimizer.lr", kind: "number", description: "learning rate (default 2e-4)" },
+  { flag: "weight-decay", field: "optimizer.weightDecay", kind: "number", description: "AdamW weight decay (default 0)" },
+  { flag: "max-grad-norm", field: "optimizer.maxGradNorm", kind: "nullable-number", description: "gradient clipping norm, or none" },
+  { flag: "lr-schedule", field: "optimizer.schedule", kind: "string", description: "constant|linear|cosine" },
+  { flag: "grad-checkpointing", field: "gradCheckpointing", kind: "bool", description: "gradient checkpointing (non-reentrant)" },
+  { flag: "attn", field: "attnImplementation", kind: "string", description: "sdpa|eager attention" },
+  { flag: "steps", field: "steps", kind: "int", description: "optimizer steps in all, warmup included (default 50)" },
+  { flag: "warmup-steps", field: "warmupSteps", kind: "int", description: "steps excluded from the measured window (default 5)" },
+  { flag: "log-every", field: "logEverySteps", kind: "int", description: "steps between event flushes (default 10)" },
+  { flag: "device", field: "device", kind: "string", description: "auto|cpu|cuda|cuda:N" },
+  { flag: "vram-budget", field: "vramBudget", kind: "string", description: 'emulate a smaller card, e.g. "8GiB"' },
+];
+
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+export function addRunFlags(cmd: Command): Command {
+  cmd.option("-c, --config <file>", "run config file (JSON or YAML); flags override it");
+  for (const f of RUN_FLAGS) {
+    if (f.kind === "bool") {
+      cmd.addOption(new Option(`--${f.flag}`, f.description));
+      cmd.addOption(new Option(`--no-${f.flag}`).hideHelp());
+    } else {
+      cmd.addOption(new Option(`--${f.flag} <value>`, f.description));
+    }
+  }
+  return cmd;
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) {
+    cur[k] = (cur[k] as Record<string, unknown> | undefined) ?? {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[keys[keys.length - 1]!] = value;
+}
+
+/** Commander's parsed options → a nested overrides object. Throws FLAG_INVALID listing every bad flag. */
+export function flagsToOverrides(opts: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const problems: Problem[] = [];
+  for (const f of RUN_FLAGS) {
+    const raw = opts[camel(f.flag)];
+    if (raw === undefined) continue;
+    const bad = (what: string) =>
+      problems.push({ field: `--${f.flag}`, message: `"${String(raw)}" is not ${what}`, hint: f.description });
+    const s = String(raw).trim();
+    switch (f.kind) {
+      case "bool":
+        setPath(out, f.field, Boolean(raw));
+        break;
+      case "string":
+        setPath(out, f.field, s);
+        break;
+      case "list":
+        setPath(out, f.field, s === "all-linear" ? s : s.split(",").map((x) => x.trim()).filter(Boolean));
+        break;
+      case "int":
+      case "nullable-int": {
+        if (f.kind === "nullable-int" && /^(none|null|all)$/i.test(s)) {
+          setPath(out, f.field, null);
+          break;
+        }
+        const n = Number(s);
+        if (!/^-?\d+$/.test(s) || !Number.isSafeInteger(n)) bad("a whole number");
+        else setPath(out, f.field, n);
+        break;
+      }
+      case "number":
+      case "nullable-number": {
+        if (f.kind === "nullable-number" && /^(none|null|off)$/i.test(s)) {
+          setPath(out, f.field, null);
+          break;
+        }
+        const n = Number(s);
+        if (s === "" || !Number.isFinite(n)) bad("a number");
+        else setPath(out, f.field, n);
+        break;
+      }
+    }
+  }
+  if (typeof out["vramBudget"] === "string" && /^(none|null|off)$/i.test(out["vramBudget"])) out["vramBudget"] = null;
+  if (problems.length) {
+    throw new LoraprofError("FLAG_INVALID", `invalid flag value${problems.length > 1 ? "s" : ""}`, { problems });
+  }
+  return out;
+}

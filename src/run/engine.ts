@@ -1,0 +1,206 @@
+/**
+ * One engine process per run. The engine gets its RunSpec as a file, writes events as JSON lines on
+ * fd 3 and its log on stderr. It runs in its own process group so that a cancel (or a crash of
+ * ours) takes down everything it started; if this process dies without cleaning up, the engine
+ * sees its stdin close and exits by itself.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, existsSync, readFileSync, mkdirSync, writeFileSync, type WriteStream } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import { LoraprofError } from "../util/errors.js";
+import { engineSourceDir, loraprofHome } from "../util/paths.js";
+import { EngineEventSchema, type EngineEvent, type RunSpec } from "./protocol.js";
+
+export interface EngineState {
+  python: string;
+  /** Library versions found by `loraprof setup`. */
+  found?: Record<string, string | null>;
+  createdAt?: string;
+}
+
+export function engineStatePath(home = loraprofHome()): string {
+  return join(home, "engine.json");
+}
+
+export function readEngineState(home = loraprofHome()): EngineState | null {
+  const p = engineStatePath(home);
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, "utf8")) as EngineState;
+  } catch {
+    return null;
+  }
+}
+
+export function writeEngineState(state: EngineState, home = loraprofHome()): void {
+  mkdirSync(home, { recursive: true });
+  writeFileSync(engineStatePath(home), JSON.stringify(state, null, 2) + "\n");
+}
+
+/** The Python that runs the engine: LORAPROF_PYTHON, else what `loraprof setup` recorded. */
+export function resolvePython(home = loraprofHome()): string {
+  const fromEnv = process.env["LORAPROF_PYTHON"];
+  if (fromEnv) return fromEnv;
+  const state = readEngineState(home);
+  if (state && existsSync(state.python)) return state.python;
+  const venv = join(home, "venv", "bin", "python");
+  if (existsSync(venv)) return venv;
+  throw new LoraprofError("ENGINE_MISSING", "the Python engine environment is not set up", {
+    hint: "run `npx loraprof setup` (or `loraprof setup --python /path/to/python` to reuse one that has torch)",
+  });
+}
+
+export function engineEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const src = engineSourceDir();
+  const pp = process.env["PYTHONPATH"];
+  return {
+    ...process.env,
+    PYTHONPATH: pp ? `${src}${delimiter}${pp}` : src,
+    PYTHONUNBUFFERED: "1",
+    // Keep tokenizers/transformers from phoning home or warning about forks.
+    TOKENIZERS_PARALLELISM: "false",
+    HF_HUB_DISABLE_TELEMETRY: "1",
+    ...extra,
+  };
+}
+
+export interface EngineOutcome {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  cancelled: boolean;
+  /** Set when a line on fd 3 was not a valid event; the engine was stopped. */
+  protocolError: { line: string; message: string } | null;
+  stderrTail: string;
+}
+
+export interface EngineHandle {
+  pid: number | undefined;
+  done: Promise<EngineOutcome>;
+  /** Stop the whole process group: SIGTERM, then SIGKILL after `graceMs`. */
+  kill(graceMs?: number): void;
+}
+
+const TAIL_LINES = 60;
+
+export function startEngine(opts: {
+  spec: RunSpec;
+  python: string;
+  runDir: string;
+  onEvent: (event: EngineEvent) => void;
+  signal?: AbortSignal;
+}): EngineHandle {
+  mkdirSync(opts.runDir, { recursive: true });
+  const specPath = join(opts.runDir, "spec.json");
+  writeFileSync(specPath, JSON.stringify(opts.spec, null, 2));
+  const log: WriteStream = createWriteStream(join(opts.runDir, "engine.log"));
+  mkdirSync(dirname(specPath), { recursive: true });
+
+  const child: ChildProcess = spawn(opts.python, ["-m", "loraprof_engine", specPath], {
+    stdio: ["pipe", "pipe", "pipe", "pipe"],
+    detached: true,
+    env: engineEnv(),
+  });
+
+  const tail: string[] = [];
+  const keepTail = (line: string) => {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+  };
+  let cancelled = false;
+  let protocolError: EngineOutcome["protocolError"] = null;
+  let killTimer: NodeJS.Timeout | undefined;
+
+  const killGroup = (sig: NodeJS.Signals) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      try {
+        child.kill(sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  const kill = (graceMs = 5000) => {
+    killGroup("SIGTERM");
+    killTimer ??= setTimeout(() => killGroup("SIGKILL"), graceMs);
+    killTimer.unref();
+  };
+  // If this process exits for any reason, take the engine with it.
+  const onExit = () => killGroup("SIGKILL");
+  process.on("exit", onExit);
+
+  const onAbort = () => {
+    cancelled = true;
+    kill();
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener("abort", onAbort, { once: true });
+
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on("line", (line) => {
+      log.write(line + "\n");
+      keepTail(line);
+    });
+  }
+
+  const events = child.stdio[3] as Readable | null;
+  const eventsDone = new Promise<void>((resolveEvents) => {
+    if (!events) return resolveEvents();
+    const rl = createInterface({ input: events });
+    rl.on("line", (line) => {
+      if (protocolError || line.trim() === "") return;
+      let parsed: unknown;
+      let problem: string | null = null;
+      try {
+        parsed = JSON.parse(line);
+      } catch (err) {
+        problem = `not JSON (${(err as Error).message})`;
+      }
+      if (problem === null) {
+        const res = EngineEventSchema.safeParse(parsed);
+        if (res.success) {
+          try {
+            opts.onEvent(res.data);
+          } catch (err) {
+            protocolError = { line, message: `event handler failed: ${(err as Error).message}` };
+            kill(1000);
+          }
+          return;
+        }
+        problem = res.error.issues
+          .slice(0, 5)
+          .map((i) => `${i.path.join(".") || "(event)"}: ${i.message}`)
+          .join("; ");
+      }
+      protocolError = { line: line.length > 500 ? line.slice(0, 500) + "…" : line, message: problem };
+      kill(1000);
+    });
+    rl.on("close", () => resolveEvents());
+  });
+
+  const done = new Promise<EngineOutcome>((resolveDone) => {
+    let spawnError: Error | null = null;
+    child.on("error", (err) => {
+      spawnError = err;
+    });
+    child.on("close", (code, sig) => {
+      void eventsDone.then(() => {
+        if (killTimer) clearTimeout(killTimer);
+        process.off("exit", onExit);
+        opts.signal?.removeEventListener("abort", onAbort);
+        log.end();
+        if (spawnError) keepTail(`failed to start ${opts.python}: ${spawnError.message}`);
+        resolveDone({ exitCode: code, signal: sig, cancelled, protocolError, stderrTail: tail.join("\n") });
+      });
+    });
+  });
+
+  // The engine's parent-death watch reads stdin: keep it open, never write to it.
+  child.stdin?.on("error", () => undefined);
+  return { pid: child.pid, done, kill };
+}

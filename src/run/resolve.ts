@@ -1,0 +1,203 @@
+/**
+ * Resolution: a validated RunConfig becomes concrete choices (model source, device, precision,
+ * weights) and then a RunSpec for the engine. Everything the engine will do is decided here, and
+ * the resolved config is what gets stored with the run.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { join, resolve as resolvePath } from "node:path";
+import { findModel, MODELS } from "../catalog/models.js";
+import type { ModelEntry } from "../catalog/types.js";
+import { parseByteSize, type RunConfig } from "../config/schema.js";
+import { LoraprofError } from "../util/errors.js";
+import { listGpus, type GpuInfo } from "../util/gpu.js";
+import { PROTOCOL_VERSION, type Precision, type RunSpec } from "./protocol.js";
+
+export interface ResolvedModel {
+  /** What the user named. */
+  id: string;
+  source: "synthetic" | "hub" | "local";
+  entry: ModelEntry | null;
+  hubId: string | null;
+  path: string | null;
+}
+
+/** A RunConfig whose `auto` values are decided. Stored with every run. */
+export type ResolvedConfig = Omit<RunConfig, "device" | "precision" | "weights"> & {
+  device: string;
+  precision: Precision;
+  weights: "random" | "pretrained";
+};
+
+export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel {
+  const name = config.model;
+  const entry = findModel(name) ?? null;
+  const localDir = resolvePath(name);
+  const isLocal = !entry && existsSync(localDir) && statSync(localDir).isDirectory();
+  if (isLocal) {
+    if (!existsSync(join(localDir, "config.json"))) {
+      throw new LoraprofError("MODEL_NOT_FOUND", `${localDir} has no config.json`, {
+        problems: [{ field: "model", message: "not a Hugging Face model folder", hint: "point --model at a folder saved with save_pretrained" }],
+      });
+    }
+    if (config.weights === "random") {
+      throw new LoraprofError("CONFIG_INVALID", "random weights are built from catalog architectures only", {
+        problems: [{ field: "weights", message: "random with a local folder", hint: "use --weights pretrained, or a catalog id" }],
+      });
+    }
+    return { id: name, source: "local", entry: null, hubId: null, path: localDir };
+  }
+  if (!entry) {
+    if (/^[\w.-]+\/[\w.-]+$/.test(name)) {
+      if (config.weights === "random") {
+        throw new LoraprofError("CONFIG_INVALID", `${name} is not in the model catalog, so it has no architecture to randomize`, {
+          problems: [{ field: "weights", message: "random needs a catalog model", hint: `use a catalog id (${catalogIds()}) or --weights pretrained` }],
+        });
+      }
+      return { id: name, source: "hub", entry: null, hubId: name, path: null };
+    }
+    throw new LoraprofError("MODEL_NOT_FOUND", `unknown model "${name}"`, {
+      problems: [
+        {
+          field: "model",
+          message: "not a catalog id, a Hugging Face id (owner/name) or an existing folder",
+          hint: `catalog ids: ${catalogIds()}`,
+        },
+      ],
+    });
+  }
+  const weights = config.weights === "auto" ? (entry.hubId ? "pretrained" : "random") : config.weights;
+  if (weights === "pretrained") {
+    if (!entry.hubId) {
+      throw new LoraprofError("CONFIG_INVALID", `${entry.id} has no published weights`, {
+        problems: [{ field: "weights", message: "pretrained is not available for this model", hint: "use --weights random" }],
+      });
+    }
+    return { id: name, source: "hub", entry, hubId: entry.hubId, path: null };
+  }
+  return { id: name, source: "synthetic", entry, hubId: null, path: syntheticCheckpointDir(cacheDir, entry, config.seed) };
+}
+
+function catalogIds(): string {
+  return MODELS.map((m) => m.id).join(", ");
+}
+
+/** One folder per (architecture, seed): the checkpoint is materialized once and reused. */
+export function syntheticCheckpointDir(cacheDir: string, entry: ModelEntry, seed: number): string {
+  const h = createHash("sha256").update(JSON.stringify(entry.architecture)).digest("hex").slice(0, 12);
+  return join(cacheDir, "checkpoints", `${entry.id}-${h}-seed${seed}`);
+}
+
+export interface DeviceChoice {
+  device: string;
+  gpu: GpuInfo | null;
+}
+
+export async function resolveDevice(config: RunConfig, probe = listGpus): Promise<DeviceChoice> {
+  if (config.device === "cpu") return { device: "cpu", gpu: null };
+  const found = await probe();
+  const gpus = found.ok ? found.gpus : [];
+  if (config.device === "auto") {
+    const first = gpus[0];
+    return first ? { device: `cuda:${first.index}`, gpu: first } : { device: "cpu", gpu: null };
+  }
+  const index = config.device === "cuda" ? 0 : Number(config.device.split(":")[1]);
+  const gpu = gpus.find((g) => g.index === index) ?? null;
+  if (!gpu) {
+    throw new LoraprofError("CONFIG_INVALID", `no CUDA GPU ${index} on this machine`, {
+      problems: [
+        {
+          field: "device",
+          message: found.ok ? `found GPUs: ${gpus.map((g) => g.index).join(", ") || "none"}` : found.reason,
+          hint: "use --device cpu, or check `loraprof doctor`",
+        },
+      ],
+    });
+  }
+  return { device: `cuda:${index}`, gpu };
+}
+
+export function resolvePrecision(config: RunConfig, choice: DeviceChoice): Precision {
+  if (config.precision !== "auto") {
+    if (config.precision === "fp16" && choice.device === "cpu") {
+      throw new LoraprofError("CONFIG_INVALID", "fp16 training needs a GPU", {
+        problems: [{ field: "precision", message: "fp16 on the CPU", hint: "use --precision fp32 or bf16 on the CPU" }],
+      });
+    }
+    return config.precision;
+  }
+  if (choice.device === "cpu") return "fp32";
+  const cap = Number(choice.gpu?.computeCapability ?? "0");
+  return cap >= 8 ? "bf16" : "fp16";
+}
+
+export function resolveConfig(config: RunConfig, model: ResolvedModel, choice: DeviceChoice): ResolvedConfig {
+  if (config.method === "qlora" && choice.device === "cpu") {
+    throw new LoraprofError("CONFIG_INVALID", "qlora needs a CUDA GPU", {
+      problems: [{ field: "method", message: "no CUDA GPU was found for bitsandbytes' 4-bit kernels", hint: "use --method lora on the CPU" }],
+    });
+  }
+  return {
+    ...config,
+    device: choice.device,
+    precision: resolvePrecision(config, choice),
+    weights: model.source === "synthetic" ? "random" : "pretrained",
+  };
+}
+
+export function buildRunSpec(args: {
+  runId: string;
+  config: ResolvedConfig;
+  model: ResolvedModel;
+  shardDir: string;
+  padTokenId: number;
+}): RunSpec {
+  const { config: c, model } = args;
+  return {
+    protocolVersion: PROTOCOL_VERSION,
+    runId: args.runId,
+    model: {
+      id: model.id,
+      source: model.source,
+      path: model.path,
+      hubId: model.hubId,
+      revision: c.revision ?? null,
+      architecture: model.entry?.architecture ?? null,
+      syntheticSeed: c.seed,
+    },
+    data: {
+      shardDir: args.shardDir,
+      padTokenId: args.padTokenId,
+      batchSize: c.batchSize,
+      seqLen: c.seqLen,
+      gradAccum: c.gradAccum,
+      padding: c.padding,
+      seed: c.seed,
+    },
+    train: {
+      steps: c.steps,
+      warmupSteps: c.warmupSteps,
+      precision: c.precision,
+      method: c.method,
+      gradCheckpointing: c.gradCheckpointing,
+      attnImplementation: c.attnImplementation,
+      seed: c.seed,
+      logEverySteps: c.logEverySteps,
+    },
+    lora: { ...c.lora },
+    quant: c.method === "qlora" ? { ...c.quant } : null,
+    optimizer: {
+      name: c.optimizer.name,
+      lr: c.optimizer.lr,
+      weightDecay: c.optimizer.weightDecay,
+      beta1: c.optimizer.betas[0],
+      beta2: c.optimizer.betas[1],
+      eps: c.optimizer.eps,
+      maxGradNorm: c.optimizer.maxGradNorm,
+      schedule: c.optimizer.schedule,
+    },
+    device: c.device,
+    vramBudgetBytes: c.vramBudget === null ? null : parseByteSize(c.vramBudget),
+    telemetry: { energy: c.device !== "cpu" },
+  };
+}

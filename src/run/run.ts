@@ -1,0 +1,226 @@
+/**
+ * One run end to end: resolve → data (tokenize, shard) → engine process → store. Returns data; the
+ * caller (CLI, sweep, dashboard) renders progress through `onProgress` and the result.
+ */
+import { join } from "node:path";
+import type { RunConfig } from "../config/schema.js";
+import { prepareData, type PreparedData } from "../data/index.js";
+import type { Db } from "../store/db.js";
+import { createRun, finishRun, insertSteps, markRunning, setRunFields, type RunError, type RunStatus } from "../store/runs.js";
+import { startEngine, resolvePython, type EngineOutcome } from "./engine.js";
+import { metricsFromSummary, type RunMetrics } from "./metrics.js";
+import type { EngineEvent, ErrorEvent, HelloEvent, LoadedEvent, StepEvent, SummaryEvent } from "./protocol.js";
+import { buildRunSpec, resolveConfig, resolveDevice, resolveModel, type ResolvedConfig } from "./resolve.js";
+
+export type RunProgress =
+  | { stage: "data"; message: string }
+  | { stage: "engine"; message: string }
+  | { stage: "loaded"; loaded: LoadedEvent; hello: HelloEvent | null }
+  | { stage: "step"; step: StepEvent; totalSteps: number; realTokensPerSecond: number | null }
+  | { stage: "done"; status: RunStatus };
+
+export interface RunContext {
+  db: Db;
+  home: string;
+  cacheDir: string;
+  python?: string;
+  signal?: AbortSignal;
+  sweepId?: string;
+  onProgress?: (p: RunProgress) => void;
+  /** Hooks for telemetry (sampler) around the engine process. */
+  observers?: RunObserver[];
+}
+
+/** Something that watches a run while the engine is alive (e.g. the GPU telemetry sampler). */
+export interface RunObserver {
+  start(info: { runId: string; device: string }): void | Promise<void>;
+  event?(event: EngineEvent): void;
+  /** Called after the engine exits; returns metrics to merge into the run's metrics. */
+  finish(info: { runId: string; summary: SummaryEvent | null; metrics: RunMetrics | null }): Promise<Record<string, unknown>>;
+}
+
+export interface RunResult {
+  id: string;
+  status: Exclude<RunStatus, "pending" | "running">;
+  config: ResolvedConfig;
+  metrics: (RunMetrics & Record<string, unknown>) | null;
+  error?: RunError;
+  environment: HelloEvent | null;
+  loaded: LoadedEvent | null;
+  data: PreparedData["summary"];
+}
+
+const OOM_HINT = "lower --batch-size or --seq-len, turn on --grad-checkpointing, or use --method qlora / a paged optimizer";
+
+export async function executeRun(config: RunConfig, ctx: RunContext): Promise<RunResult> {
+  const model = resolveModel(config, ctx.cacheDir);
+  const deviceChoice = await resolveDevice(config);
+  const resolved = resolveConfig(config, model, deviceChoice);
+  const python = ctx.python ?? resolvePython(ctx.home);
+
+  ctx.onProgress?.({ stage: "data", message: `preparing ${config.dataset}` });
+  const data = await prepareData({
+    dataset: resolved.dataset,
+    syntheticRecords: resolved.syntheticRecords,
+    subset: resolved.subset,
+    subsetMode: resolved.subsetMode,
+    seed: resolved.seed,
+    template: resolved.template,
+    seqLen: resolved.seqLen,
+    maskPrompt: resolved.maskPrompt,
+    tokenizer: model.entry ? { family: model.entry.tokenizer } : { dir: model.path ?? "" },
+    cacheDir: ctx.cacheDir,
+    onProgress: (message: string) => ctx.onProgress?.({ stage: "data", message }),
+  });
+
+  const runDirOf = (id: string) => join(ctx.home, "runs", id);
+  const id = createRun(ctx.db, {
+    config: resolved,
+    label: resolved.label ?? null,
+    sweepId: ctx.sweepId ?? null,
+  });
+  const runDir = runDirOf(id);
+  setRunFields(ctx.db, id, { data: data.summary });
+  ctx.db.prepare("UPDATE runs SET log_path=? WHERE id=?").run(join(runDir, "engine.log"), id);
+  const spec = buildRunSpec({ runId: id, config: resolved, model, shardDir: data.shardDir, padTokenId: data.padTokenId });
+  markRunning(ctx.db, id, spec);
+
+  let hello: HelloEvent | null = null;
+  let loaded: LoadedEvent | null = null;
+  let summary: SummaryEvent | null = null;
+  let engineError: ErrorEvent | null = null;
+  const pending: StepEvent[] = [];
+  let measuredTokens = 0;
+  let measuredSeconds = 0;
+  const flush = () => {
+    insertSteps(ctx.db, id, pending.splice(0));
+  };
+
+  for (const o of ctx.observers ?? []) await o.start({ runId: id, device: resolved.device });
+  ctx.onProgress?.({ stage: "engine", message: "starting the engine" });
+
+  const handle = startEngine({
+    spec,
+    python,
+    runDir,
+    signal: ctx.signal,
+    onEvent: (ev) => {
+      for (const o of ctx.observers ?? []) o.event?.(ev);
+      switch (ev.type) {
+        case "hello":
+          hello = ev;
+          setRunFields(ctx.db, id, { environment: ev });
+          ctx.onProgress?.({ stage: "engine", message: `engine up on ${ev.device.name}` });
+          break;
+        case "loaded":
+          loaded = ev;
+          setRunFields(ctx.db, id, { loaded: ev });
+          ctx.onProgress?.({ stage: "loaded", loaded: ev, hello });
+          break;
+        case "step":
+          pending.push(ev);
+          if (ev.phase === "measure" && ev.stepSeconds) {
+            measuredTokens += ev.realTokens;
+            measuredSeconds += ev.stepSeconds;
+          }
+          ctx.onProgress?.({
+            stage: "step",
+            step: ev,
+            totalSteps: resolved.steps,
+            realTokensPerSecond: measuredSeconds > 0 ? measuredTokens / measuredSeconds : null,
+          });
+          break;
+        case "window":
+          flush();
+          break;
+        case "summary":
+          summary = ev;
+          flush();
+          setRunFields(ctx.db, id, { summary: ev });
+          break;
+        case "error":
+          engineError = ev;
+          break;
+      }
+    },
+  });
+  // Steps arrive in bursts at the engine's flush points; write each burst once it has arrived.
+  const flushTimer = setInterval(flush, 1000);
+  let outcome: EngineOutcome;
+  try {
+    outcome = await handle.done;
+  } finally {
+    clearInterval(flushTimer);
+    flush();
+  }
+
+  const { status, error } = classifyOutcome(outcome, summary, engineError);
+  let metrics: (RunMetrics & Record<string, unknown>) | null = summary ? metricsFromSummary(summary) : null;
+  for (const o of ctx.observers ?? []) {
+    try {
+      const extra = await o.finish({ runId: id, summary, metrics });
+      if (metrics) metrics = { ...metrics, ...extra };
+    } catch (err) {
+      metrics?.warnings.push(`telemetry failed: ${(err as Error).message}`);
+    }
+  }
+  finishRun(ctx.db, id, { status, metrics, error: error ?? null });
+  ctx.onProgress?.({ stage: "done", status });
+  return {
+    id,
+    status,
+    config: resolved,
+    metrics,
+    ...(error ? { error } : {}),
+    environment: hello,
+    loaded,
+    data: data.summary,
+  };
+}
+
+/** How a finished engine process maps to a run status. Pure, so it is tested over recorded outcomes. */
+export function classifyOutcome(
+  outcome: EngineOutcome,
+  summary: SummaryEvent | null,
+  engineError: ErrorEvent | null,
+): { status: Exclude<RunStatus, "pending" | "running">; error?: RunError } {
+  if (outcome.protocolError) {
+    return {
+      status: "failed",
+      error: {
+        kind: "protocol",
+        message: `the engine wrote an invalid event (${outcome.protocolError.message}): ${outcome.protocolError.line}`,
+        hint: "the engine and CLI versions may not match: run `loraprof setup` again",
+        stderrTail: outcome.stderrTail,
+      },
+    };
+  }
+  if (outcome.cancelled) {
+    return { status: "cancelled", error: { kind: "cancelled", message: "cancelled by the user", hint: null } };
+  }
+  if (engineError) {
+    const e: ErrorEvent = engineError;
+    return {
+      status: e.kind === "oom" ? "oom" : "failed",
+      error: {
+        kind: e.kind,
+        message: e.message,
+        hint: e.hint ?? (e.kind === "oom" ? OOM_HINT : null),
+        memory: e.memory,
+        step: e.step,
+        ...(e.kind === "internal" || e.kind === "cuda" ? { stderrTail: outcome.stderrTail } : {}),
+      },
+    };
+  }
+  if (summary && outcome.exitCode === 0) return { status: "completed" };
+  const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
+  return {
+    status: "failed",
+    error: {
+      kind: "crash",
+      message: `the engine ${how}${summary ? " after its summary" : " before finishing"}`,
+      hint: "see the engine's stderr below (full log in the run's engine.log); `loraprof doctor` checks the environment",
+      stderrTail: outcome.stderrTail,
+    },
+  };
+}

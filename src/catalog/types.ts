@@ -40,4 +40,9 @@ export interface ModelEntry {
   specialTokens: { bos: number | null; eos: number; pad: number };
   /** Where the facts were read from (a config.json on the hub). */
   source: string;
+  /**
+   * Total parameter count as the model card publishes it (rounded, e.g. 1.54e9), for checking the
+   * architecture facts against; absent for architectures without published weights.
+   */
+  publishedTotalParameters?: number;
 }

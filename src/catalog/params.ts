@@ -1,0 +1,121 @@
+/**
+ * Parameter counting from architecture facts alone. The planner's FLOP and byte counts and the
+ * catalog's sanity tests both start here, so a wrong fact in the catalog shows up as a parameter
+ * total that disagrees with the published one.
+ */
+import { LoraprofError } from "../util/errors.js";
+import type { ModelArchitecture } from "./types.js";
+
+/** The seven linear projections of a Qwen2/Llama decoder layer, in forward order. */
+export const DECODER_LINEAR_MODULES = [
+  "q_proj",
+  "k_proj",
+  "v_proj",
+  "o_proj",
+  "gate_proj",
+  "up_proj",
+  "down_proj",
+] as const;
+export type DecoderLinearModule = (typeof DECODER_LINEAR_MODULES)[number];
+
+export interface LinearShape {
+  name: DecoderLinearModule;
+  inFeatures: number;
+  outFeatures: number;
+  bias: boolean;
+}
+
+/** Shapes of one decoder layer's linear projections (every layer is identical). */
+export function decoderLinearShapes(arch: ModelArchitecture): LinearShape[] {
+  const qOut = arch.numHeads * arch.headDim;
+  const kvOut = arch.numKvHeads * arch.headDim;
+  const h = arch.hiddenSize;
+  const i = arch.intermediateSize;
+  return [
+    { name: "q_proj", inFeatures: h, outFeatures: qOut, bias: arch.qkvBias },
+    { name: "k_proj", inFeatures: h, outFeatures: kvOut, bias: arch.qkvBias },
+    { name: "v_proj", inFeatures: h, outFeatures: kvOut, bias: arch.qkvBias },
+    { name: "o_proj", inFeatures: qOut, outFeatures: h, bias: false },
+    { name: "gate_proj", inFeatures: h, outFeatures: i, bias: false },
+    { name: "up_proj", inFeatures: h, outFeatures: i, bias: false },
+    { name: "down_proj", inFeatures: i, outFeatures: h, bias: false },
+  ];
+}
+
+export interface ParameterCounts {
+  /** Token embedding matrix (vocab × hidden). */
+  embedding: number;
+  /** Separate LM head matrix; 0 when tied to the embedding. */
+  lmHead: number;
+  /** Linear weight matrices of all decoder layers (what QLoRA quantizes). */
+  decoderLinearWeights: number;
+  /** q/k/v biases of all layers (kept in 16 bits under QLoRA). */
+  decoderBiases: number;
+  /** RMSNorm weights: two per layer plus the final norm. */
+  norms: number;
+  total: number;
+}
+
+export function countParameters(arch: ModelArchitecture): ParameterCounts {
+  const shapes = decoderLinearShapes(arch);
+  const perLayerWeights = shapes.reduce((s, m) => s + m.inFeatures * m.outFeatures, 0);
+  const perLayerBiases = shapes.reduce((s, m) => s + (m.bias ? m.outFeatures : 0), 0);
+  const embedding = arch.vocabSize * arch.hiddenSize;
+  const lmHead = arch.tieWordEmbeddings ? 0 : arch.vocabSize * arch.hiddenSize;
+  const decoderLinearWeights = perLayerWeights * arch.numLayers;
+  const decoderBiases = perLayerBiases * arch.numLayers;
+  const norms = (2 * arch.numLayers + 1) * arch.hiddenSize;
+  return {
+    embedding,
+    lmHead,
+    decoderLinearWeights,
+    decoderBiases,
+    norms,
+    total: embedding + lmHead + decoderLinearWeights + decoderBiases + norms,
+  };
+}
+
+/**
+ * Resolves LoRA target modules to decoder linear names. "all-linear" is every decoder projection
+ * (PEFT never adapts the LM head under "all-linear"). Unknown names are an error naming the field.
+ */
+export function resolveTargetModules(
+  targetModules: "all-linear" | readonly string[],
+  field = "lora.targetModules",
+): DecoderLinearModule[] {
+  if (targetModules === "all-linear") return [...DECODER_LINEAR_MODULES];
+  const known = new Set<string>(DECODER_LINEAR_MODULES);
+  const unknown = targetModules.filter((m) => !known.has(m));
+  if (unknown.length > 0) {
+    throw new LoraprofError("CONFIG_INVALID", `unknown LoRA target module(s): ${unknown.join(", ")}`, {
+      problems: unknown.map((m) => ({
+        field,
+        message: `"${m}" is not a linear projection of a Qwen2/Llama decoder layer`,
+        hint: `use "all-linear" or names from ${DECODER_LINEAR_MODULES.join(", ")}`,
+      })),
+    });
+  }
+  return DECODER_LINEAR_MODULES.filter((m) => targetModules.includes(m));
+}
+
+/** LoRA-adapted shapes of one layer: each adapter adds A (r × in) and B (out × r). */
+export function loraShapes(
+  arch: ModelArchitecture,
+  targetModules: "all-linear" | readonly string[],
+): LinearShape[] {
+  const targets = new Set(resolveTargetModules(targetModules));
+  return decoderLinearShapes(arch).filter((s) => targets.has(s.name));
+}
+
+/** Trainable LoRA parameters over the whole model: Σ r·(in + out) per adapted projection. */
+export function countLoraParameters(
+  arch: ModelArchitecture,
+  r: number,
+  targetModules: "all-linear" | readonly string[],
+): number {
+  const perLayer = loraShapes(arch, targetModules).reduce(
+    (s, m) => s + r * (m.inFeatures + m.outFeatures),
+    0,
+  );
+  return perLayer * arch.numLayers;
+}

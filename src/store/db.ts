@@ -76,6 +76,38 @@ export const MIGRATIONS: { version: number; description: string; sql: string }[]
       CREATE INDEX telemetry_run ON telemetry_samples(run_id, t_ms);
     `,
   },
+  {
+    version: 3,
+    description: "sweeps and their planned runs",
+    sql: `
+      CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('planned','running','interrupted','finished')),
+        spec_json TEXT NOT NULL,
+        owner_pid INTEGER,
+        owner_host TEXT
+      );
+      CREATE INDEX sweeps_name ON sweeps(name, created_at);
+      CREATE TABLE sweep_runs (
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        config_key TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        repeat INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        groups_json TEXT NOT NULL,
+        factors_json TEXT NOT NULL,
+        config_json TEXT NOT NULL,
+        run_id TEXT REFERENCES runs(id) ON DELETE SET NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (sweep_id, key)
+      );
+      CREATE INDEX sweep_runs_run ON sweep_runs(run_id);
+    `,
+  },
 ];
 
 export function openStore(path: string): Db {

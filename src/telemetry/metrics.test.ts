@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { SummaryEventSchema, type SummaryEvent } from "../run/protocol.js";
-import { computeTelemetryMetrics, densePeakForPrecision, type TelemetryMetricsInput } from "./metrics.js";
+import { findGpu } from "../catalog/gpus.js";
+import { requireModel } from "../catalog/models.js";
+import { flopsPerToken } from "../plan/flops.js";
+import {
+  catalogFacts,
+  computeTelemetryMetrics,
+  densePeakForPrecision,
+  type TelemetryMetricsInput,
+} from "./metrics.js";
 import type { TelemetrySample } from "./parse.js";
 
 const GiB = 1024 ** 3;
@@ -224,5 +232,59 @@ describe("densePeakForPrecision", () => {
     expect(densePeakForPrecision(peak, "fp32")).toBe(67e12);
     expect(densePeakForPrecision(peak, "fp32", { tf32: true })).toBe(495e12);
     expect(densePeakForPrecision(peak, "bf16")).toBe(989e12);
+  });
+});
+
+describe("catalogFacts", () => {
+  const flopsOptions = {
+    seqLen: 512,
+    loraR: 16,
+    targetModules: "all-linear" as const,
+    gradCheckpointing: true,
+    method: "qlora" as const,
+  };
+  const arch = requireModel("qwen2.5-1.5b-instruct").architecture;
+
+  it("looks up the GPU by the name nvidia-smi prints and takes the dense peak for the precision", () => {
+    const f = catalogFacts({ gpuName: "NVIDIA H200", precision: "bf16", architecture: arch, flopsOptions });
+    const h200 = findGpu("h200");
+    expect(f.gpu).toEqual({
+      name: h200?.name,
+      boardPowerWatts: h200?.boardPowerWatts,
+      densePeakFlopsPerSecond: h200?.peakFlops.bf16,
+    });
+    const fp32 = catalogFacts({
+      gpuName: "NVIDIA H200",
+      precision: "fp32",
+      architecture: arch,
+      flopsOptions,
+    });
+    expect(fp32.gpu?.densePeakFlopsPerSecond).toBe(h200?.peakFlops.fp32);
+  });
+
+  it("passes the FLOP model's per-token figures through, recompute included in hardware FLOPs", () => {
+    const f = catalogFacts({ gpuName: "NVIDIA H200", precision: "bf16", architecture: arch, flopsOptions });
+    const ref = flopsPerToken(arch, flopsOptions);
+    expect(f.flops).toEqual({
+      modelFlopsPerToken: ref.modelFlopsPerToken,
+      hardwareFlopsPerToken: ref.hardwareFlopsPerToken,
+    });
+    expect(f.flops!.hardwareFlopsPerToken).toBeGreaterThan(f.flops!.modelFlopsPerToken);
+  });
+
+  it("says why for a GPU missing from the catalog, a CPU run and an unknown architecture", () => {
+    expect(
+      catalogFacts({ gpuName: "NVIDIA B300", precision: "bf16", architecture: arch, flopsOptions }).gpuReason,
+    ).toBe('GPU "NVIDIA B300" is not in the GPU catalog');
+    expect(
+      catalogFacts({ gpuName: null, precision: "bf16", architecture: arch, flopsOptions }).gpuReason,
+    ).toMatch(/CPU/);
+    const noArch = catalogFacts({
+      gpuName: "NVIDIA H200",
+      precision: "bf16",
+      architecture: null,
+      flopsOptions,
+    });
+    expect(noArch).toMatchObject({ flops: null, flopsReason: expect.stringMatching(/architecture/) });
   });
 });

@@ -8,6 +8,9 @@
  * nvidia-smi, a driver without the energy counter, a GPU missing from the catalog). Nothing here throws
  * on missing data; a run without telemetry still gets its throughput.
  */
+import { findGpu } from "../catalog/gpus.js";
+import type { ModelArchitecture } from "../catalog/types.js";
+import { flopsPerToken, type FlopsOptions } from "../plan/flops.js";
 import type { Precision, SummaryEvent } from "../run/protocol.js";
 import {
   choosePowerField,
@@ -306,5 +309,59 @@ export function computeTelemetryMetrics(input: TelemetryMetricsInput): Telemetry
     achievedModelFlopsPerSecond: achieved,
     mfu: utilization(input.flops?.modelFlopsPerToken),
     hfu: utilization(input.flops?.hardwareFlopsPerToken),
+  };
+}
+
+export interface CatalogFactsInput {
+  /** The GPU's name as the engine or nvidia-smi reports it (e.g. `NVIDIA H200`), or null on the CPU. */
+  gpuName: string | null;
+  /** NVML's memory.total, to tell apart boards sold under one name. */
+  totalMemoryBytes?: number | null;
+  precision: Precision;
+  /** The engine enabled TF32 matmuls (fp32 runs only). */
+  tf32?: boolean;
+  /** The model's architecture, or null when it is unknown (a local folder not in the catalog). */
+  architecture: ModelArchitecture | null;
+  flopsOptions: FlopsOptions;
+}
+
+/**
+ * The catalog facts `computeTelemetryMetrics` takes, looked up: the GPU's board power and dense peak
+ * for the run's precision (GPU catalog), FLOPs per token (src/plan/flops.ts). A miss is a reason,
+ * never a throw.
+ */
+export function catalogFacts(
+  input: CatalogFactsInput,
+): Pick<TelemetryMetricsInput, "gpu" | "gpuReason" | "flops" | "flopsReason"> {
+  let gpu: TelemetryMetricsInput["gpu"] = null;
+  let gpuReason: string | null = null;
+  if (input.gpuName === null) gpuReason = "the run used the CPU";
+  else {
+    const entry = findGpu(input.gpuName, input.totalMemoryBytes);
+    if (!entry) gpuReason = `GPU "${input.gpuName}" is not in the GPU catalog`;
+    else {
+      gpu = {
+        name: entry.name,
+        boardPowerWatts: entry.boardPowerWatts,
+        densePeakFlopsPerSecond: densePeakForPrecision(entry.peakFlops, input.precision, {
+          tf32: input.tf32 ?? false,
+        }),
+      };
+    }
+  }
+  if (input.architecture === null) {
+    return {
+      gpu,
+      gpuReason,
+      flops: null,
+      flopsReason: "FLOPs per token unknown: the model's architecture is not known",
+    };
+  }
+  const f = flopsPerToken(input.architecture, input.flopsOptions);
+  return {
+    gpu,
+    gpuReason,
+    flops: { modelFlopsPerToken: f.modelFlopsPerToken, hardwareFlopsPerToken: f.hardwareFlopsPerToken },
+    flopsReason: null,
   };
 }

@@ -168,7 +168,7 @@ describe("startSampler", () => {
     ]);
     expect(health.parseErrors).toBe(1);
     expect(health.parseErrorExamples[0]?.message).toBe("partial line at process exit");
-    expect(health.receiptLagMs).toEqual({ min: 3, max: 3, spread: 0 });
+    expect(health.receiptLagMs).toEqual({ min: 3, median: 3, p99: 3, max: 3, spread: 0 });
     // The probe dropped, one by one, each field this (fake) driver refused.
     expect(health.droppedFields.map((d) => d.field)).toEqual([
       "memory.total",

@@ -91,7 +91,7 @@ export interface SamplerHealth {
    * the spread (max − min) is meaningful, as the column is local time: a spread far above the pipe's
    * jitter means lines arrived in bursts and the window edges are blurred by that much.
    */
-  receiptLagMs: { min: number; max: number; spread: number } | null;
+  receiptLagMs: { min: number; median: number; p99: number; max: number; spread: number } | null;
   /** The last bytes nvidia-smi wrote to stderr. */
   stderrTail: string;
 }
@@ -292,8 +292,7 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
   let gaveUp = false;
   let stopping = false;
   let stderrTail = "";
-  let lagMin = Infinity;
-  let lagMax = -Infinity;
+  const lags: number[] = [];
   let openGap: SamplerGap | null = null;
   let child: SamplerChild | null = null;
   let childClosed: Promise<void> = Promise.resolve();
@@ -322,9 +321,7 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
       if (!r.ok) return noteParseError(text, r.message);
       const sample: TelemetrySample = { tMs: receivedMs, ...r.row.readings };
       if (r.row.smiTimestampMs !== null) {
-        const lag = receivedMs - r.row.smiTimestampMs;
-        lagMin = Math.min(lagMin, lag);
-        lagMax = Math.max(lagMax, lag);
+        lags.push(receivedMs - r.row.smiTimestampMs);
       }
       samples.push(sample);
       producedSample = true;
@@ -437,7 +434,7 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
         gaps,
         parseErrors,
         parseErrorExamples,
-        receiptLagMs: Number.isFinite(lagMin) ? { min: lagMin, max: lagMax, spread: lagMax - lagMin } : null,
+        receiptLagMs: lagStats(lags),
         stderrTail,
       },
     };
@@ -450,6 +447,15 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
     samples: () => samples,
     stop: () => (result ??= finish()),
   };
+}
+
+function lagStats(lags: number[]): SamplerHealth["receiptLagMs"] {
+  if (lags.length === 0) return null;
+  const v = [...lags].sort((a, b) => a - b);
+  const at = (q: number) => v[Math.min(v.length - 1, Math.floor(q * v.length))] as number;
+  const min = v[0] as number;
+  const max = v[v.length - 1] as number;
+  return { min, median: at(0.5), p99: at(0.99), max, spread: max - min };
 }
 
 function delay(ms: number): Promise<void> {

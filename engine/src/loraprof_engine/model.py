@@ -1,0 +1,404 @@
+"""Model: materialize a synthetic checkpoint, load weights with from_pretrained, quantize, attach LoRA.
+
+Synthetic weights go through the same `from_pretrained` path as real ones (safetensors on disk, then
+loaded), so loading, quantization and memory behave as they would for the real model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from peft import LoraConfig, get_peft_model
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig, Qwen2Config
+
+from .errors import EngineError
+from .optim import import_bitsandbytes
+from .spec import Architecture, RunSpec
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+SYNTHETIC_STD = 0.02  # transformers' initializer_range for Qwen2 and Llama
+SHARD_BYTES = 4 * 1024**3  # safetensors file size for synthetic checkpoints (bounds host memory when saving)
+NO_HUB_HINT = (
+    "Download the model first (e.g. `huggingface-cli download {id}`) and pass its folder as the model, "
+    "or use `--weights random` to run on seeded random weights of the same architecture."
+)
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # a peft.PeftModel over a transformers causal LM
+    vocab_size: int
+    total_parameters: int
+    trainable_parameters: int
+    weights_description: str
+    notes: list[str]
+    synthetic_checkpoint: dict[str, Any] | None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Synthetic checkpoints
+
+
+def architecture_config(arch: Architecture) -> Any:
+    """The transformers config for the catalog's architecture facts."""
+
+    common: dict[str, Any] = {
+        "vocab_size": arch.vocab_size,
+        "hidden_size": arch.hidden_size,
+        "intermediate_size": arch.intermediate_size,
+        "num_hidden_layers": arch.num_layers,
+        "num_attention_heads": arch.num_heads,
+        "num_key_value_heads": arch.num_kv_heads,
+        "head_dim": arch.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": arch.max_position_embeddings,
+        "rms_norm_eps": arch.rms_norm_eps,
+        "tie_word_embeddings": arch.tie_word_embeddings,
+        "rope_theta": arch.rope_theta,
+        # Copied: transformers 5 writes rope_theta into the dict it is given.
+        "rope_scaling": dict(arch.rope_scaling) if arch.rope_scaling else None,
+        "initializer_range": SYNTHETIC_STD,
+        "use_cache": False,
+    }
+    if arch.model_type == "qwen2":
+        if not arch.qkv_bias:
+            raise EngineError(
+                "config",
+                "model.architecture: modelType qwen2 always has q/k/v biases in transformers, but qkvBias is false",
+                "Use modelType llama for an attention without biases.",
+            )
+        return Qwen2Config(use_sliding_window=False, **common)
+    if arch.qkv_bias:
+        raise EngineError(
+            "config",
+            "model.architecture: modelType llama cannot have q/k/v-only biases (attention_bias also biases o_proj)",
+            "Use modelType qwen2 for q/k/v biases.",
+        )
+    return LlamaConfig(attention_bias=False, mlp_bias=False, **common)
+
+
+def ensure_synthetic_checkpoint(arch: Architecture, path: str, seed: int, device: torch.device) -> bool:
+    """Materialize seeded random weights at `path` unless a checkpoint is already there.
+
+    Returns whether it was created now. Written to a temporary sibling folder and renamed into place, so
+    a reader never sees half a checkpoint and two processes racing both end with a complete one (the
+    loser discards its copy). The tensors are drawn on the run's device when it is a GPU: drawing
+    billions of normals on the CPU takes minutes, on a GPU well under a second per billion. The values
+    therefore depend on the device that drew them; the checkpoint is a cache of one draw, reused as is.
+    """
+    target = Path(path)
+    if (target / "config.json").is_file():
+        _check_existing(target, arch)
+        return False
+    config = architecture_config(arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        _write_random_weights(config, arch, tmp, seed, device)
+        _write_config(config, tmp)
+        try:
+            tmp.rename(target)  # atomic; replaces an empty folder, fails on a complete one
+        except OSError:
+            if (target / "config.json").is_file():
+                return False  # another process finished first: use its checkpoint
+            raise
+        return True
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_random_weights(config: Any, arch: Architecture, folder: Path, seed: int, device: torch.device) -> None:
+    # The model is built on the meta device only for its parameter names and shapes: no memory, no init.
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config)
+    q_proj = skeleton.model.layers[0].self_attn.q_proj
+    if q_proj.out_features != arch.num_heads * arch.head_dim:
+        raise EngineError(
+            "config",
+            f"this transformers version builds q_proj with {q_proj.out_features} outputs, not numHeads × "
+            f"headDim = {arch.num_heads * arch.head_dim} (headDim differs from hiddenSize / numHeads)",
+            "Upgrade transformers (`pip install -U transformers`).",
+        )
+    draw_on = device if device.type == "cuda" else torch.device("cpu")
+    generator = torch.Generator(device=draw_on)
+    generator.manual_seed(seed)
+    written: list[tuple[str, list[str]]] = []
+    current: dict[str, torch.Tensor] = {}
+    current_bytes = 0
+    total_bytes = 0
+
+    def flush() -> None:
+        nonlocal current, current_bytes
+        file_name = f"part-{len(written) + 1:05d}.safetensors"
+        save_file(current, str(folder / file_name), metadata={"format": "pt"})
+        written.append((file_name, list(current)))
+        current, current_bytes = {}, 0
+
+    # named_parameters() lists a tied LM head once (as the embedding), as save_pretrained stores it.
+    for name, param in skeleton.named_parameters():
+        if param.dim() == 1:
+            fill = 0.0 if name.endswith(".bias") else 1.0  # biases 0, RMSNorm scales 1
+            tensor = torch.full(param.shape, fill, dtype=torch.bfloat16)
+        else:
+            tensor = torch.randn(param.shape, generator=generator, device=draw_on, dtype=torch.float32)
+            tensor = tensor.mul_(SYNTHETIC_STD).to(torch.bfloat16).cpu()
+        size = tensor.numel() * tensor.element_size()
+        if current and current_bytes + size > SHARD_BYTES:
+            flush()  # host memory holds at most one shard
+        current[name] = tensor
+        current_bytes += size
+        total_bytes += size
+    if current:
+        flush()
+    _name_shards(folder, written, total_bytes)
+
+
+def _name_shards(folder: Path, written: list[tuple[str, list[str]]], total_bytes: int) -> None:
+    """One file is `model.safetensors`; several get the `-0000i-of-0000n` names and an index, as
+    save_pretrained writes them."""
+    if len(written) == 1:
+        (folder / written[0][0]).rename(folder / "model.safetensors")
+        return
+    weight_map: dict[str, str] = {}
+    for i, (file_name, names) in enumerate(written, start=1):
+        final = f"model-{i:05d}-of-{len(written):05d}.safetensors"
+        (folder / file_name).rename(folder / final)
+        weight_map.update(dict.fromkeys(names, final))
+    index = {"metadata": {"total_size": total_bytes}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+
+
+def _write_config(config: Any, folder: Path) -> None:
+    config.save_pretrained(str(folder))
+    # transformers 5 writes RoPE as `rope_parameters`; 4.x reads only `rope_theta`/`rope_scaling` and would
+    # silently fall back to theta 10000. Write both spellings so either version loads the same model.
+    path = folder / "config.json"
+    data = json.loads(path.read_text())
+    rope = data.get("rope_parameters") or {}
+    data.setdefault("rope_theta", rope.get("rope_theta", getattr(config, "rope_theta", None)))
+    if "rope_scaling" not in data:
+        scaling = {k: v for k, v in rope.items() if k != "rope_theta"}
+        data["rope_scaling"] = scaling if scaling.get("rope_type", "default") != "default" else None
+    data["dtype"] = data["torch_dtype"] = "bfloat16"  # the stored weights (5.x and 4.x spellings)
+    data["loraprof_synthetic"] = True
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _check_existing(target: Path, arch: Architecture) -> None:
+    try:
+        data = json.loads((target / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise EngineError(
+            "config",
+            f"synthetic checkpoint {target} has an unreadable config.json: {exc}",
+            f"Delete {target} (it is a cache) and run again.",
+        ) from None
+    expected = {
+        "model_type": arch.model_type,
+        "hidden_size": arch.hidden_size,
+        "num_hidden_layers": arch.num_layers,
+        "num_attention_heads": arch.num_heads,
+        "num_key_value_heads": arch.num_kv_heads,
+        "intermediate_size": arch.intermediate_size,
+        "vocab_size": arch.vocab_size,
+        "tie_word_embeddings": arch.tie_word_embeddings,
+    }
+    wrong = [f"{k} {data.get(k)!r} (expected {v!r})" for k, v in expected.items() if data.get(k) != v]
+    if wrong:
+        raise EngineError(
+            "config",
+            f"the synthetic checkpoint at {target} is for another architecture: " + ", ".join(wrong),
+            f"Delete {target} (it is a cache) or point model.path at another folder.",
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loading
+
+
+def dtype_kwarg() -> str:
+    """from_pretrained's dtype argument: `dtype` since transformers 4.56, `torch_dtype` before."""
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def bnb_config(quant_type: str, double_quant: bool, compute_dtype: torch.dtype) -> Any:
+    """4-bit weights for every linear layer but the LM head (bitsandbytes' default skip list)."""
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=quant_type,
+        bnb_4bit_use_double_quant=double_quant,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
+def lora_config(spec: RunSpec) -> Any:
+
+    alpha: Any = int(spec.lora.alpha) if float(spec.lora.alpha).is_integer() else spec.lora.alpha
+    return LoraConfig(
+        r=spec.lora.r,
+        lora_alpha=alpha,
+        lora_dropout=spec.lora.dropout,
+        # PEFT's "all-linear": every nn.Linear / Linear4bit except the output layer (LM head).
+        target_modules=spec.lora.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
+    """Load the base model in the run's precision (or 4-bit), freeze it, and attach LoRA adapters."""
+
+    precision = spec.train.precision
+    weight_dtype = DTYPES[precision]
+    notes: list[str] = []
+    source, synthetic = _resolve_source(spec, device, notes)
+
+    kwargs: dict[str, Any] = {
+        dtype_kwarg(): weight_dtype,
+        "attn_implementation": spec.train.attn_implementation,
+    }
+    if spec.model.source == "hub" and spec.model.revision:
+        kwargs["revision"] = spec.model.revision
+    if device.type == "cuda":
+        kwargs["device_map"] = {"": device.index or 0}  # load straight onto the GPU, shard by shard
+    if spec.train.method == "qlora":
+        assert spec.quant is not None
+        import_bitsandbytes("method qlora (4-bit weights)")
+        kwargs["quantization_config"] = bnb_config(spec.quant.type, spec.quant.double_quant, weight_dtype)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except OSError as exc:
+        if spec.model.source == "hub":
+            raise EngineError(
+                "config",
+                f"could not load {spec.model.hub_id!r} from the Hugging Face Hub (no network or not cached): "
+                f"{str(exc).splitlines()[0]}",
+                NO_HUB_HINT.format(id=spec.model.hub_id),
+            ) from None
+        raise EngineError(
+            "config",
+            f"could not load the model from {source}: {exc}",
+            "Check that the folder holds config.json and safetensors weights.",
+        ) from None
+    model.config.use_cache = False  # no KV cache in training; it only costs memory
+
+    for param in model.parameters():
+        param.requires_grad_(False)
+    if spec.train.method == "qlora":
+        assert spec.quant is not None
+        _check_quantized(model)
+        # Deliberately NOT peft.prepare_model_for_kbit_training: it casts every parameter that is not
+        # 4-bit (embeddings, LM head, norms) to fp32. For a 7B Qwen2 that is two 152k × 3584 tables,
+        # about 2.2 GB more in fp32 than in bf16, and fp32 norm weights promote the residual stream
+        # (its activations, saved for backward) to fp32. It does freeze the base and enable input grads,
+        # which is done here explicitly.
+        dq = "+double-quant" if spec.quant.double_quant else ""
+        notes.append(f"linear layers stored as {spec.quant.type}{dq} (bitsandbytes 4-bit), computed in {precision}")
+        notes.append(
+            f"embeddings, LM head and RMSNorm weights left in {precision}, not upcast to fp32 "
+            "(peft's prepare_model_for_kbit_training is not called; RMSNorm computes its statistics in fp32 "
+            "internally)"
+        )
+        description = f"{spec.quant.type}{dq}, compute {precision}; embeddings, norms and LM head {precision}"
+    else:
+        notes.append(f"base weights frozen in {precision}")
+        description = f"{precision} base weights"
+
+    if spec.train.grad_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # With a frozen embedding the first layer's input has no grad; non-reentrant checkpointing does
+        # not need it, but it keeps LoRA's gradients flowing whatever checkpointing mode runs. Costs one
+        # hidden-size activation gradient per token in backward.
+        model.enable_input_require_grads()
+        notes.append("gradient checkpointing: non-reentrant, every decoder layer recomputed in backward")
+
+    model = get_peft_model(model, lora_config(spec))  # adapters in fp32 (autocast_adapter_dtype default)
+    model.train()  # from_pretrained returns eval mode: LoRA dropout and checkpointing need train mode
+    adapter_dtypes = sorted({DTYPE_NAMES.get(p.dtype, str(p.dtype)) for p in model.parameters() if p.requires_grad})
+    targets = sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, mod in model.named_modules()
+            if hasattr(mod, "lora_A") and name.rsplit(".", 1)[-1] not in ("lora_A", "lora_B")
+        }
+    )
+    notes.append(
+        f"LoRA r={spec.lora.r} alpha={spec.lora.alpha:g} dropout={spec.lora.dropout:g} on "
+        f"{', '.join(targets)}; adapter weights {'/'.join(adapter_dtypes)}"
+    )
+    notes.append("use_cache disabled (no KV cache in training)")
+    total, trainable = count_parameters(model)
+    return LoadedModel(
+        model=model,
+        vocab_size=int(model.get_input_embeddings().num_embeddings),
+        total_parameters=total,
+        trainable_parameters=trainable,
+        weights_description=f"{description}; LoRA adapters {'/'.join(adapter_dtypes)}",
+        notes=notes,
+        synthetic_checkpoint=synthetic,
+    )
+
+
+def _resolve_source(spec: RunSpec, device: torch.device, notes: list[str]) -> tuple[str, dict[str, Any] | None]:
+    """What to hand from_pretrained, and the synthetic checkpoint's path and whether it was created now."""
+    m = spec.model
+    if m.source == "synthetic":
+        assert m.architecture is not None and m.path is not None
+        created = ensure_synthetic_checkpoint(m.architecture, m.path, m.synthetic_seed, device)
+        notes.append(
+            f"synthetic weights (seed {m.synthetic_seed}, normal std {SYNTHETIC_STD}, stored bf16): "
+            "loss values are not meaningful"
+        )
+        return m.path, {"path": m.path, "created": created}
+    if m.source == "local":
+        assert m.path is not None
+        if not (Path(m.path) / "config.json").is_file():
+            raise EngineError(
+                "config",
+                f"model folder {m.path} has no config.json",
+                "Pass a folder with a transformers checkpoint (config.json + safetensors).",
+            )
+        return m.path, None
+    assert m.hub_id is not None
+    return m.hub_id, None
+
+
+def _check_quantized(model: Any) -> None:
+    if not any(type(mod).__name__ == "Linear4bit" for mod in model.modules()):
+        raise EngineError(
+            "dependency",
+            "method qlora loaded no 4-bit layer (bitsandbytes did not quantize)",
+            "Check the bitsandbytes install with `loraprof doctor`.",
+        )
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(total, trainable) in parameters, not storage elements: a 4-bit tensor packs two per byte."""
+    total = trainable = 0
+    for param in model.parameters():
+        quant_state = getattr(param, "quant_state", None)
+        if quant_state is not None and getattr(quant_state, "shape", None) is not None:
+            n = int(torch.Size(quant_state.shape).numel())
+        elif type(param).__name__ == "Params4bit":
+            n = param.numel() * 2
+        else:
+            n = param.numel()
+        total += n
+        if param.requires_grad:
+            trainable += n
+    return total, trainable

@@ -228,6 +228,36 @@ describe("startSampler", () => {
     expect(health.parseErrorExamples[0]?.text).toMatch(/NVIDIA-SMI has failed/);
   });
 
+  it("kills and restarts an nvidia-smi that stops writing", async () => {
+    const clock = { ms: 0 };
+    const smi = fakeSmi((child, fields, n) => {
+      // The first process writes three rows and then hangs; the second writes on.
+      const rows = n === 0 ? fixtureRows.slice(0, 3) : fixtureRows.slice(10, 13);
+      for (const r of rows) {
+        clock.ms = rowTime(r);
+        child.stdout.emit("data", `${rowLine(r, fields)}\n`);
+      }
+    });
+    const sampler = (await startSampler({
+      gpuIndices: [0],
+      spawnImpl: smi.spawnImpl,
+      now: () => clock.ms,
+      stallMs: 40,
+      restartBackoffMs: 1,
+    })) as RunningSampler;
+    for (let i = 0; i < 300 && sampler.samples().length < 6; i++) await sleep(2);
+    const { samples, health } = await sampler.stop();
+    expect(samples).toHaveLength(6);
+    expect(health.restarts).toBe(1);
+    expect(health.gaps).toEqual([
+      {
+        fromMs: rowTime(fixtureRows[2] as string[]),
+        toMs: rowTime(fixtureRows[10] as string[]),
+        reason: "nvidia-smi wrote nothing for 40 ms and was killed",
+      },
+    ]);
+  });
+
   it("returns the same result when stopped twice", async () => {
     const smi = fakeSmi(() => {});
     const sampler = (await startSampler({ gpuIndices: [0], spawnImpl: smi.spawnImpl })) as RunningSampler;

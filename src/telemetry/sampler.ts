@@ -58,6 +58,11 @@ export interface SamplerOptions {
   maxBackoffMs?: number;
   /** How long the probe may take before nvidia-smi is declared hung; default 15000 ms. */
   probeTimeoutMs?: number;
+  /**
+   * A streaming nvidia-smi silent this long (wall time) is killed and restarted like one that died:
+   * a wedged driver call otherwise leaves a live process and no samples. Default max(5000, 20 × intervalMs).
+   */
+  stallMs?: number;
 }
 
 /** A stretch with no samples because nvidia-smi was not running. */
@@ -264,6 +269,7 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
   const maxRestarts = opts.maxRestarts ?? 5;
   const backoffMs = opts.restartBackoffMs ?? 250;
   const maxBackoffMs = opts.maxBackoffMs ?? 5000;
+  const stallMs = opts.stallMs ?? Math.max(5000, 20 * (opts.intervalMs ?? 100));
   if (opts.gpuIndices.length === 0) return { available: false, reason: "the run uses no GPU" };
   if (!(intervalMs >= 1) || !Number.isInteger(intervalMs)) {
     return { available: false, reason: `intervalMs must be a positive integer, got ${intervalMs}` };
@@ -311,6 +317,10 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
     let pending = "";
     let producedSample = false;
     let settled = false;
+    let stalled = false;
+    let procStderr = "";
+    let lastOutputMs = performance.now();
+    let watchdog: NodeJS.Timeout | null = null;
     let resolveClosed: () => void = () => {};
     childClosed = new Promise((r) => (resolveClosed = r));
 
@@ -340,6 +350,7 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
     const onExit = (why: string) => {
       if (settled) return;
       settled = true;
+      if (watchdog) clearInterval(watchdog);
       const rest = (pending + decoder.end()).trim();
       pending = "";
       if (rest !== "") noteParseError(rest, "partial line at process exit");
@@ -377,8 +388,18 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
       return;
     }
     child = proc;
+    watchdog = setInterval(
+      () => {
+        if (settled || stopping || performance.now() - lastOutputMs <= stallMs) return;
+        stalled = true;
+        proc.kill("SIGKILL");
+      },
+      Math.max(10, stallMs / 4),
+    );
+    watchdog.unref?.();
     proc.stdout?.on("data", (chunk) => {
       const receivedMs = now();
+      lastOutputMs = performance.now();
       pending += typeof chunk === "string" ? chunk : decoder.write(chunk);
       let nl: number;
       while ((nl = pending.indexOf("\n")) >= 0) {
@@ -389,14 +410,16 @@ async function start(opts: SamplerOptions): Promise<RunningSampler | SamplerUnav
     });
     proc.stderr?.on("data", (chunk) => {
       stderrTail = (stderrTail + String(chunk)).slice(-2000);
+      procStderr = (procStderr + String(chunk)).slice(-2000);
     });
     proc.on("error", (e) => {
       // Spawn failures may not be followed by 'close'; give it a moment, then treat it as the exit.
       setTimeout(() => onExit(`${command} error: ${e.message}`), 20);
     });
     proc.on("close", (code, signal) => {
+      if (stalled) return onExit(`${command} wrote nothing for ${stallMs} ms and was killed`);
       const how = code !== null ? `exit code ${code}` : `signal ${signal}`;
-      const said = firstLine(stderrTail.split("\n").slice(-3).join("\n"));
+      const said = firstLine(procStderr);
       onExit(`${command} exited (${how})${said ? `: ${said}` : ""}`);
     });
   };

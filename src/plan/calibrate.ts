@@ -1,0 +1,312 @@
+/**
+ * Calibration: fit the planner's free constants to measured runs, and measure how far predictions
+ * are from measurements. The fit minimizes the sum of squared log ratios (predicted / measured),
+ * so a 10% miss on an 8 GB run weighs the same as on an 80 GB run. Memory constants are fitted to
+ * the device and allocator peaks, time constants to real tokens/s; each set by coordinate descent
+ * (a coarse scan of each constant's range, then a golden-section refinement), repeated until a
+ * sweep no longer improves the fit. The runs' constant-independent parts (parameter counts, FLOPs,
+ * bytes, activation sizes) are computed once, so a fit over dozens of runs takes milliseconds.
+ * A constant the data cannot inform (e.g. memory efficiency when no run is memory-bound) stays
+ * where it started.
+ */
+import {
+  DEFAULT_CONSTANTS,
+  MEMORY_CONSTANTS,
+  TIME_CONSTANTS,
+  type Calibration,
+  type CalibrationError,
+  type ErrorStats,
+  type PlannerConstants,
+} from "./constants.js";
+import { combineMemory, memoryComponents, type MemoryComponents } from "./memory.js";
+import { combineThroughput, throughputComponents, type ThroughputComponents } from "./throughput.js";
+import type { PlanInput } from "./types.js";
+import { LoraprofError } from "../util/errors.js";
+
+export interface MeasuredRun {
+  input: PlanInput;
+  measured: {
+    /** NVML device-used peak over the run. */
+    devicePeakBytes: number | null;
+    /** torch.cuda.max_memory_allocated. */
+    allocatorPeakBytes: number | null;
+    realTokensPerSecond: number | null;
+    /** The run failed for lack of memory (for the fit/OOM classification). */
+    oom?: boolean;
+  };
+}
+
+type Key = keyof PlannerConstants;
+
+interface Range {
+  lo: number;
+  hi: number;
+  log: boolean;
+}
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** Where each constant may move during a fit. */
+export const CONSTANT_RANGES: Record<Key, Range> = {
+  cudaContextBytes: { lo: 50 * MiB, hi: 4 * GiB, log: true },
+  allocatorFixedBytes: { lo: 1 * MiB, hi: 4 * GiB, log: true },
+  allocatorFragmentation: { lo: 0, hi: 1, log: false },
+  activationScale: { lo: 0.2, hi: 5, log: true },
+  lossFp32Copies: { lo: 0.5, hi: 6, log: false },
+  computeEfficiency: { lo: 0.02, hi: 1, log: true },
+  tokensHalfEfficiency: { lo: 1, hi: 65536, log: true },
+  memoryEfficiency: { lo: 0.05, hi: 1, log: true },
+  cpuSecondsPerOp: { lo: 1e-7, hi: 1e-3, log: true },
+  microStepFixedSeconds: { lo: 1e-5, hi: 1, log: true },
+  boardPowerFraction: { lo: 0.1, hi: 1.5, log: false },
+};
+
+interface Prepared {
+  run: MeasuredRun;
+  memory: MemoryComponents;
+  time: ThroughputComponents | null;
+}
+
+function prepare(runs: readonly MeasuredRun[]): Prepared[] {
+  return runs.map((run) => ({
+    run,
+    memory: memoryComponents(run.input),
+    time: run.input.gpu ? throughputComponents(run.input, run.input.gpu) : null,
+  }));
+}
+
+const sq = (x: number) => x * x;
+const logRatio = (pred: number, meas: number) => Math.log(pred / meas);
+const usable = (v: number | null | undefined): v is number =>
+  typeof v === "number" && v > 0 && Number.isFinite(v);
+
+function memoryLoss(prepared: readonly Prepared[], k: PlannerConstants): number {
+  let sum = 0;
+  for (const p of prepared) {
+    const { devicePeakBytes, allocatorPeakBytes } = p.run.measured;
+    if (!usable(devicePeakBytes) && !usable(allocatorPeakBytes)) continue;
+    const m = combineMemory(p.memory, k);
+    if (usable(devicePeakBytes)) sum += sq(logRatio(m.devicePeakBytes, devicePeakBytes));
+    if (usable(allocatorPeakBytes)) sum += sq(logRatio(m.allocatorPeakBytes, allocatorPeakBytes));
+  }
+  return sum;
+}
+
+function timeLoss(prepared: readonly Prepared[], k: PlannerConstants): number {
+  let sum = 0;
+  for (const p of prepared) {
+    const tps = p.run.measured.realTokensPerSecond;
+    if (!p.time || !usable(tps)) continue;
+    sum += sq(logRatio(combineThroughput(p.time, k).realTokensPerSecond, tps));
+  }
+  return sum;
+}
+
+const toUnit = (r: Range, v: number) => (r.log ? Math.log(v) : v);
+const fromUnit = (r: Range, u: number) => (r.log ? Math.exp(u) : u);
+
+/** Coordinate descent: per constant, a coarse scan of its range then golden-section refinement. */
+function descend(
+  start: PlannerConstants,
+  keys: readonly Key[],
+  loss: (k: PlannerConstants) => number,
+  maxSweeps = 60,
+): PlannerConstants {
+  let current = { ...start };
+  let best = loss(current);
+  const SCAN = 24;
+  const PHI = (Math.sqrt(5) - 1) / 2;
+  for (let sweep = 0; sweep < maxSweeps; sweep++) {
+    const before = best;
+    for (const key of keys) {
+      const r = CONSTANT_RANGES[key];
+      const lo = toUnit(r, r.lo);
+      const hi = toUnit(r, r.hi);
+      const at = (u: number) => loss({ ...current, [key]: fromUnit(r, u) });
+      // Coarse scan, including the current value, to find the right basin.
+      let bestU = toUnit(r, current[key]);
+      let bestL = best;
+      const step = (hi - lo) / SCAN;
+      for (let i = 0; i <= SCAN; i++) {
+        const u = lo + i * step;
+        const l = at(u);
+        if (l < bestL) {
+          bestL = l;
+          bestU = u;
+        }
+      }
+      // Golden section in the bracket around the best point.
+      let a = Math.max(lo, bestU - step);
+      let b = Math.min(hi, bestU + step);
+      let x1 = b - PHI * (b - a);
+      let x2 = a + PHI * (b - a);
+      let f1 = at(x1);
+      let f2 = at(x2);
+      for (let i = 0; i < 60 && b - a > 1e-12 * (1 + Math.abs(a)); i++) {
+        if (f1 < f2) {
+          b = x2;
+          x2 = x1;
+          f2 = f1;
+          x1 = b - PHI * (b - a);
+          f1 = at(x1);
+        } else {
+          a = x1;
+          x1 = x2;
+          f1 = f2;
+          x2 = a + PHI * (b - a);
+          f2 = at(x2);
+        }
+      }
+      const candidates: [number, number][] = [
+        [bestU, bestL],
+        [x1, f1],
+        [x2, f2],
+      ];
+      const [u, l] = candidates.reduce((m, c) => (c[1] < m[1] ? c : m));
+      if (l < best) {
+        best = l;
+        current = { ...current, [key]: fromUnit(r, u) };
+      }
+    }
+    if (before - best <= 1e-14 * (1 + before)) break;
+  }
+  return current;
+}
+
+function stats(errors: number[]): ErrorStats | null {
+  if (errors.length === 0) return null;
+  const abs = errors.map((e) => Math.abs(e) * 100).sort((a, b) => a - b);
+  const mid = abs.length / 2;
+  const median = abs.length % 2 === 1 ? abs[Math.floor(mid)]! : (abs[mid - 1]! + abs[mid]!) / 2;
+  return { runs: abs.length, medianAbsPct: median, maxAbsPct: abs[abs.length - 1]! };
+}
+
+export interface RunPrediction {
+  predicted: {
+    devicePeakBytes: number;
+    allocatorPeakBytes: number;
+    realTokensPerSecond: number | null;
+    fits: boolean | null;
+  };
+  measured: MeasuredRun["measured"];
+  /** (predicted − measured) / measured, where measured. */
+  relativeError: {
+    devicePeakBytes: number | null;
+    allocatorPeakBytes: number | null;
+    realTokensPerSecond: number | null;
+  };
+}
+
+export interface Evaluation {
+  perRun: RunPrediction[];
+  error: CalibrationError;
+  /** Share of runs with a known outcome whose fit/OOM outcome the planner predicted; null if none. */
+  fitAccuracy: { runs: number; correct: number; accuracy: number } | null;
+}
+
+/**
+ * Predicted vs measured for each run, with the constants given (a calibration's, or the defaults):
+ * what the accuracy benchmark reports, on runs a calibration did not see.
+ */
+export function evaluatePredictions(
+  runs: readonly MeasuredRun[],
+  constants: PlannerConstants | Calibration = DEFAULT_CONSTANTS,
+): Evaluation {
+  const k: PlannerConstants = "constants" in constants ? constants.constants : constants;
+  const prepared = prepare(runs);
+  const perRun: RunPrediction[] = [];
+  const dev: number[] = [];
+  const alloc: number[] = [];
+  const tps: number[] = [];
+  let judged = 0;
+  let correct = 0;
+  for (const p of prepared) {
+    const m = combineMemory(p.memory, k);
+    const t = p.time ? combineThroughput(p.time, k).realTokensPerSecond : null;
+    const input = p.run.input;
+    const limit =
+      input.vramBudgetBytes ?? (input.gpu ? (input.gpu.nvmlTotalBytes ?? input.gpu.memoryBytes) : null);
+    const fits = limit === null ? null : m.devicePeakBytes <= limit;
+    const meas = p.run.measured;
+    const rel = (pred: number | null, mv: number | null) =>
+      pred !== null && usable(mv) ? (pred - mv) / mv : null;
+    const e = {
+      devicePeakBytes: rel(m.devicePeakBytes, meas.devicePeakBytes),
+      allocatorPeakBytes: rel(m.allocatorPeakBytes, meas.allocatorPeakBytes),
+      realTokensPerSecond: rel(t, meas.realTokensPerSecond),
+    };
+    if (e.devicePeakBytes !== null) dev.push(e.devicePeakBytes);
+    if (e.allocatorPeakBytes !== null) alloc.push(e.allocatorPeakBytes);
+    if (e.realTokensPerSecond !== null) tps.push(e.realTokensPerSecond);
+    if (fits !== null && meas.oom !== undefined) {
+      judged++;
+      if (fits === !meas.oom) correct++;
+    }
+    perRun.push({
+      predicted: {
+        devicePeakBytes: m.devicePeakBytes,
+        allocatorPeakBytes: m.allocatorPeakBytes,
+        realTokensPerSecond: t,
+        fits,
+      },
+      measured: meas,
+      relativeError: e,
+    });
+  }
+  return {
+    perRun,
+    error: { devicePeakBytes: stats(dev), allocatorPeakBytes: stats(alloc), realTokensPerSecond: stats(tps) },
+    fitAccuracy: judged > 0 ? { runs: judged, correct, accuracy: correct / judged } : null,
+  };
+}
+
+export interface CalibrateOptions {
+  /** Constants to fit (default: every memory and time constant but boardPowerFraction). */
+  fit?: readonly Key[];
+  /** Starting values (default: DEFAULT_CONSTANTS). */
+  start?: Partial<PlannerConstants>;
+}
+
+/**
+ * Fits the planner's free constants to measured runs. Runs that OOMed carry no peak or speed and
+ * are ignored for the fit. Throws when no run measured anything usable.
+ */
+export function calibrate(measured: readonly MeasuredRun[], opts: CalibrateOptions = {}): Calibration {
+  const useful = measured.filter(
+    (r) =>
+      !r.measured.oom &&
+      (usable(r.measured.devicePeakBytes) ||
+        usable(r.measured.allocatorPeakBytes) ||
+        usable(r.measured.realTokensPerSecond)),
+  );
+  if (useful.length === 0) {
+    throw new LoraprofError("RUN_NOT_FOUND", "no measured run to calibrate on", {
+      problems: [
+        {
+          field: "runs",
+          message: "no completed run with a measured peak or tokens/s",
+          hint: "measure some runs first (`loraprof run` on a GPU)",
+        },
+      ],
+    });
+  }
+  const fitKeys = opts.fit ?? [...MEMORY_CONSTANTS, ...TIME_CONSTANTS];
+  const prepared = prepare(useful);
+  let k: PlannerConstants = { ...DEFAULT_CONSTANTS, ...(opts.start ?? {}) };
+  const memKeys = fitKeys.filter((x) => (MEMORY_CONSTANTS as readonly Key[]).includes(x));
+  const timeKeys = fitKeys.filter((x) => !(MEMORY_CONSTANTS as readonly Key[]).includes(x));
+  const hasMemory = useful.some(
+    (r) => usable(r.measured.devicePeakBytes) || usable(r.measured.allocatorPeakBytes),
+  );
+  const hasTime = prepared.some((p) => p.time && usable(p.run.measured.realTokensPerSecond));
+  if (hasMemory && memKeys.length > 0) k = descend(k, memKeys, (c) => memoryLoss(prepared, c));
+  if (hasTime && timeKeys.length > 0) k = descend(k, timeKeys, (c) => timeLoss(prepared, c));
+  const moved = fitKeys.filter((key) => k[key] !== (opts.start?.[key] ?? DEFAULT_CONSTANTS[key]));
+  return {
+    constants: k,
+    fitted: moved,
+    runs: useful.length,
+    error: evaluatePredictions(useful, k).error,
+  };
+}

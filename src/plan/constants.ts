@@ -1,0 +1,121 @@
+/**
+ * The planner's free constants: everything the memory and time models do not derive from the
+ * architecture, the GPU's datasheet figures and the run config. Each is named, documented with
+ * where its default comes from, overridable per call, and fitted by `calibrate` to measured runs.
+ * The defaults are educated guesses, not measurements: a prediction made with them says
+ * `calibrated: false`.
+ */
+
+const MiB = 2 ** 20;
+
+export interface PlannerConstants {
+  // ---- memory -------------------------------------------------------------------------------
+  /**
+   * CUDA context + the kernels PyTorch, cuBLAS and bitsandbytes load: device memory NVML sees but
+   * the caching allocator never hands out. ~300–600 MiB with lazy module loading (CUDA ≥ 11.7)
+   * depending on the GPU and libraries; 500 MiB as a round default.
+   */
+  cudaContextBytes: number;
+  /**
+   * Allocations outside the analytic model that live through the step: cuBLAS workspaces, RoPE
+   * tables, input ids/labels, the loss scaler, small temporaries.
+   */
+  allocatorFixedBytes: number;
+  /**
+   * Caching-allocator overhead: peak reserved = peak allocated × (1 + this). Block rounding and
+   * fragmentation typically cost 5–20% in training loops with varying shapes.
+   */
+  allocatorFragmentation: number;
+  /** Multiplier on the analytic saved-activation and backward-workspace estimates. */
+  activationScale: number;
+  /**
+   * fp32 [tokens × vocab] buffers alive at the loss peak: the log-softmax output saved for
+   * backward, its gradient, and the fp32 gradient of the logits (3). The forward peak (compute-dtype
+   * logits + fp32 upcast + log-softmax output) is no larger for 2- or 4-byte logits.
+   */
+  lossFp32Copies: number;
+
+  // ---- time ---------------------------------------------------------------------------------
+  /** Fraction of the dense peak FLOP/s that large GEMMs reach. */
+  computeEfficiency: number;
+  /**
+   * Tokens per micro-batch at which GEMM efficiency is half of `computeEfficiency`: small matrices
+   * under-fill the GPU (efficiency = computeEfficiency × T / (T + this)).
+   */
+  tokensHalfEfficiency: number;
+  /** Fraction of the datasheet memory bandwidth that streaming kernels reach. */
+  memoryEfficiency: number;
+  /**
+   * Host time per launched GPU operation (Python, dispatcher, autograd, launch). Eager PyTorch
+   * issues operations asynchronously, so a step takes the longer of the GPU's time and the host's.
+   */
+  cpuSecondsPerOp: number;
+  /** Fixed host time per micro-step (batch transfer, loss bookkeeping, Python loop). */
+  microStepFixedSeconds: number;
+  /**
+   * Share of board power drawn while training, for the J/token estimate (1 = the study's method:
+   * the full board power divided by tokens/s).
+   */
+  boardPowerFraction: number;
+}
+
+export const DEFAULT_CONSTANTS: Readonly<PlannerConstants> = Object.freeze({
+  cudaContextBytes: 500 * MiB,
+  allocatorFixedBytes: 64 * MiB,
+  allocatorFragmentation: 0.1,
+  activationScale: 1,
+  lossFp32Copies: 3,
+  computeEfficiency: 0.55,
+  tokensHalfEfficiency: 256,
+  memoryEfficiency: 0.75,
+  cpuSecondsPerOp: 10e-6,
+  microStepFixedSeconds: 0.005,
+  boardPowerFraction: 1,
+});
+
+export const MEMORY_CONSTANTS = [
+  "cudaContextBytes",
+  "allocatorFixedBytes",
+  "allocatorFragmentation",
+  "activationScale",
+  "lossFp32Copies",
+] as const satisfies readonly (keyof PlannerConstants)[];
+
+export const TIME_CONSTANTS = [
+  "computeEfficiency",
+  "tokensHalfEfficiency",
+  "memoryEfficiency",
+  "cpuSecondsPerOp",
+  "microStepFixedSeconds",
+] as const satisfies readonly (keyof PlannerConstants)[];
+
+/** A fitted set of constants and how well it fit the runs it came from. */
+export interface Calibration {
+  constants: PlannerConstants;
+  /** The constants the fit moved (others stayed at their defaults). */
+  fitted: (keyof PlannerConstants)[];
+  /** Measured runs the fit used. */
+  runs: number;
+  /** In-sample error after the fit, per measured quantity (null where no run measured it). */
+  error: CalibrationError;
+}
+
+export interface ErrorStats {
+  runs: number;
+  /** Median of |predicted − measured| / measured, in percent. */
+  medianAbsPct: number;
+  maxAbsPct: number;
+}
+
+export interface CalibrationError {
+  devicePeakBytes: ErrorStats | null;
+  allocatorPeakBytes: ErrorStats | null;
+  realTokensPerSecond: ErrorStats | null;
+}
+
+export function resolveConstants(
+  calibration: Calibration | undefined,
+  overrides: Partial<PlannerConstants> | undefined,
+): PlannerConstants {
+  return { ...DEFAULT_CONSTANTS, ...(calibration?.constants ?? {}), ...(overrides ?? {}) };
+}

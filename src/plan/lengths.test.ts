@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import { LoraprofError } from "../util/errors.js";
+import {
+  batchesArePadded,
+  expectedMaxLength,
+  expectedPaddedLength,
+  expectedTruncatedLength,
+  normalQuantile,
+  peakPaddedLength,
+  validateLengthStats,
+} from "./lengths.js";
+import { ALPACA_LIKE } from "./testing.js";
+
+describe("length statistics", () => {
+  it("takes the exact expected maximum of a batch from the record lengths", () => {
+    // E[max of 2 draws from {1,2,3,4}] = Σ x·((k/4)² − ((k−1)/4)²) = 50/16
+    expect(expectedMaxLength({ meanTokens: 2.5, lengths: [4, 2, 1, 3] }, 2, 100)).toBeCloseTo(3.125, 12);
+    expect(expectedMaxLength({ meanTokens: 2.5, lengths: [4, 2, 1, 3] }, 1, 100)).toBeCloseTo(2.5, 12);
+  });
+
+  it("truncates records to seqLen before taking maxima and means", () => {
+    const s = { meanTokens: 2.5, lengths: [1, 2, 3, 4] };
+    expect(expectedTruncatedLength(s, 2)).toBeCloseTo((1 + 2 + 2 + 2) / 4, 12);
+    expect(expectedMaxLength(s, 8, 2)).toBeLessThanOrEqual(2);
+  });
+
+  it("keeps the mean of a lognormal fitted to summary statistics", () => {
+    expect(expectedTruncatedLength({ meanTokens: 103, medianTokens: 88 }, 1e9) / 103).toBeCloseTo(1, 2);
+  });
+
+  it("widens the expected longest-padded batch with the batch size, up to the longest record", () => {
+    const widths = [1, 2, 4, 8, 16, 64].map((b) => expectedMaxLength(ALPACA_LIKE, b, 2048));
+    for (let i = 1; i < widths.length; i++) expect(widths[i]!).toBeGreaterThan(widths[i - 1]!);
+    expect(widths[0]!).toBeCloseTo(103, -1);
+    expect(widths[widths.length - 1]!).toBeLessThanOrEqual(924);
+  });
+
+  it("pads every record to seqLen under max_length", () => {
+    expect(expectedPaddedLength(ALPACA_LIKE, 4, 512, "max_length")).toBe(512);
+    expect(peakPaddedLength(ALPACA_LIKE, 512, "max_length")).toBe(512);
+  });
+
+  it("sets the memory peak at the longest record under longest, or seqLen when it is unknown", () => {
+    expect(peakPaddedLength(ALPACA_LIKE, 2048, "longest")).toBe(924);
+    expect(peakPaddedLength(ALPACA_LIKE, 512, "longest")).toBe(512);
+    expect(peakPaddedLength({ meanTokens: 103 }, 2048, "longest")).toBe(2048);
+  });
+
+  it("sees padding in longest-padded batches of two or more and in max_length batches of short records", () => {
+    expect(batchesArePadded(ALPACA_LIKE, 1, 2048, "longest")).toBe(false);
+    expect(batchesArePadded(ALPACA_LIKE, 2, 2048, "longest")).toBe(true);
+    expect(batchesArePadded(ALPACA_LIKE, 1, 512, "max_length")).toBe(true);
+    expect(batchesArePadded({ meanTokens: 600, lengths: [600, 700] }, 4, 512, "max_length")).toBe(false);
+  });
+
+  it("inverts the normal CDF", () => {
+    expect(normalQuantile(0.5)).toBeCloseTo(0, 9);
+    expect(normalQuantile(0.9)).toBeCloseTo(1.2815516, 6);
+    expect(normalQuantile(0.001)).toBeCloseTo(-3.0902323, 6);
+  });
+
+  it("rejects a non-positive mean, naming the field", () => {
+    try {
+      validateLengthStats({ meanTokens: 0, maxTokens: -1 });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(LoraprofError);
+      expect((err as LoraprofError).problems.map((p) => p.field)).toEqual([
+        "lengthStats.meanTokens",
+        "lengthStats.maxTokens",
+      ]);
+    }
+  });
+});

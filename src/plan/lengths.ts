@@ -1,0 +1,219 @@
+/**
+ * What padding does to a batch, from the dataset's record-length statistics (tokens per record,
+ * template included). With `max_length` every record is padded to seqLen; with `longest` a batch is
+ * padded to its longest record, so the expected padded width is the expected maximum of batchSize
+ * draws from the length distribution (truncated at seqLen).
+ *
+ * Given the record lengths themselves, the expectations are exact order statistics of the
+ * empirical distribution. Given only summaries, lengths are modelled as lognormal (instruction
+ * datasets are right-skewed: Alpaca's mean is above its median) fitted to the median and p90, or
+ * the median and mean, or the mean alone with DEFAULT_LENGTH_SIGMA.
+ */
+import type { PaddingMode } from "../run/protocol.js";
+import { LoraprofError } from "../util/errors.js";
+
+export interface LengthStats {
+  /** Mean tokens per record (prompt template and eos included), before truncation. */
+  meanTokens: number;
+  medianTokens?: number;
+  p90Tokens?: number;
+  /** The longest record; bounds the widest `longest`-padded batch (and so the memory peak). */
+  maxTokens?: number;
+  /** Every record's length: makes the padding expectations exact (order statistics). */
+  lengths?: readonly number[];
+}
+
+/**
+ * Log-space spread used when only the mean is known: 0.56 is what a lognormal through a mean of
+ * 103 and a median of 88 tokens has (the Alpaca figures), a typical instruction-data skew.
+ */
+export const DEFAULT_LENGTH_SIGMA = 0.56;
+
+const sortedCache = new WeakMap<readonly number[], Float64Array>();
+
+function sortedLengths(lengths: readonly number[]): Float64Array {
+  let s = sortedCache.get(lengths);
+  if (!s) {
+    s = Float64Array.from(lengths).sort();
+    sortedCache.set(lengths, s);
+  }
+  return s;
+}
+
+/** Inverse standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9). */
+export function normalQuantile(p: number): number {
+  const a = [
+    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
+    2.506628277459239,
+  ];
+  const b = [
+    -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
+  ];
+  const c = [
+    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const pl = 0.02425;
+  if (p <= 0) return -Infinity;
+  if (p >= 1) return Infinity;
+  if (p < pl) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (
+      (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1)
+    );
+  }
+  if (p > 1 - pl) {
+    const q = Math.sqrt(-2 * Math.log(1 - p));
+    return (
+      -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1)
+    );
+  }
+  const q = p - 0.5;
+  const r = q * q;
+  return (
+    ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
+    (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  );
+}
+
+interface LogNormal {
+  mu: number;
+  sigma: number;
+}
+
+function fitLogNormal(stats: LengthStats): LogNormal {
+  const { meanTokens: mean, medianTokens: median, p90Tokens: p90 } = stats;
+  let sigma = DEFAULT_LENGTH_SIGMA;
+  if (median !== undefined && p90 !== undefined && p90 > median) {
+    sigma = Math.log(p90 / median) / normalQuantile(0.9);
+  } else if (median !== undefined && mean > median) {
+    sigma = Math.sqrt(2 * Math.log(mean / median));
+  }
+  // Keep the mean exact (it sets real tokens/s): mean = exp(mu + sigma²/2).
+  return { mu: Math.log(mean) - (sigma * sigma) / 2, sigma };
+}
+
+/** Midpoint rule over (0,1): fine enough for smooth quantile functions, and fast. */
+const QUAD_POINTS = 512;
+
+function upperBound(stats: LengthStats, seqLen: number): number {
+  return Math.min(seqLen, stats.maxTokens ?? Infinity);
+}
+
+/** E[min(L, seqLen)]: real (non-padding) tokens per record after truncation to seqLen. */
+export function expectedTruncatedLength(stats: LengthStats, seqLen: number): number {
+  if (stats.lengths && stats.lengths.length > 0) {
+    const s = sortedLengths(stats.lengths);
+    let sum = 0;
+    for (const x of s) sum += Math.min(x, seqLen);
+    return sum / s.length;
+  }
+  const ln = fitLogNormal(stats);
+  const cap = upperBound(stats, seqLen);
+  let sum = 0;
+  for (let k = 0; k < QUAD_POINTS; k++) {
+    const u = (k + 0.5) / QUAD_POINTS;
+    sum += Math.min(cap, Math.exp(ln.mu + ln.sigma * normalQuantile(u)));
+  }
+  return sum / QUAD_POINTS;
+}
+
+/** E[max of `batchSize` independent records' truncated lengths]: the `longest`-padded width. */
+export function expectedMaxLength(stats: LengthStats, batchSize: number, seqLen: number): number {
+  if (stats.lengths && stats.lengths.length > 0) {
+    const s = sortedLengths(stats.lengths);
+    const n = s.length;
+    // P(max = x_(k)) = (k/n)^B − ((k−1)/n)^B over the sorted sample (ties are handled by summation).
+    let sum = 0;
+    let prev = 0;
+    for (let k = 1; k <= n; k++) {
+      const cdf = Math.pow(k / n, batchSize);
+      sum += Math.min(s[k - 1]!, seqLen) * (cdf - prev);
+      prev = cdf;
+    }
+    return sum;
+  }
+  const ln = fitLogNormal(stats);
+  const cap = upperBound(stats, seqLen);
+  // E[max] = ∫₀¹ Q(v) d(v^B) = ∫₀¹ Q(u^{1/B}) du.
+  let sum = 0;
+  for (let k = 0; k < QUAD_POINTS; k++) {
+    const u = (k + 0.5) / QUAD_POINTS;
+    const v = Math.pow(u, 1 / batchSize);
+    sum += Math.min(cap, Math.exp(ln.mu + ln.sigma * normalQuantile(v)));
+  }
+  return sum / QUAD_POINTS;
+}
+
+/** Expected padded width of a micro-batch. */
+export function expectedPaddedLength(
+  stats: LengthStats,
+  batchSize: number,
+  seqLen: number,
+  padding: PaddingMode,
+): number {
+  return padding === "max_length" ? seqLen : expectedMaxLength(stats, batchSize, seqLen);
+}
+
+/**
+ * The widest micro-batch a long run will meet, which sets the memory peak: seqLen under
+ * `max_length`; under `longest`, the longest record (truncated), or seqLen when the longest record
+ * is not known (the safe side).
+ */
+export function peakPaddedLength(stats: LengthStats, seqLen: number, padding: PaddingMode): number {
+  if (padding === "max_length") return seqLen;
+  const longest =
+    stats.lengths && stats.lengths.length > 0
+      ? sortedLengths(stats.lengths)[stats.lengths.length - 1]!
+      : stats.maxTokens;
+  return longest === undefined ? seqLen : Math.min(seqLen, longest);
+}
+
+/** Whether batches carry padding (so attention needs an explicit mask). */
+export function batchesArePadded(
+  stats: LengthStats,
+  batchSize: number,
+  seqLen: number,
+  padding: PaddingMode,
+): boolean {
+  if (padding === "max_length") {
+    // Only when every record fills seqLen is there no padding at all.
+    const shortest = stats.lengths && stats.lengths.length > 0 ? sortedLengths(stats.lengths)[0]! : 0;
+    return shortest < seqLen;
+  }
+  return batchSize > 1;
+}
+
+export function validateLengthStats(stats: LengthStats, field = "lengthStats"): void {
+  const problems = [];
+  if (!(stats.meanTokens > 0) || !Number.isFinite(stats.meanTokens)) {
+    problems.push({
+      field: `${field}.meanTokens`,
+      message: `must be a positive number, got ${stats.meanTokens}`,
+      hint: "pass the dataset's mean tokens per record",
+    });
+  }
+  for (const key of ["medianTokens", "p90Tokens", "maxTokens"] as const) {
+    const v = stats[key];
+    if (v !== undefined && !(v > 0)) {
+      problems.push({
+        field: `${field}.${key}`,
+        message: `must be positive when given, got ${v}`,
+        hint: "omit it or pass a positive token count",
+      });
+    }
+  }
+  if (stats.lengths && stats.lengths.some((x) => !(x >= 0))) {
+    problems.push({
+      field: `${field}.lengths`,
+      message: "holds a negative or non-numeric length",
+      hint: "pass token counts per record",
+    });
+  }
+  if (problems.length > 0) {
+    throw new LoraprofError("CONFIG_INVALID", "invalid length statistics", { problems });
+  }
+}

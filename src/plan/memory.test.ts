@@ -1,0 +1,158 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { countParameters } from "../catalog/params.js";
+import { DEFAULT_CONSTANTS } from "./constants.js";
+import {
+  estimateMemory,
+  layerActivationBytesPerToken,
+  memoryComponents,
+  optimizerStateBytes,
+  type MemoryEstimate,
+} from "./memory.js";
+import { gpu, model, qloraInput } from "./testing.js";
+import type { PlanInput } from "./types.js";
+
+const mem = (input: PlanInput): MemoryEstimate => estimateMemory(input, DEFAULT_CONSTANTS);
+const item = (m: MemoryEstimate, prefix: string) => m.breakdown.find((i) => i.name.startsWith(prefix));
+
+describe("memory estimate", () => {
+  it("sums its breakdown to the device-level peak", () => {
+    const m = mem(qloraInput());
+    expect(m.breakdown.reduce((s, i) => s + i.bytes, 0)).toBeCloseTo(m.devicePeakBytes, 0);
+    const alloc = m.breakdown.filter((i) => i.counted === "allocator").reduce((s, i) => s + i.bytes, 0);
+    expect(alloc).toBeCloseTo(m.allocatorPeakBytes, 0);
+  });
+
+  it("grows with batch size and with sequence length", () => {
+    for (const padding of ["max_length", "longest"] as const) {
+      for (const gradCheckpointing of [false, true]) {
+        let prev = 0;
+        for (const batchSize of [1, 2, 4, 8, 16]) {
+          const peak = mem(
+            qloraInput({ padding, gradCheckpointing, batchSize, seqLen: 512 }),
+          ).devicePeakBytes;
+          expect(peak).toBeGreaterThan(prev);
+          prev = peak;
+        }
+        prev = 0;
+        for (const seqLen of [128, 256, 512, 1024, 2048]) {
+          const peak = mem(
+            qloraInput({ padding: "max_length", gradCheckpointing, batchSize: 2, seqLen }),
+          ).devicePeakBytes;
+          expect(peak).toBeGreaterThan(prev);
+          prev = peak;
+        }
+      }
+    }
+  });
+
+  it("saves far fewer activations with gradient checkpointing", () => {
+    const base = qloraInput({ padding: "max_length", batchSize: 8, seqLen: 1024 });
+    const off = memoryComponents({ ...base, gradCheckpointing: false });
+    const on = memoryComponents({ ...base, gradCheckpointing: true });
+    expect(on.savedActivationBytes).toBeLessThan(off.savedActivationBytes / 10);
+    expect(mem({ ...base, gradCheckpointing: true }).devicePeakBytes).toBeLessThan(
+      mem({ ...base, gradCheckpointing: false }).devicePeakBytes,
+    );
+  });
+
+  it("keeps paged optimizer state out of the allocator peak but in the device peak", () => {
+    const paged = mem(qloraInput({ optimizer: "paged_adamw_32bit" }));
+    const plain = mem(qloraInput({ optimizer: "adamw_torch" }));
+    const state = item(paged, "optimizer state")!;
+    expect(state.counted).toBe("device");
+    expect(state.bytes).toBe(8 * 18_464_768);
+    expect(paged.allocatorPeakBytes).toBeLessThan(plain.allocatorPeakBytes);
+    expect(paged.devicePeakBytes).toBeCloseTo(
+      plain.devicePeakBytes - state.bytes * (1 + DEFAULT_CONSTANTS.allocatorFragmentation) + state.bytes,
+      0,
+    );
+  });
+
+  it("stores 4-bit weights packed two per byte with 0.5 bit of absmax, or ~0.127 bit with double quant", () => {
+    const n = countParameters(model("qwen2.5-1.5b-instruct").architecture).decoderLinearWeights;
+    const dq = mem(qloraInput());
+    const single = mem(qloraInput({ quant: { type: "nf4", doubleQuant: false } }));
+    expect(item(dq, "base linear weights")!.bytes).toBe(n / 2);
+    expect((item(single, "quantization state")!.bytes * 8) / n).toBeCloseTo(0.5, 2);
+    expect((item(dq, "quantization state")!.bytes * 8) / n).toBeCloseTo(0.127, 2);
+  });
+
+  it("counts an untied LM head as a second 16-bit matrix", () => {
+    const m = mem(qloraInput({ model: model("qwen2.5-7b-instruct") }));
+    expect(item(m, "LM head")!.bytes).toBe(2 * 152064 * 3584);
+    expect(item(mem(qloraInput()), "LM head")).toBeUndefined();
+  });
+
+  it("sizes the fp32 loss buffers from tokens × vocabulary", () => {
+    const m = mem(qloraInput({ padding: "max_length", batchSize: 2, seqLen: 2048 }));
+    expect(m.peakPhase).toBe("loss");
+    expect(item(m, "logits and loss buffers")!.bytes).toBe(3 * 4 * 2 * 2048 * 151936);
+  });
+
+  it("repeats K/V to every query head only when batches carry padding", () => {
+    const arch = model("qwen2.5-1.5b-instruct").architecture;
+    const o = {
+      computeBytes: 2,
+      loraR: 16,
+      loraDropout: 0,
+      targetModules: "all-linear" as const,
+      seqLen: 512,
+    };
+    const gqa = layerActivationBytesPerToken(arch, { ...o, padded: false });
+    const repeated = layerActivationBytesPerToken(arch, { ...o, padded: true });
+    expect(repeated.attention - gqa.attention).toBe(2 * 2 * (1536 - 256));
+    expect(repeated.mask).toBe(2 * 512);
+  });
+
+  it("shares one saved input among fp32 adapters without dropout, and copies it per adapter otherwise", () => {
+    const arch = model("qwen2.5-1.5b-instruct").architecture;
+    const o = { loraR: 16, targetModules: "all-linear" as const, padded: false, seqLen: 512 };
+    const fp32 = layerActivationBytesPerToken(arch, { ...o, computeBytes: 4, loraDropout: 0 });
+    expect(fp32.loraInputs).toBe(4 * (1536 + 1536 + 1536 + 8960));
+    const amp = layerActivationBytesPerToken(arch, { ...o, computeBytes: 2, loraDropout: 0.05 });
+    expect(amp.loraInputs).toBe(3 * (5 * 1536 + 1536 + 8960));
+  });
+
+  it("gives 8-bit optimizers ~2 B/param and falls back to 32-bit state for small tensors", () => {
+    expect(optimizerStateBytes("adamw_torch", [1e6]).bytes).toBe(8e6);
+    const eight = optimizerStateBytes("adamw_8bit", [1 << 20]);
+    expect(eight.bytes / (1 << 20)).toBeCloseTo(2.03, 2);
+    expect(eight.paged).toBe(false);
+    expect(optimizerStateBytes("paged_adamw_8bit", [1000]).bytes).toBe(8000 + 2048);
+    expect(optimizerStateBytes("paged_adamw_8bit", [1000]).paged).toBe(true);
+  });
+
+  it("predicts the allocator peak of ten recorded H200 LoRA runs within 3% uncalibrated", () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const fixture = JSON.parse(readFileSync(join(here, "fixtures", "h200-lora-bf16-peaks.json"), "utf8")) as {
+      runs: {
+        batchSize: number;
+        seqLen: number;
+        padded: boolean;
+        gradCheckpointing: boolean;
+        peakAllocatedBytes: number;
+      }[];
+    };
+    expect(fixture.runs).toHaveLength(10);
+    for (const r of fixture.runs) {
+      const predicted = mem({
+        ...qloraInput(),
+        model: model("qwen2.5-1.5b"),
+        gpu: gpu("h200"),
+        method: "lora",
+        quant: null,
+        precision: "bf16",
+        optimizer: "adamw_torch",
+        padding: "max_length",
+        batchSize: r.batchSize,
+        seqLen: r.seqLen,
+        gradCheckpointing: r.gradCheckpointing,
+        lengthStats: { meanTokens: r.seqLen, lengths: r.padded ? [r.seqLen / 4, r.seqLen] : [r.seqLen] },
+      }).allocatorPeakBytes;
+      expect(Math.abs(predicted - r.peakAllocatedBytes) / r.peakAllocatedBytes).toBeLessThan(0.03);
+    }
+  });
+});

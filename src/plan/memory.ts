@@ -1,0 +1,426 @@
+/**
+ * Peak device memory of a LoRA/QLoRA training step, as the engine runs it: base weights loaded in
+ * the run's precision (or bitsandbytes 4-bit for the decoder's linear layers), embeddings, LM head
+ * and norms left in that precision (no prepare_model_for_kbit_training upcast), PEFT adapters in
+ * fp32, torch.autocast for fp16/bf16, sdpa attention, non-reentrant gradient checkpointing per
+ * decoder layer, and a loss computed in fp32 from the logits.
+ *
+ * The peak is the largest of two moments, both with the static memory (weights, adapters, their
+ * gradients, optimizer state) resident:
+ *  - the loss: every saved activation is alive and the fp32 [tokens × vocab] loss buffers peak
+ *    (Qwen's 152k vocabulary makes these the largest single item for long sequences);
+ *  - the backward of one decoder layer: saved activations, plus (with checkpointing) that layer's
+ *    recomputed activations, plus the gradient workspace of its backward and a dequantized weight.
+ *
+ * Two figures come out: the caching allocator's peak (torch.cuda.max_memory_allocated) and the
+ * device-level peak NVML reports, which adds the allocator's reserve (fragmentation), the CUDA
+ * context and CUDA managed memory (bitsandbytes' paged optimizer state lives there: NVML sees it,
+ * the allocator does not).
+ */
+import { countLoraParameters, countParameters, decoderLinearShapes, loraShapes } from "../catalog/params.js";
+import type { ModelArchitecture } from "../catalog/types.js";
+import type { OptimizerName } from "../run/protocol.js";
+import type { PlannerConstants } from "./constants.js";
+import { batchesArePadded, peakPaddedLength } from "./lengths.js";
+import { architectureOf, computeBytes, type PlanInput } from "./types.js";
+
+/** bitsandbytes 4-bit: 64 weights per quantization block (transformers' default). */
+export const BNB_4BIT_BLOCKSIZE = 64;
+/** Double quantization: the fp32 absmax values are themselves 8-bit quantized in blocks of 256. */
+export const BNB_DOUBLE_QUANT_BLOCKSIZE = 256;
+/** bitsandbytes' 8-bit optimizers quantize their two states in blocks of 256 with an fp32 absmax. */
+export const BNB_OPTIMIZER_BLOCKSIZE = 256;
+/** bitsandbytes keeps 32-bit optimizer state for tensors smaller than this (min_8bit_size). */
+export const BNB_MIN_8BIT_SIZE = 4096;
+
+export interface MemoryItem {
+  name: string;
+  bytes: number;
+  note: string;
+  /** allocator: through PyTorch's caching allocator; device: seen by NVML only. */
+  counted: "allocator" | "device";
+}
+
+export interface MemoryEstimate {
+  /** Items at the peak; they sum to devicePeakBytes. */
+  breakdown: MemoryItem[];
+  /** Predicted torch.cuda.max_memory_allocated. */
+  allocatorPeakBytes: number;
+  /** Predicted torch.cuda.max_memory_reserved. */
+  allocatorReservedPeakBytes: number;
+  /** Predicted peak of NVML's device memory used. */
+  devicePeakBytes: number;
+  /** Which moment of the step is the peak. */
+  peakPhase: "loss" | "layer-backward";
+  /** Allocator bytes at each candidate moment. */
+  phases: { lossBytes: number; layerBackwardBytes: number };
+  /** The padded sequence width the peak was computed for. */
+  peakSeqLen: number;
+}
+
+export interface LayerActivationOptions {
+  /** Bytes per element of the compute dtype (2 for fp16/bf16 autocast, 4 for fp32). */
+  computeBytes: number;
+  loraR: number;
+  loraDropout: number;
+  targetModules: "all-linear" | string[];
+  /** Padding present: transformers passes an explicit mask and repeats K/V to every head. */
+  padded: boolean;
+  /** Sequence width (for the per-token share of a [S × S] attention mask). */
+  seqLen: number;
+}
+
+/** Saved-for-backward bytes per token of one decoder layer, by where they come from. */
+export interface LayerActivationBytes {
+  /** RMSNorm ×2: the fp32 upcast of the input (saved by pow and mul), plus the fp32 rsqrt. */
+  norms: number;
+  /**
+   * LoRA inputs: under autocast each adapter casts its input to fp32 (PEFT) and autocast casts it
+   * back to the compute dtype for lora_A, so every adapter saves its own compute-dtype copy; with
+   * dropout it also saves a 1-byte mask. In plain fp32 without dropout, adapters on the same input
+   * share one saved tensor. Frozen base projections (4-bit or 16-bit) save no input.
+   */
+  loraInputs: number;
+  /** lora_B's input, the rank-r output of lora_A, per adapter. */
+  loraRank: number;
+  /**
+   * sdpa: query, key, value (K/V repeated to every query head when a padding mask forces the
+   * masked kernel; native GQA otherwise), output, and the fp32 log-sum-exp per head.
+   */
+  attention: number;
+  /** Per-layer compute-dtype copy of a boolean padding mask that sdpa converts to an additive bias. */
+  mask: number;
+  /** SwiGLU: SiLU's input, SiLU's output and up_proj's output, all [tokens × intermediate]. */
+  mlp: number;
+  total: number;
+}
+
+export function layerActivationBytesPerToken(
+  arch: ModelArchitecture,
+  opts: LayerActivationOptions,
+): LayerActivationBytes {
+  const c = opts.computeBytes;
+  const h = arch.hiddenSize;
+  const qDim = arch.numHeads * arch.headDim;
+  const kvDim = arch.numKvHeads * arch.headDim;
+  const adapted = loraShapes(arch, opts.targetModules);
+
+  const norms = 2 * (4 * h + 4);
+
+  const perAdapterCopy = c < 4 || opts.loraDropout > 0;
+  let loraInputs = 0;
+  if (perAdapterCopy) {
+    const perElement = c + (opts.loraDropout > 0 ? 1 : 0);
+    loraInputs = adapted.reduce((s, m) => s + perElement * m.inFeatures, 0);
+  } else {
+    // One saved tensor per distinct input: the attention-norm output (q/k/v), the attention output
+    // (o), the MLP-norm output (gate/up) and the SwiGLU product (down).
+    const groups = new Map<string, number>();
+    for (const m of adapted) {
+      const key =
+        m.name === "q_proj" || m.name === "k_proj" || m.name === "v_proj"
+          ? "attn_in"
+          : m.name === "gate_proj" || m.name === "up_proj"
+            ? "mlp_in"
+            : m.name;
+      groups.set(key, m.inFeatures);
+    }
+    for (const inFeatures of groups.values()) loraInputs += c * inFeatures;
+  }
+  const loraRank = adapted.length * c * opts.loraR;
+
+  const kvSaved = opts.padded ? qDim : kvDim;
+  const attention = c * (qDim + 2 * kvSaved + qDim) + 4 * arch.numHeads;
+  const mask = opts.padded ? c * opts.seqLen : 0;
+  const mlp = 3 * c * arch.intermediateSize;
+  return {
+    norms,
+    loraInputs,
+    loraRank,
+    attention,
+    mask,
+    mlp,
+    total: norms + loraInputs + loraRank + attention + mask + mlp,
+  };
+}
+
+/**
+ * Gradient workspace while one layer runs backward, per token: the gradients of the three
+ * [tokens × intermediate] MLP tensors and two hidden-size gradients (the incoming one and the one
+ * being accumulated for the residual stream).
+ */
+export function layerBackwardWorkspacePerToken(
+  arch: ModelArchitecture,
+  computeBytesPerElement: number,
+): number {
+  return computeBytesPerElement * (3 * arch.intermediateSize + 2 * arch.hiddenSize);
+}
+
+export interface OptimizerStateBytes {
+  bytes: number;
+  /** Lives in CUDA managed memory (bitsandbytes paged optimizers). */
+  paged: boolean;
+  description: string;
+}
+
+/** Optimizer state for the trainable tensors (element counts), by optimizer. */
+export function optimizerStateBytes(
+  optimizer: OptimizerName,
+  tensorSizes: readonly number[],
+): OptimizerStateBytes {
+  const n = tensorSizes.reduce((s, x) => s + x, 0);
+  switch (optimizer) {
+    case "adamw_torch":
+    case "adamw_torch_fused":
+      return { bytes: 8 * n, paged: false, description: "AdamW exp_avg + exp_avg_sq, fp32 (8 B/param)" };
+    case "paged_adamw_32bit":
+      return {
+        bytes: 8 * n,
+        paged: true,
+        description:
+          "paged AdamW 32-bit: 8 B/param in CUDA managed memory (NVML sees it, the allocator does not)",
+      };
+    case "adamw_8bit":
+    case "paged_adamw_8bit": {
+      let bytes = 2 * 256 * 4; // the two 256-entry fp32 quantization maps
+      for (const size of tensorSizes) {
+        if (size < BNB_MIN_8BIT_SIZE) bytes += 8 * size;
+        else bytes += 2 * size + 2 * 4 * Math.ceil(size / BNB_OPTIMIZER_BLOCKSIZE);
+      }
+      const paged = optimizer === "paged_adamw_8bit";
+      return {
+        bytes,
+        paged,
+        description:
+          "8-bit blockwise AdamW: two uint8 states + fp32 absmax per 256 (≈2.03 B/param)" +
+          (paged ? ", in CUDA managed memory (NVML sees it, the allocator does not)" : ""),
+      };
+    }
+  }
+}
+
+/** Constant-independent parts of the memory estimate (what calibration recombines). */
+export interface MemoryComponents {
+  /** Weights, adapters, gradients, non-paged optimizer state. */
+  staticItems: MemoryItem[];
+  /** Paged optimizer state (device-only). */
+  managedItem: MemoryItem | null;
+  /** Saved activations at the loss moment, before activationScale. */
+  savedActivationBytes: number;
+  savedActivationNote: string;
+  /** Recomputed layer + backward workspace, before activationScale. */
+  layerWorkspaceBytes: number;
+  layerWorkspaceNote: string;
+  /** One dequantized weight matrix (4-bit base), alive during a layer's backward. */
+  dequantBufferBytes: number;
+  /** The boolean [B × 1 × S × S] padding mask transformers builds once per forward. */
+  maskBytes: number;
+  /** tokens × vocab at the peak width. */
+  lossElements: number;
+  peakSeqLen: number;
+}
+
+export function memoryComponents(input: PlanInput): MemoryComponents {
+  const arch = architectureOf(input.model);
+  const c = computeBytes(input.precision);
+  const dtype = input.precision;
+  const counts = countParameters(arch);
+  const L = arch.numLayers;
+  const items: MemoryItem[] = [];
+
+  if (input.method === "qlora") {
+    const dq = input.quant?.doubleQuant ?? false;
+    const qtype = input.quant?.type ?? "nf4";
+    let stateBytes = 0;
+    for (const s of decoderLinearShapes(arch)) {
+      const blocks = Math.ceil((s.inFeatures * s.outFeatures) / BNB_4BIT_BLOCKSIZE);
+      const perTensor = dq
+        ? blocks * 1 + Math.ceil(blocks / BNB_DOUBLE_QUANT_BLOCKSIZE) * 4 + 256 * 4 + 4 + 16 * 4
+        : blocks * 4 + 16 * 4;
+      stateBytes += perTensor * L;
+    }
+    items.push({
+      name: `base linear weights (4-bit ${qtype}, packed)`,
+      bytes: counts.decoderLinearWeights / 2,
+      note: "two 4-bit codes per byte, every decoder projection",
+      counted: "allocator",
+    });
+    items.push({
+      name: "quantization state",
+      bytes: stateBytes,
+      note: dq
+        ? "double quant: uint8 absmax per 64 weights + fp32 absmax per 256 blocks + 1 KiB code table per tensor"
+        : "fp32 absmax per 64 weights",
+      counted: "allocator",
+    });
+  } else {
+    items.push({
+      name: `base linear weights (${dtype})`,
+      bytes: c * counts.decoderLinearWeights,
+      note: "frozen decoder projections",
+      counted: "allocator",
+    });
+  }
+  items.push({
+    name: `embedding (${dtype})`,
+    bytes: c * counts.embedding,
+    note: `${arch.vocabSize} × ${arch.hiddenSize}${arch.tieWordEmbeddings ? ", also the LM head (tied)" : ""}`,
+    counted: "allocator",
+  });
+  if (!arch.tieWordEmbeddings) {
+    items.push({
+      name: `LM head (${dtype})`,
+      bytes: c * counts.lmHead,
+      note: "untied: a second vocab × hidden matrix, never quantized",
+      counted: "allocator",
+    });
+  }
+  items.push({
+    name: `norms and biases (${dtype})`,
+    bytes: c * (counts.norms + counts.decoderBiases),
+    note: arch.qkvBias ? "RMSNorm weights and q/k/v biases" : "RMSNorm weights",
+    counted: "allocator",
+  });
+
+  const adapted = loraShapes(arch, input.lora.targetModules);
+  const nLora = countLoraParameters(arch, input.lora.r, input.lora.targetModules);
+  items.push({
+    name: "LoRA adapters (fp32)",
+    bytes: 4 * nLora,
+    note: `${nLora.toLocaleString("en-US")} parameters, r=${input.lora.r} on ${adapted.map((m) => m.name).join(", ")}`,
+    counted: "allocator",
+  });
+  items.push({
+    name: "LoRA gradients (fp32)",
+    bytes: 4 * nLora,
+    note: "counted whole; zero_grad(set_to_none) frees them between steps, so the peak is slightly lower",
+    counted: "allocator",
+  });
+
+  const tensorSizes: number[] = [];
+  for (let l = 0; l < L; l++) {
+    for (const m of adapted) tensorSizes.push(input.lora.r * m.inFeatures, input.lora.r * m.outFeatures);
+  }
+  const opt = optimizerStateBytes(input.optimizer, tensorSizes);
+  const optItem: MemoryItem = {
+    name: `optimizer state (${input.optimizer})`,
+    bytes: opt.bytes,
+    note: opt.description,
+    counted: opt.paged ? "device" : "allocator",
+  };
+  if (!opt.paged) items.push(optItem);
+
+  // ---- activations at the peak width -------------------------------------------------------
+  const S = peakPaddedLength(input.lengthStats, input.seqLen, input.padding);
+  const B = input.batchSize;
+  const T = B * S;
+  const padded = batchesArePadded(input.lengthStats, B, input.seqLen, input.padding);
+  const layer = layerActivationBytesPerToken(arch, {
+    computeBytes: c,
+    loraR: input.lora.r,
+    loraDropout: input.lora.dropout,
+    targetModules: input.lora.targetModules,
+    padded,
+    seqLen: S,
+  });
+  const finalNorm = 4 * arch.hiddenSize + 4;
+  const workspace = layerBackwardWorkspacePerToken(arch, c);
+  let savedActivationBytes: number;
+  let savedActivationNote: string;
+  let layerWorkspaceBytes: number;
+  let layerWorkspaceNote: string;
+  if (input.gradCheckpointing) {
+    savedActivationBytes = T * (L * c * arch.hiddenSize + finalNorm);
+    savedActivationNote = `checkpointing: each layer's input (${c} B × hidden per token) × ${L} layers`;
+    layerWorkspaceBytes = T * (layer.total + workspace);
+    layerWorkspaceNote = `one layer recomputed (${Math.round(layer.total)} B/token) + its backward workspace`;
+  } else {
+    savedActivationBytes = T * (L * layer.total + finalNorm);
+    savedActivationNote = `${Math.round(layer.total)} B/token/layer × ${L} layers (norms ${layer.norms}, LoRA inputs ${layer.loraInputs + layer.loraRank}, attention ${layer.attention + layer.mask}, MLP ${layer.mlp})`;
+    layerWorkspaceBytes = T * workspace;
+    layerWorkspaceNote = "backward workspace of one layer";
+  }
+  const maxWeight = Math.max(...decoderLinearShapes(arch).map((s) => s.inFeatures * s.outFeatures));
+  return {
+    staticItems: items,
+    managedItem: opt.paged ? optItem : null,
+    savedActivationBytes,
+    savedActivationNote: `${B} × ${S} tokens; ${savedActivationNote}`,
+    layerWorkspaceBytes,
+    layerWorkspaceNote,
+    dequantBufferBytes: input.method === "qlora" ? c * maxWeight : 0,
+    maskBytes: padded ? B * S * S : 0,
+    lossElements: T * arch.vocabSize,
+    peakSeqLen: S,
+  };
+}
+
+export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryEstimate {
+  const staticBytes = m.staticItems.reduce((s, i) => s + i.bytes, 0);
+  const saved = k.activationScale * m.savedActivationBytes + m.maskBytes;
+  const lossBuffers = 4 * k.lossFp32Copies * m.lossElements;
+  const layerPhase = k.activationScale * m.layerWorkspaceBytes + m.dequantBufferBytes;
+  const base = staticBytes + k.allocatorFixedBytes + saved;
+  const lossBytes = base + lossBuffers;
+  const layerBackwardBytes = base + layerPhase;
+  const peakPhase = lossBytes >= layerBackwardBytes ? "loss" : "layer-backward";
+  const allocatorPeakBytes = Math.max(lossBytes, layerBackwardBytes);
+  const allocatorReservedPeakBytes = allocatorPeakBytes * (1 + k.allocatorFragmentation);
+  const managed = m.managedItem?.bytes ?? 0;
+  const devicePeakBytes = allocatorReservedPeakBytes + k.cudaContextBytes + managed;
+
+  const breakdown: MemoryItem[] = [...m.staticItems];
+  breakdown.push({
+    name: "saved activations",
+    bytes: saved,
+    note: m.savedActivationNote + (m.maskBytes > 0 ? "; + the boolean padding mask" : ""),
+    counted: "allocator",
+  });
+  if (peakPhase === "loss") {
+    breakdown.push({
+      name: "logits and loss buffers (fp32)",
+      bytes: lossBuffers,
+      note: `${k.lossFp32Copies} fp32 copies of tokens × vocab (${m.lossElements.toLocaleString("en-US")} elements) at the loss`,
+      counted: "allocator",
+    });
+  } else {
+    breakdown.push({
+      name: "layer backward",
+      bytes: layerPhase,
+      note: m.layerWorkspaceNote + (m.dequantBufferBytes > 0 ? "; + one dequantized weight" : ""),
+      counted: "allocator",
+    });
+  }
+  breakdown.push({
+    name: "allocator fixed",
+    bytes: k.allocatorFixedBytes,
+    note: "cuBLAS workspaces, RoPE tables, batch tensors, small temporaries",
+    counted: "allocator",
+  });
+  breakdown.push({
+    name: "allocator reserve",
+    bytes: allocatorReservedPeakBytes - allocatorPeakBytes,
+    note: `caching-allocator rounding and fragmentation (${Math.round(k.allocatorFragmentation * 100)}% of the allocated peak)`,
+    counted: "device",
+  });
+  breakdown.push({
+    name: "CUDA context",
+    bytes: k.cudaContextBytes,
+    note: "driver context and loaded kernels; outside the allocator",
+    counted: "device",
+  });
+  if (m.managedItem) breakdown.push(m.managedItem);
+  return {
+    breakdown,
+    allocatorPeakBytes,
+    allocatorReservedPeakBytes,
+    devicePeakBytes,
+    peakPhase,
+    phases: { lossBytes, layerBackwardBytes },
+    peakSeqLen: m.peakSeqLen,
+  };
+}
+
+export function estimateMemory(input: PlanInput, k: PlannerConstants): MemoryEstimate {
+  return combineMemory(memoryComponents(input), k);
+}

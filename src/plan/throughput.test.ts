@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_CONSTANTS } from "./constants.js";
+import { expectedTruncatedLength } from "./lengths.js";
+import { estimateThroughput, peakFlopsFor } from "./throughput.js";
+import { ALPACA_LIKE, gpu, model, qloraInput } from "./testing.js";
+import type { PlanInput } from "./types.js";
+
+const tp = (input: PlanInput) => estimateThroughput(input, input.gpu!, DEFAULT_CONSTANTS);
+
+describe("throughput estimate", () => {
+  it("counts only the real share of processed tokens under max_length padding", () => {
+    const t = tp(qloraInput({ padding: "max_length", batchSize: 2, seqLen: 512 }));
+    expect(t.processedTokensPerMicroStep).toBe(1024);
+    expect(t.realTokensPerSecond / t.processedTokensPerSecond).toBeCloseTo(
+      expectedTruncatedLength(ALPACA_LIKE, 512) / 512,
+      10,
+    );
+  });
+
+  it("gives more real tokens/s padding to the longest record than to max_length on short records", () => {
+    const longest = tp(qloraInput({ padding: "longest", seqLen: 2048 }));
+    const maxLength = tp(qloraInput({ padding: "max_length", seqLen: 2048 }));
+    expect(longest.realTokensPerSecond).toBeGreaterThan(3 * maxLength.realTokensPerSecond);
+    expect(longest.paddedSeqLen).toBeLessThan(300);
+  });
+
+  it("takes the longest of the compute, memory and host times for a micro-step", () => {
+    const t = tp(qloraInput());
+    expect(t.microStepSeconds).toBe(Math.max(t.computeSeconds, t.memorySeconds, t.hostSeconds));
+    expect(t.stepSeconds).toBeCloseTo(t.microStepSeconds + t.optimizerStepSeconds, 12);
+  });
+
+  it("times fp16 and bf16 alike on a GeForce card (same FP32-accumulate rate) and fp32 slower", () => {
+    const fp16 = tp(qloraInput({ precision: "fp16" }));
+    const bf16 = tp(qloraInput({ precision: "bf16" }));
+    const fp32 = tp(qloraInput({ precision: "fp32" }));
+    expect(bf16.realTokensPerSecond).toBeCloseTo(fp16.realTokensPerSecond, 6);
+    expect(fp32.realTokensPerSecond).toBeLessThan(fp16.realTokensPerSecond);
+    expect(peakFlopsFor(gpu("rtx-4060"), "fp32")).toBe(gpu("rtx-4060").peakFlops.fp32);
+  });
+
+  it("runs a large batch faster per token on an H200 than on an RTX 4060", () => {
+    const input = qloraInput({ batchSize: 16, padding: "max_length", seqLen: 512 });
+    expect(tp({ ...input, gpu: gpu("h200") }).realTokensPerSecond).toBeGreaterThan(
+      5 * tp(input).realTokensPerSecond,
+    );
+  });
+
+  it("waits on the host for a tiny model on a big GPU", () => {
+    const t = tp(
+      qloraInput({ model: model("tiny-qwen2"), gpu: gpu("h200"), method: "lora", quant: null, batchSize: 1 }),
+    );
+    expect(t.bound).toBe("host");
+  });
+
+  it("estimates J/token as board power over real tokens/s", () => {
+    const t = tp(qloraInput());
+    expect(t.energy.joulesPerRealToken).toBeCloseTo(115 / t.realTokensPerSecond, 12);
+    expect(t.energy.method).toMatch(/estimate/);
+    expect(t.secondsPer10kRealTokens).toBeCloseTo(10_000 / t.realTokensPerSecond, 9);
+  });
+
+  it("amortizes the optimizer step over gradient accumulation", () => {
+    const one = tp(qloraInput({ gradAccum: 1 }));
+    const eight = tp(qloraInput({ gradAccum: 8 }));
+    expect(eight.stepSeconds).toBeCloseTo(8 * one.microStepSeconds + one.optimizerStepSeconds, 12);
+    expect(eight.realTokensPerSecond).toBeGreaterThanOrEqual(one.realTokensPerSecond);
+  });
+
+  it("keeps MFU below 1", () => {
+    for (const g of ["rtx-4060", "h200", "rtx-5090"]) {
+      const t = tp(qloraInput({ gpu: gpu(g), batchSize: 8, padding: "max_length", seqLen: 1024 }));
+      expect(t.mfu).toBeGreaterThan(0);
+      expect(t.mfu).toBeLessThan(1);
+    }
+  });
+});

@@ -1,0 +1,238 @@
+/**
+ * Time per step as a roofline with a host-side roof. A micro-step takes the longest of:
+ *  - compute: hardware FLOPs ÷ (peak FLOP/s for the precision × efficiency), where efficiency
+ *    falls for small micro-batches (few tokens under-fill the GPU's GEMM tiles);
+ *  - memory: bytes moved ÷ (bandwidth × efficiency): the frozen weights read once per pass (and
+ *    for 4-bit weights: packed codes + quantization state read, a dequantized copy written and read
+ *    by the GEMM, every pass), activations written and read back, and the fp32 loss buffers;
+ *  - host: operations issued × host seconds per operation + a fixed per-micro-step cost. Eager
+ *    PyTorch launches asynchronously, so small models on fast GPUs wait on Python, not the GPU.
+ * An optimizer step (every gradAccum micro-steps) adds the larger of its state traffic and its
+ * launches. Tokens/s follow from the tokens of a step: real (non-padding, after truncation) and
+ * processed (padded width × batch), from the length statistics and the padding mode.
+ */
+import { countParameters, decoderLinearShapes, loraShapes } from "../catalog/params.js";
+import type { GpuEntry } from "../catalog/gpus.js";
+import type { OptimizerName, Precision } from "../run/protocol.js";
+import type { PlannerConstants } from "./constants.js";
+import { flopsPerToken, type FlopsPerToken } from "./flops.js";
+import { batchesArePadded, expectedPaddedLength, expectedTruncatedLength } from "./lengths.js";
+import { BNB_4BIT_BLOCKSIZE, BNB_DOUBLE_QUANT_BLOCKSIZE, layerActivationBytesPerToken } from "./memory.js";
+import { architectureOf, computeBytes, type PlanInput } from "./types.js";
+
+export interface EnergyEstimate {
+  joulesPerRealToken: number;
+  boardPowerWatts: number;
+  /** Always an estimate: board power × boardPowerFraction ÷ tokens/s, never a measurement. */
+  method: string;
+}
+
+export interface ThroughputEstimate {
+  /** Expected padded width of a micro-batch. */
+  paddedSeqLen: number;
+  realTokensPerMicroStep: number;
+  processedTokensPerMicroStep: number;
+  flopsPerToken: FlopsPerToken;
+  flopsPerMicroStep: number;
+  bytesPerMicroStep: number;
+  opsPerMicroStep: number;
+  peakFlopsPerSecond: number;
+  computeSeconds: number;
+  memorySeconds: number;
+  hostSeconds: number;
+  microStepSeconds: number;
+  /** What bounds a micro-step. */
+  bound: "compute" | "memory" | "host";
+  optimizerStepSeconds: number;
+  /** One optimizer step: gradAccum micro-steps + the optimizer. */
+  stepSeconds: number;
+  realTokensPerSecond: number;
+  processedTokensPerSecond: number;
+  secondsPer10kRealTokens: number;
+  /** Model FLOPs of the real tokens × real tokens/s ÷ peak. */
+  mfu: number;
+  energy: EnergyEstimate;
+}
+
+/** Peak FLOP/s a precision's matmuls run at (fp32: CUDA cores; PyTorch leaves TF32 off). */
+export function peakFlopsFor(gpu: GpuEntry, precision: Precision): number {
+  return precision === "fp32"
+    ? gpu.peakFlops.fp32
+    : precision === "fp16"
+      ? gpu.peakFlops.fp16
+      : gpu.peakFlops.bf16;
+}
+
+/** Operations the optimizer issues per step over `tensors` trainable tensors. */
+function optimizerOps(optimizer: OptimizerName, tensors: number): number {
+  // foreach AdamW: ~12 multi-tensor kernels, each over chunks of the tensor list; fused: one pass.
+  // bitsandbytes: one kernel per tensor. Gradient clipping adds a foreach norm and scale (~4).
+  const clip = 4;
+  switch (optimizer) {
+    case "adamw_torch":
+      return 12 * Math.ceil(tensors / 24) + clip;
+    case "adamw_torch_fused":
+      return 2 + clip;
+    default:
+      return tensors + clip;
+  }
+}
+
+/** Bytes the optimizer step streams per trainable parameter (param, grad, states; read+write). */
+function optimizerBytesPerParam(optimizer: OptimizerName): number {
+  const common = 4 * 2 + 4; // fp32 param read + write, fp32 grad read
+  return optimizer.includes("8bit") ? common + 2 * 2 : common + 8 * 2;
+}
+
+export interface ThroughputComponents {
+  paddedSeqLen: number;
+  realTokensPerMicroStep: number;
+  processedTokensPerMicroStep: number;
+  flopsPerToken: FlopsPerToken;
+  flopsPerMicroStep: number;
+  /** Model FLOPs per real token at the mean truncated length (for MFU). */
+  modelFlopsPerRealToken: number;
+  bytesPerMicroStep: number;
+  opsPerMicroStep: number;
+  optimizerBytes: number;
+  optimizerOps: number;
+  gradAccum: number;
+  peakFlopsPerSecond: number;
+  bandwidthBytesPerSecond: number;
+  boardPowerWatts: number;
+}
+
+export function throughputComponents(input: PlanInput, gpu: GpuEntry): ThroughputComponents {
+  const arch = architectureOf(input.model);
+  const c = computeBytes(input.precision);
+  const B = input.batchSize;
+  const S = expectedPaddedLength(input.lengthStats, B, input.seqLen, input.padding);
+  const realPerRecord = Math.min(S, expectedTruncatedLength(input.lengthStats, input.seqLen));
+  const P = B * S;
+  const realTokens = B * realPerRecord;
+  const padded = batchesArePadded(input.lengthStats, B, input.seqLen, input.padding);
+
+  const flopOpts = {
+    loraR: input.lora.r,
+    targetModules: input.lora.targetModules,
+    gradCheckpointing: input.gradCheckpointing,
+    method: input.method,
+  };
+  const fl = flopsPerToken(arch, { ...flopOpts, seqLen: S });
+  const flModelReal = flopsPerToken(arch, { ...flopOpts, seqLen: realPerRecord });
+
+  // ---- bytes ------------------------------------------------------------------------------
+  const counts = countParameters(arch);
+  const shapes = decoderLinearShapes(arch);
+  const passes = 2 + (input.gradCheckpointing ? 1 : 0);
+  let weightBytesPerPass: number;
+  if (input.method === "qlora") {
+    const dq = input.quant?.doubleQuant ?? false;
+    const stateBytesPerWeight = dq
+      ? 1 / BNB_4BIT_BLOCKSIZE + 4 / (BNB_4BIT_BLOCKSIZE * BNB_DOUBLE_QUANT_BLOCKSIZE)
+      : 4 / BNB_4BIT_BLOCKSIZE;
+    // read packed codes + state, write the dequantized matrix, the GEMM reads it back.
+    weightBytesPerPass = counts.decoderLinearWeights * (0.5 + stateBytesPerWeight + 2 * c);
+  } else {
+    weightBytesPerPass = counts.decoderLinearWeights * c;
+  }
+  const lmHeadBytes = 2 * c * arch.vocabSize * arch.hiddenSize; // forward + backward GEMM reads
+  const layer = layerActivationBytesPerToken(arch, {
+    computeBytes: c,
+    loraR: input.lora.r,
+    loraDropout: input.lora.dropout,
+    targetModules: input.lora.targetModules,
+    padded,
+    seqLen: S,
+  });
+  // Saved tensors are written in the forward and read in the backward; about as much again moves
+  // through the elementwise kernels that make and consume them. Recompute repeats the forward half.
+  const activationIo = (input.gradCheckpointing ? 6 : 4) * layer.total * arch.numLayers * P;
+  // Loss: logits written and read (compute dtype), fp32 upcast, log-softmax and gradients (~6 fp32 passes).
+  const lossIo = P * arch.vocabSize * (2 * c + 6 * 4);
+  const bytesPerMicroStep = passes * weightBytesPerPass + lmHeadBytes + activationIo + lossIo;
+
+  // ---- host operations ----------------------------------------------------------------------
+  const adapted = loraShapes(arch, input.lora.targetModules);
+  const baseOpsPerLinear = input.method === "qlora" ? (input.quant?.doubleQuant ? 3 : 2) : 1;
+  const loraOps = 6 + (input.lora.dropout > 0 ? 1 : 0);
+  const layerForwardOps =
+    shapes.length * baseOpsPerLinear +
+    adapted.length * loraOps +
+    16 /* 2 RMSNorms */ +
+    10 /* RoPE */ +
+    (padded ? 4 : 0) /* repeat K/V, mask conversion */ +
+    2 /* sdpa, output layout */ +
+    2 /* SwiGLU */ +
+    2; /* residuals */
+  const passesOfForward = 1 + 2 /* backward ≈ 2 ops per forward op */ + (input.gradCheckpointing ? 1 : 0);
+  const headOps = 3 * 12; // final norm, LM head, fp32 cast, cross-entropy: forward and backward
+  const opsPerMicroStep = arch.numLayers * layerForwardOps * passesOfForward + headOps;
+
+  const loraTensors = 2 * adapted.length * arch.numLayers;
+  return {
+    paddedSeqLen: S,
+    realTokensPerMicroStep: realTokens,
+    processedTokensPerMicroStep: P,
+    flopsPerToken: fl,
+    flopsPerMicroStep: fl.hardwareFlopsPerToken * P,
+    modelFlopsPerRealToken: flModelReal.modelFlopsPerToken,
+    bytesPerMicroStep,
+    opsPerMicroStep,
+    optimizerBytes: fl.loraParams * optimizerBytesPerParam(input.optimizer),
+    optimizerOps: optimizerOps(input.optimizer, loraTensors),
+    gradAccum: input.gradAccum,
+    peakFlopsPerSecond: peakFlopsFor(gpu, input.precision),
+    bandwidthBytesPerSecond: gpu.bandwidthBytesPerSecond,
+    boardPowerWatts: gpu.boardPowerWatts,
+  };
+}
+
+export function combineThroughput(t: ThroughputComponents, k: PlannerConstants): ThroughputEstimate {
+  const P = t.processedTokensPerMicroStep;
+  const efficiency = (k.computeEfficiency * P) / (P + k.tokensHalfEfficiency);
+  const computeSeconds = t.flopsPerMicroStep / (t.peakFlopsPerSecond * efficiency);
+  const memorySeconds = t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency);
+  const hostSeconds = t.opsPerMicroStep * k.cpuSecondsPerOp + k.microStepFixedSeconds;
+  const microStepSeconds = Math.max(computeSeconds, memorySeconds, hostSeconds);
+  const bound =
+    microStepSeconds === computeSeconds ? "compute" : microStepSeconds === memorySeconds ? "memory" : "host";
+  const optimizerStepSeconds = Math.max(
+    t.optimizerBytes / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
+    t.optimizerOps * k.cpuSecondsPerOp,
+  );
+  const stepSeconds = t.gradAccum * microStepSeconds + optimizerStepSeconds;
+  const realTokensPerSecond = (t.gradAccum * t.realTokensPerMicroStep) / stepSeconds;
+  const processedTokensPerSecond = (t.gradAccum * P) / stepSeconds;
+  const watts = t.boardPowerWatts * k.boardPowerFraction;
+  return {
+    paddedSeqLen: t.paddedSeqLen,
+    realTokensPerMicroStep: t.realTokensPerMicroStep,
+    processedTokensPerMicroStep: P,
+    flopsPerToken: t.flopsPerToken,
+    flopsPerMicroStep: t.flopsPerMicroStep,
+    bytesPerMicroStep: t.bytesPerMicroStep,
+    opsPerMicroStep: t.opsPerMicroStep,
+    peakFlopsPerSecond: t.peakFlopsPerSecond,
+    computeSeconds,
+    memorySeconds,
+    hostSeconds,
+    microStepSeconds,
+    bound,
+    optimizerStepSeconds,
+    stepSeconds,
+    realTokensPerSecond,
+    processedTokensPerSecond,
+    secondsPer10kRealTokens: 10_000 / realTokensPerSecond,
+    mfu: (t.modelFlopsPerRealToken * realTokensPerSecond) / t.peakFlopsPerSecond,
+    energy: {
+      joulesPerRealToken: watts / realTokensPerSecond,
+      boardPowerWatts: t.boardPowerWatts,
+      method: `estimate: ${Math.round(watts)} W (board power${k.boardPowerFraction === 1 ? "" : ` × ${k.boardPowerFraction}`}) ÷ real tokens/s, not a measurement`,
+    },
+  };
+}
+
+export function estimateThroughput(input: PlanInput, gpu: GpuEntry, k: PlannerConstants): ThroughputEstimate {
+  return combineThroughput(throughputComponents(input, gpu), k);
+}

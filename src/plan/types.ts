@@ -1,0 +1,42 @@
+/** The planner's input: one run configuration, on one GPU or memory budget. */
+import type { GpuEntry } from "../catalog/gpus.js";
+import type { ModelArchitecture, ModelEntry } from "../catalog/types.js";
+import type { OptimizerName, PaddingMode, Precision } from "../run/protocol.js";
+import type { Calibration, PlannerConstants } from "./constants.js";
+import type { LengthStats } from "./lengths.js";
+
+export interface PlanInput {
+  /** A catalog entry or bare architecture facts. */
+  model: ModelEntry | ModelArchitecture;
+  /** The GPU to predict for; null predicts memory only (and a fit verdict if a budget is given). */
+  gpu: GpuEntry | null;
+  /** Emulated smaller card: the run is held to this many device bytes. */
+  vramBudgetBytes: number | null;
+  batchSize: number;
+  /** Records are truncated to this many tokens. */
+  seqLen: number;
+  gradAccum: number;
+  padding: PaddingMode;
+  precision: Precision;
+  method: "lora" | "qlora";
+  /** 4-bit storage of the base linear weights; required for qlora, null for lora. */
+  quant: { type: "nf4" | "fp4"; doubleQuant: boolean } | null;
+  lora: { r: number; alpha?: number; dropout: number; targetModules: "all-linear" | string[] };
+  optimizer: OptimizerName;
+  gradCheckpointing: boolean;
+  /** Record lengths of the dataset (tokens, template included). */
+  lengthStats: LengthStats;
+  /** Fitted constants; predictions made with it say `calibrated: true`. */
+  calibration?: Calibration;
+  /** Per-call overrides of individual constants (applied after the calibration). */
+  constants?: Partial<PlannerConstants>;
+}
+
+export function architectureOf(model: ModelEntry | ModelArchitecture): ModelArchitecture {
+  return "architecture" in model ? model.architecture : model;
+}
+
+/** Bytes per element of the compute dtype (and of the frozen 16/32-bit weights). */
+export function computeBytes(precision: Precision): number {
+  return precision === "fp32" ? 4 : 2;
+}

@@ -30,7 +30,7 @@ const base = (cacheDir: string): PrepareDataOptions => ({
   cacheDir,
 });
 
-describe("prepareData", () => {
+describe("prepareData", { timeout: 60_000 }, () => {
   it("prepares a synthetic dataset into a shard the engine can read, then reuses it", async () => {
     const cacheDir = join(tmp, "synthetic");
     const messages: string[] = [];

@@ -12,7 +12,7 @@ let cacheDir: string;
 beforeAll(async () => {
   qwen = await loadTokenizer({ family: "qwen2" });
   cacheDir = await mkdtemp(join(tmpdir(), "loraprof-shard-"));
-});
+}, 60_000);
 afterAll(async () => {
   await rm(cacheDir, { recursive: true, force: true });
 });
@@ -240,6 +240,22 @@ describe("buildShard", () => {
     const leftovers = (await readdir(join(cacheDir, "shards"))).filter((n) => n.startsWith(".tmp"));
     expect(leftovers).toEqual([]);
     await readShard(a.dir);
+  });
+
+  it("refuses a seqLen so short that no response survives the masking", async () => {
+    await expect(
+      buildShard({
+        records: alpacaRecords,
+        tokenizer: qwen,
+        template: "alpaca",
+        seqLen: 10,
+        maskPrompt: true,
+        cacheDir,
+      }),
+    ).rejects.toMatchObject({
+      code: "DATASET_INVALID",
+      message: expect.stringContaining("nothing to train on"),
+    });
   });
 
   it("refuses an empty record list and a bad seqLen", async () => {

@@ -244,6 +244,22 @@ export async function buildShard(opts: BuildShardOptions): Promise<BuiltShard> {
       opts.onProgress(i + 1, records.length);
   }
 
+  if (recordsWithoutTargets === records.length) {
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `no record keeps a response token within seqLen ${seqLen}: with the prompt masked there is nothing to train on`,
+      {
+        problems: [
+          {
+            field: "seqLen",
+            message: `${seqLen} tokens cut every response`,
+            hint: "raise --seq-len, or turn off prompt masking",
+          },
+        ],
+      },
+    );
+  }
+
   const tokenBytes = Buffer.alloc(4 * total);
   for (let j = 0; j < total; j++) tokenBytes.writeUInt32LE(tokens[j] as number, 4 * j);
   const meta: ShardMeta = {

@@ -20,7 +20,7 @@ beforeAll(async () => {
     qwen,
     "alpaca",
   );
-});
+}, 60_000);
 
 describe("syntheticDataset", () => {
   it("builds text only from words that are single Qwen2.5 tokens", () => {
@@ -71,7 +71,7 @@ describe("syntheticDataset", () => {
       );
       expect(Math.abs(s.tokens.p90 - (SOURCE.p90 + EOS)) / (SOURCE.p90 + EOS)).toBeLessThanOrEqual(0.05);
     }
-  });
+  }, 60_000);
 
   it("gives about 40% of records an input, as Alpaca does", () => {
     const withInput = generated.filter(

@@ -13,7 +13,7 @@ let tmp: string;
 beforeAll(async () => {
   qwen = await loadTokenizer({ family: "qwen2" });
   tmp = await mkdtemp(join(tmpdir(), "loraprof-tok-"));
-});
+}, 60_000);
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
@@ -63,7 +63,7 @@ describe("the qwen2 family tokenizer", () => {
       ...records.slice(0, 400).flatMap((r) => [r.instruction, r.input, r.output]),
     ];
     for (const t of texts) expect(qwen.encode(t)).toEqual(reference(t));
-  });
+  }, 60_000);
 
   it("is loaded once per process", async () => {
     expect(await loadTokenizer({ family: "qwen2" })).toBe(qwen);
@@ -188,15 +188,19 @@ describe("the llama3 family", () => {
     expect((err as LoraprofError).hint).toMatch(/model folder/);
   });
 
-  it.runIf(installed)("loads Llama 3 with BOS <|begin_of_text|> and EOS <|end_of_text|>", async () => {
-    const tok = await loadTokenizer({ family: "llama3" });
-    expect(tok.name).toBe("llama3");
-    expect(tok.bosId).toBe(128000);
-    expect(tok.eosId).toBe(128001);
-    expect(tok.eosText).toBe("<|end_of_text|>");
-    expect(tok.padId).toBe(128001);
-    expect(tok.vocabSize).toBe(128256);
-    expect(tok.encode("Hello world")).toEqual([9906, 1917]);
-    expect(tok.addedTokenId("<|im_start|>")).toBeNull();
-  });
+  it.runIf(installed)(
+    "loads Llama 3 with BOS <|begin_of_text|> and EOS <|end_of_text|>",
+    async () => {
+      const tok = await loadTokenizer({ family: "llama3" });
+      expect(tok.name).toBe("llama3");
+      expect(tok.bosId).toBe(128000);
+      expect(tok.eosId).toBe(128001);
+      expect(tok.eosText).toBe("<|end_of_text|>");
+      expect(tok.padId).toBe(128001);
+      expect(tok.vocabSize).toBe(128256);
+      expect(tok.encode("Hello world")).toEqual([9906, 1917]);
+      expect(tok.addedTokenId("<|im_start|>")).toBeNull();
+    },
+    60_000,
+  );
 });

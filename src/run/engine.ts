@@ -42,7 +42,14 @@ export function writeEngineState(state: EngineState, home = loraprofHome()): voi
 /** The Python that runs the engine: LORAPROF_PYTHON, else what `loraprof setup` recorded. */
 export function resolvePython(home = loraprofHome()): string {
   const fromEnv = process.env["LORAPROF_PYTHON"];
-  if (fromEnv) return fromEnv;
+  if (fromEnv) {
+    if (fromEnv.includes("/") && !existsSync(fromEnv)) {
+      throw new LoraprofError("ENGINE_MISSING", `LORAPROF_PYTHON points to ${fromEnv}, which does not exist`, {
+        hint: "unset LORAPROF_PYTHON to use the environment made by `npx loraprof setup`, or fix the path",
+      });
+    }
+    return fromEnv;
+  }
   const state = readEngineState(home);
   if (state && existsSync(state.python)) return state.python;
   const venv = join(home, "venv", "bin", "python");

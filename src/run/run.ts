@@ -154,7 +154,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   }
 
   const { status, error } = classifyOutcome(outcome, summary, engineError);
-  let metrics: (RunMetrics & Record<string, unknown>) | null = summary ? metricsFromSummary(summary) : null;
+  let metrics: (RunMetrics & Record<string, unknown>) | null = summary ? { ...metricsFromSummary(summary) } : null;
   for (const o of ctx.observers ?? []) {
     try {
       const extra = await o.finish({ runId: id, summary, metrics });

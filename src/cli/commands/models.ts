@@ -11,7 +11,7 @@ export function registerModels(program: Command): void {
     .action((opts: { json?: boolean }) => {
       if (opts.json) return printJson(MODELS);
       process.stdout.write(
-        renderTable(MODELS, [
+        renderTable([...MODELS], [
           { header: "id", value: (m) => m.id },
           { header: "hub", value: (m) => m.hubId ?? "(synthetic only)" },
           { header: "layers", value: (m) => String(m.architecture.numLayers), align: "right" },

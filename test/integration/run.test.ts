@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { alpacaPath, cli, json, makeEnv } from "./helpers.js";
+
+interface RunJson {
+  id: string;
+  status: string;
+  config: Record<string, unknown>;
+  metrics: Record<string, number | null>;
+  error?: { kind: string; message: string };
+}
+
+describe("loraprof run on the CPU (tiny-qwen2, Alpaca sample)", () => {
+  const { env } = makeEnv();
+
+  it("fine-tunes 40 steps, the loss falls, and the stored run is complete", () => {
+    const r = cli(
+      ["run", "--model", "tiny-qwen2", "--weights", "random", "--dataset", alpacaPath, "--subset", "500", "--steps", "40", "--device", "cpu", "--json"],
+      env,
+    );
+    const out = json<RunJson>(r);
+    expect(out.status, r.stderr).toBe("completed");
+    expect(r.code).toBe(0);
+    const m = out.metrics;
+    expect(m["realTokensPerSecond"]).toBeGreaterThan(0);
+    expect(m["processedTokensPerSecond"]!).toBeGreaterThanOrEqual(m["realTokensPerSecond"]!);
+    expect(m["measuredSteps"]).toBe(35);
+    expect(m["lossLast"]!).toBeLessThan(m["lossFirst"]!);
+    expect(out.config["precision"]).toBe("fp32");
+    expect(out.config["subset"]).toBe(500);
+
+    const shown = json<RunJson & { steps: { step: number; phase: string; loss: number | null }[] }>(
+      cli(["runs", "show", out.id, "--json"], env),
+    );
+    expect(shown.status).toBe("completed");
+    expect(shown.metrics).toEqual(out.metrics);
+    expect(shown.steps.map((s) => s.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(shown.steps.filter((s) => s.phase === "warmup")).toHaveLength(5);
+    expect(shown.steps.every((s) => typeof s.loss === "number")).toBe(true);
+
+    const listed = json<{ id: string }[]>(cli(["runs", "list", "--json"], env));
+    expect(listed.map((x) => x.id)).toContain(out.id);
+    const table = cli(["runs", "list"], env);
+    expect(table.stdout).toContain(out.id);
+  });
+
+  it("reuses the token shard on a second run with the same data settings", () => {
+    const args = ["run", "--dataset", alpacaPath, "--subset", "64", "--steps", "3", "--warmup-steps", "1", "--seq-len", "128", "--device", "cpu", "--json"];
+    const a = json<RunJson & { data: { shardReused: boolean } }>(cli(args, env));
+    const b = json<RunJson & { data: { shardReused: boolean } }>(cli(args, env));
+    expect(a.status).toBe("completed");
+    expect(b.data.shardReused).toBe(true);
+  });
+});

@@ -8,9 +8,10 @@
  * `timestamp` column: the engine's window boundaries are host epoch milliseconds, and the column is
  * local wall time with no zone (ambiguous across a DST change, off by the zone if the two processes
  * disagree on TZ) and only to the millisecond of when nvidia-smi began its query round. Receipt time
- * lags the reading by the pipe's latency (about a millisecond when nvidia-smi flushes each round);
- * the health record keeps the spread of receipt minus column time so that a buffered pipe, which
- * would deliver readings in bursts, shows up instead of silently smearing the window edges.
+ * lags that by the round's duration plus the pipe: nvidia-smi flushes each round, and on an H200
+ * (driver 580) receipt minus column time was 0 ms median, 6 ms p99, 29–80 ms at worst. The health
+ * record keeps those figures so that a buffered pipe, which would deliver readings in bursts, shows
+ * up instead of silently smearing the window edges. The streaming process cost 0.12% of one core.
  *
  * nvidia-smi rejects a whole query when one field is unknown to its driver (`Field "x" is not a valid
  * field to query.`, non-zero exit): `power.draw.instant` arrived with the R530 drivers. So a one-shot

@@ -355,19 +355,43 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   };
 }
 
-export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryEstimate {
-  const staticBytes = m.staticItems.reduce((s, i) => s + i.bytes, 0);
+/** The peak figures alone (no breakdown): what calibration evaluates thousands of times. */
+export function memoryPeaks(m: MemoryComponents, k: PlannerConstants) {
+  let staticBytes = 0;
+  for (const i of m.staticItems) staticBytes += i.bytes;
   const saved = k.activationScale * m.savedActivationBytes + m.maskBytes;
   const lossBuffers = 4 * k.lossFp32Copies * m.lossElements;
   const layerPhase = k.activationScale * m.layerWorkspaceBytes + m.dequantBufferBytes;
   const base = staticBytes + k.allocatorFixedBytes + saved;
   const lossBytes = base + lossBuffers;
   const layerBackwardBytes = base + layerPhase;
-  const peakPhase = lossBytes >= layerBackwardBytes ? "loss" : "layer-backward";
   const allocatorPeakBytes = Math.max(lossBytes, layerBackwardBytes);
   const allocatorReservedPeakBytes = allocatorPeakBytes * (1 + k.allocatorFragmentation);
-  const managed = m.managedItem?.bytes ?? 0;
-  const devicePeakBytes = allocatorReservedPeakBytes + k.cudaContextBytes + managed;
+  const devicePeakBytes = allocatorReservedPeakBytes + k.cudaContextBytes + (m.managedItem?.bytes ?? 0);
+  return {
+    saved,
+    lossBuffers,
+    layerPhase,
+    lossBytes,
+    layerBackwardBytes,
+    allocatorPeakBytes,
+    allocatorReservedPeakBytes,
+    devicePeakBytes,
+  };
+}
+
+export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryEstimate {
+  const {
+    saved,
+    lossBuffers,
+    layerPhase,
+    lossBytes,
+    layerBackwardBytes,
+    allocatorPeakBytes,
+    allocatorReservedPeakBytes,
+    devicePeakBytes,
+  } = memoryPeaks(m, k);
+  const peakPhase = lossBytes >= layerBackwardBytes ? "loss" : "layer-backward";
 
   const breakdown: MemoryItem[] = [...m.staticItems];
   breakdown.push({

@@ -188,6 +188,21 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
   };
 }
 
+/** Real tokens/s alone (no breakdown): what calibration evaluates thousands of times. */
+export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstants): number {
+  const P = t.processedTokensPerMicroStep;
+  const micro = Math.max(
+    (t.flopsPerMicroStep * (P + k.tokensHalfEfficiency)) / (t.peakFlopsPerSecond * k.computeEfficiency * P),
+    t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
+    t.opsPerMicroStep * k.cpuSecondsPerOp + k.microStepFixedSeconds,
+  );
+  const opt = Math.max(
+    t.optimizerBytes / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
+    t.optimizerOps * k.cpuSecondsPerOp,
+  );
+  return (t.gradAccum * t.realTokensPerMicroStep) / (t.gradAccum * micro + opt);
+}
+
 export function combineThroughput(t: ThroughputComponents, k: PlannerConstants): ThroughputEstimate {
   const P = t.processedTokensPerMicroStep;
   const efficiency = (k.computeEfficiency * P) / (P + k.tokensHalfEfficiency);

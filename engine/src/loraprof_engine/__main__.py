@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from .errors import EXIT_ERROR, EXIT_USAGE, classify
-from .events import open_event_stream
+from .errors import EXIT_USAGE, EngineError, classify, exit_code_for
+from .events import EventStream, open_event_stream
 from .process import install_sigterm_handler, watch_parent_via_stdin
+from .spec import load_runspec
 
 
 def main(argv: list[str]) -> int:
@@ -17,25 +18,34 @@ def main(argv: list[str]) -> int:
         print("usage: python -m loraprof_engine RUNSPEC.json  (events on fd 3)", file=sys.stderr)
         return EXIT_USAGE
     try:
+        # The RunSpec is checked before the heavy imports, so a bad one fails in milliseconds.
+        spec = load_runspec(argv[0])
         # torch, transformers and peft load here; a missing one is a `dependency` error, not a traceback.
         from .recipe import run
     except Exception as exc:
-        classified = classify(exc)
-        print(f"loraprof engine: cannot start: {exc}", file=sys.stderr)
-        events.emit(
-            {
-                "type": "error",
-                "kind": classified.kind if classified.kind != "internal" else "dependency",
-                "message": classified.message,
-                "hint": classified.hint,
-                "stage": "setup",
-                "step": None,
-                "memory": None,
-                "traceback": None,
-            }
-        )
-        return EXIT_ERROR
-    return run(argv[0], events)
+        return setup_failure(exc, events)
+    return run(spec, events)
+
+
+def setup_failure(exc: Exception, events: EventStream) -> int:
+    classified = classify(exc)
+    kind = classified.kind
+    if kind == "internal" and not isinstance(exc, EngineError):
+        kind = "dependency"  # an import that fails other than by ImportError: a broken install
+    print(f"loraprof engine: {kind} error during setup: {classified.message}", file=sys.stderr)
+    events.emit(
+        {
+            "type": "error",
+            "kind": kind,
+            "message": classified.message,
+            "hint": classified.hint,
+            "stage": "setup",
+            "step": None,
+            "memory": None,
+            "traceback": None,
+        }
+    )
+    return exit_code_for(kind)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Token shard reading and batching, all on the host with numpy.
 
 Shard layout (written by the TS side, src/data/shard.ts): a folder with
-  meta.json     JSON object describing the shard (tokenizer, template, ...)
+  meta.json     JSON object describing the shard (formatVersion 1, records, seqLen, tokenizer, template, ...)
   tokens.bin    uint32 little-endian token ids, all records back to back
   labels.bin    uint8, one per token: 1 = the token is a training target, 0 = context (prompt)
   offsets.bin   uint64 little-endian, records + 1 entries: record i is tokens[offsets[i]:offsets[i+1]]
@@ -22,6 +22,7 @@ import numpy.typing as npt
 from .errors import EngineError
 from .spec import DataSpec
 
+SHARD_FORMAT_VERSION = 1  # meta.json's formatVersion (SHARD_FORMAT_VERSION in src/data/shard.ts)
 IGNORE_INDEX = -100  # the label value cross-entropy skips (PyTorch's and transformers' convention)
 
 
@@ -59,6 +60,12 @@ def open_shard(shard_dir: str, seq_len: int) -> Shard:
         raise EngineError("data", f"{folder / 'meta.json'} is missing or not JSON: {exc}", hint) from None
     if not isinstance(meta, dict):
         raise EngineError("data", f"{folder / 'meta.json'} must hold a JSON object", hint)
+    if meta.get("formatVersion", SHARD_FORMAT_VERSION) != SHARD_FORMAT_VERSION:
+        raise EngineError(
+            "data",
+            f"{folder}: shard formatVersion {meta.get('formatVersion')!r}, this engine reads {SHARD_FORMAT_VERSION}",
+            hint,
+        )
     offsets = _map(folder / "offsets.bin", np.dtype("<u8"), hint)
     tokens = _map(folder / "tokens.bin", np.dtype("<u4"), hint)
     labels = _map(folder / "labels.bin", np.dtype("u1"), hint)
@@ -70,6 +77,10 @@ def open_shard(shard_dir: str, seq_len: int) -> Shard:
             f"{folder}: offsets.bin spans [{int(offsets[0])}, {int(offsets[-1])}] but tokens.bin holds "
             f"{len(tokens)} tokens",
             hint,
+        )
+    if isinstance(meta.get("records"), int) and meta["records"] != len(offsets) - 1:
+        raise EngineError(
+            "data", f"{folder}: meta.json says {meta['records']} records, offsets.bin holds {len(offsets) - 1}", hint
         )
     if len(labels) != len(tokens):
         raise EngineError("data", f"{folder}: labels.bin has {len(labels)} entries for {len(tokens)} tokens", hint)

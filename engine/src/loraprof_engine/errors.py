@@ -64,9 +64,11 @@ CUDA_HINT = (
     "(`loraprof doctor`); a device-side assert often means a token id outside the vocabulary."
 )
 
-# Substrings (lower-cased) that mean an allocation failed somewhere on the device, whoever raised it:
-# the PyTorch caching allocator, the CUDA runtime or driver, cuBLAS/cuDNN/cuSOLVER workspace
-# allocation, or bitsandbytes' managed (paged) memory.
+# Substrings (lower-cased) that mean an allocation failed, whoever raised it: the PyTorch caching
+# allocator, the CUDA runtime or driver, cuBLAS/cuDNN/cuSOLVER workspace allocation, the CPU allocator.
+# (bitsandbytes' paged allocation, cget_managed_ptr, checks the CUDA status in C; in the versions read
+# it prints "Error out of memory at line …" and calls exit(1), so that failure never reaches Python: the
+# TS side sees exit code 1 with the message in the stderr tail. Not verified on a GPU here.)
 _OOM_MARKERS = (
     "out of memory",
     "cublas_status_alloc_failed",
@@ -76,6 +78,7 @@ _OOM_MARKERS = (
     "cuda_error_out_of_memory",
     "failed to allocate",
     "memory allocation failed",
+    "not enough memory",  # PyTorch's CPU allocator
 )
 _CUDA_MARKERS = (
     "cuda error",
@@ -111,7 +114,7 @@ def classify(exc: BaseException) -> Classified:
     message = str(exc).strip() or type(exc).__name__
     lowered = f"{type(exc).__name__}: {message}".lower()
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if "OutOfMemoryError" in names or any(marker in lowered for marker in _OOM_MARKERS):
+    if "OutOfMemoryError" in names or "MemoryError" in names or any(marker in lowered for marker in _OOM_MARKERS):
         return Classified("oom", _first_line(message), OOM_HINT)
     if isinstance(exc, ImportError) or any(marker in lowered for marker in _DEPENDENCY_MARKERS):
         missing = getattr(exc, "name", None)

@@ -320,7 +320,10 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
         description = f"{precision} base weights"
 
     if spec.train.grad_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name for the same
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         # With a frozen embedding the first layer's input has no grad; non-reentrant checkpointing does
         # not need it, but it keeps LoRA's gradients flowing whatever checkpointing mode runs. Costs one
         # hidden-size activation gradient per token in backward.

@@ -41,7 +41,7 @@ from .errors import EXIT_OK, BudgetExceeded, EngineError, classify, exit_code_fo
 from .events import EventStream, finite
 from .model import LoadedModel, load_model
 from .optim import build_optimizer, lr_at
-from .spec import PROTOCOL_VERSION, RunSpec, load_runspec
+from .spec import PROTOCOL_VERSION, RunSpec
 
 LOSS_EDGE_STEPS = 5  # lossFirst / lossLast average this many steps at each end of the run
 
@@ -62,11 +62,10 @@ class Progress:
     watch: NvmlWatch | None = None
 
 
-def run(runspec_path: str, events: EventStream) -> int:
-    progress = Progress()
+def run(spec: RunSpec, events: EventStream) -> int:
+    """Run one RunSpec to its end; returns the process exit code (0, or that of the error event)."""
+    progress = Progress(budget_bytes=spec.vram_budget_bytes)
     try:
-        spec = load_runspec(runspec_path)
-        progress.budget_bytes = spec.vram_budget_bytes
         return _run(spec, events, progress)
     except KeyboardInterrupt:
         log("interrupted")

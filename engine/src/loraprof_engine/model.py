@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,7 @@ def _write_random_weights(config: Any, arch: Architecture, folder: Path, seed: i
             fill = 0.0 if name.endswith(".bias") else 1.0  # biases 0, RMSNorm scales 1
             tensor = torch.full(param.shape, fill, dtype=torch.bfloat16)
         else:
-            tensor = torch.randn(param.shape, generator=generator, device=draw_on, dtype=torch.float32)
-            tensor = tensor.mul_(SYNTHETIC_STD).to(torch.bfloat16).cpu()
+            tensor = _draw_normal(param.shape, generator, draw_on)
         size = tensor.numel() * tensor.element_size()
         if current and current_bytes + size > SHARD_BYTES:
             flush()  # host memory holds at most one shard
@@ -163,6 +163,25 @@ def _write_random_weights(config: Any, arch: Architecture, folder: Path, seed: i
     if current:
         flush()
     _name_shards(folder, written, total_bytes)
+    if draw_on.type == "cuda":
+        # Materializing is not part of the run: give its scratch memory back and forget its peak, so the
+        # allocator peaks reported for the run are the same whether the checkpoint was created or reused.
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(draw_on)
+
+
+DRAW_CHUNK = 1 << 26  # elements drawn at once: 256 MB of fp32 scratch at most, whatever the tensor size
+
+
+def _draw_normal(shape: torch.Size, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """N(0, SYNTHETIC_STD²) as a bf16 CPU tensor, drawn in fixed-size chunks on `device`."""
+    out = torch.empty(shape, dtype=torch.bfloat16)
+    flat = out.view(-1)
+    for start in range(0, flat.numel(), DRAW_CHUNK):
+        count = min(DRAW_CHUNK, flat.numel() - start)
+        part = torch.randn(count, generator=generator, device=device, dtype=torch.float32)
+        flat[start : start + count].copy_(part.mul_(SYNTHETIC_STD).to(torch.bfloat16))
+    return out
 
 
 def _name_shards(folder: Path, written: list[tuple[str, list[str]]], total_bytes: int) -> None:
@@ -320,9 +339,9 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
         description = f"{precision} base weights"
 
     if spec.train.grad_checkpointing:
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name for the same
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
+        with warnings.catch_warnings():
+            # Recent 5.x renames it activation_checkpointing_enable (warning only); this name works in 4.35-5.x.
+            warnings.simplefilter("ignore", FutureWarning)
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         # With a frozen embedding the first layer's input has no grad; non-reentrant checkpointing does
         # not need it, but it keeps LoRA's gradients flowing whatever checkpointing mode runs. Costs one

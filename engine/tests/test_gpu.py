@@ -1,0 +1,170 @@
+"""GPU tests: run on a CUDA machine with bitsandbytes (`pytest -m gpu`); skipped elsewhere.
+
+Not run on the development machine (no GPU there): these pin what has to hold on the H200.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+
+from loraprof_engine.errors import EXIT_OOM
+from loraprof_engine.spec import QuantSpec, parse_runspec
+
+from conftest import TINY_QWEN2, learnable_records, make_spec, run_engine, write_shard
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+needs_bnb = pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None, reason="needs bitsandbytes")
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_shard(tmp_path_factory.mktemp("gpu-shard") / "shard", learnable_records(64, vocab=512, seed=0))
+
+
+def gpu_spec(tmp: Path, shard: Path, **sections: dict) -> dict:
+    spec = make_spec(tmp, shard, **sections)
+    spec["device"] = "cuda:0"
+    if "precision" not in sections.get("train", {}):
+        spec["train"]["precision"] = "bf16"
+    return spec
+
+
+def test_a_bf16_lora_run_measures_with_cuda_events_nvml_and_energy(
+    tmp_path: Path, shard: Path, event_schema: dict
+) -> None:
+    spec = gpu_spec(
+        tmp_path,
+        shard,
+        train={"precision": "bf16", "steps": 12, "warmupSteps": 2, "logEverySteps": 4, "gradCheckpointing": True},
+        optimizer={"lr": 1e-3},
+    )
+    code, events, stderr = run_engine(spec, tmp_path)
+    assert code == 0, stderr
+    for event in events:
+        jsonschema.validate(event, event_schema)
+    hello, summary = events[0], events[-1]
+    assert hello["device"]["kind"] == "cuda" and hello["device"]["bf16Supported"]
+    steps = [e for e in events if e["type"] == "step"]
+    assert all(s["stepSeconds"] > 0 and s["allocatedBytes"] > 0 for s in steps)
+    assert summary["memory"]["peakAllocatedBytes"] >= max(s["allocatedBytes"] for s in steps)
+    assert summary["nvmlPeakDeviceBytes"]["value"] is not None, summary["nvmlPeakDeviceBytes"]["reason"]
+    assert summary["nvmlPeakDeviceBytes"]["value"] >= summary["memory"]["peakReservedBytes"]
+    assert summary["energyJoules"]["value"] is None or summary["energyJoules"]["value"] > 0
+    assert summary["energyJoules"]["value"] is not None or summary["energyJoules"]["reason"]
+    assert summary["lossLast"] < summary["lossFirst"]
+
+
+@needs_bnb
+@pytest.mark.parametrize("quant_type", ["nf4", "fp4"])
+def test_qlora_loads_4bit_linears_and_leaves_embeddings_and_norms_in_16_bits(
+    tmp_path: Path, shard: Path, quant_type: str
+) -> None:
+    from loraprof_engine.model import load_model
+
+    raw = gpu_spec(
+        tmp_path, shard, train={"method": "qlora", "precision": "bf16"}, quant={"type": quant_type, "doubleQuant": True}
+    )
+    spec = parse_runspec(raw)
+    torch.cuda.set_device(0)
+    loaded = load_model(spec, torch.device("cuda", 0))
+    base = loaded.model.get_base_model()
+    linear4 = [m for m in base.modules() if type(m).__name__ == "Linear4bit"]
+    assert len(linear4) == 7 * TINY_QWEN2["numLayers"]
+    assert all(m.weight.quant_state.quant_type == quant_type for m in linear4)
+    assert all(m.weight.quant_state.nested for m in linear4)  # double quantization
+    assert base.model.embed_tokens.weight.dtype == torch.bfloat16
+    assert base.model.norm.weight.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters() if p.requires_grad)
+    lora = load_model(
+        dataclasses.replace(spec, train=dataclasses.replace(spec.train, method="lora"), quant=None),
+        torch.device("cuda", 0),
+    )
+    assert loaded.total_parameters == lora.total_parameters  # 4-bit weights counted as parameters, not bytes
+    assert loaded.trainable_parameters == lora.trainable_parameters
+    assert "nf4" in loaded.weights_description or "fp4" in loaded.weights_description
+
+
+@needs_bnb
+def test_qlora_without_double_quant_is_not_nested(tmp_path: Path, shard: Path) -> None:
+    from loraprof_engine.model import load_model
+
+    spec = parse_runspec(
+        gpu_spec(tmp_path, shard, train={"method": "qlora"}, quant={"type": "nf4", "doubleQuant": False})
+    )
+    assert spec.quant == QuantSpec("nf4", False)
+    loaded = load_model(spec, torch.device("cuda", 0))
+    linear4 = [m for m in loaded.model.modules() if type(m).__name__ == "Linear4bit"]
+    assert linear4 and not any(m.weight.quant_state.nested for m in linear4)
+
+
+@needs_bnb
+@pytest.mark.parametrize("optimizer", ["adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"])
+def test_each_bitsandbytes_optimizer_takes_steps(tmp_path: Path, shard: Path, optimizer: str) -> None:
+    spec = gpu_spec(
+        tmp_path,
+        shard,
+        train={"method": "qlora", "steps": 4, "warmupSteps": 1},
+        quant={"type": "nf4", "doubleQuant": True},
+        optimizer={"name": optimizer, "lr": 1e-3},
+    )
+    code, events, stderr = run_engine(spec, tmp_path)
+    assert code == 0, stderr
+    steps = [e for e in events if e["type"] == "step"]
+    assert len(steps) == 4 and all(s["loss"] is not None for s in steps)
+
+
+def test_adamw_torch_fused_runs_on_the_gpu(tmp_path: Path, shard: Path) -> None:
+    spec = gpu_spec(tmp_path, shard, train={"steps": 3, "warmupSteps": 1}, optimizer={"name": "adamw_torch_fused"})
+    code, _, stderr = run_engine(spec, tmp_path)
+    assert code == 0, stderr
+
+
+def test_fp16_uses_a_grad_scaler_and_keeps_finite_losses(tmp_path: Path, shard: Path) -> None:
+    spec = gpu_spec(
+        tmp_path,
+        shard,
+        train={"precision": "fp16", "steps": 8, "warmupSteps": 1},
+        optimizer={"lr": 1e-3, "maxGradNorm": 1.0},
+    )
+    code, events, stderr = run_engine(spec, tmp_path)
+    assert code == 0, stderr
+    steps = [e for e in events if e["type"] == "step"]
+    assert all(s["loss"] is not None for s in steps)
+    # The scaler's first steps may overflow (norm inf → null) while it calibrates; later ones are finite.
+    assert steps[-1]["gradNorm"] is not None
+
+
+def oom_spec(tmp: Path, budget: int | None) -> dict:
+    """Full Qwen vocabulary, 8 × 512 tokens: the fp32 logits alone take 2.5 GB."""
+    records = learnable_records(32, vocab=151_936, seed=1, min_len=512, max_len=512)
+    shard = write_shard(tmp / "big-shard", records)
+    spec = gpu_spec(
+        tmp, shard, data={"batchSize": 8, "seqLen": 512, "padding": "max_length"}, train={"steps": 3, "warmupSteps": 1}
+    )
+    spec["model"]["architecture"] = {**TINY_QWEN2, "vocabSize": 151_936}
+    spec["model"]["path"] = str(tmp / "weights" / "tiny-qwen2-full")
+    spec["vramBudgetBytes"] = budget
+    return spec
+
+
+def test_a_run_over_its_vram_budget_ends_in_an_oom_event_then_a_new_process_runs(
+    tmp_path: Path, event_schema: dict
+) -> None:
+    code, events, stderr = run_engine(oom_spec(tmp_path, 1024**3), tmp_path)
+    assert code == EXIT_OOM, stderr
+    error = events[-1]
+    jsonschema.validate(error, event_schema)
+    assert error["kind"] == "oom" and error["memory"] is not None
+    assert error["memory"]["budgetBytes"] == 1024**3
+    code, events, stderr = run_engine(oom_spec(tmp_path, None), tmp_path)
+    assert code == 0, stderr
+    assert events[-1]["type"] == "summary"

@@ -5,7 +5,15 @@ import { createRun, finishRun, listRuns, markRunning, reapStaleRuns, type RunSta
 import type { RunContext, RunResult } from "../run/run.js";
 import { LoraprofError } from "../util/errors.js";
 import { parseSweepSpec } from "./spec.js";
-import { needsRun, planSweep, prepareSweep, reopenSweep, runSweep, type SweepEvent, type SweepExecutor } from "./run.js";
+import {
+  needsRun,
+  planSweep,
+  prepareSweep,
+  reopenSweep,
+  runSweep,
+  type SweepEvent,
+  type SweepExecutor,
+} from "./run.js";
 import { listEntries, releaseSweep } from "./store.js";
 
 const base = { model: "tiny-qwen2", weights: "random", device: "cpu", steps: 6, warmupSteps: 1 };
@@ -34,12 +42,26 @@ function fakeExecutor(
     await new Promise((r) => setTimeout(r, 5));
     ctx.onProgress?.({ stage: "loaded", loaded: {} as never, hello: null });
     if (ctx.signal?.aborted || outcome === "cancelled") {
-      finishRun(ctx.db, id, { status: "cancelled", error: { kind: "cancelled", message: "cancelled", hint: null } });
-      return { id, status: "cancelled", config: config as never, metrics: null, environment: null, loaded: null, data: {} as never };
+      finishRun(ctx.db, id, {
+        status: "cancelled",
+        error: { kind: "cancelled", message: "cancelled", hint: null },
+      });
+      return {
+        id,
+        status: "cancelled",
+        config: config as never,
+        metrics: null,
+        environment: null,
+        loaded: null,
+        data: {} as never,
+      };
     }
     const status = outcome as Exclude<RunStatus, "pending" | "running">;
     const metrics = status === "completed" ? { realTokensPerSecond: 100 * config.batchSize } : null;
-    const error = status === "oom" ? { kind: "oom" as const, message: "CUDA out of memory", hint: null, memory: { allocatedBytes: 7e9 } } : null;
+    const error =
+      status === "oom"
+        ? { kind: "oom" as const, message: "CUDA out of memory", hint: null, memory: { allocatedBytes: 7e9 } }
+        : null;
     finishRun(ctx.db, id, { status, metrics, error });
     return {
       id,
@@ -81,7 +103,10 @@ describe("sweep runner", () => {
     const { sweep } = prepareSweep(db, spec());
     const outcome = await runSweep(
       sweep.id,
-      opts(db, fakeExecutor((c) => (c.batchSize === 2 ? "throw" : c.batchSize === 3 ? "oom" : "completed"))),
+      opts(
+        db,
+        fakeExecutor((c) => (c.batchSize === 2 ? "throw" : c.batchSize === 3 ? "oom" : "completed")),
+      ),
     );
     expect(outcome.counts).toMatchObject({ completed: 2, failed: 2, oom: 2 });
     const failed = listEntries(db, sweep.id).filter((e) => e.status === "failed");
@@ -94,14 +119,22 @@ describe("sweep runner", () => {
   it("does not rerun completed, OOM or failed runs when resumed, and reruns failures on request", async () => {
     const db = openStore(":memory:");
     const { sweep } = prepareSweep(db, spec());
-    const decide = (c: RunConfig): RunStatus | "throw" => (c.batchSize === 2 ? "failed" : c.batchSize === 3 ? "oom" : "completed");
+    const decide = (c: RunConfig): RunStatus | "throw" =>
+      c.batchSize === 2 ? "failed" : c.batchSize === 3 ? "oom" : "completed";
     await runSweep(sweep.id, opts(db, fakeExecutor(decide)));
     const again: RunConfig[] = [];
     const second = await runSweep(sweep.id, opts(db, fakeExecutor(decide, again)));
     expect(again).toHaveLength(0);
     expect(second.ran).toHaveLength(0);
     const rerun: RunConfig[] = [];
-    await runSweep(sweep.id, opts(db, fakeExecutor(() => "completed", rerun), { rerunFailed: true }));
+    await runSweep(
+      sweep.id,
+      opts(
+        db,
+        fakeExecutor(() => "completed", rerun),
+        { rerunFailed: true },
+      ),
+    );
     expect(rerun.map((c) => c.batchSize)).toEqual([2, 2]);
     const entries = listEntries(db, sweep.id);
     expect(entries.find((e) => e.config.batchSize === 2)?.attempts).toBe(2);
@@ -114,12 +147,16 @@ describe("sweep runner", () => {
     let n = 0;
     const first = await runSweep(
       sweep.id,
-      opts(db, fakeExecutor(() => "completed"), {
-        signal: controller.signal,
-        onEvent: (e: SweepEvent) => {
-          if (e.type === "run-end" && ++n === 2) controller.abort();
+      opts(
+        db,
+        fakeExecutor(() => "completed"),
+        {
+          signal: controller.signal,
+          onEvent: (e: SweepEvent) => {
+            if (e.type === "run-end" && ++n === 2) controller.abort();
+          },
         },
-      }),
+      ),
     );
     expect(first.status).toBe("interrupted");
     expect(first.ran).toHaveLength(2);

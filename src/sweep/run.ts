@@ -119,7 +119,11 @@ const zeroCounts = (): Record<RunStatus, number> => ({
   cancelled: 0,
 });
 
-export function planSweep(db: Db, sweepId: string, policy: RerunPolicy & { gpus?: number[] } = {}): SweepPlan {
+export function planSweep(
+  db: Db,
+  sweepId: string,
+  policy: RerunPolicy & { gpus?: number[] } = {},
+): SweepPlan {
   adoptOrphans(db, sweepId);
   const sweep = getSweep(db, sweepId);
   const entries = listEntries(db, sweepId);
@@ -142,7 +146,14 @@ export function planSweep(db: Db, sweepId: string, policy: RerunPolicy & { gpus?
 
 export type SweepEvent =
   | { type: "start"; plan: SweepPlan }
-  | { type: "run-start"; entry: SweepEntry; index: number; total: number; device: string | null; worker: number }
+  | {
+      type: "run-start";
+      entry: SweepEntry;
+      index: number;
+      total: number;
+      device: string | null;
+      worker: number;
+    }
   | { type: "run-progress"; entry: SweepEntry; worker: number; progress: RunProgress }
   | {
       type: "run-end";
@@ -276,7 +287,12 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
         }
       };
       const waitForLoad = !materialized.has(modelKey);
-      let result: { runId: string; status: Exclude<RunStatus, "pending" | "running">; tps: number | null; error: RunError | null };
+      let result: {
+        runId: string;
+        status: Exclude<RunStatus, "pending" | "running">;
+        tps: number | null;
+        error: RunError | null;
+      };
       try {
         const r = await executor(config, {
           db,
@@ -289,12 +305,18 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
           onProgress: (p) => {
             // The data stage (token shards) and the first load of a checkpoint write shared caches:
             // the next run starts once they exist.
-            if (p.stage === "loaded" || p.stage === "done" || (p.stage === "engine" && !waitForLoad)) letNextStart();
+            if (p.stage === "loaded" || p.stage === "done" || (p.stage === "engine" && !waitForLoad))
+              letNextStart();
             if (p.stage === "loaded") materialized.add(modelKey);
             opts.onEvent?.({ type: "run-progress", entry, worker, progress: p });
           },
         });
-        result = { runId: r.id, status: r.status, tps: r.metrics?.realTokensPerSecond ?? null, error: r.error ?? null };
+        result = {
+          runId: r.id,
+          status: r.status,
+          tps: r.metrics?.realTokensPerSecond ?? null,
+          error: r.error ?? null,
+        };
       } catch (err) {
         // The run failed before or outside the engine (bad dataset path, missing GPU, no engine):
         // stored as a failed run of this sweep so the outcome is never lost.

@@ -25,7 +25,9 @@ describe("sweep spec", () => {
     const runs = expandSweep(spec);
     expect(runs).toHaveLength(12);
     expect(new Set(runs.map((r) => r.configKey)).size).toBe(6);
-    expect(runs.filter((r) => r.config.optimizer.name === "adamw_8bit" && r.config.batchSize === 2)).toHaveLength(2);
+    expect(
+      runs.filter((r) => r.config.optimizer.name === "adamw_8bit" && r.config.batchSize === 2),
+    ).toHaveLength(2);
   });
 
   it("zips axes index by index", () => {
@@ -39,14 +41,20 @@ describe("sweep spec", () => {
   });
 
   it("rejects zipped axes of different lengths", () => {
-    const problems = problemsOf(() => parseSweepSpec({ name: "z", zip: { batchSize: [1, 2], seqLen: [64] } }));
+    const problems = problemsOf(() =>
+      parseSweepSpec({ name: "z", zip: { batchSize: [1, 2], seqLen: [64] } }),
+    );
     expect(problems[0]?.field).toBe("zip");
     expect(problems[0]?.message).toMatch(/equal lengths/);
   });
 
   it("gives the same key to the same config however the spec is ordered", () => {
-    const a = expandSweep(parseSweepSpec({ name: "a", base, grid: { batchSize: [1, 2], seqLen: [64, 128] } }));
-    const b = expandSweep(parseSweepSpec({ name: "b", base: { ...base }, grid: { seqLen: [128, 64], batchSize: [2, 1] } }));
+    const a = expandSweep(
+      parseSweepSpec({ name: "a", base, grid: { batchSize: [1, 2], seqLen: [64, 128] } }),
+    );
+    const b = expandSweep(
+      parseSweepSpec({ name: "b", base: { ...base }, grid: { seqLen: [128, 64], batchSize: [2, 1] } }),
+    );
     expect(new Set(a.map((r) => r.key))).toEqual(new Set(b.map((r) => r.key)));
   });
 
@@ -111,15 +119,25 @@ describe("sweep spec", () => {
   });
 
   it("rejects top-level axes next to groups", () => {
-    const problems = problemsOf(() => parseSweepSpec({ name: "u", grid: { seqLen: [64] }, groups: [{ name: "a" }] }));
+    const problems = problemsOf(() =>
+      parseSweepSpec({ name: "u", grid: { seqLen: [64] }, groups: [{ name: "a" }] }),
+    );
     expect(problems.map((p) => p.field)).toContain("grid");
   });
 
   it("labels runs with the group, the axis values and the repeat", () => {
     const runs = expandSweep(
-      parseSweepSpec({ name: "lab", base, groups: [{ name: "opt", grid: { "optimizer.name": ["adamw_8bit"] } }], repeats: 2 }),
+      parseSweepSpec({
+        name: "lab",
+        base,
+        groups: [{ name: "opt", grid: { "optimizer.name": ["adamw_8bit"] } }],
+        repeats: 2,
+      }),
     );
-    expect(runs.map((r) => r.label)).toEqual(["lab/opt optimizer.name=adamw_8bit #1", "lab/opt optimizer.name=adamw_8bit #2"]);
+    expect(runs.map((r) => r.label)).toEqual([
+      "lab/opt optimizer.name=adamw_8bit #1",
+      "lab/opt optimizer.name=adamw_8bit #2",
+    ]);
     expect(runs[0]!.config.label).toBe(runs[0]!.label);
   });
 

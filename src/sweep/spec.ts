@@ -53,7 +53,10 @@ export const SweepSpecSchema = z
     groups: z.array(SweepGroupSchema).min(1).optional(),
     /** VRAM budget applied to every run that does not set its own `vramBudget`, e.g. "8GiB". */
     vramBudget: z
-      .union([z.string().regex(BYTE_SIZE_PATTERN, 'expected a size like "8GiB"'), z.number().int().positive()])
+      .union([
+        z.string().regex(BYTE_SIZE_PATTERN, 'expected a size like "8GiB"'),
+        z.number().int().positive(),
+      ])
       .nullable()
       .optional(),
   })
@@ -84,7 +87,11 @@ export const SweepSpecSchema = z
       spec.groups.forEach((g, i) => {
         check(g, ["groups", i]);
         if (seen.has(g.name)) {
-          ctx.addIssue({ code: "custom", path: ["groups", i, "name"], message: `group name "${g.name}" is used twice` });
+          ctx.addIssue({
+            code: "custom",
+            path: ["groups", i, "name"],
+            message: `group name "${g.name}" is used twice`,
+          });
         }
         seen.add(g.name);
       });
@@ -222,18 +229,26 @@ export function parseSweepSpec(doc: unknown, source = "sweep spec"): SweepSpec {
     const problems: Problem[] = parsed.error.issues.map((issue) => {
       const field = issue.path.map(String).join(".") || "(spec)";
       const unknown = issue.code === "unrecognized_keys" ? issue.keys : null;
-      const top = String(issue.path.find((p) => typeof p === "string" && p !== "groups") ?? issue.path[0] ?? "");
+      const top = String(
+        issue.path.find((p) => typeof p === "string" && p !== "groups") ?? issue.path[0] ?? "",
+      );
       return {
         field: unknown ? unknown.map((k) => (field === "(spec)" ? k : `${field}.${k}`)).join(", ") : field,
         message: unknown ? "unknown setting" : issue.message,
         hint: unknown
           ? `known settings: ${Object.keys(SweepSpecSchema.shape).join(", ")} (run settings belong under base)`
-          : (SPEC_HINTS[top] ?? SPEC_HINTS[String(issue.path[0] ?? "")] ?? "see the sweep spec fields in the README"),
+          : (SPEC_HINTS[top] ??
+            SPEC_HINTS[String(issue.path[0] ?? "")] ??
+            "see the sweep spec fields in the README"),
       };
     });
-    throw new LoraprofError("CONFIG_INVALID", `invalid ${source}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`, {
-      problems,
-    });
+    throw new LoraprofError(
+      "CONFIG_INVALID",
+      `invalid ${source}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`,
+      {
+        problems,
+      },
+    );
   }
   return parsed.data;
 }
@@ -257,7 +272,15 @@ export function expandSweep(spec: SweepSpec, opts: ExpandOptions = {}): PlannedR
   const problems: Problem[] = [];
   const known = new Set(knownConfigFields());
   const groups = spec.groups ?? [
-    { name: spec.name, description: spec.description, base: {}, grid: spec.grid, zip: spec.zip, runs: spec.runs, repeats: undefined },
+    {
+      name: spec.name,
+      description: spec.description,
+      base: {},
+      grid: spec.grid,
+      zip: spec.zip,
+      runs: spec.runs,
+      repeats: undefined,
+    },
   ];
   const where = (gi: number, axis: string) => (spec.groups ? `groups.${gi}.${axis}` : axis);
 
@@ -279,15 +302,18 @@ export function expandSweep(spec: SweepSpec, opts: ExpandOptions = {}): PlannedR
   const byProblem = new Map<string, { problem: Problem; points: string[] }>();
   const planned: PlannedRun[] = [];
   const index = new Map<string, PlannedRun>();
-  for (const [gi, g] of groups.entries()) {
+  for (const g of groups) {
     const repeats = g.repeats ?? spec.repeats;
     const explicit = g.runs ?? [{}];
     const points: Plain[] = [];
-    for (const r of explicit) for (const c of cartesian(g.grid ?? {})) for (const z of zipped(g.zip ?? {})) points.push({ ...r, ...c, ...z });
+    for (const r of explicit)
+      for (const c of cartesian(g.grid ?? {}))
+        for (const z of zipped(g.zip ?? {})) points.push({ ...r, ...c, ...z });
     const groupBase = deepMerge(expandDotted(spec.base), expandDotted(g.base));
     for (const point of points) {
       let doc = deepMerge(groupBase, expandDotted(point));
-      if (spec.vramBudget !== undefined && doc["vramBudget"] === undefined) doc = { ...doc, vramBudget: spec.vramBudget };
+      if (spec.vramBudget !== undefined && doc["vramBudget"] === undefined)
+        doc = { ...doc, vramBudget: spec.vramBudget };
       const desc = describePoint(point);
       let config: RunConfig;
       try {

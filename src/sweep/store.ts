@@ -79,11 +79,13 @@ export function createSweep(db: Db, name: string, definition: StoredSpec): Sweep
 export function findSweep(db: Db, idOrName: string): SweepRecord | null {
   const row =
     (db.prepare(`SELECT * FROM sweeps WHERE id=?`).get(idOrName) as SweepRow | undefined) ??
-    (db.prepare(`SELECT * FROM sweeps WHERE name=? ORDER BY created_at DESC, id DESC LIMIT 1`).get(idOrName) as
-      | SweepRow
-      | undefined);
+    (db
+      .prepare(`SELECT * FROM sweeps WHERE name=? ORDER BY created_at DESC, id DESC LIMIT 1`)
+      .get(idOrName) as SweepRow | undefined);
   if (row) return fromSweepRow(row);
-  const byPrefix = db.prepare(`SELECT * FROM sweeps WHERE id LIKE ? LIMIT 2`).all(`${idOrName}%`) as SweepRow[];
+  const byPrefix = db
+    .prepare(`SELECT * FROM sweeps WHERE id LIKE ? LIMIT 2`)
+    .all(`${idOrName}%`) as SweepRow[];
   return byPrefix.length === 1 ? fromSweepRow(byPrefix[0]!) : null;
 }
 
@@ -98,7 +100,9 @@ export function getSweep(db: Db, idOrName: string): SweepRecord {
 }
 
 export function listSweeps(db: Db): SweepRecord[] {
-  return (db.prepare(`SELECT * FROM sweeps ORDER BY created_at DESC, id DESC`).all() as SweepRow[]).map(fromSweepRow);
+  return (db.prepare(`SELECT * FROM sweeps ORDER BY created_at DESC, id DESC`).all() as SweepRow[]).map(
+    fromSweepRow,
+  );
 }
 
 export function setSweepDefinition(db: Db, id: string, definition: StoredSpec): void {
@@ -120,17 +124,20 @@ export function setSweepStatus(db: Db, id: string, status: SweepStatus): void {
 export function claimSweep(db: Db, id: string, isAlive: (pid: number) => boolean = processAlive): void {
   db.transaction(() => {
     const row = db.prepare(`SELECT owner_pid, owner_host FROM sweeps WHERE id=?`).get(id) as
-      | { owner_pid: number | null; owner_host: string | null }
-      | undefined;
+      { owner_pid: number | null; owner_host: string | null } | undefined;
     if (!row) throw new LoraprofError("RUN_NOT_FOUND", `no sweep "${id}"`);
     const busy =
       row.owner_pid !== null &&
       row.owner_pid !== process.pid &&
       (row.owner_host !== THIS_HOST || isAlive(row.owner_pid));
     if (busy) {
-      throw new LoraprofError("STORE", `sweep ${id} is being run by process ${row.owner_pid} on ${row.owner_host}`, {
-        hint: "wait for it to finish or stop it (Ctrl-C); a killed process's claim is taken over automatically",
-      });
+      throw new LoraprofError(
+        "STORE",
+        `sweep ${id} is being run by process ${row.owner_pid} on ${row.owner_host}`,
+        {
+          hint: "wait for it to finish or stop it (Ctrl-C); a killed process's claim is taken over automatically",
+        },
+      );
     }
     db.prepare(`UPDATE sweeps SET owner_pid=?, owner_host=?, status='running', updated_at=? WHERE id=?`).run(
       process.pid,
@@ -151,11 +158,15 @@ export function releaseSweep(db: Db, id: string, status: SweepStatus): void {
 
 /** Sweeps left `running` by a process that no longer exists are marked interrupted. */
 export function reapStaleSweeps(db: Db, isAlive: (pid: number) => boolean = processAlive): string[] {
-  const rows = db
-    .prepare(`SELECT id, owner_pid, owner_host FROM sweeps WHERE status='running'`)
-    .all() as { id: string; owner_pid: number | null; owner_host: string | null }[];
+  const rows = db.prepare(`SELECT id, owner_pid, owner_host FROM sweeps WHERE status='running'`).all() as {
+    id: string;
+    owner_pid: number | null;
+    owner_host: string | null;
+  }[];
   const stale = rows.filter(
-    (r) => r.owner_host === THIS_HOST && (r.owner_pid === null || (r.owner_pid !== process.pid && !isAlive(r.owner_pid))),
+    (r) =>
+      r.owner_host === THIS_HOST &&
+      (r.owner_pid === null || (r.owner_pid !== process.pid && !isAlive(r.owner_pid))),
   );
   for (const r of stale) releaseSweep(db, r.id, "interrupted");
   return stale.map((r) => r.id);
@@ -171,7 +182,9 @@ export function syncPlan(db: Db, sweepId: string, planned: PlannedRun[]): { adde
   let dropped = 0;
   db.transaction(() => {
     const existing = new Set(
-      (db.prepare(`SELECT key FROM sweep_runs WHERE sweep_id=?`).all(sweepId) as { key: string }[]).map((r) => r.key),
+      (db.prepare(`SELECT key FROM sweep_runs WHERE sweep_id=?`).all(sweepId) as { key: string }[]).map(
+        (r) => r.key,
+      ),
     );
     const insert = db.prepare(
       `INSERT INTO sweep_runs (sweep_id, key, config_key, position, repeat, label, groups_json, factors_json, config_json)
@@ -183,7 +196,12 @@ export function syncPlan(db: Db, sweepId: string, planned: PlannedRun[]): { adde
     const keep = new Set<string>();
     for (const p of planned) {
       keep.add(p.key);
-      const args = [p.label, JSON.stringify(p.groups), JSON.stringify(p.factors), JSON.stringify(p.config)] as const;
+      const args = [
+        p.label,
+        JSON.stringify(p.groups),
+        JSON.stringify(p.factors),
+        JSON.stringify(p.config),
+      ] as const;
       if (existing.has(p.key)) update.run(p.position, ...args, sweepId, p.key);
       else {
         insert.run(sweepId, p.key, p.configKey, p.position, p.repeat, ...args);

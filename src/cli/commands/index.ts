@@ -1,9 +1,15 @@
 import type { Command } from "commander";
 import { registerData } from "./data.js";
 import { registerModels } from "./models.js";
+import { registerReport } from "./report.js";
+import { registerStudy } from "./study.js";
+import { registerSweep } from "./sweep.js";
 
 /** Commands beyond the core run loop. */
 export function registerExtraCommands(program: Command): void {
   registerData(program);
   registerModels(program);
+  registerSweep(program);
+  registerStudy(program);
+  registerReport(program);
 }

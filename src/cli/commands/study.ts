@@ -1,0 +1,119 @@
+import type { Command } from "commander";
+import pc from "picocolors";
+import { buildReport, writeReport } from "../../report/index.js";
+import { prepareSweep } from "../../sweep/run.js";
+import { reapStaleSweeps } from "../../sweep/store.js";
+import { DEFAULT_STUDY_BUDGET, DEFAULT_STUDY_REPEATS, paperStudy } from "../../sweep/study.js";
+import { LoraprofError, type Problem } from "../../util/errors.js";
+import { openContext } from "../context.js";
+import { addSweepRunFlags, executeSweepCommand, setsToOverrides, type SweepCliOptions } from "./sweep.js";
+import { defaultReferencePath } from "./report.js";
+
+interface StudyCliOptions extends SweepCliOptions {
+  steps?: string;
+  warmupSteps?: string;
+  repeats?: string;
+  dataset?: string;
+  weights?: string;
+  device?: string;
+  vramBudget?: string;
+  budget?: boolean;
+  report?: string;
+}
+
+function positiveInt(
+  flag: string,
+  value: string | undefined,
+  problems: Problem[],
+  min = 1,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < min) {
+    problems.push({
+      field: `--${flag}`,
+      message: `"${value}" is not a whole number ≥ ${min}`,
+      hint: `e.g. --${flag} ${min + 2}`,
+    });
+    return undefined;
+  }
+  return n;
+}
+
+export function registerStudy(program: Command): void {
+  const cmd = program
+    .command("study <name>")
+    .description(
+      "run a study: `paper` runs arXiv 2509.12229's three runs, then one-factor ablations (optimizer, precision, batch × sequence, padding) with repeats",
+    )
+    .option("--steps <n>", "steps per run (the study's presets: 70, 10 of them warmup)")
+    .option("--warmup-steps <n>", "warmup steps (default with --steps: a fifth of them, 1 to 10)")
+    .option("--repeats <n>", `repeats per configuration (default ${DEFAULT_STUDY_REPEATS})`)
+    .option("--dataset <dataset>", "dataset for every run (the presets use alpaca; synthetic works offline)")
+    .option(
+      "--weights <weights>",
+      "auto|random|pretrained (random: seeded synthetic checkpoint, for offline GPU hosts)",
+    )
+    .option(
+      "--device <device>",
+      "auto|cuda|cuda:N for every run (with --gpus, runs are placed per GPU instead)",
+    )
+    .option(
+      "--vram-budget <size>",
+      `emulate a smaller card (default ${DEFAULT_STUDY_BUDGET}, the study's RTX 4060)`,
+    )
+    .option("--no-budget", "lift the VRAM budget: use the whole GPU")
+    .option("--report <dir>", "write the report to DIR when the study finishes");
+  addSweepRunFlags(cmd).action(async (name: string, opts: StudyCliOptions) => {
+    if (name !== "paper") {
+      throw new LoraprofError("FLAG_INVALID", `unknown study "${name}"`, {
+        problems: [{ field: "name", message: "not a known study", hint: "use `loraprof study paper`" }],
+      });
+    }
+    const problems: Problem[] = [];
+    const steps = positiveInt("steps", opts.steps, problems, 2);
+    const warmupSteps = positiveInt("warmup-steps", opts.warmupSteps, problems, 0);
+    const repeats = positiveInt("repeats", opts.repeats, problems);
+    if (opts.weights !== undefined && !["auto", "random", "pretrained"].includes(opts.weights)) {
+      problems.push({
+        field: "--weights",
+        message: `"${opts.weights}" is not a weights mode`,
+        hint: "use auto, random or pretrained",
+      });
+    }
+    if (opts.budget === false && opts.vramBudget !== undefined) {
+      problems.push({ field: "--no-budget", message: "given with --vram-budget", hint: "use one of them" });
+    }
+    if (problems.length) throw new LoraprofError("FLAG_INVALID", "invalid study flags", { problems });
+    const overrides = setsToOverrides(opts.set);
+    if (opts.device !== undefined) overrides["device"] = opts.device;
+    const { spec, overrides: studyOverrides } = paperStudy({
+      ...(steps !== undefined ? { steps } : {}),
+      ...(warmupSteps !== undefined ? { warmupSteps } : {}),
+      ...(repeats !== undefined ? { repeats } : {}),
+      ...(opts.dataset !== undefined ? { dataset: opts.dataset } : {}),
+      ...(opts.weights !== undefined ? { weights: opts.weights as "auto" | "random" | "pretrained" } : {}),
+      vramBudget: opts.budget === false ? null : (opts.vramBudget ?? DEFAULT_STUDY_BUDGET),
+      overrides,
+    });
+    const ctx = openContext(opts);
+    try {
+      reapStaleSweeps(ctx.db);
+      const prepared = prepareSweep(ctx.db, spec, { overrides: studyOverrides, fresh: Boolean(opts.fresh) });
+      const { code, outcome } = await executeSweepCommand(ctx, prepared, opts);
+      if (opts.report && outcome) {
+        const reference = defaultReferencePath();
+        const model = buildReport(ctx.db, {
+          targets: [outcome.sweepId],
+          reference,
+          title: "loraprof: the paper study",
+        });
+        const written = writeReport(model, opts.report);
+        if (!opts.json) process.stdout.write(`report: ${pc.bold(written.html)} and ${written.markdown}\n`);
+      }
+      process.exitCode = code;
+    } finally {
+      ctx.db.close();
+    }
+  });
+}

@@ -1,0 +1,417 @@
+import type { Command } from "commander";
+import { existsSync } from "node:fs";
+import pc from "picocolors";
+import { parse as parseYaml } from "yaml";
+import type { RunProgress } from "../../run/run.js";
+import { setPath } from "../../sweep/spec.js";
+import { readSweepSpec } from "../../sweep/spec.js";
+import {
+  planSweep,
+  prepareSweep,
+  reopenSweep,
+  runSweep,
+  type PreparedSweep,
+  type SweepEvent,
+  type SweepOutcome,
+  type SweepPlan,
+} from "../../sweep/run.js";
+import { listEntries, listSweeps, getSweep, reapStaleSweeps } from "../../sweep/store.js";
+import { LoraprofError, type Problem } from "../../util/errors.js";
+import { openContext, printJson, type CliContext } from "../context.js";
+import { formatNumber, formatSeconds, renderTable, statusColor } from "../render.js";
+
+/** `--set optimizer.lr=1e-4 --set gradCheckpointing=true`: values read as YAML scalars. */
+export function collectSet(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function setsToOverrides(sets: string[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const problems: Problem[] = [];
+  for (const s of sets ?? []) {
+    const eq = s.indexOf("=");
+    if (eq <= 0) {
+      problems.push({
+        field: "--set",
+        message: `"${s}" is not field=value`,
+        hint: "e.g. --set optimizer.lr=1e-4",
+      });
+      continue;
+    }
+    const raw = s.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = parseYaml(raw);
+    } catch {
+      // Not YAML: keep the text.
+    }
+    setPath(out, s.slice(0, eq).trim(), value);
+  }
+  if (problems.length) throw new LoraprofError("FLAG_INVALID", "invalid --set", { problems });
+  return out;
+}
+
+export function parseGpus(value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const parts = value
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (!parts.length || parts.some((p) => !/^\d+$/.test(p)) || new Set(parts).size !== parts.length) {
+    throw new LoraprofError("FLAG_INVALID", "invalid --gpus", {
+      problems: [
+        {
+          field: "--gpus",
+          message: `"${value}" is not a list of distinct GPU indices`,
+          hint: "e.g. --gpus 0,1",
+        },
+      ],
+    });
+  }
+  return parts.map(Number);
+}
+
+export interface SweepCliOptions {
+  db?: string;
+  gpus?: string;
+  rerunFailed?: boolean;
+  rerunOom?: boolean;
+  dryRun?: boolean;
+  fresh?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  set?: string[];
+}
+
+export function addSweepRunFlags(cmd: Command): Command {
+  return cmd
+    .option(
+      "--gpus <list>",
+      "run one configuration per GPU in parallel, e.g. 0,1 (each run pinned to cuda:i)",
+    )
+    .option("--rerun-failed", "run again configurations whose last run failed")
+    .option("--rerun-oom", "run again configurations whose last run ran out of memory")
+    .option("--fresh", "start a new sweep even if one of this name exists (default: resume it)")
+    .option("--dry-run", "show the plan and run nothing")
+    .option(
+      "--set <field=value>",
+      "setting applied to every run, e.g. --set device=cpu (repeatable)",
+      collectSet,
+    )
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--json", "print JSON (the plan with --dry-run, else the outcome)")
+    .option("-q, --quiet", "no progress output");
+}
+
+function describePlan(prepared: PreparedSweep | null, plan: SweepPlan): string {
+  const c = plan.counts;
+  const done = c.completed + c.oom + c.failed;
+  const lines = [
+    `sweep ${pc.bold(plan.name)} (${plan.sweepId}): ${plan.entries.length} planned runs, ${done} with an outcome (${c.completed} completed, ${c.oom} oom, ${c.failed} failed), ${pc.bold(String(plan.todo.length))} to run${plan.workers > 1 ? ` on ${plan.workers} GPUs` : ""}`,
+  ];
+  if (prepared && !prepared.created && (prepared.added || prepared.dropped)) {
+    lines.push(
+      `plan changed since the last run: ${prepared.added} new, ${prepared.dropped} no longer planned (their runs stay in the store)`,
+    );
+  }
+  const e = plan.estimate;
+  if (plan.todo.length === 0) lines.push("nothing left to run");
+  else if (e.seconds === null) lines.push("time: no estimate yet (no stored run of these shapes)");
+  else {
+    const per = e.seconds / plan.workers;
+    lines.push(
+      `time: ~${formatSeconds(per)}${e.known < e.total ? ` for the ${e.known} of ${e.total} runs with stored runs of the same shape (the rest unknown)` : " (median of stored runs of the same shapes)"}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function planTable(plan: SweepPlan): string {
+  const todo = new Set(plan.todo.map((t) => t.key));
+  return renderTable(plan.entries, [
+    { header: "#", value: (e) => String(e.position + 1), align: "right" },
+    { header: "run", value: (e) => e.label },
+    { header: "groups", value: (e) => e.groups.join(",") },
+    { header: "last outcome", value: (e) => (e.status === "pending" ? pc.dim("—") : statusColor(e.status)) },
+    { header: "action", value: (e) => (todo.has(e.key) ? pc.cyan("run") : pc.dim("keep")) },
+    { header: "key", value: (e) => pc.dim(e.key) },
+  ]);
+}
+
+/** Progress lines on stderr: start and end of each run; on a terminal a live status line between. */
+export function sweepProgress(opts: {
+  quiet: boolean;
+  stream?: NodeJS.WriteStream;
+}): (e: SweepEvent) => void {
+  const stream = opts.stream ?? process.stderr;
+  if (opts.quiet) return () => undefined;
+  const tty = Boolean(stream.isTTY);
+  let eta: number | null = null;
+  const live = new Map<number, string>();
+  let lastLine = "";
+  const clear = () => {
+    if (tty && lastLine) stream.write("\r\u001b[2K");
+    lastLine = "";
+  };
+  const redraw = () => {
+    if (!tty) return;
+    const text = [...live.values()].join("  |  ") + (eta !== null ? `  · ETA ${formatSeconds(eta)}` : "");
+    clear();
+    lastLine = text.slice(0, (stream.columns ?? 120) - 1);
+    stream.write(lastLine);
+  };
+  const stepText = (p: RunProgress) =>
+    p.stage === "step"
+      ? `step ${p.step.step}/${p.totalSteps}${p.realTokensPerSecond ? ` ${formatNumber(p.realTokensPerSecond, 0)} tok/s` : ""}`
+      : p.stage === "loaded"
+        ? "model loaded"
+        : p.stage === "done"
+          ? p.status
+          : p.message;
+  return (e) => {
+    switch (e.type) {
+      case "start":
+        eta =
+          e.plan.estimate.known === e.plan.estimate.total && e.plan.estimate.seconds !== null
+            ? e.plan.estimate.seconds / e.plan.workers
+            : null;
+        break;
+      case "run-start":
+        clear();
+        stream.write(`[${e.index}/${e.total}] ${e.entry.label}${e.device ? ` on ${e.device}` : ""}\n`);
+        live.set(e.worker, `[${e.index}/${e.total}] starting`);
+        redraw();
+        break;
+      case "run-progress": {
+        const prefix = [...(live.get(e.worker)?.matchAll(/^\[\d+\/\d+\]/g) ?? [])][0]?.[0] ?? "";
+        live.set(e.worker, `${prefix} ${stepText(e.progress)}`);
+        redraw();
+        break;
+      }
+      case "run-end": {
+        eta = e.etaSeconds;
+        live.delete(e.worker);
+        clear();
+        const rate =
+          e.realTokensPerSecond !== null ? `  ${formatNumber(e.realTokensPerSecond, 0)} real tok/s` : "";
+        const why =
+          e.error && e.status !== "completed"
+            ? `  ${pc.dim(`${e.error.kind}: ${e.error.message.split("\n")[0]!.slice(0, 160)}`)}`
+            : "";
+        stream.write(
+          `[${e.index}/${e.total}] ${statusColor(e.status)}${rate}  ${formatSeconds(e.wallSeconds)}${e.etaSeconds !== null && e.index < e.total ? `  · ETA ${formatSeconds(e.etaSeconds)}` : ""}  ${pc.dim(e.runId)}${why}\n`,
+        );
+        redraw();
+        break;
+      }
+      case "end":
+        clear();
+        break;
+    }
+  };
+}
+
+function renderOutcome(o: SweepOutcome, name: string): string {
+  const c = o.counts;
+  const head =
+    o.status === "finished"
+      ? pc.green(`sweep ${name} finished`)
+      : pc.yellow(`sweep ${name} stopped: ${o.remaining} run(s) left; run the same command again to resume`);
+  return `${head}: ${c.completed} completed, ${c.oom} oom, ${c.failed} failed${c.cancelled ? `, ${c.cancelled} cancelled` : ""} of ${o.total} (this call ran ${o.ran.length})\nreport: loraprof report ${o.sweepId}`;
+}
+
+/** Shared by `sweep` and `study`: plan, then run with progress, Ctrl-C handling and a summary. */
+export async function executeSweepCommand(
+  ctx: CliContext,
+  prepared: PreparedSweep,
+  opts: SweepCliOptions,
+): Promise<{ code: number; outcome: SweepOutcome | null }> {
+  const gpus = parseGpus(opts.gpus);
+  const policy = {
+    rerunFailed: Boolean(opts.rerunFailed),
+    rerunOom: Boolean(opts.rerunOom),
+    ...(gpus ? { gpus } : {}),
+  };
+  const plan = planSweep(ctx.db, prepared.sweep.id, policy);
+  const log = (s: string) => {
+    if (!opts.quiet && !opts.json) process.stderr.write(s + "\n");
+  };
+  if (opts.dryRun) {
+    if (opts.json) {
+      printJson({
+        sweepId: plan.sweepId,
+        name: plan.name,
+        counts: plan.counts,
+        estimateSeconds: plan.estimate.seconds,
+        entries: plan.entries.map((e) => ({
+          key: e.key,
+          label: e.label,
+          groups: e.groups,
+          status: e.status,
+          run: plan.todo.some((t) => t.key === e.key),
+          config: e.config,
+        })),
+      });
+    } else {
+      process.stdout.write(describePlan(prepared, plan) + "\n" + planTable(plan) + "\n");
+    }
+    return { code: 0, outcome: null };
+  }
+  log(describePlan(prepared, plan));
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write("\nstopping the sweep: cancelling the current run(s) (Ctrl-C again to force)…\n");
+      controller.abort();
+    } else process.exit(130);
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+  try {
+    const outcome = await runSweep(prepared.sweep.id, {
+      db: ctx.db,
+      home: ctx.home,
+      cacheDir: ctx.cacheDir,
+      signal: controller.signal,
+      ...policy,
+      onEvent: sweepProgress({ quiet: Boolean(opts.quiet) || (Boolean(opts.json) && !process.stderr.isTTY) }),
+    });
+    if (opts.json) {
+      printJson({
+        ...outcome,
+        entries: listEntries(ctx.db, outcome.sweepId).map((e) => ({
+          key: e.key,
+          label: e.label,
+          runId: e.runId,
+          status: e.status,
+          attempts: e.attempts,
+          error: e.error,
+        })),
+      });
+    } else process.stdout.write(renderOutcome(outcome, prepared.sweep.name) + "\n");
+    return { code: outcome.status === "finished" ? 0 : controller.signal.aborted ? 130 : 1, outcome };
+  } finally {
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+  }
+}
+
+export function registerSweep(program: Command): void {
+  const cmd = program
+    .command("sweep <spec>")
+    .description(
+      "run a sweep: SPEC is a YAML/JSON sweep file (grid, zip, runs, groups, repeats) or the id/name of a stored sweep to resume",
+    );
+  addSweepRunFlags(cmd).action(async (specArg: string, opts: SweepCliOptions) => {
+    const overrides = setsToOverrides(opts.set);
+    const ctx = openContext(opts);
+    try {
+      reapStaleSweeps(ctx.db);
+      let prepared: PreparedSweep;
+      if (existsSync(specArg)) {
+        prepared = prepareSweep(ctx.db, readSweepSpec(specArg), { overrides, fresh: Boolean(opts.fresh) });
+      } else {
+        if (Object.keys(overrides).length) {
+          throw new LoraprofError("FLAG_INVALID", "--set needs a spec file", {
+            problems: [
+              {
+                field: "--set",
+                message: "a stored sweep resumes with the settings it was planned with",
+                hint: "pass the spec file instead of the sweep id",
+              },
+            ],
+          });
+        }
+        try {
+          prepared = reopenSweep(ctx.db, specArg);
+        } catch (err) {
+          if (err instanceof LoraprofError && err.code === "RUN_NOT_FOUND") {
+            throw new LoraprofError("CONFIG_INVALID", `no sweep spec file or stored sweep "${specArg}"`, {
+              problems: [
+                {
+                  field: "spec",
+                  message: "not a file and not a sweep in this store",
+                  hint: "pass a YAML/JSON sweep spec, or see `loraprof sweeps list`",
+                },
+              ],
+            });
+          }
+          throw err;
+        }
+      }
+      const { code } = await executeSweepCommand(ctx, prepared, opts);
+      process.exitCode = code;
+    } finally {
+      ctx.db.close();
+    }
+  });
+
+  const sweeps = program.command("sweeps").description("list and inspect stored sweeps");
+  sweeps
+    .command("list")
+    .description("stored sweeps, newest first")
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--json", "print JSON")
+    .action((opts: { db?: string; json?: boolean }) => {
+      const ctx = openContext(opts);
+      try {
+        reapStaleSweeps(ctx.db);
+        const rows = listSweeps(ctx.db).map((s) => {
+          const entries = listEntries(ctx.db, s.id);
+          const counts: Record<string, number> = {};
+          for (const e of entries) counts[e.status] = (counts[e.status] ?? 0) + 1;
+          return {
+            id: s.id,
+            name: s.name,
+            status: s.status,
+            createdAt: s.createdAt,
+            updatedAt: s.updatedAt,
+            planned: entries.length,
+            counts,
+          };
+        });
+        if (opts.json) return printJson(rows);
+        if (!rows.length)
+          return void process.stdout.write(
+            `no sweeps in ${ctx.dbPath} yet: try \`loraprof sweep SPEC\` or \`loraprof study paper\`\n`,
+          );
+        process.stdout.write(
+          renderTable(rows, [
+            { header: "id", value: (r) => r.id },
+            { header: "name", value: (r) => r.name },
+            { header: "status", value: (r) => statusColor(r.status === "finished" ? "completed" : r.status) },
+            { header: "planned", value: (r) => String(r.planned), align: "right" },
+            {
+              header: "outcomes",
+              value: (r) =>
+                Object.entries(r.counts)
+                  .map(([k, v]) => `${v} ${k}`)
+                  .join(", "),
+            },
+            { header: "updated", value: (r) => r.updatedAt.replace("T", " ").slice(0, 19) },
+          ]) + "\n",
+        );
+      } finally {
+        ctx.db.close();
+      }
+    });
+  sweeps
+    .command("show <sweep>")
+    .description("one sweep's plan and the outcome of each planned run")
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--json", "print JSON")
+    .action((id: string, opts: { db?: string; json?: boolean }) => {
+      const ctx = openContext(opts);
+      try {
+        reapStaleSweeps(ctx.db);
+        const sweep = getSweep(ctx.db, id);
+        const plan = planSweep(ctx.db, sweep.id);
+        if (opts.json) return printJson({ ...sweep, entries: plan.entries });
+        process.stdout.write(describePlan(null, plan) + "\n" + planTable(plan) + "\n");
+      } finally {
+        ctx.db.close();
+      }
+    });
+}

@@ -1,0 +1,172 @@
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { syntheticStudyRuns } from "./fixture.js";
+import { buildReportModel, type ReportRun } from "./model.js";
+import { readReference } from "./reference.js";
+
+const reference = readReference(
+  resolve(import.meta.dirname, "../../../shared/reference/paper-2509.12229.json"),
+);
+
+let seq = 0;
+function run(
+  config: Record<string, unknown>,
+  tps: number | null,
+  status: ReportRun["status"] = "completed",
+): ReportRun {
+  seq++;
+  return {
+    id: `r${seq}`,
+    label: `run ${seq}`,
+    status,
+    createdAt: new Date(Date.UTC(2026, 0, 1, 0, seq)).toISOString(),
+    sweepId: null,
+    groups: [],
+    config: {
+      model: "tiny-qwen2",
+      device: "cuda:0",
+      batchSize: 1,
+      seqLen: 64,
+      precision: "bf16",
+      optimizer: { name: "adamw_torch" },
+      ...config,
+    },
+    metrics:
+      tps === null
+        ? null
+        : {
+            realTokensPerSecond: tps,
+            processedTokensPerSecond: tps * 2,
+            peakAllocatedBytes: 1e9,
+            warnings: [],
+          },
+    error:
+      status === "oom"
+        ? { kind: "oom", message: "oom", hint: null, memory: { peakReservedBytes: 8e9 } }
+        : null,
+    device: { kind: "cuda", name: "Test GPU" },
+    libraries: null,
+    losses: [],
+  };
+}
+
+describe("report model", () => {
+  it("pools runs that differ only in label, preset tag and GPU index into one condition", () => {
+    const m = buildReportModel({
+      runs: [
+        run({ label: "a", device: "cuda:0" }, 100),
+        run({ label: "b", device: "cuda:1", preset: "paper-run1" }, 101),
+      ],
+    });
+    expect(m.conditions).toHaveLength(1);
+    expect(m.conditions[0]!.stats.realTokensPerSecond?.n).toBe(2);
+  });
+
+  it("calls a difference inside the noise not distinguishable from noise", () => {
+    const runs = [
+      ...[100, 103, 97].map((t) => run({}, t)),
+      ...[101, 98, 102].map((t) => run({ optimizer: { name: "adamw_8bit" } }, t)),
+    ];
+    const m = buildReportModel({ runs });
+    expect(m.comparisons).toHaveLength(1);
+    expect(m.comparisons[0]!.factor).toBe("optimizer");
+    const f = m.findings.find((x) => x.factor === "optimizer")!;
+    expect(f.kind).toBe("noise");
+    expect(f.text).toMatch(/adamw_8bit vs adamw_torch.*not distinguishable from noise/);
+  });
+
+  it("reports a real effect with its interval", () => {
+    const runs = [
+      ...[100, 101, 99].map((t) => run({}, t)),
+      ...[130, 131, 129].map((t) => run({ precision: "fp16" }, t)),
+    ];
+    const f = buildReportModel({ runs }).findings[0]!;
+    expect(f.kind).toBe("effect");
+    expect(f.text).toMatch(/real tokens\/s \+30\.0% \(95% CI \+2\d\.\d% to \+3\d\.\d%\)/);
+  });
+
+  it("asks for repeats when a side has a single run", () => {
+    const f = buildReportModel({ runs: [run({}, 100), run({ padding: "longest" }, 150)] }).findings[0]!;
+    expect(f.kind).toBe("insufficient");
+    expect(f.text).toMatch(/no interval.*repeat the runs/);
+  });
+
+  it("does not compare conditions that differ in two factors", () => {
+    const m = buildReportModel({ runs: [run({}, 100), run({ precision: "fp16", batchSize: 2 }, 150)] });
+    expect(m.comparisons.filter((c) => c.fields.includes("precision"))).toHaveLength(0);
+  });
+
+  it("marks out-of-memory configurations with their memory at failure", () => {
+    const runs = [run({}, 100), run({}, 101), run({ batchSize: 8, seqLen: 64 }, null, "oom")];
+    const m = buildReportModel({ runs });
+    const oom = m.findings.find((f) => f.kind === "oom")!;
+    expect(oom.text).toMatch(/^batch size: out of memory at 8 \(1\/1 runs, 7\.45 GiB at failure\)/);
+  });
+
+  it("shows predicted beside measured when a run carries predictions", () => {
+    const r = run({}, 100);
+    r.metrics!["predicted"] = { realTokensPerSecond: 80, peakAllocatedBytes: { value: 1.2e9, reason: null } };
+    const m = buildReportModel({ runs: [r] });
+    expect(m.predicted.map((p) => [p.metric, p.predicted, p.measured])).toEqual([
+      ["realTokensPerSecond", 80, 100],
+      ["peakAllocatedBytes", 1.2e9, 1e9],
+    ]);
+  });
+
+  it("leaves out a reference none of whose runs was measured, and says so", () => {
+    const m = buildReportModel({ runs: [run({}, 100)], reference });
+    expect(m.study).toHaveLength(0);
+    expect(m.claims).toHaveLength(0);
+    expect(m.notes.join(" ")).toMatch(/No run here reproduces/);
+  });
+});
+
+describe("the study's claims, on synthetic runs (toy cost model, not measurements)", () => {
+  it("matches each published run to its preset configuration, not to an ablation point tagged with the same preset", () => {
+    const m = buildReportModel({ runs: syntheticStudyRuns(), reference });
+    const run2 = m.study.find((s) => s.reference.id === "run2")!.condition!;
+    expect(run2.config["padding"]).toBe("max_length");
+    expect(run2.config["batchSize"]).toBe(2);
+    expect(m.study.every((s) => s.condition !== null)).toBe(true);
+  });
+
+  it("finds the paged-optimizer claim confounded and attributes the difference to batch × sequence", () => {
+    const m = buildReportModel({ runs: syntheticStudyRuns(), reference });
+    const claim = m.claims.find((c) => c.claim.startsWith("PagedAdamW"))!;
+    expect(claim.changed.map((c) => c.factor)).toEqual(["optimizer", "batch × sequence"]);
+    expect(claim.claimedFactor).toBe("optimizer");
+    expect(claim.verdict).toBe("confounded");
+    const optimizer = claim.attribution.find((a) => a.factor === "optimizer")!;
+    expect(optimizer.pair?.from.config["batchSize"]).toBe(1);
+    expect(optimizer.processed?.distinguishable).toBe(false);
+    expect(claim.summary).toMatch(
+      /not distinguishable from noise; batch × sequence \(1×512 → 2×2048\) explains the difference/,
+    );
+  });
+
+  it("credits the optimizer with its share when it has a real effect", () => {
+    const m = buildReportModel({ runs: syntheticStudyRuns({ pagedSpeedup: 1.3 }), reference });
+    const claim = m.claims.find((c) => c.claim.startsWith("PagedAdamW"))!;
+    const optimizer = claim.attribution.find((a) => a.factor === "optimizer")!;
+    expect(optimizer.processed!.distinguishable).toBe(true);
+    expect(optimizer.processed!.estimate).toBeGreaterThan(1.2);
+    expect(claim.summary).toMatch(/accounts for \+\d/);
+  });
+
+  it("finds the bf16 claim confounded by the halved sequence length", () => {
+    const m = buildReportModel({ runs: syntheticStudyRuns(), reference });
+    const claim = m.claims.find((c) => c.claim.startsWith("bf16"))!;
+    expect(claim.verdict).toBe("confounded");
+    const shape = claim.attribution.find((a) => a.factor === "batch × sequence")!;
+    expect(shape.from).toBe("2×2048");
+    expect(shape.to).toBe("2×1024");
+    expect(shape.processed!.estimate).toBeLessThan(1);
+  });
+
+  it("checks the memory claim against the budgeted run", () => {
+    const m = buildReportModel({ runs: syntheticStudyRuns(), reference });
+    const claim = m.claims.find((c) => c.kind === "memory")!;
+    expect(claim.verdict).toBe("supported");
+    expect(claim.explanation).toMatch(/run2 .*budget of 8\.0 GiB: 3\/3 completed, 0 OOM/);
+  });
+});

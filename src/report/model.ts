@@ -1,0 +1,953 @@
+/**
+ * The report's data model, built from runs alone (pure: no store, no I/O). Runs with the same
+ * settings (label, preset tag and GPU index aside) form a **condition**; a **comparison** is a set
+ * of conditions that differ in one factor only (found from the data, not from how the sweep was
+ * labelled); every comparison yields effects with intervals (see ./stats.ts) and findings whose
+ * text is filled from those numbers. Published figures, when given, are matched to conditions and
+ * their comparisons checked, confounded ones attributed factor by factor to controlled pairs.
+ *
+ * HTML and Markdown are renderers of this model (./html.ts, ./markdown.ts).
+ */
+import { parseByteSize } from "../config/schema.js";
+import { PRESETS } from "../config/presets.js";
+import type { PresetName } from "../config/schema.js";
+import type { RunError, RunStatus } from "../store/runs.js";
+import { flattenConfig } from "../sweep/estimate.js";
+import { canonicalJson } from "../sweep/spec.js";
+import { fmtEffect, fmtGiB, fmtNumber, fmtRatio, fmtSig, fmtWithInterval } from "./format.js";
+import { REFERENCE_FIELDS, type Reference, type ReferenceRun } from "./reference.js";
+import { differenceEffect, ratioEffect, summarize, type Effect, type Summary } from "./stats.js";
+
+/** One run as the report sees it. */
+export interface ReportRun {
+  id: string;
+  label: string | null;
+  status: RunStatus;
+  createdAt: string;
+  sweepId: string | null;
+  /** Sweep groups the run was planned in. */
+  groups: string[];
+  /** The resolved config stored with the run. */
+  config: Record<string, unknown>;
+  metrics: Record<string, unknown> | null;
+  error: RunError | null;
+  device: { kind: string; name: string } | null;
+  libraries: Record<string, string | null> | null;
+  /** Loss by step (all steps, warmup included). */
+  losses: { step: number; loss: number }[];
+}
+
+export const METRICS = {
+  realTokensPerSecond: { label: "real tokens/s", unit: "tokens/s" },
+  processedTokensPerSecond: { label: "processed tokens/s", unit: "tokens/s" },
+  secondsPer10kRealTokens: { label: "s / 10k real tokens", unit: "s" },
+  peakAllocatedBytes: { label: "peak allocated", unit: "bytes" },
+  peakReservedBytes: { label: "peak reserved", unit: "bytes" },
+  peakProcessBytes: { label: "peak process (NVML)", unit: "bytes" },
+  peakDeviceBytes: { label: "peak device (NVML)", unit: "bytes" },
+  joulesPerRealToken: { label: "J / real token", unit: "J/token" },
+  joulesPerProcessedToken: { label: "J / processed token", unit: "J/token" },
+  paperMethodJoulesPerToken: { label: "study's method J/token", unit: "J/token" },
+  mfu: { label: "MFU", unit: "fraction" },
+  hfu: { label: "HFU", unit: "fraction" },
+} as const;
+export type MetricName = keyof typeof METRICS;
+export const MEMORY_METRICS = [
+  "peakReservedBytes",
+  "peakAllocatedBytes",
+  "peakProcessBytes",
+  "peakDeviceBytes",
+] as const;
+export type MemoryMetric = (typeof MEMORY_METRICS)[number];
+
+/** A number from a metric that is a plain number or a `{ value, reason }` pair. */
+export function metricValue(metrics: Record<string, unknown> | null, name: string): number | null {
+  if (!metrics) return null;
+  let v: unknown = metrics[name];
+  if (v === undefined && metrics["telemetry"] && typeof metrics["telemetry"] === "object") {
+    v = (metrics["telemetry"] as Record<string, unknown>)[name];
+  }
+  if (v && typeof v === "object" && "value" in (v as object)) v = (v as { value: unknown }).value;
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function runMetric(run: ReportRun, name: MetricName): number | null {
+  const direct = metricValue(run.metrics, name);
+  if (direct !== null) return direct;
+  if (name === "joulesPerProcessedToken") {
+    const e = metricValue(run.metrics, "energyJoules");
+    const p = metricValue(run.metrics, "processedTokens");
+    return e !== null && p ? e / p : null;
+  }
+  return null;
+}
+
+/** Memory at failure (OOM rows): the engine's snapshot, largest figure it has. */
+export function memoryAtFailure(run: ReportRun): number | null {
+  const m = run.error?.memory;
+  if (!m) return null;
+  const order = [
+    "peakReservedBytes",
+    "reservedBytes",
+    "peakAllocatedBytes",
+    "allocatedBytes",
+    "deviceUsedBytes",
+  ];
+  for (const k of order) {
+    const v = m[k];
+    if (typeof v === "number") return v;
+  }
+  return null;
+}
+
+export interface Condition {
+  key: string;
+  /** Name from the settings that vary in this report, e.g. "paged_adamw_8bit · fp16 · batch 2 × seq 2048". */
+  label: string;
+  /** The same, compact, for chart labels: "paged_adamw_8bit · fp16 · 2×2048". */
+  shortLabel: string;
+  /** Flattened settings (dotted path → canonical JSON). */
+  settings: Record<string, string>;
+  config: Record<string, unknown>;
+  runs: ReportRun[];
+  completed: ReportRun[];
+  counts: Partial<Record<RunStatus, number>>;
+  stats: Partial<Record<MetricName, Summary>>;
+  /** Peak memory of OOM runs at failure. */
+  oomMemoryBytes: number | null;
+  /** Reference run this condition reproduces, when one matches. */
+  referenceId: string | null;
+  groups: string[];
+  budgetBytes: number | null;
+}
+
+export interface FactorLevel {
+  /** Display value, e.g. "paged_adamw_8bit" or "2×2048". */
+  value: string;
+  condition: Condition;
+}
+
+export interface LevelEffect {
+  level: string;
+  real: Effect | null;
+  processed: Effect | null;
+  memory: Effect | null;
+  energy: Effect | null;
+}
+
+export interface Comparison {
+  factor: string;
+  fields: string[];
+  /** The settings held fixed that vary elsewhere in the report, e.g. "paged_adamw_8bit · fp16". */
+  context: string;
+  levels: FactorLevel[];
+  /** Effects of each level against the first (the baseline). */
+  effects: LevelEffect[];
+  memoryMetric: MemoryMetric | null;
+}
+
+export interface Finding {
+  kind: "effect" | "noise" | "insufficient" | "range" | "oom" | "claim";
+  factor: string;
+  text: string;
+}
+
+export interface PairAttribution {
+  factor: string;
+  from: string;
+  to: string;
+  /** The two conditions that differ in this factor only, or null when the data has none. */
+  pair: { from: Condition; to: Condition } | null;
+  real: Effect | null;
+  processed: Effect | null;
+}
+
+export interface ClaimCheck {
+  kind: "throughput" | "memory" | "energy" | "other";
+  claim: string;
+  from: ReferenceRun | null;
+  to: ReferenceRun | null;
+  published: { from: number; to: number; ratio: number } | null;
+  /** Factors the published comparison changes at once. */
+  changed: { factor: string; from: string; to: string }[];
+  /** The factor the claim credits (from its wording), when one is named. */
+  claimedFactor: string | null;
+  measured: { real: Effect | null; processed: Effect | null } | null;
+  attribution: PairAttribution[];
+  verdict:
+    "supported" | "contradicted" | "confounded" | "not distinguishable from noise" | "untested" | "compared";
+  /** One sentence: what decides the verdict, with its numbers. */
+  summary: string;
+  /** Everything behind it, with every number. */
+  explanation: string;
+}
+
+export interface StudyRow {
+  reference: ReferenceRun;
+  condition: Condition | null;
+}
+
+export interface PredictedRow {
+  condition: string;
+  runId: string;
+  metric: string;
+  predicted: number;
+  measured: number;
+}
+
+export interface ReportModel {
+  title: string;
+  generatedAt: string;
+  sources: { sweeps: { id: string; name: string }[]; runs: string[] };
+  runs: ReportRun[];
+  conditions: Condition[];
+  /** Settings that vary across conditions (dotted). */
+  varying: string[];
+  comparisons: Comparison[];
+  findings: Finding[];
+  reference: Reference | null;
+  study: StudyRow[];
+  claims: ClaimCheck[];
+  predicted: PredictedRow[];
+  environment: { devices: string[]; weights: string[]; libraries: Record<string, string> };
+  notes: string[];
+}
+
+/** Settings that name a run rather than define it. */
+const NAMING_FIELDS = new Set(["label", "preset"]);
+
+export function normalizedConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config)) {
+    if (NAMING_FIELDS.has(k)) continue;
+    out[k] = k === "device" && typeof v === "string" ? v.replace(/:\d+$/, "") : v;
+  }
+  return out;
+}
+
+const parseSetting = (s: string | undefined): unknown => (s === undefined ? undefined : JSON.parse(s));
+const show = (s: string | undefined): string => {
+  const v = parseSetting(s);
+  return typeof v === "string" ? v : JSON.stringify(v);
+};
+
+/** Factors: named groups of settings. Batch and sequence length form one factor (the shape grid). */
+const FACTOR_NAMES: Record<string, string> = {
+  "optimizer.name": "optimizer",
+  precision: "precision",
+  padding: "padding",
+  "batchSize,seqLen": "batch × sequence",
+  batchSize: "batch size",
+  seqLen: "sequence length",
+  gradCheckpointing: "gradient checkpointing",
+  method: "method",
+  "lora.r": "LoRA rank",
+};
+const FACTOR_ORDER = ["optimizer.name", "precision", "batchSize,seqLen", "batchSize", "seqLen", "padding"];
+
+function describeLevel(fields: string[], settings: Record<string, string>): string {
+  if (fields.join(",") === "batchSize,seqLen")
+    return `${show(settings["batchSize"])}×${show(settings["seqLen"])}`;
+  return fields.map((f) => show(settings[f])).join(" · ");
+}
+
+function describeSettings(fields: string[], settings: Record<string, string>, compact = false): string {
+  const parts: string[] = [];
+  const rest = fields.filter((f) => f !== "batchSize" && f !== "seqLen");
+  const hasB = fields.includes("batchSize");
+  const hasS = fields.includes("seqLen");
+  for (const f of rest) {
+    const v = show(settings[f]);
+    parts.push(["optimizer.name", "precision", "padding", "method", "device"].includes(f) ? v : `${f}=${v}`);
+  }
+  if (hasB && hasS) {
+    parts.push(
+      compact
+        ? `${show(settings["batchSize"])}×${show(settings["seqLen"])}`
+        : `batch ${show(settings["batchSize"])} × seq ${show(settings["seqLen"])}`,
+    );
+  } else if (hasB) parts.push(`batch ${show(settings["batchSize"])}`);
+  else if (hasS) parts.push(`seq ${show(settings["seqLen"])}`);
+  return parts.join(" · ");
+}
+
+function budgetOf(config: Record<string, unknown>): number | null {
+  const b = config["vramBudget"];
+  if (typeof b === "number" || typeof b === "string") {
+    try {
+      return parseByteSize(b);
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function buildConditions(runs: ReportRun[]): { conditions: Condition[]; varying: string[] } {
+  const byKey = new Map<
+    string,
+    { settings: Record<string, string>; config: Record<string, unknown>; runs: ReportRun[] }
+  >();
+  for (const r of [...runs].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
+    const norm = normalizedConfig(r.config);
+    const key = canonicalJson(norm);
+    const c = byKey.get(key) ?? { settings: flattenConfig(norm), config: norm, runs: [] };
+    c.runs.push(r);
+    byKey.set(key, c);
+  }
+  const all = [...byKey.values()];
+  const fields = new Set(all.flatMap((c) => Object.keys(c.settings)));
+  const varying = [...fields]
+    .filter((f) => new Set(all.map((c) => c.settings[f])).size > 1)
+    .sort(orderFields);
+  const conditions = all.map((c, i): Condition => {
+    const completed = c.runs.filter((r) => r.status === "completed");
+    const stats: Partial<Record<MetricName, Summary>> = {};
+    for (const m of Object.keys(METRICS) as MetricName[]) {
+      const s = summarize(completed.map((r) => runMetric(r, m)).filter((v): v is number => v !== null));
+      if (s) stats[m] = s;
+    }
+    const counts: Partial<Record<RunStatus, number>> = {};
+    for (const r of c.runs) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    const ooms = c.runs
+      .filter((r) => r.status === "oom")
+      .map(memoryAtFailure)
+      .filter((v): v is number => v !== null);
+    return {
+      key: `c${i + 1}`,
+      label: describeSettings(varying, c.settings) || "all runs",
+      shortLabel: describeSettings(varying, c.settings, true) || "all runs",
+      settings: c.settings,
+      config: c.config,
+      runs: c.runs,
+      completed,
+      counts,
+      stats,
+      oomMemoryBytes: ooms.length ? Math.max(...ooms) : null,
+      referenceId: null,
+      groups: [...new Set(c.runs.flatMap((r) => r.groups))],
+      budgetBytes: budgetOf(c.config),
+    };
+  });
+  return { conditions, varying };
+}
+
+function orderFields(a: string, b: string): number {
+  const ia = FACTOR_ORDER.indexOf(a);
+  const ib = FACTOR_ORDER.indexOf(b);
+  if (ia !== -1 || ib !== -1) return (ia === -1 ? 99 : ia) - (ib === -1 ? 99 : ib);
+  return a.localeCompare(b);
+}
+
+/** The first memory figure that completed runs of these conditions report. */
+export function chooseMemoryMetric(conditions: Condition[]): MemoryMetric | null {
+  for (const m of MEMORY_METRICS) if (conditions.some((c) => c.stats[m])) return m;
+  return null;
+}
+
+const valuesOf = (c: Condition, m: MetricName): number[] => c.stats[m]?.values ?? [];
+
+function levelOrder(fields: string[]) {
+  return (a: FactorLevel, b: FactorLevel): number => {
+    for (const f of fields) {
+      const va = parseSetting(a.condition.settings[f]);
+      const vb = parseSetting(b.condition.settings[f]);
+      if (typeof va === "number" && typeof vb === "number" && va !== vb) return va - vb;
+    }
+    return 0;
+  };
+}
+
+function buildComparisons(conditions: Condition[], varying: string[]): Comparison[] {
+  const factors: string[][] = [];
+  const single = varying.filter(
+    (f) =>
+      !(f === "batchSize" || f === "seqLen") ||
+      !(varying.includes("batchSize") && varying.includes("seqLen")),
+  );
+  if (varying.includes("batchSize") && varying.includes("seqLen")) factors.push(["batchSize", "seqLen"]);
+  for (const f of single) factors.push([f]);
+  factors.sort((a, b) => orderFields(a.join(","), b.join(",")));
+  const out: Comparison[] = [];
+  for (const fields of factors) {
+    const others = varying.filter((v) => !fields.includes(v));
+    const cells = new Map<string, Condition[]>();
+    for (const c of conditions) {
+      if (c.runs.length === 0) continue;
+      const k = others.map((o) => c.settings[o] ?? "").join("\u0000");
+      cells.set(k, [...(cells.get(k) ?? []), c]);
+    }
+    for (const members of cells.values()) {
+      if (members.length < 2) continue;
+      const levels = members.map((c) => ({ value: describeLevel(fields, c.settings), condition: c }));
+      levels.sort(levelOrder(fields));
+      const memoryMetric = chooseMemoryMetric(members);
+      const base = levels[0]!.condition;
+      const effects = levels.slice(1).map((l): LevelEffect => ({
+        level: l.value,
+        real: ratioEffect(
+          valuesOf(base, "realTokensPerSecond"),
+          valuesOf(l.condition, "realTokensPerSecond"),
+        ),
+        processed: ratioEffect(
+          valuesOf(base, "processedTokensPerSecond"),
+          valuesOf(l.condition, "processedTokensPerSecond"),
+        ),
+        memory: memoryMetric
+          ? differenceEffect(valuesOf(base, memoryMetric), valuesOf(l.condition, memoryMetric))
+          : null,
+        energy: ratioEffect(
+          valuesOf(base, "joulesPerRealToken"),
+          valuesOf(l.condition, "joulesPerRealToken"),
+        ),
+      }));
+      out.push({
+        factor: FACTOR_NAMES[fields.join(",")] ?? fields.join(" × "),
+        fields,
+        context: describeSettings(others, members[0]!.settings),
+        levels,
+        effects,
+        memoryMetric,
+      });
+    }
+  }
+  return out;
+}
+
+function verdictText(e: Effect | null, what: string): { kind: Finding["kind"]; text: string } {
+  if (!e) return { kind: "insufficient", text: `${what}: not measured` };
+  if (e.distinguishable === null) {
+    return {
+      kind: "insufficient",
+      text: `${what} ${fmtEffect(e)}; repeat the runs (≥ 3) to tell it from noise`,
+    };
+  }
+  if (!e.distinguishable)
+    return { kind: "noise", text: `${what} ${fmtEffect(e)}: not distinguishable from noise` };
+  return { kind: "effect", text: `${what} ${fmtEffect(e)}` };
+}
+
+const memoryLabel = (m: MemoryMetric | null) => (m ? METRICS[m].label : "peak memory");
+
+function comparisonFindings(c: Comparison): Finding[] {
+  const base = c.levels[0]!;
+  const where = c.context ? ` (${c.context})` : "";
+  const findings: Finding[] = [];
+  if (c.levels.length <= 4) {
+    for (const e of c.effects) {
+      const real = verdictText(e.real, "real tokens/s");
+      const parts = [real.text];
+      if (
+        e.processed &&
+        e.processed.distinguishable !== null &&
+        e.real &&
+        Math.abs(Math.log(e.processed.estimate / e.real.estimate)) > 0.02
+      ) {
+        parts.push(`processed tokens/s ${fmtEffect(e.processed)}`);
+      }
+      if (e.memory) {
+        parts.push(
+          e.memory.distinguishable === false || (e.memory.distinguishable === null && e.memory.estimate === 0)
+            ? `${memoryLabel(c.memoryMetric)} unchanged within noise`
+            : `${memoryLabel(c.memoryMetric)} ${fmtEffect(e.memory)}`,
+        );
+      }
+      if (e.energy) parts.push(`J/real token ${fmtEffect(e.energy)}`);
+      findings.push({
+        kind: real.kind,
+        factor: c.factor,
+        text: `${c.factor}: ${e.level} vs ${base.value}${where}, n = ${e.real?.nB ?? 0} vs ${e.real?.nA ?? 0}: ${parts.join("; ")}.`,
+      });
+    }
+  } else {
+    const withRate = c.levels.filter((l) => l.condition.stats.realTokensPerSecond);
+    if (withRate.length >= 2) {
+      const sorted = [...withRate].sort(
+        (a, b) =>
+          a.condition.stats.realTokensPerSecond!.median - b.condition.stats.realTokensPerSecond!.median,
+      );
+      const lo = sorted[0]!;
+      const hi = sorted[sorted.length - 1]!;
+      const e = ratioEffect(
+        valuesOf(lo.condition, "realTokensPerSecond"),
+        valuesOf(hi.condition, "realTokensPerSecond"),
+      );
+      const sortedP = [...withRate]
+        .filter((l) => l.condition.stats.processedTokensPerSecond)
+        .sort(
+          (a, b) =>
+            a.condition.stats.processedTokensPerSecond!.median -
+            b.condition.stats.processedTokensPerSecond!.median,
+        );
+      const p =
+        sortedP.length >= 2
+          ? `; processed tokens/s from ${fmtNumber(sortedP[0]!.condition.stats.processedTokensPerSecond!.median)} (${sortedP[0]!.value}) to ${fmtNumber(sortedP[sortedP.length - 1]!.condition.stats.processedTokensPerSecond!.median)} (${sortedP[sortedP.length - 1]!.value})`
+          : "";
+      const v = verdictText(e, "");
+      findings.push({
+        kind: v.kind === "effect" ? "range" : v.kind,
+        factor: c.factor,
+        text: `${c.factor}${where}: real tokens/s from ${fmtNumber(lo.condition.stats.realTokensPerSecond!.median)} (${lo.value}) to ${fmtNumber(hi.condition.stats.realTokensPerSecond!.median)} (${hi.value}), highest vs lowest${v.text}${p}.`,
+      });
+    }
+  }
+  const oom = c.levels.filter((l) => (l.condition.counts.oom ?? 0) > 0);
+  if (oom.length) {
+    const budget = oom[0]!.condition.budgetBytes;
+    findings.push({
+      kind: "oom",
+      factor: c.factor,
+      text: `${c.factor}${where}: out of memory at ${oom.map((l) => `${l.value} (${l.condition.counts.oom}/${l.condition.runs.length} runs${l.condition.oomMemoryBytes ? `, ${fmtGiB(l.condition.oomMemoryBytes)} at failure` : ""})`).join(", ")}${budget ? ` under the ${fmtGiB(budget, 1)} budget` : ""}.`,
+    });
+  }
+  return findings;
+}
+
+// ---- the published study --------------------------------------------------------------------
+
+const REF_FACTORS: { factor: string; refFields: string[]; keywords: RegExp }[] = [
+  { factor: "optimizer", refFields: ["optimizer"], keywords: /optimi[sz]er|adamw|paged/i },
+  { factor: "precision", refFields: ["precision"], keywords: /\b(bf16|fp16|fp32|precision)\b/i },
+  {
+    factor: "batch × sequence",
+    refFields: ["batch_size", "seq_len"],
+    keywords: /\bbatch|seq(uence)?[ _]?len/i,
+  },
+];
+
+function refValue(run: ReferenceRun, field: string): string | null {
+  const v = (run as Record<string, unknown>)[field];
+  return v === undefined || v === null ? null : canonicalJson(v);
+}
+
+function describeRef(run: ReferenceRun, refFields: string[]): string {
+  if (refFields.join(",") === "batch_size,seq_len") return `${run.batch_size}×${run.seq_len}`;
+  return refFields.map((f) => String((run as Record<string, unknown>)[f])).join(" · ");
+}
+
+/** How well a condition reproduces a reference run: all mapped fields must match; the preset wins ties. */
+function matchScore(c: Condition, run: ReferenceRun): number {
+  for (const [rf, cf] of Object.entries(REFERENCE_FIELDS)) {
+    const rv = refValue(run, rf);
+    if (rv !== null && c.settings[cf] !== rv) return -1;
+  }
+  let score = 0;
+  const presetName = `paper-${run.id}` as PresetName;
+  const tags = new Set(c.runs.map((r) => r.config["preset"]));
+  if (tags.has(presetName)) score += 2;
+  const preset = PRESETS[presetName];
+  if (preset) {
+    const flat = flattenConfig(preset.config);
+    const exact = Object.entries(flat).every(
+      ([k, v]) => k === "preset" || c.settings[k] === undefined || c.settings[k] === v,
+    );
+    if (exact) score += 4;
+  }
+  return score + Math.min(c.completed.length, 9) / 10;
+}
+
+function matchReference(conditions: Condition[], reference: Reference): StudyRow[] {
+  return reference.runs.map((run) => {
+    let best: Condition | null = null;
+    let bestScore = -1;
+    for (const c of conditions) {
+      const s = matchScore(c, run);
+      if (s > bestScore) {
+        best = c;
+        bestScore = s;
+      }
+    }
+    if (best && bestScore >= 0 && best.referenceId === null) best.referenceId = run.id;
+    return { reference: run, condition: bestScore >= 0 ? best : null };
+  });
+}
+
+/** Two completed conditions that differ only in `fields`, with the given values, closest to the reference runs. */
+function controlledPair(
+  conditions: Condition[],
+  fields: string[],
+  fromValues: string[],
+  toValues: string[],
+  prefer: ReferenceRun[],
+): { from: Condition; to: Condition } | null {
+  const has = (c: Condition, vals: string[]) =>
+    fields.every((f, i) => c.settings[f] === vals[i]) && c.completed.length > 0;
+  const xs = conditions.filter((c) => has(c, fromValues));
+  const ys = conditions.filter((c) => has(c, toValues));
+  let best: { from: Condition; to: Condition } | null = null;
+  let bestScore = -Infinity;
+  for (const x of xs) {
+    for (const y of ys) {
+      const keys = new Set([...Object.keys(x.settings), ...Object.keys(y.settings)]);
+      const same = [...keys].every((k) => fields.includes(k) || x.settings[k] === y.settings[k]);
+      if (!same) continue;
+      // Prefer pairs whose other settings match the reference runs' (a path from one run to the other).
+      let score = 0;
+      for (const [rf, cf] of Object.entries(REFERENCE_FIELDS)) {
+        if (fields.includes(cf)) continue;
+        if (prefer.some((p) => refValue(p, rf) === x.settings[cf])) score++;
+      }
+      score += Math.min(x.completed.length, y.completed.length) / 100;
+      if (score > bestScore) {
+        best = { from: x, to: y };
+        bestScore = score;
+      }
+    }
+  }
+  return best;
+}
+
+const claimProper = (text: string) => text.split(/\s+--\s+/)[0] ?? text;
+
+function throughputClaim(
+  text: string,
+  from: ReferenceRun,
+  to: ReferenceRun,
+  conditions: Condition[],
+  rows: StudyRow[],
+): ClaimCheck {
+  const published = {
+    from: from.tokens_per_s!,
+    to: to.tokens_per_s!,
+    ratio: to.tokens_per_s! / from.tokens_per_s!,
+  };
+  const changed = REF_FACTORS.filter((f) =>
+    f.refFields.some((rf) => refValue(from, rf) !== refValue(to, rf)),
+  ).map((f) => ({
+    factor: f.factor,
+    from: describeRef(from, f.refFields),
+    to: describeRef(to, f.refFields),
+  }));
+  const proper = claimProper(text);
+  const named = REF_FACTORS.filter(
+    (f) => changed.some((c) => c.factor === f.factor) && f.keywords.test(proper),
+  );
+  const claimedFactor = named.length === 1 ? named[0]!.factor : null;
+  const cFrom = rows.find((r) => r.reference.id === from.id)?.condition ?? null;
+  const cTo = rows.find((r) => r.reference.id === to.id)?.condition ?? null;
+  const measured =
+    cFrom && cTo
+      ? {
+          real: ratioEffect(valuesOf(cFrom, "realTokensPerSecond"), valuesOf(cTo, "realTokensPerSecond")),
+          processed: ratioEffect(
+            valuesOf(cFrom, "processedTokensPerSecond"),
+            valuesOf(cTo, "processedTokensPerSecond"),
+          ),
+        }
+      : null;
+  const attribution: PairAttribution[] = changed.map((ch) => {
+    const f = REF_FACTORS.find((x) => x.factor === ch.factor)!;
+    const cfs = f.refFields.map((rf) => REFERENCE_FIELDS[rf]!);
+    const pair = controlledPair(
+      conditions,
+      cfs,
+      f.refFields.map((rf) => refValue(from, rf) ?? ""),
+      f.refFields.map((rf) => refValue(to, rf) ?? ""),
+      [from, to],
+    );
+    return {
+      factor: ch.factor,
+      from: ch.from,
+      to: ch.to,
+      pair,
+      real: pair
+        ? ratioEffect(valuesOf(pair.from, "realTokensPerSecond"), valuesOf(pair.to, "realTokensPerSecond"))
+        : null,
+      processed: pair
+        ? ratioEffect(
+            valuesOf(pair.from, "processedTokensPerSecond"),
+            valuesOf(pair.to, "processedTokensPerSecond"),
+          )
+        : null,
+    };
+  });
+  const { verdict, summary, explanation } = judgeThroughput(
+    published,
+    changed,
+    claimedFactor,
+    measured,
+    attribution,
+  );
+  return {
+    kind: "throughput",
+    claim: text,
+    from,
+    to,
+    published,
+    changed,
+    claimedFactor,
+    measured,
+    attribution,
+    verdict,
+    summary,
+    explanation,
+  };
+}
+
+const dir = (r: number) => (r > 1 ? "higher" : "lower");
+
+function judgeThroughput(
+  published: { from: number; to: number; ratio: number },
+  changed: ClaimCheck["changed"],
+  claimedFactor: string | null,
+  measured: ClaimCheck["measured"],
+  attribution: PairAttribution[],
+): { verdict: ClaimCheck["verdict"]; summary: string; explanation: string } {
+  const pub = `published ${fmtNumber(published.from)} → ${fmtNumber(published.to)} tokens/s (${fmtRatio(published.ratio)})`;
+  const meas = measured
+    ? `measured on the same two configurations: processed tokens/s ${fmtEffect(measured.processed)}, real tokens/s ${fmtEffect(measured.real)}`
+    : "the two published configurations were not both measured";
+  const parts = attribution.map(
+    (a) =>
+      `${a.factor} alone (${a.from} → ${a.to}${a.pair ? `, at ${contextOf(a.pair)}` : ""}): ${
+        a.pair
+          ? `processed ${fmtEffect(a.processed)}, real ${fmtEffect(a.real)}`
+          : "no controlled pair measured"
+      }`,
+  );
+  if (changed.length === 0) {
+    return { verdict: "untested", summary: "the two runs differ in no known factor", explanation: `${pub}.` };
+  }
+  if (changed.length === 1) {
+    const e = measured?.processed ?? null;
+    const f = changed[0]!;
+    if (!e || e.distinguishable === null) {
+      return {
+        verdict: "untested",
+        summary: `${f.factor} alone was not measured with repeats`,
+        explanation: `${pub}; ${meas}.`,
+      };
+    }
+    const verdict: ClaimCheck["verdict"] = !e.distinguishable
+      ? "not distinguishable from noise"
+      : e.estimate > 1 === published.ratio > 1
+        ? "supported"
+        : "contradicted";
+    return {
+      verdict,
+      summary: `${f.factor} alone (${f.from} → ${f.to}) changes processed tokens/s by ${fmtEffect(e)}${verdict === "not distinguishable from noise" ? ", not distinguishable from noise" : ""}`,
+      explanation: `${pub}; only ${f.factor} changes; ${meas}.`,
+    };
+  }
+  // Several factors change at once: which one explains the difference? Judged on processed tokens/s
+  // (what a Trainer-timed tokens/s counts, padding included); real tokens/s is shown beside it.
+  const base = `${pub}, but the comparison changes ${changed.map((c) => `${c.factor} (${c.from} → ${c.to})`).join(" and ")} at once; ${meas}. Controlled: ${parts.join("; ")}.`;
+  const measuredAttr = attribution.filter((a) => a.processed && a.processed.distinguishable !== null);
+  if (measuredAttr.length === 0) {
+    return { verdict: "untested", summary: "no ablation isolates the factors it changes", explanation: base };
+  }
+  const explains = [...measuredAttr]
+    .filter((a) => a.processed!.distinguishable && a.processed!.estimate > 1 === published.ratio > 1)
+    .sort((a, b) => Math.abs(Math.log(b.processed!.estimate)) - Math.abs(Math.log(a.processed!.estimate)))[0];
+  const explainsText = explains
+    ? `${explains.factor} (${explains.from} → ${explains.to}) explains the difference: processed tokens/s ${fmtEffect(explains.processed)}, real ${fmtEffect(explains.real)}`
+    : "no single factor reproduces the published direction";
+  const claimed = claimedFactor ? attribution.find((a) => a.factor === claimedFactor) : null;
+  let verdict: ClaimCheck["verdict"] = "confounded";
+  let head: string;
+  if (claimed?.processed && claimed.processed.distinguishable !== null) {
+    const ce = claimed.processed;
+    if (!ce.distinguishable) {
+      head = `the ${claimedFactor} the claim credits changes processed tokens/s by ${fmtEffect(ce)} on its own, not distinguishable from noise`;
+    } else if (ce.estimate > 1 !== published.ratio > 1) {
+      verdict = "contradicted";
+      head = `the ${claimedFactor} the claim credits moves processed tokens/s the other way on its own: ${fmtEffect(ce)}`;
+    } else if (explains && explains.factor !== claimedFactor) {
+      head = `the ${claimedFactor} the claim credits accounts for ${fmtEffect(ce)} on its own`;
+    } else {
+      verdict = "supported";
+      head = `the ${claimedFactor} the claim credits is ${dir(ce.estimate)} on its own: ${fmtEffect(ce)}`;
+    }
+  } else {
+    head = claimedFactor
+      ? `the ${claimedFactor} the claim credits was not isolated`
+      : "the claim credits no single factor";
+  }
+  const summary = verdict === "supported" ? head : `${head}; ${explainsText}`;
+  return { verdict, summary, explanation: base };
+}
+
+function contextOf(pair: { from: Condition; to: Condition }): string {
+  const fixed = ["optimizer.name", "precision", "batchSize", "seqLen", "padding"].filter(
+    (f) => pair.from.settings[f] === pair.to.settings[f],
+  );
+  return describeSettings(fixed, pair.from.settings);
+}
+
+function otherClaim(text: string, reference: Reference, rows: StudyRow[]): ClaimCheck {
+  const proper = claimProper(text);
+  const isMemory = /\bGB\b|\bfits?\b|VRAM|memory/i.test(proper);
+  const isEnergy = /\bJ\b|energy|joule/i.test(proper);
+  const base: Omit<ClaimCheck, "kind" | "explanation" | "verdict" | "summary"> = {
+    claim: text,
+    from: null,
+    to: null,
+    published: null,
+    changed: [],
+    claimedFactor: null,
+    measured: null,
+    attribution: [],
+  };
+  if (isMemory) {
+    const seqs = reference.runs.filter(
+      (r) => r.seq_len !== undefined && new RegExp(`\\b${r.seq_len}\\b`).test(proper),
+    );
+    const targets = seqs.length ? seqs : reference.runs.filter((r) => r.peak_vram_gb);
+    const lines = targets.map((r) => {
+      const c = rows.find((x) => x.reference.id === r.id)?.condition;
+      if (!c) return `${r.id}: not measured`;
+      const budget = c.budgetBytes ? ` with a budget of ${fmtGiB(c.budgetBytes, 1)}` : " without a budget";
+      const mem = MEMORY_METRICS.filter((m) => c.stats[m]).map(
+        (m) => `${METRICS[m].label} ${fmtGiB(c.stats[m]!.median)}`,
+      );
+      return `${r.id} (${describeRef(r, ["optimizer"])}, ${r.batch_size}×${r.seq_len})${budget}: ${c.completed.length}/${c.runs.length} completed, ${c.counts.oom ?? 0} OOM${mem.length ? `; ${mem.join(", ")}` : ""}${r.peak_vram_gb ? `; published ${r.peak_vram_gb} GB (nvidia-smi)` : ""}`;
+    });
+    const allFit = targets.every((r) => {
+      const c = rows.find((x) => x.reference.id === r.id)?.condition;
+      return c && c.completed.length > 0 && !c.counts.oom && c.budgetBytes !== null;
+    });
+    const anyOom = targets.some(
+      (r) => (rows.find((x) => x.reference.id === r.id)?.condition?.counts.oom ?? 0) > 0,
+    );
+    return {
+      ...base,
+      kind: "memory",
+      verdict: allFit ? "supported" : anyOom ? "contradicted" : "untested",
+      summary: lines[0] ?? "no matching run",
+      explanation: lines.join("; ") + ".",
+    };
+  }
+  if (isEnergy) {
+    const lines = reference.runs
+      .filter((r) => r.energy_j_per_token !== null && r.energy_j_per_token !== undefined)
+      .map((r) => {
+        const c = rows.find((x) => x.reference.id === r.id)?.condition;
+        const pub = Array.isArray(r.energy_j_per_token)
+          ? r.energy_j_per_token.map((v) => fmtSig(v)).join("–")
+          : fmtSig(r.energy_j_per_token as number);
+        const measured = c?.stats.joulesPerRealToken
+          ? `measured ${fmtWithInterval(c.stats.joulesPerRealToken, (n) => fmtSig(n))} J/real token, ${fmtSig(c.stats.joulesPerProcessedToken?.median)} J/processed token (NVML energy counter)`
+          : "energy not measured on this device";
+        const paper = c?.stats.paperMethodJoulesPerToken
+          ? `; the study's method (board W ÷ tokens/s) on the same runs gives ${fmtSig(c.stats.paperMethodJoulesPerToken.median)}`
+          : "";
+        return `${r.id}: published ${pub} J/token (estimated); ${measured}${paper}`;
+      });
+    const measuredAny = rows.some((r) => r.condition?.stats.joulesPerRealToken);
+    return {
+      ...base,
+      kind: "energy",
+      verdict: measuredAny ? "compared" : "untested",
+      summary: measuredAny ? lines.join("; ") : "energy was not measured on this device",
+      explanation: `${lines.join("; ")}. Published figures are assumed board power divided by throughput on an RTX 4060; measured ones integrate this GPU's energy counter, so they compare methods and hardware, not the claim itself.`,
+    };
+  }
+  return {
+    ...base,
+    kind: "other",
+    verdict: "untested",
+    summary: "not checked automatically",
+    explanation: "not checked automatically.",
+  };
+}
+
+function checkClaims(reference: Reference, conditions: Condition[], rows: StudyRow[]): ClaimCheck[] {
+  return reference.claims.map((text) => {
+    const proper = claimProper(text);
+    const mentioned = reference.runs.filter(
+      (r) => typeof r.tokens_per_s === "number" && new RegExp(`\\b${r.tokens_per_s}\\b`).test(proper),
+    );
+    if (mentioned.length === 2) {
+      // "628 vs 500": the first number is the claim's subject; the comparison runs from the other.
+      const idx = mentioned.map((r) => proper.search(new RegExp(`\\b${r.tokens_per_s}\\b`)));
+      const [subject, other] =
+        idx[0]! < idx[1]! ? [mentioned[0]!, mentioned[1]!] : [mentioned[1]!, mentioned[0]!];
+      return throughputClaim(text, other, subject, conditions, rows);
+    }
+    return otherClaim(text, reference, rows);
+  });
+}
+
+function claimFindings(claims: ClaimCheck[]): Finding[] {
+  return claims
+    .filter((c) => c.verdict !== "untested")
+    .map((c) => ({
+      kind: "claim" as const,
+      factor: c.claimedFactor ?? c.kind,
+      text: `"${claimProper(c.claim)}" — ${c.verdict}: ${c.summary}.`,
+    }));
+}
+
+function predictedRows(conditions: Condition[]): PredictedRow[] {
+  const out: PredictedRow[] = [];
+  for (const c of conditions) {
+    for (const r of c.completed) {
+      const p = r.metrics?.["predicted"];
+      if (!p || typeof p !== "object") continue;
+      for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
+        const pv = typeof v === "number" ? v : metricValue(p as Record<string, unknown>, k);
+        const mv = metricValue(r.metrics, k);
+        if (pv !== null && mv !== null)
+          out.push({ condition: c.label, runId: r.id, metric: k, predicted: pv, measured: mv });
+      }
+    }
+  }
+  return out;
+}
+
+export interface BuildReportInput {
+  runs: ReportRun[];
+  reference?: Reference | null;
+  title?: string;
+  sources?: ReportModel["sources"];
+  now?: Date;
+}
+
+export function buildReportModel(input: BuildReportInput): ReportModel {
+  const { conditions, varying } = buildConditions(input.runs);
+  const reference = input.reference ?? null;
+  let study = reference ? matchReference(conditions, reference) : [];
+  // A reference none of whose runs was reproduced has nothing to compare with: left out, and said.
+  const unmatched = reference !== null && study.every((s) => s.condition === null);
+  if (unmatched) study = [];
+  const comparisons = buildComparisons(conditions, varying);
+  const claims = reference && !unmatched ? checkClaims(reference, conditions, study) : [];
+  const findings = [...claimFindings(claims), ...comparisons.flatMap(comparisonFindings)];
+  const devices = [...new Set(input.runs.map((r) => r.device?.name).filter((d): d is string => Boolean(d)))];
+  const weights = [...new Set(input.runs.map((r) => String(r.config["weights"] ?? "")).filter(Boolean))];
+  const libraries: Record<string, string> = {};
+  for (const r of input.runs)
+    for (const [k, v] of Object.entries(r.libraries ?? {})) if (v && !libraries[k]) libraries[k] = v;
+  const notes: string[] = [
+    "Each condition's figure is the median of its repeats; brackets give the 95% Student-t interval of the mean (none for a single run).",
+    "Effects are ratios of geometric means (tokens/s, J/token) or differences of means (memory) with 95% Welch intervals; an interval that contains no change is reported as not distinguishable from noise.",
+    "Real tokens exclude padding; processed tokens include it. Peak memory: allocator allocated and reserved, NVML process and device.",
+  ];
+  if (unmatched)
+    notes.push(
+      `No run here reproduces a configuration of ${reference!.source}, so its figures and claims are not compared.`,
+    );
+  if (weights.includes("random"))
+    notes.push(
+      "Runs with random (synthetic) weights: compute, memory and energy match real weights; loss values are not meaningful.",
+    );
+  if (input.runs.some((r) => (r.metrics?.["warnings"] as string[] | undefined)?.length)) {
+    notes.push("Some runs carry measurement warnings (e.g. a short measured window); see the runs table.");
+  }
+  return {
+    title: input.title ?? "loraprof report",
+    generatedAt: (input.now ?? new Date()).toISOString(),
+    sources: input.sources ?? { sweeps: [], runs: input.runs.map((r) => r.id) },
+    runs: input.runs,
+    conditions,
+    varying,
+    comparisons,
+    findings,
+    reference,
+    study,
+    claims,
+    predicted: predictedRows(conditions),
+    environment: { devices, weights, libraries },
+    notes,
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * `loraprof study paper`: the study's three runs (arXiv 2509.12229), then the controlled ablations
+ * it lacked, each changing one factor at a time at a fixed shape, repeated so that every comparison
+ * has an interval. The points shared between ablations (e.g. run 1 is also the optimizer
+ * ablation's AdamW point) are run once: keys are config hashes.
+ *
+ *   presets    paper-run1, paper-run2, paper-run3 as published (their comparisons change several factors)
+ *   optimizer  adamw_torch vs adamw_8bit vs paged_adamw_8bit at run 1's shape (batch 1 × seq 512, fp16)
+ *   precision  fp16 vs bf16 at run 3's shape (batch 2 × seq 1024, paged_adamw_8bit)
+ *   shape      batch {1, 2, 4} × seq {512, 1024, 2048} at run 2's optimizer and precision (paged_adamw_8bit, fp16)
+ *   padding    max_length vs longest at run 2's shape
+ *
+ * With the study's 70 steps and 3 repeats that is 13 configurations, 39 runs.
+ */
+import type { RunConfigInput } from "../config/schema.js";
+import { parseSweepSpec, type SweepSpec } from "./spec.js";
+
+export interface StudyOptions {
+  /** Steps per run (the presets use 70, 10 of them warmup). */
+  steps?: number;
+  /** Warmup steps; with `steps` given and this not, a fifth of the steps (1 to 10). */
+  warmupSteps?: number;
+  /** Repeats per configuration (≥ 3 for intervals). */
+  repeats?: number;
+  dataset?: string;
+  weights?: "auto" | "random" | "pretrained";
+  /** "8GiB" mirrors the study's 8 GB card; null lifts the budget. */
+  vramBudget?: string | null;
+  /** Any further setting applied to every run (e.g. device). */
+  overrides?: Record<string, unknown>;
+}
+
+export const STUDY_NAME = "paper-study";
+export const DEFAULT_STUDY_REPEATS = 3;
+export const DEFAULT_STUDY_BUDGET = "8GiB";
+
+export function paperStudy(opts: StudyOptions = {}): { spec: SweepSpec; overrides: Record<string, unknown> } {
+  const overrides: Record<string, unknown> = { ...(opts.overrides ?? {}) };
+  if (opts.steps !== undefined) {
+    overrides["steps"] = opts.steps;
+    overrides["warmupSteps"] = opts.warmupSteps ?? Math.min(10, Math.max(1, Math.floor(opts.steps / 5)));
+  } else if (opts.warmupSteps !== undefined) overrides["warmupSteps"] = opts.warmupSteps;
+  if (opts.dataset !== undefined) overrides["dataset"] = opts.dataset;
+  if (opts.weights !== undefined) overrides["weights"] = opts.weights;
+
+  const preset = (name: string): RunConfigInput => ({ preset: name as RunConfigInput["preset"] });
+  const spec = parseSweepSpec({
+    name: STUDY_NAME,
+    description:
+      "The study's three runs, then one-factor-at-a-time ablations (optimizer, precision, batch × sequence, padding) with repeats.",
+    repeats: opts.repeats ?? DEFAULT_STUDY_REPEATS,
+    vramBudget: opts.vramBudget === undefined ? DEFAULT_STUDY_BUDGET : opts.vramBudget,
+    groups: [
+      {
+        name: "presets",
+        description: "the study's runs as published",
+        runs: [preset("paper-run1"), preset("paper-run2"), preset("paper-run3")],
+      },
+      {
+        name: "optimizer",
+        description: "optimizer at run 1's shape (batch 1 × seq 512, fp16)",
+        base: preset("paper-run1"),
+        grid: { "optimizer.name": ["adamw_torch", "adamw_8bit", "paged_adamw_8bit"] },
+      },
+      {
+        name: "precision",
+        description: "precision at run 3's shape (batch 2 × seq 1024, paged_adamw_8bit)",
+        base: preset("paper-run3"),
+        grid: { precision: ["fp16", "bf16"] },
+      },
+      {
+        name: "shape",
+        description: "batch × sequence at run 2's optimizer and precision (paged_adamw_8bit, fp16)",
+        base: preset("paper-run2"),
+        grid: { batchSize: [1, 2, 4], seqLen: [512, 1024, 2048] },
+      },
+      {
+        name: "padding",
+        description: "padding to the longest record vs to max_length at run 2's shape",
+        base: preset("paper-run2"),
+        grid: { padding: ["max_length", "longest"] },
+      },
+    ],
+  });
+  return { spec, overrides };
+}

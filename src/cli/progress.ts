@@ -12,6 +12,7 @@ export function progressReporter(opts: { quiet: boolean; stream?: NodeJS.WriteSt
   const tty = Boolean(stream.isTTY);
   let bar: cliProgress.SingleBar | null = null;
   let lastLogged = 0;
+  let lastLoggedAt = 0;
   const stop = () => {
     bar?.stop();
     bar = null;
@@ -50,8 +51,15 @@ export function progressReporter(opts: { quiet: boolean; stream?: NodeJS.WriteSt
             bar.start(p.totalSteps, 0, payload);
           }
           bar.update(p.step.step, payload);
-        } else if (p.step.step - lastLogged >= Math.max(1, Math.floor(p.totalSteps / 10)) || p.step.step === p.totalSteps) {
+        } else if (
+          // Without a terminal: the first step, then every 10% of the run or every 10 s, and the last.
+          lastLogged === 0 ||
+          p.step.step - lastLogged >= Math.max(1, Math.floor(p.totalSteps / 10)) ||
+          Date.now() - lastLoggedAt >= 10_000 ||
+          p.step.step === p.totalSteps
+        ) {
           lastLogged = p.step.step;
+          lastLoggedAt = Date.now();
           stream.write(`  step ${p.step.step}/${p.totalSteps} ${payload.phase} loss ${payload.loss} ${payload.tps} real tok/s\n`);
         }
         break;

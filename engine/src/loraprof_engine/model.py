@@ -52,7 +52,6 @@ class LoadedModel:
 
 def architecture_config(arch: Architecture) -> Any:
     """The transformers config for the catalog's architecture facts."""
-
     common: dict[str, Any] = {
         "vocab_size": arch.vocab_size,
         "hidden_size": arch.hidden_size,
@@ -249,14 +248,12 @@ def _check_existing(target: Path, arch: Architecture) -> None:
 
 def dtype_kwarg() -> str:
     """from_pretrained's dtype argument: `dtype` since transformers 4.56, `torch_dtype` before."""
-
     major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
 def bnb_config(quant_type: str, double_quant: bool, compute_dtype: torch.dtype) -> Any:
     """4-bit weights for every linear layer but the LM head (bitsandbytes' default skip list)."""
-
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type=quant_type,
@@ -266,7 +263,6 @@ def bnb_config(quant_type: str, double_quant: bool, compute_dtype: torch.dtype) 
 
 
 def lora_config(spec: RunSpec) -> Any:
-
     alpha: Any = int(spec.lora.alpha) if float(spec.lora.alpha).is_integer() else spec.lora.alpha
     return LoraConfig(
         r=spec.lora.r,
@@ -281,7 +277,6 @@ def lora_config(spec: RunSpec) -> Any:
 
 def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
     """Load the base model in the run's precision (or 4-bit), freeze it, and attach LoRA adapters."""
-
     precision = spec.train.precision
     weight_dtype = DTYPES[precision]
     notes: list[str] = []

@@ -257,6 +257,8 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
 
+        # stepSeconds covers the step's device work; the host builds the micro-batches before the start
+        # event, on a GPU while the previous step's kernels still run.
         record = StepRecord(
             step=step,
             phase="warmup" if step <= t.warmup_steps else "measure",
@@ -273,35 +275,9 @@ def train(
             record.end_event = torch.cuda.Event(enable_timing=True)
             record.start_event.record()
         started = time.perf_counter()
-        step_loss = torch.zeros((), device=device)
-
-        for batch in micro:
-            input_ids, attention_mask, labels = to_device(batch, device)
-            with torch.autocast(
-                device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
-            ):
-                logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
-            # Sum of token losses over the micro-batch ÷ label tokens of the whole step: every target
-            # token weighs the same however the step's tokens fall into micro-batches.
-            loss = token_loss_sum(logits, labels) / max(1, label_tokens)
-            del logits
-            if scaler is not None:
-                scaler.scale(loss).backward()
-            else:
-                loss.backward()
-            step_loss = step_loss + loss.detach()
-        if spec.optimizer.max_grad_norm is not None:
-            if scaler is not None:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-            record.grad_norm = torch.nn.utils.clip_grad_norm_(params, spec.optimizer.max_grad_norm).detach()
-        if scaler is not None:
-            scaler.step(optimizer)  # skipped when the scaled gradients overflowed
-            scaler.update()
-        else:
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        record.loss = step_loss
-
+        record.loss, record.grad_norm = train_step(
+            model, optimizer, scaler, micro, label_tokens, params, spec.optimizer.max_grad_norm, device, amp_dtype
+        )
         if cuda:
             record.end_event.record()
             record.allocated_bytes = int(torch.cuda.memory_allocated(device))  # host-side counter, no sync
@@ -330,6 +306,52 @@ def train(
     else:
         energy = {"value": None, "reason": energy_reason or end_reason or "energy counter not read"}
     return summarize(spec, done, measured_seconds, energy, device, progress)
+
+
+def train_step(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    scaler: Any,
+    micro: list[MicroBatch],
+    label_tokens: int,
+    params: list[torch.nn.Parameter],
+    max_grad_norm: float | None,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One optimizer step over its micro-batches; returns (loss, grad norm) as device tensors, unread.
+
+    Host synchronizations left inside a step, outside the engine's control: transformers' attention-mask
+    preparation evaluates `mask.all()` on the host when a batch has padding (an unpadded batch is passed
+    without a mask to avoid it), and with fp16 GradScaler.step reads the overflow flag on the host unless
+    the optimizer takes it on the device (adamw_torch_fused does).
+    """
+    step_loss = torch.zeros((), device=device)
+    for batch in micro:
+        input_ids, attention_mask, labels = to_device(batch, device)
+        with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        # Sum of token losses over the micro-batch ÷ label tokens of the whole step: every target
+        # token weighs the same however the step's tokens fall into micro-batches.
+        loss = token_loss_sum(logits, labels) / max(1, label_tokens)
+        del logits
+        if scaler is not None:
+            scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        step_loss = step_loss + loss.detach()
+    grad_norm = None
+    if max_grad_norm is not None:
+        if scaler is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm).detach()
+    if scaler is not None:
+        scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return step_loss, grad_norm
 
 
 def flush(pending: list[StepRecord], done: list[StepRecord], events: EventStream, device: torch.device) -> None:
@@ -423,13 +445,17 @@ def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
-def to_device(batch: MicroBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Host arrays → device tensors; on CUDA through pinned memory so the copy is asynchronous."""
-    tensors = [torch.from_numpy(a) for a in (batch.input_ids, batch.attention_mask, batch.labels)]
-    if device.type != "cuda":
-        return tensors[0], tensors[1], tensors[2]
-    moved = [x.pin_memory().to(device, non_blocking=True) for x in tensors]
-    return moved[0], moved[1], moved[2]
+def to_device(batch: MicroBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Host arrays → device tensors; on CUDA through pinned memory so the copy is asynchronous.
+
+    The attention mask is None for a batch without padding: causal attention needs no mask then.
+    """
+    padded = batch.real_tokens < batch.processed_tokens
+    arrays = [batch.input_ids, batch.labels] + ([batch.attention_mask] if padded else [])
+    tensors = [torch.from_numpy(a) for a in arrays]
+    if device.type == "cuda":
+        tensors = [x.pin_memory().to(device, non_blocking=True) for x in tensors]
+    return tensors[0], (tensors[2] if padded else None), tensors[1]
 
 
 def _grad_scaler() -> Any:

@@ -10,7 +10,7 @@ import { createRun, finishRun, insertSteps, markRunning, setRunFields, type RunE
 import { startEngine, resolvePython, type EngineOutcome } from "./engine.js";
 import { classifyOutcome } from "./outcome.js";
 import { metricsFromSummary, type RunMetrics } from "./metrics.js";
-import type { EngineEvent, ErrorEvent, HelloEvent, LoadedEvent, StepEvent, SummaryEvent } from "./protocol.js";
+import type { EngineEvent, ErrorEvent, HelloEvent, LoadedEvent, RunSpec, StepEvent, SummaryEvent } from "./protocol.js";
 import { buildRunSpec, resolveConfig, resolveDevice, resolveModel, type ResolvedConfig } from "./resolve.js";
 
 export type RunProgress =
@@ -34,7 +34,7 @@ export interface RunContext {
 
 /** Something that watches a run while the engine is alive (e.g. the GPU telemetry sampler). */
 export interface RunObserver {
-  start(info: { runId: string; device: string }): void | Promise<void>;
+  start(info: { runId: string; device: string; spec: RunSpec }): void | Promise<void>;
   event?(event: EngineEvent): void;
   /** Called after the engine exits; returns metrics to merge into the run's metrics. */
   finish(info: { runId: string; summary: SummaryEvent | null; metrics: RunMetrics | null }): Promise<Record<string, unknown>>;
@@ -95,7 +95,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     insertSteps(ctx.db, id, pending.splice(0));
   };
 
-  for (const o of ctx.observers ?? []) await o.start({ runId: id, device: resolved.device });
+  for (const o of ctx.observers ?? []) await o.start({ runId: id, device: resolved.device, spec });
   ctx.onProgress?.({ stage: "engine", message: "starting the engine" });
 
   const handle = startEngine({
@@ -163,6 +163,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
       metrics?.warnings.push(`telemetry failed: ${(err as Error).message}`);
     }
   }
+  if (metrics) metrics = withTelemetryHeadlines(metrics);
   finishRun(ctx.db, id, { status, metrics, error: error ?? null });
   ctx.onProgress?.({ stage: "done", status });
   return {
@@ -174,5 +175,28 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     environment: hello,
     loaded,
     data: data.summary,
+  };
+}
+
+type Measured = { value: number | null } | undefined;
+
+/**
+ * The telemetry stage's figures, lifted to the top level of the metrics where reports look for
+ * them: energy (the counter, or the power integral when the counter is missing), J/token, power,
+ * MFU/HFU and the study's estimate method.
+ */
+function withTelemetryHeadlines(m: RunMetrics & Record<string, unknown>): RunMetrics & Record<string, unknown> {
+  const t = m["telemetry"] as Record<string, Measured> | undefined;
+  if (!t) return m;
+  const v = (k: string) => t[k]?.value ?? null;
+  return {
+    ...m,
+    energyJoules: m.energyJoules ?? v("energyJoules"),
+    joulesPerRealToken: m.joulesPerRealToken ?? v("joulesPerRealToken"),
+    joulesPerProcessedToken: v("joulesPerProcessedToken"),
+    averagePowerWatts: v("averagePowerWatts"),
+    mfu: v("mfu"),
+    hfu: v("hfu"),
+    paperMethodJoulesPerToken: v("paperMethodJoulesPerToken"),
   };
 }

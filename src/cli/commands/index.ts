@@ -4,6 +4,7 @@ import { registerModels } from "./models.js";
 import { registerReport } from "./report.js";
 import { registerStudy } from "./study.js";
 import { registerSweep } from "./sweep.js";
+import { registerTelemetry } from "./telemetry.js";
 
 /** Commands beyond the core run loop. */
 export function registerExtraCommands(program: Command): void {
@@ -12,4 +13,5 @@ export function registerExtraCommands(program: Command): void {
   registerSweep(program);
   registerStudy(program);
   registerReport(program);
+  registerTelemetry(program);
 }

@@ -2,7 +2,11 @@ import type { Command } from "commander";
 import pc from "picocolors";
 import { loadRunConfig } from "../../config/load.js";
 import type { RunConfigInput } from "../../config/schema.js";
-import { executeRun, type RunResult } from "../../run/run.js";
+import { executeRun, type RunObserver, type RunResult } from "../../run/run.js";
+import type { Db } from "../../store/db.js";
+import { insertTelemetrySamples } from "../../store/telemetry.js";
+import { createTelemetryObserver } from "../../telemetry/observer.js";
+import { LoraprofError } from "../../util/errors.js";
 import type { RunError } from "../../store/runs.js";
 import { openContext, printJson } from "../context.js";
 import { addRunFlags, flagsToOverrides } from "../flags.js";
@@ -20,6 +24,8 @@ export function registerRun(program: Command): void {
     .option("--db <path>", "run database (default .loraprof/loraprof.db)")
     .option("--json", "print one JSON object instead of tables")
     .option("-q, --quiet", "no progress output")
+    .option("--no-telemetry", "do not sample the GPU with nvidia-smi during the run")
+    .option("--assumed-watts <watts>", "board power for the study's estimate method (default: the GPU catalog's)")
     .action(async (opts: Record<string, unknown>) => {
       const overrides = flagsToOverrides(opts);
       const config = loadRunConfig({
@@ -30,14 +36,38 @@ export function registerRun(program: Command): void {
         db: opts["db"] as string | undefined,
         json: Boolean(opts["json"]),
         quiet: Boolean(opts["quiet"]),
+        telemetry: opts["telemetry"] !== false,
+        assumedWatts: parseWatts(opts["assumedWatts"]),
       });
       process.exitCode = code;
     });
 }
 
+function parseWatts(v: unknown): number | null {
+  if (v === undefined) return null;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new LoraprofError("FLAG_INVALID", "invalid --assumed-watts", {
+      problems: [{ field: "--assumed-watts", message: `"${String(v)}" is not a positive number of watts`, hint: "e.g. --assumed-watts 115" }],
+    });
+  }
+  return n;
+}
+
+/** The GPU sampler around each run, its samples stored at full rate. */
+export function telemetryObservers(ctx: { db: Db }, opts: { telemetry?: boolean; assumedWatts?: number | null }): RunObserver[] {
+  if (opts.telemetry === false) return [];
+  return [
+    createTelemetryObserver({
+      assumedWatts: opts.assumedWatts ?? null,
+      onSamples: (runId, samples) => insertTelemetrySamples(ctx.db, runId, samples),
+    }),
+  ];
+}
+
 export async function runAndReport(
   config: Parameters<typeof executeRun>[0],
-  opts: { db?: string; json: boolean; quiet: boolean; title?: string },
+  opts: { db?: string; json: boolean; quiet: boolean; title?: string; telemetry?: boolean; assumedWatts?: number | null },
 ): Promise<number> {
   const ctx = openContext({ db: opts.db });
   const controller = new AbortController();
@@ -62,6 +92,7 @@ export async function runAndReport(
       cacheDir: ctx.cacheDir,
       signal: controller.signal,
       onProgress: progress.onProgress,
+      observers: telemetryObservers(ctx, opts),
     });
     progress.stop();
     if (opts.json) printJson(runResultJson(result));
@@ -124,7 +155,18 @@ export function renderRunResult(r: RunResult, title?: string): string {
       ["peak memory", `allocated ${formatBytes(m.peakAllocatedBytes)}, reserved ${formatBytes(m.peakReservedBytes)}, process ${formatBytes(m.peakProcessBytes)}, device ${formatBytes(m.peakDeviceBytes)}`],
       ["loss", `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last 5 steps${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`],
     );
-    if (m.energyJoules !== null) pairs.push(["energy", `${formatNumber(m.energyJoules)} J, ${formatNumber(m.joulesPerRealToken, 4)} J/real token`]);
+    const x = m as typeof m & Record<string, number | null | undefined>;
+    if (m.energyJoules !== null) {
+      pairs.push([
+        "energy",
+        `${formatNumber(m.energyJoules)} J over the window, ${formatNumber(m.joulesPerRealToken, 4)} J/real token, ` +
+          `${formatNumber(x["averagePowerWatts"])} W average` +
+          (x["paperMethodJoulesPerToken"] ? ` (study's estimate method: ${formatNumber(x["paperMethodJoulesPerToken"], 4)} J/token)` : ""),
+      ]);
+    }
+    if (typeof x["mfu"] === "number") {
+      pairs.push(["MFU / HFU", `${formatNumber(x["mfu"] * 100)}% / ${formatNumber((x["hfu"] ?? 0) * 100)}%`]);
+    }
     const reasons = Object.entries(m.nullReasons);
     if (reasons.length) pairs.push(["not measured", reasons.map(([k, v]) => `${k}: ${v}`).join("; ")]);
   }

@@ -29,6 +29,7 @@ export const MIGRATIONS: { version: number; description: string; sql: string }[]
         spec_json TEXT,
         environment_json TEXT,
         loaded_json TEXT,
+        data_json TEXT,
         summary_json TEXT,
         metrics_json TEXT,
         error_json TEXT,

@@ -32,6 +32,8 @@ export interface RunRecord<C = unknown, M = Record<string, unknown>> {
   spec: unknown;
   environment: unknown;
   loaded: unknown;
+  /** What the data stage produced (records, mean tokens, shard). */
+  data: unknown;
   summary: unknown;
   metrics: M | null;
   error: RunError | null;
@@ -50,6 +52,7 @@ interface RunRow {
   spec_json: string | null;
   environment_json: string | null;
   loaded_json: string | null;
+  data_json: string | null;
   summary_json: string | null;
   metrics_json: string | null;
   error_json: string | null;
@@ -74,6 +77,7 @@ function fromRow<C, M>(r: RunRow): RunRecord<C, M> {
     spec: parse(r.spec_json),
     environment: parse(r.environment_json),
     loaded: parse(r.loaded_json),
+    data: parse(r.data_json),
     summary: parse(r.summary_json),
     metrics: parse(r.metrics_json) as M | null,
     error: parse(r.error_json) as RunError | null,
@@ -120,12 +124,13 @@ export function markRunning(db: Db, id: string, spec: unknown): void {
 export function setRunFields(
   db: Db,
   id: string,
-  fields: { environment?: unknown; loaded?: unknown; summary?: unknown },
+  fields: { environment?: unknown; loaded?: unknown; summary?: unknown; data?: unknown },
 ): void {
   const sets: string[] = [];
   const vals: unknown[] = [];
   if (fields.environment !== undefined) (sets.push("environment_json=?"), vals.push(json(fields.environment)));
   if (fields.loaded !== undefined) (sets.push("loaded_json=?"), vals.push(json(fields.loaded)));
+  if (fields.data !== undefined) (sets.push("data_json=?"), vals.push(json(fields.data)));
   if (fields.summary !== undefined) (sets.push("summary_json=?"), vals.push(json(fields.summary)));
   if (sets.length === 0) return;
   db.prepare(`UPDATE runs SET ${sets.join(", ")} WHERE id=?`).run(...vals, id);

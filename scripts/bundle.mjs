@@ -1,0 +1,35 @@
+// Builds a single-file CLI for GPU hosts that have Python but no Node toolchain or npm access:
+// dist-bundle/loraprof.mjs plus the one native dependency (better-sqlite3) beside it. Carry that
+// folder with a Node binary; see docs/gpu-host.md.
+import { build } from "esbuild";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+const root = resolve(new URL("..", import.meta.url).pathname);
+const out = resolve(process.argv[2] ?? join(root, "dist-bundle"));
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const entry = join(out, "entry.mjs");
+writeFileSync(
+  entry,
+  `import { main } from ${JSON.stringify(join(root, "src/cli/main.ts"))};\nmain(process.argv).then((c) => { process.exitCode = c; });\n`,
+);
+await build({
+  entryPoints: [entry],
+  outfile: join(out, "loraprof.mjs"),
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  external: ["better-sqlite3"],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: "warning",
+});
+rmSync(entry);
+for (const dep of ["better-sqlite3", "bindings", "file-uri-to-path"]) {
+  cpSync(join(root, "node_modules", dep), join(out, "node_modules", dep), {
+    recursive: true,
+    filter: (src) => !/\/(deps|src|obj\.target|test_extension\.node)(\/|$)/.test(src.slice(root.length)),
+  });
+}
+console.log(`bundled CLI in ${out}`);

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import transformers
 
 from . import __version__
 from .data import IGNORE_INDEX, MicroBatch, Shard, check_token_ids, micro_batches, open_shard
@@ -79,6 +80,7 @@ def run(spec: RunSpec, events: EventStream) -> int:
 
 def _run(spec: RunSpec, events: EventStream, progress: Progress) -> int:
     # -- setup ---------------------------------------------------------------------------------------
+    transformers.utils.logging.disable_progress_bar()  # carriage-return bars garble the stderr log tail
     device = setup_device(spec)
     progress.device = device
     torch.manual_seed(spec.train.seed)  # LoRA's A init and dropout masks

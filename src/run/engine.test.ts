@@ -78,6 +78,14 @@ describe("engine process", () => {
     expect(error?.stderrTail).toContain("boom happened");
   });
 
+  it("classifies a native out-of-memory seen only on stderr as oom", async () => {
+    const py = fakeEngine("native-oom.sh", `echo 'Error out of memory at line 401 in file pythonInterface.cpp' >&2; exit 1`);
+    const { outcome } = await runFake(py);
+    const { status, error } = classifyOutcome(outcome, null, null);
+    expect(status).toBe("oom");
+    expect(error?.stderrTail).toContain("line 401");
+  });
+
   it("kills the engine's whole process group on cancel", async () => {
     const pidFile = join(dir, "child.pid");
     // The fake engine starts a grandchild that would outlive a plain kill of its parent.

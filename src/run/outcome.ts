@@ -40,6 +40,19 @@ export function classifyOutcome(
     };
   }
   if (summary && outcome.exitCode === 0) return { status: "completed" };
+  // Some native code (bitsandbytes' paged allocator, the CUDA driver) reports an out-of-memory on
+  // stderr and exits without Python seeing it: still an OOM, and still a data point.
+  if (/out of memory|CUBLAS_STATUS_ALLOC_FAILED|cudaErrorMemoryAllocation/i.test(outcome.stderrTail)) {
+    return {
+      status: "oom",
+      error: {
+        kind: "oom",
+        message: `the engine ran out of memory in native code and ${outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`}`,
+        hint: OOM_HINT,
+        stderrTail: outcome.stderrTail,
+      },
+    };
+  }
   const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.exitCode}`;
   return {
     status: "failed",

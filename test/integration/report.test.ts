@@ -1,0 +1,129 @@
+/**
+ * The report, opened in headless Chromium (playwright-core with Debian's /usr/bin/chromium):
+ * 1. from a real CPU sweep (tiny-qwen2, padding longest vs max_length, 2 repeats) through the CLI;
+ * 2. from the synthetic study fixture (toy cost model, not measurements) for what a CPU cannot
+ *    show: peak memory with the budget line and OOM cells, the study table and the claims.
+ * Screenshots are written to $LORAPROF_SCREENSHOTS (default: <tmp>/loraprof-screenshots).
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { syntheticStudyRuns } from "../../src/report/fixture.js";
+import { writeReport } from "../../src/report/index.js";
+import { buildReportModel } from "../../src/report/model.js";
+import { readReference } from "../../src/report/reference.js";
+import { cli, json, makeEnv, sharedDir } from "./helpers.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const shots = process.env["LORAPROF_SCREENSHOTS"] ?? join(tmpdir(), "loraprof-screenshots");
+
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+  mkdirSync(shots, { recursive: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** Opens a file and records every request that is not the file itself. */
+async function open(path: string): Promise<{ page: Page; outside: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const outside: string[] = [];
+  page.on("request", (r) => {
+    if (!r.url().startsWith("file://") && !r.url().startsWith("data:")) outside.push(r.url());
+  });
+  await page.goto(pathToFileURL(path).href);
+  return { page, outside };
+}
+
+describe("the report in a browser", () => {
+  it("renders a real CPU sweep: charts as SVG with data marks, one table row per configuration", async () => {
+    const { env, home } = makeEnv();
+    const spec = join(home, "padding.yaml");
+    writeFileSync(
+      spec,
+      [
+        "name: tiny-padding",
+        "base: { model: tiny-qwen2, weights: random, dataset: synthetic, syntheticRecords: 48, device: cpu, steps: 6, warmupSteps: 1, logEverySteps: 2, seqLen: 96, batchSize: 2 }",
+        "grid: { padding: [max_length, longest] }",
+        "repeats: 2",
+        "",
+      ].join("\n"),
+    );
+    const swept = cli(["sweep", spec, "--json", "-q"], env);
+    expect(swept.code, swept.stderr).toBe(0);
+    expect(json<{ counts: { completed: number } }>(swept).counts.completed).toBe(4);
+
+    const out = join(home, "report");
+    const r = cli(["report", "tiny-padding", "--out", out, "--json"], env);
+    expect(r.code, r.stderr).toBe(0);
+    const written = json<{ html: string; findings: { factor: string; text: string }[]; conditions: number }>(
+      r,
+    );
+    expect(written.conditions).toBe(2);
+    expect(written.findings.map((f) => f.factor)).toContain("padding");
+
+    const { page, outside } = await open(written.html);
+    expect(await page.locator("svg").count()).toBeGreaterThanOrEqual(3);
+    const throughput = page.locator("#chart-throughput-1 svg");
+    // Two padding levels × (real, processed).
+    expect(await throughput.locator("circle.mark").count()).toBe(4);
+    const values = await throughput
+      .locator("circle.mark")
+      .evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-value"))));
+    expect(values.every((v) => v > 0)).toBe(true);
+    expect(await page.locator("#chart-loss svg path.mark.line").count()).toBe(2);
+    expect(await page.locator("#conditions-table tbody tr").count()).toBe(2);
+    expect(await page.locator("#failures-table").count()).toBe(0);
+    // Padding longest leaves fewer processed tokens per real one: the finding says which way.
+    expect(await page.locator("#findings li").first().innerText()).toMatch(/padding: longest vs max_length/);
+    await page.screenshot({ path: join(shots, "report-cpu-sweep.png"), fullPage: true });
+    expect(outside).toEqual([]);
+    await page.close();
+  });
+
+  it("renders the study layout: memory over batch × sequence with the budget line and OOM cells, the study table, the claims", async () => {
+    const reference = readReference(join(sharedDir, "reference/paper-2509.12229.json"));
+    const model = buildReportModel({
+      runs: syntheticStudyRuns(),
+      reference,
+      title: "SYNTHETIC fixture (toy cost model, not measurements)",
+    });
+    const dir = join(tmpdir(), `loraprof-report-fixture-${process.pid}`);
+    const written = writeReport(model, dir);
+    const { page, outside } = await open(written.html);
+    const memory = page.locator("#chart-memory-grid svg");
+    expect(await memory.locator(".budget-line").count()).toBe(1);
+    expect(await memory.locator("g.mark.oom").count()).toBe(1);
+    expect(await memory.locator("path.mark.line").count()).toBe(3);
+    expect(await page.locator('#chart-throughput-grid svg g.mark.cell[data-status="OOM"]').count()).toBe(1);
+    expect(await page.locator("#study-table tbody tr").count()).toBe(10);
+    expect(await page.locator("#conditions-table tbody tr").count()).toBe(model.conditions.length);
+    expect(await page.locator("article.claim").count()).toBe(reference.claims.length);
+    expect(await page.locator("article.claim .verdict").first().innerText()).toBe("confounded");
+    // Every chart has a unit on its axes: an axis title with parentheses.
+    const axisTitles = await page.locator("svg .axis-label").allTextContents();
+    expect(axisTitles.length).toBeGreaterThan(5);
+    for (const t of axisTitles) expect(t).toMatch(/\(.+\)/);
+    await page.screenshot({ path: join(shots, "report-study-fixture.png"), fullPage: true });
+    await memory.screenshot({ path: join(shots, "report-memory-chart.png") });
+    expect(outside).toEqual([]);
+    await page.close();
+  });
+});

@@ -99,8 +99,9 @@ export function registerStudy(program: Command): void {
     const ctx = openContext(opts);
     try {
       reapStaleSweeps(ctx.db);
-      const prepared = prepareSweep(ctx.db, spec, { overrides: studyOverrides, fresh: Boolean(opts.fresh) });
-      const { code, outcome } = await executeSweepCommand(ctx, prepared, opts);
+      const prepare = () =>
+        prepareSweep(ctx.db, spec, { overrides: studyOverrides, fresh: Boolean(opts.fresh) });
+      const { code, outcome } = await executeSweepCommand(ctx, prepare, opts);
       if (opts.report && outcome) {
         const reference = defaultReferencePath();
         const model = buildReport(ctx.db, {

@@ -231,10 +231,31 @@ function renderOutcome(o: SweepOutcome, name: string): string {
   return `${head}: ${c.completed} completed, ${c.oom} oom, ${c.failed} failed${c.cancelled ? `, ${c.cancelled} cancelled` : ""} of ${o.total} (this call ran ${o.ran.length})\nreport: loraprof report ${o.sweepId}`;
 }
 
+function printPlan(prepared: PreparedSweep, plan: SweepPlan, opts: SweepCliOptions): void {
+  if (opts.json) {
+    printJson({
+      sweepId: plan.sweepId,
+      name: plan.name,
+      counts: plan.counts,
+      estimateSeconds: plan.estimate.seconds,
+      entries: plan.entries.map((e) => ({
+        key: e.key,
+        label: e.label,
+        groups: e.groups,
+        status: e.status,
+        run: plan.todo.some((t) => t.key === e.key),
+        config: e.config,
+      })),
+    });
+  } else {
+    process.stdout.write(describePlan(prepared, plan) + "\n" + planTable(plan) + "\n");
+  }
+}
+
 /** Shared by `sweep` and `study`: plan, then run with progress, Ctrl-C handling and a summary. */
 export async function executeSweepCommand(
   ctx: CliContext,
-  prepared: PreparedSweep,
+  prepare: () => PreparedSweep,
   opts: SweepCliOptions,
 ): Promise<{ code: number; outcome: SweepOutcome | null }> {
   const gpus = parseGpus(opts.gpus);
@@ -243,31 +264,22 @@ export async function executeSweepCommand(
     rerunOom: Boolean(opts.rerunOom),
     ...(gpus ? { gpus } : {}),
   };
-  const plan = planSweep(ctx.db, prepared.sweep.id, policy);
   const log = (s: string) => {
     if (!opts.quiet && !opts.json) process.stderr.write(s + "\n");
   };
   if (opts.dryRun) {
-    if (opts.json) {
-      printJson({
-        sweepId: plan.sweepId,
-        name: plan.name,
-        counts: plan.counts,
-        estimateSeconds: plan.estimate.seconds,
-        entries: plan.entries.map((e) => ({
-          key: e.key,
-          label: e.label,
-          groups: e.groups,
-          status: e.status,
-          run: plan.todo.some((t) => t.key === e.key),
-          config: e.config,
-        })),
-      });
-    } else {
-      process.stdout.write(describePlan(prepared, plan) + "\n" + planTable(plan) + "\n");
+    // A dry run plans inside a savepoint and rolls it back: the store is left as it was.
+    ctx.db.exec("SAVEPOINT dry_run");
+    try {
+      const prepared = prepare();
+      printPlan(prepared, planSweep(ctx.db, prepared.sweep.id, policy), opts);
+    } finally {
+      ctx.db.exec("ROLLBACK TO dry_run; RELEASE dry_run");
     }
     return { code: 0, outcome: null };
   }
+  const prepared = prepare();
+  const plan = planSweep(ctx.db, prepared.sweep.id, policy);
   log(describePlan(prepared, plan));
   const controller = new AbortController();
   let interrupts = 0;
@@ -320,9 +332,10 @@ export function registerSweep(program: Command): void {
     const ctx = openContext(opts);
     try {
       reapStaleSweeps(ctx.db);
-      let prepared: PreparedSweep;
+      let prepare: () => PreparedSweep;
       if (existsSync(specArg)) {
-        prepared = prepareSweep(ctx.db, readSweepSpec(specArg), { overrides, fresh: Boolean(opts.fresh) });
+        const spec = readSweepSpec(specArg);
+        prepare = () => prepareSweep(ctx.db, spec, { overrides, fresh: Boolean(opts.fresh) });
       } else {
         if (Object.keys(overrides).length) {
           throw new LoraprofError("FLAG_INVALID", "--set needs a spec file", {
@@ -336,7 +349,8 @@ export function registerSweep(program: Command): void {
           });
         }
         try {
-          prepared = reopenSweep(ctx.db, specArg);
+          getSweep(ctx.db, specArg);
+          prepare = () => reopenSweep(ctx.db, specArg);
         } catch (err) {
           if (err instanceof LoraprofError && err.code === "RUN_NOT_FOUND") {
             throw new LoraprofError("CONFIG_INVALID", `no sweep spec file or stored sweep "${specArg}"`, {
@@ -352,7 +366,7 @@ export function registerSweep(program: Command): void {
           throw err;
         }
       }
-      const { code } = await executeSweepCommand(ctx, prepared, opts);
+      const { code } = await executeSweepCommand(ctx, prepare, opts);
       process.exitCode = code;
     } finally {
       ctx.db.close();

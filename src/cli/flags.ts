@@ -18,42 +18,137 @@ interface FlagDef {
 }
 
 export const RUN_FLAGS: FlagDef[] = [
-  { flag: "preset", field: "preset", kind: "string", description: "start from a study run: paper-run1|paper-run2|paper-run3" },
+  {
+    flag: "preset",
+    field: "preset",
+    kind: "string",
+    description: "start from a study run: paper-run1|paper-run2|paper-run3",
+  },
   { flag: "label", field: "label", kind: "string", description: "free-text label stored with the run" },
-  { flag: "model", field: "model", kind: "string", description: "catalog id, Hugging Face id or local folder (default tiny-qwen2)" },
-  { flag: "weights", field: "weights", kind: "string", description: "auto|random|pretrained (random: seeded synthetic checkpoint)" },
+  {
+    flag: "model",
+    field: "model",
+    kind: "string",
+    description: "catalog id, Hugging Face id or local folder (default tiny-qwen2)",
+  },
+  {
+    flag: "weights",
+    field: "weights",
+    kind: "string",
+    description: "auto|random|pretrained (random: seeded synthetic checkpoint)",
+  },
   { flag: "revision", field: "revision", kind: "string", description: "hub revision for pretrained weights" },
-  { flag: "dataset", field: "dataset", kind: "string", description: "Alpaca JSON/JSONL path, alpaca (download) or synthetic" },
-  { flag: "synthetic-records", field: "syntheticRecords", kind: "int", description: "records generated for --dataset synthetic" },
+  {
+    flag: "dataset",
+    field: "dataset",
+    kind: "string",
+    description: "Alpaca JSON/JSONL path, alpaca (download) or synthetic",
+  },
+  {
+    flag: "synthetic-records",
+    field: "syntheticRecords",
+    kind: "int",
+    description: "records generated for --dataset synthetic",
+  },
   { flag: "subset", field: "subset", kind: "nullable-int", description: "use only N records" },
   { flag: "subset-mode", field: "subsetMode", kind: "string", description: "first|random (seeded) subset" },
-  { flag: "seed", field: "seed", kind: "int", description: "seed for subset, order, synthetic weights, LoRA init" },
+  {
+    flag: "seed",
+    field: "seed",
+    kind: "int",
+    description: "seed for subset, order, synthetic weights, LoRA init",
+  },
   { flag: "template", field: "template", kind: "string", description: "alpaca|chatml prompt template" },
-  { flag: "mask-prompt", field: "maskPrompt", kind: "bool", description: "exclude prompt tokens from the loss" },
-  { flag: "seq-len", field: "seqLen", kind: "int", description: "truncate records to N tokens (default 512)" },
+  {
+    flag: "mask-prompt",
+    field: "maskPrompt",
+    kind: "bool",
+    description: "exclude prompt tokens from the loss",
+  },
+  {
+    flag: "seq-len",
+    field: "seqLen",
+    kind: "int",
+    description: "truncate records to N tokens (default 512)",
+  },
   { flag: "batch-size", field: "batchSize", kind: "int", description: "records per micro-batch (default 1)" },
-  { flag: "grad-accum", field: "gradAccum", kind: "int", description: "micro-batches per optimizer step (default 1)" },
+  {
+    flag: "grad-accum",
+    field: "gradAccum",
+    kind: "int",
+    description: "micro-batches per optimizer step (default 1)",
+  },
   { flag: "padding", field: "padding", kind: "string", description: "longest|max_length" },
   { flag: "precision", field: "precision", kind: "string", description: "auto|fp32|fp16|bf16" },
   { flag: "method", field: "method", kind: "string", description: "lora|qlora" },
   { flag: "lora-r", field: "lora.r", kind: "int", description: "LoRA rank (default 16)" },
   { flag: "lora-alpha", field: "lora.alpha", kind: "number", description: "LoRA alpha (default 32)" },
   { flag: "lora-dropout", field: "lora.dropout", kind: "number", description: "LoRA dropout (default 0.05)" },
-  { flag: "lora-targets", field: "lora.targetModules", kind: "list", description: "all-linear, or comma-separated module names" },
+  {
+    flag: "lora-targets",
+    field: "lora.targetModules",
+    kind: "list",
+    description: "all-linear, or comma-separated module names",
+  },
   { flag: "quant-type", field: "quant.type", kind: "string", description: "nf4|fp4 (qlora)" },
-  { flag: "double-quant", field: "quant.doubleQuant", kind: "bool", description: "double quantization (qlora, default on)" },
-  { flag: "optimizer", field: "optimizer.name", kind: "string", description: "adamw_torch|adamw_torch_fused|adamw_8bit|paged_adamw_8bit|paged_adamw_32bit" },
+  {
+    flag: "double-quant",
+    field: "quant.doubleQuant",
+    kind: "bool",
+    description: "double quantization (qlora, default on)",
+  },
+  {
+    flag: "optimizer",
+    field: "optimizer.name",
+    kind: "string",
+    description: "adamw_torch|adamw_torch_fused|adamw_8bit|paged_adamw_8bit|paged_adamw_32bit",
+  },
   { flag: "lr", field: "optimizer.lr", kind: "number", description: "learning rate (default 2e-4)" },
-  { flag: "weight-decay", field: "optimizer.weightDecay", kind: "number", description: "AdamW weight decay (default 0)" },
-  { flag: "max-grad-norm", field: "optimizer.maxGradNorm", kind: "nullable-number", description: "gradient clipping norm, or none" },
+  {
+    flag: "weight-decay",
+    field: "optimizer.weightDecay",
+    kind: "number",
+    description: "AdamW weight decay (default 0)",
+  },
+  {
+    flag: "max-grad-norm",
+    field: "optimizer.maxGradNorm",
+    kind: "nullable-number",
+    description: "gradient clipping norm, or none",
+  },
   { flag: "lr-schedule", field: "optimizer.schedule", kind: "string", description: "constant|linear|cosine" },
-  { flag: "grad-checkpointing", field: "gradCheckpointing", kind: "bool", description: "gradient checkpointing (non-reentrant)" },
+  {
+    flag: "grad-checkpointing",
+    field: "gradCheckpointing",
+    kind: "bool",
+    description: "gradient checkpointing (non-reentrant)",
+  },
   { flag: "attn", field: "attnImplementation", kind: "string", description: "sdpa|eager attention" },
-  { flag: "steps", field: "steps", kind: "int", description: "optimizer steps in all, warmup included (default 50)" },
-  { flag: "warmup-steps", field: "warmupSteps", kind: "int", description: "steps excluded from the measured window (default 5)" },
-  { flag: "log-every", field: "logEverySteps", kind: "int", description: "steps between event flushes (default 10)" },
+  {
+    flag: "steps",
+    field: "steps",
+    kind: "int",
+    description: "optimizer steps in all, warmup included (default 50)",
+  },
+  {
+    flag: "warmup-steps",
+    field: "warmupSteps",
+    kind: "int",
+    description: "steps excluded from the measured window (default 5)",
+  },
+  {
+    flag: "log-every",
+    field: "logEverySteps",
+    kind: "int",
+    description: "steps between event flushes (default 10)",
+  },
   { flag: "device", field: "device", kind: "string", description: "auto|cpu|cuda|cuda:N" },
-  { flag: "vram-budget", field: "vramBudget", kind: "string", description: 'emulate a smaller card, e.g. "8GiB"' },
+  {
+    flag: "vram-budget",
+    field: "vramBudget",
+    kind: "string",
+    description: 'emulate a smaller card, e.g. "8GiB"',
+  },
 ];
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -89,7 +184,11 @@ export function flagsToOverrides(opts: Record<string, unknown>): Record<string, 
     const raw = opts[camel(f.flag)];
     if (raw === undefined) continue;
     const bad = (what: string) =>
-      problems.push({ field: `--${f.flag}`, message: `"${String(raw)}" is not ${what}`, hint: f.description });
+      problems.push({
+        field: `--${f.flag}`,
+        message: `"${String(raw)}" is not ${what}`,
+        hint: f.description,
+      });
     const s = String(raw).trim();
     switch (f.kind) {
       case "bool":
@@ -99,7 +198,16 @@ export function flagsToOverrides(opts: Record<string, unknown>): Record<string, 
         setPath(out, f.field, s);
         break;
       case "list":
-        setPath(out, f.field, s === "all-linear" ? s : s.split(",").map((x) => x.trim()).filter(Boolean));
+        setPath(
+          out,
+          f.field,
+          s === "all-linear"
+            ? s
+            : s
+                .split(",")
+                .map((x) => x.trim())
+                .filter(Boolean),
+        );
         break;
       case "int":
       case "nullable-int": {
@@ -125,9 +233,12 @@ export function flagsToOverrides(opts: Record<string, unknown>): Record<string, 
       }
     }
   }
-  if (typeof out["vramBudget"] === "string" && /^(none|null|off)$/i.test(out["vramBudget"])) out["vramBudget"] = null;
+  if (typeof out["vramBudget"] === "string" && /^(none|null|off)$/i.test(out["vramBudget"]))
+    out["vramBudget"] = null;
   if (problems.length) {
-    throw new LoraprofError("FLAG_INVALID", `invalid flag value${problems.length > 1 ? "s" : ""}`, { problems });
+    throw new LoraprofError("FLAG_INVALID", `invalid flag value${problems.length > 1 ? "s" : ""}`, {
+      problems,
+    });
   }
   return out;
 }

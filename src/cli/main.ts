@@ -17,7 +17,8 @@ import { registerExtraCommands } from "./commands/index.js";
 
 function version(): string {
   try {
-    return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string })
+      .version;
   } catch {
     return "unknown";
   }
@@ -25,7 +26,9 @@ function version(): string {
 
 export function buildProgram(): Command {
   const program = new Command("loraprof")
-    .description("Plan, run and profile LoRA/QLoRA fine-tuning on NVIDIA GPUs (and on the CPU, for trying it out).")
+    .description(
+      "Plan, run and profile LoRA/QLoRA fine-tuning on NVIDIA GPUs (and on the CPU, for trying it out).",
+    )
     .version(version())
     .showHelpAfterError()
     .exitOverride();

@@ -42,7 +42,8 @@ export function progressReporter(opts: { quiet: boolean; stream?: NodeJS.WriteSt
             bar = new cliProgress.SingleBar(
               {
                 stream,
-                format: "  {bar} {value}/{total} steps | {phase} | loss {loss} | {tps} real tok/s | ETA {eta_formatted}",
+                format:
+                  "  {bar} {value}/{total} steps | {phase} | loss {loss} | {tps} real tok/s | ETA {eta_formatted}",
                 hideCursor: true,
                 clearOnComplete: false,
               },
@@ -60,7 +61,9 @@ export function progressReporter(opts: { quiet: boolean; stream?: NodeJS.WriteSt
         ) {
           lastLogged = p.step.step;
           lastLoggedAt = Date.now();
-          stream.write(`  step ${p.step.step}/${p.totalSteps} ${payload.phase} loss ${payload.loss} ${payload.tps} real tok/s\n`);
+          stream.write(
+            `  step ${p.step.step}/${p.totalSteps} ${payload.phase} loss ${payload.loss} ${payload.tps} real tok/s\n`,
+          );
         }
         break;
       }

@@ -39,11 +39,16 @@ export interface Column<T> {
 
 export function renderTable<T>(rows: T[], columns: Column<T>[]): string {
   const cells = rows.map((r) => columns.map((c) => c.value(r)));
-  const widths = columns.map((c, i) => Math.max(visible(c.header), ...cells.map((row) => visible(row[i] ?? ""))));
+  const widths = columns.map((c, i) =>
+    Math.max(visible(c.header), ...cells.map((row) => visible(row[i] ?? ""))),
+  );
   const pad = (s: string, w: number, align: "left" | "right") =>
     align === "right" ? " ".repeat(w - visible(s)) + s : s + " ".repeat(w - visible(s));
   const line = (vals: string[]) =>
-    vals.map((v, i) => pad(v, widths[i]!, columns[i]!.align ?? "left")).join("  ").trimEnd();
+    vals
+      .map((v, i) => pad(v, widths[i]!, columns[i]!.align ?? "left"))
+      .join("  ")
+      .trimEnd();
   return [
     pc.bold(line(columns.map((c) => c.header))),
     widths.map((w) => "─".repeat(w)).join("  "),

@@ -29,7 +29,9 @@ export function deepMerge(base: Plain, over: Plain): Plain {
 export function readConfigFile(path: string): Plain {
   if (!existsSync(path)) {
     throw new LoraprofError("CONFIG_INVALID", `config file not found: ${path}`, {
-      problems: [{ field: "--config", message: "no such file", hint: "check the path, or run without --config" }],
+      problems: [
+        { field: "--config", message: "no such file", hint: "check the path, or run without --config" },
+      ],
     });
   }
   const text = readFileSync(path, "utf8");
@@ -47,7 +49,10 @@ export function readConfigFile(path: string): Plain {
         {
           field: path,
           message: (err as Error).message.split("\n")[0] ?? "parse error",
-          hint: ext === ".json" ? "fix the JSON syntax (a YAML file needs a .yaml extension)" : "fix the YAML syntax",
+          hint:
+            ext === ".json"
+              ? "fix the JSON syntax (a YAML file needs a .yaml extension)"
+              : "fix the YAML syntax",
         },
       ],
     });
@@ -55,7 +60,13 @@ export function readConfigFile(path: string): Plain {
   if (doc === null || doc === undefined) return {};
   if (!isPlain(doc)) {
     throw new LoraprofError("CONFIG_INVALID", `${path} must hold one object of settings`, {
-      problems: [{ field: path, message: `found ${Array.isArray(doc) ? "an array" : typeof doc}`, hint: "write key: value settings" }],
+      problems: [
+        {
+          field: path,
+          message: `found ${Array.isArray(doc) ? "an array" : typeof doc}`,
+          hint: "write key: value settings",
+        },
+      ],
     });
   }
   return doc;

@@ -31,7 +31,13 @@ const common: RunConfigInput = {
 export const PRESETS: Record<PresetName, { description: string; config: RunConfigInput }> = {
   "paper-run1": {
     description: "study run 1 (baseline): batch 1, seq 512, adamw_torch, fp16",
-    config: { ...common, batchSize: 1, seqLen: 512, precision: "fp16", optimizer: { name: "adamw_torch", lr: 2e-4 } },
+    config: {
+      ...common,
+      batchSize: 1,
+      seqLen: 512,
+      precision: "fp16",
+      optimizer: { name: "adamw_torch", lr: 2e-4 },
+    },
   },
   "paper-run2": {
     description: "study run 2 (paged optimizer stress test): batch 2, seq 2048, paged_adamw_8bit, fp16",

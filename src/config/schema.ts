@@ -19,7 +19,9 @@ export const LoraSchema = z
     alpha: z.number().positive().default(32),
     dropout: z.number().min(0).lt(1).default(0.05),
     /** "all-linear": q,k,v,o,gate,up,down (never the LM head); or explicit module names. */
-    targetModules: z.union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)]).default("all-linear"),
+    targetModules: z
+      .union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)])
+      .default("all-linear"),
   })
   .strict();
 
@@ -141,7 +143,8 @@ export type RunConfig = z.output<typeof RunConfigSchema>;
 
 /** Fixes shown beside validation problems, by top-level field. */
 export const FIELD_HINTS: Record<string, string> = {
-  model: "use a catalog id (see `loraprof models`), a Hugging Face id like Qwen/Qwen2.5-1.5B-Instruct, or a local folder",
+  model:
+    "use a catalog id (see `loraprof models`), a Hugging Face id like Qwen/Qwen2.5-1.5B-Instruct, or a local folder",
   weights: "use random, pretrained or auto",
   dataset: "use a path to Alpaca JSON/JSONL, `alpaca` or `synthetic`",
   seqLen: "use a positive whole number of tokens, e.g. 512",

@@ -34,7 +34,13 @@ const spec = { protocolVersion: PROTOCOL_VERSION, runId: "t" } as unknown as Run
 
 async function runFake(python: string, signal?: AbortSignal) {
   const events: EngineEvent[] = [];
-  const handle = startEngine({ spec, python, runDir: join(dir, `run-${Math.random()}`), onEvent: (e) => events.push(e), ...(signal ? { signal } : {}) });
+  const handle = startEngine({
+    spec,
+    python,
+    runDir: join(dir, `run-${Math.random()}`),
+    onEvent: (e) => events.push(e),
+    ...(signal ? { signal } : {}),
+  });
   return { events, outcome: await handle.done, handle };
 }
 
@@ -46,7 +52,16 @@ const hello = JSON.stringify({
   python: "3.11",
   platform: "linux",
   libraries: { torch: "2" },
-  device: { kind: "cpu", index: null, name: "cpu", totalMemoryBytes: null, capability: null, driver: null, bf16Supported: false, cpuThreads: 2 },
+  device: {
+    kind: "cpu",
+    index: null,
+    name: "cpu",
+    totalMemoryBytes: null,
+    capability: null,
+    driver: null,
+    bf16Supported: false,
+    cpuThreads: 2,
+  },
 });
 
 describe("engine process", () => {
@@ -79,7 +94,10 @@ describe("engine process", () => {
   });
 
   it("classifies a native out-of-memory seen only on stderr as oom", async () => {
-    const py = fakeEngine("native-oom.sh", `echo 'Error out of memory at line 401 in file pythonInterface.cpp' >&2; exit 1`);
+    const py = fakeEngine(
+      "native-oom.sh",
+      `echo 'Error out of memory at line 401 in file pythonInterface.cpp' >&2; exit 1`,
+    );
     const { outcome } = await runFake(py);
     const { status, error } = classifyOutcome(outcome, null, null);
     expect(status).toBe("oom");
@@ -101,7 +119,13 @@ describe("engine process", () => {
   });
 
   it("classifies an engine oom error event as status oom with the memory at failure", () => {
-    const outcome: EngineOutcome = { exitCode: 3, signal: null, cancelled: false, protocolError: null, stderrTail: "" };
+    const outcome: EngineOutcome = {
+      exitCode: 3,
+      signal: null,
+      cancelled: false,
+      protocolError: null,
+      stderrTail: "",
+    };
     const res = classifyOutcome(outcome, null, {
       type: "error",
       kind: "oom",
@@ -109,7 +133,15 @@ describe("engine process", () => {
       hint: null,
       stage: "train",
       step: 3,
-      memory: { allocatedBytes: 1, reservedBytes: 2, peakAllocatedBytes: 3, peakReservedBytes: 4, deviceUsedBytes: 5, deviceTotalBytes: 6, budgetBytes: null },
+      memory: {
+        allocatedBytes: 1,
+        reservedBytes: 2,
+        peakAllocatedBytes: 3,
+        peakReservedBytes: 4,
+        deviceUsedBytes: 5,
+        deviceTotalBytes: 6,
+        budgetBytes: null,
+      },
       traceback: null,
     });
     expect(res.status).toBe("oom");

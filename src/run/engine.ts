@@ -5,7 +5,14 @@
  * sees its stdin close and exits by itself.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync, mkdirSync, writeFileSync, type WriteStream } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  readFileSync,
+  mkdirSync,
+  writeFileSync,
+  type WriteStream,
+} from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
@@ -44,9 +51,13 @@ export function resolvePython(home = loraprofHome()): string {
   const fromEnv = process.env["LORAPROF_PYTHON"];
   if (fromEnv) {
     if (fromEnv.includes("/") && !existsSync(fromEnv)) {
-      throw new LoraprofError("ENGINE_MISSING", `LORAPROF_PYTHON points to ${fromEnv}, which does not exist`, {
-        hint: "unset LORAPROF_PYTHON to use the environment made by `npx loraprof setup`, or fix the path",
-      });
+      throw new LoraprofError(
+        "ENGINE_MISSING",
+        `LORAPROF_PYTHON points to ${fromEnv}, which does not exist`,
+        {
+          hint: "unset LORAPROF_PYTHON to use the environment made by `npx loraprof setup`, or fix the path",
+        },
+      );
     }
     return fromEnv;
   }

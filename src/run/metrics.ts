@@ -56,8 +56,10 @@ export function metricsFromSummary(s: SummaryEvent): RunMetrics {
     nullReasons["peakProcessBytes"] = s.nvmlPeakProcessBytes.reason;
   if (s.nvmlPeakDeviceBytes.value === null && s.nvmlPeakDeviceBytes.reason)
     nullReasons["peakDeviceBytes"] = s.nvmlPeakDeviceBytes.reason;
-  if (s.energyJoules.value === null && s.energyJoules.reason) nullReasons["energyJoules"] = s.energyJoules.reason;
-  if (s.memory.peakAllocatedBytes === null) nullReasons["peakAllocatedBytes"] = "no CUDA allocator on this device";
+  if (s.energyJoules.value === null && s.energyJoules.reason)
+    nullReasons["energyJoules"] = s.energyJoules.reason;
+  if (s.memory.peakAllocatedBytes === null)
+    nullReasons["peakAllocatedBytes"] = "no CUDA allocator on this device";
   const energy = s.energyJoules.value;
   return {
     realTokensPerSecond: real,

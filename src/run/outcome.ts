@@ -3,7 +3,8 @@ import type { RunError, RunStatus } from "../store/runs.js";
 import type { EngineOutcome } from "./engine.js";
 import type { ErrorEvent, SummaryEvent } from "./protocol.js";
 
-const OOM_HINT = "lower --batch-size or --seq-len, turn on --grad-checkpointing, or use --method qlora / a paged optimizer";
+const OOM_HINT =
+  "lower --batch-size or --seq-len, turn on --grad-checkpointing, or use --method qlora / a paged optimizer";
 
 /** How a finished engine process maps to a run status. Pure, so it is tested over recorded outcomes. */
 export function classifyOutcome(
@@ -23,7 +24,10 @@ export function classifyOutcome(
     };
   }
   if (outcome.cancelled) {
-    return { status: "cancelled", error: { kind: "cancelled", message: "cancelled by the user", hint: null } };
+    return {
+      status: "cancelled",
+      error: { kind: "cancelled", message: "cancelled by the user", hint: null },
+    };
   }
   if (engineError) {
     const e: ErrorEvent = engineError;

@@ -62,15 +62,27 @@ export interface ProbeResult {
   cuda: {
     available: boolean;
     version: string | null;
-    devices: { index: number; name: string; totalMemoryBytes: number; capability: string; bf16: boolean | null }[];
+    devices: {
+      index: number;
+      name: string;
+      totalMemoryBytes: number;
+      capability: string;
+      bf16: boolean | null;
+    }[];
     error?: string;
   };
   nvml: { available: boolean; driver: string | null; energyCounter: boolean | null; reason: string | null };
 }
 
-export async function probePython(python: string): Promise<{ ok: true; probe: ProbeResult } | { ok: false; reason: string }> {
+export async function probePython(
+  python: string,
+): Promise<{ ok: true; probe: ProbeResult } | { ok: false; reason: string }> {
   try {
-    const { stdout } = await run(python, ["-c", PROBE_PY], { env: engineEnv(), timeout: 120_000, maxBuffer: 4 << 20 });
+    const { stdout } = await run(python, ["-c", PROBE_PY], {
+      env: engineEnv(),
+      timeout: 120_000,
+      maxBuffer: 4 << 20,
+    });
     const last = stdout.trim().split("\n").pop() ?? "";
     return { ok: true, probe: JSON.parse(last) as ProbeResult };
   } catch (err) {

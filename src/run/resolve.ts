@@ -37,12 +37,24 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
   if (isLocal) {
     if (!existsSync(join(localDir, "config.json"))) {
       throw new LoraprofError("MODEL_NOT_FOUND", `${localDir} has no config.json`, {
-        problems: [{ field: "model", message: "not a Hugging Face model folder", hint: "point --model at a folder saved with save_pretrained" }],
+        problems: [
+          {
+            field: "model",
+            message: "not a Hugging Face model folder",
+            hint: "point --model at a folder saved with save_pretrained",
+          },
+        ],
       });
     }
     if (config.weights === "random") {
       throw new LoraprofError("CONFIG_INVALID", "random weights are built from catalog architectures only", {
-        problems: [{ field: "weights", message: "random with a local folder", hint: "use --weights pretrained, or a catalog id" }],
+        problems: [
+          {
+            field: "weights",
+            message: "random with a local folder",
+            hint: "use --weights pretrained, or a catalog id",
+          },
+        ],
       });
     }
     return { id: name, source: "local", entry: null, hubId: null, path: localDir };
@@ -50,9 +62,19 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
   if (!entry) {
     if (/^[\w.-]+\/[\w.-]+$/.test(name)) {
       if (config.weights === "random") {
-        throw new LoraprofError("CONFIG_INVALID", `${name} is not in the model catalog, so it has no architecture to randomize`, {
-          problems: [{ field: "weights", message: "random needs a catalog model", hint: `use a catalog id (${catalogIds()}) or --weights pretrained` }],
-        });
+        throw new LoraprofError(
+          "CONFIG_INVALID",
+          `${name} is not in the model catalog, so it has no architecture to randomize`,
+          {
+            problems: [
+              {
+                field: "weights",
+                message: "random needs a catalog model",
+                hint: `use a catalog id (${catalogIds()}) or --weights pretrained`,
+              },
+            ],
+          },
+        );
       }
       return { id: name, source: "hub", entry: null, hubId: name, path: null };
     }
@@ -70,12 +92,24 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
   if (weights === "pretrained") {
     if (!entry.hubId) {
       throw new LoraprofError("CONFIG_INVALID", `${entry.id} has no published weights`, {
-        problems: [{ field: "weights", message: "pretrained is not available for this model", hint: "use --weights random" }],
+        problems: [
+          {
+            field: "weights",
+            message: "pretrained is not available for this model",
+            hint: "use --weights random",
+          },
+        ],
       });
     }
     return { id: name, source: "hub", entry, hubId: entry.hubId, path: null };
   }
-  return { id: name, source: "synthetic", entry, hubId: null, path: syntheticCheckpointDir(cacheDir, entry, config.seed) };
+  return {
+    id: name,
+    source: "synthetic",
+    entry,
+    hubId: null,
+    path: syntheticCheckpointDir(cacheDir, entry, config.seed),
+  };
 }
 
 function catalogIds(): string {
@@ -121,7 +155,9 @@ export function resolvePrecision(config: RunConfig, choice: DeviceChoice): Preci
   if (config.precision !== "auto") {
     if (config.precision === "fp16" && choice.device === "cpu") {
       throw new LoraprofError("CONFIG_INVALID", "fp16 training needs a GPU", {
-        problems: [{ field: "precision", message: "fp16 on the CPU", hint: "use --precision fp32 or bf16 on the CPU" }],
+        problems: [
+          { field: "precision", message: "fp16 on the CPU", hint: "use --precision fp32 or bf16 on the CPU" },
+        ],
       });
     }
     return config.precision;
@@ -134,7 +170,13 @@ export function resolvePrecision(config: RunConfig, choice: DeviceChoice): Preci
 export function resolveConfig(config: RunConfig, model: ResolvedModel, choice: DeviceChoice): ResolvedConfig {
   if (config.method === "qlora" && choice.device === "cpu") {
     throw new LoraprofError("CONFIG_INVALID", "qlora needs a CUDA GPU", {
-      problems: [{ field: "method", message: "no CUDA GPU was found for bitsandbytes' 4-bit kernels", hint: "use --method lora on the CPU" }],
+      problems: [
+        {
+          field: "method",
+          message: "no CUDA GPU was found for bitsandbytes' 4-bit kernels",
+          hint: "use --method lora on the CPU",
+        },
+      ],
     });
   }
   return {

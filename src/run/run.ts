@@ -6,11 +6,27 @@ import { join } from "node:path";
 import type { RunConfig } from "../config/schema.js";
 import { prepareData, type PreparedData } from "../data/index.js";
 import type { Db } from "../store/db.js";
-import { createRun, finishRun, insertSteps, markRunning, setRunFields, type RunError, type RunStatus } from "../store/runs.js";
+import {
+  createRun,
+  finishRun,
+  insertSteps,
+  markRunning,
+  setRunFields,
+  type RunError,
+  type RunStatus,
+} from "../store/runs.js";
 import { startEngine, resolvePython, type EngineOutcome } from "./engine.js";
 import { classifyOutcome } from "./outcome.js";
 import { metricsFromSummary, type RunMetrics } from "./metrics.js";
-import type { EngineEvent, ErrorEvent, HelloEvent, LoadedEvent, RunSpec, StepEvent, SummaryEvent } from "./protocol.js";
+import type {
+  EngineEvent,
+  ErrorEvent,
+  HelloEvent,
+  LoadedEvent,
+  RunSpec,
+  StepEvent,
+  SummaryEvent,
+} from "./protocol.js";
 import { buildRunSpec, resolveConfig, resolveDevice, resolveModel, type ResolvedConfig } from "./resolve.js";
 
 export type RunProgress =
@@ -37,7 +53,11 @@ export interface RunObserver {
   start(info: { runId: string; device: string; spec: RunSpec }): void | Promise<void>;
   event?(event: EngineEvent): void;
   /** Called after the engine exits; returns metrics to merge into the run's metrics. */
-  finish(info: { runId: string; summary: SummaryEvent | null; metrics: RunMetrics | null }): Promise<Record<string, unknown>>;
+  finish(info: {
+    runId: string;
+    summary: SummaryEvent | null;
+    metrics: RunMetrics | null;
+  }): Promise<Record<string, unknown>>;
 }
 
 export interface RunResult {
@@ -81,7 +101,13 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   const runDir = runDirOf(id);
   setRunFields(ctx.db, id, { data: data.summary });
   ctx.db.prepare("UPDATE runs SET log_path=? WHERE id=?").run(join(runDir, "engine.log"), id);
-  const spec = buildRunSpec({ runId: id, config: resolved, model, shardDir: data.shardDir, padTokenId: data.padTokenId });
+  const spec = buildRunSpec({
+    runId: id,
+    config: resolved,
+    model,
+    shardDir: data.shardDir,
+    padTokenId: data.padTokenId,
+  });
   markRunning(ctx.db, id, spec);
 
   let hello: HelloEvent | null = null;
@@ -154,7 +180,9 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   }
 
   const { status, error } = classifyOutcome(outcome, summary, engineError);
-  let metrics: (RunMetrics & Record<string, unknown>) | null = summary ? { ...metricsFromSummary(summary) } : null;
+  let metrics: (RunMetrics & Record<string, unknown>) | null = summary
+    ? { ...metricsFromSummary(summary) }
+    : null;
   for (const o of ctx.observers ?? []) {
     try {
       const extra = await o.finish({ runId: id, summary, metrics });
@@ -185,7 +213,9 @@ type Measured = { value: number | null } | undefined;
  * them: energy (the counter, or the power integral when the counter is missing), J/token, power,
  * MFU/HFU and the study's estimate method.
  */
-function withTelemetryHeadlines(m: RunMetrics & Record<string, unknown>): RunMetrics & Record<string, unknown> {
+function withTelemetryHeadlines(
+  m: RunMetrics & Record<string, unknown>,
+): RunMetrics & Record<string, unknown> {
   const t = m["telemetry"] as Record<string, Measured> | undefined;
   if (!t) return m;
   const v = (k: string) => t[k]?.value ?? null;

@@ -3,7 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MIGRATIONS, openStore } from "./db.js";
-import { createRun, finishRun, getRun, getSteps, insertSteps, listRuns, markRunning, reapStaleRuns } from "./runs.js";
+import {
+  createRun,
+  finishRun,
+  getRun,
+  getSteps,
+  insertSteps,
+  listRuns,
+  markRunning,
+  reapStaleRuns,
+} from "./runs.js";
 
 const fresh = () => openStore(join(mkdtempSync(join(tmpdir(), "loraprof-store-")), "loraprof.db"));
 
@@ -18,8 +27,32 @@ describe("store", () => {
     const id = createRun(db, { config: { model: "tiny-qwen2" } });
     markRunning(db, id, { runId: id });
     insertSteps(db, id, [
-      { type: "step", step: 1, phase: "warmup", realTokens: 10, processedTokens: 12, labelTokens: 9, loss: 11.9, stepSeconds: 0.5, lr: 1e-4, gradNorm: null, allocatedBytes: null },
-      { type: "step", step: 2, phase: "measure", realTokens: 11, processedTokens: 12, labelTokens: 10, loss: 11.8, stepSeconds: 0.4, lr: 2e-4, gradNorm: 1.2, allocatedBytes: 100 },
+      {
+        type: "step",
+        step: 1,
+        phase: "warmup",
+        realTokens: 10,
+        processedTokens: 12,
+        labelTokens: 9,
+        loss: 11.9,
+        stepSeconds: 0.5,
+        lr: 1e-4,
+        gradNorm: null,
+        allocatedBytes: null,
+      },
+      {
+        type: "step",
+        step: 2,
+        phase: "measure",
+        realTokens: 11,
+        processedTokens: 12,
+        labelTokens: 10,
+        loss: 11.8,
+        stepSeconds: 0.4,
+        lr: 2e-4,
+        gradNorm: 1.2,
+        allocatedBytes: 100,
+      },
     ]);
     finishRun(db, id, { status: "completed", metrics: { realTokensPerSecond: 27.5 } });
     const run = getRun(db, id);

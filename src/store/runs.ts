@@ -10,7 +10,17 @@ export const FINAL_STATUSES: readonly RunStatus[] = ["completed", "oom", "failed
 
 /** Why a run did not complete. `kind` extends the engine's error kinds with what only the CLI sees. */
 export interface RunError {
-  kind: "oom" | "cuda" | "config" | "data" | "dependency" | "internal" | "crash" | "protocol" | "cancelled" | "interrupted";
+  kind:
+    | "oom"
+    | "cuda"
+    | "config"
+    | "data"
+    | "dependency"
+    | "internal"
+    | "crash"
+    | "protocol"
+    | "cancelled"
+    | "interrupted";
   message: string;
   hint: string | null;
   /** Memory figures at failure (engine's snapshot), when known. */
@@ -94,7 +104,13 @@ export function newRunId(now = new Date()): string {
 
 export function createRun(
   db: Db,
-  init: { id?: string; config: unknown; label?: string | null; sweepId?: string | null; logPath?: string | null },
+  init: {
+    id?: string;
+    config: unknown;
+    label?: string | null;
+    sweepId?: string | null;
+    logPath?: string | null;
+  },
 ): string {
   const id = init.id ?? newRunId();
   db.prepare(
@@ -114,11 +130,9 @@ export function createRun(
 }
 
 export function markRunning(db: Db, id: string, spec: unknown): void {
-  db.prepare(`UPDATE runs SET status='running', started_at=?, spec_json=? WHERE id=? AND status='pending'`).run(
-    new Date().toISOString(),
-    json(spec),
-    id,
-  );
+  db.prepare(
+    `UPDATE runs SET status='running', started_at=?, spec_json=? WHERE id=? AND status='pending'`,
+  ).run(new Date().toISOString(), json(spec), id);
 }
 
 export function setRunFields(
@@ -128,10 +142,22 @@ export function setRunFields(
 ): void {
   const sets: string[] = [];
   const vals: unknown[] = [];
-  if (fields.environment !== undefined) (sets.push("environment_json=?"), vals.push(json(fields.environment)));
-  if (fields.loaded !== undefined) (sets.push("loaded_json=?"), vals.push(json(fields.loaded)));
-  if (fields.data !== undefined) (sets.push("data_json=?"), vals.push(json(fields.data)));
-  if (fields.summary !== undefined) (sets.push("summary_json=?"), vals.push(json(fields.summary)));
+  if (fields.environment !== undefined) {
+    sets.push("environment_json=?");
+    vals.push(json(fields.environment));
+  }
+  if (fields.loaded !== undefined) {
+    sets.push("loaded_json=?");
+    vals.push(json(fields.loaded));
+  }
+  if (fields.data !== undefined) {
+    sets.push("data_json=?");
+    vals.push(json(fields.data));
+  }
+  if (fields.summary !== undefined) {
+    sets.push("summary_json=?");
+    vals.push(json(fields.summary));
+  }
   if (sets.length === 0) return;
   db.prepare(`UPDATE runs SET ${sets.join(", ")} WHERE id=?`).run(...vals, id);
 }
@@ -165,20 +191,34 @@ export function insertSteps(db: Db, runId: string, steps: StepEvent[]): void {
 export function finishRun(
   db: Db,
   id: string,
-  outcome: { status: Exclude<RunStatus, "pending" | "running">; metrics?: unknown; error?: RunError | null; summary?: unknown },
+  outcome: {
+    status: Exclude<RunStatus, "pending" | "running">;
+    metrics?: unknown;
+    error?: RunError | null;
+    summary?: unknown;
+  },
 ): void {
   db.transaction(() => {
     db.prepare(
       `UPDATE runs SET status=?, finished_at=?, metrics_json=COALESCE(?, metrics_json), error_json=?,
          summary_json=COALESCE(?, summary_json), owner_pid=NULL WHERE id=?`,
-    ).run(outcome.status, new Date().toISOString(), json(outcome.metrics), json(outcome.error), json(outcome.summary), id);
+    ).run(
+      outcome.status,
+      new Date().toISOString(),
+      json(outcome.metrics),
+      json(outcome.error),
+      json(outcome.summary),
+      id,
+    );
   })();
 }
 
 export function getRun<C = unknown, M = Record<string, unknown>>(db: Db, id: string): RunRecord<C, M> {
   let row = db.prepare(`SELECT * FROM runs WHERE id=?`).get(id) as RunRow | undefined;
   if (!row) {
-    const matches = db.prepare(`SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 2`).all(`${id}%`) as RunRow[];
+    const matches = db
+      .prepare(`SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 2`)
+      .all(`${id}%`) as RunRow[];
     if (matches.length === 1) row = matches[0];
     else if (matches.length > 1) {
       throw new LoraprofError("RUN_NOT_FOUND", `run id prefix "${id}" is ambiguous`, {
@@ -200,8 +240,14 @@ export function listRuns<C = unknown, M = Record<string, unknown>>(
 ): RunRecord<C, M>[] {
   const where: string[] = [];
   const vals: unknown[] = [];
-  if (filter.status) (where.push("status=?"), vals.push(filter.status));
-  if (filter.sweepId) (where.push("sweep_id=?"), vals.push(filter.sweepId));
+  if (filter.status) {
+    where.push("status=?");
+    vals.push(filter.status);
+  }
+  if (filter.sweepId) {
+    where.push("sweep_id=?");
+    vals.push(filter.sweepId);
+  }
   const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC ${
     filter.limit ? `LIMIT ${Math.floor(filter.limit)}` : ""
   }`;
@@ -240,7 +286,9 @@ export function reapStaleRuns(db: Db, isAlive: (pid: number) => boolean = proces
     .prepare(`SELECT id, owner_pid, owner_host FROM runs WHERE status IN ('pending','running')`)
     .all() as Pick<RunRow, "id" | "owner_pid" | "owner_host">[];
   const stale = rows.filter(
-    (r) => r.owner_host === THIS_HOST && (r.owner_pid === null || (r.owner_pid !== process.pid && !isAlive(r.owner_pid))),
+    (r) =>
+      r.owner_host === THIS_HOST &&
+      (r.owner_pid === null || (r.owner_pid !== process.pid && !isAlive(r.owner_pid))),
   );
   for (const r of stale) {
     finishRun(db, r.id, {

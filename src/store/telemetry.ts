@@ -11,8 +11,21 @@ export function insertTelemetrySamples(db: Db, runId: string, samples: readonly 
   );
   db.transaction(() => {
     for (const s of samples) {
-      stmt.run(runId, s.tMs, s.gpuIndex, s.phase, s.powerWatts, s.powerInstantWatts, s.memoryUsedBytes, s.utilizationGpuPercent,
-        s.utilizationMemoryPercent, s.smClockHz, s.memClockHz, s.temperatureC, s.pstate);
+      stmt.run(
+        runId,
+        s.tMs,
+        s.gpuIndex,
+        s.phase,
+        s.powerWatts,
+        s.powerInstantWatts,
+        s.memoryUsedBytes,
+        s.utilizationGpuPercent,
+        s.utilizationMemoryPercent,
+        s.smClockHz,
+        s.memClockHz,
+        s.temperatureC,
+        s.pstate,
+      );
     }
   })();
 }

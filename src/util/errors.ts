@@ -55,6 +55,11 @@ export class LoraprofError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; problems: Problem[]; hint?: string } {
-    return { code: this.code, message: this.message, problems: this.problems, ...(this.hint ? { hint: this.hint } : {}) };
+    return {
+      code: this.code,
+      message: this.message,
+      problems: this.problems,
+      ...(this.hint ? { hint: this.hint } : {}),
+    };
   }
 }

@@ -12,9 +12,9 @@ export interface GpuInfo {
   computeCapability: string | null;
 }
 
-export async function listGpus(nvidiaSmi = process.env["LORAPROF_NVIDIA_SMI"] ?? "nvidia-smi"): Promise<
-  { ok: true; gpus: GpuInfo[] } | { ok: false; reason: string }
-> {
+export async function listGpus(
+  nvidiaSmi = process.env["LORAPROF_NVIDIA_SMI"] ?? "nvidia-smi",
+): Promise<{ ok: true; gpus: GpuInfo[] } | { ok: false; reason: string }> {
   try {
     const { stdout } = await run(
       nvidiaSmi,
@@ -39,6 +39,9 @@ export async function listGpus(nvidiaSmi = process.env["LORAPROF_NVIDIA_SMI"] ??
     return { ok: true, gpus };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return { ok: false, reason: e.code === "ENOENT" ? "nvidia-smi not found (no NVIDIA driver)" : e.message.split("\n")[0]! };
+    return {
+      ok: false,
+      reason: e.code === "ENOENT" ? "nvidia-smi not found (no NVIDIA driver)" : e.message.split("\n")[0]!,
+    };
   }
 }

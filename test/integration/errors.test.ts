@@ -45,7 +45,10 @@ describe("bad input gets a clear error and runs nothing", () => {
   });
 
   it("points to setup when the engine's Python is missing", () => {
-    const r = cli(["run", "--steps", "2", "--warmup-steps", "0", "--device", "cpu"], { ...env, LORAPROF_PYTHON: "/nonexistent/python3" });
+    const r = cli(["run", "--steps", "2", "--warmup-steps", "0", "--device", "cpu"], {
+      ...env,
+      LORAPROF_PYTHON: "/nonexistent/python3",
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr + r.stdout).toMatch(/setup|doctor/);
   });

@@ -27,7 +27,14 @@ export function makeEnv(): { env: NodeJS.ProcessEnv; home: string } {
   const cache = process.env["LORAPROF_CACHE"] ?? join(tmpdir(), "loraprof-it-cache");
   return {
     home,
-    env: { ...process.env, LORAPROF_HOME: home, LORAPROF_CACHE: cache, LORAPROF_PYTHON: enginePython(), NO_COLOR: "1", FORCE_COLOR: "0" },
+    env: {
+      ...process.env,
+      LORAPROF_HOME: home,
+      LORAPROF_CACHE: cache,
+      LORAPROF_PYTHON: enginePython(),
+      NO_COLOR: "1",
+      FORCE_COLOR: "0",
+    },
   };
 }
 
@@ -38,12 +45,21 @@ export interface CliResult {
 }
 
 export function cli(args: string[], env: NodeJS.ProcessEnv, cwd = repoRoot): CliResult {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { env, cwd, encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [cliPath, ...args], {
+    env,
+    cwd,
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export function cliAsync(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [cliPath, ...args], { env, cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(process.execPath, [cliPath, ...args], {
+    env,
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 export function json<T = Record<string, unknown>>(r: CliResult): T {

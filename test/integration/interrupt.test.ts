@@ -11,7 +11,10 @@ interface Listed {
 function waitFor(child: ReturnType<typeof cliAsync>, pattern: RegExp, timeoutMs = 240_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = "";
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; stderr so far:\n${seen}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${pattern}; stderr so far:\n${seen}`)),
+      timeoutMs,
+    );
     child.stderr!.on("data", (d: Buffer) => {
       seen += d.toString();
       if (pattern.test(seen)) {
@@ -47,7 +50,21 @@ async function until(check: () => boolean, timeoutMs: number): Promise<boolean> 
   return check();
 }
 
-const longRun = ["run", "--steps", "5000", "--warmup-steps", "1", "--log-every", "1", "--seq-len", "128", "--synthetic-records", "200", "--device", "cpu"];
+const longRun = [
+  "run",
+  "--steps",
+  "5000",
+  "--warmup-steps",
+  "1",
+  "--log-every",
+  "1",
+  "--seq-len",
+  "128",
+  "--synthetic-records",
+  "200",
+  "--device",
+  "cpu",
+];
 
 describe("interrupting a run", () => {
   const { env } = makeEnv();

@@ -14,7 +14,22 @@ describe("loraprof run on the CPU (tiny-qwen2, Alpaca sample)", () => {
 
   it("fine-tunes 40 steps, the loss falls, and the stored run is complete", () => {
     const r = cli(
-      ["run", "--model", "tiny-qwen2", "--weights", "random", "--dataset", alpacaPath, "--subset", "500", "--steps", "40", "--device", "cpu", "--json"],
+      [
+        "run",
+        "--model",
+        "tiny-qwen2",
+        "--weights",
+        "random",
+        "--dataset",
+        alpacaPath,
+        "--subset",
+        "500",
+        "--steps",
+        "40",
+        "--device",
+        "cpu",
+        "--json",
+      ],
       env,
     );
     const out = json<RunJson>(r);
@@ -44,7 +59,22 @@ describe("loraprof run on the CPU (tiny-qwen2, Alpaca sample)", () => {
   });
 
   it("reuses the token shard on a second run with the same data settings", () => {
-    const args = ["run", "--dataset", alpacaPath, "--subset", "64", "--steps", "3", "--warmup-steps", "1", "--seq-len", "128", "--device", "cpu", "--json"];
+    const args = [
+      "run",
+      "--dataset",
+      alpacaPath,
+      "--subset",
+      "64",
+      "--steps",
+      "3",
+      "--warmup-steps",
+      "1",
+      "--seq-len",
+      "128",
+      "--device",
+      "cpu",
+      "--json",
+    ];
     const a = json<RunJson & { data: { shardReused: boolean } }>(cli(args, env));
     const b = json<RunJson & { data: { shardReused: boolean } }>(cli(args, env));
     expect(a.status).toBe("completed");

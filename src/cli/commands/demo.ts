@@ -23,7 +23,9 @@ export const DEMO_CONFIG = {
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .description("fine-tune a tiny Qwen2-architecture model on the built-in synthetic dataset (~1 min on a laptop CPU)")
+    .description(
+      "fine-tune a tiny Qwen2-architecture model on the built-in synthetic dataset (~1 min on a laptop CPU)",
+    )
     .option("--device <device>", "auto|cpu|cuda|cuda:N", "auto")
     .option("--db <path>", "run database (default .loraprof/loraprof.db)")
     .option("--json", "print one JSON object instead of tables")

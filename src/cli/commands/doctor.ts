@@ -26,16 +26,34 @@ export async function doctor(): Promise<Check[]> {
   try {
     python = resolvePython();
   } catch (err) {
-    checks.push({ name: "python", status: "missing", detail: (err as Error).message, fix: "npx loraprof setup" });
+    checks.push({
+      name: "python",
+      status: "missing",
+      detail: (err as Error).message,
+      fix: "npx loraprof setup",
+    });
   }
   const smi = await listGpus();
   checks.push(
     smi.ok
-      ? { name: "nvidia-smi", status: "ok", detail: `${smi.gpus.length} GPU(s), driver ${smi.gpus[0]?.driver ?? "?"}` }
-      : { name: "nvidia-smi", status: "missing", detail: smi.reason, fix: "install the NVIDIA driver (CPU runs work without it)" },
+      ? {
+          name: "nvidia-smi",
+          status: "ok",
+          detail: `${smi.gpus.length} GPU(s), driver ${smi.gpus[0]?.driver ?? "?"}`,
+        }
+      : {
+          name: "nvidia-smi",
+          status: "missing",
+          detail: smi.reason,
+          fix: "install the NVIDIA driver (CPU runs work without it)",
+        },
   );
   for (const g of smi.ok ? smi.gpus : []) {
-    checks.push({ name: `gpu ${g.index}`, status: "ok", detail: `${g.name}, ${formatBytes(g.memoryTotalBytes)}, compute ${g.computeCapability ?? "?"}` });
+    checks.push({
+      name: `gpu ${g.index}`,
+      status: "ok",
+      detail: `${g.name}, ${formatBytes(g.memoryTotalBytes)}, compute ${g.computeCapability ?? "?"}`,
+    });
   }
   if (python) {
     const res = await probePython(python);
@@ -46,23 +64,45 @@ export async function doctor(): Promise<Check[]> {
       checks.push({ name: "python", status: "ok", detail: `${p.python} (${p.executable})` });
       for (const lib of ["torch", "transformers", "peft", "numpy", "accelerate"]) {
         const v = p.libraries[lib];
-        checks.push(v ? { name: lib, status: "ok", detail: v } : { name: lib, status: "missing", detail: p.errors[lib] ?? "not installed", fix: "npx loraprof setup" });
+        checks.push(
+          v
+            ? { name: lib, status: "ok", detail: v }
+            : {
+                name: lib,
+                status: "missing",
+                detail: p.errors[lib] ?? "not installed",
+                fix: "npx loraprof setup",
+              },
+        );
       }
       checks.push(
         p.cuda.available
-          ? { name: "torch cuda", status: "ok", detail: `CUDA ${p.cuda.version}: ${p.cuda.devices.map((d) => `${d.name} (sm ${d.capability}${d.bf16 ? ", bf16" : ""})`).join(", ")}` }
+          ? {
+              name: "torch cuda",
+              status: "ok",
+              detail: `CUDA ${p.cuda.version}: ${p.cuda.devices.map((d) => `${d.name} (sm ${d.capability}${d.bf16 ? ", bf16" : ""})`).join(", ")}`,
+            }
           : {
               name: "torch cuda",
               status: smi.ok ? "missing" : "warn",
-              detail: p.cuda.version ? `torch built for CUDA ${p.cuda.version} but no device is usable` : "CPU-only torch build",
-              fix: smi.ok ? "install a CUDA build of torch matching the driver: loraprof setup --torch 'torch --index-url https://download.pytorch.org/whl/cu128'" : "CPU runs only; QLoRA and GPU metrics need an NVIDIA GPU",
+              detail: p.cuda.version
+                ? `torch built for CUDA ${p.cuda.version} but no device is usable`
+                : "CPU-only torch build",
+              fix: smi.ok
+                ? "install a CUDA build of torch matching the driver: loraprof setup --torch 'torch --index-url https://download.pytorch.org/whl/cu128'"
+                : "CPU runs only; QLoRA and GPU metrics need an NVIDIA GPU",
             },
       );
       const bnb = p.libraries["bitsandbytes"];
       checks.push(
         bnb
           ? { name: "bitsandbytes", status: "ok", detail: bnb }
-          : { name: "bitsandbytes", status: smi.ok ? "missing" : "warn", detail: p.errors["bitsandbytes"] ?? "not installed", fix: "pip install bitsandbytes (needed for --method qlora and 8-bit/paged optimizers)" },
+          : {
+              name: "bitsandbytes",
+              status: smi.ok ? "missing" : "warn",
+              detail: p.errors["bitsandbytes"] ?? "not installed",
+              fix: "pip install bitsandbytes (needed for --method qlora and 8-bit/paged optimizers)",
+            },
       );
       const nvml = p.nvml;
       checks.push(
@@ -71,8 +111,12 @@ export async function doctor(): Promise<Check[]> {
           : {
               name: "nvml energy counter",
               status: "warn",
-              detail: nvml.reason ?? (nvml.available ? "not supported by this GPU/driver" : "nvidia-ml-py not installed"),
-              fix: nvml.available ? "energy figures will be null (power integration still works with nvidia-smi)" : "pip install nvidia-ml-py",
+              detail:
+                nvml.reason ??
+                (nvml.available ? "not supported by this GPU/driver" : "nvidia-ml-py not installed"),
+              fix: nvml.available
+                ? "energy figures will be null (power integration still works with nvidia-smi)"
+                : "pip install nvidia-ml-py",
             },
       );
     }
@@ -83,13 +127,16 @@ export async function doctor(): Promise<Check[]> {
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("check Node, the engine's Python, torch/CUDA, GPUs, bitsandbytes, nvidia-smi and the NVML energy counter")
+    .description(
+      "check Node, the engine's Python, torch/CUDA, GPUs, bitsandbytes, nvidia-smi and the NVML energy counter",
+    )
     .option("--json", "print the checks as JSON")
     .action(async (opts: { json?: boolean }) => {
       const checks = await doctor();
       if (opts.json) printJson({ checks, ok: checks.every((c) => c.status !== "missing") });
       else {
-        const mark = (s: Check["status"]) => (s === "ok" ? pc.green("ok") : s === "warn" ? pc.yellow("warn") : pc.red("missing"));
+        const mark = (s: Check["status"]) =>
+          s === "ok" ? pc.green("ok") : s === "warn" ? pc.yellow("warn") : pc.red("missing");
         process.stdout.write(
           renderTable(checks, [
             { header: "check", value: (c) => c.name },

@@ -11,15 +11,22 @@ export function registerModels(program: Command): void {
     .action((opts: { json?: boolean }) => {
       if (opts.json) return printJson(MODELS);
       process.stdout.write(
-        renderTable([...MODELS], [
-          { header: "id", value: (m) => m.id },
-          { header: "hub", value: (m) => m.hubId ?? "(synthetic only)" },
-          { header: "layers", value: (m) => String(m.architecture.numLayers), align: "right" },
-          { header: "hidden", value: (m) => String(m.architecture.hiddenSize), align: "right" },
-          { header: "heads/kv", value: (m) => `${m.architecture.numHeads}/${m.architecture.numKvHeads}`, align: "right" },
-          { header: "vocab", value: (m) => String(m.architecture.vocabSize), align: "right" },
-          { header: "tied", value: (m) => (m.architecture.tieWordEmbeddings ? "yes" : "no") },
-        ]) + "\n",
+        renderTable(
+          [...MODELS],
+          [
+            { header: "id", value: (m) => m.id },
+            { header: "hub", value: (m) => m.hubId ?? "(synthetic only)" },
+            { header: "layers", value: (m) => String(m.architecture.numLayers), align: "right" },
+            { header: "hidden", value: (m) => String(m.architecture.hiddenSize), align: "right" },
+            {
+              header: "heads/kv",
+              value: (m) => `${m.architecture.numHeads}/${m.architecture.numKvHeads}`,
+              align: "right",
+            },
+            { header: "vocab", value: (m) => String(m.architecture.vocabSize), align: "right" },
+            { header: "tied", value: (m) => (m.architecture.tieWordEmbeddings ? "yes" : "no") },
+          ],
+        ) + "\n",
       );
     });
 }

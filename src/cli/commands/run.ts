@@ -25,7 +25,10 @@ export function registerRun(program: Command): void {
     .option("--json", "print one JSON object instead of tables")
     .option("-q, --quiet", "no progress output")
     .option("--no-telemetry", "do not sample the GPU with nvidia-smi during the run")
-    .option("--assumed-watts <watts>", "board power for the study's estimate method (default: the GPU catalog's)")
+    .option(
+      "--assumed-watts <watts>",
+      "board power for the study's estimate method (default: the GPU catalog's)",
+    )
     .action(async (opts: Record<string, unknown>) => {
       const overrides = flagsToOverrides(opts);
       const config = loadRunConfig({
@@ -48,14 +51,23 @@ function parseWatts(v: unknown): number | null {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) {
     throw new LoraprofError("FLAG_INVALID", "invalid --assumed-watts", {
-      problems: [{ field: "--assumed-watts", message: `"${String(v)}" is not a positive number of watts`, hint: "e.g. --assumed-watts 115" }],
+      problems: [
+        {
+          field: "--assumed-watts",
+          message: `"${String(v)}" is not a positive number of watts`,
+          hint: "e.g. --assumed-watts 115",
+        },
+      ],
     });
   }
   return n;
 }
 
 /** The GPU sampler around each run, its samples stored at full rate. */
-export function telemetryObservers(ctx: { db: Db }, opts: { telemetry?: boolean; assumedWatts?: number | null }): RunObserver[] {
+export function telemetryObservers(
+  ctx: { db: Db },
+  opts: { telemetry?: boolean; assumedWatts?: number | null },
+): RunObserver[] {
   if (opts.telemetry === false) return [];
   return [
     createTelemetryObserver({
@@ -67,7 +79,14 @@ export function telemetryObservers(ctx: { db: Db }, opts: { telemetry?: boolean;
 
 export async function runAndReport(
   config: Parameters<typeof executeRun>[0],
-  opts: { db?: string; json: boolean; quiet: boolean; title?: string; telemetry?: boolean; assumedWatts?: number | null },
+  opts: {
+    db?: string;
+    json: boolean;
+    quiet: boolean;
+    title?: string;
+    telemetry?: boolean;
+    assumedWatts?: number | null;
+  },
 ): Promise<number> {
   const ctx = openContext({ db: opts.db });
   const controller = new AbortController();
@@ -84,7 +103,9 @@ export async function runAndReport(
   const progress = progressReporter({ quiet: opts.quiet || (opts.json && !process.stderr.isTTY) });
   try {
     if (ctx.reaped.length && !opts.json) {
-      process.stderr.write(pc.yellow(`marked ${ctx.reaped.length} interrupted run(s) as failed: ${ctx.reaped.join(", ")}\n`));
+      process.stderr.write(
+        pc.yellow(`marked ${ctx.reaped.length} interrupted run(s) as failed: ${ctx.reaped.join(", ")}\n`),
+      );
     }
     const result = await executeRun(config, {
       db: ctx.db,
@@ -128,7 +149,8 @@ export function renderError(e: RunError): string {
       .map(([k, v]) => `${k} ${formatBytes(v as number)}`);
     if (m.length) lines.push(`memory at failure: ${m.join(", ")}`);
   }
-  if (e.stderrTail) lines.push(pc.dim("engine stderr (tail):"), pc.dim(e.stderrTail.split("\n").slice(-20).join("\n")));
+  if (e.stderrTail)
+    lines.push(pc.dim("engine stderr (tail):"), pc.dim(e.stderrTail.split("\n").slice(-20).join("\n")));
   return lines.join("\n");
 }
 
@@ -139,21 +161,44 @@ export function renderRunResult(r: RunResult, title?: string): string {
   const head = `${title ?? "run"} ${pc.bold(r.id)}: ${statusColor(r.status)}`;
   const pairs: [string, string][] = [
     ["model", `${c.model} (${c.weights} weights, ${c.method}, ${c.precision})`],
-    ["device", env ? `${env.device.name}${env.device.kind === "cpu" ? ` (${env.device.cpuThreads} threads)` : ""}` : c.device],
+    [
+      "device",
+      env
+        ? `${env.device.name}${env.device.kind === "cpu" ? ` (${env.device.cpuThreads} threads)` : ""}`
+        : c.device,
+    ],
     [
       "shape",
       `batch ${c.batchSize} × grad-accum ${c.gradAccum}, seq ≤ ${c.seqLen}, padding ${c.padding}${c.gradCheckpointing ? ", grad checkpointing" : ""}`,
     ],
-    ["optimizer", `${c.optimizer.name}, lr ${c.optimizer.lr}, LoRA r=${c.lora.r} α=${c.lora.alpha} dropout ${c.lora.dropout}`],
-    ["data", `${c.dataset} (${r.data.records} records, mean ${formatNumber(r.data.meanTokens)} tokens, template ${c.template})`],
+    [
+      "optimizer",
+      `${c.optimizer.name}, lr ${c.optimizer.lr}, LoRA r=${c.lora.r} α=${c.lora.alpha} dropout ${c.lora.dropout}`,
+    ],
+    [
+      "data",
+      `${c.dataset} (${r.data.records} records, mean ${formatNumber(r.data.meanTokens)} tokens, template ${c.template})`,
+    ],
   ];
   if (m) {
     pairs.push(
-      ["real tokens/s", `${pc.bold(formatNumber(m.realTokensPerSecond))}  (processed ${formatNumber(m.processedTokensPerSecond)}, label ${formatNumber(m.labelTokensPerSecond)}; padding ${formatNumber((m.paddingFraction ?? 0) * 100, 0)}%)`],
+      [
+        "real tokens/s",
+        `${pc.bold(formatNumber(m.realTokensPerSecond))}  (processed ${formatNumber(m.processedTokensPerSecond)}, label ${formatNumber(m.labelTokensPerSecond)}; padding ${formatNumber((m.paddingFraction ?? 0) * 100, 0)}%)`,
+      ],
       ["s / 10k real tokens", formatNumber(m.secondsPer10kRealTokens, 2)],
-      ["measured window", `${m.measuredSteps} steps in ${formatSeconds(m.measuredSeconds)} (median step ${formatSeconds(m.stepSecondsMedian)}), ${c.warmupSteps} warmup steps excluded`],
-      ["peak memory", `allocated ${formatBytes(m.peakAllocatedBytes)}, reserved ${formatBytes(m.peakReservedBytes)}, process ${formatBytes(m.peakProcessBytes)}, device ${formatBytes(m.peakDeviceBytes)}`],
-      ["loss", `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last 5 steps${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`],
+      [
+        "measured window",
+        `${m.measuredSteps} steps in ${formatSeconds(m.measuredSeconds)} (median step ${formatSeconds(m.stepSecondsMedian)}), ${c.warmupSteps} warmup steps excluded`,
+      ],
+      [
+        "peak memory",
+        `allocated ${formatBytes(m.peakAllocatedBytes)}, reserved ${formatBytes(m.peakReservedBytes)}, process ${formatBytes(m.peakProcessBytes)}, device ${formatBytes(m.peakDeviceBytes)}`,
+      ],
+      [
+        "loss",
+        `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last 5 steps${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`,
+      ],
     );
     const x = m as typeof m & Record<string, number | null | undefined>;
     if (m.energyJoules !== null) {
@@ -161,7 +206,9 @@ export function renderRunResult(r: RunResult, title?: string): string {
         "energy",
         `${formatNumber(m.energyJoules)} J over the window, ${formatNumber(m.joulesPerRealToken, 4)} J/real token, ` +
           `${formatNumber(x["averagePowerWatts"])} W average` +
-          (x["paperMethodJoulesPerToken"] ? ` (study's estimate method: ${formatNumber(x["paperMethodJoulesPerToken"], 4)} J/token)` : ""),
+          (x["paperMethodJoulesPerToken"]
+            ? ` (study's estimate method: ${formatNumber(x["paperMethodJoulesPerToken"], 4)} J/token)`
+            : ""),
       ]);
     }
     if (typeof x["mfu"] === "number") {

@@ -20,18 +20,46 @@ export function registerRuns(program: Command): void {
     .action((opts: { db?: string; status?: string; limit: string; json?: boolean }) => {
       if (opts.status && !RUN_STATUSES.includes(opts.status as RunStatus)) {
         throw new LoraprofError("FLAG_INVALID", "invalid --status", {
-          problems: [{ field: "--status", message: `"${opts.status}" is not a run status`, hint: `use one of ${RUN_STATUSES.join(", ")}` }],
+          problems: [
+            {
+              field: "--status",
+              message: `"${opts.status}" is not a run status`,
+              hint: `use one of ${RUN_STATUSES.join(", ")}`,
+            },
+          ],
         });
       }
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit <= 0) {
-        throw new LoraprofError("FLAG_INVALID", "invalid --limit", { problems: [{ field: "--limit", message: `"${opts.limit}" is not a positive whole number`, hint: "e.g. --limit 20" }] });
+        throw new LoraprofError("FLAG_INVALID", "invalid --limit", {
+          problems: [
+            {
+              field: "--limit",
+              message: `"${opts.limit}" is not a positive whole number`,
+              hint: "e.g. --limit 20",
+            },
+          ],
+        });
       }
       const ctx = openContext(opts);
       try {
-        const rows = listRuns<ResolvedConfig, RunMetrics>(ctx.db, { ...(opts.status ? { status: opts.status as RunStatus } : {}), limit });
+        const rows = listRuns<ResolvedConfig, RunMetrics>(ctx.db, {
+          ...(opts.status ? { status: opts.status as RunStatus } : {}),
+          limit,
+        });
         if (opts.json) {
-          printJson(rows.map((r) => ({ id: r.id, createdAt: r.createdAt, status: r.status, label: r.label, sweepId: r.sweepId, config: r.config, metrics: r.metrics, error: r.error })));
+          printJson(
+            rows.map((r) => ({
+              id: r.id,
+              createdAt: r.createdAt,
+              status: r.status,
+              label: r.label,
+              sweepId: r.sweepId,
+              config: r.config,
+              metrics: r.metrics,
+              error: r.error,
+            })),
+          );
           return;
         }
         if (rows.length === 0) {
@@ -46,8 +74,17 @@ export function registerRuns(program: Command): void {
             { header: "method", value: (r) => `${r.config.method}/${r.config.precision}` },
             { header: "optimizer", value: (r) => r.config.optimizer?.name ?? "" },
             { header: "batch×seq", value: (r) => `${r.config.batchSize}×${r.config.seqLen}`, align: "right" },
-            { header: "real tok/s", value: (r) => formatNumber(r.metrics?.realTokensPerSecond), align: "right" },
-            { header: "peak alloc", value: (r) => formatBytes(r.metrics?.peakAllocatedBytes ?? r.error?.memory?.["peakAllocatedBytes"] ?? null), align: "right" },
+            {
+              header: "real tok/s",
+              value: (r) => formatNumber(r.metrics?.realTokensPerSecond),
+              align: "right",
+            },
+            {
+              header: "peak alloc",
+              value: (r) =>
+                formatBytes(r.metrics?.peakAllocatedBytes ?? r.error?.memory?.["peakAllocatedBytes"] ?? null),
+              align: "right",
+            },
             { header: "device", value: (r) => r.config.device },
           ]) + "\n* random (synthetic) weights\n",
         );
@@ -88,7 +125,9 @@ export function registerRuns(program: Command): void {
           process.stdout.write(`run ${run.id}: ${statusColor(run.status)} (created ${run.createdAt})\n`);
           if (run.error) process.stdout.write(renderError(run.error) + "\n");
         }
-        process.stdout.write(`steps stored: ${steps.length}${run.logPath ? `; engine log: ${run.logPath}` : ""}\n`);
+        process.stdout.write(
+          `steps stored: ${steps.length}${run.logPath ? `; engine log: ${run.logPath}` : ""}\n`,
+        );
         if (opts.steps && steps.length) {
           process.stdout.write(
             renderTable(steps, [
@@ -107,4 +146,3 @@ export function registerRuns(program: Command): void {
       }
     });
 }
-

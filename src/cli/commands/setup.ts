@@ -16,12 +16,20 @@ export const DEFAULT_TORCH_SPEC = "torch==2.13.0";
 
 function sh(cmd: string, args: string[], quiet: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", quiet ? "ignore" : process.stderr, quiet ? "pipe" : process.stderr] });
+    const child = spawn(cmd, args, {
+      stdio: ["ignore", quiet ? "ignore" : process.stderr, quiet ? "pipe" : process.stderr],
+    });
     let err = "";
     child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
     child.on("error", reject);
     child.on("close", (code) =>
-      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}${err ? `: ${err.trim().split("\n").slice(-5).join("\n")}` : ""}`)),
+      code === 0
+        ? resolve()
+        : reject(
+            new Error(
+              `${cmd} ${args.join(" ")} exited with ${code}${err ? `: ${err.trim().split("\n").slice(-5).join("\n")}` : ""}`,
+            ),
+          ),
     );
   });
 }
@@ -29,7 +37,9 @@ function sh(cmd: string, args: string[], quiet: boolean): Promise<void> {
 function basePython(): string {
   for (const cand of ["python3", "python"]) {
     try {
-      const v = execFileSync(cand, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { encoding: "utf8" }).trim();
+      const v = execFileSync(cand, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], {
+        encoding: "utf8",
+      }).trim();
       const [maj, min] = v.split(".").map(Number);
       if ((maj ?? 0) === 3 && (min ?? 0) >= 10) return cand;
     } catch {
@@ -49,7 +59,13 @@ export interface SetupResult {
   missing: string[];
 }
 
-export async function setup(opts: { python?: string; torch: string; dev: boolean; quiet: boolean; gpu?: boolean }): Promise<SetupResult> {
+export async function setup(opts: {
+  python?: string;
+  torch: string;
+  dev: boolean;
+  quiet: boolean;
+  gpu?: boolean;
+}): Promise<SetupResult> {
   const home = loraprofHome();
   let python: string;
   let mode: SetupResult["mode"];
@@ -93,7 +109,8 @@ export async function setup(opts: { python?: string; torch: string; dev: boolean
     }
   }
   const final = installed.length ? await probePython(python) : first;
-  if (!final.ok) throw new LoraprofError("ENGINE_MISSING", `the engine environment broke during setup: ${final.reason}`);
+  if (!final.ok)
+    throw new LoraprofError("ENGINE_MISSING", `the engine environment broke during setup: ${final.reason}`);
   const missing = Object.keys(wanted).filter((k) => !final.probe.libraries[k]);
   // Record the absolute interpreter (a bare `python3` would depend on PATH at run time).
   python = final.probe.executable || python;
@@ -104,34 +121,43 @@ export async function setup(opts: { python?: string; torch: string; dev: boolean
 export function registerSetup(program: Command): void {
   program
     .command("setup")
-    .description("create the engine's Python environment (a venv in .loraprof/venv) and install what it needs")
-    .option("--python <path>", "reuse this interpreter (installs only what it lacks; works offline when nothing is missing)")
+    .description(
+      "create the engine's Python environment (a venv in .loraprof/venv) and install what it needs",
+    )
+    .option(
+      "--python <path>",
+      "reuse this interpreter (installs only what it lacks; works offline when nothing is missing)",
+    )
     .option("--torch <spec>", "pip requirement used when torch is missing", DEFAULT_TORCH_SPEC)
     .option("--dev", "also install the engine's test tools (pytest, jsonschema)")
     .option("--json", "print the result as JSON")
     .option("-q, --quiet", "no pip output")
-    .action(async (opts: { python?: string; torch: string; dev?: boolean; json?: boolean; quiet?: boolean }) => {
-      const res = await setup({
-        ...(opts.python ? { python: opts.python } : {}),
-        torch: opts.torch,
-        dev: Boolean(opts.dev),
-        quiet: Boolean(opts.quiet || opts.json),
-      });
-      if (opts.json) {
-        printJson(res);
-      } else {
-        const libs = Object.entries(res.probe.libraries).filter(([k]) => k !== "loraprof_engine");
-        process.stdout.write(
-          `engine Python: ${res.python} (${res.mode === "venv" ? "loraprof venv" : "reused"}; Python ${res.probe.python})\n` +
-            renderTable(libs, [
-              { header: "package", value: ([k]) => k },
-              { header: "version", value: ([, v]) => (v ? pc.green(v) : pc.dim("not installed")) },
-            ]) +
-            `\nCUDA: ${res.probe.cuda.available ? pc.green(`${res.probe.cuda.version} — ${res.probe.cuda.devices.map((d) => d.name).join(", ")}`) : pc.dim("not available (CPU runs only)")}\n` +
-            (res.installed.length ? `installed: ${res.installed.join(", ")}\n` : "nothing to install\n") +
-            (res.missing.length ? pc.red(`still missing: ${res.missing.join(", ")}\n`) : pc.green("ready: try `npx loraprof demo`\n")),
-        );
-      }
-      process.exitCode = res.missing.some((m) => m in REQUIRED) ? 1 : 0;
-    });
+    .action(
+      async (opts: { python?: string; torch: string; dev?: boolean; json?: boolean; quiet?: boolean }) => {
+        const res = await setup({
+          ...(opts.python ? { python: opts.python } : {}),
+          torch: opts.torch,
+          dev: Boolean(opts.dev),
+          quiet: Boolean(opts.quiet || opts.json),
+        });
+        if (opts.json) {
+          printJson(res);
+        } else {
+          const libs = Object.entries(res.probe.libraries).filter(([k]) => k !== "loraprof_engine");
+          process.stdout.write(
+            `engine Python: ${res.python} (${res.mode === "venv" ? "loraprof venv" : "reused"}; Python ${res.probe.python})\n` +
+              renderTable(libs, [
+                { header: "package", value: ([k]) => k },
+                { header: "version", value: ([, v]) => (v ? pc.green(v) : pc.dim("not installed")) },
+              ]) +
+              `\nCUDA: ${res.probe.cuda.available ? pc.green(`${res.probe.cuda.version} — ${res.probe.cuda.devices.map((d) => d.name).join(", ")}`) : pc.dim("not available (CPU runs only)")}\n` +
+              (res.installed.length ? `installed: ${res.installed.join(", ")}\n` : "nothing to install\n") +
+              (res.missing.length
+                ? pc.red(`still missing: ${res.missing.join(", ")}\n`)
+                : pc.green("ready: try `npx loraprof demo`\n")),
+          );
+        }
+        process.exitCode = res.missing.some((m) => m in REQUIRED) ? 1 : 0;
+      },
+    );
 }

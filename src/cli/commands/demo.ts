@@ -14,7 +14,7 @@ export const DEMO_CONFIG = {
   dataset: "synthetic",
   syntheticRecords: 2000,
   seqLen: 256,
-  batchSize: 4,
+  batchSize: 2,
   steps: 40,
   warmupSteps: 5,
   logEverySteps: 5,

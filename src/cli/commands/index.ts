@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerData } from "./data.js";
 import { registerModels } from "./models.js";
+import { registerPlan } from "./plan.js";
 import { registerReport } from "./report.js";
 import { registerStudy } from "./study.js";
 import { registerSweep } from "./sweep.js";
@@ -10,6 +11,7 @@ import { registerTelemetry } from "./telemetry.js";
 export function registerExtraCommands(program: Command): void {
   registerData(program);
   registerModels(program);
+  registerPlan(program);
   registerSweep(program);
   registerStudy(program);
   registerReport(program);

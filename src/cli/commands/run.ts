@@ -193,7 +193,11 @@ export function renderRunResult(r: RunResult, title?: string): string {
       ],
       [
         "peak memory",
-        `allocated ${formatBytes(m.peakAllocatedBytes)}, reserved ${formatBytes(m.peakReservedBytes)}, process ${formatBytes(m.peakProcessBytes)}, device ${formatBytes(m.peakDeviceBytes)}`,
+        [m.peakAllocatedBytes, m.peakReservedBytes, m.peakProcessBytes, m.peakDeviceBytes].every(
+          (v) => v === null,
+        )
+          ? "not measured on the CPU (the four figures are the CUDA allocator's and NVML's)"
+          : `allocated ${formatBytes(m.peakAllocatedBytes)}, reserved ${formatBytes(m.peakReservedBytes)}, process ${formatBytes(m.peakProcessBytes)}, device ${formatBytes(m.peakDeviceBytes)}`,
       ],
       [
         "loss",
@@ -215,7 +219,9 @@ export function renderRunResult(r: RunResult, title?: string): string {
       pairs.push(["MFU / HFU", `${formatNumber(x["mfu"] * 100)}% / ${formatNumber((x["hfu"] ?? 0) * 100)}%`]);
     }
     const reasons = Object.entries(m.nullReasons);
-    if (reasons.length) pairs.push(["not measured", reasons.map(([k, v]) => `${k}: ${v}`).join("; ")]);
+    // On the CPU every GPU figure is absent for the same reason, said once in the memory line.
+    if (reasons.length && c.device !== "cpu")
+      pairs.push(["not measured", reasons.map(([k, v]) => `${k}: ${v}`).join("; ")]);
   }
   const out = [head, renderPairs(pairs)];
   if (m?.warnings.length) out.push(...m.warnings.map((w) => pc.yellow(`warning: ${w}`)));

@@ -1,4 +1,5 @@
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { alive } from "../../test/process.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,20 +15,6 @@ function fakeEngine(name: string, body: string): string {
   writeFileSync(p, `#!/usr/bin/env bash\n${body}\n`);
   chmodSync(p, 0o755);
   return p;
-}
-
-/** Gone, or a zombie waiting for a reaper (containers' PID 1 may never reap it). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
-  } catch {
-    return false;
-  }
 }
 
 const spec = { protocolVersion: PROTOCOL_VERSION, runId: "t" } as unknown as RunSpec;

@@ -1,53 +1,11 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { alive, exited, until, waitForStderr as waitFor } from "../process.js";
 import { cli, cliAsync, json, makeEnv } from "./helpers.js";
 
 interface Listed {
   id: string;
   status: string;
   error: { kind: string } | null;
-}
-
-function waitFor(child: ReturnType<typeof cliAsync>, pattern: RegExp, timeoutMs = 240_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${pattern}; stderr so far:\n${seen}`)),
-      timeoutMs,
-    );
-    child.stderr!.on("data", (d: Buffer) => {
-      seen += d.toString();
-      if (pattern.test(seen)) {
-        clearTimeout(timer);
-        resolve(seen);
-      }
-    });
-  });
-}
-
-const exited = (child: ReturnType<typeof cliAsync>) =>
-  new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return check();
 }
 
 const longRun = [

@@ -3,9 +3,10 @@
  * dataset does not exist), the CLI is killed mid-way with SIGKILL, resumed, stopped with Ctrl-C,
  * resumed again. No completed run is repeated and no outcome is lost.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { alive, exited, waitForStderr as waitFor } from "../process.js";
 import { cli, cliAsync, json, makeEnv } from "./helpers.js";
 
 interface Entry {
@@ -22,35 +23,6 @@ interface Listed {
   label: string | null;
   sweepId: string | null;
   error: { kind: string } | null;
-}
-
-function waitFor(child: ReturnType<typeof cliAsync>, pattern: RegExp, timeoutMs = 180_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${pattern}; stderr so far:\n${seen}`)),
-      timeoutMs,
-    );
-    child.stderr!.on("data", (d: Buffer) => {
-      seen += d.toString();
-      if (pattern.test(seen)) {
-        clearTimeout(timer);
-        resolve(seen);
-      }
-    });
-  });
-}
-
-const exited = (child: ReturnType<typeof cliAsync>) =>
-  new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
-  } catch {
-    return false;
-  }
 }
 
 describe("a sweep on the CPU", () => {

@@ -9,6 +9,7 @@ import { createTelemetryObserver } from "../../telemetry/observer.js";
 import { LoraprofError } from "../../util/errors.js";
 import type { RunError } from "../../store/runs.js";
 import { openContext, printJson } from "../context.js";
+import { interruptible } from "../interrupt.js";
 import { addRunFlags, flagsToOverrides } from "../flags.js";
 import { progressReporter } from "../progress.js";
 import { formatBytes, formatNumber, formatSeconds, renderPairs, statusColor } from "../render.js";
@@ -89,17 +90,7 @@ export async function runAndReport(
   },
 ): Promise<number> {
   const ctx = openContext({ db: opts.db });
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      process.stderr.write("\ncancelling (Ctrl-C again to force)…\n");
-      controller.abort();
-    } else process.exit(130);
-  };
-  process.on("SIGINT", onSigint);
-  process.on("SIGTERM", onSigint);
+  const interrupt = interruptible("cancelling");
   const progress = progressReporter({ quiet: opts.quiet || (opts.json && !process.stderr.isTTY) });
   try {
     if (ctx.reaped.length && !opts.json) {
@@ -111,7 +102,7 @@ export async function runAndReport(
       db: ctx.db,
       home: ctx.home,
       cacheDir: ctx.cacheDir,
-      signal: controller.signal,
+      signal: interrupt.signal,
       onProgress: progress.onProgress,
       observers: telemetryObservers(ctx, opts),
     });
@@ -121,8 +112,7 @@ export async function runAndReport(
     return RUN_EXIT_CODES[result.status];
   } finally {
     progress.stop();
-    process.off("SIGINT", onSigint);
-    process.off("SIGTERM", onSigint);
+    interrupt.dispose();
     ctx.db.close();
   }
 }

@@ -18,6 +18,7 @@ import {
 import { listEntries, listSweeps, getSweep, reapStaleSweeps } from "../../sweep/store.js";
 import { LoraprofError, type Problem } from "../../util/errors.js";
 import { openContext, printJson, type CliContext } from "../context.js";
+import { interruptible } from "../interrupt.js";
 import { formatNumber, formatSeconds, renderTable, statusColor } from "../render.js";
 
 /** `--set optimizer.lr=1e-4 --set gradCheckpointing=true`: values read as YAML scalars. */
@@ -281,23 +282,13 @@ export async function executeSweepCommand(
   const prepared = prepare();
   const plan = planSweep(ctx.db, prepared.sweep.id, policy);
   log(describePlan(prepared, plan));
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      process.stderr.write("\nstopping the sweep: cancelling the current run(s) (Ctrl-C again to force)…\n");
-      controller.abort();
-    } else process.exit(130);
-  };
-  process.on("SIGINT", onSigint);
-  process.on("SIGTERM", onSigint);
+  const interrupt = interruptible("stopping the sweep: cancelling the current run(s)");
   try {
     const outcome = await runSweep(prepared.sweep.id, {
       db: ctx.db,
       home: ctx.home,
       cacheDir: ctx.cacheDir,
-      signal: controller.signal,
+      signal: interrupt.signal,
       ...policy,
       onEvent: sweepProgress({ quiet: Boolean(opts.quiet) || (Boolean(opts.json) && !process.stderr.isTTY) }),
     });
@@ -314,10 +305,9 @@ export async function executeSweepCommand(
         })),
       });
     } else process.stdout.write(renderOutcome(outcome, prepared.sweep.name) + "\n");
-    return { code: outcome.status === "finished" ? 0 : controller.signal.aborted ? 130 : 1, outcome };
+    return { code: outcome.status === "finished" ? 0 : interrupt.signal.aborted ? 130 : 1, outcome };
   } finally {
-    process.off("SIGINT", onSigint);
-    process.off("SIGTERM", onSigint);
+    interrupt.dispose();
   }
 }
 

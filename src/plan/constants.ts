@@ -96,6 +96,8 @@ export interface Calibration {
   fitted: (keyof PlannerConstants)[];
   /** Measured runs the fit used. */
   runs: number;
+  /** Runs that ran out of memory, used as lower bounds on the device peak (absent in older calibrations). */
+  oomRuns?: number;
   /** In-sample error after the fit, per measured quantity (null where no run measured it). */
   error: CalibrationError;
 }

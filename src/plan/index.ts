@@ -9,8 +9,20 @@ export type {
   FitChoice,
   FitGridRow,
 } from "./plan.js";
-export { calibrate, evaluatePredictions, CONSTANT_RANGES } from "./calibrate.js";
-export type { MeasuredRun, CalibrateOptions, Evaluation, RunPrediction } from "./calibrate.js";
+export {
+  calibrate,
+  evaluatePredictions,
+  summarizePredictions,
+  crossValidate,
+  CONSTANT_RANGES,
+} from "./calibrate.js";
+export type {
+  MeasuredRun,
+  CalibrateOptions,
+  Evaluation,
+  RunPrediction,
+  CrossValidation,
+} from "./calibrate.js";
 export { DEFAULT_CONSTANTS, MEMORY_CONSTANTS, TIME_CONSTANTS, resolveConstants } from "./constants.js";
 export type { PlannerConstants, Calibration, CalibrationError, ErrorStats } from "./constants.js";
 export { flopsPerToken } from "./flops.js";
@@ -24,5 +36,36 @@ export {
   expectedPaddedLength,
   expectedTruncatedLength,
   DEFAULT_LENGTH_SIGMA,
+  ALPACA_PUBLISHED_LENGTHS,
 } from "./lengths.js";
 export type { LengthStats } from "./lengths.js";
+export {
+  planInputFromConfig,
+  planModel,
+  planPrecision,
+  planBudgetBytes,
+  requirePlanGpu,
+  gpuFromProbe,
+} from "./config.js";
+export type { PlannableConfig, PlanInputOptions, SeenGpu } from "./config.js";
+export { datasetLengths, statsFromLengths } from "./dataset.js";
+export type { LengthSource, LengthSourceKind } from "./dataset.js";
+export { measuredFromRun, measuredRun, runDevice, runGpu } from "./measured.js";
+export type { RunLike } from "./measured.js";
+export {
+  calibrationsPath,
+  loadCalibration,
+  saveCalibration,
+  toCalibration,
+  SavedCalibrationSchema,
+  CALIBRATIONS_FILE,
+} from "./calibrations.js";
+export type { SavedCalibration } from "./calibrations.js";
+export { planForConfig, predictForRun, calibrateFromRuns, gpusOfRuns } from "./predict.js";
+export type {
+  ConfigPlan,
+  PlanForConfigOptions,
+  PredictForRunOptions,
+  StoredRunLike,
+  CalibrateFromRunsResult,
+} from "./predict.js";

@@ -29,6 +29,21 @@ export interface LengthStats {
  */
 export const DEFAULT_LENGTH_SIGMA = 0.56;
 
+/**
+ * Stanford Alpaca's record lengths as published with the project's reference sample
+ * (shared/data/alpaca/SOURCE.md: Qwen2.5 tokenizer, Alpaca prompt template + output, measured on a
+ * random 9,229 of the 52,002 records): mean 103, median 88, p90 169, max 924 tokens. Those figures
+ * leave out the EOS token the shard writer appends to every record (see data/synthetic.ts), so one
+ * is added here. The planner falls back to these when a run names `alpaca` but the file has not
+ * been downloaded; the full file's lengths may differ a little from the sample's.
+ */
+export const ALPACA_PUBLISHED_LENGTHS: Readonly<LengthStats> = Object.freeze({
+  meanTokens: 104,
+  medianTokens: 89,
+  p90Tokens: 170,
+  maxTokens: 925,
+});
+
 const sortedCache = new WeakMap<readonly number[], Float64Array>();
 
 function sortedLengths(lengths: readonly number[]): Float64Array {

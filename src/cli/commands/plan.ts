@@ -62,16 +62,21 @@ export function registerPlan(program: Command): void {
     .command("plan")
     .description("predict peak memory, fit and speed of a run on a GPU, without running it");
   addRunFlags(cmd)
-    .option("--gpu <name>", "GPU to plan for: a catalog id (e.g. rtx-4060, h200) or auto, this machine's (default)")
-    .option("--fit", "search batch × sequence for the largest that fits and the fastest per optimizer and precision")
+    .option(
+      "--gpu <name>",
+      "GPU to plan for: a catalog id (e.g. rtx-4060, h200) or auto, this machine's (default)",
+    )
+    .option(
+      "--fit",
+      "search batch × sequence for the largest that fits and the fastest per optimizer and precision",
+    )
     .option("--db <path>", "run store whose calibrations to use (default .loraprof/loraprof.db)")
     .option("--json", "print one JSON object instead of tables")
     .action(async (opts: Record<string, unknown>) => {
       const req = planRequestFromFlags(opts);
       const gpu = await resolvePlanGpu(req.gpu, req.config.device);
-      const { planForConfig, loadCalibration, calibrationsPath, toCalibration } = await import(
-        "../../plan/index.js"
-      );
+      const { planForConfig, loadCalibration, calibrationsPath, toCalibration } =
+        await import("../../plan/index.js");
       const path = calibrationsPath(req.dbPath);
       const saved = loadCalibration(path, gpu.id);
       const plan = await planForConfig(req.config, {
@@ -144,7 +149,8 @@ function methodLine(input: PlanInput): string {
 }
 
 export function calibrationLine(saved: SavedCalibration | null, path: string): string {
-  if (!saved) return `uncalibrated defaults (no calibration for this GPU in ${path}; see \`loraprof plan calibrate\`)`;
+  if (!saved)
+    return `uncalibrated defaults (no calibration for this GPU in ${path}; see \`loraprof plan calibrate\`)`;
   const c = saved.calibration;
   const oom = c.oomRuns ? ` + ${c.oomRuns} OOM run${c.oomRuns === 1 ? "" : "s"}` : "";
   const held = saved.heldOut?.error.realTokensPerSecond;
@@ -172,7 +178,10 @@ export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, pat
     { header: "note", value: (i) => pc.dim(i.note) },
   ]);
   const totals = renderPairs([
-    ["allocator peak", `${formatBytes(m.allocatorPeakBytes)} (at the ${m.peakPhase === "loss" ? "loss" : "backward of one layer"})`],
+    [
+      "allocator peak",
+      `${formatBytes(m.allocatorPeakBytes)} (at the ${m.peakPhase === "loss" ? "loss" : "backward of one layer"})`,
+    ],
     ["reserved peak", formatBytes(m.allocatorReservedPeakBytes)],
     ["device peak", pc.bold(formatBytes(m.devicePeakBytes))],
   ]);
@@ -218,7 +227,11 @@ export function renderFit(fit: FitSearchResult, input: PlanInput): string {
   out.push(
     renderTable(fit.grid, [
       { header: "seq", value: (r) => String(r.seqLen), align: "right" },
-      { header: "largest batch", value: (r) => (r.largestBatchSize === null ? pc.red("none") : String(r.largestBatchSize)), align: "right" },
+      {
+        header: "largest batch",
+        value: (r) => (r.largestBatchSize === null ? pc.red("none") : String(r.largestBatchSize)),
+        align: "right",
+      },
       { header: "device peak", value: (r) => formatBytes(r.devicePeakBytes), align: "right" },
     ]),
   );
@@ -226,7 +239,9 @@ export function renderFit(fit: FitSearchResult, input: PlanInput): string {
     out.push(
       `largest: batch ${fit.largest.batchSize} × seq ${fit.largest.seqLen} (${formatNumber(fit.largest.tokensPerMicroBatch, 0)} tokens per micro-batch, ` +
         `${formatBytes(fit.largest.devicePeakBytes)}, margin ${formatBytes(fit.largest.marginBytes)}` +
-        (fit.largest.realTokensPerSecond !== null ? `, ${formatNumber(fit.largest.realTokensPerSecond)} real tokens/s)` : ")"),
+        (fit.largest.realTokensPerSecond !== null
+          ? `, ${formatNumber(fit.largest.realTokensPerSecond)} real tokens/s)`
+          : ")"),
     );
   } else out.push(pc.red("nothing in the grid fits"));
   out.push("", `fastest batch size per optimizer and precision at seq ${input.seqLen}:`);
@@ -237,7 +252,11 @@ export function renderFit(fit: FitSearchResult, input: PlanInput): string {
     renderTable(rows, [
       { header: "optimizer", value: (r) => r.optimizer },
       { header: "precision", value: (r) => r.precision },
-      { header: "batch", value: (r) => (r.best ? String(r.best.batchSize) : pc.red("does not fit")), align: "right" },
+      {
+        header: "batch",
+        value: (r) => (r.best ? String(r.best.batchSize) : pc.red("does not fit")),
+        align: "right",
+      },
       { header: "real tok/s", value: (r) => formatNumber(r.best?.realTokensPerSecond), align: "right" },
       { header: "device peak", value: (r) => formatBytes(r.best?.devicePeakBytes), align: "right" },
       { header: "margin", value: (r) => formatBytes(r.best?.marginBytes), align: "right" },
@@ -247,7 +266,11 @@ export function renderFit(fit: FitSearchResult, input: PlanInput): string {
 }
 
 /** The JSON form: the planner's result plus what it was computed from (record lengths summarized). */
-export function planJson(plan: ConfigPlan, saved: SavedCalibration | null, path: string): Record<string, unknown> {
+export function planJson(
+  plan: ConfigPlan,
+  saved: SavedCalibration | null,
+  path: string,
+): Record<string, unknown> {
   const { lengths, input, result } = plan;
   const { lengths: _all, ...lengthSummary } = lengths.stats;
   const { lengthStats: _stats, calibration: _cal, model: _model, gpu: _gpu, ...shape } = input;
@@ -260,7 +283,12 @@ export function planJson(plan: ConfigPlan, saved: SavedCalibration | null, path:
     },
     model: plan.model.id,
     input: shape,
-    lengths: { kind: lengths.kind, description: lengths.description, records: lengths.records, ...lengthSummary },
+    lengths: {
+      kind: lengths.kind,
+      description: lengths.description,
+      records: lengths.records,
+      ...lengthSummary,
+    },
     memory: result.memory,
     fits: result.fits,
     throughput: result.throughput,
@@ -291,8 +319,12 @@ export function renderCalibration(r: CalibrateFromRunsResult, saved: SavedCalibr
     `calibrated the planner for ${pc.bold(r.gpu.name)} on ${c.runs} measured run${c.runs === 1 ? "" : "s"}` +
       (c.oomRuns ? ` and ${c.oomRuns} OOM run${c.oomRuns === 1 ? "" : "s"} (lower bounds on the peak)` : ""),
   ];
-  if (r.skipped.length) out.push(pc.yellow(`skipped ${r.skipped.length}: ${r.skipped.map((s) => `${s.id} (${s.reason})`).join("; ")}`));
-  const fmt = (k: keyof PlannerConstants, v: number) => (CONSTANT_UNITS[k] ?? ((x: number) => formatNumber(x, 3)))(v);
+  if (r.skipped.length)
+    out.push(
+      pc.yellow(`skipped ${r.skipped.length}: ${r.skipped.map((s) => `${s.id} (${s.reason})`).join("; ")}`),
+    );
+  const fmt = (k: keyof PlannerConstants, v: number) =>
+    (CONSTANT_UNITS[k] ?? ((x: number) => formatNumber(x, 3)))(v);
   const keys = Object.keys(c.constants) as (keyof PlannerConstants)[];
   out.push(
     "",
@@ -300,12 +332,19 @@ export function renderCalibration(r: CalibrateFromRunsResult, saved: SavedCalibr
       keys.map((k) => ({ k })),
       [
         { header: "constant", value: ({ k }) => k },
-        { header: "fitted", value: ({ k }) => (c.fitted.includes(k) ? fmt(k, c.constants[k]) : pc.dim(`${fmt(k, c.constants[k])} (kept)`)), align: "right" },
+        {
+          header: "fitted",
+          value: ({ k }) =>
+            c.fitted.includes(k) ? fmt(k, c.constants[k]) : pc.dim(`${fmt(k, c.constants[k])} (kept)`),
+          align: "right",
+        },
       ],
     ),
   );
   const e = (s: { medianAbsPct: number; maxAbsPct: number; runs: number } | null) =>
-    s ? `median ${formatNumber(s.medianAbsPct)}%, max ${formatNumber(s.maxAbsPct)}% over ${s.runs} runs` : "—";
+    s
+      ? `median ${formatNumber(s.medianAbsPct)}%, max ${formatNumber(s.maxAbsPct)}% over ${s.runs} runs`
+      : "—";
   const rows: [string, string][] = [
     ["fit error (in sample)", ""],
     ["  device peak", e(c.error.devicePeakBytes)],
@@ -320,8 +359,14 @@ export function renderCalibration(r: CalibrateFromRunsResult, saved: SavedCalibr
       ["  allocator peak", e(h.error.allocatorPeakBytes)],
       ["  real tokens/s", e(h.error.realTokensPerSecond)],
     );
-    if (h.fitAccuracy) rows.push(["  fit/OOM", `${h.fitAccuracy.correct} of ${h.fitAccuracy.runs} runs right`]);
+    if (h.fitAccuracy)
+      rows.push(["  fit/OOM", `${h.fitAccuracy.correct} of ${h.fitAccuracy.runs} runs right`]);
   } else rows.push(["held-out error", "needs 3 or more measured runs"]);
-  out.push("", renderPairs(rows), "", `saved to ${path} (${saved.gpuId}); \`loraprof plan --gpu ${saved.gpuId}\` uses it`);
+  out.push(
+    "",
+    renderPairs(rows),
+    "",
+    `saved to ${path} (${saved.gpuId}); \`loraprof plan --gpu ${saved.gpuId}\` uses it`,
+  );
   return out.join("\n");
 }

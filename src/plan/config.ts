@@ -1,0 +1,151 @@
+/**
+ * From a run configuration (what `loraprof run` takes, or what a stored run resolved to) to the
+ * planner's input: the catalog model, the GPU, the budget and the shape. Pure: the dataset's length
+ * statistics and the GPU are passed in (see ./dataset.ts for the lengths, `resolvePlanGpu` for the
+ * GPU), so the same mapping serves the CLI, the calibration and the accuracy benchmark.
+ */
+import { findGpu, GPUS, type GpuEntry } from "../catalog/gpus.js";
+import { findModel, MODELS } from "../catalog/models.js";
+import type { ModelEntry } from "../catalog/types.js";
+import { parseByteSize, type RunConfig } from "../config/schema.js";
+import type { Precision } from "../run/protocol.js";
+import { LoraprofError } from "../util/errors.js";
+import type { Calibration } from "./constants.js";
+import type { LengthStats } from "./lengths.js";
+import type { PlanInput } from "./types.js";
+
+/** A RunConfig before (`precision: auto`) or after resolution (a stored run's config). */
+export type PlannableConfig = Omit<RunConfig, "precision" | "device" | "weights"> & {
+  precision: RunConfig["precision"] | Precision;
+  device?: string;
+  weights?: string;
+};
+
+/** The catalog model a config names; the planner needs exact architecture facts. */
+export function planModel(config: Pick<PlannableConfig, "model">): ModelEntry {
+  const entry = findModel(config.model);
+  if (entry) return entry;
+  throw new LoraprofError("MODEL_NOT_FOUND", `the planner has no architecture for "${config.model}"`, {
+    problems: [
+      {
+        field: "model",
+        message: "the planner counts parameters from the model catalog, and this model is not in it",
+        hint: `plan with the closest catalog id (${MODELS.map((m) => m.id).join(", ")})`,
+      },
+    ],
+  });
+}
+
+/** `auto` precision as `run` resolves it on a GPU: bf16 from compute capability 8.0 (Ampere), else fp16. */
+export function planPrecision(config: Pick<PlannableConfig, "precision">, gpu: GpuEntry | null): Precision {
+  if (config.precision !== "auto") return config.precision;
+  if (gpu === null) return "bf16";
+  return Number(gpu.computeCapability) >= 8 ? "bf16" : "fp16";
+}
+
+/** The budget a config holds a run to, in bytes; null for the whole GPU. */
+export function planBudgetBytes(config: Pick<PlannableConfig, "vramBudget">): number | null {
+  return config.vramBudget === null || config.vramBudget === undefined
+    ? null
+    : parseByteSize(config.vramBudget);
+}
+
+export interface PlanInputOptions {
+  gpu: GpuEntry | null;
+  lengthStats: LengthStats;
+  calibration?: Calibration;
+}
+
+export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOptions): PlanInput {
+  const method = config.method;
+  return {
+    model: planModel(config),
+    gpu: opts.gpu,
+    vramBudgetBytes: planBudgetBytes(config),
+    batchSize: config.batchSize,
+    seqLen: config.seqLen,
+    gradAccum: config.gradAccum,
+    padding: config.padding,
+    precision: planPrecision(config, opts.gpu),
+    method,
+    quant: method === "qlora" ? { type: config.quant.type, doubleQuant: config.quant.doubleQuant } : null,
+    lora: {
+      r: config.lora.r,
+      alpha: config.lora.alpha,
+      dropout: config.lora.dropout,
+      targetModules: config.lora.targetModules,
+    },
+    optimizer: config.optimizer.name,
+    gradCheckpointing: config.gradCheckpointing,
+    lengthStats: opts.lengthStats,
+    ...(opts.calibration ? { calibration: opts.calibration } : {}),
+  };
+}
+
+/** What nvidia-smi showed for a GPU (util/gpu.ts's GpuInfo, or a run's recorded device). */
+export interface SeenGpu {
+  name: string;
+  memoryTotalBytes?: number | null;
+  index?: number;
+}
+
+function unknownGpu(name: string, field: string): LoraprofError {
+  return new LoraprofError("FLAG_INVALID", `no GPU "${name}" in the catalog`, {
+    problems: [
+      {
+        field,
+        message: `"${name}" is neither a catalog id nor a catalogued board name`,
+        hint: `use one of ${GPUS.map((g) => g.id).join(", ")}`,
+      },
+    ],
+  });
+}
+
+/** A catalog GPU from a `--gpu` value (catalog id, board name or nvidia-smi name). */
+export function requirePlanGpu(name: string, field = "--gpu"): GpuEntry {
+  const g = findGpu(name);
+  if (!g) throw unknownGpu(name, field);
+  return g;
+}
+
+/**
+ * `--gpu auto`: the GPU the run would use (cuda:N picks index N, else the first), found with
+ * nvidia-smi. No GPU, or one the catalog does not know, is an error that says to pass --gpu.
+ */
+export function gpuFromProbe(
+  probe: { ok: true; gpus: SeenGpu[] } | { ok: false; reason: string },
+  device = "auto",
+): GpuEntry {
+  const index = /^cuda:(\d+)$/.exec(device)?.[1];
+  const seen = probe.ok
+    ? index === undefined
+      ? probe.gpus[0]
+      : probe.gpus.find((g) => g.index === Number(index))
+    : undefined;
+  if (!seen) {
+    throw new LoraprofError("FLAG_INVALID", "no GPU found to plan for", {
+      problems: [
+        {
+          field: "--gpu",
+          message: probe.ok
+            ? `nvidia-smi lists no GPU${index === undefined ? "" : ` ${index}`}`
+            : probe.reason,
+          hint: `name the card to plan for: --gpu rtx-4060 (catalog: ${GPUS.map((g) => g.id).join(", ")})`,
+        },
+      ],
+    });
+  }
+  const g = findGpu(seen.name, seen.memoryTotalBytes ?? null);
+  if (!g) {
+    throw new LoraprofError("FLAG_INVALID", `this machine's GPU "${seen.name}" is not in the catalog`, {
+      problems: [
+        {
+          field: "--gpu",
+          message: "the planner needs the card's datasheet figures",
+          hint: `pass the closest catalog id with --gpu (${GPUS.map((x) => x.id).join(", ")})`,
+        },
+      ],
+    });
+  }
+  return g;
+}

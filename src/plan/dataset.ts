@@ -146,10 +146,12 @@ export async function datasetLengths(
   const records = data.selectSubset(all, config.subset, config.subsetMode, config.seed);
   const tokenizer = await data.loadTokenizer({ family: model.tokenizer });
   const lengths = Array.from(data.recordTokenLengths(records, tokenizer, config.template));
-  await mkdir(join(opts.cacheDir, "plan-lengths"), { recursive: true });
+  // A cache that cannot be written (read-only folder, full disk) costs the next plan time, no more.
   const tmp = `${cacheFile}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify({ lengths }));
-  await rename(tmp, cacheFile);
+  await mkdir(join(opts.cacheDir, "plan-lengths"), { recursive: true })
+    .then(() => writeFile(tmp, JSON.stringify({ lengths })))
+    .then(() => rename(tmp, cacheFile))
+    .catch(() => undefined);
   return {
     stats: await statsFromLengths(lengths),
     kind: "tokenized",

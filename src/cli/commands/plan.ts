@@ -203,7 +203,7 @@ export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, pat
         [
           "speed",
           `${pc.bold(formatNumber(t.realTokensPerSecond))} real tokens/s, ${formatNumber(t.processedTokensPerSecond)} processed tokens/s ` +
-            `(${t.bound}-bound; step ${formatSeconds(t.stepSeconds)}, ${formatNumber(t.realTokensPerMicroStep)} real of ${formatNumber(t.processedTokensPerMicroStep)} tokens per micro-batch)`,
+            `(${t.bound}-bound; step ${formatSeconds(t.stepSeconds)}, ${formatNumber(t.realTokensPerMicroStep, 0)} real of ${formatNumber(t.processedTokensPerMicroStep, 0)} tokens per micro-batch)`,
         ],
         ["s / 10k real tokens", formatNumber(t.secondsPer10kRealTokens, 1)],
         ["J / real token", `${formatNumber(t.energy.joulesPerRealToken, 3)} (${t.energy.method})`],

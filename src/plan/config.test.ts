@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { loadRunConfig } from "../config/load.js";
+import { LoraprofError } from "../util/errors.js";
+import { gpuFromProbe, planInputFromConfig, planPrecision, requirePlanGpu } from "./config.js";
+import { ALPACA_LIKE, gpu } from "./testing.js";
+
+const GiB = 2 ** 30;
+
+describe("planInputFromConfig", () => {
+  it("maps the study's run 2 preset to the planner's input field by field", () => {
+    const config = loadRunConfig({ overrides: { preset: "paper-run2" } });
+    const input = planInputFromConfig(config, { gpu: gpu("rtx-4060"), lengthStats: ALPACA_LIKE });
+    expect(input.model).toMatchObject({ id: "qwen2.5-1.5b-instruct" });
+    expect(input).toMatchObject({
+      batchSize: 2,
+      seqLen: 2048,
+      gradAccum: 1,
+      padding: "max_length",
+      precision: "fp16",
+      method: "qlora",
+      quant: { type: "nf4", doubleQuant: true },
+      lora: { r: 16, alpha: 32, dropout: 0.05, targetModules: "all-linear" },
+      optimizer: "paged_adamw_8bit",
+      gradCheckpointing: true,
+      vramBudgetBytes: null,
+    });
+    expect(input.calibration).toBeUndefined();
+  });
+
+  it("takes flags over the preset, and the budget in bytes", () => {
+    const config = loadRunConfig({
+      overrides: {
+        preset: "paper-run1",
+        batchSize: 4,
+        vramBudget: "6GiB",
+        method: "lora",
+        optimizer: { name: "adamw_8bit" },
+      },
+    });
+    const input = planInputFromConfig(config, { gpu: gpu("h200"), lengthStats: ALPACA_LIKE });
+    expect(input.batchSize).toBe(4);
+    expect(input.vramBudgetBytes).toBe(6 * GiB);
+    expect(input.method).toBe("lora");
+    expect(input.quant).toBeNull();
+    expect(input.optimizer).toBe("adamw_8bit");
+  });
+
+  it("resolves auto precision from the GPU's compute capability as run does", () => {
+    expect(planPrecision({ precision: "auto" }, gpu("rtx-4060"))).toBe("bf16");
+    expect(planPrecision({ precision: "auto" }, { ...gpu("rtx-4060"), computeCapability: "7.5" })).toBe(
+      "fp16",
+    );
+    expect(planPrecision({ precision: "fp32" }, gpu("h200"))).toBe("fp32");
+  });
+
+  it("refuses a model the catalog does not know, naming the field", () => {
+    const config = loadRunConfig({ overrides: { model: "someone/unknown-7b", weights: "pretrained" } });
+    try {
+      planInputFromConfig(config, { gpu: gpu("h200"), lengthStats: ALPACA_LIKE });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(LoraprofError);
+      expect((err as LoraprofError).code).toBe("MODEL_NOT_FOUND");
+      expect((err as LoraprofError).problems[0]?.field).toBe("model");
+    }
+  });
+});
+
+describe("GPU choice", () => {
+  it("finds a catalog GPU by id or nvidia-smi name and rejects others", () => {
+    expect(requirePlanGpu("rtx-4060").id).toBe("rtx-4060");
+    expect(requirePlanGpu("NVIDIA H200").id).toBe("h200");
+    expect(() => requirePlanGpu("voodoo-2")).toThrow(/no GPU "voodoo-2"/);
+  });
+
+  it("takes the device's GPU from nvidia-smi for --gpu auto", () => {
+    const probe = {
+      ok: true as const,
+      gpus: [
+        { index: 0, name: "NVIDIA H200", memoryTotalBytes: 143771 * 2 ** 20 },
+        { index: 1, name: "NVIDIA GeForce RTX 4060", memoryTotalBytes: 8188 * 2 ** 20 },
+      ],
+    };
+    expect(gpuFromProbe(probe).id).toBe("h200");
+    expect(gpuFromProbe(probe, "cuda:1").id).toBe("rtx-4060");
+  });
+
+  it("says to pass --gpu when auto finds no GPU", () => {
+    try {
+      gpuFromProbe({ ok: false, reason: "nvidia-smi not found (no NVIDIA driver)" });
+      expect.unreachable();
+    } catch (err) {
+      const e = err as LoraprofError;
+      expect(e.problems[0]?.field).toBe("--gpu");
+      expect(e.problems[0]?.hint).toMatch(/--gpu rtx-4060/);
+    }
+    expect(() => gpuFromProbe({ ok: true, gpus: [{ index: 0, name: "Matrox G200" }] })).toThrow(
+      /not in the catalog/,
+    );
+  });
+});

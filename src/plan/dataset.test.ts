@@ -1,0 +1,67 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { LoraprofError } from "../util/errors.js";
+import { datasetLengths } from "./dataset.js";
+import { ALPACA_PUBLISHED_LENGTHS } from "./lengths.js";
+import { model } from "./testing.js";
+
+const qwen = model("qwen2.5-1.5b-instruct");
+const base = {
+  syntheticRecords: 300,
+  subset: null,
+  subsetMode: "first" as const,
+  seed: 0,
+  template: "alpaca" as const,
+};
+
+describe("datasetLengths", () => {
+  it("uses Alpaca's published facts for an alpaca dataset that is not downloaded", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "lp-plan-"));
+    const src = await datasetLengths({ ...base, dataset: "alpaca" }, qwen, { cacheDir });
+    expect(src.kind).toBe("published");
+    expect(src.stats).toEqual(ALPACA_PUBLISHED_LENGTHS);
+    expect(src.description).toMatch(/not downloaded/);
+  });
+
+  it("counts synthetic records from the generator's plans, subset applied", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "lp-plan-"));
+    const src = await datasetLengths({ ...base, dataset: "synthetic", subset: 200 }, qwen, { cacheDir });
+    expect(src.kind).toBe("synthetic-plan");
+    expect(src.records).toBe(200);
+    expect(src.stats.lengths).toHaveLength(200);
+    // Alpaca-like by construction: mean near 104 tokens.
+    expect(src.stats.meanTokens).toBeGreaterThan(90);
+    expect(src.stats.meanTokens).toBeLessThan(120);
+  });
+
+  it("tokenizes a local file once and reads the lengths back from the cache", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lp-plan-"));
+    const file = join(dir, "tiny.json");
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { instruction: "Say hi.", input: "", output: "Hi." },
+        { instruction: "Add the numbers.", input: "2 and 3", output: "The sum of 2 and 3 is 5." },
+        { instruction: "Name a colour.", input: "", output: "Blue." },
+      ]),
+    );
+    const first = await datasetLengths({ ...base, dataset: file }, qwen, { cacheDir: dir });
+    expect(first.kind).toBe("tokenized");
+    expect(first.records).toBe(3);
+    const again = await datasetLengths({ ...base, dataset: file }, qwen, { cacheDir: dir });
+    expect(again.kind).toBe("cached");
+    expect(again.stats).toEqual(first.stats);
+    const subset = await datasetLengths({ ...base, dataset: file, subset: 2 }, qwen, { cacheDir: dir });
+    expect(subset.kind).toBe("tokenized");
+    expect(subset.stats.lengths).toEqual(first.stats.lengths!.slice(0, 2));
+  });
+
+  it("names the dataset field when the file does not exist", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "lp-plan-"));
+    await expect(
+      datasetLengths({ ...base, dataset: join(cacheDir, "missing.json") }, qwen, { cacheDir }),
+    ).rejects.toSatisfy((e) => e instanceof LoraprofError && e.problems[0]?.field === "dataset");
+  });
+});

@@ -214,7 +214,9 @@ export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, pat
   } else {
     out.push(renderPairs([["constants", calibrationLine(saved, path)]]));
   }
-  out.push("", pc.dim("assumptions:"), ...result.assumptions.map((a) => pc.dim(`  - ${a}`)));
+  // The record lengths are on their own line above; the JSON keeps them among the assumptions.
+  const assumptions = result.assumptions.filter((a) => !a.startsWith("record lengths:"));
+  out.push("", pc.dim("assumptions:"), ...assumptions.map((a) => pc.dim(`  - ${a}`)));
   return out.join("\n");
 }
 

@@ -89,3 +89,12 @@ describe("parseByteSize", () => {
     expect(parseByteSize(1024)).toBe(1024);
   });
 });
+
+describe("examples", () => {
+  it("examples/run.yaml is a valid run config", () => {
+    const path = new URL("../../examples/run.yaml", import.meta.url).pathname;
+    const cfg = loadRunConfig({ configPath: path });
+    expect(cfg.method).toBe("qlora");
+    expect(cfg.vramBudget).toBe("8GiB");
+  });
+});

@@ -25,17 +25,26 @@ def shard(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_shard(tmp_path_factory.mktemp("shard") / "shard", learnable_records(64, vocab=512, seed=0))
 
 
-@pytest.fixture(scope="module")
-def full_run(shard: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, list[dict], str]:
-    """One 20-step run of tiny qwen2 on the CPU, shared by the tests that read its events."""
-    tmp = tmp_path_factory.mktemp("run")
+def run_20_steps(shard: Path, tmp: Path, **train: object) -> tuple[int, list[dict], str]:
     spec = make_spec(
         tmp,
         shard,
-        train={"steps": 20, "warmupSteps": 3, "logEverySteps": 5},
+        train={"steps": 20, "warmupSteps": 3, "logEverySteps": 5, **train},
         optimizer={"lr": 1e-3, "schedule": "cosine"},
     )
     return run_engine(spec, tmp)
+
+
+@pytest.fixture(scope="module")
+def full_run(shard: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, list[dict], str]:
+    """One 20-step run of tiny qwen2 on the CPU, shared by the tests that read its events."""
+    return run_20_steps(shard, tmp_path_factory.mktemp("run"))
+
+
+@pytest.fixture(scope="module")
+def chunked_run(shard: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, list[dict], str]:
+    """The same run with the chunked LM head + loss, 16 target tokens per chunk."""
+    return run_20_steps(shard, tmp_path_factory.mktemp("chunked"), lossImplementation="chunked", lossChunkTokens=16)
 
 
 def test_a_cpu_run_emits_hello_loaded_steps_window_and_summary_in_order(full_run: tuple) -> None:
@@ -61,6 +70,23 @@ def test_every_event_validates_against_the_exported_schema(full_run: tuple, even
 def test_the_loss_falls_over_the_run(full_run: tuple) -> None:
     summary = full_run[1][-1]
     assert summary["lossLast"] < summary["lossFirst"]
+
+
+def test_a_chunked_loss_run_completes_says_so_and_its_loss_falls(chunked_run: tuple, event_schema: dict) -> None:
+    code, events, stderr = chunked_run
+    assert code == 0, stderr
+    for event in events:
+        jsonschema.validate(event, event_schema)
+    assert [e["type"] for e in events].count("step") == 20
+    assert any("chunked" in note for note in events[1]["notes"])
+    assert events[-1]["lossLast"] < events[-1]["lossFirst"]
+
+
+def test_a_chunked_loss_run_follows_the_full_runs_losses_step_by_step(full_run: tuple, chunked_run: tuple) -> None:
+    # Same seeded weights, data order and LoRA init: the two losses differ only by summation order.
+    full, chunked = ([e["loss"] for e in run[1] if e["type"] == "step"] for run in (full_run, chunked_run))
+    assert len(chunked) == len(full) == 20
+    assert chunked == pytest.approx(full, rel=1e-4)
 
 
 def test_the_summary_counts_measured_steps_and_their_tokens(full_run: tuple) -> None:

@@ -125,6 +125,18 @@ export const RUN_FLAGS: FlagDef[] = [
   },
   { flag: "attn", field: "attnImplementation", kind: "string", description: "sdpa|eager attention" },
   {
+    flag: "loss",
+    field: "loss",
+    kind: "string",
+    description: "full|chunked (chunked: LM head + loss in chunks, never all tokens × vocab logits)",
+  },
+  {
+    flag: "loss-chunk-tokens",
+    field: "lossChunkTokens",
+    kind: "int",
+    description: "target tokens per chunk with --loss chunked (default 1024)",
+  },
+  {
     flag: "steps",
     field: "steps",
     kind: "int",

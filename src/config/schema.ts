@@ -4,7 +4,7 @@
  * Unknown keys are errors. Resolution into the engine's RunSpec happens in ./resolve.ts.
  */
 import { z } from "zod";
-import { OPTIMIZERS, PADDING_MODES, PRECISIONS } from "../run/protocol.js";
+import { LOSS_IMPLEMENTATIONS, OPTIMIZERS, PADDING_MODES, PRECISIONS } from "../run/protocol.js";
 
 const posInt = () => z.number().int().positive();
 
@@ -96,6 +96,17 @@ export const RunConfigSchema = z
     /** Recompute activations in the backward pass (non-reentrant): less memory, ~1/3 more compute. */
     gradCheckpointing: z.boolean().default(false),
     attnImplementation: z.enum(["sdpa", "eager"]).default("sdpa"),
+    /**
+     * How the LM head and the loss are computed. full: the model returns tokens × vocab logits and the
+     * loss upcasts them to fp32 (about 3 fp32 copies alive at once: 7 GiB for Qwen's 152k vocabulary at
+     * 2 × 2048 tokens). chunked: `lossChunkTokens` target rows at a time, each chunk recomputed in
+     * backward, so only one chunk's logits are alive; the loss and gradients are the same, the LM head
+     * skips padding and masked prompt rows but runs twice on target rows. The study's GPU results were
+     * measured with full.
+     */
+    loss: z.enum(LOSS_IMPLEMENTATIONS).default("full"),
+    /** Target tokens per LM-head chunk with `loss: chunked` (1024 × 152k vocab ≈ 0.6 GiB per fp32 copy). */
+    lossChunkTokens: posInt().default(1024),
     /** Optimizer steps in all, warmup included. */
     steps: posInt().default(50),
     /** Steps excluded from the measured window (compilation, allocator growth, cache warmup). */
@@ -159,6 +170,8 @@ export const FIELD_HINTS: Record<string, string> = {
   device: "use auto, cpu, cuda or cuda:N",
   vramBudget: 'use a size like "8GiB", or null for the whole GPU',
   template: "use alpaca or chatml",
+  loss: "use full or chunked",
+  lossChunkTokens: "use a positive whole number of tokens, e.g. 1024",
   preset: `use one of ${PRESET_NAMES.join(", ")}`,
 };
 

@@ -49,6 +49,8 @@ export const PRECISIONS = ["fp32", "fp16", "bf16"] as const;
 export type Precision = (typeof PRECISIONS)[number];
 export const PADDING_MODES = ["longest", "max_length"] as const;
 export type PaddingMode = (typeof PADDING_MODES)[number];
+export const LOSS_IMPLEMENTATIONS = ["full", "chunked"] as const;
+export type LossImplementation = (typeof LOSS_IMPLEMENTATIONS)[number];
 
 export const RunSpecSchema = z
   .object({
@@ -96,6 +98,16 @@ export const RunSpecSchema = z
         seed: nonNegInt(),
         /** Steps per event flush: the only points where the engine synchronizes the device mid-run. */
         logEverySteps: int().positive(),
+        /**
+         * full: the model's forward returns [batch × width × vocab] logits and the loss upcasts them to
+         * fp32. chunked: the decoder's hidden states go through the LM head `lossChunkTokens` target
+         * rows at a time, each chunk recomputed in backward, so one chunk's logits are alive at once.
+         * Same loss and gradients. The LM head then runs on target rows only (padding and masked
+         * prompt rows are skipped), but twice per row: forward, and its recompute in backward.
+         */
+        lossImplementation: z.enum(LOSS_IMPLEMENTATIONS),
+        /** Target rows per LM-head chunk (read only with lossImplementation chunked). */
+        lossChunkTokens: int().positive(),
       })
       .strict(),
     lora: z

@@ -225,6 +225,8 @@ export function buildRunSpec(args: {
       attnImplementation: c.attnImplementation,
       seed: c.seed,
       logEverySteps: c.logEverySteps,
+      lossImplementation: c.loss,
+      lossChunkTokens: c.lossChunkTokens,
     },
     lora: { ...c.lora },
     quant: c.method === "qlora" ? { ...c.quant } : null,

@@ -95,6 +95,8 @@ const spec = {
     attnImplementation: "sdpa",
     seed: 0,
     logEverySteps: 1,
+    lossImplementation: "full",
+    lossChunkTokens: 1024,
   },
   lora: { r: 16, alpha: 32, dropout: 0, targetModules: "all-linear" },
   quant: { type: "nf4", doubleQuant: true },

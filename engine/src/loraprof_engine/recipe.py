@@ -21,9 +21,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 import transformers
+from torch.utils.checkpoint import checkpoint
 
 from . import __version__
 from .data import IGNORE_INDEX, MicroBatch, Shard, check_token_ids, micro_batches, open_shard
@@ -100,6 +103,11 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress) -> int:
     load_start = time.perf_counter()
     loaded = load_model(spec, device)
     check_token_ids(shard, loaded.vocab_size, spec.data.pad_token_id)
+    if spec.train.loss_implementation == "chunked":
+        loaded.notes.append(
+            f"loss: chunked LM head + cross-entropy, {spec.train.loss_chunk_tokens} target tokens per chunk, "
+            "each chunk recomputed in backward (no [tokens × vocab] logits; padding and prompt rows skipped)"
+        )
     params = [p for p in loaded.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
     synchronize(device)
@@ -228,6 +236,7 @@ def train(
     scaler = _grad_scaler() if t.precision == "fp16" else None
     params = [p for p in model.parameters() if p.requires_grad]
     batches = micro_batches(shard, spec.data)
+    loss_chunk_tokens = t.loss_chunk_tokens if t.loss_implementation == "chunked" else None
     watch = progress.watch
     done: list[StepRecord] = []
     pending: list[StepRecord] = []
@@ -278,7 +287,16 @@ def train(
             record.start_event.record()
         started = time.perf_counter()
         record.loss, record.grad_norm = train_step(
-            model, optimizer, scaler, micro, label_tokens, params, spec.optimizer.max_grad_norm, device, amp_dtype
+            model,
+            optimizer,
+            scaler,
+            micro,
+            label_tokens,
+            params,
+            spec.optimizer.max_grad_norm,
+            device,
+            amp_dtype,
+            loss_chunk_tokens,
         )
         if cuda:
             record.end_event.record()
@@ -320,8 +338,12 @@ def train_step(
     max_grad_norm: float | None,
     device: torch.device,
     amp_dtype: torch.dtype | None,
+    loss_chunk_tokens: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One optimizer step over its micro-batches; returns (loss, grad norm) as device tensors, unread.
+
+    loss_chunk_tokens None: the full loss (the model returns [batch, width, vocab] logits); a number: the
+    chunked loss of `chunked_token_loss_sum`, equal in value and gradients.
 
     Host synchronizations left inside a step, outside the engine's control: transformers' attention-mask
     preparation evaluates `mask.all()` on the host when a batch has padding (an unpadded batch is passed
@@ -330,13 +352,18 @@ def train_step(
     """
     step_loss = torch.zeros((), device=device)
     for batch in micro:
-        input_ids, attention_mask, labels = to_device(batch, device)
+        inputs = to_device(batch, device, with_loss_rows=loss_chunk_tokens is not None)
         with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+            if loss_chunk_tokens is not None:
+                loss_sum = chunked_token_loss_sum(model, inputs, loss_chunk_tokens)
+            else:
+                logits = model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).logits
+        if loss_chunk_tokens is None:
+            loss_sum = token_loss_sum(logits, inputs.labels)
+            del logits
         # Sum of token losses over the micro-batch ÷ label tokens of the whole step: every target
         # token weighs the same however the step's tokens fall into micro-batches.
-        loss = token_loss_sum(logits, labels) / max(1, label_tokens)
-        del logits
+        loss = loss_sum / max(1, label_tokens)
         if scaler is not None:
             scaler.scale(loss).backward()
         else:
@@ -447,17 +474,89 @@ def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
-def to_device(batch: MicroBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+def chunked_token_loss_sum(model: Any, batch: DeviceBatch, chunk_tokens: int) -> torch.Tensor:
+    """`token_loss_sum` without ever holding the [batch, width, vocab] logits. Call under the step's autocast.
+
+    The decoder body runs once; its final hidden states at the positions whose next token is a target
+    (`batch.loss_rows`, found on the host) go through the LM head and an fp32 cross-entropy `chunk_tokens`
+    rows at a time. Each chunk runs under non-reentrant checkpointing, so backward keeps only its
+    [chunk, hidden] input and recomputes the chunk's logits (in the autocast dtype the forward used) when
+    it reaches it: one chunk's logits and their fp32 copies are alive at a time instead of every token's.
+    What it costs: the LM head runs twice on each target row (forward, recompute); padding and masked
+    prompt rows, which carry no loss, never reach it.
+
+    The model is a PEFT model or a transformers causal LM; LoRA layers are injected in place, so the
+    decoder body runs them. The LM head is the model's output embedding module, tied to the input
+    embedding or not, called as the full forward calls it.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings()
+    hidden: torch.Tensor = base.get_decoder()(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask
+    ).last_hidden_state
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    rows, targets = batch.loss_rows, batch.loss_targets
+    assert rows is not None and targets is not None, "to_device(..., with_loss_rows=True) builds them"
+    if rows.numel() == 0:
+        # No target in this micro-batch: a zero that still reaches the decoder, as the full loss's would.
+        return flat[:, :0].float().sum()
+    picked = flat.index_select(0, rows)  # [targets, hidden]: a gather by host-built indices, no sync
+    total: torch.Tensor | None = None
+    for h, t in zip(picked.split(chunk_tokens), targets.split(chunk_tokens), strict=True):
+        part = checkpoint(_head_cross_entropy_sum, head, h, t, use_reentrant=False)
+        total = part if total is None else total + part
+    assert total is not None
+    return total
+
+
+def _head_cross_entropy_sum(head: Any, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """One chunk: logits in the compute dtype (autocast), cross-entropy in fp32 as `token_loss_sum` does."""
+    return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
+
+
+@dataclass(frozen=True)
+class DeviceBatch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor | None  # None for a batch without padding
+    labels: torch.Tensor
+    # The chunked loss's rows: flat [batch × width] indices of the positions whose next token is a
+    # target, and those target ids. None unless asked for.
+    loss_rows: torch.Tensor | None = None
+    loss_targets: torch.Tensor | None = None
+
+
+def loss_rows(labels: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Flat indices of the positions whose next token is a target, and those targets: the causal shift of
+    `token_loss_sum`, done on the host. On the device, selecting them (a boolean index, nonzero) would
+    make the host wait for the GPU to learn how many there are; the host built the labels and knows."""
+    shifted = np.full_like(labels, IGNORE_INDEX)
+    shifted[:, :-1] = labels[:, 1:]
+    flat = shifted.reshape(-1)
+    rows = np.flatnonzero(flat != IGNORE_INDEX).astype(np.int64)
+    return rows, flat[rows]
+
+
+def to_device(batch: MicroBatch, device: torch.device, with_loss_rows: bool = False) -> DeviceBatch:
     """Host arrays → device tensors; on CUDA through pinned memory so the copy is asynchronous.
 
     The attention mask is None for a batch without padding: causal attention needs no mask then.
     """
     padded = batch.real_tokens < batch.processed_tokens
-    arrays = [batch.input_ids, batch.labels] + ([batch.attention_mask] if padded else [])
+    arrays = [batch.input_ids, batch.labels]
+    if with_loss_rows:
+        arrays += loss_rows(batch.labels)
+    if padded:
+        arrays.append(batch.attention_mask)
     tensors = [torch.from_numpy(a) for a in arrays]
     if device.type == "cuda":
         tensors = [x.pin_memory().to(device, non_blocking=True) for x in tensors]
-    return tensors[0], (tensors[2] if padded else None), tensors[1]
+    return DeviceBatch(
+        input_ids=tensors[0],
+        attention_mask=tensors[-1] if padded else None,
+        labels=tensors[1],
+        loss_rows=tensors[2] if with_loss_rows else None,
+        loss_targets=tensors[3] if with_loss_rows else None,
+    )
 
 
 def _grad_scaler() -> Any:

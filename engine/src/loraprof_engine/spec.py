@@ -72,6 +72,8 @@ class TrainSpec:
     attn_implementation: Literal["sdpa", "eager"]
     seed: int
     log_every_steps: int
+    loss_implementation: Literal["full", "chunked"]
+    loss_chunk_tokens: int  # target rows per LM-head chunk (chunked only)
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,8 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         attn_implementation=r.enum(t, "attnImplementation", "train.", ("sdpa", "eager")),
         seed=r.int_(t, "seed", "train."),
         log_every_steps=r.int_(t, "logEverySteps", "train.", 1),
+        loss_implementation=r.enum(t, "lossImplementation", "train.", ("full", "chunked")),
+        loss_chunk_tokens=r.int_(t, "lossChunkTokens", "train.", 1),
     )
     targets = lo.get("targetModules")
     if not (

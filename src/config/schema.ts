@@ -4,7 +4,13 @@
  * Unknown keys are errors. Resolution into the engine's RunSpec happens in ./resolve.ts.
  */
 import { z } from "zod";
-import { LOSS_IMPLEMENTATIONS, OPTIMIZERS, PADDING_MODES, PRECISIONS } from "../run/protocol.js";
+import {
+  DEFAULT_LOSS_CHUNK_TOKENS,
+  LOSS_IMPLEMENTATIONS,
+  OPTIMIZERS,
+  PADDING_MODES,
+  PRECISIONS,
+} from "../run/protocol.js";
 
 const posInt = () => z.number().int().positive();
 
@@ -106,7 +112,7 @@ export const RunConfigSchema = z
      */
     loss: z.enum(LOSS_IMPLEMENTATIONS).default("full"),
     /** Target tokens per LM-head chunk with `loss: chunked` (1024 × 152k vocab ≈ 0.6 GiB per fp32 copy). */
-    lossChunkTokens: posInt().default(1024),
+    lossChunkTokens: posInt().default(DEFAULT_LOSS_CHUNK_TOKENS),
     /** Optimizer steps in all, warmup included. */
     steps: posInt().default(50),
     /** Steps excluded from the measured window (compilation, allocator growth, cache warmup). */

@@ -45,6 +45,19 @@ describe("planInputFromConfig", () => {
     expect(input.optimizer).toBe("adamw_8bit");
   });
 
+  it("plans the chunked loss a config asks for, and the full loss for a stored run without the field", () => {
+    const config = loadRunConfig({
+      overrides: { preset: "paper-run2", loss: "chunked", lossChunkTokens: 512 },
+    });
+    const opts = { gpu: gpu("h200"), lengthStats: ALPACA_LIKE };
+    expect(planInputFromConfig(config, opts)).toMatchObject({
+      lossImplementation: "chunked",
+      lossChunkTokens: 512,
+    });
+    const { loss: _loss, lossChunkTokens: _chunk, ...stored } = config;
+    expect(planInputFromConfig(stored, opts).lossImplementation).toBe("full");
+  });
+
   it("resolves auto precision from the GPU's compute capability as run does", () => {
     expect(planPrecision({ precision: "auto" }, gpu("rtx-4060"))).toBe("bf16");
     expect(planPrecision({ precision: "auto" }, { ...gpu("rtx-4060"), computeCapability: "7.5" })).toBe(

@@ -8,17 +8,25 @@ import { findGpu, GPUS, type GpuEntry } from "../catalog/gpus.js";
 import { findModel, MODELS } from "../catalog/models.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
-import type { Precision } from "../run/protocol.js";
+import { DEFAULT_LOSS_CHUNK_TOKENS, type Precision } from "../run/protocol.js";
 import { LoraprofError } from "../util/errors.js";
 import type { Calibration } from "./constants.js";
 import type { LengthStats } from "./lengths.js";
 import type { PlanInput } from "./types.js";
 
-/** A RunConfig before (`precision: auto`) or after resolution (a stored run's config). */
-export type PlannableConfig = Omit<RunConfig, "precision" | "device" | "weights"> & {
+/**
+ * A RunConfig before (`precision: auto`) or after resolution (a stored run's config). Runs stored
+ * before the chunked loss existed carry no `loss` fields: they ran the full loss.
+ */
+export type PlannableConfig = Omit<
+  RunConfig,
+  "precision" | "device" | "weights" | "loss" | "lossChunkTokens"
+> & {
   precision: RunConfig["precision"] | Precision;
   device?: string;
   weights?: string;
+  loss?: RunConfig["loss"];
+  lossChunkTokens?: number;
 };
 
 /** The catalog model a config names; the planner needs exact architecture facts. */
@@ -77,6 +85,8 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     },
     optimizer: config.optimizer.name,
     gradCheckpointing: config.gradCheckpointing,
+    lossImplementation: config.loss ?? "full",
+    lossChunkTokens: config.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS,
     lengthStats: opts.lengthStats,
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
   };

@@ -92,6 +92,22 @@ describe("memory estimate", () => {
     expect(item(m, "logits and loss buffers")!.bytes).toBe(3 * 4 * 2 * 2048 * 151936);
   });
 
+  it("sizes the chunked loss's buffers from one chunk × vocabulary, plus the gathered hidden rows", () => {
+    const shape = { padding: "max_length", batchSize: 2, seqLen: 2048, gradCheckpointing: true } as const;
+    const full = mem(qloraInput(shape));
+    const chunked = mem(qloraInput({ ...shape, lossImplementation: "chunked", lossChunkTokens: 1024 }));
+    const rows = 2 * 2 * 2 * 2048 * 1536; // fp16 hidden rows at every token and their gradient
+    const buffers = item(chunked, "logits and loss buffers");
+    expect(buffers?.bytes).toBe(3 * 4 * 1024 * 151936 + rows);
+    expect(buffers?.note).toContain("1024-row chunk");
+    expect(full.allocatorPeakBytes - chunked.allocatorPeakBytes).toBe(3 * 4 * 3072 * 151936 - rows);
+    // A chunk larger than the micro-batch holds every token at once, as the full loss does.
+    const oneChunk = memoryComponents(
+      qloraInput({ ...shape, lossImplementation: "chunked", lossChunkTokens: 1e6 }),
+    );
+    expect(oneChunk.lossElements).toBe(2 * 2048 * 151936);
+  });
+
   it("repeats K/V to every query head only when batches carry padding", () => {
     const arch = model("qwen2.5-1.5b-instruct").architecture;
     const o = {

@@ -3,12 +3,14 @@
  * the run's precision (or bitsandbytes 4-bit for the decoder's linear layers), embeddings, LM head
  * and norms left in that precision (no prepare_model_for_kbit_training upcast), PEFT adapters in
  * fp32, torch.autocast for fp16/bf16, sdpa attention, non-reentrant gradient checkpointing per
- * decoder layer, and a loss computed in fp32 from the logits.
+ * decoder layer, and a loss computed in fp32 from the logits (all of them, or one chunk of target
+ * rows at a time with the chunked loss).
  *
  * The peak is the largest of two moments, both with the static memory (weights, adapters, their
  * gradients, optimizer state) resident:
  *  - the loss: every saved activation is alive and the fp32 [tokens × vocab] loss buffers peak
- *    (Qwen's 152k vocabulary makes these the largest single item for long sequences);
+ *    (Qwen's 152k vocabulary makes these the largest single item for long sequences); with the
+ *    chunked loss, [chunk × vocab] instead, plus the gathered hidden rows and their gradient;
  *  - the backward of one decoder layer: saved activations, plus (with checkpointing) that layer's
  *    recomputed activations, plus the gradient workspace of its backward and a dequantized weight.
  *
@@ -19,7 +21,7 @@
  */
 import { countLoraParameters, countParameters, decoderLinearShapes, loraShapes } from "../catalog/params.js";
 import type { ModelArchitecture } from "../catalog/types.js";
-import type { OptimizerName } from "../run/protocol.js";
+import { DEFAULT_LOSS_CHUNK_TOKENS, type OptimizerName } from "../run/protocol.js";
 import type { PlannerConstants } from "./constants.js";
 import { batchesArePadded, peakPaddedLength } from "./lengths.js";
 import { architectureOf, computeBytes, type PlanInput } from "./types.js";
@@ -215,8 +217,15 @@ export interface MemoryComponents {
   dequantBufferBytes: number;
   /** The boolean [B × 1 × S × S] padding mask transformers builds once per forward. */
   maskBytes: number;
-  /** tokens × vocab at the peak width. */
+  /** tokens × vocab at the peak width; with the chunked loss, one chunk's rows × vocab. */
   lossElements: number;
+  /** Target rows per LM-head chunk with the chunked loss; null for the full loss. */
+  lossChunkRows: number | null;
+  /**
+   * Chunked loss only: the hidden states gathered at the target rows (at most every token) and
+   * their gradient, both in the compute dtype, alive while the chunks run backward.
+   */
+  lossRowBytes: number;
   peakSeqLen: number;
 }
 
@@ -341,6 +350,10 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     layerWorkspaceNote = "backward workspace of one layer";
   }
   const maxWeight = Math.max(...decoderLinearShapes(arch).map((s) => s.inFeatures * s.outFeatures));
+  // The chunked loss sees only target rows (fewer than T with padding or masked prompts; bounded by T
+  // here, since the planner does not know the label mask), one chunk of them at a time.
+  const chunked = input.lossImplementation === "chunked";
+  const lossChunkRows = chunked ? Math.min(input.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS, T) : null;
   return {
     staticItems: items,
     managedItem: opt.paged ? optItem : null,
@@ -350,7 +363,9 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     layerWorkspaceNote,
     dequantBufferBytes: input.method === "qlora" ? c * maxWeight : 0,
     maskBytes: padded ? B * S * S : 0,
-    lossElements: T * arch.vocabSize,
+    lossElements: (lossChunkRows ?? T) * arch.vocabSize,
+    lossChunkRows,
+    lossRowBytes: chunked ? 2 * c * T * arch.hiddenSize : 0,
     peakSeqLen: S,
   };
 }
@@ -360,7 +375,7 @@ export function memoryPeaks(m: MemoryComponents, k: PlannerConstants) {
   let staticBytes = 0;
   for (const i of m.staticItems) staticBytes += i.bytes;
   const saved = k.activationScale * m.savedActivationBytes + m.maskBytes;
-  const lossBuffers = 4 * k.lossFp32Copies * m.lossElements;
+  const lossBuffers = 4 * k.lossFp32Copies * m.lossElements + m.lossRowBytes;
   const layerPhase = k.activationScale * m.layerWorkspaceBytes + m.dequantBufferBytes;
   const base = staticBytes + k.allocatorFixedBytes + saved;
   const lossBytes = base + lossBuffers;
@@ -404,7 +419,10 @@ export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryE
     breakdown.push({
       name: "logits and loss buffers (fp32)",
       bytes: lossBuffers,
-      note: `${k.lossFp32Copies} fp32 copies of tokens × vocab (${m.lossElements.toLocaleString("en-US")} elements) at the loss`,
+      note:
+        m.lossChunkRows === null
+          ? `${k.lossFp32Copies} fp32 copies of tokens × vocab (${m.lossElements.toLocaleString("en-US")} elements) at the loss`
+          : `chunked loss: ${k.lossFp32Copies} fp32 copies of one ${m.lossChunkRows}-row chunk × vocab (${m.lossElements.toLocaleString("en-US")} elements), recomputed in backward; + the gathered hidden rows and their gradient`,
       counted: "allocator",
     });
   } else {

@@ -1,7 +1,7 @@
 /** The planner's input: one run configuration, on one GPU or memory budget. */
 import type { GpuEntry } from "../catalog/gpus.js";
 import type { ModelArchitecture, ModelEntry } from "../catalog/types.js";
-import type { OptimizerName, PaddingMode, Precision } from "../run/protocol.js";
+import type { LossImplementation, OptimizerName, PaddingMode, Precision } from "../run/protocol.js";
 import type { Calibration, PlannerConstants } from "./constants.js";
 import type { LengthStats } from "./lengths.js";
 
@@ -24,6 +24,13 @@ export interface PlanInput {
   lora: { r: number; alpha?: number; dropout: number; targetModules: "all-linear" | string[] };
   optimizer: OptimizerName;
   gradCheckpointing: boolean;
+  /**
+   * full (default): tokens × vocab logits at the loss; chunked: one chunk of `lossChunkTokens`
+   * target rows at a time (RunConfig `loss`).
+   */
+  lossImplementation?: LossImplementation;
+  /** Target rows per chunk with the chunked loss (default DEFAULT_LOSS_CHUNK_TOKENS). */
+  lossChunkTokens?: number;
   /** Record lengths of the dataset (tokens, template included). */
   lengthStats: LengthStats;
   /** Fitted constants; predictions made with it say `calibrated: true`. */

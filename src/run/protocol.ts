@@ -51,6 +51,8 @@ export const PADDING_MODES = ["longest", "max_length"] as const;
 export type PaddingMode = (typeof PADDING_MODES)[number];
 export const LOSS_IMPLEMENTATIONS = ["full", "chunked"] as const;
 export type LossImplementation = (typeof LOSS_IMPLEMENTATIONS)[number];
+/** Target rows per LM-head chunk unless the config says otherwise: 1024 × Qwen's 152k vocabulary is 0.6 GiB per fp32 copy. */
+export const DEFAULT_LOSS_CHUNK_TOKENS = 1024;
 
 export const RunSpecSchema = z
   .object({

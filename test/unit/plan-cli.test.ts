@@ -99,7 +99,9 @@ describe("plan renderers", () => {
     const req = planRequestFromFlags({ preset: "paper-run2", dataset: "alpaca" });
     const dir = mkdtempSync(join(tmpdir(), "lp-plan-cli-"));
     const plan = await planForConfig(req.config, { gpu: requirePlanGpu("rtx-4060"), cacheDir: dir });
-    const text = renderPlan(plan, null, join(dir, "calibrations.json"));
+    // Colours are on where CI=true is set (picocolors); compare the text a person reads.
+    // eslint-disable-next-line no-control-regex
+    const text = renderPlan(plan, null, join(dir, "calibrations.json")).replace(/\u001b\[[0-9;]*m/g, "");
     expect(text).toMatch(/logits and loss buffers/);
     expect(text).toMatch(/does not fit: device peak .* short by/);
     expect(text).toMatch(/uncalibrated defaults/);

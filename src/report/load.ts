@@ -3,6 +3,7 @@
  * planned entry) and single runs (by id or prefix), with their loss curves.
  */
 import type { Db } from "../store/db.js";
+import { predictForRun } from "../plan/predict.js";
 import { getRun, getSteps, type RunRecord } from "../store/runs.js";
 import { findSweep, listEntries } from "../sweep/store.js";
 import { LoraprofError } from "../util/errors.js";
@@ -26,11 +27,37 @@ function toReportRun(db: Db, r: RunRecord, groups: string[]): ReportRun {
     sweepId: r.sweepId,
     groups,
     config: (r.config ?? {}) as Record<string, unknown>,
-    metrics: (r.metrics ?? null) as Record<string, unknown> | null,
+    metrics: withPrediction(r),
     error: r.error,
     device: hello?.device?.name ? { kind: hello.device.kind ?? "", name: hello.device.name } : null,
     libraries: hello?.libraries ?? null,
     losses,
+  };
+}
+
+/**
+ * The planner's prediction for a measured GPU run (uncalibrated constants), so the report can show
+ * predicted beside measured. Runs the planner cannot model (CPU, uncatalogued model or GPU) get none.
+ */
+function withPrediction(r: RunRecord): Record<string, unknown> | null {
+  const metrics = (r.metrics ?? null) as Record<string, unknown> | null;
+  if (!metrics || metrics["predicted"] !== undefined) return metrics;
+  let plan: ReturnType<typeof predictForRun> = null;
+  try {
+    plan = predictForRun(r.config as Parameters<typeof predictForRun>[0], r.environment, {
+      data: (r.data ?? undefined) as { meanTokens?: number } | undefined,
+    });
+  } catch {
+    plan = null;
+  }
+  if (!plan) return metrics;
+  return {
+    ...metrics,
+    predicted: {
+      peakAllocatedBytes: plan.memory.allocatorPeakBytes,
+      peakDeviceBytes: plan.memory.devicePeakBytes,
+      ...(plan.throughput ? { realTokensPerSecond: plan.throughput.realTokensPerSecond } : {}),
+    },
   };
 }
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -169,3 +171,61 @@ def test_a_run_over_its_vram_budget_ends_in_an_oom_event_then_a_new_process_runs
     code, events, stderr = run_engine(oom_spec(tmp_path, None), tmp_path)
     assert code == 0, stderr
     assert events[-1]["type"] == "summary"
+
+
+def test_the_chunked_loss_keeps_the_full_vocabulary_logits_off_the_allocator_peak(tmp_path: Path) -> None:
+    """oom_spec's shape without a budget: full holds ~3 fp32 copies of 4096 × 151,936 (7.5 GB) at the
+    loss; 256-row chunks hold a sixteenth of that. Same seeded run otherwise, so the losses follow."""
+    runs = {}
+    for loss, chunk in (("full", 1024), ("chunked", 256)):
+        spec = oom_spec(tmp_path / loss, None)
+        spec["train"].update(lossImplementation=loss, lossChunkTokens=chunk)
+        code, events, stderr = run_engine(spec, tmp_path / loss)
+        assert code == 0, stderr
+        runs[loss] = events
+    full_peak, chunked_peak = (runs[k][-1]["memory"]["peakAllocatedBytes"] for k in ("full", "chunked"))
+    assert chunked_peak < full_peak / 3, (full_peak, chunked_peak)
+    losses = {k: [e["loss"] for e in v if e["type"] == "step"] for k, v in runs.items()}
+    assert losses["chunked"] == pytest.approx(losses["full"], rel=2e-2)  # bf16 LM head, other row blocking
+
+
+def test_the_chunked_loss_adds_no_host_synchronization(tmp_path: Path, shard: Path) -> None:
+    """Forward + backward of one unpadded micro-batch under CUDA's sync debug mode: the chunked path may
+    not synchronize more often than the full one (its target rows come from the host, not nonzero)."""
+    from loraprof_engine.data import collate, open_shard
+    from loraprof_engine.model import load_model
+    from loraprof_engine.recipe import chunked_token_loss_sum, to_device, token_loss_sum
+
+    device = torch.device("cuda", 0)
+    spec = parse_runspec(gpu_spec(tmp_path, shard, train={"precision": "bf16", "gradCheckpointing": True}))
+    model = load_model(spec, device).model
+    same_length = write_shard(tmp_path / "flat", learnable_records(4, vocab=512, seed=2, min_len=40, max_len=40))
+    batch = collate(open_shard(str(same_length), 64), [0, 1, 2, 3], 0, "longest", 64)
+    assert batch.real_tokens == batch.processed_tokens  # no padding: no attention mask, no mask.all() sync
+
+    def full() -> None:
+        inputs = to_device(batch, device)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logits = model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).logits
+        token_loss_sum(logits, inputs.labels).backward()
+
+    def chunked() -> None:
+        inputs = to_device(batch, device, with_loss_rows=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = chunked_token_loss_sum(model, inputs, 16)
+        loss.backward()
+
+    def syncs(step: Callable[[], None]) -> list[str]:
+        step()  # once outside the window: lazy initialization (cuBLAS handles, kernels) is not the step's
+        torch.cuda.synchronize(device)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                step()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        return [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+
+    full_syncs, chunked_syncs = syncs(full), syncs(chunked)
+    assert len(chunked_syncs) <= len(full_syncs), chunked_syncs

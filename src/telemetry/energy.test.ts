@@ -1,27 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { choosePowerField, crossCheck, idleBaselineWatts, integrateEnergyJoules, median } from "./energy.js";
-import type { TelemetrySample } from "./parse.js";
+import { emptyReadings, type TelemetrySample } from "./parse.js";
 
 function sample(
   tMs: number,
   powerWatts: number | null,
   extra: Partial<TelemetrySample> = {},
 ): TelemetrySample {
-  return {
-    tMs,
-    gpuIndex: 0,
-    powerWatts,
-    powerInstantWatts: null,
-    memoryUsedBytes: null,
-    memoryTotalBytes: null,
-    utilizationGpuPercent: null,
-    utilizationMemoryPercent: null,
-    smClockHz: null,
-    memClockHz: null,
-    temperatureC: null,
-    pstate: null,
-    ...extra,
-  };
+  return { ...emptyReadings(0), tMs, powerWatts, ...extra };
 }
 /** Samples every `stepMs` from `fromMs` to `toMs` inclusive, power given by `f(t)`. */
 function series(fromMs: number, toMs: number, stepMs: number, f: (t: number) => number, gpuIndex = 0) {

@@ -35,6 +35,23 @@ export interface TelemetrySample {
 /** The readings of a row, before a time is attached to it. */
 export type SampleReadings = Omit<TelemetrySample, "tMs">;
 
+/** A reading with every field absent (what a row fills in, and what tests build samples from). */
+export function emptyReadings(gpuIndex = 0): SampleReadings {
+  return {
+    gpuIndex,
+    powerWatts: null,
+    powerInstantWatts: null,
+    memoryUsedBytes: null,
+    memoryTotalBytes: null,
+    utilizationGpuPercent: null,
+    utilizationMemoryPercent: null,
+    smClockHz: null,
+    memClockHz: null,
+    temperatureC: null,
+    pstate: null,
+  };
+}
+
 /** What a column of a query means. */
 type FieldKey =
   | "timestamp"
@@ -260,19 +277,7 @@ export class RowParser {
         message: `expected ${columns.length} cells, found ${cells.length} (a partial or garbled line)`,
       };
     }
-    const readings: SampleReadings = {
-      gpuIndex: this.defaultGpuIndex,
-      powerWatts: null,
-      powerInstantWatts: null,
-      memoryUsedBytes: null,
-      memoryTotalBytes: null,
-      utilizationGpuPercent: null,
-      utilizationMemoryPercent: null,
-      smClockHz: null,
-      memClockHz: null,
-      temperatureC: null,
-      pstate: null,
-    };
+    const readings = emptyReadings(this.defaultGpuIndex);
     let smiTimestampMs: number | null = null;
     let index: number | null = null;
     let uuid: string | null = null;

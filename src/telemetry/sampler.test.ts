@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseSmiTimestamp, type TelemetrySample } from "./parse.js";
+import { emptyReadings, parseSmiTimestamp, type TelemetrySample } from "./parse.js";
 import {
   startSampler,
   tagSamples,
@@ -372,20 +372,7 @@ describe("startSampler", () => {
 });
 
 describe("tagSamples", () => {
-  const at = (tMs: number): TelemetrySample => ({
-    tMs,
-    gpuIndex: 0,
-    powerWatts: 100,
-    powerInstantWatts: null,
-    memoryUsedBytes: null,
-    memoryTotalBytes: null,
-    utilizationGpuPercent: null,
-    utilizationMemoryPercent: null,
-    smClockHz: null,
-    memClockHz: null,
-    temperatureC: null,
-    pstate: null,
-  });
+  const at = (tMs: number): TelemetrySample => ({ ...emptyReadings(0), tMs, powerWatts: 100 });
   const samples = [0, 100, 200, 300, 400, 500, 600].map(at);
 
   it("tags idle before the engine, warmup before the window, measure inside it and idle after", () => {

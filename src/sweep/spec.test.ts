@@ -145,3 +145,14 @@ describe("sweep spec", () => {
     expect(canonicalJson({ b: 1, a: { d: [2, 1], c: null } })).toBe('{"a":{"c":null,"d":[2,1]},"b":1}');
   });
 });
+
+describe("examples/sweep.yaml", () => {
+  it("is a valid sweep spec whose every run is a valid config", async () => {
+    const { readSweepSpec, expandSweep } = await import("./spec.js");
+    const spec = readSweepSpec(new URL("../../examples/sweep.yaml", import.meta.url).pathname);
+    const runs = expandSweep(spec);
+    // 3 optimizers + 3 batch sizes, one configuration shared (adamw_torch at batch 1), × 3 repeats.
+    expect(runs.length).toBe(15);
+    expect(runs.every((r) => r.config.method === "qlora")).toBe(true);
+  });
+});

@@ -1,6 +1,6 @@
 # Sourced at the start of every command on a GPU host that has Python + torch but no Node or npm.
-# Expects the carried folder .carry/ (see docs/gpu-host.md): node.xz (a Node binary), cli/ (the
-# bundled CLI from `npm run bundle -- .carry/cli`), site/ (bitsandbytes unpacked), data/.
+# Expects the carried folder .carry/ built by scripts/make-carry.sh (see docs/gpu-host.md): node.xz
+# (a Node binary), cli/ (the bundled CLI), site/ (bitsandbytes, jsonschema unpacked), data/.
 set -u
 ROOT=$(pwd)
 mkdir -p /tmp/nodebin

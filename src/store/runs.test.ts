@@ -2,6 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import Database from "better-sqlite3";
 import { MIGRATIONS, openStore } from "./db.js";
 import {
   createRun,
@@ -20,6 +21,30 @@ describe("store", () => {
   it("migrates a new file to the latest schema version", () => {
     const db = fresh();
     expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
+  });
+
+  it("upgrades a store written by an older version without losing its runs", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "loraprof-store-")), "old.db");
+    const old = new Database(path);
+    old.exec(MIGRATIONS[0]!.sql);
+    old.pragma("user_version = 1");
+    old
+      .prepare(
+        "INSERT INTO runs (id, created_at, status, config_json) VALUES ('old-run', '2026-01-01T00:00:00Z', 'completed', '{\"model\":\"x\"}')",
+      )
+      .run();
+    old.close();
+    const db = openStore(path);
+    expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
+    expect(getRun(db, "old-run").config).toEqual({ model: "x" });
+  });
+
+  it("refuses a store written by a newer loraprof instead of touching it", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "loraprof-store-")), "new.db");
+    const db = new Database(path);
+    db.pragma("user_version = 999");
+    db.close();
+    expect(() => openStore(path)).toThrow(/newer loraprof/);
   });
 
   it("keeps a run's config, steps, metrics and final status", () => {

@@ -97,6 +97,20 @@ export interface LayerActivationBytes {
   total: number;
 }
 
+/** A run's per-layer activations: its LoRA settings, at the given dtype, padding and width. */
+export function runLayerActivations(
+  arch: ModelArchitecture,
+  input: Pick<PlanInput, "lora">,
+  at: { computeBytes: number; padded: boolean; seqLen: number },
+): LayerActivationBytes {
+  return layerActivationBytesPerToken(arch, {
+    ...at,
+    loraR: input.lora.r,
+    loraDropout: input.lora.dropout,
+    targetModules: input.lora.targetModules,
+  });
+}
+
 export function layerActivationBytesPerToken(
   arch: ModelArchitecture,
   opts: LayerActivationOptions,
@@ -324,14 +338,7 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   const B = input.batchSize;
   const T = B * S;
   const padded = batchesArePadded(input.lengthStats, B, input.seqLen, input.padding);
-  const layer = layerActivationBytesPerToken(arch, {
-    computeBytes: c,
-    loraR: input.lora.r,
-    loraDropout: input.lora.dropout,
-    targetModules: input.lora.targetModules,
-    padded,
-    seqLen: S,
-  });
+  const layer = runLayerActivations(arch, input, { computeBytes: c, padded, seqLen: S });
   const finalNorm = 4 * arch.hiddenSize + 4;
   const workspace = layerBackwardWorkspacePerToken(arch, c);
   let savedActivationBytes: number;

@@ -17,7 +17,7 @@ import type { OptimizerName, Precision } from "../run/protocol.js";
 import type { PlannerConstants } from "./constants.js";
 import { flopsPerToken, type FlopsPerToken } from "./flops.js";
 import { batchesArePadded, expectedPaddedLength, expectedTruncatedLength } from "./lengths.js";
-import { BNB_4BIT_BLOCKSIZE, BNB_DOUBLE_QUANT_BLOCKSIZE, layerActivationBytesPerToken } from "./memory.js";
+import { BNB_4BIT_BLOCKSIZE, BNB_DOUBLE_QUANT_BLOCKSIZE, runLayerActivations } from "./memory.js";
 import { architectureOf, computeBytes, type PlanInput } from "./types.js";
 
 export interface EnergyEstimate {
@@ -137,14 +137,7 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     weightBytesPerPass = counts.decoderLinearWeights * c;
   }
   const lmHeadBytes = 2 * c * arch.vocabSize * arch.hiddenSize; // forward + backward GEMM reads
-  const layer = layerActivationBytesPerToken(arch, {
-    computeBytes: c,
-    loraR: input.lora.r,
-    loraDropout: input.lora.dropout,
-    targetModules: input.lora.targetModules,
-    padded,
-    seqLen: S,
-  });
+  const layer = runLayerActivations(arch, input, { computeBytes: c, padded, seqLen: S });
   // Saved tensors are written in the forward and read in the backward; about as much again moves
   // through the elementwise kernels that make and consume them. Recompute repeats the forward half.
   const activationIo = (input.gradCheckpointing ? 6 : 4) * layer.total * arch.numLayers * P;

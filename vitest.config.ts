@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Three tiers: unit (fast, no Python), integration (real CLI + engine on a tiny model on the CPU),
-// gpu (tagged by folder; each test skips itself when no CUDA device is present).
+// Two of the three tiers: unit (fast, no Python) and integration (real CLI + engine on a tiny model on
+// the CPU). The GPU tier (test/gpu) uses Node's own test runner so that it runs on GPU hosts without
+// node_modules: `npm run test:gpu`.
 export default defineConfig({
   test: {
     projects: [
@@ -12,14 +13,6 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 600_000,
           hookTimeout: 600_000,
-          fileParallelism: false,
-        },
-      },
-      {
-        test: {
-          name: "gpu",
-          include: ["test/gpu/**/*.test.ts"],
-          testTimeout: 900_000,
           fileParallelism: false,
         },
       },

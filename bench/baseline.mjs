@@ -2,7 +2,7 @@
 // + PEFT + bitsandbytes) at each of the study's presets, same records, tokenization and padding.
 // Prints real tokens/s, processed tokens/s and peak memory of both and their ratio (engine ÷ Trainer).
 //
-//   node bench/baseline.mjs [--presets paper-run1,paper-run2,paper-run3] [--cli "node bin/loraprof.js"]
+//   node bench/baseline.mjs [--presets paper-run1,paper-run2,paper-run3] [--repeats N] [--cli "node bin/loraprof.js"]
 //        [--out results.json] -- [extra run flags, e.g. --weights random --dataset PATH]
 //
 // Needs a CUDA GPU with bitsandbytes; the engine's Python (LORAPROF_PYTHON or `loraprof setup`)
@@ -23,72 +23,67 @@ const root = resolve(new URL("..", import.meta.url).pathname);
 const cli = opt("--cli", `node ${join(root, "bin/loraprof.js")}`).split(" ");
 const presets = opt("--presets", "paper-run1,paper-run2,paper-run3").split(",");
 const out = opt("--out", null);
+const repeats = Number(opt("--repeats", "1"));
 const home = resolve(process.env.LORAPROF_HOME ?? ".loraprof");
 const python =
   process.env.LORAPROF_PYTHON ?? JSON.parse(readFileSync(join(home, "engine.json"), "utf8")).python;
 
 const fmt = (n, d = 1) => (n === null || n === undefined ? "—" : Number(n).toFixed(d));
 const gib = (b) => (b === null || b === undefined ? "—" : (b / 2 ** 30).toFixed(2));
-const rows = [];
-for (const preset of presets) {
-  const args = ["run", "--preset", preset, ...extra, "--json", "--quiet"];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const FIGURES = [
+  "realTokensPerSecond",
+  "processedTokensPerSecond",
+  "peakAllocatedBytes",
+  "peakReservedBytes",
+];
+
+let environment = null; // the first engine run's (GPU, driver, libraries)
+function runEngine(preset, repeat) {
+  const args = [
+    "run",
+    "--preset",
+    preset,
+    ...extra,
+    "--label",
+    `baseline-${preset}-${repeat}`,
+    "--json",
+    "--quiet",
+  ];
   process.stderr.write(`· engine: loraprof ${args.join(" ")}\n`);
   const r = spawnSync(cli[0], [...cli.slice(1), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
   const engine = JSON.parse(r.stdout);
-  if (engine.status !== "completed") {
-    rows.push({
-      preset,
-      engine,
-      trainer: null,
-      error: `engine run ${engine.status}: ${engine.error?.message}`,
-    });
-    continue;
-  }
-  const spec = join(home, "runs", engine.id, "spec.json");
-  if (!existsSync(spec)) throw new Error(`no spec at ${spec}`);
+  if (engine.status !== "completed") throw new Error(`engine run ${engine.status}: ${engine.error?.message}`);
+  environment ??= engine.environment ?? null;
+  return engine;
+}
+
+function runTrainer(spec) {
   process.stderr.write(`· trainer: ${python} bench/trainer_baseline.py --spec ${spec}\n`);
   const t = spawnSync(python, [join(root, "bench/trainer_baseline.py"), "--spec", spec], {
     encoding: "utf8",
     maxBuffer: 64 << 20,
     env: { ...process.env, PYTHONUNBUFFERED: "1" },
   });
-  const last = t.stdout.trim().split("\n").pop();
-  let trainer = null;
   try {
-    trainer = JSON.parse(last);
+    return JSON.parse(t.stdout.trim().split("\n").pop());
   } catch {
-    rows.push({
-      preset,
-      engine,
-      trainer: null,
-      error: `trainer failed (exit ${t.status}): ${t.stderr.split("\n").slice(-8).join("\n")}`,
-    });
-    continue;
+    throw new Error(`trainer failed (exit ${t.status}): ${t.stderr.split("\n").slice(-8).join("\n")}`);
   }
-  const m = engine.metrics;
-  rows.push({
-    preset,
-    engineRunId: engine.id,
-    engine: {
-      realTokensPerSecond: m.realTokensPerSecond,
-      processedTokensPerSecond: m.processedTokensPerSecond,
-      peakAllocatedBytes: m.peakAllocatedBytes,
-      peakReservedBytes: m.peakReservedBytes,
-      measuredSteps: m.measuredSteps,
-      measuredSeconds: m.measuredSeconds,
-    },
-    trainer,
-    ratio: {
-      realTokensPerSecond: m.realTokensPerSecond / trainer.realTokensPerSecond,
-      processedTokensPerSecond: m.processedTokensPerSecond / trainer.processedTokensPerSecond,
-      peakAllocatedBytes: m.peakAllocatedBytes / trainer.peakAllocatedBytes,
-      peakReservedBytes: m.peakReservedBytes / trainer.peakReservedBytes,
-    },
-    config: engine.config,
-    environment: engine.environment,
-  });
 }
 
+// Per preset and repeat, one engine run and one Trainer run on an engine RunSpec of that preset
+// (written by the engine's first run); odd repeats run the engine first, even ones the Trainer, so
+// that drift (clocks, temperature) favours neither.
+function specOf(engine) {
+  const spec = join(home, "runs", engine.id, "spec.json");
+  if (!existsSync(spec)) throw new Error(`no spec at ${spec}`);
+  return spec;
+}
 let gpu = null;
 try {
   gpu = execFileSync("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"], {
@@ -97,23 +92,85 @@ try {
 } catch {
   /* no nvidia-smi */
 }
-const result = {
-  benchmark: "baseline: loraprof engine vs HF Trainer (study's method)",
-  command: `node bench/baseline.mjs ${process.argv.slice(2).join(" ")}`,
-  gpu,
-  libraries: rows.find((r) => r.environment)?.environment?.libraries ?? null,
-  date: new Date().toISOString(),
-  rows,
-};
-if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+/** Writes the result so far (after every preset: a time limit that stops the benchmark keeps it). */
+function save() {
+  const result = {
+    benchmark: "baseline: loraprof engine vs HF Trainer (study's method)",
+    command: `node bench/baseline.mjs ${process.argv.slice(2).join(" ")}`,
+    gpu,
+    repeats,
+    environment,
+    date: new Date().toISOString(),
+    rows,
+  };
+  if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+}
+const rows = [];
+for (const preset of presets) {
+  const pairs = [];
+  let error = null;
+  try {
+    let spec = null;
+    for (let i = 1; i <= repeats; i++) {
+      let engine, trainer;
+      if (spec === null || i % 2 === 1) {
+        engine = runEngine(preset, i);
+        spec = specOf(engine);
+        trainer = runTrainer(spec);
+      } else {
+        trainer = runTrainer(spec); // the previous repeat's RunSpec: the same config and records
+        engine = runEngine(preset, i);
+      }
+      const m = engine.metrics;
+      const e = {
+        runId: engine.id,
+        realTokens: m.realTokens,
+        processedTokens: m.processedTokens,
+        measuredSteps: m.measuredSteps,
+        measuredSeconds: m.measuredSeconds,
+        ...Object.fromEntries(FIGURES.map((f) => [f, m[f]])),
+      };
+      pairs.push({
+        engine: e,
+        trainer,
+        sameTokens: e.realTokens === trainer.realTokens && e.processedTokens === trainer.processedTokens,
+        ratio: Object.fromEntries(FIGURES.map((f) => [f, e[f] / trainer[f]])),
+      });
+      process.stderr.write(
+        `  ${preset} #${i}: engine ${fmt(e.realTokensPerSecond)} real tok/s, trainer ${fmt(trainer.realTokensPerSecond)}\n`,
+      );
+    }
+  } catch (err) {
+    error = String(err.message ?? err);
+  }
+  const med = (side, f) => (pairs.length ? median(pairs.map((p) => p[side][f])) : null);
+  rows.push({
+    preset,
+    repeats: pairs.length,
+    error,
+    engine: Object.fromEntries(FIGURES.map((f) => [f, med("engine", f)])),
+    trainer: Object.fromEntries(FIGURES.map((f) => [f, med("trainer", f)])),
+    // Median over repeats of each repeat's ratio, and the range.
+    ratio: Object.fromEntries(FIGURES.map((f) => [f, med("ratio", f)])),
+    ratioRange: Object.fromEntries(
+      FIGURES.map((f) => [
+        f,
+        pairs.length
+          ? [Math.min(...pairs.map((p) => p.ratio[f])), Math.max(...pairs.map((p) => p.ratio[f]))]
+          : null,
+      ]),
+    ),
+    sameTokens: pairs.every((p) => p.sameTokens),
+    pairs,
+  });
+  save();
+}
 console.log(
   `preset       engine real/s  trainer real/s  ratio | engine proc/s  trainer proc/s  ratio | engine peak GiB  trainer peak GiB  ratio`,
 );
 for (const r of rows) {
-  if (r.error) {
-    console.log(`${r.preset.padEnd(12)} ${r.error}`);
-    continue;
-  }
+  if (r.error) console.log(`${r.preset.padEnd(12)} ${r.error}`);
+  if (!r.repeats) continue;
   console.log(
     `${r.preset.padEnd(12)} ${fmt(r.engine.realTokensPerSecond).padStart(13)} ${fmt(r.trainer.realTokensPerSecond).padStart(15)} ${fmt(r.ratio.realTokensPerSecond, 2).padStart(6)} |` +
       ` ${fmt(r.engine.processedTokensPerSecond).padStart(13)} ${fmt(r.trainer.processedTokensPerSecond).padStart(15)} ${fmt(r.ratio.processedTokensPerSecond, 2).padStart(6)} |` +

@@ -22,6 +22,26 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const runs = { on: [], off: [] };
+function save() {
+  const on = runs.on.length ? median(runs.on.map((r) => r.realTokensPerSecond)) : null;
+  const off = runs.off.length ? median(runs.off.map((r) => r.realTokensPerSecond)) : null;
+  const stepOn = runs.on.length ? median(runs.on.map((r) => r.stepSecondsMedian)) : null;
+  const stepOff = runs.off.length ? median(runs.off.map((r) => r.stepSecondsMedian)) : null;
+  const result = {
+    benchmark: "sampler overhead: median real tokens/s with the nvidia-smi sampler on vs off",
+    command: `node bench/sampler-overhead.mjs ${process.argv.slice(2).join(" ")}`,
+    repeats,
+    completed: { on: runs.on.length, off: runs.off.length },
+    medianOn: on,
+    medianOff: off,
+    relativeChange: on !== null && off !== null ? on / off - 1 : null,
+    medianStepSeconds: { on: stepOn, off: stepOff },
+    runs,
+  };
+  if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+  return { on, off };
+}
+
 for (let i = 0; i < repeats; i++) {
   // Alternate the order so that drift (clocks, temperature) does not favour one arm.
   const order = i % 2 === 0 ? ["on", "off"] : ["off", "on"];
@@ -42,23 +62,14 @@ for (let i = 0; i < repeats; i++) {
     runs[arm].push({
       id: j.id,
       realTokensPerSecond: j.metrics.realTokensPerSecond,
+      stepSecondsMedian: j.metrics.stepSecondsMedian,
       samples: j.metrics.telemetryHealth?.samples ?? null,
     });
+    save(); // after every run: a time limit that stops the benchmark keeps what it measured
     process.stderr.write(`${arm} #${i + 1}: ${j.metrics.realTokensPerSecond.toFixed(1)} real tok/s\n`);
   }
 }
-const on = median(runs.on.map((r) => r.realTokensPerSecond));
-const off = median(runs.off.map((r) => r.realTokensPerSecond));
-const result = {
-  benchmark: "sampler overhead: median real tokens/s with the nvidia-smi sampler on vs off",
-  command: `node bench/sampler-overhead.mjs ${process.argv.slice(2).join(" ")}`,
-  repeats,
-  medianOn: on,
-  medianOff: off,
-  relativeChange: on / off - 1,
-  runs,
-};
-if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+const { on, off } = save();
 console.log(
   `sampler on ${on.toFixed(1)} vs off ${off.toFixed(1)} real tok/s: ${((on / off - 1) * 100).toFixed(2)}% (median of ${repeats})`,
 );

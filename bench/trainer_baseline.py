@@ -8,9 +8,11 @@ warmup steps excluded, the device synchronized at both ends of the measured wind
 
     python bench/trainer_baseline.py --spec RUN_DIR/spec.json [--out result.json]
 
-What differs from the engine is only what the Trainer does by default: its own data loader and
-sampler, `prepare_model_for_kbit_training` (which upcasts every non-quantized parameter to fp32),
-and the Trainer's per-step bookkeeping.
+The Trainer reads the records in the engine's order (`loraprof_engine.data.record_order`, seeded by
+data.seed) through a sequential sampler, so both see the same records step for step and count the
+same real and processed tokens. What differs from the engine is only what the Trainer does by
+default: its data loader and collation, `prepare_model_for_kbit_training` (which upcasts every
+non-quantized parameter to fp32), and the Trainer's per-step bookkeeping.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ def load_shard(shard_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
     labels = np.fromfile(d / "labels.bin", dtype=np.uint8)
     offsets = np.fromfile(d / "offsets.bin", dtype="<u8")
     return [
-        (tokens[offsets[i] : offsets[i + 1]].astype(np.int64), labels[offsets[i] : offsets[i + 1]])
+        (
+            tokens[offsets[i] : offsets[i + 1]].astype(np.int64),
+            labels[offsets[i] : offsets[i + 1]],
+        )
         for i in range(len(offsets) - 1)
     ]
 
@@ -56,7 +61,7 @@ class ShardDataset(torch.utils.data.Dataset[dict[str, Any]]):
         return {"ids": ids, "mask": mask}
 
 
-def make_collator(pad_id: int, seq_len: int, padding: str):  # noqa: ANN201 - returns a closure
+def make_collator(pad_id: int, seq_len: int, padding: str):
     def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         width = seq_len if padding == "max_length" else max(len(x["ids"]) for x in items)
         n = len(items)
@@ -84,12 +89,19 @@ def main() -> None:
         TrainingArguments,
     )
 
+    from loraprof_engine.data import record_order
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", required=True)
     ap.add_argument("--out")
     args = ap.parse_args()
     spec = json.loads(Path(args.spec).read_text())
-    train, data, opt, lora = spec["train"], spec["data"], spec["optimizer"], spec["lora"]
+    train, data, opt, lora = (
+        spec["train"],
+        spec["data"],
+        spec["optimizer"],
+        spec["lora"],
+    )
     precision = train["precision"]
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
     model_path = spec["model"]["path"] or spec["model"]["hubId"]
@@ -110,9 +122,7 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **load_kwargs)
     if train["method"] == "qlora":
         # What QLoRA scripts of the study's kind do: upcasts non-quantized params to fp32.
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=train["gradCheckpointing"]
-        )
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train["gradCheckpointing"])
     else:
         model.to(f"cuda:{device_index}")
     targets = lora["targetModules"]
@@ -132,6 +142,9 @@ def main() -> None:
     state: dict[str, Any] = {"real": None, "processed": None, "t0": None, "t1": None}
 
     class CountingTrainer(Trainer):
+        def _get_train_sampler(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+            return torch.utils.data.SequentialSampler(self.train_dataset)  # the engine's order, prepared
+
         def training_step(self, model, inputs, num_items_in_batch=None):  # type: ignore[no-untyped-def,override]
             if self.state.global_step >= warmup:
                 m = inputs["attention_mask"]
@@ -175,11 +188,15 @@ def main() -> None:
         remove_unused_columns=False,
         disable_tqdm=True,
     )
+    records = load_shard(data["shardDir"])
+    order = record_order(len(records), data["seed"])
+    needed = train["steps"] * data["batchSize"] * data["gradAccum"]
+    in_engine_order = [records[next(order)] for _ in range(needed)]
     torch.cuda.reset_peak_memory_stats()
     trainer = CountingTrainer(
         model=model,
         args=targs,
-        train_dataset=ShardDataset(load_shard(data["shardDir"])),
+        train_dataset=ShardDataset(in_engine_order),
         data_collator=make_collator(data["padTokenId"], data["seqLen"], data["padding"]),
         callbacks=[Window()],
     )

@@ -145,7 +145,10 @@ def run_engine(spec: dict[str, Any], tmp: Path, timeout: float = 120) -> tuple[i
 def start_engine(spec_path: Path, stderr_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     """Start the engine with fd 3 as the write end of a pipe; returns the process and the read end."""
     read_end, write_end = os.pipe()
-    env = {**os.environ, "PYTHONPATH": str(SRC_DIR)}
+    # The engine's source first, then whatever the test process was given (a GPU host may supply
+    # bitsandbytes on PYTHONPATH).
+    inherited = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC_DIR), *([inherited] if inherited else [])])}
     with stderr_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "loraprof_engine", str(spec_path)],

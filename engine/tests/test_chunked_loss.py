@@ -72,7 +72,7 @@ def lora_grads(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def full_loss(model: torch.nn.Module, batch: MicroBatch) -> torch.Tensor:
     inputs = to_device(batch, CPU)
-    logits = model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).logits
+    logits = model(input_ids=inputs.input_ids).logits
     return token_loss_sum(logits, inputs.labels)
 
 

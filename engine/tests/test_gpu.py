@@ -201,12 +201,12 @@ def test_the_chunked_loss_adds_no_host_synchronization(tmp_path: Path, shard: Pa
     model = load_model(spec, device).model
     same_length = write_shard(tmp_path / "flat", learnable_records(4, vocab=512, seed=2, min_len=40, max_len=40))
     batch = collate(open_shard(str(same_length), 64), [0, 1, 2, 3], 0, "longest", 64)
-    assert batch.real_tokens == batch.processed_tokens  # no padding: no attention mask, no mask.all() sync
+    assert batch.real_tokens == batch.processed_tokens
 
     def full() -> None:
         inputs = to_device(batch, device)
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            logits = model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).logits
+            logits = model(input_ids=inputs.input_ids).logits
         token_loss_sum(logits, inputs.labels).backward()
 
     def chunked() -> None:

@@ -345,10 +345,9 @@ def train_step(
     loss_chunk_tokens None: the full loss (the model returns [batch, width, vocab] logits); a number: the
     chunked loss of `chunked_token_loss_sum`, equal in value and gradients.
 
-    Host synchronizations left inside a step, outside the engine's control: transformers' attention-mask
-    preparation evaluates `mask.all()` on the host when a batch has padding (an unpadded batch is passed
-    without a mask to avoid it), and with fp16 GradScaler.step reads the overflow flag on the host unless
-    the optimizer takes it on the device (adamw_torch_fused does).
+    Host synchronizations left inside a step, outside the engine's control: with fp16 GradScaler.step reads
+    the overflow flag on the host unless the optimizer takes it on the device (adamw_torch_fused does).
+    (No attention mask is passed, see `to_device`, so transformers' `mask.all()` check never runs.)
     """
     step_loss = torch.zeros((), device=device)
     for batch in micro:
@@ -357,7 +356,7 @@ def train_step(
             if loss_chunk_tokens is not None:
                 loss_sum = chunked_token_loss_sum(model, inputs, loss_chunk_tokens)
             else:
-                logits = model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).logits
+                logits = model(input_ids=inputs.input_ids).logits
         if loss_chunk_tokens is None:
             loss_sum = token_loss_sum(logits, inputs.labels)
             del logits
@@ -491,9 +490,7 @@ def chunked_token_loss_sum(model: Any, batch: DeviceBatch, chunk_tokens: int) ->
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = base.get_output_embeddings()
-    hidden: torch.Tensor = base.get_decoder()(
-        input_ids=batch.input_ids, attention_mask=batch.attention_mask
-    ).last_hidden_state
+    hidden: torch.Tensor = base.get_decoder()(input_ids=batch.input_ids).last_hidden_state
     flat = hidden.reshape(-1, hidden.shape[-1])
     rows, targets = batch.loss_rows, batch.loss_targets
     assert rows is not None and targets is not None, "to_device(..., with_loss_rows=True) builds them"
@@ -517,7 +514,6 @@ def _head_cross_entropy_sum(head: Any, hidden: torch.Tensor, targets: torch.Tens
 @dataclass(frozen=True)
 class DeviceBatch:
     input_ids: torch.Tensor
-    attention_mask: torch.Tensor | None  # None for a batch without padding
     labels: torch.Tensor
     # The chunked loss's rows: flat [batch × width] indices of the positions whose next token is a
     # target, and those target ids. None unless asked for.
@@ -539,20 +535,22 @@ def loss_rows(labels: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt
 def to_device(batch: MicroBatch, device: torch.device, with_loss_rows: bool = False) -> DeviceBatch:
     """Host arrays → device tensors; on CUDA through pinned memory so the copy is asynchronous.
 
-    The attention mask is None for a batch without padding: causal attention needs no mask then.
+    No attention mask, padded or not. Records are right-padded (`collate`), so under causal attention a
+    real token only ever attends to earlier positions, all real: the padding changes neither its output
+    nor, since padding positions carry no label, the loss or any gradient (position ids count from 0
+    either way). Without a mask, SDPA takes its `is_causal` kernels (flash attention on CUDA) instead of
+    the masked path, no [batch, 1, width, width] mask is built, and transformers' host-side
+    `mask.all()` check (a device synchronization per forward) never runs. The padding is still computed:
+    processed tokens are what they were. (engine/tests/test_training.py checks loss and gradients.)
     """
-    padded = batch.real_tokens < batch.processed_tokens
     arrays = [batch.input_ids, batch.labels]
     if with_loss_rows:
         arrays += loss_rows(batch.labels)
-    if padded:
-        arrays.append(batch.attention_mask)
     tensors = [torch.from_numpy(a) for a in arrays]
     if device.type == "cuda":
         tensors = [x.pin_memory().to(device, non_blocking=True) for x in tensors]
     return DeviceBatch(
         input_ids=tensors[0],
-        attention_mask=tensors[-1] if padded else None,
         labels=tensors[1],
         loss_rows=tensors[2] if with_loss_rows else None,
         loss_targets=tensors[3] if with_loss_rows else None,

@@ -49,6 +49,7 @@ const hello = JSON.stringify({
     bf16Supported: false,
     cpuThreads: 2,
   },
+  startupSeconds: { imports: 3.1, device: 0.4 },
 });
 
 describe("engine process", () => {

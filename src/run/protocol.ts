@@ -188,6 +188,13 @@ export const HelloEventSchema = z
         cpuThreads: int().positive(),
       })
       .strict(),
+    /**
+     * Where the engine's start went before this event: importing torch, transformers, PEFT (and the
+     * engine), then selecting the device (CUDA initialization, NVML, the VRAM budget).
+     */
+    startupSeconds: z
+      .object({ imports: z.number().nonnegative(), device: z.number().nonnegative() })
+      .strict(),
   })
   .strict();
 
@@ -219,6 +226,11 @@ export const StepEventSchema = z
     lr: z.number().nonnegative(),
     gradNorm: z.number().nullable(),
     allocatedBytes: bytes(),
+    /**
+     * Wall clock (Unix ms, host) when the engine began issuing the step's work; with host-bound or
+     * in-order execution, when it began. Lines steps up with telemetry samples.
+     */
+    unixMs: z.number(),
   })
   .strict();
 

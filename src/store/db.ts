@@ -109,6 +109,11 @@ export const MIGRATIONS: { version: number; description: string; sql: string }[]
       CREATE INDEX sweep_runs_run ON sweep_runs(run_id);
     `,
   },
+  {
+    version: 4,
+    description: "step wall-clock times",
+    sql: `ALTER TABLE steps ADD COLUMN unix_ms REAL;`,
+  },
 ];
 
 export function openStore(path: string): Db {

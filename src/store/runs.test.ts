@@ -33,10 +33,17 @@ describe("store", () => {
         "INSERT INTO runs (id, created_at, status, config_json) VALUES ('old-run', '2026-01-01T00:00:00Z', 'completed', '{\"model\":\"x\"}')",
       )
       .run();
+    old
+      .prepare(
+        "INSERT INTO steps (run_id, step, phase, real_tokens, processed_tokens, label_tokens, loss, step_seconds) VALUES ('old-run', 1, 'measure', 10, 12, 9, 11.5, 0.25)",
+      )
+      .run();
     old.close();
     const db = openStore(path);
     expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
     expect(getRun(db, "old-run").config).toEqual({ model: "x" });
+    const [step] = getSteps(db, "old-run");
+    expect(step).toMatchObject({ step: 1, loss: 11.5, stepSeconds: 0.25, unixMs: null });
   });
 
   it("refuses a store written by a newer loraprof instead of touching it", () => {
@@ -64,6 +71,7 @@ describe("store", () => {
         lr: 1e-4,
         gradNorm: null,
         allocatedBytes: null,
+        unixMs: 1_800_000_000_000,
       },
       {
         type: "step",
@@ -77,6 +85,7 @@ describe("store", () => {
         lr: 2e-4,
         gradNorm: 1.2,
         allocatedBytes: 100,
+        unixMs: 1_800_000_000_500,
       },
     ]);
     finishRun(db, id, { status: "completed", metrics: { realTokensPerSecond: 27.5 } });
@@ -85,6 +94,7 @@ describe("store", () => {
     expect(run.config).toEqual({ model: "tiny-qwen2" });
     expect(run.metrics).toEqual({ realTokensPerSecond: 27.5 });
     expect(getSteps(db, id).map((s) => s.loss)).toEqual([11.9, 11.8]);
+    expect(getSteps(db, id).map((s) => s.unixMs)).toEqual([1_800_000_000_000, 1_800_000_000_500]);
   });
 
   it("finds a run by a unique id prefix and lists newest first", () => {

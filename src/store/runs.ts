@@ -165,8 +165,8 @@ export function setRunFields(
 export function insertSteps(db: Db, runId: string, steps: StepEvent[]): void {
   if (steps.length === 0) return;
   const stmt = db.prepare(
-    `INSERT OR REPLACE INTO steps (run_id, step, phase, real_tokens, processed_tokens, label_tokens, loss, step_seconds, lr, grad_norm, allocated_bytes)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT OR REPLACE INTO steps (run_id, step, phase, real_tokens, processed_tokens, label_tokens, loss, step_seconds, lr, grad_norm, allocated_bytes, unix_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   db.transaction(() => {
     for (const s of steps) {
@@ -182,6 +182,7 @@ export function insertSteps(db: Db, runId: string, steps: StepEvent[]): void {
         s.lr,
         s.gradNorm,
         s.allocatedBytes,
+        s.unixMs,
       );
     }
   })();
@@ -265,13 +266,16 @@ export interface StepRow {
   lr: number | null;
   gradNorm: number | null;
   allocatedBytes: number | null;
+  /** When the step began (Unix ms); null for runs stored before step times were recorded. */
+  unixMs: number | null;
 }
 
 export function getSteps(db: Db, runId: string): StepRow[] {
   return db
     .prepare(
       `SELECT step, phase, real_tokens AS realTokens, processed_tokens AS processedTokens, label_tokens AS labelTokens,
-              loss, step_seconds AS stepSeconds, lr, grad_norm AS gradNorm, allocated_bytes AS allocatedBytes
+              loss, step_seconds AS stepSeconds, lr, grad_norm AS gradNorm, allocated_bytes AS allocatedBytes,
+              unix_ms AS unixMs
        FROM steps WHERE run_id=? ORDER BY step`,
     )
     .all(runId) as StepRow[];

@@ -62,6 +62,7 @@ const hello: HelloEvent = {
     bf16Supported: true,
     cpuThreads: 16,
   },
+  startupSeconds: { imports: 3.1, device: 0.4 },
 };
 
 const arch = requireModel("qwen2.5-1.5b-instruct").architecture;

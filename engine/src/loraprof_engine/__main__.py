@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from .errors import EXIT_USAGE, EngineError, classify, exit_code_for
 from .events import EventStream, open_event_stream
@@ -21,10 +22,13 @@ def main(argv: list[str]) -> int:
         # The RunSpec is checked before the heavy imports, so a bad one fails in milliseconds.
         spec = load_runspec(argv[0])
         # torch, transformers and peft load here; a missing one is a `dependency` error, not a traceback.
+        started = time.perf_counter()
         from .recipe import run
+
+        import_seconds = time.perf_counter() - started
     except Exception as exc:
         return setup_failure(exc, events)
-    return run(spec, events)
+    return run(spec, events, import_seconds)
 
 
 def setup_failure(exc: Exception, events: EventStream) -> int:

@@ -66,11 +66,14 @@ class Progress:
     watch: NvmlWatch | None = None
 
 
-def run(spec: RunSpec, events: EventStream) -> int:
-    """Run one RunSpec to its end; returns the process exit code (0, or that of the error event)."""
+def run(spec: RunSpec, events: EventStream, import_seconds: float = 0.0) -> int:
+    """Run one RunSpec to its end; returns the process exit code (0, or that of the error event).
+
+    import_seconds: how long importing this module (torch, transformers, PEFT) took, for `hello`.
+    """
     progress = Progress(budget_bytes=spec.vram_budget_bytes)
     try:
-        return _run(spec, events, progress)
+        return _run(spec, events, progress, import_seconds)
     except KeyboardInterrupt:
         log("interrupted")
         return 130
@@ -81,9 +84,10 @@ def run(spec: RunSpec, events: EventStream) -> int:
             progress.watch.stop()
 
 
-def _run(spec: RunSpec, events: EventStream, progress: Progress) -> int:
+def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds: float) -> int:
     # -- setup ---------------------------------------------------------------------------------------
     transformers.utils.logging.disable_progress_bar()  # carriage-return bars garble the stderr log tail
+    device_start = time.perf_counter()
     device = setup_device(spec)
     progress.device = device
     torch.manual_seed(spec.train.seed)  # LoRA's A init and dropout masks
@@ -91,7 +95,8 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress) -> int:
     apply_budget(device, spec.vram_budget_bytes)
     progress.watch = NvmlWatch(progress.nvml, spec.vram_budget_bytes)
     progress.watch.start()
-    events.emit(hello_event(device, progress.nvml))
+    startup = {"imports": import_seconds, "device": time.perf_counter() - device_start}
+    events.emit(hello_event(device, progress.nvml, startup))
     shard = open_shard(spec.data.shard_dir, spec.data.seq_len)
     log(
         f"run {spec.run_id}: {spec.model.id} ({spec.model.source}), {spec.train.method} {spec.train.precision}, "
@@ -182,7 +187,7 @@ def setup_device(spec: RunSpec) -> torch.device:
     return device
 
 
-def hello_event(device: torch.device, nvml: Nvml) -> dict[str, Any]:
+def hello_event(device: torch.device, nvml: Nvml, startup_seconds: dict[str, float]) -> dict[str, Any]:
     return {
         "type": "hello",
         "protocolVersion": PROTOCOL_VERSION,
@@ -192,6 +197,7 @@ def hello_event(device: torch.device, nvml: Nvml) -> dict[str, Any]:
         "platform": platform.platform(),
         "libraries": library_versions(),
         "device": describe_device(device, nvml),
+        "startupSeconds": startup_seconds,
     }
 
 
@@ -217,6 +223,7 @@ class StepRecord:
     end_event: Any = None
     seconds: float | None = None  # CPU: wall clock, known at once
     loss_value: float | None = None
+    unix_ms: float = 0.0  # when the host began issuing the step
 
 
 def train(
@@ -280,6 +287,7 @@ def train(
             loss=None,
             grad_norm=None,
             allocated_bytes=None,
+            unix_ms=unix_ms(),
         )
         if cuda:
             record.start_event = torch.cuda.Event(enable_timing=True)
@@ -411,6 +419,7 @@ def flush(pending: list[StepRecord], done: list[StepRecord], events: EventStream
                 "lr": record.lr,
                 "gradNorm": finite(norm),
                 "allocatedBytes": record.allocated_bytes,
+                "unixMs": record.unix_ms,
             }
         )
         record.loss = None  # drop the references to the step's device scalars

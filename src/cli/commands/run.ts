@@ -190,6 +190,12 @@ export function renderRunResult(r: RunResult, title?: string): string {
           : `allocated ${formatBytes(m.peakAllocatedBytes)}, reserved ${formatBytes(m.peakReservedBytes)}, process ${formatBytes(m.peakProcessBytes)}, device ${formatBytes(m.peakDeviceBytes)}`,
       ],
       [
+        "engine start",
+        env?.startupSeconds && r.loaded
+          ? `imports ${formatSeconds(env.startupSeconds.imports)}, device ${formatSeconds(env.startupSeconds.device)}, model load ${formatSeconds(r.loaded.loadSeconds)} (outside the measured window)`
+          : "—",
+      ],
+      [
         "loss",
         `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last 5 steps${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`,
       ],

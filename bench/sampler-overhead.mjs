@@ -1,10 +1,25 @@
-// Does the nvidia-smi sampler slow training? Alternates runs with the sampler on and off (same
-// config), then prints the median real tokens/s of each and the relative difference.
+// Does the nvidia-smi sampler slow training? Two designs, both on real runs of the CLI:
 //
-//   node bench/sampler-overhead.mjs [--repeats 3] [--cli "node bin/loraprof.js"] [--out FILE] -- [run flags]
-import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+//   paired (default): each run keeps loraprof's own sampler, which this script pauses (SIGSTOP) and
+//     resumes (SIGCONT) every --period-ms; every measured step is labelled by the sampler's state
+//     while it ran (steps carry their start time), and neighbouring on/off segments are compared
+//     (bench/lib/paired.mjs). Host drift within and between runs cancels; the figure is the median
+//     over runs of the relative change in tokens/s, with each run's 95% interval. Use a preset with
+//     max_length padding (constant work per step) and enough steps for ~20 pairs.
+//   runs: whole runs with the sampler on vs off (--no-telemetry), alternating; the median real
+//     tokens/s of each arm. Simple, but only as sharp as the host's run-to-run spread.
+//
+//   node bench/sampler-overhead.mjs [--design paired|runs] [--repeats 3] [--period-ms 2000]
+//        [--cli "node bin/loraprof.js"] [--out FILE] -- [run flags]
+//
+// Linux only for the paired design (it finds the sampler as the CLI's nvidia-smi child in /proc). The
+// paired runs' telemetry has gaps where the sampler was paused: their energy cross-check is not meant
+// to hold.
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { clearInterval, setInterval } from "node:timers";
+import { labelSteps, pairedEffect } from "./lib/paired.mjs";
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf("--");
@@ -13,63 +28,192 @@ const extra = dash >= 0 ? argv.slice(dash + 1) : ["--preset", "paper-run1"];
 const opt = (name, def) => (own.includes(name) ? own[own.indexOf(name) + 1] : def);
 const root = resolve(new URL("..", import.meta.url).pathname);
 const cli = opt("--cli", `node ${join(root, "bin/loraprof.js")}`).split(" ");
+const design = opt("--design", "paired");
 const repeats = Number(opt("--repeats", "3"));
+const periodMs = Number(opt("--period-ms", "2000"));
 const out = opt("--out", null);
+if (!["paired", "runs"].includes(design)) throw new Error(`--design ${design}: use paired or runs`);
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const runs = { on: [], off: [] };
-function save() {
-  const on = runs.on.length ? median(runs.on.map((r) => r.realTokensPerSecond)) : null;
-  const off = runs.off.length ? median(runs.off.map((r) => r.realTokensPerSecond)) : null;
-  const stepOn = runs.on.length ? median(runs.on.map((r) => r.stepSecondsMedian)) : null;
-  const stepOff = runs.off.length ? median(runs.off.map((r) => r.stepSecondsMedian)) : null;
-  const result = {
-    benchmark: "sampler overhead: median real tokens/s with the nvidia-smi sampler on vs off",
-    command: `node bench/sampler-overhead.mjs ${process.argv.slice(2).join(" ")}`,
-    repeats,
-    completed: { on: runs.on.length, off: runs.off.length },
-    medianOn: on,
-    medianOff: off,
-    relativeChange: on !== null && off !== null ? on / off - 1 : null,
-    medianStepSeconds: { on: stepOn, off: stepOff },
-    runs,
-  };
+const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(2)}%`);
+const command = `node bench/sampler-overhead.mjs ${process.argv.slice(2).join(" ")}`;
+const write = (result) => {
   if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
-  return { on, off };
-}
+};
 
-for (let i = 0; i < repeats; i++) {
-  // Alternate the order so that drift (clocks, temperature) does not favour one arm.
-  const order = i % 2 === 0 ? ["on", "off"] : ["off", "on"];
-  for (const arm of order) {
-    const args = [
-      "run",
-      ...extra,
-      ...(arm === "off" ? ["--no-telemetry"] : []),
-      "--label",
-      `sampler-${arm}-${i + 1}`,
-      "--json",
-      "--quiet",
-    ];
-    const r = spawnSync(cli[0], [...cli.slice(1), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
-    const j = JSON.parse(r.stdout);
-    if (j.status !== "completed")
-      throw new Error(`${arm} run ${i + 1}: ${j.status} ${j.error?.message ?? ""}`);
-    runs[arm].push({
-      id: j.id,
-      realTokensPerSecond: j.metrics.realTokensPerSecond,
-      stepSecondsMedian: j.metrics.stepSecondsMedian,
-      samples: j.metrics.telemetryHealth?.samples ?? null,
-    });
-    save(); // after every run: a time limit that stops the benchmark keeps what it measured
-    process.stderr.write(`${arm} #${i + 1}: ${j.metrics.realTokensPerSecond.toFixed(1)} real tok/s\n`);
+function runCli(args) {
+  const r = spawnSync(cli[0], [...cli.slice(1), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`loraprof ${args.join(" ")}: no JSON (exit ${r.status}): ${r.stderr.slice(-2000)}`);
   }
 }
-const { on, off } = save();
-console.log(
-  `sampler on ${on.toFixed(1)} vs off ${off.toFixed(1)} real tok/s: ${((on / off - 1) * 100).toFixed(2)}% (median of ${repeats})`,
-);
+
+// ---- runs design ---------------------------------------------------------------------------------
+function runsDesign() {
+  const runs = { on: [], off: [] };
+  const save = () => {
+    const on = runs.on.length ? median(runs.on.map((r) => r.realTokensPerSecond)) : null;
+    const off = runs.off.length ? median(runs.off.map((r) => r.realTokensPerSecond)) : null;
+    const result = {
+      benchmark: "sampler overhead (runs design): median real tokens/s with the sampler on vs off",
+      command,
+      design,
+      repeats,
+      completed: { on: runs.on.length, off: runs.off.length },
+      medianOn: on,
+      medianOff: off,
+      relativeChange: on !== null && off !== null ? on / off - 1 : null,
+      medianStepSeconds: {
+        on: runs.on.length ? median(runs.on.map((r) => r.stepSecondsMedian)) : null,
+        off: runs.off.length ? median(runs.off.map((r) => r.stepSecondsMedian)) : null,
+      },
+      runs,
+    };
+    write(result);
+    return result;
+  };
+  for (let i = 0; i < repeats; i++) {
+    // Alternate the order so that drift (clocks, temperature) does not favour one arm.
+    for (const arm of i % 2 === 0 ? ["on", "off"] : ["off", "on"]) {
+      const j = runCli([
+        "run",
+        ...extra,
+        ...(arm === "off" ? ["--no-telemetry"] : []),
+        "--label",
+        `sampler-${arm}-${i + 1}`,
+        "--json",
+        "--quiet",
+      ]);
+      if (j.status !== "completed")
+        throw new Error(`${arm} run ${i + 1}: ${j.status} ${j.error?.message ?? ""}`);
+      runs[arm].push({
+        id: j.id,
+        realTokensPerSecond: j.metrics.realTokensPerSecond,
+        stepSecondsMedian: j.metrics.stepSecondsMedian,
+        samples: j.metrics.telemetryHealth?.samples ?? null,
+      });
+      save(); // after every run: a time limit that stops the benchmark keeps what it measured
+      process.stderr.write(`${arm} #${i + 1}: ${j.metrics.realTokensPerSecond.toFixed(1)} real tok/s\n`);
+    }
+  }
+  const r = save();
+  console.log(
+    `sampler on ${r.medianOn.toFixed(1)} vs off ${r.medianOff.toFixed(1)} real tok/s: ${pct(r.relativeChange)} (median of ${repeats})`,
+  );
+}
+
+// ---- paired design -------------------------------------------------------------------------------
+/** Pids of the nvidia-smi processes whose parent is `ppid` (the CLI's sampler). */
+function samplerPids(ppid) {
+  const pids = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === ppid && comm === "nvidia-smi") pids.push(Number(name));
+    } catch {
+      /* the process ended while we looked */
+    }
+  }
+  return pids;
+}
+
+/** One run with the sampler toggled every periodMs; resolves to the run JSON and the toggle log. */
+function toggledRun(label) {
+  return new Promise((resolvePromise, reject) => {
+    const args = [...cli.slice(1), "run", ...extra, "--label", label, "--json", "--quiet"];
+    const child = spawn(cli[0], args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const toggles = [];
+    let on = true;
+    let started = false;
+    const signal = (sig) => {
+      for (const pid of samplerPids(child.pid)) {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          /* gone */
+        }
+      }
+    };
+    const timer = setInterval(() => {
+      if (!started) {
+        if (samplerPids(child.pid).length === 0) return; // the sampler starts before the engine
+        started = true;
+        toggles.push({ t: Date.now(), on: true });
+        return;
+      }
+      on = !on;
+      signal(on ? "SIGCONT" : "SIGSTOP");
+      toggles.push({ t: Date.now(), on });
+    }, periodMs);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearInterval(timer);
+      signal("SIGCONT");
+      try {
+        resolvePromise({ run: JSON.parse(stdout), toggles });
+      } catch {
+        reject(new Error(`run ${label}: no JSON (exit ${code}): ${stderr.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+async function pairedDesign() {
+  const runs = [];
+  const save = () => {
+    const estimates = runs.map((r) => r.effect.relativeThroughput).filter((x) => x !== null);
+    const result = {
+      benchmark:
+        "sampler overhead (paired design): within each run, steps with loraprof's sampler running vs paused, neighbouring segments compared",
+      command,
+      design,
+      repeats,
+      periodMs,
+      completed: runs.length,
+      /** Median over runs of the relative change in tokens/s with the sampler running (−0.01: 1% slower). */
+      medianRelativeThroughput: estimates.length ? median(estimates) : null,
+      runs,
+    };
+    write(result);
+    return result;
+  };
+  for (let i = 1; i <= repeats; i++) {
+    const { run, toggles } = await toggledRun(`sampler-paired-${i}`);
+    if (run.status !== "completed") throw new Error(`run ${i}: ${run.status} ${run.error?.message ?? ""}`);
+    const shown = runCli(["runs", "show", run.id, "--json"]);
+    const labelled = labelSteps(shown.steps ?? [], toggles);
+    const effect = pairedEffect(labelled);
+    runs.push({
+      id: run.id,
+      realTokensPerSecond: run.metrics.realTokensPerSecond,
+      toggles: toggles.length,
+      effect,
+    });
+    save();
+    process.stderr.write(
+      `run ${i}: ${effect.stepsOn} steps on, ${effect.stepsOff} off, ${effect.pairs} pairs: tokens/s ${pct(effect.relativeThroughput)} with the sampler` +
+        (effect.ci95 ? ` (step time 95% CI ${pct(effect.ci95[0])} … ${pct(effect.ci95[1])})` : "") +
+        "\n",
+    );
+  }
+  const r = save();
+  console.log(
+    `sampler running vs paused: tokens/s ${pct(r.medianRelativeThroughput)} (median of ${r.completed} runs, paired within each run)`,
+  );
+}
+
+if (design === "runs") runsDesign();
+else await pairedDesign();

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
 import {
-  batchesArePadded,
   expectedMaxLength,
   expectedPaddedLength,
   expectedTruncatedLength,
@@ -44,13 +43,6 @@ describe("length statistics", () => {
     expect(peakPaddedLength(ALPACA_LIKE, 2048, "longest")).toBe(924);
     expect(peakPaddedLength(ALPACA_LIKE, 512, "longest")).toBe(512);
     expect(peakPaddedLength({ meanTokens: 103 }, 2048, "longest")).toBe(2048);
-  });
-
-  it("sees padding in longest-padded batches of two or more and in max_length batches of short records", () => {
-    expect(batchesArePadded(ALPACA_LIKE, 1, 2048, "longest")).toBe(false);
-    expect(batchesArePadded(ALPACA_LIKE, 2, 2048, "longest")).toBe(true);
-    expect(batchesArePadded(ALPACA_LIKE, 1, 512, "max_length")).toBe(true);
-    expect(batchesArePadded({ meanTokens: 600, lengths: [600, 700] }, 4, 512, "max_length")).toBe(false);
   });
 
   it("inverts the normal CDF", () => {

@@ -187,21 +187,6 @@ export function peakPaddedLength(stats: LengthStats, seqLen: number, padding: Pa
   return longest === undefined ? seqLen : Math.min(seqLen, longest);
 }
 
-/** Whether batches carry padding (so attention needs an explicit mask). */
-export function batchesArePadded(
-  stats: LengthStats,
-  batchSize: number,
-  seqLen: number,
-  padding: PaddingMode,
-): boolean {
-  if (padding === "max_length") {
-    // Only when every record fills seqLen is there no padding at all.
-    const shortest = stats.lengths && stats.lengths.length > 0 ? sortedLengths(stats.lengths)[0]! : 0;
-    return shortest < seqLen;
-  }
-  return batchSize > 1;
-}
-
 export function validateLengthStats(stats: LengthStats, field = "lengthStats"): void {
   const problems = [];
   if (!(stats.meanTokens > 0) || !Number.isFinite(stats.meanTokens)) {

@@ -43,6 +43,9 @@ export function runGpu(run: Pick<RunLike, "environment">): GpuEntry | null {
   return d ? (findGpu(d.name, d.totalMemoryBytes) ?? null) : null;
 }
 
+/** Fewest measured steps whose tokens/s a calibration or an accuracy check uses. */
+export const MIN_MEASURED_STEPS_FOR_SPEED = 10;
+
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : null);
 
 /**
@@ -55,10 +58,14 @@ export function measuredFromRun(run: RunLike): MeasuredRun["measured"] | null {
   if (oom) return { devicePeakBytes: null, allocatorPeakBytes: null, realTokensPerSecond: null, oom: true };
   if (run.status !== "completed") return null;
   const m = run.metrics ?? {};
+  const steps = num(m["measuredSteps"]);
   return {
     devicePeakBytes: num(m["peakDeviceBytes"]),
     allocatorPeakBytes: num(m["peakAllocatedBytes"]),
-    realTokensPerSecond: num(m["realTokensPerSecond"]),
+    // A handful of steps is no steady state (first-call costs, one slow step weighs a third): such a
+    // run's memory counts, its speed does not.
+    realTokensPerSecond:
+      steps !== null && steps < MIN_MEASURED_STEPS_FOR_SPEED ? null : num(m["realTokensPerSecond"]),
     oom: false,
   };
 }

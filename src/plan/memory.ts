@@ -23,7 +23,7 @@ import { countLoraParameters, countParameters, decoderLinearShapes, loraShapes }
 import type { ModelArchitecture } from "../catalog/types.js";
 import { DEFAULT_LOSS_CHUNK_TOKENS, type OptimizerName } from "../run/protocol.js";
 import type { PlannerConstants } from "./constants.js";
-import { batchesArePadded, peakPaddedLength } from "./lengths.js";
+import { peakPaddedLength } from "./lengths.js";
 import { architectureOf, computeBytes, type PlanInput } from "./types.js";
 
 /** bitsandbytes 4-bit: 64 weights per quantization block (transformers' default). */
@@ -66,10 +66,6 @@ export interface LayerActivationOptions {
   loraR: number;
   loraDropout: number;
   targetModules: "all-linear" | string[];
-  /** Padding present: transformers passes an explicit mask and repeats K/V to every head. */
-  padded: boolean;
-  /** Sequence width (for the per-token share of a [S × S] attention mask). */
-  seqLen: number;
 }
 
 /** Saved-for-backward bytes per token of one decoder layer, by where they come from. */
@@ -86,12 +82,11 @@ export interface LayerActivationBytes {
   /** lora_B's input, the rank-r output of lora_A, per adapter. */
   loraRank: number;
   /**
-   * sdpa: query, key, value (K/V repeated to every query head when a padding mask forces the
-   * masked kernel; native GQA otherwise), output, and the fp32 log-sum-exp per head.
+   * sdpa: query, key, value (native GQA: the engine passes no attention mask, padded or not, so the
+   * causal kernels run and K/V are not repeated to every query head), output, and the fp32
+   * log-sum-exp per head.
    */
   attention: number;
-  /** Per-layer compute-dtype copy of a boolean padding mask that sdpa converts to an additive bias. */
-  mask: number;
   /** SwiGLU: SiLU's input, SiLU's output and up_proj's output, all [tokens × intermediate]. */
   mlp: number;
   total: number;
@@ -101,7 +96,7 @@ export interface LayerActivationBytes {
 export function runLayerActivations(
   arch: ModelArchitecture,
   input: Pick<PlanInput, "lora">,
-  at: { computeBytes: number; padded: boolean; seqLen: number },
+  at: { computeBytes: number },
 ): LayerActivationBytes {
   return layerActivationBytesPerToken(arch, {
     ...at,
@@ -145,18 +140,15 @@ export function layerActivationBytesPerToken(
   }
   const loraRank = adapted.length * c * opts.loraR;
 
-  const kvSaved = opts.padded ? qDim : kvDim;
-  const attention = c * (qDim + 2 * kvSaved + qDim) + 4 * arch.numHeads;
-  const mask = opts.padded ? c * opts.seqLen : 0;
+  const attention = c * (qDim + 2 * kvDim + qDim) + 4 * arch.numHeads;
   const mlp = 3 * c * arch.intermediateSize;
   return {
     norms,
     loraInputs,
     loraRank,
     attention,
-    mask,
     mlp,
-    total: norms + loraInputs + loraRank + attention + mask + mlp,
+    total: norms + loraInputs + loraRank + attention + mlp,
   };
 }
 
@@ -229,8 +221,6 @@ export interface MemoryComponents {
   layerWorkspaceNote: string;
   /** One dequantized weight matrix (4-bit base), alive during a layer's backward. */
   dequantBufferBytes: number;
-  /** The boolean [B × 1 × S × S] padding mask transformers builds once per forward. */
-  maskBytes: number;
   /** tokens × vocab at the peak width; with the chunked loss, one chunk's rows × vocab. */
   lossElements: number;
   /** Target rows per LM-head chunk with the chunked loss; null for the full loss. */
@@ -337,8 +327,7 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   const S = peakPaddedLength(input.lengthStats, input.seqLen, input.padding);
   const B = input.batchSize;
   const T = B * S;
-  const padded = batchesArePadded(input.lengthStats, B, input.seqLen, input.padding);
-  const layer = runLayerActivations(arch, input, { computeBytes: c, padded, seqLen: S });
+  const layer = runLayerActivations(arch, input, { computeBytes: c });
   const finalNorm = 4 * arch.hiddenSize + 4;
   const workspace = layerBackwardWorkspacePerToken(arch, c);
   let savedActivationBytes: number;
@@ -352,7 +341,7 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     layerWorkspaceNote = `one layer recomputed (${Math.round(layer.total)} B/token) + its backward workspace`;
   } else {
     savedActivationBytes = T * (L * layer.total + finalNorm);
-    savedActivationNote = `${Math.round(layer.total)} B/token/layer × ${L} layers (norms ${layer.norms}, LoRA inputs ${layer.loraInputs + layer.loraRank}, attention ${layer.attention + layer.mask}, MLP ${layer.mlp})`;
+    savedActivationNote = `${Math.round(layer.total)} B/token/layer × ${L} layers (norms ${layer.norms}, LoRA inputs ${layer.loraInputs + layer.loraRank}, attention ${layer.attention}, MLP ${layer.mlp})`;
     layerWorkspaceBytes = T * workspace;
     layerWorkspaceNote = "backward workspace of one layer";
   }
@@ -369,7 +358,6 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     layerWorkspaceBytes,
     layerWorkspaceNote,
     dequantBufferBytes: input.method === "qlora" ? c * maxWeight : 0,
-    maskBytes: padded ? B * S * S : 0,
     lossElements: (lossChunkRows ?? T) * arch.vocabSize,
     lossChunkRows,
     lossRowBytes: chunked ? 2 * c * T * arch.hiddenSize : 0,
@@ -381,7 +369,7 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
 export function memoryPeaks(m: MemoryComponents, k: PlannerConstants) {
   let staticBytes = 0;
   for (const i of m.staticItems) staticBytes += i.bytes;
-  const saved = k.activationScale * m.savedActivationBytes + m.maskBytes;
+  const saved = k.activationScale * m.savedActivationBytes;
   const lossBuffers = 4 * k.lossFp32Copies * m.lossElements + m.lossRowBytes;
   const layerPhase = k.activationScale * m.layerWorkspaceBytes + m.dequantBufferBytes;
   const base = staticBytes + k.allocatorFixedBytes + saved;
@@ -419,7 +407,7 @@ export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryE
   breakdown.push({
     name: "saved activations",
     bytes: saved,
-    note: m.savedActivationNote + (m.maskBytes > 0 ? "; + the boolean padding mask" : ""),
+    note: m.savedActivationNote,
     counted: "allocator",
   });
   if (peakPhase === "loss") {

@@ -57,7 +57,7 @@ function storedRuns(): StoredRunLike[] {
 }
 
 describe("measuredFromRun", () => {
-  it("reads a completed run's peaks and rate, an OOM as an OOM, and nothing from a crash", () => {
+  it("reads a completed run's peaks and rate (the rate only from ≥ 10 measured steps), an OOM as an OOM, and nothing from a crash", () => {
     const done = measuredFromRun({
       status: "completed",
       config: {},
@@ -70,6 +70,12 @@ describe("measuredFromRun", () => {
       oom: false,
     });
     expect(measuredFromRun({ status: "oom", config: {}, metrics: null })?.oom).toBe(true);
+    const short = measuredFromRun({
+      status: "completed",
+      config: {},
+      metrics: { peakDeviceBytes: 5e9, peakAllocatedBytes: 3e9, realTokensPerSecond: 200, measuredSteps: 3 },
+    });
+    expect(short).toMatchObject({ devicePeakBytes: 5e9, realTokensPerSecond: null }); // memory yes, speed no
     expect(measuredFromRun({ status: "failed", config: {}, metrics: null })).toBeNull();
   });
 });

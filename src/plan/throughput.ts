@@ -16,7 +16,7 @@ import type { GpuEntry } from "../catalog/gpus.js";
 import type { OptimizerName, Precision } from "../run/protocol.js";
 import type { PlannerConstants } from "./constants.js";
 import { flopsPerToken, type FlopsPerToken } from "./flops.js";
-import { batchesArePadded, expectedPaddedLength, expectedTruncatedLength } from "./lengths.js";
+import { expectedPaddedLength, expectedTruncatedLength } from "./lengths.js";
 import { BNB_4BIT_BLOCKSIZE, BNB_DOUBLE_QUANT_BLOCKSIZE, runLayerActivations } from "./memory.js";
 import { architectureOf, computeBytes, type PlanInput } from "./types.js";
 
@@ -110,7 +110,6 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
   const realPerRecord = Math.min(S, expectedTruncatedLength(input.lengthStats, input.seqLen));
   const P = B * S;
   const realTokens = B * realPerRecord;
-  const padded = batchesArePadded(input.lengthStats, B, input.seqLen, input.padding);
 
   const flopOpts = {
     loraR: input.lora.r,
@@ -137,7 +136,7 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     weightBytesPerPass = counts.decoderLinearWeights * c;
   }
   const lmHeadBytes = 2 * c * arch.vocabSize * arch.hiddenSize; // forward + backward GEMM reads
-  const layer = runLayerActivations(arch, input, { computeBytes: c, padded, seqLen: S });
+  const layer = runLayerActivations(arch, input, { computeBytes: c });
   // Saved tensors are written in the forward and read in the backward; about as much again moves
   // through the elementwise kernels that make and consume them. Recompute repeats the forward half.
   const activationIo = (input.gradCheckpointing ? 6 : 4) * layer.total * arch.numLayers * P;
@@ -154,7 +153,6 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     adapted.length * loraOps +
     16 /* 2 RMSNorms */ +
     10 /* RoPE */ +
-    (padded ? 4 : 0) /* repeat K/V, mask conversion */ +
     2 /* sdpa, output layout */ +
     2 /* SwiGLU */ +
     2; /* residuals */

@@ -16,10 +16,10 @@
 // paired runs' telemetry has gaps where the sampler was paused: their energy cross-check is not meant
 // to hold.
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { clearInterval, setInterval } from "node:timers";
-import { labelSteps, pairedEffect } from "./lib/paired.mjs";
+import { childProcesses, labelSteps, pairedEffect } from "./lib/paired.mjs";
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf("--");
@@ -109,23 +109,6 @@ function runsDesign() {
 }
 
 // ---- paired design -------------------------------------------------------------------------------
-/** Pids of the nvidia-smi processes whose parent is `ppid` (the CLI's sampler). */
-function samplerPids(ppid) {
-  const pids = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (parent === ppid && comm === "nvidia-smi") pids.push(Number(name));
-    } catch {
-      /* the process ended while we looked */
-    }
-  }
-  return pids;
-}
-
 /** One run with the sampler toggled every periodMs; resolves to the run JSON and the toggle log. */
 function toggledRun(label) {
   return new Promise((resolvePromise, reject) => {
@@ -139,7 +122,7 @@ function toggledRun(label) {
     let on = true;
     let started = false;
     const signal = (sig) => {
-      for (const pid of samplerPids(child.pid)) {
+      for (const pid of childProcesses(child.pid, "nvidia-smi")) {
         try {
           process.kill(pid, sig);
         } catch {
@@ -149,7 +132,7 @@ function toggledRun(label) {
     };
     const timer = setInterval(() => {
       if (!started) {
-        if (samplerPids(child.pid).length === 0) return; // the sampler starts before the engine
+        if (childProcesses(child.pid, "nvidia-smi").length === 0) return; // the sampler starts before the engine
         started = true;
         toggles.push({ t: Date.now(), on: true });
         return;

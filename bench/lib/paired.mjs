@@ -6,6 +6,26 @@
  * comparison needs far fewer steps than comparing whole runs.
  */
 
+import { readdirSync, readFileSync } from "node:fs";
+
+/** Pids of the processes named `comm` whose parent is `ppid` (Linux /proc): e.g. the CLI's nvidia-smi. */
+export function childProcesses(ppid, comm) {
+  const pids = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // pid (comm) state ppid …; comm may hold spaces and parentheses, so cut at the last ")".
+      const c = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === ppid && c === comm) pids.push(Number(name));
+    } catch {
+      /* the process ended while we looked */
+    }
+  }
+  return pids;
+}
+
 /**
  * Labels each measured step with the sampler state it ran under; a step that spans a toggle (or has
  * no start time or duration) is left out.

@@ -1,5 +1,10 @@
+import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout } from "node:timers";
 import { describe, expect, it } from "vitest";
-import { labelSteps, pairedEffect } from "./paired.mjs";
+import { childProcesses, labelSteps, pairedEffect } from "./paired.mjs";
 
 /** Steps of `base` seconds (× `slow` while the sampler is on), back to back from t=0, drifting. */
 function simulate({ steps, slow, drift, toggleMs }) {
@@ -57,5 +62,23 @@ describe("paired sampler-overhead analysis", () => {
   it("reports no estimate without both states", () => {
     const r = pairedEffect([{ step: 1, seconds: 0.4, on: true }]);
     expect(r.relativeStepTime).toBeNull();
+  });
+});
+
+describe("childProcesses", () => {
+  it("finds a child by its process name, and only children of the given parent", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lp-proc-"));
+    const fake = join(dir, "nvidia-smi");
+    writeFileSync(fake, "#!/bin/sh\nsleep 30\n");
+    chmodSync(fake, 0o755);
+    const child = spawn(fake, [], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(childProcesses(process.pid, "nvidia-smi")).toEqual([child.pid]);
+      expect(childProcesses(child.pid, "nvidia-smi")).toEqual([]);
+      expect(childProcesses(process.pid, "nvidia")).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });

@@ -10,6 +10,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { median, runCliJson } from "./lib/common.mjs";
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf("--");
@@ -30,11 +31,6 @@ const python =
 
 const fmt = (n, d = 1) => (n === null || n === undefined ? "—" : Number(n).toFixed(d));
 const gib = (b) => (b === null || b === undefined ? "—" : (b / 2 ** 30).toFixed(2));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const FIGURES = [
   "realTokensPerSecond",
   "processedTokensPerSecond",
@@ -55,8 +51,7 @@ function runEngine(preset, repeat) {
     "--quiet",
   ];
   process.stderr.write(`· engine: loraprof ${args.join(" ")}\n`);
-  const r = spawnSync(cli[0], [...cli.slice(1), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
-  const engine = JSON.parse(r.stdout);
+  const engine = runCliJson(cli, args);
   if (engine.status !== "completed") throw new Error(`engine run ${engine.status}: ${engine.error?.message}`);
   environment ??= engine.environment ?? null;
   return engine;

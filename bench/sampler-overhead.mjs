@@ -15,10 +15,11 @@
 // Linux only for the paired design (it finds the sampler as the CLI's nvidia-smi child in /proc). The
 // paired runs' telemetry has gaps where the sampler was paused: their energy cross-check is not meant
 // to hold.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { clearInterval, setInterval } from "node:timers";
+import { median, runCliJson } from "./lib/common.mjs";
 import { childProcesses, labelSteps, pairedEffect } from "./lib/paired.mjs";
 
 const argv = process.argv.slice(2);
@@ -34,25 +35,13 @@ const periodMs = Number(opt("--period-ms", "2000"));
 const out = opt("--out", null);
 if (!["paired", "runs"].includes(design)) throw new Error(`--design ${design}: use paired or runs`);
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(2)}%`);
 const command = `node bench/sampler-overhead.mjs ${process.argv.slice(2).join(" ")}`;
 const write = (result) => {
   if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
 };
 
-function runCli(args) {
-  const r = spawnSync(cli[0], [...cli.slice(1), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`loraprof ${args.join(" ")}: no JSON (exit ${r.status}): ${r.stderr.slice(-2000)}`);
-  }
-}
+const runCli = (args) => runCliJson(cli, args);
 
 // ---- runs design ---------------------------------------------------------------------------------
 function runsDesign() {

@@ -7,6 +7,7 @@
  */
 
 import { readdirSync, readFileSync } from "node:fs";
+import { median } from "./common.mjs";
 
 /** Pids of the processes named `comm` whose parent is `ppid` (Linux /proc): e.g. the CLI's nvidia-smi. */
 export function childProcesses(ppid, comm) {
@@ -54,11 +55,6 @@ export function labelSteps(steps, toggles) {
 }
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /**
  * Runs of consecutive steps under one state, then non-overlapping neighbour pairs (segments 0–1,

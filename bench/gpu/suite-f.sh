@@ -4,6 +4,8 @@
 #   study     resumes the stored study (39 runs, ~35 s each at these steps); GPUS=0,1 runs two at a time
 #   gpus      the same 6-configuration sweep on one GPU (--gpus 0), then on two (--gpus 0,1): wall times
 #   sampler   the sampler's overhead, paired design, 3 × 130-step runs
+#   imports   python -X importtime of the engine: where its start-up goes on this host
+# GPU_SEQ (default "512, 1024, 2048") and GPU_ORDER (default "0 0,1") shape the gpus mode.
 # e.g. GPUS=0,1 bash bench/gpu/suite-f.sh study gpus
 # Every call returns the store as $OUT/lp.db. If the machine went cold between calls, copy that file
 # to .carry/lp.db here before the next call: a call that finds no store restores it from there.
@@ -22,7 +24,7 @@ gpu_spec() { # name
   cat > "/tmp/$1.json" <<JSON
 { "name": "$1", "repeats": 1, "vramBudget": null,
   "base": { "preset": "paper-run2", "weights": "random", "dataset": "$DATA", "steps": 16, "warmupSteps": 3 },
-  "grid": { "batchSize": [1, 2], "seqLen": [512, 1024, 2048] } }
+  "grid": { "batchSize": [1, 2], "seqLen": [${GPU_SEQ:-512, 1024, 2048}] } }
 JSON
 }
 for mode in "$@"; do
@@ -35,7 +37,7 @@ for mode in "$@"; do
       if [ $code -eq 0 ]; then echo "study finished"; else echo "study stopped (exit $code): call again"; break; fi
       ;;
     gpus)
-      for g in 0 0,1; do
+      for g in ${GPU_ORDER:-0 0,1}; do
         name="gpus-${g/,/-}"; gpu_spec "$name"
         t0=$(date +%s.%N)
         timeout -s INT "$(left)" $LP sweep "/tmp/$name.json" --gpus "$g" --json > "$OUT/$name.json" 2> "$OUT/$name.err"
@@ -49,6 +51,11 @@ for mode in "$@"; do
       timeout "$(left)" node bench/sampler-overhead.mjs --cli "$LP" --design paired --repeats 3 \
         --out "$OUT/sampler-paired.json" -- --preset paper-run1 --weights random --dataset "$DATA" \
         --steps 130 --warmup-steps 10 2>&1 | tail -6
+      ;;
+    imports)
+      # Where the engine's ~16 s of imports go on this host (the slowest 25 modules, cumulative µs).
+      (cd engine/src && python3 -X importtime -c "import loraprof_engine.recipe" 2> "$OUT/importtime.txt")
+      sort -t'|' -k2 -n "$OUT/importtime.txt" | tail -25
       ;;
     *) echo "usage: bash bench/gpu/suite-f.sh study|gpus|sampler ..."; exit 2 ;;
   esac

@@ -1,10 +1,13 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { addRunFlags, flagsToOverrides } from "../cli/flags.js";
 import { loadRunConfig } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
 import { RunSpecSchema, type RunSpec } from "./protocol.js";
-import { buildRunSpec, resolveConfig, resolveDevice, resolveModel } from "./resolve.js";
+import { buildRunSpec, checkpointCached, resolveConfig, resolveDevice, resolveModel } from "./resolve.js";
 
 /** The `run` command's path from argv to the engine's RunSpec, on the CPU (no GPU probe). */
 async function specFromArgs(args: string[]): Promise<RunSpec> {
@@ -41,5 +44,40 @@ describe("buildRunSpec", () => {
     expect(err).toBeInstanceOf(LoraprofError);
     const problem = (err as LoraprofError).problems.find((p) => p.field === "loss");
     expect(problem?.hint).toBe("use full or chunked");
+  });
+});
+
+describe("checkpointCached", () => {
+  const config = (extra: Record<string, unknown>) =>
+    loadRunConfig({ overrides: { device: "cpu", ...extra } });
+
+  it("is true for a synthetic checkpoint once its config.json exists", () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "lp-cache-"));
+    const c = config({ model: "tiny-qwen2", weights: "random" });
+    expect(checkpointCached(c, cacheDir)).toBe(false);
+    const dir = resolveModel(c, cacheDir).path!;
+    mkdirSync(dir, { recursive: true });
+    expect(checkpointCached(c, cacheDir)).toBe(false); // a folder being written is not a checkpoint
+    writeFileSync(join(dir, "config.json"), "{}");
+    expect(checkpointCached(c, cacheDir)).toBe(true);
+  });
+
+  it("looks for a hub model's snapshot in the Hugging Face cache", () => {
+    const hub = mkdtempSync(join(tmpdir(), "lp-hub-"));
+    const c = config({ model: "Qwen/Qwen2.5-1.5B-Instruct", weights: "pretrained" });
+    const env = { HF_HUB_CACHE: hub };
+    expect(checkpointCached(c, "/tmp/none", env)).toBe(false);
+    const snap = join(hub, "models--Qwen--Qwen2.5-1.5B-Instruct", "snapshots", "abc123");
+    mkdirSync(snap, { recursive: true });
+    expect(checkpointCached(c, "/tmp/none", env)).toBe(false);
+    writeFileSync(join(snap, "config.json"), "{}");
+    expect(checkpointCached(c, "/tmp/none", env)).toBe(true);
+  });
+
+  it("is true for a local folder and false for a model that does not resolve", () => {
+    const local = mkdtempSync(join(tmpdir(), "lp-local-"));
+    writeFileSync(join(local, "config.json"), "{}");
+    expect(checkpointCached(config({ model: local, weights: "pretrained" }), "/tmp/none")).toBe(true);
+    expect(checkpointCached(config({ model: "no-such-model" }), "/tmp/none")).toBe(false);
   });
 });

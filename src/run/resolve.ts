@@ -4,7 +4,8 @@
  * the resolved config is what gets stored with the run.
  */
 import { createHash } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { homedir } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
 import { findModel, MODELS } from "../catalog/models.js";
 import type { ModelEntry } from "../catalog/types.js";
@@ -120,6 +121,34 @@ function catalogIds(): string {
 export function syntheticCheckpointDir(cacheDir: string, entry: ModelEntry, seed: number): string {
   const h = createHash("sha256").update(JSON.stringify(entry.architecture)).digest("hex").slice(0, 12);
   return join(cacheDir, "checkpoints", `${entry.id}-${h}-seed${seed}`);
+}
+
+/**
+ * Whether a run of this config would find its weights already on disk, so its first load writes no
+ * shared cache: a local folder; a synthetic checkpoint already materialized; a hub model with a
+ * snapshot in the Hugging Face cache. False when unsure (the caller then waits for the first load).
+ */
+export function checkpointCached(
+  config: RunConfig,
+  cacheDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  let model: ResolvedModel;
+  try {
+    model = resolveModel(config, cacheDir);
+  } catch {
+    return false; // the run itself reports the problem
+  }
+  if (model.source === "local") return true;
+  if (model.source === "synthetic") return existsSync(join(model.path!, "config.json"));
+  const hubCache =
+    env["HF_HUB_CACHE"] ?? join(env["HF_HOME"] ?? join(homedir(), ".cache", "huggingface"), "hub");
+  const snapshots = join(hubCache, `models--${model.hubId!.replace("/", "--")}`, "snapshots");
+  try {
+    return readdirSync(snapshots).some((s) => existsSync(join(snapshots, s, "config.json")));
+  } catch {
+    return false;
+  }
 }
 
 export interface DeviceChoice {

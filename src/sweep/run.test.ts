@@ -1,4 +1,9 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { findModel } from "../catalog/models.js";
+import { syntheticCheckpointDir } from "../run/resolve.js";
 import type { RunConfig } from "../config/schema.js";
 import { openStore, type Db } from "../store/db.js";
 import { createRun, finishRun, listRuns, markRunning, reapStaleRuns, type RunStatus } from "../store/runs.js";
@@ -225,6 +230,32 @@ describe("sweep runner", () => {
     expect(maxRunning).toBe(2);
     // The planned config keeps its device: placement is not part of the key.
     expect(listEntries(db, sweep.id).every((e) => e.config.device === "cpu")).toBe(true);
+  });
+
+  it("starts the second GPU's first run at once when the checkpoint is already on disk, else after the first load", async () => {
+    // Each run holds its "loaded" stage until released; the order of events shows whether run 2
+    // started while run 1 was still loading.
+    const startedBeforeFirstLoad = async (cacheDir: string): Promise<boolean> => {
+      const db = openStore(":memory:");
+      const { sweep } = prepareSweep(db, parseSweepSpec({ name: "g", base, grid: { batchSize: [1, 2] } }));
+      const log: string[] = [];
+      const executor: SweepExecutor = async (config, ctx) => {
+        log.push(`start ${config.batchSize}`);
+        ctx.onProgress?.({ stage: "engine", message: "starting" });
+        await new Promise((r) => setTimeout(r, 30));
+        log.push(`loaded ${config.batchSize}`);
+        return fakeExecutor()(config, ctx);
+      };
+      await runSweep(sweep.id, opts(db, executor, { gpus: [0, 1], cacheDir }));
+      return log.indexOf("start 2") < log.indexOf("loaded 1");
+    };
+    const cacheDir = mkdtempSync(join(tmpdir(), "lp-ckpt-"));
+    expect(await startedBeforeFirstLoad(cacheDir)).toBe(false);
+    const entry = findModel("tiny-qwen2")!;
+    const dir = syntheticCheckpointDir(cacheDir, entry, 0);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "config.json"), "{}");
+    expect(await startedBeforeFirstLoad(cacheDir)).toBe(true);
   });
 
   it("refuses to run a sweep another live process owns", async () => {

@@ -9,6 +9,7 @@ import type { RunConfig } from "../config/schema.js";
 import type { Db } from "../store/db.js";
 import { createRun, finishRun, type RunError, type RunStatus } from "../store/runs.js";
 import type { RunContext, RunObserver, RunProgress, RunResult } from "../run/run.js";
+import { checkpointCached } from "../run/resolve.js";
 import { LoraprofError } from "../util/errors.js";
 import { estimatePlan, type PlanEstimate } from "./estimate.js";
 import { expandSweep, type PlannedRun, type SweepSpec } from "./spec.js";
@@ -286,7 +287,8 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
           release();
         }
       };
-      const waitForLoad = !materialized.has(modelKey);
+      // A checkpoint already on disk (an earlier sweep or run made it) is only read: no need to wait.
+      const waitForLoad = !materialized.has(modelKey) && !checkpointCached(config, opts.cacheDir);
       let result: {
         runId: string;
         status: Exclude<RunStatus, "pending" | "running">;

@@ -88,6 +88,7 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     lossImplementation: config.loss ?? "full",
     lossChunkTokens: config.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS,
     lengthStats: opts.lengthStats,
+    steps: config.steps,
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
   };
 }

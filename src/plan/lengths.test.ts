@@ -64,3 +64,27 @@ describe("length statistics", () => {
     }
   });
 });
+
+describe("peakPaddedLength", () => {
+  // 99 short records and one long one.
+  const stats = { meanTokens: 108, lengths: [...Array.from({ length: 99 }, () => 100), 900] };
+
+  it("is the longest record a run meets: of all records when it visits them all or the count is unknown", () => {
+    expect(peakPaddedLength(stats, 2048, "longest")).toBe(900);
+    expect(peakPaddedLength(stats, 2048, "longest", 100)).toBe(900);
+    expect(peakPaddedLength(stats, 512, "longest")).toBe(512);
+    expect(peakPaddedLength(stats, 2048, "max_length", 2)).toBe(2048);
+  });
+
+  it("is the expected longest of the records a short run visits", () => {
+    // E[max of 2 draws] = 100 + 800 · P(the long record is drawn at least once) = 100 + 800 · (1 − 0.99²).
+    expect(peakPaddedLength(stats, 2048, "longest", 2)).toBeCloseTo(100 + 800 * (1 - 0.99 ** 2), 6);
+    expect(peakPaddedLength(stats, 2048, "longest", 20)).toBeGreaterThan(
+      peakPaddedLength(stats, 2048, "longest", 2),
+    );
+  });
+
+  it("stays at seqLen when the longest record is not known", () => {
+    expect(peakPaddedLength({ meanTokens: 108 }, 2048, "longest", 10)).toBe(2048);
+  });
+});

@@ -174,17 +174,26 @@ export function expectedPaddedLength(
 }
 
 /**
- * The widest micro-batch a long run will meet, which sets the memory peak: seqLen under
- * `max_length`; under `longest`, the longest record (truncated), or seqLen when the longest record
- * is not known (the safe side).
+ * The widest micro-batch a run meets, which sets its memory peak: seqLen under `max_length`; under
+ * `longest`, the longest record it visits (truncated). A run that visits `records` records (steps ×
+ * batch × accumulation) meets, in expectation, the longest of that many draws; a run that visits
+ * as many as the dataset holds, or with `records` unknown, meets the longest record. Without the
+ * longest record known: seqLen (the safe side).
  */
-export function peakPaddedLength(stats: LengthStats, seqLen: number, padding: PaddingMode): number {
+export function peakPaddedLength(
+  stats: LengthStats,
+  seqLen: number,
+  padding: PaddingMode,
+  records?: number,
+): number {
   if (padding === "max_length") return seqLen;
-  const longest =
-    stats.lengths && stats.lengths.length > 0
-      ? sortedLengths(stats.lengths)[stats.lengths.length - 1]!
-      : stats.maxTokens;
-  return longest === undefined ? seqLen : Math.min(seqLen, longest);
+  const hasLengths = stats.lengths !== undefined && stats.lengths.length > 0;
+  const longest = hasLengths ? sortedLengths(stats.lengths!)[stats.lengths!.length - 1]! : stats.maxTokens;
+  if (longest === undefined) return seqLen;
+  const widest = Math.min(seqLen, longest);
+  const n = hasLengths ? stats.lengths!.length : Infinity;
+  if (records === undefined || records >= n) return widest;
+  return Math.min(widest, expectedMaxLength(stats, records, seqLen));
 }
 
 export function validateLengthStats(stats: LengthStats, field = "lengthStats"): void {

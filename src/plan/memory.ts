@@ -324,7 +324,8 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   if (!opt.paged) items.push(optItem);
 
   // ---- activations at the peak width -------------------------------------------------------
-  const S = peakPaddedLength(input.lengthStats, input.seqLen, input.padding);
+  const visited = input.steps ? input.steps * input.batchSize * input.gradAccum : undefined;
+  const S = peakPaddedLength(input.lengthStats, input.seqLen, input.padding, visited);
   const B = input.batchSize;
   const T = B * S;
   const layer = runLayerActivations(arch, input, { computeBytes: c });

@@ -33,6 +33,12 @@ export interface PlanInput {
   lossChunkTokens?: number;
   /** Record lengths of the dataset (tokens, template included). */
   lengthStats: LengthStats;
+  /**
+   * Optimizer steps of the run (warmup included). Under `longest` padding the widest micro-batch a
+   * run meets, and so its memory peak, depends on how many records it visits; absent: a run long
+   * enough to meet the longest record.
+   */
+  steps?: number;
   /** Fitted constants; predictions made with it say `calibrated: true`. */
   calibration?: Calibration;
   /** Per-call overrides of individual constants (applied after the calibration). */

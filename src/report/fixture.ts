@@ -29,6 +29,10 @@ export interface FixtureOptions {
   /** Multiply paged_adamw_8bit's throughput, to test how findings react to a real effect. */
   pagedSpeedup?: number;
   repeats?: number;
+  /** Steps per run (`study paper --steps`); default the presets' 70. */
+  steps?: number;
+  /** Where the toy model runs out of memory; default 8 GiB (only 4 × 2048 fails). 6 also fails 2 × 2048 at max_length. */
+  oomAboveGiB?: number;
 }
 
 /** Synthetic runs of the paper study's plan (see the module comment). */
@@ -38,6 +42,7 @@ export function syntheticStudyRuns(opts: FixtureOptions = {}): ReportRun[] {
     weights: "random",
     dataset: "synthetic",
     repeats: opts.repeats ?? 3,
+    ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
   });
   const planned = expandSweep(spec, { overrides });
   const start = Date.parse("2026-01-01T00:00:00Z");
@@ -53,7 +58,7 @@ export function syntheticStudyRuns(opts: FixtureOptions = {}): ReportRun[] {
       ((0.06 + processedPerStep * 2.2e-5 + c.batchSize * tokensPerRecord ** 2 * 3e-9) * noise) /
       optimizerFactor;
     const peakAllocated = 1.4 * GiB + processedPerStep * 1.2 * MiB;
-    const budget = 8 * GiB;
+    const budget = (opts.oomAboveGiB ?? 8) * GiB;
     const measuredSteps = c.steps - c.warmupSteps;
     const measuredSeconds = stepSeconds * measuredSteps;
     const oom = peakAllocated > budget;

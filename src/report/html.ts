@@ -10,6 +10,7 @@ import {
   conditionsTable,
   failuresTable,
   predictedTable,
+  PREDICTED_NOTE,
   studyTable,
   type Table,
 } from "./tables.js";
@@ -170,7 +171,7 @@ ${
 ${claims ? `<section id="claims"><h2>Published claims, checked</h2><p class="meta">Throughput claims are judged on processed tokens/s (a Trainer-timed tokens/s counts padding); real tokens/s is shown beside it. Each factor's effect comes from two measured configurations that differ in that factor only.</p>${claims}</section>` : ""}
 <section id="charts"><h2>Charts</h2><div class="charts">${figures}</div></section>
 <section id="conditions"><h2>All configurations</h2><p class="meta">One row per configuration (repeats pooled); settings shown are those that vary in this report.</p>${renderTable(conditionsTable(model))}</section>
-${predicted ? `<section id="predicted"><h2>Predicted beside measured</h2>${renderTable(predicted)}</section>` : ""}
+${predicted ? `<section id="predicted"><h2>Predicted beside measured</h2><p class="meta">${esc(PREDICTED_NOTE)}</p>${renderTable(predicted)}</section>` : ""}
 ${failures ? `<section id="failures"><h2>Runs that did not complete</h2>${renderTable(failures)}</section>` : ""}
 <section id="method"><h2>How to read this</h2><ul class="notes">${model.notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>${libs ? `<p class="meta">Libraries: ${libs}.</p>` : ""}</section>
 </main>

@@ -6,6 +6,7 @@ import {
   conditionsTable,
   failuresTable,
   predictedTable,
+  PREDICTED_NOTE,
   studyTable,
   type Table,
 } from "./tables.js";
@@ -80,7 +81,7 @@ export function renderMarkdown(model: ReportModel, charts: Chart[], chartPath: (
   for (const c of charts) out.push(`![${c.title}](${chartPath(c)})`, "", `*${c.caption}*`, "");
   out.push("## All configurations", "", mdTable(conditionsTable(model)));
   const predicted = predictedTable(model);
-  if (predicted) out.push("", "## Predicted beside measured", "", mdTable(predicted));
+  if (predicted) out.push("", "## Predicted beside measured", "", PREDICTED_NOTE, "", mdTable(predicted));
   const failures = failuresTable(model);
   if (failures) out.push("", "## Runs that did not complete", "", mdTable(failures));
   out.push("", "## How to read this", "", ...model.notes.map((n) => `- ${n}`), "");

@@ -99,17 +99,35 @@ describe("report model", () => {
   it("marks out-of-memory configurations with their memory at failure", () => {
     const runs = [run({}, 100), run({}, 101), run({ batchSize: 8, seqLen: 64 }, null, "oom")];
     const m = buildReportModel({ runs });
-    const oom = m.findings.find((f) => f.kind === "oom")!;
-    expect(oom.text).toMatch(/^batch size: out of memory at 8 \(1\/1 runs, 7\.45 GiB at failure\)/);
+    const ooms = m.findings.filter((f) => f.kind === "oom").map((f) => f.text);
+    expect(ooms).toContainEqual(
+      expect.stringMatching(/^batch size: out of memory at 8 \(1\/1 runs, 7\.45 GiB at failure\)/),
+    );
+    // No throughput effect against a configuration that never ran: what fits and what does not instead.
+    expect(ooms).toContainEqual(
+      expect.stringMatching(
+        /^batch size: 1 fits where 8 runs out of memory: 1 2\/2 completed.*; 8 1\/1 out of memory/,
+      ),
+    );
+    expect(m.findings.some((f) => f.kind === "insufficient")).toBe(false);
   });
 
   it("shows predicted beside measured when a run carries predictions", () => {
     const r = run({}, 100);
     r.metrics!["predicted"] = { realTokensPerSecond: 80, peakAllocatedBytes: { value: 1.2e9, reason: null } };
     const m = buildReportModel({ runs: [r] });
-    expect(m.predicted.map((p) => [p.metric, p.predicted, p.measured])).toEqual([
-      ["realTokensPerSecond", 80, 100],
-      ["peakAllocatedBytes", 1.2e9, 1e9],
+    expect(m.predicted.map((p) => [p.metric, p.predicted, p.measured, p.runs])).toEqual([
+      ["realTokensPerSecond", 80, 100, 1],
+      ["peakAllocatedBytes", 1.2e9, 1e9, 1],
+    ]);
+  });
+
+  it("gives one predicted row per configuration and figure: the median of its runs", () => {
+    const rs = [run({}, 100), run({}, 130), run({}, 90)];
+    for (const r of rs) r.metrics!["predicted"] = { realTokensPerSecond: 80 };
+    const m = buildReportModel({ runs: rs });
+    expect(m.predicted).toEqual([
+      expect.objectContaining({ metric: "realTokensPerSecond", predicted: 80, measured: 100, runs: 3 }),
     ]);
   });
 
@@ -161,6 +179,31 @@ describe("the study's claims, on synthetic runs (toy cost model, not measurement
     expect(shape.from).toBe("2×2048");
     expect(shape.to).toBe("2×1024");
     expect(shape.processed!.estimate).toBeLessThan(1);
+  });
+
+  it("matches run 2 to its preset's recipe when the study ran fewer steps and that configuration ran out of memory", () => {
+    // As on the H200: `--steps 16` and run 2 (2 × 2048, max_length) out of memory; the padding
+    // ablation's `longest` point completed. Run 2 is still the max_length configuration.
+    const m = buildReportModel({ runs: syntheticStudyRuns({ steps: 16, oomAboveGiB: 6 }), reference });
+    const run2 = m.study.find((s) => s.reference.id === "run2")!.condition!;
+    expect(run2.config["padding"]).toBe("max_length");
+    expect(run2.completed).toHaveLength(0);
+    expect(run2.counts.oom).toBe(3);
+  });
+
+  it("says which setting makes a configuration that ran out of memory fit, and finds the claim confounded", () => {
+    const m = buildReportModel({ runs: syntheticStudyRuns({ steps: 16, oomAboveGiB: 6 }), reference });
+    const claim = m.claims.find((c) => c.kind === "memory")!;
+    expect(claim.verdict).toBe("confounded");
+    expect(claim.summary).toMatch(/max_length padding\) with a budget of 8\.0 GiB: 0\/3 completed, 3 OOM/);
+    expect(claim.summary).toMatch(
+      /with only padding changed \(max_length → longest\) it fits: 3\/3 completed/,
+    );
+    // Changing the sequence length the claim is about does not count as making it fit.
+    expect(claim.summary).not.toMatch(/seqLen changed/);
+    const paged = m.claims.find((c) => c.claim.startsWith("PagedAdamW"))!;
+    expect(paged.measured).toBeNull();
+    expect(paged.unmeasured).toMatch(/^run2 ran out of memory \(3\/3 runs, .* under the 8\.0 GiB budget\)$/);
   });
 
   it("checks the memory claim against the budgeted run", () => {

@@ -16,7 +16,7 @@ import { flattenConfig } from "../sweep/estimate.js";
 import { canonicalJson } from "../sweep/spec.js";
 import { fmtEffect, fmtGiB, fmtNumber, fmtRatio, fmtSig, fmtWithInterval } from "./format.js";
 import { REFERENCE_FIELDS, type Reference, type ReferenceRun } from "./reference.js";
-import { differenceEffect, ratioEffect, summarize, type Effect, type Summary } from "./stats.js";
+import { differenceEffect, median, ratioEffect, summarize, type Effect, type Summary } from "./stats.js";
 
 /** One run as the report sees it. */
 export interface ReportRun {
@@ -174,6 +174,8 @@ export interface ClaimCheck {
   claimedFactor: string | null;
   measured: { real: Effect | null; processed: Effect | null } | null;
   attribution: PairAttribution[];
+  /** Why the two published configurations were not both measured (e.g. one ran out of memory); null when they were. */
+  unmeasured?: string | null;
   verdict:
     "supported" | "contradicted" | "confounded" | "not distinguishable from noise" | "untested" | "compared";
   /** One sentence: what decides the verdict, with its numbers. */
@@ -187,9 +189,11 @@ export interface StudyRow {
   condition: Condition | null;
 }
 
+/** One figure of one configuration: the planner's prediction beside the median of its completed runs. */
 export interface PredictedRow {
   condition: string;
-  runId: string;
+  /** Completed runs behind `measured`. */
+  runs: number;
   metric: string;
   predicted: number;
   measured: number;
@@ -435,6 +439,22 @@ function comparisonFindings(c: Comparison): Finding[] {
   const findings: Finding[] = [];
   if (c.levels.length <= 4) {
     for (const e of c.effects) {
+      const level = c.levels.find((l) => l.value === e.level);
+      const ran = (l: typeof base) => l.condition.completed.length > 0;
+      if (level && (!ran(base) || !ran(level))) {
+        // One side never completed: no throughput effect to give. When the other fits, that is the finding.
+        const [fits, fails] = ran(base) ? [base, level] : ran(level) ? [level, base] : [null, null];
+        if (fits && fails?.condition.counts.oom) {
+          const peak = fits.condition.stats.peakDeviceBytes ?? fits.condition.stats.peakReservedBytes;
+          const failed = fails.condition;
+          findings.push({
+            kind: "oom",
+            factor: c.factor,
+            text: `${c.factor}${where}: ${fits.value} fits where ${fails.value} runs out of memory: ${fits.value} ${fits.condition.completed.length}/${fits.condition.runs.length} completed${peak ? ` (peak ${peak === fits.condition.stats.peakDeviceBytes ? "device" : "reserved"} ${fmtGiB(peak.median)})` : ""}; ${fails.value} ${failed.counts.oom}/${failed.runs.length} out of memory${failed.oomMemoryBytes ? ` (${fmtGiB(failed.oomMemoryBytes)} at failure)` : ""}.`,
+          });
+        }
+        continue;
+      }
       const real = verdictText(e.real, "real tokens/s");
       const parts = [real.text];
       if (
@@ -525,6 +545,20 @@ function describeRef(run: ReferenceRun, refFields: string[]): string {
   return refFields.map((f) => String((run as Record<string, unknown>)[f])).join(" · ");
 }
 
+/** Settings that say how long a run is and what it reads, not which configuration it measures. */
+const NOT_RECIPE = new Set([
+  "preset",
+  "steps",
+  "warmupSteps",
+  "dataset",
+  "subset",
+  "subsetMode",
+  "weights",
+  "seed",
+  "device",
+  "logEverySteps",
+]);
+
 /** How well a condition reproduces a reference run: all mapped fields must match; the preset wins ties. */
 function matchScore(c: Condition, run: ReferenceRun): number {
   for (const [rf, cf] of Object.entries(REFERENCE_FIELDS)) {
@@ -537,9 +571,11 @@ function matchScore(c: Condition, run: ReferenceRun): number {
   if (tags.has(presetName)) score += 2;
   const preset = PRESETS[presetName];
   if (preset) {
+    // The preset's training recipe (padding, LoRA, quantization, ...); how long it runs and on which
+    // data or weights do not make it another configuration.
     const flat = flattenConfig(preset.config);
     const exact = Object.entries(flat).every(
-      ([k, v]) => k === "preset" || c.settings[k] === undefined || c.settings[k] === v,
+      ([k, v]) => NOT_RECIPE.has(k) || c.settings[k] === undefined || c.settings[k] === v,
     );
     if (exact) score += 4;
   }
@@ -625,8 +661,17 @@ function throughputClaim(
   const claimedFactor = named.length === 1 ? named[0]!.factor : null;
   const cFrom = rows.find((r) => r.reference.id === from.id)?.condition ?? null;
   const cTo = rows.find((r) => r.reference.id === to.id)?.condition ?? null;
+  const unmeasured = (
+    [
+      [from, cFrom],
+      [to, cTo],
+    ] as const
+  )
+    .map(([ref, c]) => (c && c.completed.length ? null : `${ref.id} ${notMeasuredWhy(c)}`))
+    .filter((x): x is string => x !== null)
+    .join("; ");
   const measured =
-    cFrom && cTo
+    cFrom?.completed.length && cTo?.completed.length
       ? {
           real: ratioEffect(valuesOf(cFrom, "realTokensPerSecond"), valuesOf(cTo, "realTokensPerSecond")),
           processed: ratioEffect(
@@ -667,6 +712,7 @@ function throughputClaim(
     claimedFactor,
     measured,
     attribution,
+    unmeasured || null,
   );
   return {
     kind: "throughput",
@@ -678,10 +724,20 @@ function throughputClaim(
     claimedFactor,
     measured,
     attribution,
+    unmeasured: unmeasured || null,
     verdict,
     summary,
     explanation,
   };
+}
+
+/** Why a published configuration has no measured figures: never run, or every run failed (and how). */
+function notMeasuredWhy(c: Condition | null): string {
+  if (!c) return "was not run";
+  const budget = c.budgetBytes ? ` under the ${fmtGiB(c.budgetBytes, 1)} budget` : "";
+  if (c.counts.oom)
+    return `ran out of memory (${c.counts.oom}/${c.runs.length} runs${c.oomMemoryBytes ? `, ${fmtGiB(c.oomMemoryBytes)} at failure` : ""}${budget})`;
+  return `did not complete (${c.runs.length} run${c.runs.length === 1 ? "" : "s"})`;
 }
 
 const dir = (r: number) => (r > 1 ? "higher" : "lower");
@@ -692,11 +748,12 @@ function judgeThroughput(
   claimedFactor: string | null,
   measured: ClaimCheck["measured"],
   attribution: PairAttribution[],
+  unmeasured: string | null = null,
 ): { verdict: ClaimCheck["verdict"]; summary: string; explanation: string } {
   const pub = `published ${fmtNumber(published.from)} → ${fmtNumber(published.to)} tokens/s (${fmtRatio(published.ratio)})`;
   const meas = measured
     ? `measured on the same two configurations: processed tokens/s ${fmtEffect(measured.processed)}, real tokens/s ${fmtEffect(measured.real)}`
-    : "the two published configurations were not both measured";
+    : `the two published configurations were not both measured${unmeasured ? ` (${unmeasured})` : ""}`;
   const parts = attribution.map(
     (a) =>
       `${a.factor} alone (${a.from} → ${a.to}${a.pair ? `, at ${contextOf(a.pair)}` : ""}): ${
@@ -774,7 +831,33 @@ function contextOf(pair: { from: Condition; to: Condition }): string {
   return describeSettings(fixed, pair.from.settings);
 }
 
-function otherClaim(text: string, reference: Reference, rows: StudyRow[]): ClaimCheck {
+/** Conditions that completed without an OOM and differ from `c` in one recipe setting only. */
+function fittingNeighbours(
+  c: Condition,
+  conditions: Condition[],
+): { field: string; from: string; to: string; condition: Condition }[] {
+  const out: { field: string; from: string; to: string; condition: Condition }[] = [];
+  for (const x of conditions) {
+    if (x === c || x.completed.length === 0 || x.counts.oom) continue;
+    const keys = new Set([...Object.keys(c.settings), ...Object.keys(x.settings)]);
+    const diff = [...keys].filter((k) => !NOT_RECIPE.has(k) && c.settings[k] !== x.settings[k]);
+    if (diff.length === 1)
+      out.push({
+        field: diff[0]!,
+        from: show(c.settings[diff[0]!]),
+        to: show(x.settings[diff[0]!]),
+        condition: x,
+      });
+  }
+  return out;
+}
+
+function otherClaim(
+  text: string,
+  reference: Reference,
+  rows: StudyRow[],
+  conditions: Condition[],
+): ClaimCheck {
   const proper = claimProper(text);
   const isMemory = /\bGB\b|\bfits?\b|VRAM|memory/i.test(proper);
   const isEnergy = /\bJ\b|energy|joule/i.test(proper);
@@ -793,14 +876,30 @@ function otherClaim(text: string, reference: Reference, rows: StudyRow[]): Claim
       (r) => r.seq_len !== undefined && new RegExp(`\\b${r.seq_len}\\b`).test(proper),
     );
     const targets = seqs.length ? seqs : reference.runs.filter((r) => r.peak_vram_gb);
+    const memoryOf = (c: Condition) =>
+      MEMORY_METRICS.filter((m) => c.stats[m]).map(
+        (m) => `${METRICS[m].label} ${fmtGiB(c.stats[m]!.median)}`,
+      );
+    // Where the published configuration runs out of memory, the setting that makes it fit explains the claim.
+    const fitsWith: string[] = [];
     const lines = targets.map((r) => {
       const c = rows.find((x) => x.reference.id === r.id)?.condition;
       if (!c) return `${r.id}: not measured`;
       const budget = c.budgetBytes ? ` with a budget of ${fmtGiB(c.budgetBytes, 1)}` : " without a budget";
-      const mem = MEMORY_METRICS.filter((m) => c.stats[m]).map(
-        (m) => `${METRICS[m].label} ${fmtGiB(c.stats[m]!.median)}`,
-      );
-      return `${r.id} (${describeRef(r, ["optimizer"])}, ${r.batch_size}×${r.seq_len})${budget}: ${c.completed.length}/${c.runs.length} completed, ${c.counts.oom ?? 0} OOM${mem.length ? `; ${mem.join(", ")}` : ""}${r.peak_vram_gb ? `; published ${r.peak_vram_gb} GB (nvidia-smi)` : ""}`;
+      const mem = memoryOf(c);
+      const atFailure = c.oomMemoryBytes ? ` (${fmtGiB(c.oomMemoryBytes)} at failure)` : "";
+      // A neighbour that changes what the claim is about (its sequence length) does not rescue it.
+      const pinned = new Set(seqs.length ? ["seqLen"] : []);
+      const neighbours = c.counts.oom
+        ? fittingNeighbours(c, conditions)
+            .filter((n) => !pinned.has(n.field))
+            .map((n) => {
+              fitsWith.push(`${n.field} ${n.from} → ${n.to}`);
+              const nm = memoryOf(n.condition);
+              return `; with only ${n.field} changed (${n.from} → ${n.to}) it fits: ${n.condition.completed.length}/${n.condition.runs.length} completed${nm.length ? `, ${nm.join(", ")}` : ""}`;
+            })
+        : [];
+      return `${r.id} (${describeRef(r, ["optimizer"])}, ${r.batch_size}×${r.seq_len}, ${show(c.settings["padding"])} padding)${budget}: ${c.completed.length}/${c.runs.length} completed, ${c.counts.oom ?? 0} OOM${atFailure}${mem.length ? `; ${mem.join(", ")}` : ""}${neighbours.join("")}${r.peak_vram_gb ? `; published ${r.peak_vram_gb} GB (nvidia-smi)` : ""}`;
     });
     const allFit = targets.every((r) => {
       const c = rows.find((x) => x.reference.id === r.id)?.condition;
@@ -812,7 +911,9 @@ function otherClaim(text: string, reference: Reference, rows: StudyRow[]): Claim
     return {
       ...base,
       kind: "memory",
-      verdict: allFit ? "supported" : anyOom ? "contradicted" : "untested",
+      // It fits only with another setting than the one measured: that setting, not the one the claim
+      // names, decides it.
+      verdict: allFit ? "supported" : anyOom ? (fitsWith.length ? "confounded" : "contradicted") : "untested",
       summary: lines[0] ?? "no matching run",
       explanation: lines.join("; ") + ".",
     };
@@ -827,7 +928,9 @@ function otherClaim(text: string, reference: Reference, rows: StudyRow[]): Claim
           : fmtSig(r.energy_j_per_token as number);
         const measured = c?.stats.joulesPerRealToken
           ? `measured ${fmtWithInterval(c.stats.joulesPerRealToken, (n) => fmtSig(n))} J/real token, ${fmtSig(c.stats.joulesPerProcessedToken?.median)} J/processed token (NVML energy counter)`
-          : "energy not measured on this device";
+          : c && c.completed.length
+            ? "energy not measured on this device"
+            : `not measured: the configuration ${notMeasuredWhy(c ?? null)}`;
         const paper = c?.stats.paperMethodJoulesPerToken
           ? `; the study's method (board W ÷ tokens/s) on the same runs gives ${fmtSig(c.stats.paperMethodJoulesPerToken.median)}`
           : "";
@@ -864,7 +967,7 @@ function checkClaims(reference: Reference, conditions: Condition[], rows: StudyR
         idx[0]! < idx[1]! ? [mentioned[0]!, mentioned[1]!] : [mentioned[1]!, mentioned[0]!];
       return throughputClaim(text, other, subject, conditions, rows);
     }
-    return otherClaim(text, reference, rows);
+    return otherClaim(text, reference, rows, conditions);
   });
 }
 
@@ -881,16 +984,28 @@ function claimFindings(claims: ClaimCheck[]): Finding[] {
 function predictedRows(conditions: Condition[]): PredictedRow[] {
   const out: PredictedRow[] = [];
   for (const c of conditions) {
+    const byMetric = new Map<string, { predicted: number[]; measured: number[] }>();
     for (const r of c.completed) {
       const p = r.metrics?.["predicted"];
       if (!p || typeof p !== "object") continue;
       for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
         const pv = typeof v === "number" ? v : metricValue(p as Record<string, unknown>, k);
         const mv = metricValue(r.metrics, k);
-        if (pv !== null && mv !== null)
-          out.push({ condition: c.label, runId: r.id, metric: k, predicted: pv, measured: mv });
+        if (pv === null || mv === null) continue;
+        const m = byMetric.get(k) ?? { predicted: [], measured: [] };
+        m.predicted.push(pv);
+        m.measured.push(mv);
+        byMetric.set(k, m);
       }
     }
+    for (const [metric, m] of byMetric)
+      out.push({
+        condition: c.label,
+        runs: m.measured.length,
+        metric,
+        predicted: median(m.predicted),
+        measured: median(m.measured),
+      });
   }
   return out;
 }

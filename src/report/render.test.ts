@@ -8,6 +8,7 @@ import { renderHtml } from "./html.js";
 import { writeReport } from "./index.js";
 import { buildReportModel } from "./model.js";
 import { readReference } from "./reference.js";
+import { shortReason } from "./tables.js";
 
 const reference = readReference(
   resolve(import.meta.dirname, "../../../shared/reference/paper-2509.12229.json"),
@@ -54,5 +55,16 @@ describe("report renderers", () => {
     expect(md).toMatch(/\| real tokens\/s \| .* \| 500 \|/);
     expect(md).toContain("## Published claims, checked");
     expect(readFileSync(written.html, "utf8")).toContain('id="study-table"');
+  });
+});
+
+describe("failure reasons", () => {
+  it("shortens PyTorch's OOM paragraph to its three figures", () => {
+    const message =
+      "CUDA out of memory. Tried to allocate 2.32 GiB. GPU 1 has a total capacity of 139.80 GiB of which 132.87 GiB is free. Including non-PyTorch memory, this process has 6.92 GiB memory in use. 8.00 GiB allowed; Of the allocated memory 6.16 GiB is allocated by PyTorch";
+    expect(shortReason({ kind: "oom", message })).toBe(
+      "out of memory: tried to allocate 2.32 GiB with 6.92 GiB in use (8.00 GiB allowed)",
+    );
+    expect(shortReason({ kind: "data", message: "no  such\nfile" })).toBe("data: no such file");
   });
 });

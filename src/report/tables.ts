@@ -3,7 +3,7 @@
  * two always show the same figures.
  */
 import { fmtGiB, fmtNumber, fmtPercent, fmtSig, fmtWithInterval } from "./format.js";
-import { memoryAtFailure, type ClaimCheck, type Condition, type ReportModel } from "./model.js";
+import { memoryAtFailure, METRICS, type ClaimCheck, type Condition, type ReportModel } from "./model.js";
 import type { ReferenceRun } from "./reference.js";
 import { fmtEffect, fmtRatio } from "./format.js";
 
@@ -128,37 +128,58 @@ export function conditionsTable(model: ReportModel): Table {
   return { id: "conditions-table", header, rows, numeric: header.map((_, i) => i).filter((i) => i >= 2) };
 }
 
+/** PyTorch's OOM message is a paragraph; its three figures are what a reader needs. */
+export function shortReason(error: { kind: string; message: string }): string {
+  if (error.kind === "oom") {
+    const tried = /Tried to allocate ([\d.]+ [KMG]iB)/.exec(error.message)?.[1];
+    const inUse = /this process has ([\d.]+ [KMG]iB) memory in use/.exec(error.message)?.[1];
+    const allowed = /([\d.]+ [KMG]iB) allowed/.exec(error.message)?.[1];
+    if (tried)
+      return `out of memory: tried to allocate ${tried}${inUse ? ` with ${inUse} in use` : ""}${allowed ? ` (${allowed} allowed)` : ""}`;
+  }
+  const m = error.message.replace(/\s+/g, " ");
+  return `${error.kind}: ${m.length > 240 ? `${m.slice(0, 239)}…` : m}`;
+}
+
 export function failuresTable(model: ReportModel): Table | null {
   const failed = model.runs.filter((r) => r.status !== "completed");
   if (!failed.length) return null;
+  const hinted = new Set<string>();
   return {
     id: "failures-table",
     header: ["run", "configuration", "status", "reason", "memory at failure"],
-    rows: failed.map((r) => [
-      r.id,
-      r.label ?? "",
-      r.status,
-      r.error ? `${r.error.kind}: ${r.error.message}${r.error.hint ? ` — fix: ${r.error.hint}` : ""}` : "—",
-      fmtGiB(memoryAtFailure(r)),
-    ]),
+    rows: failed.map((r) => {
+      let reason = "—";
+      if (r.error) {
+        const hint = r.error.hint;
+        // Each fix is given once; later rows with the same one point back to it.
+        const fix = hint ? (hinted.has(hint) ? " — fix: as above" : ` — fix: ${hint}`) : "";
+        if (hint) hinted.add(hint);
+        reason = `${shortReason(r.error)}${fix}`;
+      }
+      return [r.id, r.label ?? "", r.status, reason, fmtGiB(memoryAtFailure(r))];
+    }),
     numeric: [4],
   };
 }
 
+export const PREDICTED_NOTE =
+  "The planner's figures with its built-in constants, as `loraprof plan` gives them before any run (no calibration from these runs); measured: the median of the configuration's completed runs.";
+
 export function predictedTable(model: ReportModel): Table | null {
   if (!model.predicted.length) return null;
+  const label = (m: string) => METRICS[m as keyof typeof METRICS]?.label ?? m;
   return {
     id: "predicted-table",
-    header: ["configuration", "run", "figure", "predicted", "measured", "measured ÷ predicted"],
+    header: ["configuration", "figure", "predicted", "measured (median)", "measured ÷ predicted"],
     rows: model.predicted.map((p) => [
       p.condition,
-      p.runId,
-      p.metric,
+      label(p.metric),
       /Bytes$/.test(p.metric) ? fmtGiB(p.predicted) : fmtSig(p.predicted),
-      /Bytes$/.test(p.metric) ? fmtGiB(p.measured) : fmtSig(p.measured),
+      `${/Bytes$/.test(p.metric) ? fmtGiB(p.measured) : fmtSig(p.measured)} (${p.runs} run${p.runs > 1 ? "s" : ""})`,
       p.predicted ? fmtSig(p.measured / p.predicted) : "—",
     ]),
-    numeric: [3, 4, 5],
+    numeric: [2, 3, 4],
   };
 }
 
@@ -173,7 +194,7 @@ export function claimTable(c: ClaimCheck, index: number): Table | null {
       `${fmtRatio(c.published.ratio)} (tokens/s as published)`,
     ],
     [
-      "measured, the same two configurations",
+      `measured, the same two configurations${c.unmeasured ? ` (${c.unmeasured})` : ""}`,
       c.changed.map((x) => `${x.from} → ${x.to}`).join(", "),
       fmtEffect(c.measured?.real ?? null),
       fmtEffect(c.measured?.processed ?? null),

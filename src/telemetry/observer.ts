@@ -75,6 +75,41 @@ function effectiveSeqLen(spec: RunSpec, summary: SummaryEvent | null): number {
   return summary.processedTokens / sequences;
 }
 
+/**
+ * The catalog facts for one run (GPU peak and board power, FLOPs per token) from its RunSpec, the
+ * engine's hello and summary; what is missing is a reason, never a throw.
+ */
+export function runFacts(
+  spec: RunSpec | undefined,
+  hello: HelloEvent | null,
+  summary: SummaryEvent | null,
+  onGpu: boolean,
+): ReturnType<typeof catalogFacts> {
+  if (!spec) {
+    return {
+      gpu: null,
+      gpuReason: "the run's spec was not passed to the telemetry observer",
+      flops: null,
+      flopsReason: "the run's spec was not passed to the telemetry observer",
+    };
+  }
+  const facts = catalogFacts({
+    gpuName: onGpu ? (hello?.device.name ?? null) : null,
+    totalMemoryBytes: hello?.device.totalMemoryBytes ?? null,
+    precision: spec.train.precision,
+    architecture: (spec.model.architecture as ModelArchitecture | null) ?? null,
+    flopsOptions: {
+      seqLen: effectiveSeqLen(spec, summary),
+      loraR: spec.lora.r,
+      targetModules: spec.lora.targetModules,
+      gradCheckpointing: spec.train.gradCheckpointing,
+      method: spec.train.method,
+    },
+  });
+  if (onGpu && !hello && facts.gpu === null) facts.gpuReason = "the engine never said which GPU it ran on";
+  return facts;
+}
+
 export function createTelemetryObserver(opts: TelemetryObserverOptions = {}): TelemetryObserver {
   const now = opts.now ?? Date.now;
   let sampler: RunningSampler | null = null;
@@ -138,29 +173,7 @@ export function createTelemetryObserver(opts: TelemetryObserverOptions = {}): Te
       const window =
         start && end && end.unixMs > start.unixMs ? { fromMs: start.unixMs, toMs: end.unixMs } : null;
       const onGpu = device.startsWith("cuda");
-      const h = hello as HelloEvent | null;
-      const facts = spec
-        ? catalogFacts({
-            gpuName: onGpu ? (h?.device.name ?? null) : null,
-            totalMemoryBytes: h?.device.totalMemoryBytes ?? null,
-            precision: spec.train.precision,
-            architecture: (spec.model.architecture as ModelArchitecture | null) ?? null,
-            flopsOptions: {
-              seqLen: effectiveSeqLen(spec, info.summary),
-              loraR: spec.lora.r,
-              targetModules: spec.lora.targetModules,
-              gradCheckpointing: spec.train.gradCheckpointing,
-              method: spec.train.method,
-            },
-          })
-        : {
-            gpu: null,
-            gpuReason: "the run's spec was not passed to the telemetry observer",
-            flops: null,
-            flopsReason: "the run's spec was not passed to the telemetry observer",
-          };
-      if (onGpu && !h && facts.gpu === null && spec)
-        facts.gpuReason = "the engine never said which GPU it ran on";
+      const facts = runFacts(spec, hello as HelloEvent | null, info.summary, onGpu);
 
       const metrics: TelemetryMetrics = computeTelemetryMetrics({
         summary: info.summary,

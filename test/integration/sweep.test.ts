@@ -127,6 +127,11 @@ describe("a sweep on the CPU", () => {
     expect(completed.map((r) => r.label).sort()).toEqual(
       ["tiny-sweep seqLen=128 #1", "tiny-sweep seqLen=64 #1", "tiny-sweep seqLen=96 #1"].sort(),
     );
+    // Each sweep run went through the telemetry stage, as `loraprof run` does (on the CPU: no sampler, and why).
+    const shown = json<{ metrics: { telemetry?: { averagePowerWatts: { reason: string | null } } } }>(
+      cli(["runs", "show", completed[0]!.id, "--json"], env),
+    );
+    expect(shown.metrics.telemetry?.averagePowerWatts.reason).toMatch(/CPU/);
     // Every attempt stays in the store: killed (interrupted), cancelled and the final run of seqLen=128.
     expect(
       all

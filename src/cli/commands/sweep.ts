@@ -20,6 +20,7 @@ import { LoraprofError, type Problem } from "../../util/errors.js";
 import { openContext, printJson, type CliContext } from "../context.js";
 import { interruptible } from "../interrupt.js";
 import { formatNumber, formatSeconds, renderTable, statusColor } from "../render.js";
+import { telemetryObservers } from "./run.js";
 
 /** `--set optimizer.lr=1e-4 --set gradCheckpointing=true`: values read as YAML scalars. */
 export function collectSet(value: string, previous: string[] = []): string[] {
@@ -82,6 +83,8 @@ export interface SweepCliOptions {
   json?: boolean;
   quiet?: boolean;
   set?: string[];
+  /** false with --no-telemetry. */
+  telemetry?: boolean;
 }
 
 export function addSweepRunFlags(cmd: Command): Command {
@@ -94,6 +97,7 @@ export function addSweepRunFlags(cmd: Command): Command {
     .option("--rerun-oom", "run again configurations whose last run ran out of memory")
     .option("--fresh", "start a new sweep even if one of this name exists (default: resume it)")
     .option("--dry-run", "show the plan and run nothing")
+    .option("--no-telemetry", "do not sample the GPUs with nvidia-smi during the runs")
     .option(
       "--set <field=value>",
       "setting applied to every run, e.g. --set device=cpu (repeatable)",
@@ -290,6 +294,8 @@ export async function executeSweepCommand(
       cacheDir: ctx.cacheDir,
       signal: interrupt.signal,
       ...policy,
+      // One sampler per run, on that run's GPU: power, clocks, sampled memory, integrated energy.
+      observers: () => telemetryObservers(ctx, { telemetry: opts.telemetry !== false }),
       onEvent: sweepProgress({ quiet: Boolean(opts.quiet) || (Boolean(opts.json) && !process.stderr.isTTY) }),
     });
     if (opts.json) {

@@ -137,3 +137,30 @@ def test_a_token_id_outside_the_vocabulary_names_its_record(shard_dir: Path) -> 
     assert caught.value.kind == "data"
     with pytest.raises(EngineError, match="padTokenId"):
         check_token_ids(shard, vocab_size=38, pad_token_id=40)
+
+
+def test_record_order_is_the_stream_the_planner_reproduces() -> None:
+    # src/plan/order.test.ts expects these same indices: the planner predicts which records a run visits.
+    assert list(itertools.islice(record_order(20, 0), 20)) == [
+        4,
+        19,
+        6,
+        2,
+        13,
+        16,
+        3,
+        11,
+        10,
+        8,
+        0,
+        12,
+        7,
+        5,
+        18,
+        17,
+        14,
+        9,
+        1,
+        15,
+    ]
+    assert list(itertools.islice(record_order(5, 3), 10)) == [4, 2, 1, 3, 0, 3, 0, 2, 1, 4]

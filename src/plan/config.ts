@@ -89,6 +89,8 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     lossChunkTokens: config.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS,
     lengthStats: opts.lengthStats,
     steps: config.steps,
+    warmupSteps: config.warmupSteps,
+    seed: config.seed,
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
   };
 }

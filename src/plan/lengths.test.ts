@@ -7,6 +7,7 @@ import {
   normalQuantile,
   peakPaddedLength,
   validateLengthStats,
+  visitedLengths,
 } from "./lengths.js";
 import { ALPACA_LIKE } from "./testing.js";
 
@@ -86,5 +87,32 @@ describe("peakPaddedLength", () => {
 
   it("stays at seqLen when the longest record is not known", () => {
     expect(peakPaddedLength({ meanTokens: 108 }, 2048, "longest", 10)).toBe(2048);
+  });
+});
+
+describe("visitedLengths", () => {
+  // Record i is i+1 tokens long; numpy's default_rng(0).permutation(20) starts 4, 19, 6, 2, 13, 16.
+  const stats = { meanTokens: 10.5, lengths: Array.from({ length: 20 }, (_, i) => i + 1) };
+  const walk = { seed: 0, batchSize: 2, gradAccum: 1, steps: 3, warmupSteps: 1 };
+
+  it("walks the engine's record order: warmup first, then the measured micro-batches", () => {
+    // Warmup: records 4, 19 (5 and 20 tokens); measured: (6, 2) → 7, 3 and (13, 16) → 14, 17.
+    expect(visitedLengths(stats, 2048, walk)).toEqual({
+      measuredMeanTokens: (7 + 3 + 14 + 17) / 4,
+      measuredMeanLongest: (7 + 17) / 2,
+      longest: 20,
+    });
+  });
+
+  it("truncates at seqLen", () => {
+    expect(visitedLengths(stats, 15, walk)).toEqual({
+      measuredMeanTokens: (7 + 3 + 14 + 15) / 4,
+      measuredMeanLongest: (7 + 15) / 2,
+      longest: 15,
+    });
+  });
+
+  it("needs every record's length", () => {
+    expect(visitedLengths({ meanTokens: 10.5, maxTokens: 20 }, 2048, walk)).toBeNull();
   });
 });

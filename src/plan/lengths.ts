@@ -11,6 +11,7 @@
  */
 import type { PaddingMode } from "../run/protocol.js";
 import { LoraprofError } from "../util/errors.js";
+import { recordOrder } from "./order.js";
 
 export interface LengthStats {
   /** Mean tokens per record (prompt template and eos included), before truncation. */
@@ -194,6 +195,74 @@ export function peakPaddedLength(
   const n = hasLengths ? stats.lengths!.length : Infinity;
   if (records === undefined || records >= n) return widest;
   return Math.min(widest, expectedMaxLength(stats, records, seqLen));
+}
+
+/** How a run walks its records: the engine's order (seed), micro-batches, steps with warmup first. */
+export interface RunWalk {
+  seed: number;
+  batchSize: number;
+  gradAccum: number;
+  steps: number;
+  warmupSteps: number;
+}
+
+/** Datasets larger than this are not walked record by record at plan time (the expectations stand in). */
+export const MAX_WALKED_RECORDS = 200_000;
+
+/** What a run meets, from every record's length and the engine's record order. */
+export interface VisitedLengths {
+  /** Records per measured micro-batch: mean truncated length and mean padded width (`longest`). */
+  measuredMeanTokens: number;
+  measuredMeanLongest: number;
+  /** The longest record of the whole run (warmup included), truncated: the `longest` memory peak. */
+  longest: number;
+}
+
+const walkCache = new WeakMap<readonly number[], Map<string, VisitedLengths>>();
+
+/**
+ * The records a run visits, exactly: the engine draws numpy's `default_rng(seed).permutation` per
+ * epoch (src/plan/order.ts reproduces it), takes `batchSize` records per micro-batch, `gradAccum`
+ * micro-batches per step, warmup steps first. Null without every record's length, or for a dataset
+ * too large to walk at plan time.
+ */
+export function visitedLengths(stats: LengthStats, seqLen: number, walk: RunWalk): VisitedLengths | null {
+  const lengths = stats.lengths;
+  if (!lengths || lengths.length === 0 || lengths.length > MAX_WALKED_RECORDS) return null;
+  const perStep = walk.batchSize * walk.gradAccum;
+  const measuredSteps = walk.steps - walk.warmupSteps;
+  if (!(measuredSteps > 0) || !(perStep > 0)) return null;
+  const key = `${seqLen}|${walk.seed}|${walk.batchSize}|${walk.gradAccum}|${walk.steps}|${walk.warmupSteps}`;
+  let memo = walkCache.get(lengths);
+  const hit = memo?.get(key);
+  if (hit) return hit;
+  const order = recordOrder(lengths.length, walk.seed, walk.steps * perStep);
+  const len = (i: number) => Math.min(lengths[order[i]!]!, seqLen);
+  let longest = 0;
+  for (let i = 0; i < order.length; i++) longest = Math.max(longest, len(i));
+  let sum = 0;
+  let widthSum = 0;
+  let batches = 0;
+  for (let i = walk.warmupSteps * perStep; i < order.length; i += walk.batchSize) {
+    let width = 0;
+    for (let k = i; k < i + walk.batchSize; k++) {
+      sum += len(k);
+      width = Math.max(width, len(k));
+    }
+    widthSum += width;
+    batches++;
+  }
+  const out = {
+    measuredMeanTokens: sum / (batches * walk.batchSize),
+    measuredMeanLongest: widthSum / batches,
+    longest,
+  };
+  if (!memo) {
+    memo = new Map();
+    walkCache.set(lengths, memo);
+  }
+  memo.set(key, out);
+  return out;
 }
 
 export function validateLengthStats(stats: LengthStats, field = "lengthStats"): void {

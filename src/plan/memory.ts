@@ -23,8 +23,8 @@ import { countLoraParameters, countParameters, decoderLinearShapes, loraShapes }
 import type { ModelArchitecture } from "../catalog/types.js";
 import { DEFAULT_LOSS_CHUNK_TOKENS, type OptimizerName } from "../run/protocol.js";
 import type { PlannerConstants } from "./constants.js";
-import { peakPaddedLength } from "./lengths.js";
-import { architectureOf, computeBytes, type PlanInput } from "./types.js";
+import { peakPaddedLength, visitedLengths } from "./lengths.js";
+import { architectureOf, computeBytes, walkOf, type PlanInput } from "./types.js";
 
 /** bitsandbytes 4-bit: 64 weights per quantization block (transformers' default). */
 export const BNB_4BIT_BLOCKSIZE = 64;
@@ -324,8 +324,19 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   if (!opt.paged) items.push(optItem);
 
   // ---- activations at the peak width -------------------------------------------------------
-  const visited = input.steps ? input.steps * input.batchSize * input.gradAccum : undefined;
-  const S = peakPaddedLength(input.lengthStats, input.seqLen, input.padding, visited);
+  // Under `longest`, the longest record the run meets: exactly when its records are known, else the
+  // expected longest of as many draws.
+  const walk = walkOf(input);
+  const visited = walk ? visitedLengths(input.lengthStats, input.seqLen, walk) : null;
+  const S =
+    visited && input.padding === "longest"
+      ? visited.longest
+      : peakPaddedLength(
+          input.lengthStats,
+          input.seqLen,
+          input.padding,
+          input.steps ? input.steps * input.batchSize * input.gradAccum : undefined,
+        );
   const B = input.batchSize;
   const T = B * S;
   const layer = runLayerActivations(arch, input, { computeBytes: c });

@@ -85,5 +85,7 @@ export function renderMarkdown(model: ReportModel, charts: Chart[], chartPath: (
   const failures = failuresTable(model);
   if (failures) out.push("", "## Runs that did not complete", "", mdTable(failures));
   out.push("", "## How to read this", "", ...model.notes.map((n) => `- ${n}`), "");
+  const libs = Object.entries(model.environment.libraries).map(([k, v]) => `${k} ${v}`);
+  if (libs.length) out.push(`Libraries: ${libs.join(", ")}.`, "");
   return out.join("\n");
 }

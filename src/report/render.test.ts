@@ -54,6 +54,7 @@ describe("report renderers", () => {
     for (const c of written.charts) expect(md).toContain(`(charts/${c.split("/").pop()})`);
     expect(md).toMatch(/\| real tokens\/s \| .* \| 500 \|/);
     expect(md).toContain("## Published claims, checked");
+    expect(md).toContain("Libraries: torch fixture.");
     expect(readFileSync(written.html, "utf8")).toContain('id="study-table"');
   });
 });

@@ -4,7 +4,7 @@
 #   study     resumes the stored study (39 runs, ~35 s each at these steps); GPUS=0,1 runs two at a time
 #   gpus      the same 6-configuration sweep on one GPU (--gpus 0), then on two (--gpus 0,1): wall times
 #   sampler   the sampler's overhead, paired design, 3 × 130-step runs
-#   sampler-gpu  the same on a GPU-bound run (steps that vary far less than 1%)
+#   sampler-gpu  the same on a GPU-bound run (not yet run)
 #   imports   python -X importtime of the engine: where its start-up goes on this host
 # GPU_SEQ (default "512, 1024, 2048") and GPU_ORDER (default "0 0,1") shape the gpus mode.
 # e.g. GPUS=0,1 bash bench/gpu/suite-f.sh study gpus
@@ -55,8 +55,8 @@ for mode in "$@"; do
       ;;
     sampler-gpu)
       # The same paired benchmark on a GPU-bound run (16-bit LoRA, no checkpointing, chunked loss, 16 × 2048 tokens
-      # per step): steps there vary by well under 1%, so a 1% effect is resolvable in
-      # minutes, where the host-bound paper-run1 steps vary by ~20%.
+      # per step, ~0.4 s of GPU work by the planner): GPU-bound steps should vary far less than the
+      # ~20% of the host-bound paper-run1 steps, so a 1% effect may be resolvable (not yet run).
       timeout "$(left)" node bench/sampler-overhead.mjs --cli "$LP" --design paired --repeats 3 \
         --out "$OUT/sampler-paired-gpu.json" -- --preset paper-run2 --method lora --precision bf16 \
         --no-grad-checkpointing --loss chunked --batch-size 16 --seq-len 2048 --padding max_length \

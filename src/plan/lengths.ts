@@ -206,7 +206,10 @@ export interface RunWalk {
   warmupSteps: number;
 }
 
-/** Datasets larger than this are not walked record by record at plan time (the expectations stand in). */
+/**
+ * Datasets, or runs visiting more records than this are not walked record by record at plan time:
+ * the expectations stand in (and a run that long averages over its records anyway).
+ */
 export const MAX_WALKED_RECORDS = 200_000;
 
 /** What a run meets, from every record's length and the engine's record order. */
@@ -231,7 +234,7 @@ export function visitedLengths(stats: LengthStats, seqLen: number, walk: RunWalk
   if (!lengths || lengths.length === 0 || lengths.length > MAX_WALKED_RECORDS) return null;
   const perStep = walk.batchSize * walk.gradAccum;
   const measuredSteps = walk.steps - walk.warmupSteps;
-  if (!(measuredSteps > 0) || !(perStep > 0)) return null;
+  if (!(measuredSteps > 0) || !(perStep > 0) || walk.steps * perStep > MAX_WALKED_RECORDS) return null;
   const key = `${seqLen}|${walk.seed}|${walk.batchSize}|${walk.gradAccum}|${walk.steps}|${walk.warmupSteps}`;
   let memo = walkCache.get(lengths);
   const hit = memo?.get(key);
@@ -263,6 +266,67 @@ export function visitedLengths(stats: LengthStats, seqLen: number, walk: RunWalk
   }
   memo.set(key, out);
   return out;
+}
+
+/** What the planner needs of a run to know its batches' widths. */
+export interface RunShape {
+  lengthStats: LengthStats;
+  batchSize: number;
+  gradAccum: number;
+  seqLen: number;
+  padding: PaddingMode;
+  /** With all three, and every record's length, the run's own records are walked. */
+  steps?: number;
+  warmupSteps?: number;
+  seed?: number;
+}
+
+/** The widths a run meets, in tokens per record. */
+export interface RunWidths {
+  /** Mean padded width of a measured micro-batch (sets processed tokens and compute). */
+  padded: number;
+  /** Mean real (non-padding) tokens per measured record. */
+  real: number;
+  /** The widest micro-batch of the whole run (sets the memory peak). */
+  peak: number;
+}
+
+/**
+ * The one place that decides a run's widths: exactly from the records it visits when they are known
+ * (every length, steps, warmup and seed: `visitedLengths`), else the dataset's expectations.
+ */
+export function runWidths(run: RunShape): RunWidths {
+  const { lengthStats: stats, seqLen, padding, batchSize } = run;
+  const walk =
+    run.steps !== undefined && run.warmupSteps !== undefined && run.seed !== undefined
+      ? {
+          seed: run.seed,
+          batchSize,
+          gradAccum: run.gradAccum,
+          steps: run.steps,
+          warmupSteps: run.warmupSteps,
+        }
+      : null;
+  const visited = walk ? visitedLengths(stats, seqLen, walk) : null;
+  if (visited) {
+    const padded = padding === "max_length" ? seqLen : visited.measuredMeanLongest;
+    return {
+      padded,
+      real: Math.min(padded, visited.measuredMeanTokens),
+      peak: padding === "max_length" ? seqLen : visited.longest,
+    };
+  }
+  const padded = expectedPaddedLength(stats, batchSize, seqLen, padding);
+  return {
+    padded,
+    real: Math.min(padded, expectedTruncatedLength(stats, seqLen)),
+    peak: peakPaddedLength(
+      stats,
+      seqLen,
+      padding,
+      run.steps !== undefined ? run.steps * batchSize * run.gradAccum : undefined,
+    ),
+  };
 }
 
 export function validateLengthStats(stats: LengthStats, field = "lengthStats"): void {

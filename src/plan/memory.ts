@@ -23,8 +23,8 @@ import { countLoraParameters, countParameters, decoderLinearShapes, loraShapes }
 import type { ModelArchitecture } from "../catalog/types.js";
 import { DEFAULT_LOSS_CHUNK_TOKENS, type OptimizerName } from "../run/protocol.js";
 import type { PlannerConstants } from "./constants.js";
-import { peakPaddedLength, visitedLengths } from "./lengths.js";
-import { architectureOf, computeBytes, walkOf, type PlanInput } from "./types.js";
+import { runWidths } from "./lengths.js";
+import { architectureOf, computeBytes, type PlanInput } from "./types.js";
 
 /** bitsandbytes 4-bit: 64 weights per quantization block (transformers' default). */
 export const BNB_4BIT_BLOCKSIZE = 64;
@@ -324,19 +324,8 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   if (!opt.paged) items.push(optItem);
 
   // ---- activations at the peak width -------------------------------------------------------
-  // Under `longest`, the longest record the run meets: exactly when its records are known, else the
-  // expected longest of as many draws.
-  const walk = walkOf(input);
-  const visited = walk ? visitedLengths(input.lengthStats, input.seqLen, walk) : null;
-  const S =
-    visited && input.padding === "longest"
-      ? visited.longest
-      : peakPaddedLength(
-          input.lengthStats,
-          input.seqLen,
-          input.padding,
-          input.steps ? input.steps * input.batchSize * input.gradAccum : undefined,
-        );
+  // Under `longest`, the longest record the run meets.
+  const S = runWidths(input).peak;
   const B = input.batchSize;
   const T = B * S;
   const layer = runLayerActivations(arch, input, { computeBytes: c });

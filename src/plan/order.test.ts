@@ -36,4 +36,14 @@ describe("numpy's record order, reproduced", () => {
     expect(recordOrder(5, 3, 10)).toEqual([4, 2, 1, 3, 0, 3, 0, 2, 1, 4]);
     expect(recordOrder(5, 3, 7)).toEqual([4, 2, 1, 3, 0, 3, 0]);
   });
+
+  it("walks long orders across epochs, each epoch a permutation", () => {
+    const order = recordOrder(150_000, 1, 200_000);
+    expect(order).toHaveLength(200_000);
+    expect(new Set(order.slice(0, 150_000)).size).toBe(150_000);
+    // The second epoch is a new permutation from the same stream, not the first one again.
+    const second = order.slice(150_000);
+    expect(new Set(second).size).toBe(50_000);
+    expect(second).not.toEqual(order.slice(0, 50_000));
+  });
 });

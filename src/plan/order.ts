@@ -138,6 +138,11 @@ export class Pcg64 {
 export function recordOrder(records: number, seed: number, count: number): number[] {
   const rng = new Pcg64(seed);
   const out: number[] = [];
-  while (out.length < count) out.push(...rng.permutation(records).slice(0, count - out.length));
+  while (out.length < count) {
+    for (const i of rng.permutation(records)) {
+      if (out.length === count) break;
+      out.push(i);
+    }
+  }
   return out;
 }

@@ -16,9 +16,9 @@ import type { GpuEntry } from "../catalog/gpus.js";
 import type { OptimizerName, Precision } from "../run/protocol.js";
 import type { PlannerConstants } from "./constants.js";
 import { flopsPerToken, type FlopsPerToken } from "./flops.js";
-import { expectedPaddedLength, expectedTruncatedLength, visitedLengths } from "./lengths.js";
+import { runWidths } from "./lengths.js";
 import { BNB_4BIT_BLOCKSIZE, BNB_DOUBLE_QUANT_BLOCKSIZE, runLayerActivations } from "./memory.js";
-import { architectureOf, computeBytes, walkOf, type PlanInput } from "./types.js";
+import { architectureOf, computeBytes, type PlanInput } from "./types.js";
 
 export interface EnergyEstimate {
   joulesPerRealToken: number;
@@ -106,19 +106,7 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
   const arch = architectureOf(input.model);
   const c = computeBytes(input.precision);
   const B = input.batchSize;
-  // The records this run's measured window visits when they are known (every length + the engine's
-  // order); else the dataset's expectations.
-  const walk = walkOf(input);
-  const visited = walk ? visitedLengths(input.lengthStats, input.seqLen, walk) : null;
-  const S = visited
-    ? input.padding === "max_length"
-      ? input.seqLen
-      : visited.measuredMeanLongest
-    : expectedPaddedLength(input.lengthStats, B, input.seqLen, input.padding);
-  const realPerRecord = Math.min(
-    S,
-    visited ? visited.measuredMeanTokens : expectedTruncatedLength(input.lengthStats, input.seqLen),
-  );
+  const { padded: S, real: realPerRecord } = runWidths(input);
   const P = B * S;
   const realTokens = B * realPerRecord;
 

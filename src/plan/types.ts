@@ -3,7 +3,7 @@ import type { GpuEntry } from "../catalog/gpus.js";
 import type { ModelArchitecture, ModelEntry } from "../catalog/types.js";
 import type { LossImplementation, OptimizerName, PaddingMode, Precision } from "../run/protocol.js";
 import type { Calibration, PlannerConstants } from "./constants.js";
-import type { LengthStats, RunWalk } from "./lengths.js";
+import type { LengthStats } from "./lengths.js";
 
 export interface PlanInput {
   /** A catalog entry or bare architecture facts. */
@@ -39,7 +39,7 @@ export interface PlanInput {
    * enough to meet the longest record.
    */
   steps?: number;
-  /** Warmup steps (left out of the measured window), with `steps` and `seed`: see `RunWalk`. */
+  /** Warmup steps (left out of the measured window), with `steps` and `seed`: see `runWidths`. */
   warmupSteps?: number;
   /** The record-order seed (RunConfig `seed`): with every record's length, the planner walks the run's records. */
   seed?: number;
@@ -47,18 +47,6 @@ export interface PlanInput {
   calibration?: Calibration;
   /** Per-call overrides of individual constants (applied after the calibration). */
   constants?: Partial<PlannerConstants>;
-}
-
-/** How the run walks its records, when the input says (steps, warmup and seed all given). */
-export function walkOf(input: PlanInput): RunWalk | null {
-  if (input.steps === undefined || input.warmupSteps === undefined || input.seed === undefined) return null;
-  return {
-    seed: input.seed,
-    batchSize: input.batchSize,
-    gradAccum: input.gradAccum,
-    steps: input.steps,
-    warmupSteps: input.warmupSteps,
-  };
 }
 
 export function architectureOf(model: ModelEntry | ModelArchitecture): ModelArchitecture {

@@ -418,6 +418,15 @@ function buildComparisons(conditions: Condition[], varying: string[]): Compariso
   return out;
 }
 
+/** "3/3 runs, 7.73 GiB at failure": how often a configuration ran out of memory, and at what. */
+function oomRuns(c: Condition): string {
+  return `${c.counts.oom}/${c.runs.length} runs${c.oomMemoryBytes ? `, ${fmtGiB(c.oomMemoryBytes)} at failure` : ""}`;
+}
+
+/** " (7.73 GiB at failure)", or nothing when the memory at failure is unknown. */
+const atFailure = (c: Condition): string =>
+  c.oomMemoryBytes ? ` (${fmtGiB(c.oomMemoryBytes)} at failure)` : "";
+
 function verdictText(e: Effect | null, what: string): { kind: Finding["kind"]; text: string } {
   if (!e) return { kind: "insufficient", text: `${what}: not measured` };
   if (e.distinguishable === null) {
@@ -450,7 +459,7 @@ function comparisonFindings(c: Comparison): Finding[] {
           findings.push({
             kind: "oom",
             factor: c.factor,
-            text: `${c.factor}${where}: ${fits.value} fits where ${fails.value} runs out of memory: ${fits.value} ${fits.condition.completed.length}/${fits.condition.runs.length} completed${peak ? ` (peak ${peak === fits.condition.stats.peakDeviceBytes ? "device" : "reserved"} ${fmtGiB(peak.median)})` : ""}; ${fails.value} ${failed.counts.oom}/${failed.runs.length} out of memory${failed.oomMemoryBytes ? ` (${fmtGiB(failed.oomMemoryBytes)} at failure)` : ""}.`,
+            text: `${c.factor}${where}: ${fits.value} fits where ${fails.value} runs out of memory: ${fits.value} ${fits.condition.completed.length}/${fits.condition.runs.length} completed${peak ? ` (peak ${peak === fits.condition.stats.peakDeviceBytes ? "device" : "reserved"} ${fmtGiB(peak.median)})` : ""}; ${fails.value} ${failed.counts.oom}/${failed.runs.length} out of memory${atFailure(failed)}.`,
           });
         }
         continue;
@@ -517,7 +526,7 @@ function comparisonFindings(c: Comparison): Finding[] {
     findings.push({
       kind: "oom",
       factor: c.factor,
-      text: `${c.factor}${where}: out of memory at ${oom.map((l) => `${l.value} (${l.condition.counts.oom}/${l.condition.runs.length} runs${l.condition.oomMemoryBytes ? `, ${fmtGiB(l.condition.oomMemoryBytes)} at failure` : ""})`).join(", ")}${budget ? ` under the ${fmtGiB(budget, 1)} budget` : ""}.`,
+      text: `${c.factor}${where}: out of memory at ${oom.map((l) => `${l.value} (${oomRuns(l.condition)})`).join(", ")}${budget ? ` under the ${fmtGiB(budget, 1)} budget` : ""}.`,
     });
   }
   return findings;
@@ -735,8 +744,7 @@ function throughputClaim(
 function notMeasuredWhy(c: Condition | null): string {
   if (!c) return "was not run";
   const budget = c.budgetBytes ? ` under the ${fmtGiB(c.budgetBytes, 1)} budget` : "";
-  if (c.counts.oom)
-    return `ran out of memory (${c.counts.oom}/${c.runs.length} runs${c.oomMemoryBytes ? `, ${fmtGiB(c.oomMemoryBytes)} at failure` : ""}${budget})`;
+  if (c.counts.oom) return `ran out of memory (${oomRuns(c)}${budget})`;
   return `did not complete (${c.runs.length} run${c.runs.length === 1 ? "" : "s"})`;
 }
 
@@ -887,7 +895,6 @@ function otherClaim(
       if (!c) return `${r.id}: not measured`;
       const budget = c.budgetBytes ? ` with a budget of ${fmtGiB(c.budgetBytes, 1)}` : " without a budget";
       const mem = memoryOf(c);
-      const atFailure = c.oomMemoryBytes ? ` (${fmtGiB(c.oomMemoryBytes)} at failure)` : "";
       // A neighbour that changes what the claim is about (its sequence length) does not rescue it.
       const pinned = new Set(seqs.length ? ["seqLen"] : []);
       const neighbours = c.counts.oom
@@ -899,7 +906,7 @@ function otherClaim(
               return `; with only ${n.field} changed (${n.from} → ${n.to}) it fits: ${n.condition.completed.length}/${n.condition.runs.length} completed${nm.length ? `, ${nm.join(", ")}` : ""}`;
             })
         : [];
-      return `${r.id} (${describeRef(r, ["optimizer"])}, ${r.batch_size}×${r.seq_len}, ${show(c.settings["padding"])} padding)${budget}: ${c.completed.length}/${c.runs.length} completed, ${c.counts.oom ?? 0} OOM${atFailure}${mem.length ? `; ${mem.join(", ")}` : ""}${neighbours.join("")}${r.peak_vram_gb ? `; published ${r.peak_vram_gb} GB (nvidia-smi)` : ""}`;
+      return `${r.id} (${describeRef(r, ["optimizer"])}, ${r.batch_size}×${r.seq_len}, ${show(c.settings["padding"])} padding)${budget}: ${c.completed.length}/${c.runs.length} completed, ${c.counts.oom ?? 0} OOM${atFailure(c)}${mem.length ? `; ${mem.join(", ")}` : ""}${neighbours.join("")}${r.peak_vram_gb ? `; published ${r.peak_vram_gb} GB (nvidia-smi)` : ""}`;
     });
     const allFit = targets.every((r) => {
       const c = rows.find((x) => x.reference.id === r.id)?.condition;

@@ -4,7 +4,8 @@
 #   study     resumes the stored study (39 runs, ~35 s each at these steps); GPUS=0,1 runs two at a time
 #   gpus      the same 6-configuration sweep on one GPU (--gpus 0), then on two (--gpus 0,1): wall times
 #   sampler   the sampler's overhead, paired design, 3 × 130-step runs
-#   sampler-gpu  the same on a GPU-bound run (not yet run)
+#   sampler-gpu  the same on a GPU-bound run
+#   sampler-runs-gpu  whole runs with the sampler on vs off, 3 of each, on that GPU-bound run
 #   imports   python -X importtime of the engine: where its start-up goes on this host
 # GPU_SEQ (default "512, 1024, 2048") and GPU_ORDER (default "0 0,1") shape the gpus mode.
 # e.g. GPUS=0,1 bash bench/gpu/suite-f.sh study gpus
@@ -53,21 +54,23 @@ for mode in "$@"; do
         --out "$OUT/sampler-paired.json" -- --preset paper-run1 --weights random --dataset "$DATA" \
         --steps 130 --warmup-steps 10 2>&1 | tail -6
       ;;
-    sampler-gpu)
-      # The same paired benchmark on a GPU-bound run (16-bit LoRA, no checkpointing, chunked loss, 16 × 2048 tokens
+    sampler-gpu|sampler-runs-gpu)
+      # The same benchmark on a GPU-bound run (16-bit LoRA, no checkpointing, chunked loss, 16 × 2048 tokens
       # per step, ~0.4 s of GPU work by the planner): GPU-bound steps should vary far less than the
-      # ~20% of the host-bound paper-run1 steps, so a 1% effect may be resolvable (not yet run).
-      timeout "$(left)" node bench/sampler-overhead.mjs --cli "$LP" --design paired --repeats 3 \
-        --out "$OUT/sampler-paired-gpu.json" -- --preset paper-run2 --method lora --precision bf16 \
+      # ~20% of the host-bound paper-run1 steps, so a 1% effect may be resolvable. sampler-gpu: paired
+      # design (3 runs); sampler-runs-gpu: whole runs with the sampler on vs off (3 of each, alternating).
+      if [ "$mode" = sampler-gpu ]; then design=paired; else design=runs; fi
+      timeout "$(left)" node bench/sampler-overhead.mjs --cli "$LP" --design $design --repeats 3 \
+        --out "$OUT/$mode.json" -- --preset paper-run2 --method lora --precision bf16 \
         --no-grad-checkpointing --loss chunked --batch-size 16 --seq-len 2048 --padding max_length \
-        --weights random --dataset "$DATA" --steps 70 --warmup-steps 10 2>&1 | tail -6
+        --weights random --dataset "$DATA" --steps 70 --warmup-steps 10 2>&1 | tail -8
       ;;
     imports)
       # Where the engine's ~16 s of imports go on this host (the slowest 25 modules, cumulative µs).
       (cd engine/src && python3 -X importtime -c "import loraprof_engine.recipe" 2> "$OUT/importtime.txt")
       sort -t'|' -k2 -n "$OUT/importtime.txt" | tail -25
       ;;
-    *) echo "usage: bash bench/gpu/suite-f.sh study|gpus|sampler ..."; exit 2 ;;
+    *) echo "usage: bash bench/gpu/suite-f.sh study|gpus|sampler|sampler-gpu|sampler-runs-gpu|imports ..."; exit 2 ;;
   esac
 done
 cp "$LORAPROF_HOME/loraprof.db" "$OUT/lp.db"

@@ -85,7 +85,10 @@ function runsDesign() {
         id: j.id,
         realTokensPerSecond: j.metrics.realTokensPerSecond,
         stepSecondsMedian: j.metrics.stepSecondsMedian,
-        samples: j.metrics.telemetryHealth?.samples ?? null,
+        // Evidence the sampler ran (on) or did not (off): its sample count and the energy cross-check.
+        samples: j.metrics.telemetryHealth?.sampleCount ?? null,
+        samplerUnavailable: j.metrics.telemetryHealth?.unavailable ?? null,
+        energyCrossCheck: j.metrics.telemetry?.energyCrossCheck ?? null,
       });
       save(); // after every run: a time limit that stops the benchmark keeps what it measured
       process.stderr.write(`${arm} #${i + 1}: ${j.metrics.realTokensPerSecond.toFixed(1)} real tok/s\n`);

@@ -63,7 +63,7 @@ for mode in "$@"; do
       timeout "$(left)" node bench/sampler-overhead.mjs --cli "$LP" --design $design --repeats 3 \
         --out "$OUT/$mode.json" -- --preset paper-run2 --method lora --precision bf16 \
         --no-grad-checkpointing --loss chunked --batch-size 16 --seq-len 2048 --padding max_length \
-        --weights random --dataset "$DATA" --steps 70 --warmup-steps 10 2>&1 | tail -8
+        --weights random --dataset "$DATA" --steps ${SAMPLER_STEPS:-70} --warmup-steps 10 2>&1 | tail -8
       ;;
     imports)
       # Where the engine's ~16 s of imports go on this host (the slowest 25 modules, cumulative µs).

@@ -122,6 +122,14 @@ function toggledRun(label) {
         }
       }
     };
+    // Stopped from outside (a time limit, Ctrl-C): never leave the sampler paused behind us. The run
+    // itself got the signal with its process group and cancels on its own (a second one would force it).
+    const abandon = () => {
+      signal("SIGCONT");
+      process.exit(130);
+    };
+    process.once("SIGTERM", abandon);
+    process.once("SIGINT", abandon);
     const timer = setInterval(() => {
       if (!started) {
         if (childProcesses(child.pid, "nvidia-smi").length === 0) return; // the sampler starts before the engine
@@ -136,6 +144,8 @@ function toggledRun(label) {
     child.on("error", reject);
     child.on("exit", (code) => {
       clearInterval(timer);
+      process.off("SIGTERM", abandon);
+      process.off("SIGINT", abandon);
       signal("SIGCONT");
       try {
         resolvePromise({ run: JSON.parse(stdout), toggles });

@@ -92,7 +92,7 @@ export interface LayerActivationBytes {
   total: number;
 }
 
-/** A run's per-layer activations: its LoRA settings, at the given dtype, padding and width. */
+/** A run's per-layer saved activations per token: its LoRA settings, at the given compute dtype. */
 export function runLayerActivations(
   arch: ModelArchitecture,
   input: Pick<PlanInput, "lora">,

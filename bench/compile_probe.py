@@ -19,7 +19,7 @@ import torch
 from loraprof_engine.data import micro_batches, open_shard
 from loraprof_engine.model import load_model
 from loraprof_engine.optim import build_optimizer
-from loraprof_engine.recipe import _grad_scaler, train_step
+from loraprof_engine.recipe import step_settings, train_step
 from loraprof_engine.spec import parse_runspec
 
 
@@ -38,28 +38,16 @@ def main() -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
     shard = open_shard(spec.data.shard_dir, spec.data.seq_len)
-    amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(spec.train.precision)
-    scaler = _grad_scaler() if spec.train.precision == "fp16" else None
+    settings = step_settings(spec, loaded, device)
 
     def timed(n: int, label: str) -> list[float]:
         batches = micro_batches(shard, spec.data)
         times = []
         for i in range(n):
             micro = [next(batches) for _ in range(spec.data.grad_accum)]
-            label_tokens = sum(b.label_tokens for b in micro)
             torch.cuda.synchronize()
             t0 = time.perf_counter()
-            loss, _ = train_step(
-                model,
-                optimizer,
-                scaler,
-                micro,
-                label_tokens,
-                params,
-                spec.optimizer.max_grad_norm,
-                device,
-                amp,
-            )
+            loss, _ = train_step(model, optimizer, micro, settings)
             torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
             print(

@@ -104,6 +104,8 @@ def make_spec(tmp: Path, shard_dir: Path, **sections: dict[str, Any]) -> dict[st
             "logEverySteps": 2,
             "lossImplementation": "full",
             "lossChunkTokens": 1024,
+            "recipe": "reference",
+            "kernels": "none",
         },
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "targetModules": "all-linear"},
         "quant": None,

@@ -13,7 +13,14 @@ from transformers import AutoModelForCausalLM
 
 from loraprof_engine.data import IGNORE_INDEX, MicroBatch, collate, open_shard
 from loraprof_engine.model import architecture_config
-from loraprof_engine.recipe import chunked_token_loss_sum, loss_rows, to_device, token_loss_sum, train_step
+from loraprof_engine.step import (
+    StepSettings,
+    chunked_token_loss_sum,
+    loss_rows,
+    to_device,
+    token_loss_sum,
+    train_step,
+)
 from loraprof_engine.spec import parse_runspec
 
 from conftest import TINY_QWEN2, make_spec, write_shard
@@ -36,7 +43,9 @@ UNMASKED = [(ids, [1] * len(ids)) for ids, _ in MASKED]
 SEQ_LEN = 16
 
 
-def tiny_peft_model(model_type: str = "qwen2", grad_checkpointing: bool = False) -> torch.nn.Module:
+def tiny_peft_model(
+    model_type: str = "qwen2", grad_checkpointing: bool = False, attn_implementation: str = "sdpa"
+) -> torch.nn.Module:
     """Tiny qwen2 (tied embeddings) or llama (untied LM head) in fp32, with LoRA on every linear layer.
 
     LoRA B starts random (not zero) so that both A and B receive gradients worth comparing.
@@ -49,7 +58,8 @@ def tiny_peft_model(model_type: str = "qwen2", grad_checkpointing: bool = False)
     parsed = parse_runspec(raw).model.architecture
     assert parsed is not None
     torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_config(architecture_config(parsed), attn_implementation="sdpa").float()
+    base = AutoModelForCausalLM.from_config(architecture_config(parsed), attn_implementation=attn_implementation)
+    base = base.float()
     for p in base.parameters():
         p.requires_grad_(False)
     if grad_checkpointing:
@@ -178,13 +188,17 @@ def test_train_step_takes_the_same_optimizer_step_with_either_loss(tmp_path: Pat
         batch_of(tmp_path, MASKED, [0, 1], "longest"),
         batch_of(tmp_path, MASKED, [2, 3], "max_length"),
     ]
-    label_tokens = sum(b.label_tokens for b in micro)
+
+    def settings(params: list[torch.nn.Parameter], chunk: int | None) -> StepSettings:
+        loss = "full" if chunk is None else "chunked"
+        return StepSettings(CPU, params, None, None, 1e9, loss=loss, loss_chunk_tokens=chunk or 1)
+
     results = {}
     for chunk in (None, 6):
         model = copy.deepcopy(base)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=1.0)
-        loss, norm = train_step(model, optimizer, None, micro, label_tokens, params, 1e9, CPU, None, chunk)
+        loss, norm = train_step(model, optimizer, micro, settings(params, chunk))
         assert norm is not None
         results[chunk] = (float(loss), float(norm), [p.detach().clone() for p in params])
     (loss_full, norm_full, after_full), (loss_chunked, norm_chunked, after_chunked) = results.values()

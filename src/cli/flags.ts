@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { LoraprofError, type Problem } from "../util/errors.js";
 
-type Kind = "string" | "int" | "number" | "bool" | "list" | "nullable-int" | "nullable-number";
+type Kind = "string" | "int" | "number" | "bool" | "list" | "nullable-int" | "nullable-number" | "const";
 
 interface FlagDef {
   flag: string;
@@ -15,6 +15,8 @@ interface FlagDef {
   kind: Kind;
   description: string;
   choices?: readonly string[];
+  /** kind const: the value a bare flag sets (e.g. --packing sets padding to packed). */
+  value?: string;
 }
 
 export const RUN_FLAGS: FlagDef[] = [
@@ -78,7 +80,26 @@ export const RUN_FLAGS: FlagDef[] = [
     kind: "int",
     description: "micro-batches per optimizer step (default 1)",
   },
-  { flag: "padding", field: "padding", kind: "string", description: "longest|max_length" },
+  {
+    flag: "recipe",
+    field: "recipe",
+    kind: "string",
+    description: "reference|fast (fast: --packing, --loss fused, --kernels liger unless you set them)",
+  },
+  { flag: "padding", field: "padding", kind: "string", description: "longest|max_length|packed" },
+  {
+    flag: "packing",
+    field: "padding",
+    kind: "const",
+    value: "packed",
+    description: "pack whole records into rows of up to --seq-len tokens (same as --padding packed)",
+  },
+  {
+    flag: "kernels",
+    field: "kernels",
+    kind: "string",
+    description: "none|liger (Liger's fused RMSNorm, SwiGLU, RoPE; GPU only)",
+  },
   { flag: "precision", field: "precision", kind: "string", description: "auto|fp32|fp16|bf16" },
   { flag: "method", field: "method", kind: "string", description: "lora|qlora" },
   { flag: "lora-r", field: "lora.r", kind: "int", description: "LoRA rank (default 16)" },
@@ -128,7 +149,8 @@ export const RUN_FLAGS: FlagDef[] = [
     flag: "loss",
     field: "loss",
     kind: "string",
-    description: "full|chunked (chunked: LM head + loss in chunks, never all tokens × vocab logits)",
+    description:
+      "full|chunked|fused (chunked: LM head + loss in chunks; fused: Liger's fused linear cross-entropy)",
   },
   {
     flag: "loss-chunk-tokens",
@@ -168,7 +190,9 @@ const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.to
 export function addRunFlags(cmd: Command): Command {
   cmd.option("-c, --config <file>", "run config file (JSON or YAML); flags override it");
   for (const f of RUN_FLAGS) {
-    if (f.kind === "bool") {
+    if (f.kind === "const") {
+      cmd.addOption(new Option(`--${f.flag}`, f.description));
+    } else if (f.kind === "bool") {
       cmd.addOption(new Option(`--${f.flag}`, f.description));
       cmd.addOption(new Option(`--no-${f.flag}`).hideHelp());
     } else {
@@ -205,6 +229,9 @@ export function flagsToOverrides(opts: Record<string, unknown>): Record<string, 
     switch (f.kind) {
       case "bool":
         setPath(out, f.field, Boolean(raw));
+        break;
+      case "const":
+        if (raw === true) setPath(out, f.field, f.value);
         break;
       case "string":
         setPath(out, f.field, s);

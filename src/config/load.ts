@@ -8,6 +8,8 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { PRESETS } from "./presets.js";
+import { RECIPE_DEFAULTS } from "./recipes.js";
+import type { Recipe } from "../run/protocol.js";
 import { FIELD_HINTS, PRESET_NAMES, RunConfigSchema, type RunConfig, type PresetName } from "./schema.js";
 
 type Plain = Record<string, unknown>;
@@ -155,7 +157,9 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
     const preset = PRESETS[presetName as PresetName];
     if (preset) base = preset.config as Plain;
   }
-  const input = deepMerge(base, merged);
+  const recipe = merged["recipe"] ?? base["recipe"];
+  const recipeDefaults = typeof recipe === "string" ? RECIPE_DEFAULTS[recipe as Recipe] : undefined;
+  const input = deepMerge(deepMerge(base, (recipeDefaults ?? {}) as Plain), merged);
   const parsed = RunConfigSchema.safeParse(input);
   if (!parsed.success) {
     const problems = issuesToProblems(parsed.error.issues);

@@ -6,10 +6,12 @@
 import { z } from "zod";
 import {
   DEFAULT_LOSS_CHUNK_TOKENS,
+  KERNELS,
   LOSS_IMPLEMENTATIONS,
   OPTIMIZERS,
   PADDING_MODES,
   PRECISIONS,
+  RECIPES,
 } from "../run/protocol.js";
 
 const posInt = () => z.number().int().positive();
@@ -90,7 +92,16 @@ export const RunConfigSchema = z
     seqLen: posInt().default(512),
     batchSize: posInt().default(1),
     gradAccum: posInt().default(1),
-    /** longest: pad each batch to its longest record; max_length: pad every record to seqLen. */
+    /**
+     * reference: plain PEFT, as the study ran it. fast: packed rows, Liger's fused kernels and fused
+     * linear cross-entropy (defaults only: a padding, loss or kernels setting of your own wins).
+     */
+    recipe: z.enum(RECIPES).default("reference"),
+    /**
+     * longest: pad each batch to its longest record; max_length: pad every record to seqLen; packed:
+     * whole records laid end to end into batchSize rows of up to seqLen tokens (no padding computed,
+     * attention kept inside each record, positions restarting per record; `--packing`).
+     */
     padding: z.enum(PADDING_MODES).default("longest"),
     /** auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on the CPU. */
     precision: z.enum(["auto", ...PRECISIONS]).default("auto"),
@@ -111,6 +122,8 @@ export const RunConfigSchema = z
      * measured with full.
      */
     loss: z.enum(LOSS_IMPLEMENTATIONS).default("full"),
+    /** none: PyTorch's own ops; liger: Liger Kernel's fused RMSNorm, SwiGLU and RoPE (GPU + Triton). */
+    kernels: z.enum(KERNELS).default("none"),
     /** Target tokens per LM-head chunk with `loss: chunked` (1024 × 152k vocab ≈ 0.6 GiB per fp32 copy). */
     lossChunkTokens: posInt().default(DEFAULT_LOSS_CHUNK_TOKENS),
     /** Optimizer steps in all, warmup included. */
@@ -167,7 +180,9 @@ export const FIELD_HINTS: Record<string, string> = {
   seqLen: "use a positive whole number of tokens, e.g. 512",
   batchSize: "use a positive whole number, e.g. 1",
   gradAccum: "use a positive whole number, e.g. 1",
-  padding: "use longest or max_length",
+  padding: "use longest, max_length or packed (--packing)",
+  recipe: "use reference or fast",
+  kernels: "use none or liger",
   precision: "use auto, fp32, fp16 or bf16 (fp16 needs a GPU)",
   method: "use lora, or qlora on a CUDA GPU",
   optimizer: `optimizer.name is one of ${OPTIMIZERS.join(", ")}`,
@@ -176,7 +191,7 @@ export const FIELD_HINTS: Record<string, string> = {
   device: "use auto, cpu, cuda or cuda:N",
   vramBudget: 'use a size like "8GiB", or null for the whole GPU',
   template: "use alpaca or chatml",
-  loss: "use full or chunked",
+  loss: "use full, chunked or fused (fused needs a GPU with liger-kernel; elsewhere chunked runs)",
   lossChunkTokens: "use a positive whole number of tokens, e.g. 1024",
   preset: `use one of ${PRESET_NAMES.join(", ")}`,
 };

@@ -47,10 +47,17 @@ export const OPTIMIZERS = [
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 export const PRECISIONS = ["fp32", "fp16", "bf16"] as const;
 export type Precision = (typeof PRECISIONS)[number];
-export const PADDING_MODES = ["longest", "max_length"] as const;
+/** longest / max_length: one record per row, right-padded; packed: whole records laid end to end in rows. */
+export const PADDING_MODES = ["longest", "max_length", "packed"] as const;
 export type PaddingMode = (typeof PADDING_MODES)[number];
-export const LOSS_IMPLEMENTATIONS = ["full", "chunked"] as const;
+export const LOSS_IMPLEMENTATIONS = ["full", "chunked", "fused"] as const;
 export type LossImplementation = (typeof LOSS_IMPLEMENTATIONS)[number];
+/** none: PyTorch's own ops; liger: Liger Kernel's fused RMSNorm, SwiGLU and RoPE (Triton, GPU only). */
+export const KERNELS = ["none", "liger"] as const;
+export type Kernels = (typeof KERNELS)[number];
+/** reference: plain PEFT as the study ran it; fast: the measured-best settings (see config/recipes.ts). */
+export const RECIPES = ["reference", "fast"] as const;
+export type Recipe = (typeof RECIPES)[number];
 /** Target rows per LM-head chunk unless the config says otherwise: 1024 × Qwen's 152k vocabulary is 0.6 GiB per fp32 copy. */
 export const DEFAULT_LOSS_CHUNK_TOKENS = 1024;
 
@@ -110,6 +117,10 @@ export const RunSpecSchema = z
         lossImplementation: z.enum(LOSS_IMPLEMENTATIONS),
         /** Target rows per LM-head chunk (read only with lossImplementation chunked). */
         lossChunkTokens: int().positive(),
+        /** The recipe the settings were resolved from (recorded with the run; the engine acts on the fields). */
+        recipe: z.enum(RECIPES),
+        /** Fused kernels; the engine falls back to PyTorch's ops, with a note, where they cannot run. */
+        kernels: z.enum(KERNELS),
       })
       .strict(),
     lora: z

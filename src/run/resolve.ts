@@ -256,6 +256,8 @@ export function buildRunSpec(args: {
       logEverySteps: c.logEverySteps,
       lossImplementation: c.loss,
       lossChunkTokens: c.lossChunkTokens,
+      recipe: c.recipe,
+      kernels: c.kernels,
     },
     lora: { ...c.lora },
     quant: c.method === "qlora" ? { ...c.quant } : null,

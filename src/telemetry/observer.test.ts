@@ -98,6 +98,8 @@ const spec = {
     logEverySteps: 1,
     lossImplementation: "full",
     lossChunkTokens: 1024,
+    recipe: "reference",
+    kernels: "none",
   },
   lora: { r: 16, alpha: 32, dropout: 0, targetModules: "all-linear" },
   quant: { type: "nf4", doubleQuant: true },

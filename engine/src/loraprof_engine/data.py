@@ -46,6 +46,13 @@ class MicroBatch:
     real_tokens: int  # non-padding tokens
     processed_tokens: int  # every position the model computes, padding included
     label_tokens: int  # positions whose next token is a target: what the loss averages over
+    # Packed batches only: each record's position ids start at 0 (rotary positions restart per record),
+    # and the record boundaries as cumulative lengths over the flattened [batch × width] tokens (every
+    # record, then the padding at a row's end as a segment of its own). None for padded batches.
+    position_ids: npt.NDArray[np.int64] | None = None
+    cu_seqlens: npt.NDArray[np.int32] | None = None
+    max_seqlen: int = 0  # the longest segment in cu_seqlens (flash attention sizes its grid by it)
+    records: int = 0  # records in the micro-batch
 
 
 def open_shard(shard_dir: str, seq_len: int) -> Shard:
@@ -153,12 +160,106 @@ def collate(shard: Shard, indices: list[int], pad_token_id: int, padding: str, s
         processed_tokens=int(input_ids.size),
         # The first position has no preceding token to predict it from: the causal shift drops it.
         label_tokens=int((labels[:, 1:] != IGNORE_INDEX).sum()),
+        records=len(indices),
     )
 
 
+def collate_packed(shard: Shard, rows: list[list[int]], pad_token_id: int) -> MicroBatch:
+    """Rows of records laid end to end, right-padded to the fullest row (a few tokens, not a record's worth).
+
+    Each record keeps its own positions (0, 1, …) and its first token is never a target: the token before
+    it belongs to another record, and predicting across that seam would train on a pairing that does not
+    exist. With attention kept inside each record (`cu_seqlens`), every record's loss terms and therefore
+    every gradient are those of the record trained alone (engine/tests/test_packing.py checks this).
+    """
+    lengths = [[int(shard.offsets[i + 1] - shard.offsets[i]) for i in row] for row in rows]
+    width = max(sum(row) for row in lengths)
+    shape = (len(rows), width)
+    input_ids = np.full(shape, pad_token_id, dtype=np.int64)
+    attention_mask = np.zeros(shape, dtype=np.int64)
+    labels = np.full(shape, IGNORE_INDEX, dtype=np.int64)
+    position_ids = np.zeros(shape, dtype=np.int64)
+    bounds = [0]
+    for r, (row, row_lengths) in enumerate(zip(rows, lengths, strict=True)):
+        at = 0
+        for index, length in zip(row, row_lengths, strict=True):
+            start = int(shard.offsets[index])
+            ids = shard.tokens[start : start + length].astype(np.int64)
+            input_ids[r, at : at + length] = ids
+            attention_mask[r, at : at + length] = 1
+            labels[r, at : at + length] = np.where(shard.labels[start : start + length] == 1, ids, IGNORE_INDEX)
+            labels[r, at] = IGNORE_INDEX  # no target across the seam with the record before
+            position_ids[r, at : at + length] = np.arange(length)
+            at += length
+            bounds.append(r * width + at)
+        if at < width:  # the row's padding: a segment of its own, attending only to itself
+            position_ids[r, at:] = np.arange(width - at)
+            bounds.append((r + 1) * width)
+    cu = np.asarray(bounds, dtype=np.int32)
+    real = int(sum(sum(row) for row in lengths))
+    return MicroBatch(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        labels=labels,
+        real_tokens=real,
+        processed_tokens=int(input_ids.size),
+        label_tokens=int((labels[:, 1:] != IGNORE_INDEX).sum()),
+        position_ids=position_ids,
+        cu_seqlens=cu,
+        max_seqlen=int(np.diff(cu).max()),
+        records=sum(len(row) for row in rows),
+    )
+
+
+PACK_LOOKAHEAD = 64  # records tried past one that fits no row before the micro-batch is closed
+
+
+def pack_rows(
+    order: Iterator[int], lengths: npt.NDArray[np.int64], rows: int, capacity: int
+) -> Iterator[list[list[int]]]:
+    """Records in the seeded order, packed best-fit into `rows` rows of `capacity` tokens per micro-batch.
+
+    Each record goes to the row it leaves the least room in. A record that fits no row waits at the head
+    of the next micro-batch while up to PACK_LOOKAHEAD later records are tried (short ones fill the gaps);
+    then the micro-batch is closed. Deterministic for a seed, and the seeded order within a window of
+    PACK_LOOKAHEAD records. src/plan/packing.ts mirrors this function exactly, so the planner walks the
+    same micro-batches the engine will train on.
+    """
+    waiting: list[int] = []
+    while True:
+        free = [capacity] * rows
+        batch: list[list[int]] = [[] for _ in range(rows)]
+        deferred: list[int] = []
+        misses = 0
+        queue = waiting
+        waiting = []
+        while misses <= PACK_LOOKAHEAD:
+            index = queue.pop(0) if queue else next(order)
+            length = int(lengths[index])
+            best = -1
+            for r in range(rows):
+                if length <= free[r] and (best < 0 or free[r] < free[best]):
+                    best = r
+            if best < 0:
+                deferred.append(index)
+                misses += 1
+                continue
+            batch[best].append(index)
+            free[best] -= length
+            if min(free) == 0 and max(free) == 0:
+                break
+        waiting = deferred + queue
+        yield [row for row in batch if row]
+
+
 def micro_batches(shard: Shard, data: DataSpec) -> Iterator[MicroBatch]:
-    """Micro-batches of batchSize records in the seeded, cycled record order."""
+    """Micro-batches in the seeded, cycled record order: batchSize records padded (`longest`, `max_length`),
+    or batchSize rows of up to seqLen tokens packed with whole records (`packed`)."""
     order = record_order(shard.records, data.seed)
+    if data.padding == "packed":
+        lengths: npt.NDArray[np.int64] = np.diff(shard.offsets.astype(np.int64)).astype(np.int64)
+        for rows in pack_rows(order, lengths, data.batch_size, data.seq_len):
+            yield collate_packed(shard, rows, data.pad_token_id)
     while True:
         indices = [next(order) for _ in range(data.batch_size)]
         yield collate(shard, indices, data.pad_token_id, data.padding, data.seq_len)

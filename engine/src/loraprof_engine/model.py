@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig, Qwen2Config
 
 from .errors import EngineError
+from .kernels import PACKED_ATTENTION, apply_liger, liger_unavailable, register_packed_attention, varlen_available
 from .optim import import_bitsandbytes
 from .spec import Architecture, RunSpec
 
@@ -44,6 +45,8 @@ class LoadedModel:
     weights_description: str
     notes: list[str]
     synthetic_checkpoint: dict[str, Any] | None
+    loss_implementation: str = "full"  # what runs: the spec's, or its fallback where a kernel cannot run here
+    varlen: bool = False  # packed batches on flash varlen attention (else a block-diagonal mask)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -282,9 +285,37 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
     notes: list[str] = []
     source, synthetic = _resolve_source(spec, device, notes)
 
+    compute_dtype = weight_dtype if precision != "fp32" else None
+    attention: str = spec.train.attn_implementation
+    varlen = False
+    if spec.data.padding == "packed":
+        register_packed_attention()
+        attention = PACKED_ATTENTION
+        varlen, how = varlen_available(device, compute_dtype)
+        notes.append(
+            "packed rows: attention kept inside each record, positions restart per record; "
+            + (how if varlen else f"SDPA with a block-diagonal causal mask ({how})")
+        )
+    liger_reason = (
+        liger_unavailable(device)
+        if spec.train.kernels == "liger" or spec.train.loss_implementation == "fused"
+        else None
+    )
+    loss = spec.train.loss_implementation
+    if loss == "fused" and liger_reason is not None:
+        loss = "chunked"
+        notes.append(f"loss: fused linear cross-entropy unavailable ({liger_reason}); chunked loss instead")
+    if loss == "chunked":
+        notes.append(
+            f"loss: chunked LM head + cross-entropy, {spec.train.loss_chunk_tokens} target tokens per chunk, "
+            "each chunk recomputed in backward (no [tokens × vocab] logits; padding and prompt rows skipped)"
+        )
+    elif loss == "fused":
+        notes.append("loss: Liger fused linear cross-entropy on the target rows (no logits, no recompute)")
+
     kwargs: dict[str, Any] = {
         dtype_kwarg(): weight_dtype,
-        "attn_implementation": spec.train.attn_implementation,
+        "attn_implementation": attention,
     }
     if spec.model.source == "hub" and spec.model.revision:
         kwargs["revision"] = spec.model.revision
@@ -333,6 +364,12 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
         notes.append(f"base weights frozen in {precision}")
         description = f"{precision} base weights"
 
+    if spec.train.kernels == "liger":
+        if liger_reason is None:
+            notes.append(apply_liger(model, str(model.config.model_type)))
+        else:
+            notes.append(f"kernels: Liger not applied ({liger_reason}); PyTorch's own ops instead")
+
     if spec.train.grad_checkpointing:
         with warnings.catch_warnings():
             # Recent 5.x renames it activation_checkpointing_enable (warning only); this name works in 4.35-5.x.
@@ -368,6 +405,8 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
         weights_description=f"{description}; LoRA adapters {'/'.join(adapter_dtypes)}",
         notes=notes,
         synthetic_checkpoint=synthetic,
+        loss_implementation=loss,
+        varlen=varlen,
     )
 
 

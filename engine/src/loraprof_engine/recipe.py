@@ -21,15 +21,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import torch
-import torch.nn.functional as F
 import transformers
-from torch.utils.checkpoint import checkpoint
 
 from . import __version__
-from .data import IGNORE_INDEX, MicroBatch, Shard, check_token_ids, micro_batches, open_shard
+from .data import Shard, check_token_ids, micro_batches, open_shard
 from .device import (
     Nvml,
     NvmlWatch,
@@ -46,6 +42,15 @@ from .events import EventStream, finite
 from .model import LoadedModel, load_model
 from .optim import build_optimizer, lr_at
 from .spec import PROTOCOL_VERSION, RunSpec
+from .step import (  # noqa: F401  (re-exported: tests and benchmarks import them from the recipe)
+    StepSettings,
+    chunked_token_loss_sum,
+    grad_scaler,
+    loss_rows,
+    to_device,
+    token_loss_sum,
+    train_step,
+)
 
 LOSS_EDGE_STEPS = 5  # lossFirst / lossLast average this many steps at each end of the run
 
@@ -108,11 +113,6 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     load_start = time.perf_counter()
     loaded = load_model(spec, device)
     check_token_ids(shard, loaded.vocab_size, spec.data.pad_token_id)
-    if spec.train.loss_implementation == "chunked":
-        loaded.notes.append(
-            f"loss: chunked LM head + cross-entropy, {spec.train.loss_chunk_tokens} target tokens per chunk, "
-            "each chunk recomputed in backward (no [tokens × vocab] logits; padding and prompt rows skipped)"
-        )
     params = [p for p in loaded.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
     synchronize(device)
@@ -216,14 +216,63 @@ class StepRecord:
     processed_tokens: int
     label_tokens: int
     lr: float
-    loss: torch.Tensor | None
-    grad_norm: torch.Tensor | None
-    allocated_bytes: int | None
+    loss: torch.Tensor | None = None
+    grad_norm: torch.Tensor | None = None
+    allocated_bytes: int | None = None
     start_event: Any = None
     end_event: Any = None
     seconds: float | None = None  # CPU: wall clock, known at once
     loss_value: float | None = None
     unix_ms: float = 0.0  # when the host began issuing the step
+
+
+class MeasurementWindow:
+    """The measured window: opened and closed at step boundaries with the device synchronized, it gives
+    its wall-clock seconds and the NVML energy counter's delta — or the reason there is no energy figure."""
+
+    def __init__(self, device: torch.device, nvml: Nvml, energy: bool, events: EventStream) -> None:
+        self.device, self.nvml, self.events = device, nvml, events
+        self.energy_enabled = energy
+        self.started = 0.0
+        self.seconds = 0.0
+        self._energy: list[int | None] = [None, None]
+        self._reason: str | None = None if energy else "disabled (telemetry.energy is false)"
+
+    def open(self, step: int) -> None:
+        synchronize(self.device)
+        self.started = time.perf_counter()
+        if self.energy_enabled:
+            self._energy[0], self._reason = self.nvml.energy_millijoules()
+        self.events.emit({"type": "window", "state": "start", "step": step, "unixMs": unix_ms()})
+
+    def close(self) -> None:
+        """Stop the clock (the caller emits the window's end event after the last flush)."""
+        synchronize(self.device)
+        self.seconds = time.perf_counter() - self.started
+        if self.energy_enabled:
+            self._energy[1], end_reason = self.nvml.energy_millijoules()
+            self._reason = self._reason or end_reason
+
+    def energy(self) -> dict[str, Any]:
+        first, last = self._energy
+        if first is not None and last is not None:
+            return {"value": max(0, last - first) / 1000.0, "reason": None}
+        return {"value": None, "reason": self._reason or "energy counter not read"}
+
+
+def step_settings(spec: RunSpec, loaded: LoadedModel, device: torch.device) -> StepSettings:
+    t = spec.train
+    return StepSettings(
+        device=device,
+        params=[p for p in loaded.model.parameters() if p.requires_grad],
+        amp_dtype={"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.precision),
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
+        scaler=grad_scaler() if t.precision == "fp16" else None,
+        max_grad_norm=spec.optimizer.max_grad_norm,
+        loss=loaded.loss_implementation,
+        loss_chunk_tokens=t.loss_chunk_tokens,
+        varlen=loaded.varlen,
+    )
 
 
 def train(
@@ -236,45 +285,21 @@ def train(
     progress: Progress,
 ) -> dict[str, Any]:
     t = spec.train
-    model = loaded.model
-    cuda = device.type == "cuda"
-    amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.precision)
-    # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
-    scaler = _grad_scaler() if t.precision == "fp16" else None
-    params = [p for p in model.parameters() if p.requires_grad]
+    settings = step_settings(spec, loaded, device)
     batches = micro_batches(shard, spec.data)
-    loss_chunk_tokens = t.loss_chunk_tokens if t.loss_implementation == "chunked" else None
-    watch = progress.watch
+    window = MeasurementWindow(device, progress.nvml, spec.telemetry_energy, events)
     done: list[StepRecord] = []
     pending: list[StepRecord] = []
-    window_start = 0.0
-    energy_start: int | None = None
-    energy_reason: str | None = None if spec.telemetry_energy else "disabled (telemetry.energy is false)"
-    energy_end: int | None = None
-    end_reason: str | None = None
-    measured_seconds = 0.0
-
-    def open_window(step: int) -> None:
-        nonlocal window_start, energy_start, energy_reason
-        synchronize(device)
-        window_start = time.perf_counter()
-        if spec.telemetry_energy:
-            energy_start, energy_reason = progress.nvml.energy_millijoules()
-        events.emit({"type": "window", "state": "start", "step": step, "unixMs": unix_ms()})
 
     if t.warmup_steps == 0:
-        open_window(0)
+        window.open(0)
     for step in range(1, t.steps + 1):
         progress.step = step
-        if watch is not None and watch.over_budget:
-            assert spec.vram_budget_bytes is not None
-            raise BudgetExceeded(watch.over_budget_bytes, spec.vram_budget_bytes)
+        check_budget(progress, spec.vram_budget_bytes)
         micro = [next(batches) for _ in range(spec.data.grad_accum)]
-        label_tokens = sum(b.label_tokens for b in micro)
         lr = lr_at(step, t.steps, t.warmup_steps, spec.optimizer.lr, spec.optimizer.schedule)
         for group in optimizer.param_groups:
             group["lr"] = lr
-
         # stepSeconds covers the step's device work; the host builds the micro-batches before the start
         # event, on a GPU while the previous step's kernels still run.
         record = StepRecord(
@@ -282,112 +307,52 @@ def train(
             phase="warmup" if step <= t.warmup_steps else "measure",
             real_tokens=sum(b.real_tokens for b in micro),
             processed_tokens=sum(b.processed_tokens for b in micro),
-            label_tokens=label_tokens,
+            label_tokens=sum(b.label_tokens for b in micro),
             lr=lr,
-            loss=None,
-            grad_norm=None,
-            allocated_bytes=None,
             unix_ms=unix_ms(),
         )
-        if cuda:
-            record.start_event = torch.cuda.Event(enable_timing=True)
-            record.end_event = torch.cuda.Event(enable_timing=True)
-            record.start_event.record()
-        started = time.perf_counter()
-        record.loss, record.grad_norm = train_step(
-            model,
-            optimizer,
-            scaler,
-            micro,
-            label_tokens,
-            params,
-            spec.optimizer.max_grad_norm,
-            device,
-            amp_dtype,
-            loss_chunk_tokens,
-        )
-        if cuda:
-            record.end_event.record()
+        timer = StepTimer(device)
+        record.loss, record.grad_norm = train_step(loaded.model, optimizer, micro, settings)
+        record.seconds, record.start_event, record.end_event = timer.stop()
+        if device.type == "cuda":
             record.allocated_bytes = int(torch.cuda.memory_allocated(device))  # host-side counter, no sync
-        else:
-            record.seconds = time.perf_counter() - started  # CPU ops have finished when they return
         pending.append(record)
 
-        last = step == t.steps
-        if last:
-            synchronize(device)
-            measured_seconds = time.perf_counter() - window_start
-            energy_end, end_reason = (
-                progress.nvml.energy_millijoules() if spec.telemetry_energy else (None, energy_reason)
-            )
+        if step == t.steps:
+            window.close()
             flush(pending, done, events, device)
             events.emit({"type": "window", "state": "end", "step": step, "unixMs": unix_ms()})
         elif step == t.warmup_steps:
             flush(pending, done, events, device)
-            open_window(step)
+            window.open(step)
         elif step % t.log_every_steps == 0:
             flush(pending, done, events, device)
-
-    energy: dict[str, Any]
-    if energy_start is not None and energy_end is not None:
-        energy = {"value": max(0, energy_end - energy_start) / 1000.0, "reason": None}
-    else:
-        energy = {"value": None, "reason": energy_reason or end_reason or "energy counter not read"}
-    return summarize(spec, done, measured_seconds, energy, device, progress)
+    return summarize(spec, done, window.seconds, window.energy(), device, progress)
 
 
-def train_step(
-    model: Any,
-    optimizer: torch.optim.Optimizer,
-    scaler: Any,
-    micro: list[MicroBatch],
-    label_tokens: int,
-    params: list[torch.nn.Parameter],
-    max_grad_norm: float | None,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    loss_chunk_tokens: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One optimizer step over its micro-batches; returns (loss, grad norm) as device tensors, unread.
+class StepTimer:
+    """CUDA events around a step on a GPU (read at the flush, no sync), wall clock on the CPU (whose ops
+    have finished when they return)."""
 
-    loss_chunk_tokens None: the full loss (the model returns [batch, width, vocab] logits); a number: the
-    chunked loss of `chunked_token_loss_sum`, equal in value and gradients.
+    def __init__(self, device: torch.device) -> None:
+        self.events: tuple[Any, Any] | None = None
+        if device.type == "cuda":
+            self.events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+            self.events[0].record()
+        self.started = time.perf_counter()
 
-    Host synchronizations left inside a step, outside the engine's control: with fp16 GradScaler.step reads
-    the overflow flag on the host unless the optimizer takes it on the device (adamw_torch_fused does).
-    (No attention mask is passed, see `to_device`, so transformers' `mask.all()` check never runs.)
-    """
-    step_loss = torch.zeros((), device=device)
-    for batch in micro:
-        inputs = to_device(batch, device, with_loss_rows=loss_chunk_tokens is not None)
-        with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            if loss_chunk_tokens is not None:
-                loss_sum = chunked_token_loss_sum(model, inputs, loss_chunk_tokens)
-            else:
-                logits = model(input_ids=inputs.input_ids).logits
-        if loss_chunk_tokens is None:
-            loss_sum = token_loss_sum(logits, inputs.labels)
-            del logits
-        # Sum of token losses over the micro-batch ÷ label tokens of the whole step: every target
-        # token weighs the same however the step's tokens fall into micro-batches.
-        loss = loss_sum / max(1, label_tokens)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-        else:
-            loss.backward()
-        step_loss = step_loss + loss.detach()
-    grad_norm = None
-    if max_grad_norm is not None:
-        if scaler is not None:
-            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm).detach()
-    if scaler is not None:
-        scaler.step(optimizer)  # skipped when the scaled gradients overflowed
-        scaler.update()
-    else:
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return step_loss, grad_norm
+    def stop(self) -> tuple[float | None, Any, Any]:
+        if self.events is None:
+            return time.perf_counter() - self.started, None, None
+        self.events[1].record()
+        return None, self.events[0], self.events[1]
+
+
+def check_budget(progress: Progress, budget_bytes: int | None) -> None:
+    watch = progress.watch
+    if watch is not None and watch.over_budget:
+        assert budget_bytes is not None
+        raise BudgetExceeded(watch.over_budget_bytes, budget_bytes)
 
 
 def flush(pending: list[StepRecord], done: list[StepRecord], events: EventStream, device: torch.device) -> None:
@@ -466,111 +431,6 @@ def summarize(
         "nvmlPeakDeviceBytes": nvml_device,
         "energyJoules": energy,
     }
-
-
-def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Sum of next-token cross-entropies over the target positions, computed in fp32.
-
-    The labels are shifted (not the logits) so no shifted copy of the [batch, width, vocab] logits is made.
-    """
-    shifted = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
-    return F.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]),
-        shifted.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
-    )
-
-
-def chunked_token_loss_sum(model: Any, batch: DeviceBatch, chunk_tokens: int) -> torch.Tensor:
-    """`token_loss_sum` without ever holding the [batch, width, vocab] logits. Call under the step's autocast.
-
-    The decoder body runs once; its final hidden states at the positions whose next token is a target
-    (`batch.loss_rows`, found on the host) go through the LM head and an fp32 cross-entropy `chunk_tokens`
-    rows at a time. Each chunk runs under non-reentrant checkpointing, so backward keeps only its
-    [chunk, hidden] input and recomputes the chunk's logits (in the autocast dtype the forward used) when
-    it reaches it: one chunk's logits and their fp32 copies are alive at a time instead of every token's.
-    What it costs: the LM head runs twice on each target row (forward, recompute); padding and masked
-    prompt rows, which carry no loss, never reach it.
-
-    The model is a PEFT model or a transformers causal LM; LoRA layers are injected in place, so the
-    decoder body runs them. The LM head is the model's output embedding module, tied to the input
-    embedding or not, called as the full forward calls it.
-    """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    head = base.get_output_embeddings()
-    hidden: torch.Tensor = base.get_decoder()(input_ids=batch.input_ids).last_hidden_state
-    flat = hidden.reshape(-1, hidden.shape[-1])
-    rows, targets = batch.loss_rows, batch.loss_targets
-    assert rows is not None and targets is not None, "to_device(..., with_loss_rows=True) builds them"
-    if rows.numel() == 0:
-        # No target in this micro-batch: a zero that still reaches the decoder, as the full loss's would.
-        return flat[:, :0].float().sum()
-    picked = flat.index_select(0, rows)  # [targets, hidden]: a gather by host-built indices, no sync
-    total: torch.Tensor | None = None
-    for h, t in zip(picked.split(chunk_tokens), targets.split(chunk_tokens), strict=True):
-        part = checkpoint(_head_cross_entropy_sum, head, h, t, use_reentrant=False)
-        total = part if total is None else total + part
-    assert total is not None
-    return total
-
-
-def _head_cross_entropy_sum(head: Any, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """One chunk: logits in the compute dtype (autocast), cross-entropy in fp32 as `token_loss_sum` does."""
-    return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
-
-
-@dataclass(frozen=True)
-class DeviceBatch:
-    input_ids: torch.Tensor
-    labels: torch.Tensor
-    # The chunked loss's rows: flat [batch × width] indices of the positions whose next token is a
-    # target, and those target ids. None unless asked for.
-    loss_rows: torch.Tensor | None = None
-    loss_targets: torch.Tensor | None = None
-
-
-def loss_rows(labels: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Flat indices of the positions whose next token is a target, and those targets: the causal shift of
-    `token_loss_sum`, done on the host. On the device, selecting them (a boolean index, nonzero) would
-    make the host wait for the GPU to learn how many there are; the host built the labels and knows."""
-    shifted = np.full_like(labels, IGNORE_INDEX)
-    shifted[:, :-1] = labels[:, 1:]
-    flat = shifted.reshape(-1)
-    rows = np.flatnonzero(flat != IGNORE_INDEX).astype(np.int64)
-    return rows, flat[rows]
-
-
-def to_device(batch: MicroBatch, device: torch.device, with_loss_rows: bool = False) -> DeviceBatch:
-    """Host arrays → device tensors; on CUDA through pinned memory so the copy is asynchronous.
-
-    No attention mask, padded or not. Records are right-padded (`collate`), so under causal attention a
-    real token only ever attends to earlier positions, all real: the padding changes neither its output
-    nor, since padding positions carry no label, the loss or any gradient (position ids count from 0
-    either way). Without a mask, SDPA takes its `is_causal` kernels (flash attention on CUDA) instead of
-    the masked path, no [batch, 1, width, width] mask is built, and transformers' host-side
-    `mask.all()` check (a device synchronization per forward) never runs. The padding is still computed:
-    processed tokens are what they were. (engine/tests/test_training.py checks loss and gradients.)
-    """
-    arrays = [batch.input_ids, batch.labels]
-    if with_loss_rows:
-        arrays += loss_rows(batch.labels)
-    tensors = [torch.from_numpy(a) for a in arrays]
-    if device.type == "cuda":
-        tensors = [x.pin_memory().to(device, non_blocking=True) for x in tensors]
-    return DeviceBatch(
-        input_ids=tensors[0],
-        labels=tensors[1],
-        loss_rows=tensors[2] if with_loss_rows else None,
-        loss_targets=tensors[3] if with_loss_rows else None,
-    )
-
-
-def _grad_scaler() -> Any:
-    amp = getattr(torch, "amp", None)
-    if amp is not None and hasattr(amp, "GradScaler"):
-        return amp.GradScaler("cuda")
-    return torch.cuda.amp.GradScaler()  # torch < 2.3
 
 
 def _report_failure(exc: BaseException, events: EventStream, progress: Progress) -> int:

@@ -20,6 +20,10 @@ PROTOCOL_VERSION = 1
 Precision = Literal["fp32", "fp16", "bf16"]
 OptimizerName = Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"]
 BNB_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
+PADDING_MODES = ("longest", "max_length", "packed")
+LOSS_IMPLEMENTATIONS = ("full", "chunked", "fused")
+KERNELS = ("none", "liger")
+RECIPES = ("reference", "fast")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class DataSpec:
     batch_size: int
     seq_len: int
     grad_accum: int
-    padding: Literal["longest", "max_length"]
+    padding: Literal["longest", "max_length", "packed"]
     seed: int
 
 
@@ -72,8 +76,10 @@ class TrainSpec:
     attn_implementation: Literal["sdpa", "eager"]
     seed: int
     log_every_steps: int
-    loss_implementation: Literal["full", "chunked"]
+    loss_implementation: Literal["full", "chunked", "fused"]
     loss_chunk_tokens: int  # target rows per LM-head chunk (chunked only)
+    recipe: Literal["reference", "fast"]  # what the CLI resolved the settings from (recorded, not acted on)
+    kernels: Literal["none", "liger"]  # fused Triton kernels for RMSNorm, SwiGLU and RoPE (GPU only)
 
 
 @dataclass(frozen=True)
@@ -235,7 +241,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         batch_size=r.int_(d, "batchSize", "data.", 1),
         seq_len=r.int_(d, "seqLen", "data.", 1),
         grad_accum=r.int_(d, "gradAccum", "data.", 1),
-        padding=r.enum(d, "padding", "data.", ("longest", "max_length")),
+        padding=r.enum(d, "padding", "data.", PADDING_MODES),
         seed=r.int_(d, "seed", "data."),
     )
     train = TrainSpec(
@@ -247,8 +253,10 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         attn_implementation=r.enum(t, "attnImplementation", "train.", ("sdpa", "eager")),
         seed=r.int_(t, "seed", "train."),
         log_every_steps=r.int_(t, "logEverySteps", "train.", 1),
-        loss_implementation=r.enum(t, "lossImplementation", "train.", ("full", "chunked")),
+        loss_implementation=r.enum(t, "lossImplementation", "train.", LOSS_IMPLEMENTATIONS),
         loss_chunk_tokens=r.int_(t, "lossChunkTokens", "train.", 1),
+        recipe=r.enum(t, "recipe", "train.", RECIPES),
+        kernels=r.enum(t, "kernels", "train.", KERNELS),
     )
     targets = lo.get("targetModules")
     if not (

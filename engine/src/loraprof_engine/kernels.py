@@ -1,0 +1,172 @@
+"""The fast recipe's pieces that replace parts of the model's computation, each with a reason to fall back.
+
+- Packed attention: transformers' attention interface, registered under PACKED_ATTENTION, keeps every
+  record's attention inside the record. On CUDA in fp16/bf16 it is PyTorch's own varlen flash attention
+  (`torch.nn.attention.varlen`, cumulative sequence lengths, no mask, no padding computed between
+  records); elsewhere (the CPU, fp32) SDPA with a block-diagonal causal mask built from the same
+  boundaries: the same function, at O(width²) mask memory per row.
+- Liger Kernel (a kernel library of Triton kernels): fused RMSNorm, SwiGLU and RoPE, patched into the
+  model before LoRA is attached, and its fused linear cross-entropy for the loss. GPU + Triton only.
+
+Every choice made here is written to the run's notes (the `loaded` event), so a stored run says what ran.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+PACKED_ATTENTION = "loraprof_packed"
+
+_varlen: Callable[..., torch.Tensor] | None = None
+_varlen_reason: str | None = None
+
+
+def _load_varlen() -> tuple[Callable[..., torch.Tensor] | None, str | None]:
+    try:
+        module = importlib.import_module("torch.nn.attention.varlen")
+        return module.varlen_attn, None
+    except (ImportError, AttributeError) as exc:
+        return None, f"torch {torch.__version__} has no torch.nn.attention.varlen ({exc})"
+
+
+def varlen_available(device: torch.device, dtype: torch.dtype | None) -> tuple[bool, str]:
+    """Whether packed attention runs on flash varlen here, and if not, why (the masked-SDPA path runs)."""
+    global _varlen, _varlen_reason
+    if device.type != "cuda":
+        return False, "varlen flash attention needs a CUDA device"
+    if dtype not in (torch.float16, torch.bfloat16):
+        return False, "varlen flash attention needs fp16 or bf16"
+    if _varlen is None and _varlen_reason is None:
+        _varlen, _varlen_reason = _load_varlen()
+    if _varlen is None:
+        return False, _varlen_reason or "varlen attention unavailable"
+    return True, "PyTorch varlen flash attention (torch.nn.attention.varlen)"
+
+
+def _varlen_call(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: torch.Tensor, max_len: int, scale: float | None
+) -> torch.Tensor:
+    assert _varlen is not None
+    params = inspect.signature(_varlen).parameters
+    kwargs: dict[str, Any] = {}
+    if "is_causal" in params:
+        kwargs["is_causal"] = True
+    else:  # torch >= 2.10: causal is a window reaching back without limit and zero tokens ahead
+        kwargs["window_size"] = (-1, 0)
+    if "scale" in params and scale is not None:
+        kwargs["scale"] = scale
+    if k.shape[1] != q.shape[1]:
+        if "enable_gqa" in params:
+            kwargs["enable_gqa"] = True
+        else:  # grouped-query attention by repeating the key/value heads (what SDPA's enable_gqa does)
+            k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+            v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+    return _varlen(q, k, v, cu, cu, max_len, max_len, **kwargs)
+
+
+def block_causal_mask(cu_seqlens: torch.Tensor, batch: int, width: int) -> torch.Tensor:
+    """[batch, 1, width, width] bool: True where a query may attend a key (same segment, not later)."""
+    flat = torch.arange(batch * width, device=cu_seqlens.device)
+    segment = torch.searchsorted(cu_seqlens[1:].to(torch.int64), flat, right=True).view(batch, width)
+    same = segment[:, :, None] == segment[:, None, :]
+    causal = torch.ones(width, width, dtype=torch.bool, device=cu_seqlens.device).tril()
+    return (same & causal)[:, None]
+
+
+def packed_attention(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers' attention interface: query [batch, heads, width, dim] → [batch, width, heads, dim].
+
+    The packed micro-batch's boundaries arrive as keyword arguments of the model's forward
+    (`cu_seq_lens_q`, `max_length_q`: transformers' names for packed flash attention), passed down to
+    every attention layer unchanged.
+    """
+    cu: torch.Tensor | None = kwargs.get("cu_seq_lens_q")
+    if cu is None:
+        raise RuntimeError("packed attention called without cu_seq_lens_q (the engine passes it for packed batches)")
+    batch, heads, width, dim = query.shape
+    mask = kwargs.get("loraprof_block_mask")
+    if mask is None:  # the engine passes a mask only when varlen flash attention is not used
+        q = query.transpose(1, 2).reshape(batch * width, heads, dim)
+        k = key.transpose(1, 2).reshape(batch * width, key.shape[1], dim)
+        v = value.transpose(1, 2).reshape(batch * width, value.shape[1], dim)
+        out = _varlen_call(q, k, v, cu, int(kwargs["max_length_q"]), scaling)
+        return out.view(batch, width, heads, dim), None
+    out = F.scaled_dot_product_attention(
+        query,
+        key,
+        value,
+        attn_mask=mask,
+        scale=scaling,
+        enable_gqa=key.shape[1] != heads,
+    )
+    return out.transpose(1, 2).contiguous(), None
+
+
+def register_packed_attention() -> None:
+    """Make PACKED_ATTENTION a name from_pretrained accepts (no mask function: transformers builds none)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(PACKED_ATTENTION, packed_attention)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Liger Kernel
+
+
+def liger_unavailable(device: torch.device) -> str | None:
+    """Why Liger's Triton kernels cannot run here, or None when they can."""
+    if device.type != "cuda":
+        return "Liger Kernel's Triton kernels need a CUDA GPU"
+    try:
+        importlib.import_module("triton")
+    except ImportError:
+        return "Triton is not installed"
+    try:
+        importlib.import_module("liger_kernel.transformers")
+    except ImportError as exc:
+        return f"liger-kernel is not installed ({exc}; `pip install liger-kernel`)"
+    return None
+
+
+def apply_liger(model: Any, model_type: str) -> str:
+    """Patch RMSNorm, SwiGLU MLP and RoPE of a loaded (not yet LoRA-wrapped) model with Liger's kernels."""
+    from liger_kernel import transformers as liger
+
+    apply = {"qwen2": liger.apply_liger_kernel_to_qwen2, "llama": liger.apply_liger_kernel_to_llama}.get(model_type)
+    if apply is None:
+        raise ValueError(f"no Liger patch for model type {model_type}")
+    apply(rope=True, rms_norm=True, swiglu=True, cross_entropy=False, fused_linear_cross_entropy=False, model=model)
+    version = _version("liger-kernel")
+    return f"Liger Kernel {version}: fused RMSNorm, SwiGLU and RoPE (Triton)"
+
+
+def fused_linear_cross_entropy_sum(weight: torch.Tensor, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Sum of cross-entropies of `hidden @ weight.T` against targets, never materializing the logits:
+    Liger's fused linear cross-entropy computes the gradient chunk by chunk in the forward pass."""
+    from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+
+    return liger_fused_linear_cross_entropy(hidden, weight, targets, reduction="sum")  # type: ignore[no-any-return]
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,169 @@
+"""Packed batches: the packer, the collation, and the equivalence that makes packing honest — every
+record's loss and every LoRA gradient of a packed batch equal those of the records trained unpacked."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from loraprof_engine.data import (
+    IGNORE_INDEX,
+    PACK_LOOKAHEAD,
+    collate,
+    collate_packed,
+    micro_batches,
+    open_shard,
+    pack_rows,
+    record_order,
+)
+from loraprof_engine.kernels import PACKED_ATTENTION, block_causal_mask, register_packed_attention
+from loraprof_engine.spec import DataSpec
+from loraprof_engine.step import StepSettings, batch_loss_sum, to_device
+
+from conftest import write_shard
+from test_chunked_loss import MASKED, UNMASKED, tiny_peft_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing.*:FutureWarning")
+CPU = torch.device("cpu")
+
+
+def lengths_of(n: int, seed: int, low: int = 1, high: int = 40) -> np.ndarray:
+    return np.random.default_rng(seed).integers(low, high + 1, size=n).astype(np.int64)
+
+
+@pytest.mark.parametrize(("rows", "capacity"), [(1, 40), (3, 64), (8, 100)])
+def test_pack_rows_fills_rows_within_capacity_and_keeps_every_record_once(rows: int, capacity: int) -> None:
+    lengths = lengths_of(500, seed=rows)
+    batches = itertools.islice(pack_rows(record_order(500, 7), lengths, rows, capacity), 400)
+    seen: list[int] = []
+    kept = []
+    for batch in batches:
+        if len(seen) + sum(len(r) for r in batch) > 400:  # stay inside the first epoch
+            break
+        kept.append(batch)
+        assert 1 <= len(batch) <= rows
+        for row in batch:
+            assert sum(int(lengths[i]) for i in row) <= capacity
+            seen += row
+    assert len(seen) == len(set(seen)), "a record was packed twice within the first epoch"
+    # Nothing is skipped: the records packed so far are the seeded order's, within the look-ahead window.
+    order = list(itertools.islice(record_order(500, 7), 500))
+    assert set(order[: len(seen) - PACK_LOOKAHEAD - 1]) <= set(seen)
+    assert set(seen) <= set(order[: len(seen) + PACK_LOOKAHEAD + 1])
+    fill = sum(int(lengths[i]) for i in seen) / (len(kept) * rows * capacity)
+    assert fill > 0.9, f"rows only {fill:.0%} full"
+
+
+def test_pack_rows_is_deterministic_for_a_seed() -> None:
+    lengths = lengths_of(300, seed=1)
+    first = list(itertools.islice(pack_rows(record_order(300, 3), lengths, 4, 64), 20))
+    again = list(itertools.islice(pack_rows(record_order(300, 3), lengths, 4, 64), 20))
+    other = list(itertools.islice(pack_rows(record_order(300, 4), lengths, 4, 64), 20))
+    assert first == again
+    assert first != other
+
+
+def test_collate_packed_restarts_positions_and_never_targets_a_record_start(tmp_path: Path) -> None:
+    shard = open_shard(str(write_shard(tmp_path / "s", UNMASKED)), 16)
+    batch = collate_packed(shard, [[0, 1], [2]], pad_token_id=0)  # rows of 9+3 and 11 tokens
+    assert batch.input_ids.shape == (2, 12)
+    assert batch.position_ids is not None and batch.cu_seqlens is not None
+    assert batch.position_ids[0].tolist() == list(range(9)) + [0, 1, 2]
+    assert batch.position_ids[1].tolist() == list(range(11)) + [0]  # the row's padding: its own segment
+    assert batch.cu_seqlens.tolist() == [0, 9, 12, 23, 24]
+    assert batch.max_seqlen == 11
+    assert batch.labels[0, 9] == IGNORE_INDEX  # record 1's first token, after record 0's last
+    assert batch.real_tokens == 23 and batch.processed_tokens == 24 and batch.records == 3
+    # Every target of the records alone is a target here, and nothing else: label tokens add up.
+    alone = sum(collate(shard, [i], 0, "longest", 16).label_tokens for i in range(3))
+    assert batch.label_tokens == alone
+
+
+def test_micro_batches_in_packed_mode_pack_batch_size_rows_of_seq_len(tmp_path: Path) -> None:
+    shard = open_shard(str(write_shard(tmp_path / "s", UNMASKED * 5)), 16)
+    spec = DataSpec(shard_dir="", pad_token_id=0, batch_size=2, seq_len=16, grad_accum=1, padding="packed", seed=0)
+    for batch in itertools.islice(micro_batches(shard, spec), 10):
+        assert batch.input_ids.shape[0] <= 2 and batch.input_ids.shape[1] <= 16
+        assert batch.real_tokens == int(batch.attention_mask.sum())
+
+
+def test_block_causal_mask_keeps_attention_inside_each_segment() -> None:
+    mask = block_causal_mask(torch.tensor([0, 2, 5, 6]), batch=2, width=3)
+    assert mask.shape == (2, 1, 3, 3)
+    assert mask[0, 0].tolist() == [[True, False, False], [True, True, False], [False, False, True]]
+    assert mask[1, 0].tolist() == [[True, False, False], [True, True, False], [False, False, True]]
+
+
+def per_token_losses(model: torch.nn.Module, batch, settings: StepSettings) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    inputs = to_device(batch, CPU)
+    logits = model(input_ids=inputs.input_ids, **(inputs.packed or {})).logits
+    shifted = torch.nn.functional.pad(inputs.labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(shifted.shape)
+
+
+@pytest.mark.parametrize("model_type", ["qwen2", "llama"])
+@pytest.mark.parametrize("records", [MASKED, UNMASKED], ids=["masked", "unmasked"])
+@pytest.mark.parametrize("grad_checkpointing", [False, True])
+def test_packed_losses_and_lora_gradients_equal_the_records_trained_unpacked(
+    model_type: str, records: list, grad_checkpointing: bool, tmp_path: Path
+) -> None:
+    register_packed_attention()
+    reference = tiny_peft_model(model_type, grad_checkpointing)
+    packed_model = tiny_peft_model(model_type, grad_checkpointing, attn_implementation=PACKED_ATTENTION)
+    packed_model.load_state_dict(reference.state_dict())
+    shard = open_shard(str(write_shard(tmp_path / "s", records)), 16)
+    settings = StepSettings(CPU, [], None, None, None)
+
+    # Each record alone (no padding at all), then the four packed into two rows.
+    alone = [per_token_losses(reference, collate(shard, [i], 0, "longest", 16), settings)[0] for i in range(4)]
+    packed_batch = collate_packed(shard, [[0, 1], [2, 3]], 0)
+    packed = per_token_losses(packed_model, packed_batch, settings)
+    width = packed_batch.input_ids.shape[1]
+    spans = []  # (flat start, flat end) of each record: rows [0, 1] and [2, 3], laid from each row's start
+    for r, row in enumerate([[0, 1], [2, 3]]):
+        at = r * width
+        for i in row:
+            length = len(records[i][0])
+            spans.append((at, at + length))
+            at += length
+    flat = packed.detach().reshape(-1)
+    for record, (start, end) in enumerate(spans):
+        # Position end-1 would predict the next record's first token: ignored (IGNORE_INDEX → 0 loss).
+        torch.testing.assert_close(
+            flat[start : end - 1], alone[record].detach()[: end - start - 1], rtol=1e-5, atol=1e-6
+        )
+        assert float(flat[end - 1]) == 0.0
+
+    def grads(model: torch.nn.Module, batches: list) -> list[torch.Tensor]:  # type: ignore[type-arg]
+        model.zero_grad(set_to_none=True)
+        for b in batches:
+            loss = batch_loss_sum(model, to_device(b, CPU, with_loss_rows=True), settings)
+            loss.backward()
+        return [p.grad.clone() for p in model.parameters() if p.requires_grad and p.grad is not None]
+
+    g_alone = grads(reference, [collate(shard, [i], 0, "longest", 16) for i in range(4)])
+    g_packed = grads(packed_model, [packed_batch])
+    assert len(g_alone) == len(g_packed) > 0
+    for a, b in zip(g_alone, g_packed, strict=True):
+        # fp32 sums taken in another order: each gradient within 1e-5 of the unpacked one, relative to its norm
+        assert float((b - a).norm() / a.norm()) <= 1e-5
+
+
+def test_packed_chunked_loss_equals_the_full_loss(tmp_path: Path) -> None:
+    register_packed_attention()
+    model = tiny_peft_model("qwen2", attn_implementation=PACKED_ATTENTION)
+    shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
+    batch = collate_packed(shard, [[0, 1, 3], [2]], 0)
+    full = batch_loss_sum(model, to_device(batch, CPU), StepSettings(CPU, [], None, None, None))
+    chunked = batch_loss_sum(
+        model,
+        to_device(batch, CPU, with_loss_rows=True),
+        StepSettings(CPU, [], None, None, None, loss="chunked", loss_chunk_tokens=5),
+    )
+    torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,19 @@
+/**
+ * Recipes: named sets of defaults for how the engine computes a step, layered between a preset and
+ * the user's own file and flags (defaults < preset < recipe < file < flags), so `--recipe fast
+ * --padding longest` is the fast recipe with padding taken back. What each recipe holds is what was
+ * measured best on a GPU (README, "Train fast"); the engine falls back, with a note stored with the
+ * run, where a kernel cannot run (no GPU, no Triton, no liger-kernel).
+ */
+import type { Recipe } from "../run/protocol.js";
+
+export const RECIPE_DEFAULTS: Record<Recipe, Record<string, unknown>> = {
+  /** Plain PEFT, as the study ran it: one record per row, the model's own ops, full logits. */
+  reference: {},
+  /**
+   * packed: no padding computed, attention kept inside each record (varlen flash attention on CUDA).
+   * fused: Liger's fused linear cross-entropy, no logits and no recompute. liger: fused RMSNorm,
+   * SwiGLU and RoPE, fewer kernel launches and fewer saved activations.
+   */
+  fast: { padding: "packed", loss: "fused", kernels: "liger" },
+};

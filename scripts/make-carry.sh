@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds .carry/ for a GPU host with Python 3.12 + torch but no Node, npm or network (the workplace's
-# H200 machines): a Node binary, the bundled CLI, bitsandbytes (CUDA 13 libraries only) and jsonschema
+# H200 machines): a Node binary, the bundled CLI, bitsandbytes (CUDA 13 libraries only), liger-kernel, jsonschema
 # for the engine's tests, unpacked for PYTHONPATH, and the Alpaca sample from ../shared (carried, never
 # committed). Then: run with carry [".carry"] and `source bench/gpu/env.sh` first (docs/gpu-host.md).
 set -euo pipefail
@@ -11,7 +11,7 @@ xz -T2 -c "$(command -v node)" > .carry/node.xz
 LORAPROF_BUNDLE_TOKENIZERS=qwen3 node scripts/bundle.mjs .carry/cli
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-  -d /tmp/loraprof-whl bitsandbytes==0.50.2 jsonschema jsonschema-specifications referencing rpds-py attrs
+  -d /tmp/loraprof-whl bitsandbytes==0.50.2 liger-kernel==0.8.5 jsonschema jsonschema-specifications referencing rpds-py attrs
 for w in /tmp/loraprof-whl/*.whl; do (cd .carry/site && unzip -q -o "$w"); done
 rm -f .carry/site/bitsandbytes/libbitsandbytes_cuda1[12]*.so .carry/site/bitsandbytes/libbitsandbytes_rocm*.so .carry/site/bitsandbytes/libbitsandbytes_xpu*.so
 cp ../shared/data/alpaca/alpaca_random_9k.json .carry/data/

@@ -14,7 +14,7 @@ import importlib, json, platform, sys
 out = {"python": platform.python_version(), "executable": sys.executable, "libraries": {}, "errors": {}}
 for name, mod in [("torch","torch"),("transformers","transformers"),("peft","peft"),("numpy","numpy"),
                   ("accelerate","accelerate"),("safetensors","safetensors"),("bitsandbytes","bitsandbytes"),
-                  ("nvidia-ml-py","pynvml"),("pytest","pytest"),("jsonschema","jsonschema"),("ruff","ruff"),("mypy","mypy"),("loraprof_engine","loraprof_engine")]:
+                  ("nvidia-ml-py","pynvml"),("liger-kernel","liger_kernel"),("pytest","pytest"),("jsonschema","jsonschema"),("ruff","ruff"),("mypy","mypy"),("loraprof_engine","loraprof_engine")]:
     try:
         m = importlib.import_module(mod)
         out["libraries"][name] = str(getattr(m, "__version__", "present"))
@@ -101,5 +101,10 @@ export const REQUIRED = {
   accelerate: "accelerate>=0.26",
   safetensors: "safetensors",
 } as const;
-export const GPU_EXTRAS = { bitsandbytes: "bitsandbytes>=0.43", "nvidia-ml-py": "nvidia-ml-py" } as const;
+/** liger-kernel: the fast recipe's fused kernels (Triton); without it the engine falls back, with a note. */
+export const GPU_EXTRAS = {
+  bitsandbytes: "bitsandbytes>=0.43",
+  "nvidia-ml-py": "nvidia-ml-py",
+  "liger-kernel": "liger-kernel>=0.8",
+} as const;
 export const DEV_EXTRAS = { pytest: "pytest", jsonschema: "jsonschema", ruff: "ruff", mypy: "mypy" } as const;

@@ -1,0 +1,158 @@
+"""Exploration probe for the fast recipe: many variants of one RunSpec, timed in one process.
+
+Loads each variant exactly as the engine does (loraprof_engine.model.load_model, the engine's own
+micro_batches and train_step), runs `--steps` steps, and times the last `--steps - --warmup` between two
+device synchronizations: real tokens/s, processed tokens/s, allocator peaks and NVML's device peak.
+One process saves the ~20 s engine start per variant; the figures the README quotes come from real
+`loraprof run` invocations (bench/gpu/fast.sh), not from here.
+
+    python bench/fast_probe.py --spec RUN_DIR/spec.json --variants NAME[,NAME…] [--steps 14] [--warmup 4]
+
+A variant is `name:key=value,key=value` over the spec's fields (data.batchSize, data.seqLen,
+data.padding, train.precision, train.kernels, train.lossImplementation, train.gradCheckpointing,
+train.method, optimizer.name); the spec's own values are the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from loraprof_engine.data import micro_batches, open_shard
+from loraprof_engine.device import NvmlWatch, open_nvml
+from loraprof_engine.model import load_model
+from loraprof_engine.optim import build_optimizer
+from loraprof_engine.recipe import step_settings, train_step
+from loraprof_engine.spec import parse_runspec
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    name, _, body = text.partition(":")
+    changes: dict[str, Any] = {}
+    for item in filter(None, body.split(",")):
+        key, _, raw = item.partition("=")
+        value: Any = raw
+        if raw in ("true", "false"):
+            value = raw == "true"
+        elif raw.lstrip("-").isdigit():
+            value = int(raw)
+        changes[key] = value
+    return name, changes
+
+
+def apply(raw: dict[str, Any], changes: dict[str, Any], shards: dict[int, str]) -> dict[str, Any]:
+    out = copy.deepcopy(raw)
+    for key, value in changes.items():
+        section, _, field = key.partition(".")
+        out[section][field] = value
+        if key == "train.method":
+            out["quant"] = {"type": "nf4", "doubleQuant": True} if value == "qlora" else None
+        if key == "data.seqLen":  # records are truncated to seqLen in the shard: take the matching one
+            out["data"]["shardDir"] = shards[int(value)]
+    return out
+
+
+def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
+    spec = parse_runspec(raw)
+    device = torch.device(spec.device)
+    cuda = device.type == "cuda"
+    torch.manual_seed(0)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    watch = NvmlWatch(open_nvml(device), None)
+    watch.start()
+    loaded = load_model(spec, device)
+    params = [p for p in loaded.model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(params, spec.optimizer, device)
+    settings = step_settings(spec, loaded, device)
+    batches = micro_batches(open_shard(spec.data.shard_dir, spec.data.seq_len), spec.data)
+    real = processed = 0
+    started = 0.0
+    losses = []
+    for step in range(steps):
+        if step == warmup:
+            sync(device)
+            started = time.perf_counter()
+        micro = [next(batches) for _ in range(spec.data.grad_accum)]
+        loss, _ = train_step(loaded.model, optimizer, micro, settings)
+        losses.append(loss)
+        if step >= warmup:
+            real += sum(b.real_tokens for b in micro)
+            processed += sum(b.processed_tokens for b in micro)
+    sync(device)
+    seconds = time.perf_counter() - started
+    watch.stop()
+    _, nvml_device = watch.peaks()
+    result = {
+        "measuredSteps": steps - warmup,
+        "seconds": seconds,
+        "stepSeconds": seconds / (steps - warmup),
+        "realTokensPerSecond": real / seconds,
+        "processedTokensPerSecond": processed / seconds,
+        "realTokensPerStep": real / (steps - warmup),
+        "peakAllocatedBytes": torch.cuda.max_memory_allocated(device) if cuda else 0,
+        "peakReservedBytes": torch.cuda.max_memory_reserved(device) if cuda else 0,
+        "nvmlPeakDeviceBytes": nvml_device["value"],
+        "losses": [float(x) for x in torch.stack(losses).cpu()],
+        "notes": loaded.notes,
+        "lossImplementation": loaded.loss_implementation,
+        "varlen": loaded.varlen,
+    }
+    del loaded, optimizer, settings, params
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    return result
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spec", required=True)
+    ap.add_argument("--variants", required=True, help="semicolon-separated name:key=value,… list")
+    ap.add_argument("--steps", type=int, default=14)
+    ap.add_argument("--warmup", type=int, default=4)
+    ap.add_argument("--shards", default="", help="seqLen=shardDir,… for variants that change data.seqLen")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    base = json.loads(Path(args.spec).read_text())
+    shards = {int(k): v for k, _, v in (x.partition("=") for x in filter(None, args.shards.split(",")))}
+    results: list[dict[str, Any]] = []
+    for text in filter(None, args.variants.split(";")):
+        name, changes = parse_variant(text)
+        try:
+            figures = measure(apply(base, changes, shards), args.steps, args.warmup)
+            row = {"name": name, "changes": changes, **figures}
+            print(
+                f"{name:28s} {figures['realTokensPerSecond']:9.0f} real tok/s  {figures['stepSeconds'] * 1000:7.0f} ms/step"
+                f"  {figures['realTokensPerStep']:7.0f} real tok/step  alloc {figures['peakAllocatedBytes'] / 2**30:5.2f}"
+                f"  reserved {figures['peakReservedBytes'] / 2**30:5.2f}  device {(figures['nvmlPeakDeviceBytes'] or 0) / 2**30:5.2f} GiB"
+                f"  loss {figures['losses'][0]:.3f}->{figures['losses'][-1]:.3f}",
+                flush=True,
+            )
+        except Exception as exc:  # an OOM or a kernel failure is a row, not the end of the probe
+            row = {"name": name, "changes": changes, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+            print(f"{name:28s} FAILED {row['error'][:300]}", flush=True)
+            traceback.print_exc()
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        results.append(row)
+        if args.out:
+            Path(args.out).write_text(json.dumps({"spec": args.spec, "torch": torch.__version__, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+# The fast recipe on an H200 (issue 12), in one call of the device tool: shards and synthetic
+# checkpoints for the study's shapes, then bench/fast_probe.py over many variants in one process.
+#   MODE=probe bash bench/gpu/fast.sh          (VARIANTS overrides the list; STEPS, WARMUP)
+# Everything is written under $OUT (probe.json, probe.txt, env.txt).
+source bench/gpu/env.sh
+export PYTHONPATH=$PWD/engine/src:$PYTHONPATH
+{ nvidia-smi -L; nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1
+  python3 -c 'import torch,transformers,peft,bitsandbytes as b,triton; import liger_kernel; from importlib.metadata import version; print("torch",torch.__version__,"transformers",transformers.__version__,"peft",peft.__version__,"bitsandbytes",b.__version__,"triton",triton.__version__,"liger-kernel",version("liger-kernel"))'
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+COMMON="--weights random --dataset $DATA --subset 5000 --lora-dropout 0 --steps 2 --warmup-steps 1 --json --quiet --no-telemetry"
+spec_for() { # preset seq → prints the run's spec.json path
+  $LP run --preset "$1" --seq-len "$2" $COMMON --label "shard-$2" > "/tmp/shard-$2.json" 2> "/tmp/shard-$2.err"
+  python3 -c "import json,os; d=json.load(open('/tmp/shard-$2.json')); print(os.path.join(os.environ['LORAPROF_HOME'],'runs',d['id'],'spec.json'))"
+}
+# One run first (it writes the synthetic checkpoint), then the other shards in parallel.
+S512=$(spec_for paper-run1 512) || { cat /tmp/shard-512.err; exit 1; }
+for s in 1024 2048 4096; do (spec_for paper-run1 $s > /tmp/spec-$s.path) & done; wait
+S1024=$(cat /tmp/spec-1024.path); S2048=$(cat /tmp/spec-2048.path); S4096=$(cat /tmp/spec-4096.path)
+shard() { python3 -c "import json; print(json.load(open('$1'))['data']['shardDir'])"; }
+SHARDS="512=$(shard $S512),1024=$(shard $S1024),2048=$(shard $S2048),4096=$(shard $S4096)"
+echo "shards: $SHARDS"
+FAST="data.padding=packed,train.kernels=liger,train.lossImplementation=fused"
+R2="data.seqLen=2048,data.batchSize=2,optimizer.name=paged_adamw_8bit"
+R3="data.seqLen=1024,data.batchSize=2,optimizer.name=paged_adamw_8bit,train.precision=bf16"
+BIG="train.precision=bf16,optimizer.name=adamw_8bit,$FAST"
+LORA="train.method=lora,train.precision=bf16,train.gradCheckpointing=false,optimizer.name=adamw_torch_fused,$FAST"
+DEFAULT_VARIANTS="r1-ref:data.padding=longest;r1-packed:data.padding=packed;r1-fast:$FAST;\
+r2-ref:$R2,data.padding=longest;r2-fast:$R2,$FAST;\
+r3-ref:$R3,data.padding=longest;r3-fast:$R3,$FAST;\
+big-b16-s512:$BIG,data.batchSize=16;big-b32-s512:$BIG,data.batchSize=32;\
+big-b8-s1024:$BIG,data.seqLen=1024,data.batchSize=8;big-b16-s1024:$BIG,data.seqLen=1024,data.batchSize=16;\
+big-b8-s2048:$BIG,data.seqLen=2048,data.batchSize=8;\
+abl-packed-chunked:train.precision=bf16,optimizer.name=adamw_8bit,data.padding=packed,train.lossImplementation=chunked,data.seqLen=1024,data.batchSize=16;\
+abl-liger-chunked:train.precision=bf16,optimizer.name=adamw_8bit,data.padding=packed,train.kernels=liger,train.lossImplementation=chunked,data.seqLen=1024,data.batchSize=16;\
+lora-b8-s2048:$LORA,data.seqLen=2048,data.batchSize=8;lora-b16-s2048:$LORA,data.seqLen=2048,data.batchSize=16;\
+lora-b8-s4096:$LORA,data.seqLen=4096,data.batchSize=8"
+timeout -k 10 "${PROBE_SECONDS:-420}" python3 bench/fast_probe.py --spec "$S512" --shards "$SHARDS" \
+  --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --steps "${STEPS:-14}" --warmup "${WARMUP:-4}" \
+  --out "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt" | grep -v "^  \|Traceback\|^\s*$" 

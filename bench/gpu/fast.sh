@@ -35,6 +35,9 @@ abl-packed-chunked:train.precision=bf16,optimizer.name=adamw_8bit,data.padding=p
 abl-liger-chunked:train.precision=bf16,optimizer.name=adamw_8bit,data.padding=packed,train.kernels=liger,train.lossImplementation=chunked,data.seqLen=1024,data.batchSize=16;\
 lora-b8-s2048:$LORA,data.seqLen=2048,data.batchSize=8;lora-b16-s2048:$LORA,data.seqLen=2048,data.batchSize=16;\
 lora-b8-s4096:$LORA,data.seqLen=4096,data.batchSize=8"
+if [ -n "${GPU_TESTS:-}" ]; then
+  timeout -k 10 "${TESTS_SECONDS:-200}" python3 -m pytest engine/tests/test_gpu.py -q -x -k "$GPU_TESTS" 2>&1 | tail -15 | tee "$OUT/gpu-tests.txt"
+fi
 timeout -k 10 "${PROBE_SECONDS:-420}" python3 bench/fast_probe.py --spec "$S512" --shards "$SHARDS" \
   --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --steps "${STEPS:-14}" --warmup "${WARMUP:-4}" \
   --out "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt" | grep -v "^  \|Traceback\|^\s*$" 

@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM
 
 from loraprof_engine.data import IGNORE_INDEX, MicroBatch, collate, open_shard
 from loraprof_engine.model import architecture_config
+from loraprof_engine.spec import parse_runspec
 from loraprof_engine.step import (
     StepSettings,
     chunked_token_loss_sum,
@@ -21,7 +22,6 @@ from loraprof_engine.step import (
     token_loss_sum,
     train_step,
 )
-from loraprof_engine.spec import parse_runspec
 
 from conftest import TINY_QWEN2, make_spec, write_shard
 

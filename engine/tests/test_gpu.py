@@ -229,3 +229,63 @@ def test_the_chunked_loss_adds_no_host_synchronization(tmp_path: Path, shard: Pa
 
     full_syncs, chunked_syncs = syncs(full), syncs(chunked)
     assert len(chunked_syncs) <= len(full_syncs), chunked_syncs
+
+
+FAST_TRAIN = {"kernels": "liger", "lossImplementation": "fused", "fusedLora": True, "recipe": "fast"}
+
+
+def test_packed_attention_runs_on_varlen_flash_and_matches_the_records_alone(tmp_path: Path, shard: Path) -> None:
+    """bf16 on the GPU: per-record losses of a packed batch vs each record alone (flash varlen vs flash)."""
+    from loraprof_engine.data import collate, collate_packed, open_shard
+    from loraprof_engine.kernels import PACKED_ATTENTION, register_packed_attention
+    from loraprof_engine.model import load_model
+    from loraprof_engine.step import StepSettings, batch_loss_sum, to_device
+
+    device = torch.device("cuda", 0)
+    register_packed_attention()
+    raw = gpu_spec(tmp_path, shard, train={"precision": "bf16"})
+    raw["data"]["padding"] = "packed"
+    loaded = load_model(parse_runspec(raw), device)
+    assert loaded.varlen, loaded.notes
+    assert loaded.model.config._attn_implementation == PACKED_ATTENTION
+    s = open_shard(str(shard), 64)
+    settings = StepSettings(device, [], torch.bfloat16, None, None, varlen=True)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        packed = batch_loss_sum(
+            loaded.model, to_device(collate_packed(s, [[0, 1], [2, 3]], 0), device, varlen=True), settings
+        )
+        alone = sum(
+            batch_loss_sum(loaded.model, to_device(collate(s, [i], 0, "longest", 64), device, varlen=True), settings)
+            for i in range(4)
+        )
+    assert float(packed) == pytest.approx(float(alone), rel=1e-2)  # bf16 activations, other blocking
+
+
+@pytest.mark.parametrize("method", ["lora", pytest.param("qlora", marks=needs_bnb)])
+def test_the_fast_recipe_loss_curve_tracks_the_reference_recipe_on_the_same_records(
+    tmp_path: Path, shard: Path, method: str
+) -> None:
+    """Both packed (so that every step sees the same records); the fast recipe adds Liger's kernels, the
+    fused linear cross-entropy and the fused LoRA forward. Tolerance: 2% per step (bf16 sums taken in
+    another order drift a little over 30 optimizer steps), and both must learn."""
+    curves = {}
+    for name, extra in (("reference", {}), ("fast", FAST_TRAIN)):
+        (tmp_path / name).mkdir()
+        spec = gpu_spec(
+            tmp_path / name,
+            shard,
+            train={"precision": "bf16", "steps": 30, "warmupSteps": 2, "logEverySteps": 10, "method": method, **extra},
+            optimizer={"lr": 1e-3},
+        )
+        spec["data"].update(padding="packed", batchSize=2, seqLen=64)
+        if method == "qlora":
+            spec["quant"] = {"type": "nf4", "doubleQuant": True}
+        code, events, stderr = run_engine(spec, tmp_path / name)
+        assert code == 0, stderr
+        curves[name] = [e["loss"] for e in events if e["type"] == "step"]
+        notes = next(e for e in events if e["type"] == "loaded")["notes"]
+        if name == "fast":
+            assert any("Liger Kernel" in n for n in notes), notes
+            assert any("LoRA forward fused" in n for n in notes), notes
+    assert curves["fast"] == pytest.approx(curves["reference"], rel=2e-2)
+    assert curves["fast"][-1] < curves["fast"][0] * 0.9

@@ -23,9 +23,9 @@ from loraprof_engine.data import (
 from loraprof_engine.kernels import PACKED_ATTENTION, block_causal_mask, register_packed_attention
 from loraprof_engine.spec import DataSpec
 from loraprof_engine.step import StepSettings, batch_loss_sum, to_device
+from test_chunked_loss import MASKED, UNMASKED, tiny_peft_model
 
 from conftest import write_shard
-from test_chunked_loss import MASKED, UNMASKED, tiny_peft_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing.*:FutureWarning")
 CPU = torch.device("cpu")
@@ -72,8 +72,8 @@ def test_collate_packed_restarts_positions_and_never_targets_a_record_start(tmp_
     batch = collate_packed(shard, [[0, 1], [2]], pad_token_id=0)  # rows of 9+3 and 11 tokens
     assert batch.input_ids.shape == (2, 12)
     assert batch.position_ids is not None and batch.cu_seqlens is not None
-    assert batch.position_ids[0].tolist() == list(range(9)) + [0, 1, 2]
-    assert batch.position_ids[1].tolist() == list(range(11)) + [0]  # the row's padding: its own segment
+    assert batch.position_ids[0].tolist() == [*range(9), 0, 1, 2]
+    assert batch.position_ids[1].tolist() == [*range(11), 0]  # the row's padding: its own segment
     assert batch.cu_seqlens.tolist() == [0, 9, 12, 23, 24]
     assert batch.max_seqlen == 11
     assert batch.labels[0, 9] == IGNORE_INDEX  # record 1's first token, after record 0's last
@@ -167,3 +167,30 @@ def test_packed_chunked_loss_equals_the_full_loss(tmp_path: Path) -> None:
         StepSettings(CPU, [], None, None, None, loss="chunked", loss_chunk_tokens=5),
     )
     torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_type", ["qwen2", "llama"])
+def test_fused_lora_forward_equals_peft_forward_in_value_and_gradients(model_type: str, tmp_path: Path) -> None:
+    from loraprof_engine.kernels import fuse_lora_layers
+
+    peft_model = tiny_peft_model(model_type)
+    fused_model = tiny_peft_model(model_type)
+    fused_model.load_state_dict(peft_model.state_dict())
+    count, why_not = fuse_lora_layers(fused_model)
+    assert why_not is None and count == 14  # 7 projections × 2 layers
+    shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
+    batch = collate(shard, [0, 1, 2, 3], 0, "longest", 16)
+    settings = StepSettings(CPU, [], None, None, None)
+
+    def loss_and_grads(model: torch.nn.Module) -> tuple[float, list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        loss = batch_loss_sum(model, to_device(batch, CPU), settings)
+        loss.backward()
+        return float(loss), [p.grad.clone() for p in model.parameters() if p.requires_grad and p.grad is not None]
+
+    loss_a, grads_a = loss_and_grads(peft_model)
+    loss_b, grads_b = loss_and_grads(fused_model)
+    assert loss_b == pytest.approx(loss_a, rel=1e-6)
+    assert len(grads_a) == len(grads_b) == 28
+    for a, b in zip(grads_a, grads_b, strict=True):
+        assert float((b - a).norm() / a.norm()) <= 1e-5

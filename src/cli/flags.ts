@@ -100,6 +100,12 @@ export const RUN_FLAGS: FlagDef[] = [
     kind: "string",
     description: "none|liger (Liger's fused RMSNorm, SwiGLU, RoPE; GPU only)",
   },
+  {
+    flag: "fused-lora",
+    field: "fusedLora",
+    kind: "bool",
+    description: "add LoRA updates with one addmm per layer (fast recipe default)",
+  },
   { flag: "precision", field: "precision", kind: "string", description: "auto|fp32|fp16|bf16" },
   { flag: "method", field: "method", kind: "string", description: "lora|qlora" },
   { flag: "lora-r", field: "lora.r", kind: "int", description: "LoRA rank (default 16)" },

@@ -15,5 +15,5 @@ export const RECIPE_DEFAULTS: Record<Recipe, Record<string, unknown>> = {
    * fused: Liger's fused linear cross-entropy, no logits and no recompute. liger: fused RMSNorm,
    * SwiGLU and RoPE, fewer kernel launches and fewer saved activations.
    */
-  fast: { padding: "packed", loss: "fused", kernels: "liger" },
+  fast: { padding: "packed", loss: "fused", kernels: "liger", fusedLora: true },
 };

@@ -124,6 +124,11 @@ export const RunConfigSchema = z
     loss: z.enum(LOSS_IMPLEMENTATIONS).default("full"),
     /** none: PyTorch's own ops; liger: Liger Kernel's fused RMSNorm, SwiGLU and RoPE (GPU + Triton). */
     kernels: z.enum(KERNELS).default("none"),
+    /**
+     * Add each LoRA adapter's update to its layer's output with one addmm (the same function and
+     * gradients as PEFT's forward, without its dtype round trips and extra passes over the output).
+     */
+    fusedLora: z.boolean().default(false),
     /** Target tokens per LM-head chunk with `loss: chunked` (1024 × 152k vocab ≈ 0.6 GiB per fp32 copy). */
     lossChunkTokens: posInt().default(DEFAULT_LOSS_CHUNK_TOKENS),
     /** Optimizer steps in all, warmup included. */

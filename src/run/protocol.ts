@@ -121,6 +121,8 @@ export const RunSpecSchema = z
         recipe: z.enum(RECIPES),
         /** Fused kernels; the engine falls back to PyTorch's ops, with a note, where they cannot run. */
         kernels: z.enum(KERNELS),
+        /** LoRA's update added to the base output by one addmm per layer (no input casts, no extra passes). */
+        fusedLora: z.boolean(),
       })
       .strict(),
     lora: z

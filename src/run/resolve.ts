@@ -258,6 +258,7 @@ export function buildRunSpec(args: {
       lossChunkTokens: c.lossChunkTokens,
       recipe: c.recipe,
       kernels: c.kernels,
+      fusedLora: c.fusedLora,
     },
     lora: { ...c.lora },
     quant: c.method === "qlora" ? { ...c.quant } : null,

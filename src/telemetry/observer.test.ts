@@ -100,6 +100,7 @@ const spec = {
     lossChunkTokens: 1024,
     recipe: "reference",
     kernels: "none",
+    fusedLora: false,
   },
   lora: { r: 16, alpha: 32, dropout: 0, targetModules: "all-linear" },
   quant: { type: "nf4", doubleQuant: true },

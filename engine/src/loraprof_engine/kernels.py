@@ -170,3 +170,58 @@ def _version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return "unknown"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fused LoRA forward
+
+
+def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """PEFT's LoRA forward for one plain adapter as two kernels: `x @ A.T`, then one `addmm` that adds
+    `scaling · (x A.T) B.T` to the base layer's output in the matmul's epilogue.
+
+    PEFT's own forward casts the input to the adapter's dtype (fp32 adapters: a bf16 → fp32 copy of
+    every layer input, cast back by autocast inside lora_A), multiplies by the scaling and adds in two
+    more passes over the output, and for 4-bit layers clones the output first. Same function, same
+    gradients (engine/tests/test_packing.py checks them against PEFT's forward); under autocast the
+    adapter's fp32 weights are cast to the compute dtype as any linear's are.
+    """
+    result = self.base_layer(x, *args, **kwargs)
+    adapter = self.active_adapters[0]
+    a = self.lora_A[adapter]
+    b = self.lora_B[adapter]
+    xa = a(self.lora_dropout[adapter](x))
+    out = torch.addmm(
+        result.reshape(-1, result.shape[-1]),
+        xa.reshape(-1, xa.shape[-1]),
+        b.weight.t(),
+        alpha=self.scaling[adapter],
+    )
+    return out.view(result.shape)
+
+
+def fuse_lora_layers(model: Any) -> tuple[int, str | None]:
+    """Give every LoRA linear layer (16-bit or bitsandbytes 4-bit) with one plain adapter the fused
+    forward; returns how many were fused, or the reason none could be."""
+    from types import MethodType
+
+    from peft.tuners.lora import LoraLayer
+
+    fused = 0
+    for module in model.modules():
+        if not isinstance(module, LoraLayer) or not hasattr(module, "base_layer"):
+            continue
+        adapters = list(module.active_adapters)
+        if (
+            len(adapters) != 1
+            or adapters[0] in getattr(module, "lora_variant", {})
+            or getattr(module, "merged", False)
+            or type(module).__name__ not in ("Linear", "Linear4bit")
+            or getattr(module, "use_dora", {}).get(adapters[0], False)
+        ):
+            return 0, f"{type(module).__name__} with adapters {adapters} is not a plain LoRA linear layer"
+        if module.lora_B[adapters[0]].bias is not None:
+            return 0, "LoRA B with a bias"
+        module.forward = MethodType(fused_lora_forward, module)  # type: ignore[attr-defined]
+        fused += 1
+    return fused, None

@@ -22,7 +22,14 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig, Qwen2Config
 
 from .errors import EngineError
-from .kernels import PACKED_ATTENTION, apply_liger, liger_unavailable, register_packed_attention, varlen_available
+from .kernels import (
+    PACKED_ATTENTION,
+    apply_liger,
+    fuse_lora_layers,
+    liger_unavailable,
+    register_packed_attention,
+    varlen_available,
+)
 from .optim import import_bitsandbytes
 from .spec import Architecture, RunSpec
 
@@ -383,6 +390,13 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
 
     model = get_peft_model(model, lora_config(spec))  # adapters in fp32 (autocast_adapter_dtype default)
     model.train()  # from_pretrained returns eval mode: LoRA dropout and checkpointing need train mode
+    if spec.train.fused_lora:
+        count, why_not = fuse_lora_layers(model)
+        notes.append(
+            f"LoRA forward fused: {count} layers add the adapter's update with one addmm (no input casts)"
+            if why_not is None
+            else f"LoRA forward not fused ({why_not}); PEFT's forward instead"
+        )
     adapter_dtypes = sorted({DTYPE_NAMES.get(p.dtype, str(p.dtype)) for p in model.parameters() if p.requires_grad})
     targets = sorted(
         {

@@ -80,6 +80,7 @@ class TrainSpec:
     loss_chunk_tokens: int  # target rows per LM-head chunk (chunked only)
     recipe: Literal["reference", "fast"]  # what the CLI resolved the settings from (recorded, not acted on)
     kernels: Literal["none", "liger"]  # fused Triton kernels for RMSNorm, SwiGLU and RoPE (GPU only)
+    fused_lora: bool  # LoRA's update added by one addmm per layer (kernels.fused_lora_forward)
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         loss_chunk_tokens=r.int_(t, "lossChunkTokens", "train.", 1),
         recipe=r.enum(t, "recipe", "train.", RECIPES),
         kernels=r.enum(t, "kernels", "train.", KERNELS),
+        fused_lora=r.bool_(t, "fusedLora", "train."),
     )
     targets = lo.get("targetModules")
     if not (

@@ -38,6 +38,15 @@ lora-b8-s4096:$LORA,data.seqLen=4096,data.batchSize=8"
 if [ -n "${GPU_TESTS:-}" ]; then
   timeout -k 10 "${TESTS_SECONDS:-200}" python3 -m pytest engine/tests/test_gpu.py -q -x -k "$GPU_TESTS" 2>&1 | tail -15 | tee "$OUT/gpu-tests.txt"
 fi
+PF="data.padding=packed,train.lossImplementation=fused"
+ABLATE="r1-pf:$PF;r1-pf-fl:$PF,train.fusedLora=true;r1-pf-fl-liger:$PF,train.fusedLora=true,train.kernels=liger;\
+big-pf:train.precision=bf16,optimizer.name=adamw_8bit,data.seqLen=2048,data.batchSize=8,$PF;\
+big-pf-fl:train.precision=bf16,optimizer.name=adamw_8bit,data.seqLen=2048,data.batchSize=8,$PF,train.fusedLora=true;\
+big-pf-fl-liger:train.precision=bf16,optimizer.name=adamw_8bit,data.seqLen=2048,data.batchSize=8,$PF,train.fusedLora=true,train.kernels=liger;\
+lora-pf:train.method=lora,train.precision=bf16,train.gradCheckpointing=false,optimizer.name=adamw_torch_fused,data.seqLen=2048,data.batchSize=16,$PF;\
+lora-pf-fl:train.method=lora,train.precision=bf16,train.gradCheckpointing=false,optimizer.name=adamw_torch_fused,data.seqLen=2048,data.batchSize=16,$PF,train.fusedLora=true;\
+lora-pf-fl-liger:train.method=lora,train.precision=bf16,train.gradCheckpointing=false,optimizer.name=adamw_torch_fused,data.seqLen=2048,data.batchSize=16,$PF,train.fusedLora=true,train.kernels=liger"
+[ "${VARIANT_SET:-}" = ablate ] && VARIANTS=$ABLATE
 timeout -k 10 "${PROBE_SECONDS:-420}" python3 bench/fast_probe.py --spec "$S512" --shards "$SHARDS" \
   --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --steps "${STEPS:-14}" --warmup "${WARMUP:-4}" \
   --out "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt" | grep -v "^  \|Traceback\|^\s*$" 

@@ -194,3 +194,17 @@ def test_fused_lora_forward_equals_peft_forward_in_value_and_gradients(model_typ
     assert len(grads_a) == len(grads_b) == 28
     for a, b in zip(grads_a, grads_b, strict=True):
         assert float((b - a).norm() / a.norm()) <= 1e-5
+
+
+# The same packing is pinned in src/plan/packing.test.ts: the planner replays this packer.
+PINNED_PACKING = [
+    [[142, 119, 99, 81, 162], [117], [128, 190, 155]],
+    [[6, 43, 198, 188], [84, 122], [135, 71]],
+    [[131, 126], [186, 104], [100, 45]],
+    [[169, 98], [62, 152, 132], [24, 96, 48]],
+]
+
+
+def test_pack_rows_matches_the_packing_pinned_on_the_typescript_side() -> None:
+    lengths = np.array([(i * 37) % 61 + 3 for i in range(200)], dtype=np.int64)
+    assert list(itertools.islice(pack_rows(record_order(200, 3), lengths, 3, 64), 4)) == PINNED_PACKING

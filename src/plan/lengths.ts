@@ -10,8 +10,9 @@
  * the median and mean, or the mean alone with DEFAULT_LENGTH_SIGMA.
  */
 import type { PaddingMode } from "../run/protocol.js";
+import { packedBatchTokens, packRows } from "./packing.js";
 import { LoraprofError } from "../util/errors.js";
-import { recordOrder } from "./order.js";
+import { recordOrder, recordStream } from "./order.js";
 
 export interface LengthStats {
   /** Mean tokens per record (prompt template and eos included), before truncation. */
@@ -296,6 +297,7 @@ export interface RunWidths {
  * (every length, steps, warmup and seed: `visitedLengths`), else the dataset's expectations.
  */
 export function runWidths(run: RunShape): RunWidths {
+  if (run.padding === "packed") return packedWidths(run);
   const { lengthStats: stats, seqLen, padding, batchSize } = run;
   const walk =
     run.steps !== undefined && run.warmupSteps !== undefined && run.seed !== undefined
@@ -327,6 +329,40 @@ export function runWidths(run: RunShape): RunWidths {
       run.steps !== undefined ? run.steps * batchSize * run.gradAccum : undefined,
     ),
   };
+}
+
+/**
+ * Packed runs: a "record" of the padded modes is a row here, batchSize rows of up to seqLen tokens per
+ * micro-batch. With every length, steps, warmup and seed known, the engine's packer is replayed on the
+ * run's own records (src/plan/packing.ts): padded = processed tokens per row (rows × the fullest row's
+ * width, per micro-batch), real = real tokens per row, peak = the fullest row of the run. Otherwise an
+ * expectation: rows fill to seqLen less, on average, half a record (what best-fit leaves at a row's end).
+ */
+function packedWidths(run: RunShape): RunWidths {
+  const { lengthStats: stats, seqLen, batchSize } = run;
+  const lengths = stats.lengths;
+  const micro =
+    run.steps !== undefined && run.warmupSteps !== undefined && run.seed !== undefined
+      ? run.steps * run.gradAccum
+      : 0;
+  if (lengths && lengths.length > 0 && micro > 0 && micro * batchSize * seqLen <= MAX_WALKED_RECORDS * 256) {
+    const truncated = Array.from(lengths, (x) => Math.min(x, seqLen));
+    const batches = packRows(recordStream(truncated.length, run.seed!), truncated, batchSize, seqLen, micro);
+    let processed = 0;
+    let real = 0;
+    let peak = 0;
+    batches.forEach((batch, k) => {
+      const t = packedBatchTokens(batch, truncated);
+      peak = Math.max(peak, t.width);
+      if (k < run.warmupSteps! * run.gradAccum) return;
+      processed += batch.length * t.width;
+      real += t.real;
+    });
+    const measured = (batches.length - run.warmupSteps! * run.gradAccum) * batchSize;
+    if (measured > 0) return { padded: processed / measured, real: real / measured, peak };
+  }
+  const fill = Math.max(0.5, 1 - expectedTruncatedLength(stats, seqLen) / (2 * seqLen));
+  return { padded: seqLen, real: seqLen * fill, peak: seqLen };
 }
 
 export function validateLengthStats(stats: LengthStats, field = "lengthStats"): void {

@@ -349,7 +349,8 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   const maxWeight = Math.max(...decoderLinearShapes(arch).map((s) => s.inFeatures * s.outFeatures));
   // The chunked loss sees only target rows (fewer than T with padding or masked prompts; bounded by T
   // here, since the planner does not know the label mask), one chunk of them at a time.
-  const chunked = input.lossImplementation === "chunked";
+  // The fused loss (Liger) also holds one chunk of rows × vocab at a time, never the whole logits.
+  const chunked = input.lossImplementation === "chunked" || input.lossImplementation === "fused";
   const lossChunkRows = chunked ? Math.min(input.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS, T) : null;
   return {
     staticItems: items,

@@ -146,3 +146,9 @@ export function recordOrder(records: number, seed: number, count: number): numbe
   }
   return out;
 }
+
+/** The engine's record order as an endless stream (for the packer, which cannot know its count ahead). */
+export function* recordStream(records: number, seed: number): Generator<number, never> {
+  const rng = new Pcg64(seed);
+  for (;;) yield* rng.permutation(records);
+}

@@ -85,6 +85,25 @@ describe("report model", () => {
     expect(f.text).toMatch(/real tokens\/s \+30\.0% \(95% CI \+2\d\.\d% to \+3\d\.\d%\)/);
   });
 
+  it("sets the fast recipe beside the reference at the shape both ran, and the fastest of each", () => {
+    const fast = { recipe: "fast", padding: "packed", loss: "fused", kernels: "liger", fusedLora: true };
+    const runs = [
+      ...[100, 101, 99].map((t) => run({ padding: "longest" }, t)),
+      ...[700, 720, 690].map((t) => run(fast, t)),
+      ...[2000, 2050, 1990].map((t) => run({ ...fast, batchSize: 8 }, t)),
+    ];
+    const texts = buildReportModel({ runs })
+      .findings.filter((f) => f.factor === "recipe")
+      .map((f) => f.text);
+    expect(texts).toHaveLength(2);
+    expect(texts[0]).toMatch(
+      /^recipe: fast vs reference at .*batch 1 × seq 64.*\(reference longest padding\): real tokens\/s ×7\.0\d/,
+    );
+    expect(texts[1]).toMatch(
+      /^fastest configuration of each recipe: fast .* at 2000 real tokens\/s .* vs reference .* at 100 /,
+    );
+  });
+
   it("asks for repeats when a side has a single run", () => {
     const f = buildReportModel({ runs: [run({}, 100), run({ padding: "longest" }, 150)] }).findings[0]!;
     expect(f.kind).toBe("insufficient");

@@ -532,6 +532,58 @@ function comparisonFindings(c: Comparison): Finding[] {
   return findings;
 }
 
+// ---- the fast recipe beside the reference ----------------------------------------------------
+
+/** What makes two runs "the same shape" when one ran the fast recipe and the other the reference. */
+const SHAPE_FIELDS = [
+  "method",
+  "batchSize",
+  "seqLen",
+  "optimizer.name",
+  "precision",
+  "gradCheckpointing",
+  "model",
+];
+
+/**
+ * The study's fast arm, side by side with the reference at each shape both ran: the same card budget,
+ * N× the real tokens/s, and the device peak of each. Then the fastest completed configuration of each
+ * recipe under the report's budget. A condition's recipe is its `recipe` setting (reference when absent).
+ */
+function fastArmFindings(conditions: Condition[]): Finding[] {
+  const recipe = (c: Condition) => String(parseSetting(c.settings["recipe"]) ?? "reference");
+  const ran = (c: Condition) => c.completed.length > 0 && c.stats.realTokensPerSecond !== undefined;
+  const fast = conditions.filter((c) => recipe(c) === "fast" && ran(c));
+  const reference = conditions.filter((c) => recipe(c) === "reference" && ran(c));
+  if (fast.length === 0 || reference.length === 0) return [];
+  const peak = (c: Condition) => c.stats.peakDeviceBytes?.median ?? c.stats.peakReservedBytes?.median ?? null;
+  const budget = (c: Condition) => (c.budgetBytes ? ` under the ${fmtGiB(c.budgetBytes, 1)} budget` : "");
+  const findings: Finding[] = [];
+  for (const f of fast) {
+    const same = reference.filter((r) => SHAPE_FIELDS.every((k) => r.settings[k] === f.settings[k]));
+    for (const r of same) {
+      const e = ratioEffect(valuesOf(r, "realTokensPerSecond"), valuesOf(f, "realTokensPerSecond"));
+      const v = verdictText(e, "real tokens/s");
+      findings.push({
+        kind: v.kind,
+        factor: "recipe",
+        text: `recipe: fast vs reference at ${describeSettings(SHAPE_FIELDS.slice(1, 6), f.settings)} (reference ${show(r.settings["padding"])} padding)${budget(f)}: ${v.text}; peak device ${fmtGiB(peak(f))} vs ${fmtGiB(peak(r))}.`,
+      });
+    }
+  }
+  const best = (cs: Condition[]) =>
+    cs.reduce((a, b) => (b.stats.realTokensPerSecond!.median > a.stats.realTokensPerSecond!.median ? b : a));
+  const bf = best(fast);
+  const br = best(reference);
+  const e = ratioEffect(valuesOf(br, "realTokensPerSecond"), valuesOf(bf, "realTokensPerSecond"));
+  findings.push({
+    kind: verdictText(e, "").kind === "effect" ? "range" : verdictText(e, "").kind,
+    factor: "recipe",
+    text: `fastest configuration of each recipe${budget(bf)}: fast ${bf.label} at ${fmtNumber(bf.stats.realTokensPerSecond!.median)} real tokens/s (peak device ${fmtGiB(peak(bf))}) vs reference ${br.label} at ${fmtNumber(br.stats.realTokensPerSecond!.median)} (${fmtGiB(peak(br))}): ${fmtEffect(e)}.`,
+  });
+  return findings;
+}
+
 // ---- the published study --------------------------------------------------------------------
 
 const REF_FACTORS: { factor: string; refFields: string[]; keywords: RegExp }[] = [
@@ -1034,7 +1086,11 @@ export function buildReportModel(input: BuildReportInput): ReportModel {
   if (unmatched) study = [];
   const comparisons = buildComparisons(conditions, varying);
   const claims = reference && !unmatched ? checkClaims(reference, conditions, study) : [];
-  const findings = [...claimFindings(claims), ...comparisons.flatMap(comparisonFindings)];
+  const findings = [
+    ...claimFindings(claims),
+    ...comparisons.flatMap(comparisonFindings),
+    ...fastArmFindings(conditions),
+  ];
   const devices = [...new Set(input.runs.map((r) => r.device?.name).filter((d): d is string => Boolean(d)))];
   const weights = [...new Set(input.runs.map((r) => String(r.config["weights"] ?? "")).filter(Boolean))];
   const libraries: Record<string, string> = {};

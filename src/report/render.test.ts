@@ -29,7 +29,7 @@ describe("report renderers", () => {
       html.indexOf("</table>", html.indexOf('<table id="conditions-table"')),
     );
     expect((table.match(/<tr>/g) ?? []).length - 1).toBe(model.conditions.length);
-    expect(model.conditions).toHaveLength(13);
+    expect(model.conditions).toHaveLength(17); // the study: 13 reference configurations and the fast arm's 4
   });
 
   it("draws the throughput, grid, memory, energy, loss and MFU charts", () => {

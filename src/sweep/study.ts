@@ -9,8 +9,10 @@
  *   precision  fp16 vs bf16 at run 3's shape (batch 2 × seq 1024, paged_adamw_8bit)
  *   shape      batch {1, 2, 4} × seq {512, 1024, 2048} at run 2's optimizer and precision (paged_adamw_8bit, fp16)
  *   padding    max_length vs longest at run 2's shape
+ *   fast       the three runs with loraprof's fast recipe (packed rows, fused loss and LoRA, Liger
+ *              kernels), and the fastest fast configuration measured under the same 8 GiB budget
  *
- * With the study's 70 steps and 3 repeats that is 13 configurations, 39 runs.
+ * With the study's 70 steps and 3 repeats that is 17 configurations, 51 runs.
  */
 import type { RunConfigInput } from "../config/schema.js";
 import { parseSweepSpec, type SweepSpec } from "./spec.js";
@@ -31,6 +33,17 @@ export interface StudyOptions {
 }
 
 export const STUDY_NAME = "paper-study";
+/**
+ * The fastest fast-recipe configuration measured under an 8 GiB budget on the H200
+ * (bench/results/h200-fast-probe-2.json: QLoRA bf16, 8 rows × 2048 packed tokens, 6.0 GiB device
+ * peak); the planner's `--fit` will choose it per card once it searches recipes.
+ */
+export const FAST_BEST_UNDER_8GIB: RunConfigInput = {
+  recipe: "fast",
+  batchSize: 8,
+  seqLen: 2048,
+  optimizer: { name: "adamw_8bit" },
+};
 export const DEFAULT_STUDY_REPEATS = 3;
 export const DEFAULT_STUDY_BUDGET = "8GiB";
 
@@ -79,6 +92,17 @@ export function paperStudy(opts: StudyOptions = {}): { spec: SweepSpec; override
         description: "padding to the longest record vs to max_length at run 2's shape",
         base: preset("paper-run2"),
         grid: { padding: ["max_length", "longest"] },
+      },
+      {
+        name: "fast",
+        description:
+          "loraprof's fast recipe at the study's three shapes, and its fastest configuration under the budget",
+        runs: [
+          { ...preset("paper-run1"), recipe: "fast" },
+          { ...preset("paper-run2"), recipe: "fast" },
+          { ...preset("paper-run3"), recipe: "fast" },
+          { ...preset("paper-run3"), ...FAST_BEST_UNDER_8GIB },
+        ],
       },
     ],
   });

@@ -15,4 +15,7 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
 for w in /tmp/loraprof-whl/*.whl; do (cd .carry/site && unzip -q -o "$w"); done
 rm -f .carry/site/bitsandbytes/libbitsandbytes_cuda1[12]*.so .carry/site/bitsandbytes/libbitsandbytes_rocm*.so .carry/site/bitsandbytes/libbitsandbytes_xpu*.so
 cp ../shared/data/alpaca/alpaca_random_9k.json .carry/data/
+# Compressed (the device tool carries 64 MiB in all, working tree and peers' wheels included);
+# bench/gpu/env.sh unpacks them under /tmp/carry.
+for d in cli site data; do tar -C .carry -cf - "$d" | xz -T2 -6 > ".carry/$d.tar.xz" && rm -rf ".carry/$d"; done
 du -sh --apparent-size .carry   # must stay under the device tool's 64 MiB with the working tree

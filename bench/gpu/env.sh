@@ -1,18 +1,23 @@
 # Sourced at the start of every command on a GPU host that has Python + torch but no Node or npm.
 # Expects the carried folder .carry/ built by scripts/make-carry.sh (see docs/gpu-host.md): node.xz
-# (a Node binary), cli/ (the bundled CLI), site/ (bitsandbytes, jsonschema unpacked), data/.
+# (a Node binary), cli.tar.xz (the bundled CLI), site.tar.xz (bitsandbytes, liger-kernel, jsonschema),
+# data.tar.xz (the Alpaca sample), unpacked under /tmp/carry.
 set -u
 ROOT=$(pwd)
 mkdir -p /tmp/nodebin
 [ -x /tmp/nodebin/node ] || { xz -dc .carry/node.xz > /tmp/nodebin/node && chmod +x /tmp/nodebin/node; }
 export PATH=/tmp/nodebin:$PATH
-export PYTHONPATH=$ROOT/.carry/site${PYTHONPATH:+:$PYTHONPATH}
+CARRY=/tmp/carry
+mkdir -p "$CARRY"
+for d in cli site data; do [ -d "$CARRY/$d" ] || xz -dc ".carry/$d.tar.xz" | tar -C "$CARRY" -xf -; done
+export LORAPROF_ENGINE_SRC=$ROOT/engine/src
+export PYTHONPATH=$CARRY/site${PYTHONPATH:+:$PYTHONPATH}
 export LORAPROF_HOME=${LORAPROF_HOME:-/tmp/lp}
 export LORAPROF_CACHE=${LORAPROF_CACHE:-/tmp/lpcache}
 export PYTHONUNBUFFERED=1 NO_COLOR=1
 export OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
-LP="node $ROOT/.carry/cli/loraprof.mjs"
-DATA=$ROOT/.carry/data/alpaca_random_9k.json
+LP="node $CARRY/cli/loraprof.mjs"
+DATA=$CARRY/data/alpaca_random_9k.json
 # Reuse the host's torch/transformers/peft; installs nothing when nothing is missing (no network there).
 $LP setup --python python3 --quiet --json > "$OUT/setup.json" 2>&1 || cat "$OUT/setup.json"

@@ -11,7 +11,7 @@ if [ "$1" = tests ]; then
   timeout 330 python3 -m pytest engine/tests -m gpu -rA --tb=short -p no:cacheprovider > $OUT/r/pytest-gpu.txt 2>&1
   tail -20 $OUT/r/pytest-gpu.txt | grep -E "passed|failed|FAILED|Error" | tail -8
   echo "after pytest: $(left) s left"
-  LORAPROF_CLI=$ROOT/.carry/cli/loraprof.mjs LORAPROF_TEST_DATASET=$DATA \
+  LORAPROF_CLI=$CARRY/cli/loraprof.mjs LORAPROF_TEST_DATASET=$DATA \
     timeout 150 node --test test/gpu/ > $OUT/r/node-gpu.txt 2>&1
   grep -E "^# (tests|pass|fail|skipped)|^not ok" $OUT/r/node-gpu.txt
   echo "after node tier: $(left) s left"

@@ -3,7 +3,7 @@
  *
  * Written for Node's built-in test runner so that it runs on a GPU host that has only a Node binary
  * and the bundled CLI (no node_modules): `npm run test:gpu` here, or on such a host
- *   LORAPROF_CLI=.carry/cli/loraprof.mjs LORAPROF_TEST_DATASET=PATH node --test test/gpu/
+ *   LORAPROF_CLI=/tmp/carry/cli/loraprof.mjs LORAPROF_TEST_DATASET=PATH node --test test/gpu/
  * Every test skips itself where nvidia-smi finds no GPU. The engine's Python is LORAPROF_PYTHON or the
  * one `loraprof setup` recorded (LORAPROF_HOME's engine.json); runs go to a temporary store.
  */

@@ -78,6 +78,7 @@ def test_collate_packed_restarts_positions_and_never_targets_a_record_start(tmp_
     assert batch.max_seqlen == 11
     assert batch.labels[0, 9] == IGNORE_INDEX  # record 1's first token, after record 0's last
     assert batch.real_tokens == 23 and batch.processed_tokens == 24 and batch.records == 3
+    assert (batch.span_sq, batch.span_tokens) == (9 * 9 + 3 * 3 + 11 * 11, 23)  # attention spans a record
     # Every target of the records alone is a target here, and nothing else: label tokens add up.
     alone = sum(collate(shard, [i], 0, "longest", 16).label_tokens for i in range(3))
     assert batch.label_tokens == alone

@@ -290,6 +290,8 @@ export interface RunWidths {
   real: number;
   /** The widest micro-batch of the whole run (sets the memory peak). */
   peak: number;
+  /** Packed rows: the token-weighted record length attention spans (Σ len² ÷ Σ len); else absent. */
+  attentionSpan?: number;
 }
 
 /**
@@ -351,18 +353,22 @@ function packedWidths(run: RunShape): RunWidths {
     let processed = 0;
     let real = 0;
     let peak = 0;
+    let squares = 0;
     batches.forEach((batch, k) => {
       const t = packedBatchTokens(batch, truncated);
       peak = Math.max(peak, t.width);
       if (k < run.warmupSteps! * run.gradAccum) return;
       processed += batch.length * t.width;
       real += t.real;
+      for (const row of batch) for (const i of row) squares += truncated[i]! ** 2;
     });
     const measured = (batches.length - run.warmupSteps! * run.gradAccum) * batchSize;
-    if (measured > 0) return { padded: processed / measured, real: real / measured, peak };
+    if (measured > 0 && real > 0)
+      return { padded: processed / measured, real: real / measured, peak, attentionSpan: squares / real };
   }
-  const fill = Math.max(0.5, 1 - expectedTruncatedLength(stats, seqLen) / (2 * seqLen));
-  return { padded: seqLen, real: seqLen * fill, peak: seqLen };
+  const mean = expectedTruncatedLength(stats, seqLen);
+  const fill = Math.max(0.5, 1 - mean / (2 * seqLen));
+  return { padded: seqLen, real: seqLen * fill, peak: seqLen, attentionSpan: mean };
 }
 
 export function validateLengthStats(stats: LengthStats, field = "lengthStats"): void {

@@ -106,7 +106,7 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
   const arch = architectureOf(input.model);
   const c = computeBytes(input.precision);
   const B = input.batchSize;
-  const { padded: S, real: realPerRecord } = runWidths(input);
+  const { padded: S, real: realPerRecord, attentionSpan } = runWidths(input);
   const P = B * S;
   const realTokens = B * realPerRecord;
 
@@ -116,8 +116,9 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     gradCheckpointing: input.gradCheckpointing,
     method: input.method,
   };
-  const fl = flopsPerToken(arch, { ...flopOpts, seqLen: S });
-  const flModelReal = flopsPerToken(arch, { ...flopOpts, seqLen: realPerRecord });
+  // Packed rows: attention stays inside each record, so it spans a record, not the row.
+  const fl = flopsPerToken(arch, { ...flopOpts, seqLen: attentionSpan ?? S });
+  const flModelReal = flopsPerToken(arch, { ...flopOpts, seqLen: attentionSpan ?? realPerRecord });
 
   // ---- bytes ------------------------------------------------------------------------------
   const counts = countParameters(arch);

@@ -271,6 +271,13 @@ export const SummaryEventSchema = z
     processedTokens: nonNegInt(),
     labelTokens: nonNegInt(),
     stepSecondsMedian: z.number().nonnegative().nullable(),
+    /**
+     * The sequence length attention works over, token-weighted (Σ len² ÷ Σ len over the measured
+     * steps' sequences): the padded width for padded batches, each record's own length for packed rows
+     * (attention stays inside a record). For the attention term of the FLOPs per token. Absent from
+     * engines before the fast recipe.
+     */
+    attentionSpanTokens: z.number().positive().nullable().optional(),
     lossFirst: z.number().nullable(),
     lossLast: z.number().nullable(),
     memory: MemorySnapshotSchema,

@@ -70,6 +70,7 @@ export function smiIndexForCudaDevice(
  * tokens (padding included) per sequence over the measured window.
  */
 function effectiveSeqLen(spec: RunSpec, summary: SummaryEvent | null): number {
+  if (summary?.attentionSpanTokens) return summary.attentionSpanTokens;
   const sequences = summary ? summary.measuredSteps * spec.data.batchSize * spec.data.gradAccum : 0;
   if (!summary || sequences === 0 || summary.processedTokens === 0) return spec.data.seqLen;
   return summary.processedTokens / sequences;

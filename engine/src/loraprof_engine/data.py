@@ -53,6 +53,10 @@ class MicroBatch:
     cu_seqlens: npt.NDArray[np.int32] | None = None
     max_seqlen: int = 0  # the longest segment in cu_seqlens (flash attention sizes its grid by it)
     records: int = 0  # records in the micro-batch
+    # Σ len² and Σ len over the sequences attention runs over (padded rows at their width; packed
+    # records at their own length): their ratio is the token-weighted attention span, for FLOPs.
+    span_sq: int = 0
+    span_tokens: int = 0
 
 
 def open_shard(shard_dir: str, seq_len: int) -> Shard:
@@ -161,6 +165,8 @@ def collate(shard: Shard, indices: list[int], pad_token_id: int, padding: str, s
         # The first position has no preceding token to predict it from: the causal shift drops it.
         label_tokens=int((labels[:, 1:] != IGNORE_INDEX).sum()),
         records=len(indices),
+        span_sq=len(indices) * width * width,
+        span_tokens=len(indices) * width,
     )
 
 
@@ -208,6 +214,8 @@ def collate_packed(shard: Shard, rows: list[list[int]], pad_token_id: int) -> Mi
         cu_seqlens=cu,
         max_seqlen=int(np.diff(cu).max()),
         records=sum(len(row) for row in rows),
+        span_sq=sum(n * n for row in lengths for n in row),
+        span_tokens=real,
     )
 
 

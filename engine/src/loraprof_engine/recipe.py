@@ -224,6 +224,8 @@ class StepRecord:
     seconds: float | None = None  # CPU: wall clock, known at once
     loss_value: float | None = None
     unix_ms: float = 0.0  # when the host began issuing the step
+    span_sq: int = 0  # Σ len² and Σ len of the step's sequences (the attention span, see MicroBatch)
+    span_tokens: int = 0
 
 
 class MeasurementWindow:
@@ -310,6 +312,8 @@ def train(
             label_tokens=sum(b.label_tokens for b in micro),
             lr=lr,
             unix_ms=unix_ms(),
+            span_sq=sum(b.span_sq for b in micro),
+            span_tokens=sum(b.span_tokens for b in micro),
         )
         timer = StepTimer(device)
         record.loss, record.grad_norm = train_step(loaded.model, optimizer, micro, settings)
@@ -422,6 +426,11 @@ def summarize(
         "processedTokens": sum(r.processed_tokens for r in measured),
         "labelTokens": sum(r.label_tokens for r in measured),
         "stepSecondsMedian": statistics.median(seconds) if seconds else None,
+        "attentionSpanTokens": (
+            sum(r.span_sq for r in measured) / span_tokens
+            if (span_tokens := sum(r.span_tokens for r in measured))
+            else None
+        ),
         "lossFirst": statistics.fmean(losses[:edge]) if edge else None,
         "lossLast": statistics.fmean(losses[-edge:]) if edge else None,
         # Allocator peaks are since the process began (load included), not reset at the window: the

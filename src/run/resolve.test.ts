@@ -40,10 +40,37 @@ describe("buildRunSpec", () => {
   });
 
   it("refuses an unknown loss implementation, naming the field", async () => {
-    const err = await specFromArgs(["--loss", "fused"]).catch((e: unknown) => e);
+    const err = await specFromArgs(["--loss", "fusedd"]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LoraprofError);
     const problem = (err as LoraprofError).problems.find((p) => p.field === "loss");
-    expect(problem?.hint).toBe("use full or chunked");
+    expect(problem?.hint).toMatch(/^use full, chunked or fused/);
+  });
+});
+
+describe("recipes", () => {
+  it("fills the fast recipe's settings unless the config sets them", async () => {
+    const fast = await specFromArgs(["--recipe", "fast"]);
+    expect(fast.data.padding).toBe("packed");
+    expect(fast.train).toMatchObject({
+      recipe: "fast",
+      lossImplementation: "fused",
+      kernels: "liger",
+      fusedLora: true,
+    });
+    const mine = await specFromArgs(["--recipe", "fast", "--padding", "longest", "--loss", "chunked"]);
+    expect(mine.data.padding).toBe("longest");
+    expect(mine.train).toMatchObject({ recipe: "fast", lossImplementation: "chunked", kernels: "liger" });
+  });
+
+  it("takes --packing as --padding packed and leaves the reference recipe's other settings", async () => {
+    const spec = await specFromArgs(["--packing"]);
+    expect(spec.data.padding).toBe("packed");
+    expect(spec.train).toMatchObject({
+      recipe: "reference",
+      lossImplementation: "full",
+      kernels: "none",
+      fusedLora: false,
+    });
   });
 });
 

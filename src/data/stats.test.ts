@@ -38,7 +38,7 @@ describe("datasetStats on the 9k Alpaca sample (shared/data/alpaca)", () => {
     records = await readDataset(ALPACA);
     const qwen = await loadTokenizer({ family: "qwen2" });
     const start = performance.now();
-    stats = datasetStats({ records, tokenizer: qwen, template: "alpaca" });
+    stats = await datasetStats({ records, tokenizer: qwen, template: "alpaca" });
     // Measured, not asserted tightly (the machine is shared): ~1–2 s on one core.
     expect(performance.now() - start).toBeLessThan(30_000);
   }, 60_000);

@@ -35,10 +35,11 @@ export interface LengthSource {
 type DatasetFields = Pick<
   PlannableConfig,
   "dataset" | "syntheticRecords" | "subset" | "subsetMode" | "seed" | "template"
->;
+> &
+  Partial<Pick<PlannableConfig, "format" | "columns">>;
 
 /** Bumped whenever what is cached (or how it is counted) changes. */
-const LENGTHS_CACHE_VERSION = 1;
+const LENGTHS_CACHE_VERSION = 2;
 
 /** Summary statistics plus every length (the planner's padding expectations are then exact). */
 export async function statsFromLengths(lengths: ArrayLike<number>): Promise<LengthStats> {
@@ -62,7 +63,11 @@ export async function datasetLengths(
   model: ModelEntry,
   opts: { cacheDir: string },
 ): Promise<LengthSource> {
-  if (config.dataset === "synthetic" && config.template === "alpaca" && model.tokenizer === "qwen2") {
+  if (
+    config.dataset === "synthetic" &&
+    (config.template === "alpaca" || config.template === "auto") &&
+    model.tokenizer === "qwen2"
+  ) {
     const { syntheticDatasetWithPlans } = await import("../data/synthetic.js");
     const { selectSubset } = await import("../data/subset.js");
     const all = syntheticDatasetWithPlans({ records: config.syntheticRecords, seed: config.seed });
@@ -98,7 +103,7 @@ export async function datasetLengths(
   }
 
   const info = path ? await stat(path).catch(() => null) : null;
-  if (path && !info?.isFile()) {
+  if (path && !info?.isFile() && !info?.isDirectory()) {
     throw new LoraprofError("DATASET_NOT_FOUND", `dataset file not found: ${path}`, {
       problems: [
         {
@@ -121,6 +126,8 @@ export async function datasetLengths(
         subsetMode: config.subsetMode,
         seed: config.seed,
         template: config.template,
+        format: config.format ?? "auto",
+        columns: config.columns ?? {},
         tokenizer: model.tokenizer,
       }),
     )
@@ -140,12 +147,19 @@ export async function datasetLengths(
   }
 
   const data = await import("../data/index.js");
-  const all = path
-    ? await data.readDataset(path)
-    : data.syntheticDataset({ records: config.syntheticRecords, seed: config.seed });
-  const records = data.selectSubset(all, config.subset, config.subsetMode, config.seed);
+  const loaded = await data.loadRecords({
+    dataset: path ? path : "synthetic",
+    format: config.format === "auto" ? null : (config.format ?? null),
+    columns: config.columns,
+    syntheticRecords: config.syntheticRecords,
+    subset: config.subset,
+    subsetMode: config.subsetMode,
+    seed: config.seed,
+    cacheDir: opts.cacheDir,
+  });
   const tokenizer = await data.loadTokenizer({ family: model.tokenizer });
-  const lengths = Array.from(data.recordTokenLengths(records, tokenizer, config.template));
+  const template = data.resolveTemplate(config.template, new Set(loaded.records.map((r) => r.kind)), tokenizer);
+  const lengths = Array.from(await data.recordTokenLengths(loaded.records, tokenizer, template));
   // A cache that cannot be written (read-only folder, full disk) costs the next plan time, no more.
   const tmp = `${cacheFile}.tmp-${process.pid}`;
   await mkdir(join(opts.cacheDir, "plan-lengths"), { recursive: true })

@@ -41,7 +41,7 @@ export class LoraprofError extends Error {
     this.code = code;
     this.problems = opts.problems ?? [];
     this.hint = opts.hint;
-    this.exitCode = opts.exitCode ?? (code === "CONFIG_INVALID" || code === "FLAG_INVALID" ? 2 : 1);
+    this.exitCode = opts.exitCode ?? (code === "CONFIG_INVALID" || code === "FLAG_INVALID" || code === "DATASET_INVALID" || code === "DATASET_NOT_FOUND" ? 2 : 1);
   }
 
   /** Human-readable, multi-line rendering used by the CLI. */

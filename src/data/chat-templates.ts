@@ -213,7 +213,7 @@ export const BUILTIN_CHAT_TEMPLATES: Readonly<Record<BuiltinTemplateName, string
         {%- set role = message['role'] -%}
     {%- endif -%}
     {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else "") }}
-    {{- message['content'] | trim }}
+    {{- message['content'] | trim -}}
     {{ '<end_of_turn>\n' }}
 {%- endfor -%}
 {%- if add_generation_prompt -%}

@@ -16,7 +16,7 @@ describe("lengthStats", () => {
   });
 
   it("counts records longer than each seqLen", () => {
-    expect(s.truncated).toEqual([{ seqLen: 32, records: 1, fraction: 0.25 }]);
+    expect(s.truncated).toEqual([{ seqLen: 32, records: 1, tokensCut: 8, fraction: 0.25 }]);
   });
 
   it("computes padding waste for max_length and for longest-in-batch in dataset order", () => {

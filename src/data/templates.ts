@@ -27,7 +27,8 @@
  *   turn: found once per template by rendering a probe conversation (the common prefix of what follows
  *   an inner and the last assistant turn: `<|im_end|>\n`, `<|eot_id|>`, `</s>`, `<end_of_turn>\n`…).
  *   Each message is then located in the rendering in order; a template that rewrites or drops a
- *   message's text (beyond trimming) is refused for that record rather than mis-marked.
+ *   message's text (beyond trimming) is refused for that record rather than mis-marked. Text after
+ *   the last assistant turn (Phi-3 writes its EOS there) belongs to the last target.
  *
  * Segments are tokenized one by one and concatenated (shard.ts), so the boundary between prompt and
  * response is exact; this matches inference, where the response is generated after the prompt's
@@ -231,6 +232,32 @@ function renderRaw(record: DatasetRecord, eosText: string): RenderedRecord {
   return b.finish();
 }
 
+/**
+ * A chat template's text for a conversation, rendered as transformers' apply_chat_template does
+ * (messages, bos_token, eos_token, add_generation_prompt false). Exported for the parity test against
+ * Python's jinja2 (test/integration/chat-templates.test.ts).
+ */
+export function renderChatTemplate(
+  template: string,
+  messages: readonly ChatMessage[],
+  tokens: { bosText: string | null; eosText: string },
+): string {
+  return renderJinja(new JinjaTemplate(template), messages, tokens);
+}
+
+function renderJinja(
+  tpl: JinjaTemplate,
+  messages: readonly ChatMessage[],
+  tokens: { bosText: string | null; eosText: string },
+): string {
+  return tpl.render({
+    messages: messages.map((m) => ({ role: m.role, content: m.content })),
+    bos_token: tokens.bosText ?? "",
+    eos_token: tokens.eosText,
+    add_generation_prompt: false,
+  });
+}
+
 const PROBE = ["loraprofProbeU1", "loraprofProbeA1", "loraprofProbeU2", "loraprofProbeA2"] as const;
 
 /** A Jinja chat template, parsed once; see the file header for how targets are found. */
@@ -272,12 +299,7 @@ class JinjaChat {
 
   renderText(messages: readonly ChatMessage[]): string {
     try {
-      return this.tpl.render({
-        messages: messages.map((m) => ({ role: m.role, content: m.content })),
-        bos_token: this.spec.bosText ?? "",
-        eos_token: this.spec.eosText,
-        add_generation_prompt: false,
-      });
+      return renderJinja(this.tpl, messages, this.spec);
     } catch (err) {
       throw new LoraprofError("DATASET_INVALID", `the ${this.spec.name} chat template refused a record: ${(err as Error).message}`, {
         problems: [{ field: "template", message: (err as Error).message, hint: "fix the record, or pick a template that accepts it (--template)" }],
@@ -309,7 +331,9 @@ class JinjaChat {
       b.push(text.slice(found.contentEnd, found.end), m.role === "assistant");
       cursor = found.end;
     });
-    b.push(text.slice(cursor), false);
+    // What the template writes after the last assistant turn (Phi-3's EOS) is part of the final
+    // target: it is what the model must learn to emit to stop.
+    b.push(text.slice(cursor), messages[messages.length - 1]?.role === "assistant");
     return b.finish();
   }
 

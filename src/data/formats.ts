@@ -287,11 +287,20 @@ function unknownShape(
       exitCode: 2,
     });
   }
-  // Closest: the format sharing the most fields with the rows (required fields count double).
+  // Closest: the format sharing the most fields with the rows (required fields count double); on a
+  // tie, the one needing as many more fields as the rows have unmatched; then the most common format.
   const score = (f: DatasetFormat) =>
     FORMAT_DEFS[f].fields.reduce((s, d) => s + (keys.has(col(d.name)) ? (d.required ? 2 : 1) : 0), 0);
+  const gap = (f: DatasetFormat) => {
+    const matched = FORMAT_DEFS[f].fields.filter((d) => keys.has(col(d.name))).length;
+    const needed = FORMAT_DEFS[f].fields.filter((d) => d.required && !keys.has(col(d.name))).length;
+    return Math.abs(needed - (seen.length - matched));
+  };
   const pool = candidates.length > 0 ? candidates : DETECTION_ORDER;
-  const closest = [...pool].sort((a, b) => score(b) - score(a))[0] as DatasetFormat;
+  const popularity: readonly DatasetFormat[] = ["alpaca", "openai", "sharegpt", "completion", "text"];
+  const closest = [...pool].sort(
+    (a, b) => score(b) - score(a) || gap(a) - gap(b) || popularity.indexOf(a) - popularity.indexOf(b),
+  )[0] as DatasetFormat;
   const missing = FORMAT_DEFS[closest].fields.filter((d) => d.required && !keys.has(col(d.name)));
   const spare = seen.filter((k) => !FORMAT_DEFS[closest].fields.some((d) => col(d.name) === k));
   const mapping = missing
@@ -419,7 +428,7 @@ function jsonIfText(v: unknown): unknown {
 }
 
 function historyOf(v: unknown, field: string, issues: RecordIssue[]): [string, string][] | null {
-  if (v === undefined || v === null) return [];
+  if (v === undefined || v === null || v === "") return []; // "": an empty CSV cell
   if (!Array.isArray(v)) {
     issues.push({ field, message: `must be a list of [query, response] pairs, got ${describe(v)}` });
     return null;

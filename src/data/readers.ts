@@ -199,7 +199,7 @@ async function parquetRows(bytes: Buffer, path: string): Promise<unknown[]> {
   const { compressors } = await import("hyparquet-compressors");
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   try {
-    return (await parquetReadObjects({ file, compressors })).map(plain);
+    return (await parquetReadObjects({ file, compressors })).map((row) => plain(row));
   } catch (err) {
     throw new LoraprofError("DATASET_INVALID", `cannot read the Parquet file ${path}: ${(err as Error).message}`, {
       cause: err,
@@ -224,31 +224,30 @@ async function arrowRows(bytes: Buffer, path: string): Promise<unknown[]> {
   for (let r = 0; r < table.numRows; r++) {
     const row: Record<string, unknown> = {};
     names.forEach((name, i) => {
-      row[name] = plain(columns[i]?.get(r));
+      row[name] = plain(columns[i]?.get(r), (x) => x instanceof arrow.Vector);
     });
     rows.push(row);
   }
   return rows;
 }
 
-/** Arrow vectors and struct rows, Parquet bigints → plain JSON-like values. */
-function plain(v: unknown): unknown {
+/**
+ * Arrow vectors and struct rows, Parquet bigints → plain JSON-like values. `isVector` tells Arrow
+ * list cells apart (struct rows are iterable too, over [key, value] pairs).
+ */
+function plain(v: unknown, isVector: (x: object) => boolean = () => false): unknown {
   if (v === null || v === undefined) return v;
   if (typeof v === "bigint") return Number(v);
   if (typeof v !== "object") return v;
-  if (Array.isArray(v)) return v.map(plain);
-  const o = v as { toArray?: () => unknown; toJSON?: () => unknown; [Symbol.iterator]?: unknown };
-  if (typeof o.toArray === "function" && typeof o[Symbol.iterator] === "function") {
-    // An Arrow Vector (a list cell).
-    return Array.from(o as unknown as Iterable<unknown>, plain);
-  }
-  if (typeof o.toJSON === "function" && !(v instanceof Date)) {
-    // An Arrow StructRow.
-    const json = o.toJSON() as Record<string, unknown>;
-    return Object.fromEntries(Object.entries(json).map(([k, x]) => [k, plain(x)]));
-  }
+  const rec = (x: unknown) => plain(x, isVector);
+  if (Array.isArray(v)) return v.map(rec);
+  if (isVector(v)) return Array.from(v as Iterable<unknown>, rec);
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  if (v instanceof Date) return v.toISOString();
+  const o = v as { toJSON?: () => unknown };
+  // An Arrow StructRow serializes itself to a plain object (its values may still be vectors).
+  const obj = (typeof o.toJSON === "function" ? o.toJSON() : v) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(obj).map(([k, x]) => [k, rec(x)]));
 }
 
 async function csvRows(text: string, path: string, delimiter: string): Promise<unknown[]> {

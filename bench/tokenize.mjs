@@ -39,11 +39,15 @@ writeFileSync(file, JSON.stringify(records));
 
 function stats(extra, env) {
   const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [join(repo, "bin/loraprof.js"), "data", "stats", file, "--json", ...extra], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-    env: { ...process.env, LORAPROF_CACHE: join(work, "cache"), ...env },
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(repo, "bin/loraprof.js"), "data", "stats", file, "--json", ...extra],
+    {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+      env: { ...process.env, LORAPROF_CACHE: join(work, "cache"), ...env },
+    },
+  );
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`data stats failed (exit ${r.status}): ${r.stderr.slice(-2000)}`);
   const out = JSON.parse(r.stdout);
@@ -54,7 +58,9 @@ try {
   const timed = (label, extra, env) => {
     const results = Array.from({ length: runs }, () => stats(extra, env));
     const s = results.map((x) => x.seconds);
-    console.log(`${label.padEnd(34)} median ${median(s).toFixed(2)} s  (runs: ${s.map((x) => x.toFixed(2)).join(", ")})`);
+    console.log(
+      `${label.padEnd(34)} median ${median(s).toFixed(2)} s  (runs: ${s.map((x) => x.toFixed(2)).join(", ")})`,
+    );
     return results[0];
   };
   console.log(`data stats on ${RECORDS} Alpaca-style records, ${threads} thread(s), ${runs} runs each`);
@@ -62,7 +68,9 @@ try {
   const cold = timed(`cold, ${threads} threads`, ["--no-cache"], { LORAPROF_DATA_THREADS: String(threads) });
   stats([], { LORAPROF_DATA_THREADS: String(threads) }); // writes the cache
   const cached = timed("cached (figures counted earlier)", [], { LORAPROF_DATA_THREADS: String(threads) });
-  console.log(`tokens: ${one.total} (1 thread), ${cold.total} (${threads} threads), ${cached.total} (cached)`);
+  console.log(
+    `tokens: ${one.total} (1 thread), ${cold.total} (${threads} threads), ${cached.total} (cached)`,
+  );
   if (one.total !== cold.total || cold.total !== cached.total || !cached.cached) {
     console.error("the modes disagree");
     process.exitCode = 1;

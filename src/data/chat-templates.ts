@@ -22,7 +22,14 @@ export const BUILTIN_TEMPLATE_NAMES = ["qwen2.5", "qwen3", "llama3", "mistral", 
 export type BuiltinTemplateName = (typeof BUILTIN_TEMPLATE_NAMES)[number];
 
 /** Every --template value (templates.ts says what each does); here so the config schema stays light. */
-export const TEMPLATE_NAMES = ["auto", "alpaca", "chatml", "raw", "model", ...BUILTIN_TEMPLATE_NAMES] as const;
+export const TEMPLATE_NAMES = [
+  "auto",
+  "alpaca",
+  "chatml",
+  "raw",
+  "model",
+  ...BUILTIN_TEMPLATE_NAMES,
+] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 export const BUILTIN_CHAT_TEMPLATES: Readonly<Record<BuiltinTemplateName, string>> = {

@@ -27,7 +27,9 @@ async function main(): Promise<void> {
     ]);
   } catch (err) {
     const e =
-      err instanceof LoraprofError ? err : new LoraprofError("INTERNAL", (err as Error)?.message ?? String(err));
+      err instanceof LoraprofError
+        ? err
+        : new LoraprofError("INTERNAL", (err as Error)?.message ?? String(err));
     port.postMessage({
       type: "error",
       code: e.code,

@@ -61,7 +61,8 @@ export function encodeRecord(
       flags.push(s.target ? 1 : 0);
     }
   }
-  if (roleTokens) attributeRoles(rendered.segments.map((s) => s.text).join(""), rendered.roles, ids, tokenizer, roleTokens);
+  if (roleTokens)
+    attributeRoles(rendered.segments.map((s) => s.text).join(""), rendered.roles, ids, tokenizer, roleTokens);
   return { ids, targets: Uint8Array.from(flags) };
 }
 
@@ -185,7 +186,11 @@ export async function encodeAll(
   for (let t = 1; t < threads; t++) bounds.push(Math.round(share * t * 0.92));
   bounds.push(records.length);
   const done = new Array<number>(threads).fill(0);
-  const report = () => opts.onProgress?.(done.reduce((a, b) => a + b, 0), records.length);
+  const report = () =>
+    opts.onProgress?.(
+      done.reduce((a, b) => a + b, 0),
+      records.length,
+    );
 
   const workers: Worker[] = [];
   const pending = bounds.slice(1, -1).map((start, w) => {
@@ -205,11 +210,19 @@ export async function encodeAll(
           done[w + 1] = m.done;
           report();
         } else if (m.type === "done") resolve(m.batch);
-        else reject(new LoraprofError(m.code, m.message, { problems: m.problems, hint: m.hint, exitCode: m.exitCode }));
+        else
+          reject(
+            new LoraprofError(m.code, m.message, {
+              problems: m.problems,
+              hint: m.hint,
+              exitCode: m.exitCode,
+            }),
+          );
       });
       worker.on("error", reject);
       worker.on("exit", (code) => {
-        if (code !== 0) reject(new LoraprofError("INTERNAL", `a tokenizer worker thread exited with code ${code}`));
+        if (code !== 0)
+          reject(new LoraprofError("INTERNAL", `a tokenizer worker thread exited with code ${code}`));
       });
     });
   });

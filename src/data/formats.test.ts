@@ -79,7 +79,13 @@ describe("format detection and conversion", () => {
     const out = convert([
       {
         messages: [
-          { role: "user", content: [{ type: "text", text: "Add " }, { type: "text", text: "2 and 3" }] },
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "Add " },
+              { type: "text", text: "2 and 3" },
+            ],
+          },
           {
             role: "assistant",
             content: null,
@@ -103,7 +109,9 @@ describe("format detection and conversion", () => {
   });
 
   it("reads plain text and prompt/completion pairs, conversational pairs as chats", () => {
-    expect(convert([{ text: "Once upon a time." }]).records).toEqual([{ kind: "text", text: "Once upon a time." }]);
+    expect(convert([{ text: "Once upon a time." }]).records).toEqual([
+      { kind: "text", text: "Once upon a time." },
+    ]);
     expect(convert([{ prompt: "2+2=", completion: "4" }]).records).toEqual([
       { kind: "completion", prompt: "2+2=", completion: "4" },
     ]);
@@ -125,12 +133,19 @@ describe("format detection and conversion", () => {
     expect(convert(rows).format).toBe("completion");
     const mapped = convert(rows, { columns: parseColumns("instruction=prompt,output=completion") });
     expect(mapped.format).toBe("alpaca");
-    expect(mapped.records[0]).toEqual({ kind: "instruction", instruction: "Say hi", input: "", output: "Hi" });
+    expect(mapped.records[0]).toEqual({
+      kind: "instruction",
+      instruction: "Say hi",
+      input: "",
+      output: "Hi",
+    });
     expect(mapped.unusedFields).toEqual([{ field: "category", records: 1 }]);
   });
 
   it("reads every row as the format --format names, reporting rows that do not fit", () => {
-    const err = errorOf(() => convert([{ text: "a" }, { instruction: "b", output: "c" }], { format: "text" }));
+    const err = errorOf(() =>
+      convert([{ text: "a" }, { instruction: "b", output: "c" }], { format: "text" }),
+    );
     expect(err.message).toContain("1 of 2 records in f.jsonl are invalid text records");
     expect(err.problems[0]?.field).toBe("f.jsonl:record[1].text");
     expect(err.exitCode).toBe(2);
@@ -148,7 +163,9 @@ describe("format detection and conversion", () => {
     expect(err.problems).toHaveLength(1);
     expect(err.problems[0]?.message).toMatch(/closest is alpaca/);
     expect(err.problems[0]?.hint).toContain("--columns instruction=question,output=answer");
-    expect(err.hint).toMatch(/alpaca.*openai.*sharegpt.*text.*completion|openai.*sharegpt.*alpaca.*completion.*text/);
+    expect(err.hint).toMatch(
+      /alpaca.*openai.*sharegpt.*text.*completion|openai.*sharegpt.*alpaca.*completion.*text/,
+    );
   });
 
   it("names the closest format when a required field is missing everywhere", () => {
@@ -164,8 +181,16 @@ describe("format detection and conversion", () => {
 
   it("refuses unknown roles, a late system turn and a system prompt given twice", () => {
     expect(
-      errorOf(() => convert([{ messages: [{ role: "narrator", content: "x" }, { role: "assistant", content: "y" }] }]))
-        .problems[0]?.message,
+      errorOf(() =>
+        convert([
+          {
+            messages: [
+              { role: "narrator", content: "x" },
+              { role: "assistant", content: "y" },
+            ],
+          },
+        ]),
+      ).problems[0]?.message,
     ).toMatch(/"narrator" is not a known role/);
     expect(
       errorOf(() =>

@@ -133,7 +133,7 @@ export function checkColumns(columns: ColumnMap, format: DatasetFormat | null): 
     }
   }
   if (problems.length > 0) {
-    throw new LoraprofError("DATASET_INVALID", "invalid --columns", { problems, exitCode: 2 });
+    throw new LoraprofError("DATASET_INVALID", "invalid --columns", { problems });
   }
 }
 
@@ -216,7 +216,9 @@ export function convertRows(
     records,
     format,
     detected: !opts.format,
-    unusedFields: [...unused].map(([field, n]) => ({ field, records: n })).sort((a, b) => b.records - a.records),
+    unusedFields: [...unused]
+      .map(([field, n]) => ({ field, records: n }))
+      .sort((a, b) => b.records - a.records),
   };
 }
 
@@ -263,7 +265,6 @@ function detectFormat(
           message: `first ${f} record (${c.n} in all)`,
         })),
         hint: "one file holds one format (each needs its own template): split the file, or convert the minority records",
-        exitCode: 2,
       },
     );
   }
@@ -284,7 +285,6 @@ function unknownShape(
   if (seen.length === 0) {
     return new LoraprofError("DATASET_INVALID", `${source}: records are not objects with named fields`, {
       hint: `supported formats: ${FORMATS_HINT}`,
-      exitCode: 2,
     });
   }
   // Closest: the format sharing the most fields with the rows (required fields count double); on a
@@ -321,7 +321,6 @@ function unknownShape(
         },
       ],
       hint: `supported formats: ${FORMATS_HINT}`,
-      exitCode: 2,
     },
   );
 }
@@ -353,7 +352,8 @@ function convertRow(
       const output = str("output", { what: "the response the model is trained to give" });
       const system = str("system", { optional: true, what: "the system prompt" });
       const history = historyOf(jsonIfText(row[col("history")]), col("history"), issues);
-      if (instruction === null || input === null || output === null || system === null || !history) return null;
+      if (instruction === null || input === null || output === null || system === null || !history)
+        return null;
       return {
         kind: "instruction",
         instruction,
@@ -454,7 +454,8 @@ function messagesOf(
   if (!Array.isArray(v)) {
     issues.push({
       field,
-      message: v === undefined || v === null ? "is missing" : `must be a list of messages, got ${describe(v)}`,
+      message:
+        v === undefined || v === null ? "is missing" : `must be a list of messages, got ${describe(v)}`,
     });
     return null;
   }

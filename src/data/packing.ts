@@ -22,7 +22,8 @@ export interface PackingSummary {
 }
 
 export function packingEfficiency(lengths: ArrayLike<number>, seqLen: number): PackingSummary {
-  if (!Number.isInteger(seqLen) || seqLen <= 0) throw new RangeError(`seqLen must be a positive integer, got ${seqLen}`);
+  if (!Number.isInteger(seqLen) || seqLen <= 0)
+    throw new RangeError(`seqLen must be a positive integer, got ${seqLen}`);
   // Counting sort of the truncated lengths (zero-length records take no room).
   const byLength = new Uint32Array(seqLen + 1);
   let tokens = 0;

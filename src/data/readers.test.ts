@@ -79,7 +79,12 @@ describe("readDataset", () => {
       path,
       [
         JSON.stringify({ instruction: "Say hi.", output: "Hi" }),
-        JSON.stringify({ messages: [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello" }] }),
+        JSON.stringify({
+          messages: [
+            { role: "user", content: "Hi" },
+            { role: "assistant", content: "Hello" },
+          ],
+        }),
         JSON.stringify({ instruction: "Add.", output: "2" }),
       ].join("\n"),
     );
@@ -87,7 +92,10 @@ describe("readDataset", () => {
     expect(err).toBeInstanceOf(LoraprofError);
     expect(err.exitCode).toBe(2);
     expect(err.message).toContain("mixes record formats: 2 alpaca, 1 openai");
-    expect(err.problems.map((p) => p.field)).toEqual([`${path}:line 1:record[0]`, `${path}:line 2:record[1]`]);
+    expect(err.problems.map((p) => p.field)).toEqual([
+      `${path}:line 1:record[0]`,
+      `${path}:line 2:record[1]`,
+    ]);
   });
 
   it("detects the format by content, not by file name", () => {
@@ -140,13 +148,19 @@ describe("readDataset", () => {
     const lines = ['{"instruction":"ok","output":"ok"}', '{"instruction":"a", "output": }', '{"x":'];
     const err = errorOf(() => parseDataset(lines.join("\n"), "d.jsonl"));
     expect(err.message).toContain("2 of 3 records");
-    expect(err.problems.map((p) => p.field)).toEqual(["d.jsonl:line 2:record[1]", "d.jsonl:line 3:record[2]"]);
+    expect(err.problems.map((p) => p.field)).toEqual([
+      "d.jsonl:line 2:record[1]",
+      "d.jsonl:line 3:record[2]",
+    ]);
     expect(err.problems[0]?.message).toMatch(/invalid JSON at column 31/);
   });
 
   it("refuses a chat record whose last turn is not the assistant's", () => {
     const err = errorOf(() =>
-      parseDataset('{"messages":[{"role":"assistant","content":"a"}]}\n{"messages":[{"role":"user","content":"hi"}]}', "c.jsonl"),
+      parseDataset(
+        '{"messages":[{"role":"assistant","content":"a"}]}\n{"messages":[{"role":"user","content":"hi"}]}',
+        "c.jsonl",
+      ),
     );
     expect(err.problems[0]?.field).toBe("c.jsonl:line 2:record[1].messages[0]");
     expect(err.problems[0]?.message).toMatch(/last message must come from the assistant/);

@@ -124,7 +124,9 @@ async function folderFiles(
       return null;
     }
   };
-  const state = (await readJson(join(dir, "state.json"))) as { _data_files?: { filename?: unknown }[] } | null;
+  const state = (await readJson(join(dir, "state.json"))) as {
+    _data_files?: { filename?: unknown }[];
+  } | null;
   if (state && Array.isArray(state._data_files)) {
     const files = state._data_files
       .map((f) => f.filename)
@@ -138,7 +140,9 @@ async function folderFiles(
     const split = splits.includes("train") ? "train" : splits.length === 1 ? splits[0] : undefined;
     if (split === undefined) {
       throw new LoraprofError("DATASET_INVALID", `${dir} is a DatasetDict without a train split`, {
-        problems: [{ field: "dataset", message: `splits: ${splits.join(", ")}`, hint: `pass ${join(dir, "<split>")}` }],
+        problems: [
+          { field: "dataset", message: `splits: ${splits.join(", ")}`, hint: `pass ${join(dir, "<split>")}` },
+        ],
       });
     }
     const inner = await folderFiles(join(dir, split));
@@ -150,7 +154,8 @@ async function folderFiles(
       if (e.name.startsWith(".")) continue;
       const p = join(d, e.name);
       if (e.isDirectory() && depth < 4) await walk(p, depth + 1);
-      else if ((e.isFile() || e.isSymbolicLink()) && DATA_EXTENSIONS.has(extname(e.name).toLowerCase())) all.push(p);
+      else if ((e.isFile() || e.isSymbolicLink()) && DATA_EXTENSIONS.has(extname(e.name).toLowerCase()))
+        all.push(p);
     }
   };
   await walk(dir, 0);
@@ -170,9 +175,13 @@ async function readRows(path: string): Promise<RawRows> {
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new LoraprofError("DATASET_INVALID", `cannot read dataset file ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `cannot read dataset file ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   const ext = extname(path).toLowerCase();
   const at = (i: number) => `${path}:record[${i}]`;
@@ -189,7 +198,11 @@ async function readRows(path: string): Promise<RawRows> {
   }
   const text = bytes.toString("utf8");
   if (ext === ".csv" || ext === ".tsv") {
-    return { rows: await csvRows(text, path, ext === ".tsv" ? "\t" : ","), container: ext === ".csv" ? "csv" : "tsv", locate: (i) => `${path}:record[${i}]` };
+    return {
+      rows: await csvRows(text, path, ext === ".tsv" ? "\t" : ","),
+      container: ext === ".csv" ? "csv" : "tsv",
+      locate: (i) => `${path}:record[${i}]`,
+    };
   }
   return parseJsonText(text, path);
 }
@@ -201,9 +214,13 @@ async function parquetRows(bytes: Buffer, path: string): Promise<unknown[]> {
   try {
     return (await parquetReadObjects({ file, compressors })).map((row) => plain(row));
   } catch (err) {
-    throw new LoraprofError("DATASET_INVALID", `cannot read the Parquet file ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `cannot read the Parquet file ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
@@ -213,10 +230,14 @@ async function arrowRows(bytes: Buffer, path: string): Promise<unknown[]> {
   try {
     table = arrow.tableFromIPC(bytes);
   } catch (err) {
-    throw new LoraprofError("DATASET_INVALID", `cannot read the Arrow file ${path}: ${(err as Error).message}`, {
-      hint: "expected an Arrow IPC file or stream, as Dataset.save_to_disk writes",
-      cause: err,
-    });
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `cannot read the Arrow file ${path}: ${(err as Error).message}`,
+      {
+        hint: "expected an Arrow IPC file or stream, as Dataset.save_to_disk writes",
+        cause: err,
+      },
+    );
   }
   const names = table.schema.fields.map((f) => f.name);
   const columns = names.map((_, i) => table.getChildAt(i));
@@ -255,10 +276,14 @@ async function csvRows(text: string, path: string, delimiter: string): Promise<u
   try {
     return parse(text, { columns: true, bom: true, skip_empty_lines: true, delimiter }) as unknown[];
   } catch (err) {
-    throw new LoraprofError("DATASET_INVALID", `${path} is not valid ${delimiter === "\t" ? "TSV" : "CSV"}: ${(err as Error).message}`, {
-      hint: "the first row names the columns; quote cells that hold the delimiter, quotes or line breaks",
-      cause: err,
-    });
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `${path} is not valid ${delimiter === "\t" ? "TSV" : "CSV"}: ${(err as Error).message}`,
+      {
+        hint: "the first row names the columns; quote cells that hold the delimiter, quotes or line breaks",
+        cause: err,
+      },
+    );
   }
 }
 
@@ -267,7 +292,9 @@ function parseJsonText(text: string, source: string): RawRows {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // UTF-8 byte order mark
   const first = text.search(/\S/);
   if (first === -1) {
-    throw new LoraprofError("DATASET_INVALID", `dataset file is empty: ${source}`, { hint: `supported formats: ${FORMATS_HINT}` });
+    throw new LoraprofError("DATASET_INVALID", `dataset file is empty: ${source}`, {
+      hint: `supported formats: ${FORMATS_HINT}`,
+    });
   }
   const c = text[first];
   if (c === "[") {
@@ -278,7 +305,9 @@ function parseJsonText(text: string, source: string): RawRows {
       throw jsonSyntaxError(text, source, err as Error);
     }
     if (!Array.isArray(value)) {
-      throw new LoraprofError("DATASET_INVALID", `${source} must hold a JSON array of records`, { hint: FORMATS_HINT });
+      throw new LoraprofError("DATASET_INVALID", `${source} must hold a JSON array of records`, {
+        hint: FORMATS_HINT,
+      });
     }
     return { rows: value as unknown[], container: "json", locate: (i) => `${source}:record[${i}]` };
   }
@@ -287,7 +316,9 @@ function parseJsonText(text: string, source: string): RawRows {
   throw new LoraprofError(
     "DATASET_INVALID",
     `${source} is neither a JSON array nor JSON Lines (line ${line}, column ${column} starts with ${JSON.stringify(c)})`,
-    { hint: "use a JSON array `[{…}, …]`, one JSON object per line (.jsonl), or a .csv/.tsv/.parquet/.arrow file" },
+    {
+      hint: "use a JSON array `[{…}, …]`, one JSON object per line (.jsonl), or a .csv/.tsv/.parquet/.arrow file",
+    },
   );
 }
 

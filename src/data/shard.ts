@@ -185,7 +185,13 @@ export async function buildShard(opts: BuildShardOptions): Promise<BuiltShard> {
   }
   checkTemplateSupport(tokenizer, template);
   const datasetKey = opts.datasetKey ?? recordsContentKey(records);
-  const key = shardKey({ datasetKey, tokenizerHash: tokenizer.hash, template: template.key, seqLen, maskPrompt });
+  const key = shardKey({
+    datasetKey,
+    tokenizerHash: tokenizer.hash,
+    template: template.key,
+    seqLen,
+    maskPrompt,
+  });
   const shardsDir = join(opts.cacheDir, "shards");
   const dir = join(shardsDir, key);
 

@@ -70,7 +70,13 @@ describe("dataset containers", () => {
     expect(d.container).toBe("csv");
     expect(d.format).toBe("alpaca");
     expect(d.records).toEqual([
-      { kind: "instruction", instruction: "Write, then stop.", input: "", output: "Line 1\nLine 2", history: [["q", "a"]] },
+      {
+        kind: "instruction",
+        instruction: "Write, then stop.",
+        input: "",
+        output: "Line 1\nLine 2",
+        history: [["q", "a"]],
+      },
       { kind: "instruction", instruction: "Say hi", input: "", output: "Hi" },
     ]);
   });
@@ -136,7 +142,13 @@ describe("dataset containers", () => {
     await mkdir(join(snap, "data"), { recursive: true });
     await mkdir(join(repo, "refs"), { recursive: true });
     await writeFile(join(repo, "refs", "main"), "0123abcd\n");
-    const rows = (text: string) => JSON.stringify({ messages: [{ role: "user", content: text }, { role: "assistant", content: "ok" }] });
+    const rows = (text: string) =>
+      JSON.stringify({
+        messages: [
+          { role: "user", content: text },
+          { role: "assistant", content: "ok" },
+        ],
+      });
     await writeFile(join(snap, "data", "train-00000-of-00001.jsonl"), rows("train question") + "\n");
     await writeFile(join(snap, "data", "test-00000-of-00001.jsonl"), rows("test question") + "\n");
     await writeFile(join(snap, "README.md"), "# card\n");

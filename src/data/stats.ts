@@ -88,7 +88,10 @@ export async function datasetStats(opts: {
   onProgress?: (done: number, total: number) => void;
 }): Promise<DatasetTokenStats> {
   const t = typeof opts.template === "string" ? templateFromSpec({ kind: opts.template }) : opts.template;
-  const batch = await encodeAll(opts.records, opts.tokenizer, t, { withRoles: true, onProgress: opts.onProgress });
+  const batch = await encodeAll(opts.records, opts.tokenizer, t, {
+    withRoles: true,
+    onProgress: opts.onProgress,
+  });
   return batchStats(batch, opts.seqLens);
 }
 

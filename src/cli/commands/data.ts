@@ -74,7 +74,11 @@ export function registerData(program: Command): void {
     .option("--format <name>", `auto|${DATASET_FORMATS.join("|")}`, "auto")
     .option("--columns <map>", "format fields → file columns, e.g. instruction=prompt,output=completion")
     .option("--seq-len <n>", "the run's sequence length (truncation and packing at that length only)")
-    .option("--seq-lens <list>", "sequence lengths for truncation, padding and packing figures", "512,1024,2048")
+    .option(
+      "--seq-lens <list>",
+      "sequence lengths for truncation, padding and packing figures",
+      "512,1024,2048",
+    )
     .option("--subset <n>", "only the first N records")
     .option("--seed <n>", "seed for the synthetic dataset", "0")
     .option("--no-cache", "recount instead of reading figures counted earlier")
@@ -97,7 +101,8 @@ export function registerData(program: Command): void {
       ) => {
         const template = oneOf<TemplateName>("--template", opts.template, TEMPLATE_NAMES);
         const format = oneOf<DatasetFormat | "auto">("--format", opts.format, ["auto", ...DATASET_FORMATS]);
-        const seqLens = opts.seqLen !== undefined ? intList("--seq-len", opts.seqLen) : intList("--seq-lens", opts.seqLens);
+        const seqLens =
+          opts.seqLen !== undefined ? intList("--seq-len", opts.seqLen) : intList("--seq-lens", opts.seqLens);
         const subset = opts.subset === undefined ? null : intList("--subset", opts.subset)[0]!;
         const seed = intList("--seed", opts.seed, 0)[0]!;
         const report = await describeDataset({
@@ -121,11 +126,16 @@ export function registerData(program: Command): void {
           .map((r) => `${r} ${s.roleTokens[r]} (${pct(s.roleTokens[r] / t.total)})`)
           .join(", ");
         const pairs: [string, string][] = [
-          ["dataset", `${dataset} (${s.records} records${report.sourceRecords !== s.records ? ` of ${report.sourceRecords}` : ""})`],
+          [
+            "dataset",
+            `${dataset} (${s.records} records${report.sourceRecords !== s.records ? ` of ${report.sourceRecords}` : ""})`,
+          ],
           [
             "format",
             `${report.format}${report.formatDetected ? " (detected; --format to override)" : ""}` +
-              (report.container ? `, ${report.container}${report.files.length > 1 ? ` × ${report.files.length} files` : ""}` : ""),
+              (report.container
+                ? `, ${report.container}${report.files.length > 1 ? ` × ${report.files.length} files` : ""}`
+                : ""),
           ],
         ];
         if (report.unusedFields.length > 0) {
@@ -141,7 +151,10 @@ export function registerData(program: Command): void {
             "tokens per record",
             `mean ${formatNumber(t.mean)}, median ${t.median}, p90 ${t.p90}, p99 ${t.p99}, min ${t.min}, max ${t.max}`,
           ],
-          ["tokens", `${t.total} in all; ${s.targetTokens} targets (${pct(s.targetTokens / t.total)}, trained on with --mask-prompt)`],
+          [
+            "tokens",
+            `${t.total} in all; ${s.targetTokens} targets (${pct(s.targetTokens / t.total)}, trained on with --mask-prompt)`,
+          ],
           ["tokens by role", roles],
         );
         if (report.cached) pairs.push(["figures", "counted earlier (cached; --no-cache recounts)"]);

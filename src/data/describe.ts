@@ -15,10 +15,8 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeAll } from "./encode.js";
-import type { Container } from "./readers.js";
 import { datasetFiles } from "./readers.js";
-import { loadRecords, type LoadRecordsOptions } from "./prepare.js";
-import type { DatasetFormat, UnusedField } from "./formats.js";
+import { loadRecords, type LoadedRecords, type LoadRecordsOptions } from "./prepare.js";
 import { resolveDataset } from "./resolve.js";
 import { batchStats, DEFAULT_STAT_SEQ_LENS, type DatasetTokenStats } from "./stats.js";
 import { resolveTemplate, type TemplateName } from "./templates.js";
@@ -35,15 +33,8 @@ export interface DescribeOptions extends LoadRecordsOptions {
   useCache?: boolean;
 }
 
-export interface DatasetReport {
+export interface DatasetReport extends Omit<LoadedRecords, "records"> {
   dataset: string;
-  path: string | null;
-  files: string[];
-  container: Container | null;
-  format: DatasetFormat | "synthetic";
-  formatDetected: boolean;
-  unusedFields: UnusedField[];
-  sourceRecords: number;
   tokenizer: string;
   /** The template used and what identifies its rendering. */
   template: string;
@@ -73,15 +64,10 @@ export async function describeDataset(opts: DescribeOptions): Promise<DatasetRep
       if (done === total) opts.onProgress?.(`tokenized ${total} records with ${tokenizer.name}`);
     },
   });
+  const { records: _records, ...source } = loaded;
   const report: DatasetReport = {
     dataset: opts.dataset,
-    path: loaded.path,
-    files: loaded.files,
-    container: loaded.container,
-    format: loaded.format,
-    formatDetected: loaded.formatDetected,
-    unusedFields: loaded.unusedFields,
-    sourceRecords: loaded.sourceRecords,
+    ...source,
     tokenizer: tokenizer.name,
     template: template.name,
     templateKey: template.key,

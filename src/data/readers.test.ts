@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
+import { errorOf } from "../util/testing.js";
 import { findJsonSyntaxError, parseDataset, readDataset } from "./readers.js";
 
 let dir: string;
@@ -13,15 +14,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function errorOf(fn: () => unknown): LoraprofError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof LoraprofError) return e;
-    throw e;
-  }
-  throw new Error("expected an error");
-}
 
 describe("readDataset", () => {
   it("reads an Alpaca JSON array, treating a missing or null input as empty", async () => {

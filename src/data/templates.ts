@@ -150,10 +150,20 @@ class Builder {
   }
 }
 
-function refuse(template: string, kind: DatasetRecord["kind"], hint: string): LoraprofError {
-  return new LoraprofError("DATASET_INVALID", `${kind} records cannot use the ${template} template`, {
-    problems: [{ field: "template", message: `${template} does not render ${kind} records`, hint }],
+/** A template problem: bad input (exit 2), naming `--template` as the setting at fault. */
+function templateError(message: string, problem: string, hint: string, cause?: unknown): LoraprofError {
+  return new LoraprofError("DATASET_INVALID", message, {
+    problems: [{ field: "template", message: problem, hint }],
+    cause,
   });
+}
+
+function refuse(template: string, kind: DatasetRecord["kind"], hint: string): LoraprofError {
+  return templateError(
+    `${kind} records cannot use the ${template} template`,
+    `${template} does not render ${kind} records`,
+    hint,
+  );
 }
 
 function renderAlpaca(record: DatasetRecord, eosText: string): RenderedRecord {
@@ -272,19 +282,11 @@ class JinjaChat {
     try {
       this.tpl = new JinjaTemplate(spec.text);
     } catch (err) {
-      throw new LoraprofError(
-        "DATASET_INVALID",
+      throw templateError(
         `the ${spec.name} chat template does not parse: ${(err as Error).message}`,
-        {
-          problems: [
-            {
-              field: "template",
-              message: "not a valid Jinja template",
-              hint: "fix chat_template in tokenizer_config.json, or pick a built-in --template",
-            },
-          ],
-          cause: err,
-        },
+        "not a valid Jinja template",
+        "fix chat_template in tokenizer_config.json, or pick a built-in --template",
+        err,
       );
     }
     const probe = this.renderText([
@@ -296,18 +298,10 @@ class JinjaChat {
     const after = (s: string) => {
       const i = probe.indexOf(s);
       if (i < 0) {
-        throw new LoraprofError(
-          "DATASET_INVALID",
+        throw templateError(
           `the ${spec.name} chat template does not write assistant messages as given`,
-          {
-            problems: [
-              {
-                field: "template",
-                message: "a probe conversation's assistant text is missing from the rendering",
-                hint: "pick another --template",
-              },
-            ],
-          },
+          "a probe conversation's assistant text is missing from the rendering",
+          "pick another --template",
         );
       }
       return probe.slice(i + s.length);
@@ -323,19 +317,11 @@ class JinjaChat {
     try {
       return renderJinja(this.tpl, messages, this.spec);
     } catch (err) {
-      throw new LoraprofError(
-        "DATASET_INVALID",
+      throw templateError(
         `the ${this.spec.name} chat template refused a record: ${(err as Error).message}`,
-        {
-          problems: [
-            {
-              field: "template",
-              message: (err as Error).message,
-              hint: "fix the record, or pick a template that accepts it (--template)",
-            },
-          ],
-          cause: err,
-        },
+        (err as Error).message,
+        "fix the record, or pick a template that accepts it (--template)",
+        err,
       );
     }
   }
@@ -470,18 +456,10 @@ export function resolveTemplate(
         const t = own();
         if (t) return t;
         if (tok.addedTokenId(CHATML_START) !== null) return templateFromSpec({ kind: "chatml" });
-        throw new LoraprofError(
-          "DATASET_INVALID",
+        throw templateError(
           `tokenizer ${tok.name} has no chat template to render chat records with`,
-          {
-            problems: [
-              {
-                field: "template",
-                message: "no chat_template in tokenizer_config.json and no built-in for this model",
-                hint: `pick one: --template ${BUILTIN_TEMPLATE_NAMES.join("|")}`,
-              },
-            ],
-          },
+          "no chat_template in tokenizer_config.json and no built-in for this model",
+          `pick one: --template ${BUILTIN_TEMPLATE_NAMES.join("|")}`,
         );
       }
       return templateFromSpec({ kind: kinds.has("instruction") ? "alpaca" : "raw" });
@@ -489,16 +467,11 @@ export function resolveTemplate(
     case "model": {
       const t = tok.chatTemplate !== null ? jinja("model", tok.chatTemplate) : null;
       if (t) return t;
-      throw new LoraprofError("DATASET_INVALID", `tokenizer ${tok.name} has no chat_template of its own`, {
-        problems: [
-          {
-            field: "template",
-            message:
-              "--template model needs chat_template in the model folder's tokenizer_config.json (or chat_template.jinja)",
-            hint: `use --template auto, or a built-in: ${BUILTIN_TEMPLATE_NAMES.join(", ")}`,
-          },
-        ],
-      });
+      throw templateError(
+        `tokenizer ${tok.name} has no chat_template of its own`,
+        "--template model needs chat_template in the model folder's tokenizer_config.json (or chat_template.jinja)",
+        `use --template auto, or a built-in: ${BUILTIN_TEMPLATE_NAMES.join(", ")}`,
+      );
     }
     case "alpaca":
     case "chatml":

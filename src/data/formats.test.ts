@@ -1,12 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { LoraprofError } from "../util/errors.js";
 import { errorOf } from "../util/testing.js";
 import { convertRows, parseColumns, type ColumnMap, type DatasetFormat } from "./formats.js";
 
 const at = (i: number) => `f.jsonl:record[${i}]`;
 const convert = (rows: unknown[], opts: { format?: DatasetFormat; columns?: ColumnMap } = {}) =>
   convertRows(rows, { ...opts, source: "f.jsonl", locate: at });
-
 
 describe("format detection and conversion", () => {
   it("reads LLaMA-Factory Alpaca with system and history, keeping both", () => {

@@ -14,7 +14,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-
 describe("readDataset", () => {
   it("reads an Alpaca JSON array, treating a missing or null input as empty", async () => {
     const path = join(dir, "a.json");

@@ -8,15 +8,7 @@ import { Option } from "commander";
 import { LoraprofError, type Problem } from "../util/errors.js";
 
 type Kind =
-  | "string"
-  | "int"
-  | "number"
-  | "bool"
-  | "list"
-  | "map"
-  | "nullable-int"
-  | "nullable-number"
-  | "const";
+  "string" | "int" | "number" | "bool" | "list" | "map" | "nullable-int" | "nullable-number" | "const";
 
 interface FlagDef {
   flag: string;

@@ -151,7 +151,14 @@ function threadCount(): number {
   return availableParallelism();
 }
 
-const WORKER_URL = new URL("./encode-worker.js", import.meta.url);
+/** The worker script beside this module: tsc's output (.js), or the bundled CLI's (.mjs, scripts/bundle.mjs). */
+function workerFile(): string | null {
+  for (const name of ["./encode-worker.js", "./encode-worker.mjs"]) {
+    const file = fileURLToPath(new URL(name, import.meta.url));
+    if (existsSync(file)) return file;
+  }
+  return null;
+}
 
 export interface WorkerJob {
   tokenizer: TokenizerSpec;
@@ -173,8 +180,8 @@ export async function encodeAll(
   opts: { withRoles: boolean; onProgress?: (done: number, total: number) => void },
 ): Promise<EncodedBatch> {
   const threads = Math.min(threadCount(), Math.ceil(records.length / (MIN_PARALLEL_RECORDS / 2)));
-  const workerFile = fileURLToPath(WORKER_URL);
-  if (threads <= 1 || records.length < MIN_PARALLEL_RECORDS || !existsSync(workerFile)) {
+  const script = threads > 1 && records.length >= MIN_PARALLEL_RECORDS ? workerFile() : null;
+  if (script === null) {
     return encodeBatch(records, tokenizer, template, {
       withRoles: opts.withRoles,
       onProgress: (d) => opts.onProgress?.(d, records.length),
@@ -202,7 +209,7 @@ export async function encodeAll(
       offset: start,
       withRoles: opts.withRoles,
     };
-    const worker = new Worker(workerFile, { workerData: job });
+    const worker = new Worker(script, { workerData: job });
     workers.push(worker);
     return new Promise<EncodedBatch>((resolve, reject) => {
       worker.on("message", (m: WorkerReply) => {

@@ -134,14 +134,15 @@ export async function datasetLengths(
     .digest("hex");
   const cacheFile = join(opts.cacheDir, "plan-lengths", `${key}.json`);
   const where = path ? path : `synthetic dataset (seed ${config.seed})`;
-  const cachedLengths = await readFile(cacheFile, "utf8")
-    .then((t) => (JSON.parse(t) as { lengths: number[] }).lengths)
+  const cached = await readFile(cacheFile, "utf8")
+    .then((t) => JSON.parse(t) as { lengths: number[]; template?: string })
     .catch(() => null);
+  const cachedLengths = cached?.lengths;
   if (Array.isArray(cachedLengths) && cachedLengths.length > 0) {
     return {
       stats: await statsFromLengths(cachedLengths),
       kind: "cached",
-      description: `${where} (${subsetNote(config)}, template ${config.template}): token lengths counted earlier (cached)`,
+      description: `${where} (${subsetNote(config)}, template ${cached?.template ?? config.template}): token lengths counted earlier (cached)`,
       records: cachedLengths.length,
     };
   }
@@ -167,13 +168,13 @@ export async function datasetLengths(
   // A cache that cannot be written (read-only folder, full disk) costs the next plan time, no more.
   const tmp = `${cacheFile}.tmp-${process.pid}`;
   await mkdir(join(opts.cacheDir, "plan-lengths"), { recursive: true })
-    .then(() => writeFile(tmp, JSON.stringify({ lengths })))
+    .then(() => writeFile(tmp, JSON.stringify({ lengths, template: template.name })))
     .then(() => rename(tmp, cacheFile))
     .catch(() => undefined);
   return {
     stats: await statsFromLengths(lengths),
     kind: "tokenized",
-    description: `${where} (${subsetNote(config)}, template ${config.template}): every record tokenized with the ${model.tokenizer} tokenizer`,
+    description: `${where} (${subsetNote(config)}, template ${template.name}): every record tokenized with the ${model.tokenizer} tokenizer`,
     records: lengths.length,
   };
 }

@@ -183,7 +183,7 @@ export function registerData(program: Command): void {
                 align: "right" as const,
               })),
               {
-                header: "--packing rows",
+                header: "packed rows (best fit)",
                 value: (w) => {
                   const p = s.packing.find((y) => y.seqLen === w.seqLen);
                   return p ? `${p.rows} (${pct(p.efficiency)} full)` : "";

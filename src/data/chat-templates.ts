@@ -21,6 +21,20 @@
 export const BUILTIN_TEMPLATE_NAMES = ["qwen2.5", "qwen3", "llama3", "mistral", "gemma", "phi3"] as const;
 export type BuiltinTemplateName = (typeof BUILTIN_TEMPLATE_NAMES)[number];
 
+/**
+ * The special tokens each built-in template writes. A tokenizer without them would spell the markup
+ * out in ordinary tokens, training on text the model never sees at inference, so resolveTemplate
+ * refuses the pair. (Mistral's [INST] is ordinary text in its v1 vocabulary.)
+ */
+export const BUILTIN_TEMPLATE_TOKENS: Readonly<Record<BuiltinTemplateName, readonly string[]>> = {
+  "qwen2.5": ["<|im_start|>", "<|im_end|>"],
+  qwen3: ["<|im_start|>", "<|im_end|>"],
+  llama3: ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+  mistral: [],
+  gemma: ["<start_of_turn>", "<end_of_turn>"],
+  phi3: ["<|user|>", "<|assistant|>", "<|end|>"],
+};
+
 /** Every --template value (templates.ts says what each does); here so the config schema stays light. */
 export const TEMPLATE_NAMES = [
   "auto",

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { DatasetRecord, InstructionRecord } from "./records.js";
-import { encodeRecord } from "./encode.js";
+import { LoraprofError } from "../util/errors.js";
+import { BUILTIN_CHAT_TEMPLATES } from "./chat-templates.js";
+import { encodeBatch, encodeRecord } from "./encode.js";
 import {
   ALPACA_PREAMBLE_NO_INPUT,
   renderRecord,
   resolveTemplate,
+  templateFromSpec,
   type TemplateTokenizerInfo,
 } from "./templates.js";
 import { loadTokenizer } from "./tokenizer.js";
@@ -275,5 +278,52 @@ describe("the model's chat template from its folder", () => {
       { text: "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", target: false },
       { text: "Yo<|im_end|>\n", target: true },
     ]);
+  });
+});
+
+describe("built-in templates with the wrong tokenizer, and records a template refuses", () => {
+  it("refuses a built-in whose special tokens the tokenizer lacks", async () => {
+    const qwen = await loadTokenizer({ family: "qwen2" });
+    expect(() => resolveTemplate("llama3", new Set(["chat"]), qwen)).toThrow(
+      /llama3 template needs <\|start_header_id\|>, <\|end_header_id\|>, <\|eot_id\|> as special tokens/,
+    );
+    expect(resolveTemplate("qwen3", new Set(["chat"]), qwen).name).toBe("qwen3");
+  });
+
+  it("names the record a chat template refuses (Gemma has no tool role)", async () => {
+    const qwen = await loadTokenizer({ family: "qwen2" });
+    const gemma = templateFromSpec({
+      kind: "jinja",
+      name: "gemma",
+      text: BUILTIN_CHAT_TEMPLATES.gemma,
+      bosText: null,
+      eosText: qwen.eosText,
+    });
+    const ok: DatasetRecord = {
+      kind: "chat",
+      messages: [
+        { role: "user", content: "Hi" },
+        { role: "assistant", content: "Hello" },
+      ],
+    };
+    const tool: DatasetRecord = {
+      kind: "chat",
+      messages: [
+        { role: "user", content: "Weather?" },
+        { role: "tool", content: "3°C" },
+        { role: "assistant", content: "Cold." },
+      ],
+    };
+    const err = (() => {
+      try {
+        encodeBatch([ok, tool], qwen, gemma, { withRoles: false });
+      } catch (e) {
+        return e as LoraprofError;
+      }
+      throw new Error("expected an error");
+    })();
+    expect(err.message).toMatch(/^record 1: the gemma chat template refused a record: .*alternate/);
+    expect(err.problems[0]?.field).toBe("record[1].template");
+    expect(err.exitCode).toBe(2);
   });
 });

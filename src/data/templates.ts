@@ -44,6 +44,7 @@ import { LoraprofError } from "../util/errors.js";
 import {
   BUILTIN_CHAT_TEMPLATES,
   BUILTIN_TEMPLATE_NAMES,
+  BUILTIN_TEMPLATE_TOKENS,
   TEMPLATE_NAMES,
   type TemplateName,
 } from "./chat-templates.js";
@@ -477,7 +478,16 @@ export function resolveTemplate(
     case "chatml":
     case "raw":
       return templateFromSpec({ kind: requested });
-    default:
+    default: {
+      const missing = BUILTIN_TEMPLATE_TOKENS[requested].filter((t) => tok.addedTokenId(t) === null);
+      if (missing.length > 0) {
+        throw templateError(
+          `the ${requested} template needs ${missing.join(", ")} as special tokens, which tokenizer ${tok.name} lacks`,
+          `${requested} with ${tok.name}`,
+          "use --template auto (the model's own template), or the template of this model's family",
+        );
+      }
       return jinja(requested, BUILTIN_CHAT_TEMPLATES[requested]);
+    }
   }
 }

@@ -22,9 +22,11 @@
  * them; so a label byte marks "this token is predicted", and the first token's label never counts.
  *
  * maskPrompt false: every token's label is 1 (plain causal LM on the whole text).
- * maskPrompt true: only the template's target segments are 1 (the Alpaca response + EOS; for chatml
- * each assistant reply + <|im_end|>\n). A record whose response was cut off entirely by truncation has
- * no target; it is kept (it still costs compute) and counted in `recordsWithoutTargets`.
+ * maskPrompt true: only the template's target segments are 1 (the Alpaca responses + EOS; for chatml
+ * and chat templates each assistant turn + its end-of-turn marker; for text records every token).
+ * A record whose response was cut off entirely by truncation has no target; it is kept (it still
+ * costs compute) and counted in `recordsWithoutTargets`. Records are encoded by encode.ts, on every
+ * core for large datasets.
  *
  * key = sha256 over (formatVersion, dataset key, tokenizer hash, template, seqLen, maskPrompt). The
  * dataset key is a content hash of the chosen records (records.ts), so the same records reach the same
@@ -37,7 +39,7 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { LoraprofError } from "../util/errors.js";
-import { encodeAll, type EncodedBatch } from "./encode.js";
+import { encodeAll } from "./encode.js";
 import { recordsContentKey, type DatasetRecord } from "./records.js";
 import { templateFromSpec, CHATML_END, CHATML_START, type Template } from "./templates.js";
 import type { Tokenizer } from "./tokenizer.js";
@@ -153,8 +155,6 @@ export interface BuildShardOptions {
   seqLen: number;
   maskPrompt: boolean;
   cacheDir: string;
-  /** Records already encoded with this tokenizer and template (data stats), to skip encoding. */
-  encoded?: EncodedBatch;
   /** Called every few hundred records while tokenizing (not called when the shard is reused). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -198,9 +198,10 @@ export async function buildShard(opts: BuildShardOptions): Promise<BuiltShard> {
   const existing = await tryReadMeta(dir, key);
   if (existing) return { dir, meta: existing, reused: true };
 
-  const enc =
-    opts.encoded ??
-    (await encodeAll(records, tokenizer, template, { withRoles: false, onProgress: opts.onProgress }));
+  const enc = await encodeAll(records, tokenizer, template, {
+    withRoles: false,
+    onProgress: opts.onProgress,
+  });
   // Truncate each record to seqLen into the shard's arrays.
   let totalCap = 0;
   for (let i = 0; i < records.length; i++) totalCap += Math.min(enc.lengths[i] as number, seqLen);

@@ -166,7 +166,6 @@ export async function prepareData(opts: PrepareDataOptions): Promise<PreparedDat
   const say = opts.onProgress ?? (() => {});
   const loaded = await loadRecords(opts);
   const { records, path } = loaded;
-  const all = { length: loaded.sourceRecords };
 
   const tokenizer = isTokenizer(opts.tokenizer) ? opts.tokenizer : await loadTokenizer(opts.tokenizer);
   const template = resolveTemplate(opts.template, new Set(records.map((r) => r.kind)), tokenizer);
@@ -174,7 +173,7 @@ export async function prepareData(opts: PrepareDataOptions): Promise<PreparedDat
   const description: DatasetDescription = {
     source: opts.dataset,
     path,
-    sourceRecords: all.length,
+    sourceRecords: loaded.sourceRecords,
     subset: opts.subset,
     mode: opts.subsetMode,
     seed: opts.seed,
@@ -211,7 +210,7 @@ export async function prepareData(opts: PrepareDataOptions): Promise<PreparedDat
     summary: {
       dataset: opts.dataset,
       path,
-      sourceRecords: all.length,
+      sourceRecords: loaded.sourceRecords,
       records: m.records,
       subset: opts.subset,
       subsetMode: opts.subsetMode,

@@ -14,9 +14,7 @@ writeFileSync(
   entry,
   `import { main } from ${JSON.stringify(join(root, "src/cli/main.ts"))};\nmain(process.argv).then((c) => { process.exitCode = c; });\n`,
 );
-await build({
-  entryPoints: [entry],
-  outfile: join(out, "loraprof.mjs"),
+const options = {
   bundle: true,
   platform: "node",
   target: "node20",
@@ -26,6 +24,14 @@ await build({
     js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
   },
   logLevel: "warning",
+};
+await build({ ...options, entryPoints: [entry], outfile: join(out, "loraprof.mjs") });
+// The tokenizer worker threads (src/data/encode.ts) load this file from beside the CLI; without it
+// the data stage runs on one thread.
+await build({
+  ...options,
+  entryPoints: [join(root, "src/data/encode-worker.ts")],
+  outfile: join(out, "encode-worker.mjs"),
 });
 rmSync(entry);
 // Native addon, and the tokenizer packages whose model files are read from disk at run time.

@@ -7,7 +7,8 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { LoraprofError, type Problem } from "../util/errors.js";
 
-type Kind = "string" | "int" | "number" | "bool" | "list" | "nullable-int" | "nullable-number" | "const";
+type Kind =
+  "string" | "int" | "number" | "bool" | "list" | "map" | "nullable-int" | "nullable-number" | "const";
 
 interface FlagDef {
   flag: string;
@@ -44,7 +45,20 @@ export const RUN_FLAGS: FlagDef[] = [
     flag: "dataset",
     field: "dataset",
     kind: "string",
-    description: "Alpaca JSON/JSONL path, alpaca (download) or synthetic",
+    description:
+      "dataset file or folder (JSON, JSONL, CSV, TSV, Parquet, Arrow, save_to_disk), hub id in the HF cache, alpaca (download) or synthetic",
+  },
+  {
+    flag: "format",
+    field: "format",
+    kind: "string",
+    description: "auto|alpaca|openai|sharegpt|text|completion record format (default auto: detected)",
+  },
+  {
+    flag: "columns",
+    field: "columns",
+    kind: "map",
+    description: "map format fields to the file's columns, e.g. instruction=prompt,output=completion",
   },
   {
     flag: "synthetic-records",
@@ -60,7 +74,13 @@ export const RUN_FLAGS: FlagDef[] = [
     kind: "int",
     description: "seed for subset, order, synthetic weights, LoRA init",
   },
-  { flag: "template", field: "template", kind: "string", description: "alpaca|chatml prompt template" },
+  {
+    flag: "template",
+    field: "template",
+    kind: "string",
+    description:
+      "auto|alpaca|chatml|raw|model|qwen2.5|qwen3|llama3|mistral|gemma|phi3 (auto: alpaca for Alpaca records, the model's chat template for chats)",
+  },
   {
     flag: "mask-prompt",
     field: "maskPrompt",
@@ -254,6 +274,16 @@ export function flagsToOverrides(opts: Record<string, unknown>): Record<string, 
                 .filter(Boolean),
         );
         break;
+      case "map": {
+        const map: Record<string, string> = {};
+        for (const part of s.split(",")) {
+          const m = /^\s*([^=\s]+)\s*=\s*([^=]+?)\s*$/.exec(part);
+          if (m) map[m[1] as string] = m[2] as string;
+          else bad("a list of field=column pairs");
+        }
+        setPath(out, f.field, map);
+        break;
+      }
       case "int":
       case "nullable-int": {
         if (f.kind === "nullable-int" && /^(none|null|all)$/i.test(s)) {

@@ -4,6 +4,8 @@
  * Unknown keys are errors. Resolution into the engine's RunSpec happens in ./resolve.ts.
  */
 import { z } from "zod";
+import { TEMPLATE_NAMES } from "../data/chat-templates.js";
+import { DATASET_FORMATS } from "../data/formats.js";
 import {
   DEFAULT_LOSS_CHUNK_TOKENS,
   KERNELS,
@@ -75,8 +77,16 @@ export const RunConfigSchema = z
     weights: z.enum(["auto", "random", "pretrained"]).default("auto"),
     /** Hub revision (branch, tag or commit) for pretrained weights. */
     revision: z.string().optional(),
-    /** Alpaca JSON/JSONL path, `alpaca` (upstream file, downloaded once) or `synthetic` (offline default). */
+    /**
+     * A dataset file or folder (JSON, JSONL, CSV, TSV, Parquet, Arrow, a save_to_disk folder), a hub
+     * dataset id already in the Hugging Face cache, `alpaca` (upstream file, downloaded once) or
+     * `synthetic` (offline default).
+     */
     dataset: z.string().min(1).default("synthetic"),
+    /** Record format; auto: detected from the columns (and printed). */
+    format: z.enum(["auto", ...DATASET_FORMATS]).default("auto"),
+    /** The format's field → the file's column, e.g. {instruction: "prompt", output: "completion"}. */
+    columns: z.record(z.string(), z.string()).default({}),
     /** Records generated for `--dataset synthetic`. */
     syntheticRecords: posInt().default(5000),
     /** Use only N records (null: all). */
@@ -85,7 +95,11 @@ export const RunConfigSchema = z
     subsetMode: z.enum(["first", "random"]).default("first"),
     /** Seeds subset sampling, record order, synthetic weights and LoRA init. */
     seed: z.number().int().nonnegative().default(0),
-    template: z.enum(["alpaca", "chatml"]).default("alpaca"),
+    /**
+     * auto: the Alpaca prompt for Alpaca records, the model's own chat template (else the built-in one
+     * of its family) for chat records, none for text and prompt/completion records.
+     */
+    template: z.enum(TEMPLATE_NAMES).default("auto"),
     /** Exclude prompt tokens from the loss (train on responses only). */
     maskPrompt: z.boolean().default(false),
     /** Records are truncated to this many tokens. */
@@ -181,7 +195,9 @@ export const FIELD_HINTS: Record<string, string> = {
   model:
     "use a catalog id (see `loraprof models`), a Hugging Face id like Qwen/Qwen2.5-1.5B-Instruct, or a local folder",
   weights: "use random, pretrained or auto",
-  dataset: "use a path to Alpaca JSON/JSONL, `alpaca` or `synthetic`",
+  dataset: "use a dataset file or folder path, a hub id in the Hugging Face cache, `alpaca` or `synthetic`",
+  format: `use auto or one of ${DATASET_FORMATS.join(", ")}`,
+  columns: "map format fields to columns, e.g. {instruction: prompt}",
   seqLen: "use a positive whole number of tokens, e.g. 512",
   batchSize: "use a positive whole number, e.g. 1",
   gradAccum: "use a positive whole number, e.g. 1",
@@ -195,7 +211,7 @@ export const FIELD_HINTS: Record<string, string> = {
   warmupSteps: "use fewer warmup steps than steps",
   device: "use auto, cpu, cuda or cuda:N",
   vramBudget: 'use a size like "8GiB", or null for the whole GPU',
-  template: "use alpaca or chatml",
+  template: `use one of ${TEMPLATE_NAMES.join(", ")}`,
   loss: "use full, chunked or fused (fused needs a GPU with liger-kernel; elsewhere chunked runs)",
   lossChunkTokens: "use a positive whole number of tokens, e.g. 1024",
   preset: `use one of ${PRESET_NAMES.join(", ")}`,

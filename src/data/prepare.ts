@@ -1,24 +1,31 @@
 /**
  * The data stage in one call, for the run orchestrator: resolve the dataset name → read or synthesize
- * the records → choose the subset → load the tokenizer → write (or reuse) the token shard.
+ * the records (format detected or given, columns mapped) → choose the subset → load the tokenizer →
+ * choose the template → write (or reuse) the token shard. `loadRecords` is the first half, shared
+ * with `data stats`.
  *
  * Everything the engine needs is in the shard folder and `padTokenId`; `summary` is the small record
  * of what was prepared that a run stores with its results (and reports print).
  */
-import { readDataset } from "./readers.js";
+import type { ColumnMap, DatasetFormat, UnusedField } from "./formats.js";
+import { loadDataset, type Container } from "./readers.js";
 import { recordsContentKey, type DatasetRecord } from "./records.js";
 import { resolveDataset, type ResolveOptions } from "./resolve.js";
 import { buildShard, type BuiltShard, type DatasetDescription } from "./shard.js";
 import { selectSubset, type SubsetMode } from "./subset.js";
 import { syntheticDataset } from "./synthetic.js";
-import type { TemplateName } from "./templates.js";
+import { resolveTemplate, type TemplateName } from "./templates.js";
 import { loadTokenizer, type Tokenizer, type TokenizerSpec } from "./tokenizer.js";
 
 export const DEFAULT_SYNTHETIC_RECORDS = 5000;
 
 export interface PrepareDataOptions {
-  /** "synthetic", "alpaca" or a path to an Alpaca JSON / JSONL file. */
+  /** "synthetic", "alpaca", a file or folder path, or a hub dataset id in the local HF cache. */
   dataset: string;
+  /** Read every record as this format (null or absent: detect it). */
+  format?: DatasetFormat | null;
+  /** The format's field → the file's column. */
+  columns?: ColumnMap;
   /** Records generated for `synthetic` (default 5,000, the seed paper's subset size). */
   syntheticRecords?: number;
   /** Use only this many records (null: all). */
@@ -47,7 +54,15 @@ export interface DataSummary {
   subset: number | null;
   subsetMode: SubsetMode;
   seed: number;
-  template: TemplateName;
+  /** The template used (its name: alpaca, chatml, raw, qwen2.5, model…). */
+  template: string;
+  /** What identifies its rendering (templates.ts Template.key). */
+  templateKey: string;
+  /** The record format (detected unless given), or "synthetic". */
+  format: DatasetFormat | "synthetic";
+  formatDetected: boolean;
+  /** Fields of the file the format does not read (never dropped silently: listed here). */
+  unusedFields: UnusedField[];
   seqLen: number;
   maskPrompt: boolean;
   /** Tokens in the shard (after truncation to seqLen) and those counted in the loss. */
@@ -77,33 +92,88 @@ export interface PreparedData {
   summary: DataSummary;
 }
 
-export async function prepareData(opts: PrepareDataOptions): Promise<PreparedData> {
+export interface LoadedRecords {
+  /** The records chosen (after the subset). */
+  records: DatasetRecord[];
+  sourceRecords: number;
+  /** The file or folder read, or null for synthetic data. */
+  path: string | null;
+  files: string[];
+  container: Container | null;
+  format: DatasetFormat | "synthetic";
+  formatDetected: boolean;
+  unusedFields: UnusedField[];
+}
+
+export type LoadRecordsOptions = Pick<
+  PrepareDataOptions,
+  | "dataset"
+  | "format"
+  | "columns"
+  | "syntheticRecords"
+  | "subset"
+  | "subsetMode"
+  | "seed"
+  | "cacheDir"
+  | "onProgress"
+  | "resolve"
+>;
+
+/** Resolves and reads the dataset, then takes the subset. */
+export async function loadRecords(opts: LoadRecordsOptions): Promise<LoadedRecords> {
   const say = opts.onProgress ?? (() => {});
   const resolved = await resolveDataset(opts.dataset, {
     ...opts.resolve,
     cacheDir: opts.cacheDir,
     onProgress: progressPrinter(say),
   });
-
-  let all: DatasetRecord[];
-  let path: string | null = null;
   if (resolved.kind === "synthetic") {
     const n = opts.syntheticRecords ?? DEFAULT_SYNTHETIC_RECORDS;
     say(`generating ${n} synthetic records (seed ${opts.seed})`);
-    all = syntheticDataset({ records: n, seed: opts.seed });
-  } else {
-    path = resolved.path;
-    say(`reading ${path}`);
-    all = await readDataset(path);
+    const all = syntheticDataset({ records: n, seed: opts.seed });
+    return {
+      records: selectSubset(all, opts.subset, opts.subsetMode, opts.seed),
+      sourceRecords: all.length,
+      path: null,
+      files: [],
+      container: null,
+      format: "synthetic",
+      formatDetected: false,
+      unusedFields: [],
+    };
   }
-  const records = selectSubset(all, opts.subset, opts.subsetMode, opts.seed);
+  say(`reading ${resolved.path}`);
+  const loaded = await loadDataset(resolved.path, { format: opts.format ?? null, columns: opts.columns });
+  say(
+    `format ${loaded.format}${loaded.detected ? " (detected)" : ""}, ${loaded.records.length} records` +
+      (loaded.unusedFields.length > 0
+        ? `; fields not used: ${loaded.unusedFields.map((u) => `${u.field} (${u.records} records)`).join(", ")}`
+        : ""),
+  );
+  return {
+    records: selectSubset(loaded.records, opts.subset, opts.subsetMode, opts.seed),
+    sourceRecords: loaded.records.length,
+    path: resolved.path,
+    files: loaded.files,
+    container: loaded.container,
+    format: loaded.format,
+    formatDetected: loaded.detected,
+    unusedFields: loaded.unusedFields,
+  };
+}
+
+export async function prepareData(opts: PrepareDataOptions): Promise<PreparedData> {
+  const say = opts.onProgress ?? (() => {});
+  const loaded = await loadRecords(opts);
+  const { records, path } = loaded;
 
   const tokenizer = isTokenizer(opts.tokenizer) ? opts.tokenizer : await loadTokenizer(opts.tokenizer);
+  const template = resolveTemplate(opts.template, new Set(records.map((r) => r.kind)), tokenizer);
   const datasetKey = recordsContentKey(records);
   const description: DatasetDescription = {
     source: opts.dataset,
     path,
-    sourceRecords: all.length,
+    sourceRecords: loaded.sourceRecords,
     subset: opts.subset,
     mode: opts.subsetMode,
     seed: opts.seed,
@@ -114,7 +184,7 @@ export async function prepareData(opts: PrepareDataOptions): Promise<PreparedDat
     datasetKey,
     dataset: description,
     tokenizer,
-    template: opts.template,
+    template,
     seqLen: opts.seqLen,
     maskPrompt: opts.maskPrompt,
     cacheDir: opts.cacheDir,
@@ -140,12 +210,16 @@ export async function prepareData(opts: PrepareDataOptions): Promise<PreparedDat
     summary: {
       dataset: opts.dataset,
       path,
-      sourceRecords: all.length,
+      sourceRecords: loaded.sourceRecords,
       records: m.records,
       subset: opts.subset,
       subsetMode: opts.subsetMode,
       seed: opts.seed,
-      template: opts.template,
+      template: template.name,
+      templateKey: template.key,
+      format: loaded.format,
+      formatDetected: loaded.formatDetected,
+      unusedFields: loaded.unusedFields,
       seqLen: opts.seqLen,
       maskPrompt: opts.maskPrompt,
       tokens: m.tokens,

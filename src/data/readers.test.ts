@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
+import { errorOf } from "../util/testing.js";
 import { findJsonSyntaxError, parseDataset, readDataset } from "./readers.js";
 
 let dir: string;
@@ -12,16 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function errorOf(fn: () => unknown): LoraprofError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof LoraprofError) return e;
-    throw e;
-  }
-  throw new Error("expected an error");
-}
 
 describe("readDataset", () => {
   it("reads an Alpaca JSON array, treating a missing or null input as empty", async () => {
@@ -44,12 +35,11 @@ describe("readDataset", () => {
     ]);
   });
 
-  it("reads JSON Lines with instruction and chat records mixed, skipping blank lines", async () => {
+  it("reads chat JSON Lines, skipping blank lines", async () => {
     const path = join(dir, "b.jsonl");
     await writeFile(
       path,
       [
-        JSON.stringify({ instruction: "Say hi.", output: "Hi" }),
         "",
         JSON.stringify({
           messages: [
@@ -62,15 +52,41 @@ describe("readDataset", () => {
       ].join("\r\n"),
     );
     const records = await readDataset(path);
-    expect(records).toHaveLength(2);
-    expect(records[1]).toEqual({
-      kind: "chat",
-      messages: [
-        { role: "system", content: "Be brief." },
-        { role: "user", content: "Hi" },
-        { role: "assistant", content: "Hello" },
-      ],
-    });
+    expect(records).toEqual([
+      {
+        kind: "chat",
+        messages: [
+          { role: "system", content: "Be brief." },
+          { role: "user", content: "Hi" },
+          { role: "assistant", content: "Hello" },
+        ],
+      },
+    ]);
+  });
+
+  it("refuses a file mixing instruction and chat records with one error naming both", async () => {
+    const path = join(dir, "mixed.jsonl");
+    await writeFile(
+      path,
+      [
+        JSON.stringify({ instruction: "Say hi.", output: "Hi" }),
+        JSON.stringify({
+          messages: [
+            { role: "user", content: "Hi" },
+            { role: "assistant", content: "Hello" },
+          ],
+        }),
+        JSON.stringify({ instruction: "Add.", output: "2" }),
+      ].join("\n"),
+    );
+    const err = (await readDataset(path).catch((e: unknown) => e)) as LoraprofError;
+    expect(err).toBeInstanceOf(LoraprofError);
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toContain("mixes record formats: 2 alpaca, 1 openai");
+    expect(err.problems.map((p) => p.field)).toEqual([
+      `${path}:line 1:record[0]`,
+      `${path}:line 2:record[1]`,
+    ]);
   });
 
   it("detects the format by content, not by file name", () => {
@@ -89,7 +105,7 @@ describe("readDataset", () => {
 
   it("names the file, record and field of a record without output", () => {
     const err = errorOf(() =>
-      parseDataset('[{"instruction":"a","output":"b"},{"instruction":"c"}]', "d.json"),
+      parseDataset('[{"instruction":"a","output":"b"},{"instruction":"c","output":null}]', "d.json"),
     );
     expect(err.code).toBe("DATASET_INVALID");
     expect(err.message).toContain("1 of 2 records in d.json are invalid");
@@ -99,32 +115,50 @@ describe("readDataset", () => {
     expect(err.problems[0]?.hint).toMatch(/instruction.*output/);
   });
 
-  it("gives the JSONL line number of a bad record and reports several at once", () => {
+  it("gives the JSONL line number of bad records and reports several at once", () => {
     const lines = [
       '{"instruction":"ok","output":"ok"}',
       '{"instruction":5,"output":"x"}',
       "",
-      '{"messages":[{"role":"user","content":"hi"}]}',
-      '{"messages":[{"role":"tool","content":"x"},{"role":"assistant","content":"y"}]}',
-      '{"instruction":"a", "output": }',
+      '{"instruction":"a","output":"b","history":[["q"]]}',
       "[1, 2]",
     ];
     const err = errorOf(() => parseDataset(lines.join("\n"), "d.jsonl"));
-    expect(err.message).toContain("5 of 6 records");
+    expect(err.message).toContain("3 of 4 records in d.jsonl are invalid alpaca records");
+    expect(err.exitCode).toBe(2);
     expect(err.problems.map((p) => p.field)).toEqual([
       "d.jsonl:line 2:record[1].instruction",
-      "d.jsonl:line 4:record[2].messages[0].role",
-      "d.jsonl:line 5:record[3].messages[0].role",
-      "d.jsonl:line 6:record[4]",
-      "d.jsonl:line 7:record[5]",
+      "d.jsonl:line 4:record[2].history[0]",
+      "d.jsonl:line 5:record[3]",
     ]);
-    expect(err.problems[1]?.message).toMatch(/last message must come from the assistant/);
-    expect(err.problems[3]?.message).toMatch(/invalid JSON at column 31/);
-    expect(err.problems[4]?.message).toMatch(/must be a JSON object, got an array/);
+    expect(err.problems[1]?.message).toMatch(/\[query, response\] pair/);
+    expect(err.problems[2]?.message).toMatch(/must be an object, got an array/);
+  });
+
+  it("reports JSON syntax errors by line before looking at records", () => {
+    const lines = ['{"instruction":"ok","output":"ok"}', '{"instruction":"a", "output": }', '{"x":'];
+    const err = errorOf(() => parseDataset(lines.join("\n"), "d.jsonl"));
+    expect(err.message).toContain("2 of 3 records");
+    expect(err.problems.map((p) => p.field)).toEqual([
+      "d.jsonl:line 2:record[1]",
+      "d.jsonl:line 3:record[2]",
+    ]);
+    expect(err.problems[0]?.message).toMatch(/invalid JSON at column 31/);
+  });
+
+  it("refuses a chat record whose last turn is not the assistant's", () => {
+    const err = errorOf(() =>
+      parseDataset(
+        '{"messages":[{"role":"assistant","content":"a"}]}\n{"messages":[{"role":"user","content":"hi"}]}',
+        "c.jsonl",
+      ),
+    );
+    expect(err.problems[0]?.field).toBe("c.jsonl:line 2:record[1].messages[0]");
+    expect(err.problems[0]?.message).toMatch(/last message must come from the assistant/);
   });
 
   it("lists at most 20 problems but counts every bad record", () => {
-    const lines = Array.from({ length: 30 }, () => '{"instruction":"a"}');
+    const lines = Array.from({ length: 30 }, () => '{"instruction":"a","output":5}');
     const err = errorOf(() => parseDataset(lines.join("\n"), "many.jsonl"));
     expect(err.problems).toHaveLength(20);
     expect(err.message).toContain("30 of 30 records");

@@ -1,44 +1,180 @@
 /**
- * Dataset files → records.
+ * Dataset files → rows → records.
  *
- * Two formats, told apart by content rather than file name: a file whose first non-space character is
- * `[` is one JSON array (Stanford Alpaca's alpaca_data.json); anything starting with `{` is JSON Lines,
- * one record per line (blank lines skipped). Either may hold instruction or chat records (see
- * records.ts), mixed freely.
+ * Containers, told apart by content where they can be, by name where they cannot:
+ * - JSON: a file whose first non-space character is `[` is one array of records (alpaca_data.json).
+ * - JSON Lines: anything starting with `{`, one record per line (blank lines skipped).
+ * - CSV (.csv) and TSV (.tsv), a header row naming the columns (csv-parse). Cells holding lists
+ *   (`history`, `messages`, …) are read as JSON text.
+ * - Parquet (magic bytes `PAR1`), read with hyparquet (snappy, gzip, zstd, brotli, lz4 through
+ *   hyparquet-compressors): what the Hugging Face hub serves and `Dataset.to_parquet` writes.
+ * - Arrow IPC (.arrow), read with apache-arrow: the files `Dataset.save_to_disk` writes.
+ * - A folder: a `save_to_disk` dataset (state.json lists its .arrow files), a DatasetDict
+ *   (dataset_dict.json; its `train` split, or its only split), or any folder of data files, such as a
+ *   hub dataset's snapshot in the Hugging Face cache (files with "train" in their path when there are
+ *   any, else all of them, in path order).
+ * Rows then become records through formats.ts (format detection, --format, --columns).
  *
  * Every record is validated; up to MAX_REPORTED problems are reported at once, each naming the file,
- * the record index (0-based, as in the array) and for JSON Lines the 1-based line number, so that one
- * pass over the error list fixes the file.
+ * the record index (0-based) and for JSON Lines the 1-based line number, so that one pass over the
+ * error list fixes the file. All dataset errors exit with code 2 (bad input).
  */
-import { readFile } from "node:fs/promises";
+import { readFile, readdir, stat } from "node:fs/promises";
+import { extname, join, relative } from "node:path";
 import { LoraprofError, type Problem } from "../util/errors.js";
-import { parseRecord, type DatasetRecord, type RecordIssue } from "./records.js";
+import {
+  convertRows,
+  MAX_REPORTED,
+  FORMATS_HINT,
+  type ColumnMap,
+  type ConvertedRows,
+  type DatasetFormat,
+  type RowLocator,
+} from "./formats.js";
+import type { DatasetRecord } from "./records.js";
 
-/** Problems listed in one error; the message still counts all bad records. */
-export const MAX_REPORTED = 20;
+export { MAX_REPORTED };
 
-const RECORD_HINT =
-  'each record needs "instruction" and "output" strings ("input" optional), or "messages": [{"role", "content"}, …] ending with an assistant message';
+export type Container = "json" | "jsonl" | "csv" | "tsv" | "parquet" | "arrow";
 
-/** Reads and validates a dataset file (Alpaca JSON array or JSON Lines). */
-export async function readDataset(path: string): Promise<DatasetRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") {
+export interface ReadOptions {
+  /** Skip detection and read every row as this format. */
+  format?: DatasetFormat | null;
+  /** The format's field → the file's column. */
+  columns?: ColumnMap;
+}
+
+export interface LoadedDataset extends ConvertedRows {
+  /** The container of the (first) file read. */
+  container: Container;
+  /** Files read, in order. */
+  files: string[];
+  /** Set when a folder was read: what kind of folder. */
+  folder: "save_to_disk" | "dataset_dict" | "data files" | null;
+}
+
+interface RawRows {
+  rows: unknown[];
+  container: Container;
+  locate: RowLocator;
+}
+
+const DATA_EXTENSIONS = new Set([".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".arrow"]);
+
+/** Reads a dataset file or folder into validated records, with the format and unread fields. */
+export async function loadDataset(path: string, opts: ReadOptions = {}): Promise<LoadedDataset> {
+  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") {
       throw new LoraprofError("DATASET_NOT_FOUND", `dataset file not found: ${path}`, {
         hint: "check the path (relative paths are resolved from the current folder), or use `--dataset alpaca` / `--dataset synthetic`",
         cause: err,
       });
     }
-    if (code === "EISDIR") {
-      throw new LoraprofError("DATASET_INVALID", `dataset path is a folder, not a file: ${path}`, {
-        hint: "point to the .json or .jsonl file inside it",
-        cause: err,
+    throw new LoraprofError("DATASET_INVALID", `cannot read ${path}: ${err.message}`, { cause: err });
+  });
+  let files: string[];
+  let folder: LoadedDataset["folder"] = null;
+  if (info.isDirectory()) {
+    ({ files, folder } = await folderFiles(path));
+  } else {
+    files = [path];
+  }
+  const parts: RawRows[] = [];
+  for (const f of files) parts.push(await readRows(f));
+  const rows = parts.length === 1 ? (parts[0] as RawRows).rows : parts.flatMap((p) => p.rows);
+  const starts: number[] = [];
+  let n = 0;
+  for (const p of parts) {
+    starts.push(n);
+    n += p.rows.length;
+  }
+  const locate: RowLocator = (i) => {
+    let k = starts.length - 1;
+    while (k > 0 && (starts[k] as number) > i) k--;
+    return (parts[k] as RawRows).locate(i - (starts[k] as number));
+  };
+  const converted = convertRows(rows, { ...opts, source: path, locate });
+  return { ...converted, container: (parts[0] as RawRows).container, files, folder };
+}
+
+/** Reads a dataset file or folder into validated records. */
+export async function readDataset(path: string, opts: ReadOptions = {}): Promise<DatasetRecord[]> {
+  return (await loadDataset(path, opts)).records;
+}
+
+/** Parses JSON / JSON Lines dataset text; `source` names the file in error messages. */
+export function parseDataset(text: string, source: string, opts: ReadOptions = {}): DatasetRecord[] {
+  const raw = parseJsonText(text, source);
+  return convertRows(raw.rows, { ...opts, source, locate: raw.locate }).records;
+}
+
+/** The files a dataset path stands for (a file: itself; a folder: see the file header). */
+export async function datasetFiles(path: string): Promise<string[]> {
+  const info = await stat(path).catch(() => null);
+  return info?.isDirectory() ? (await folderFiles(path)).files : [path];
+}
+
+async function folderFiles(
+  dir: string,
+): Promise<{ files: string[]; folder: NonNullable<LoadedDataset["folder"]> }> {
+  const readJson = async (p: string): Promise<unknown> => {
+    try {
+      return JSON.parse(await readFile(p, "utf8")) as unknown;
+    } catch {
+      return null;
+    }
+  };
+  const state = (await readJson(join(dir, "state.json"))) as {
+    _data_files?: { filename?: unknown }[];
+  } | null;
+  if (state && Array.isArray(state._data_files)) {
+    const files = state._data_files
+      .map((f) => f.filename)
+      .filter((f): f is string => typeof f === "string")
+      .map((f) => join(dir, f));
+    if (files.length > 0) return { files, folder: "save_to_disk" };
+  }
+  const dict = (await readJson(join(dir, "dataset_dict.json"))) as { splits?: unknown } | null;
+  if (dict && Array.isArray(dict.splits)) {
+    const splits = dict.splits.filter((s): s is string => typeof s === "string");
+    const split = splits.includes("train") ? "train" : splits.length === 1 ? splits[0] : undefined;
+    if (split === undefined) {
+      throw new LoraprofError("DATASET_INVALID", `${dir} is a DatasetDict without a train split`, {
+        problems: [
+          { field: "dataset", message: `splits: ${splits.join(", ")}`, hint: `pass ${join(dir, "<split>")}` },
+        ],
       });
     }
+    const inner = await folderFiles(join(dir, split));
+    return { files: inner.files, folder: "dataset_dict" };
+  }
+  const all: string[] = [];
+  const walk = async (d: string, depth: number): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.name.startsWith(".")) continue;
+      const p = join(d, e.name);
+      if (e.isDirectory() && depth < 4) await walk(p, depth + 1);
+      else if ((e.isFile() || e.isSymbolicLink()) && DATA_EXTENSIONS.has(extname(e.name).toLowerCase()))
+        all.push(p);
+    }
+  };
+  await walk(dir, 0);
+  all.sort();
+  const train = all.filter((f) => /(^|[/_.-])train([/_.-]|$)/i.test(relative(dir, f)));
+  const files = train.length > 0 ? train : all;
+  if (files.length === 0) {
+    throw new LoraprofError("DATASET_INVALID", `${dir} holds no dataset files`, {
+      hint: "point to a JSON, JSONL, CSV, TSV, Parquet or Arrow file, or a folder written by Dataset.save_to_disk",
+    });
+  }
+  return { files, folder: "data files" };
+}
+
+async function readRows(path: string): Promise<RawRows> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
     throw new LoraprofError(
       "DATASET_INVALID",
       `cannot read dataset file ${path}: ${(err as Error).message}`,
@@ -47,128 +183,194 @@ export async function readDataset(path: string): Promise<DatasetRecord[]> {
       },
     );
   }
-  return parseDataset(text, path);
+  const ext = extname(path).toLowerCase();
+  const at = (i: number) => `${path}:record[${i}]`;
+  if (bytes.subarray(0, 4).toString("latin1") === "PAR1") {
+    return { rows: await parquetRows(bytes, path), container: "parquet", locate: at };
+  }
+  if (ext === ".arrow" || bytes.subarray(0, 6).toString("latin1") === "ARROW1") {
+    return { rows: await arrowRows(bytes, path), container: "arrow", locate: at };
+  }
+  if (ext === ".parquet") {
+    throw new LoraprofError("DATASET_INVALID", `${path} is not a Parquet file (no PAR1 magic bytes)`, {
+      hint: "the file may be cut off or a Git LFS pointer; download it again",
+    });
+  }
+  const text = bytes.toString("utf8");
+  if (ext === ".csv" || ext === ".tsv") {
+    return {
+      rows: await csvRows(text, path, ext === ".tsv" ? "\t" : ","),
+      container: ext === ".csv" ? "csv" : "tsv",
+      locate: (i) => `${path}:record[${i}]`,
+    };
+  }
+  return parseJsonText(text, path);
 }
 
-/** Parses dataset text; `source` names the file in error messages. */
-export function parseDataset(text: string, source: string): DatasetRecord[] {
+async function parquetRows(bytes: Buffer, path: string): Promise<unknown[]> {
+  const { parquetReadObjects } = await import("hyparquet");
+  const { compressors } = await import("hyparquet-compressors");
+  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  try {
+    return (await parquetReadObjects({ file, compressors })).map((row) => plain(row));
+  } catch (err) {
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `cannot read the Parquet file ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+async function arrowRows(bytes: Buffer, path: string): Promise<unknown[]> {
+  const arrow = await import("apache-arrow");
+  let table: import("apache-arrow").Table;
+  try {
+    table = arrow.tableFromIPC(bytes);
+  } catch (err) {
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `cannot read the Arrow file ${path}: ${(err as Error).message}`,
+      {
+        hint: "expected an Arrow IPC file or stream, as Dataset.save_to_disk writes",
+        cause: err,
+      },
+    );
+  }
+  const names = table.schema.fields.map((f) => f.name);
+  const columns = names.map((_, i) => table.getChildAt(i));
+  const rows: unknown[] = [];
+  for (let r = 0; r < table.numRows; r++) {
+    const row: Record<string, unknown> = {};
+    names.forEach((name, i) => {
+      row[name] = plain(columns[i]?.get(r), (x) => x instanceof arrow.Vector);
+    });
+    rows.push(row);
+  }
+  return rows;
+}
+
+/**
+ * Arrow vectors and struct rows, Parquet bigints → plain JSON-like values. `isVector` tells Arrow
+ * list cells apart (struct rows are iterable too, over [key, value] pairs).
+ */
+function plain(v: unknown, isVector: (x: object) => boolean = () => false): unknown {
+  if (v === null || v === undefined) return v;
+  if (typeof v === "bigint") return Number(v);
+  if (typeof v !== "object") return v;
+  const rec = (x: unknown) => plain(x, isVector);
+  if (Array.isArray(v)) return v.map(rec);
+  if (isVector(v)) return Array.from(v as Iterable<unknown>, rec);
+  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
+  if (v instanceof Date) return v.toISOString();
+  const o = v as { toJSON?: () => unknown };
+  // An Arrow StructRow serializes itself to a plain object (its values may still be vectors).
+  const obj = (typeof o.toJSON === "function" ? o.toJSON() : v) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(obj).map(([k, x]) => [k, rec(x)]));
+}
+
+async function csvRows(text: string, path: string, delimiter: string): Promise<unknown[]> {
+  const { parse } = await import("csv-parse/sync");
+  try {
+    return parse(text, { columns: true, bom: true, skip_empty_lines: true, delimiter }) as unknown[];
+  } catch (err) {
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `${path} is not valid ${delimiter === "\t" ? "TSV" : "CSV"}: ${(err as Error).message}`,
+      {
+        hint: "the first row names the columns; quote cells that hold the delimiter, quotes or line breaks",
+        cause: err,
+      },
+    );
+  }
+}
+
+/** JSON array or JSON Lines text → rows, with JSON syntax problems reported by line. */
+function parseJsonText(text: string, source: string): RawRows {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // UTF-8 byte order mark
   const first = text.search(/\S/);
   if (first === -1) {
-    throw new LoraprofError("DATASET_INVALID", `dataset file is empty: ${source}`, { hint: RECORD_HINT });
+    throw new LoraprofError("DATASET_INVALID", `dataset file is empty: ${source}`, {
+      hint: `supported formats: ${FORMATS_HINT}`,
+    });
   }
   const c = text[first];
-  if (c === "[") return parseJsonArray(text, source);
+  if (c === "[") {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw jsonSyntaxError(text, source, err as Error);
+    }
+    if (!Array.isArray(value)) {
+      throw new LoraprofError("DATASET_INVALID", `${source} must hold a JSON array of records`, {
+        hint: FORMATS_HINT,
+      });
+    }
+    return { rows: value as unknown[], container: "json", locate: (i) => `${source}:record[${i}]` };
+  }
   if (c === "{") return parseJsonLines(text, source);
   const { line, column } = lineColumn(text, first);
   throw new LoraprofError(
     "DATASET_INVALID",
     `${source} is neither a JSON array nor JSON Lines (line ${line}, column ${column} starts with ${JSON.stringify(c)})`,
-    { hint: "use an Alpaca-style JSON array `[{…}, …]` or one JSON object per line (.jsonl)" },
+    {
+      hint: "use a JSON array `[{…}, …]`, one JSON object per line (.jsonl), or a .csv/.tsv/.parquet/.arrow file",
+    },
   );
 }
 
-class ProblemCollector {
-  readonly problems: Problem[] = [];
-  badRecords = 0;
-
-  add(location: string, issues: RecordIssue[]): void {
-    this.badRecords++;
-    for (const issue of issues) {
-      if (this.problems.length >= MAX_REPORTED) return;
-      this.problems.push({
-        field: issue.field ? `${location}.${issue.field}` : location,
-        message: issue.message,
-        hint: RECORD_HINT,
-      });
-    }
-  }
-
-  throwIfAny(source: string, total: number): void {
-    if (this.badRecords === 0) return;
-    const shown = this.problems.length;
-    throw new LoraprofError(
-      "DATASET_INVALID",
-      `${this.badRecords} of ${total} records in ${source} are invalid` +
-        (this.badRecords > shown ? ` (first ${shown} problems listed)` : ""),
-      { problems: this.problems, hint: "fix the records listed (or remove them) and run again" },
-    );
-  }
-}
-
-function parseJsonArray(text: string, source: string): DatasetRecord[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw jsonSyntaxError(text, source, err as Error);
-  }
-  if (!Array.isArray(value)) {
-    throw new LoraprofError("DATASET_INVALID", `${source} must hold a JSON array of records`, {
-      hint: RECORD_HINT,
-    });
-  }
-  const collector = new ProblemCollector();
-  const records: DatasetRecord[] = [];
-  value.forEach((item, i) => {
-    const r = parseRecord(item);
-    if ("issues" in r) collector.add(`${source}:record[${i}]`, r.issues);
-    else records.push(r.record);
-  });
-  collector.throwIfAny(source, value.length);
-  if (records.length === 0) {
-    throw new LoraprofError("DATASET_INVALID", `${source} holds an empty array: no records`, {
-      hint: RECORD_HINT,
-    });
-  }
-  return records;
-}
-
-function parseJsonLines(text: string, source: string): DatasetRecord[] {
-  const collector = new ProblemCollector();
-  const records: DatasetRecord[] = [];
+function parseJsonLines(text: string, source: string): RawRows {
+  const rows: unknown[] = [];
+  const lineNumbers: number[] = [];
+  const problems: Problem[] = [];
+  let bad = 0;
   const lines = text.split("\n");
-  let index = 0;
   for (let ln = 0; ln < lines.length; ln++) {
     const line = (lines[ln] as string).replace(/\r$/, "");
     if (line.trim() === "") continue;
-    const location = `${source}:line ${ln + 1}:record[${index}]`;
-    let value: unknown;
     try {
-      value = JSON.parse(line);
+      rows.push(JSON.parse(line));
+      lineNumbers.push(ln + 1);
     } catch (err) {
-      if (index === 0 && collector.badRecords === 0) {
+      if (rows.length === 0 && bad === 0) {
         // A pretty-printed single JSON object fails on its first line: say what the file really is.
+        let whole: unknown = null;
         try {
-          const whole: unknown = JSON.parse(text);
-          if (whole !== null && typeof whole === "object") {
-            throw new LoraprofError(
-              "DATASET_INVALID",
-              `${source} is one JSON object spread over several lines, not an array of records or JSON Lines`,
-              { hint: "wrap the records in a JSON array `[…]`, or write one record per line" },
-            );
-          }
-        } catch (e) {
-          if (e instanceof LoraprofError) throw e;
+          whole = JSON.parse(text);
+        } catch {
+          whole = null;
+        }
+        if (whole !== null && typeof whole === "object") {
+          throw new LoraprofError(
+            "DATASET_INVALID",
+            `${source} is one JSON object spread over several lines, not an array of records or JSON Lines`,
+            { hint: "wrap the records in a JSON array `[…]`, or write one record per line" },
+          );
         }
       }
-      const where = locate(line, err as Error);
-      collector.add(location, [
-        {
-          field: "",
+      bad++;
+      if (problems.length < MAX_REPORTED) {
+        const where = locate(line, err as Error);
+        problems.push({
+          field: `${source}:line ${ln + 1}:record[${rows.length + bad - 1}]`,
           message: `invalid JSON at column ${where.column}: ${cleanJsonMessage((err as Error).message)}`,
-        },
-      ]);
-      index++;
-      continue;
+          hint: "each line must be one complete JSON object",
+        });
+      }
     }
-    const r = parseRecord(value);
-    if ("issues" in r) collector.add(location, r.issues);
-    else records.push(r.record);
-    index++;
   }
-  collector.throwIfAny(source, index);
-  return records;
+  if (bad > 0) {
+    throw new LoraprofError(
+      "DATASET_INVALID",
+      `${bad} of ${rows.length + bad} records in ${source} are invalid` +
+        (bad > problems.length ? ` (first ${problems.length} problems listed)` : ""),
+      { problems, hint: "fix the records listed (or remove them) and run again" },
+    );
+  }
+  return { rows, container: "jsonl", locate: (i) => `${source}:line ${lineNumbers[i]}:record[${i}]` };
 }
 
 function cleanJsonMessage(message: string): string {

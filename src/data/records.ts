@@ -1,67 +1,50 @@
 /**
  * The dataset record model: what a training example is once read, before any template or tokenizer.
  *
- * Two kinds, matching the two file shapes people fine-tune on:
- * - instruction (Stanford Alpaca): `instruction`, optional `input`, `output`.
+ * Four kinds, matching the shapes people fine-tune on (formats.ts maps file formats onto them):
+ * - instruction (Stanford Alpaca, LLaMA-Factory's Alpaca): `instruction`, `input`, `output`, plus the
+ *   optional `system` prompt and `history`, earlier [query, response] turns of the same conversation.
  * - chat: `messages`, a list of `{role, content}` turns ending with the assistant's reply.
+ * - text: plain text for continued pre-training (no prompt, every token is a target).
+ * - completion: a `prompt` and the `completion` trained on.
  *
- * Unknown keys in a record are ignored (datasets often carry ids or categories); wrong types and
- * missing required keys are errors that name the record and the field.
+ * Records are plain data (structured-clonable), so worker threads can tokenize them.
  */
 import { createHash } from "node:crypto";
-import { z } from "zod";
 
-export type ChatRole = "system" | "user" | "assistant";
+export type ChatRole = "system" | "user" | "assistant" | "tool";
+export const CHAT_ROLES: readonly ChatRole[] = ["system", "user", "assistant", "tool"];
 
 export interface ChatMessage {
   role: ChatRole;
   content: string;
 }
 
-export type DatasetRecord =
-  | { kind: "instruction"; instruction: string; input: string; output: string }
-  | { kind: "chat"; messages: ChatMessage[] };
+export interface InstructionRecord {
+  kind: "instruction";
+  instruction: string;
+  input: string;
+  output: string;
+  /** LLaMA-Factory's `system` column; absent or "" when the record has none. */
+  system?: string;
+  /** LLaMA-Factory's `history`: earlier [query, response] pairs, oldest first. */
+  history?: [string, string][];
+}
+export interface ChatRecord {
+  kind: "chat";
+  messages: ChatMessage[];
+}
+export interface TextRecord {
+  kind: "text";
+  text: string;
+}
+export interface CompletionRecord {
+  kind: "completion";
+  prompt: string;
+  completion: string;
+}
 
-export type InstructionRecord = Extract<DatasetRecord, { kind: "instruction" }>;
-export type ChatRecord = Extract<DatasetRecord, { kind: "chat" }>;
-
-/** Alpaca record. `input` may be absent or null (some exports write null); both mean "no input". */
-export const InstructionRecordSchema = z.object({
-  instruction: z.string({ error: "must be a string (the task given to the model)" }),
-  input: z.string({ error: "must be a string when present (extra context; may be empty)" }).nullish(),
-  output: z.string({ error: "must be a string (the response the model is trained to give)" }),
-});
-
-export const ChatMessageSchema = z.object({
-  role: z.enum(["system", "user", "assistant"], { error: 'must be "system", "user" or "assistant"' }),
-  content: z.string({ error: "must be a string (multi-part content is not supported)" }),
-});
-
-export const ChatRecordSchema = z
-  .object({
-    messages: z
-      .array(ChatMessageSchema, { error: "must be an array of {role, content} messages" })
-      .min(1, { error: "must hold at least one message" }),
-  })
-  .superRefine((rec, ctx) => {
-    const last = rec.messages[rec.messages.length - 1];
-    if (last && last.role !== "assistant") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["messages", rec.messages.length - 1, "role"],
-        message: `the last message must come from the assistant (it is the training target), got "${last.role}"`,
-      });
-    }
-    rec.messages.forEach((m, i) => {
-      if (m.role === "system" && i > 0) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["messages", i, "role"],
-          message: "a system message may only come first",
-        });
-      }
-    });
-  });
+export type DatasetRecord = InstructionRecord | ChatRecord | TextRecord | CompletionRecord;
 
 export interface RecordIssue {
   /** Dotted path inside the record, e.g. `output` or `messages[2].role`; "" for the record itself. */
@@ -69,77 +52,52 @@ export interface RecordIssue {
   message: string;
 }
 
-function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
-  let cur: unknown = value;
-  for (const p of path) {
-    if (typeof cur !== "object" || cur === null) return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[p];
-  }
-  return cur;
-}
-
-function toIssues(value: unknown, error: z.ZodError): RecordIssue[] {
-  return error.issues.map((i) => ({
-    field: formatPath(i.path),
-    message:
-      i.code === "invalid_type" && valueAt(value, i.path) === undefined
-        ? `is missing (${i.message})`
-        : i.message,
-  }));
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const p of path) {
-    if (typeof p === "number") out += `[${p}]`;
-    else out += out === "" ? String(p) : `.${String(p)}`;
-  }
-  return out;
-}
-
 /**
- * Validates one parsed JSON value as a record. A value with a `messages` key is a chat record, any
- * other object an instruction record.
+ * An instruction record as the conversation it stands for: [system], then each history pair as a
+ * user and an assistant turn, then `instruction` (+ "\n\n" + `input` when non-empty) and `output`.
+ * The join matches the chatml template's rendering of plain Alpaca records (templates.ts).
  */
-export function parseRecord(value: unknown): { record: DatasetRecord } | { issues: RecordIssue[] } {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    const got = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
-    return { issues: [{ field: "", message: `must be a JSON object, got ${got}` }] };
+export function instructionMessages(r: InstructionRecord): ChatMessage[] {
+  const out: ChatMessage[] = [];
+  if (r.system) out.push({ role: "system", content: r.system });
+  for (const [q, a] of r.history ?? []) {
+    out.push({ role: "user", content: q }, { role: "assistant", content: a });
   }
-  if ("messages" in value) {
-    const r = ChatRecordSchema.safeParse(value);
-    if (!r.success) return { issues: toIssues(value, r.error) };
-    return {
-      record: { kind: "chat", messages: r.data.messages.map((m) => ({ role: m.role, content: m.content })) },
-    };
-  }
-  const r = InstructionRecordSchema.safeParse(value);
-  if (!r.success) return { issues: toIssues(value, r.error) };
-  return {
-    record: {
-      kind: "instruction",
-      instruction: r.data.instruction,
-      input: r.data.input ?? "",
-      output: r.data.output,
-    },
-  };
+  out.push(
+    { role: "user", content: r.input !== "" ? `${r.instruction}\n\n${r.input}` : r.instruction },
+    { role: "assistant", content: r.output },
+  );
+  return out;
 }
 
 /**
  * A content hash of a list of records (sha256, hex): equal lists give equal keys whatever file or
  * subset they came from, so token shards are shared between them. Key order inside a record is fixed
- * here, so the hash does not depend on how the source file ordered its keys.
+ * here, so the hash does not depend on how the source file ordered its keys. A plain Alpaca record
+ * hashes as it did before `system`/`history` existed, so existing shards stay valid.
  */
 export function recordsContentKey(records: readonly DatasetRecord[]): string {
   const h = createHash("sha256");
   h.update("loraprof-records/1\n");
   for (const r of records) {
-    const canonical =
-      r.kind === "instruction"
-        ? ["i", r.instruction, r.input, r.output]
-        : ["c", ...r.messages.map((m) => [m.role, m.content])];
-    h.update(JSON.stringify(canonical));
+    h.update(JSON.stringify(canonical(r)));
     h.update("\n");
   }
   return h.digest("hex");
+}
+
+function canonical(r: DatasetRecord): unknown[] {
+  switch (r.kind) {
+    case "instruction": {
+      const base: unknown[] = ["i", r.instruction, r.input, r.output];
+      if (r.system || (r.history && r.history.length > 0)) base.push(r.system ?? "", r.history ?? []);
+      return base;
+    }
+    case "chat":
+      return ["c", ...r.messages.map((m) => [m.role, m.content])];
+    case "text":
+      return ["t", r.text];
+    case "completion":
+      return ["p", r.prompt, r.completion];
+  }
 }

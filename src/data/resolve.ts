@@ -1,7 +1,10 @@
 /**
- * Dataset names → something readable: `synthetic`, `alpaca` (downloaded once), or a file path.
+ * Dataset names → something readable: `synthetic`, `alpaca` (downloaded once), a file or folder
+ * path, or a hub dataset id (`owner/name`) already in the local Hugging Face cache (never
+ * downloaded: its snapshot folder is read like any folder of data files, readers.ts).
  *
- * Names win over paths: a file called "alpaca" in the current folder is reached as `./alpaca`.
+ * Names win over paths: a file called "alpaca" in the current folder is reached as `./alpaca`;
+ * paths win over hub ids: a folder `owner/name` under the current folder is read as that folder.
  *
  * `alpaca` is the upstream Stanford Alpaca file (52,002 records), fetched once into
  * `<cacheDir>/datasets/alpaca_data.json`. The download streams into a temporary file while hashing,
@@ -14,9 +17,10 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve as resolvePath } from "node:path";
 import { LoraprofError } from "../util/errors.js";
+import { huggingfaceHubCache } from "../util/paths.js";
 
 export const ALPACA_URL = "https://raw.githubusercontent.com/tatsu-lab/stanford_alpaca/main/alpaca_data.json";
 export const ALPACA_BYTES = 22_773_992;
@@ -30,8 +34,8 @@ export type ResolvedDataset =
   | {
       kind: "file";
       path: string;
-      /** "path": the user's own file; "alpaca": the upstream file in the cache. */
-      origin: "path" | "alpaca";
+      /** "path": the user's own file or folder; "alpaca": the upstream file in the cache; "hub": a hub dataset's cached snapshot folder. */
+      origin: "path" | "alpaca" | "hub";
       /** True when this call downloaded the file. */
       downloaded: boolean;
     };
@@ -44,6 +48,8 @@ export interface DownloadProgress {
 export interface ResolveOptions {
   cacheDir: string;
   fetchImpl?: typeof fetch;
+  /** Environment for the Hugging Face cache location (tests point HF_HUB_CACHE at a folder). */
+  env?: NodeJS.ProcessEnv;
   /** Overrides for the `alpaca` download (tests point them at a local server). */
   url?: string;
   expectedBytes?: number;
@@ -53,7 +59,7 @@ export interface ResolveOptions {
 }
 
 const ACCEPTED_HINT =
-  "use `synthetic` (offline, Alpaca-like lengths), `alpaca` (Stanford Alpaca, downloaded once) or a path to an Alpaca JSON / JSONL file";
+  "use `synthetic` (offline, Alpaca-like lengths), `alpaca` (Stanford Alpaca, downloaded once), a path to a dataset file or folder (JSON, JSONL, CSV, TSV, Parquet, Arrow, save_to_disk), or a hub dataset id already in the Hugging Face cache";
 
 export async function resolveDataset(name: string, opts: ResolveOptions): Promise<ResolvedDataset> {
   if (name === "synthetic") return { kind: "synthetic" };
@@ -61,13 +67,12 @@ export async function resolveDataset(name: string, opts: ResolveOptions): Promis
 
   const path = resolvePath(name);
   const info = await stat(path).catch(() => null);
-  if (info?.isFile()) return { kind: "file", path, origin: "path", downloaded: false };
-  if (info?.isDirectory()) {
-    throw new LoraprofError("DATASET_INVALID", `dataset path is a folder, not a file: ${path}`, {
-      hint: "point to the .json or .jsonl file inside it",
-    });
+  if (info?.isFile() || info?.isDirectory()) return { kind: "file", path, origin: "path", downloaded: false };
+  if (/^[\w.-]+\/[\w.-]+$/.test(name)) {
+    const snapshot = await hubSnapshot(name, huggingfaceHubCache(opts.env));
+    if (snapshot) return { kind: "file", path: snapshot, origin: "hub", downloaded: false };
   }
-  const looksLikePath = /[/\\]/.test(name) || /\.(jsonl?|ndjson)$/i.test(name);
+  const looksLikePath = /[/\\]/.test(name) || /\.(jsonl?|ndjson|csv|tsv|parquet|arrow)$/i.test(name);
   throw new LoraprofError(
     "DATASET_NOT_FOUND",
     looksLikePath ? `dataset file not found: ${path}` : `unknown dataset "${name}" (and no such file)`,
@@ -82,6 +87,26 @@ export async function resolveDataset(name: string, opts: ResolveOptions): Promis
       hint: ACCEPTED_HINT,
     },
   );
+}
+
+/**
+ * A hub dataset's snapshot folder in the local cache: the revision refs/main names, else the most
+ * recently written snapshot. Null when the dataset was never downloaded.
+ */
+async function hubSnapshot(id: string, hubCache: string): Promise<string | null> {
+  const repo = join(hubCache, `datasets--${id.replace("/", "--")}`);
+  const main = (await readFile(join(repo, "refs", "main"), "utf8").catch(() => "")).trim();
+  if (main && (await stat(join(repo, "snapshots", main)).catch(() => null))?.isDirectory()) {
+    return join(repo, "snapshots", main);
+  }
+  const names = await readdir(join(repo, "snapshots")).catch(() => [] as string[]);
+  let best: { path: string; mtimeMs: number } | null = null;
+  for (const n of names) {
+    const p = join(repo, "snapshots", n);
+    const s = await stat(p).catch(() => null);
+    if (s?.isDirectory() && (!best || s.mtimeMs > best.mtimeMs)) best = { path: p, mtimeMs: s.mtimeMs };
+  }
+  return best?.path ?? null;
 }
 
 interface Sidecar {

@@ -32,6 +32,11 @@ const alpacaRecords = records.slice(0, 2);
 
 /** A character-level tokenizer with a BOS, standing in for Llama-like tokenizers. */
 const charTokenizer: Tokenizer = {
+  bosText: "<s>",
+  chatTemplate: null,
+  defaultChatTemplate: null,
+  spec: { dir: "/nonexistent" },
+  pieceBytes: () => 1,
   name: "chars",
   hash: "c".repeat(64),
   vocabSize: 1000,

@@ -22,9 +22,11 @@
  * them; so a label byte marks "this token is predicted", and the first token's label never counts.
  *
  * maskPrompt false: every token's label is 1 (plain causal LM on the whole text).
- * maskPrompt true: only the template's target segments are 1 (the Alpaca response + EOS; for chatml
- * each assistant reply + <|im_end|>\n). A record whose response was cut off entirely by truncation has
- * no target; it is kept (it still costs compute) and counted in `recordsWithoutTargets`.
+ * maskPrompt true: only the template's target segments are 1 (the Alpaca responses + EOS; for chatml
+ * and chat templates each assistant turn + its end-of-turn marker; for text records every token).
+ * A record whose response was cut off entirely by truncation has no target; it is kept (it still
+ * costs compute) and counted in `recordsWithoutTargets`. Records are encoded by encode.ts, on every
+ * core for large datasets.
  *
  * key = sha256 over (formatVersion, dataset key, tokenizer hash, template, seqLen, maskPrompt). The
  * dataset key is a content hash of the chosen records (records.ts), so the same records reach the same
@@ -37,9 +39,20 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { LoraprofError } from "../util/errors.js";
+import { encodeAll } from "./encode.js";
 import { recordsContentKey, type DatasetRecord } from "./records.js";
-import { renderRecord, TEMPLATES, type TemplateName, CHATML_END, CHATML_START } from "./templates.js";
+import { templateFromSpec, CHATML_END, CHATML_START, type Template } from "./templates.js";
 import type { Tokenizer } from "./tokenizer.js";
+
+export { encodeRecord } from "./encode.js";
+export type { EncodedRecord } from "./encode.js";
+
+/** A template, or the name of a fixed one. */
+export type TemplateArg = Template | "alpaca" | "chatml" | "raw";
+
+function asTemplate(t: TemplateArg): Template {
+  return typeof t === "string" ? templateFromSpec({ kind: t }) : t;
+}
 
 export const SHARD_FORMAT_VERSION = 1;
 
@@ -52,7 +65,8 @@ export const ShardMetaSchema = z
     /** Tokens whose label byte is 1. */
     labelTokens: z.number().int().nonnegative(),
     seqLen: z.number().int().positive(),
-    template: z.enum(TEMPLATES as [TemplateName, ...TemplateName[]]),
+    /** The template's key (templates.ts): "alpaca", "chatml", "raw" or "<name>:<sha16>" for Jinja. */
+    template: z.string().min(1),
     maskPrompt: z.boolean(),
     /** Records longer than seqLen before truncation. */
     truncatedRecords: z.number().int().nonnegative(),
@@ -88,34 +102,9 @@ export interface DatasetDescription {
   [extra: string]: unknown;
 }
 
-export interface EncodedRecord {
-  ids: number[];
-  /** 1 where the template marks the token as response (target), else 0. Same length as ids. */
-  targets: Uint8Array;
-}
-
-/** Tokenizes one record: [BOS] + each template segment encoded separately. Not truncated. */
-export function encodeRecord(
-  record: DatasetRecord,
-  tokenizer: Tokenizer,
-  template: TemplateName,
-): EncodedRecord {
-  const { segments } = renderRecord(record, template, tokenizer.eosText);
-  const ids: number[] = tokenizer.bosId === null ? [] : [tokenizer.bosId];
-  const flags: number[] = tokenizer.bosId === null ? [] : [0];
-  for (const s of segments) {
-    const part = tokenizer.encode(s.text);
-    for (const id of part) {
-      ids.push(id);
-      flags.push(s.target ? 1 : 0);
-    }
-  }
-  return { ids, targets: Uint8Array.from(flags) };
-}
-
 /** Refuses template/tokenizer pairs that cannot work, before any tokenizing. */
-export function checkTemplateSupport(tokenizer: Tokenizer, template: TemplateName): void {
-  if (template !== "chatml") return;
+export function checkTemplateSupport(tokenizer: Tokenizer, template: TemplateArg): void {
+  if (asTemplate(template).key !== "chatml") return;
   const missing = [CHATML_START, CHATML_END].filter((t) => tokenizer.addedTokenId(t) === null);
   if (missing.length > 0) {
     throw new LoraprofError(
@@ -137,7 +126,8 @@ export function checkTemplateSupport(tokenizer: Tokenizer, template: TemplateNam
 export function shardKey(parts: {
   datasetKey: string;
   tokenizerHash: string;
-  template: TemplateName;
+  /** The template's key. */
+  template: string;
   seqLen: number;
   maskPrompt: boolean;
 }): string {
@@ -161,7 +151,7 @@ export interface BuildShardOptions {
   datasetKey?: string;
   dataset?: DatasetDescription;
   tokenizer: Tokenizer;
-  template: TemplateName;
+  template: TemplateArg;
   seqLen: number;
   maskPrompt: boolean;
   cacheDir: string;
@@ -177,7 +167,8 @@ export interface BuiltShard {
 }
 
 export async function buildShard(opts: BuildShardOptions): Promise<BuiltShard> {
-  const { records, tokenizer, template, seqLen, maskPrompt } = opts;
+  const { records, tokenizer, seqLen, maskPrompt } = opts;
+  const template = asTemplate(opts.template);
   if (!Number.isInteger(seqLen) || seqLen <= 0) {
     throw new LoraprofError(
       "DATASET_INVALID",
@@ -194,37 +185,41 @@ export async function buildShard(opts: BuildShardOptions): Promise<BuiltShard> {
   }
   checkTemplateSupport(tokenizer, template);
   const datasetKey = opts.datasetKey ?? recordsContentKey(records);
-  const key = shardKey({ datasetKey, tokenizerHash: tokenizer.hash, template, seqLen, maskPrompt });
+  const key = shardKey({
+    datasetKey,
+    tokenizerHash: tokenizer.hash,
+    template: template.key,
+    seqLen,
+    maskPrompt,
+  });
   const shardsDir = join(opts.cacheDir, "shards");
   const dir = join(shardsDir, key);
 
   const existing = await tryReadMeta(dir, key);
   if (existing) return { dir, meta: existing, reused: true };
 
-  // Tokenize into one growing buffer pair; records are short, so a few reallocations are cheap.
-  let tokens = new Uint32Array(Math.max(1024, records.length * 128));
-  let labels = new Uint8Array(tokens.length);
+  const enc = await encodeAll(records, tokenizer, template, {
+    withRoles: false,
+    onProgress: opts.onProgress,
+  });
+  // Truncate each record to seqLen into the shard's arrays.
+  let totalCap = 0;
+  for (let i = 0; i < records.length; i++) totalCap += Math.min(enc.lengths[i] as number, seqLen);
+  const tokens = new Uint32Array(totalCap);
+  const labels = new Uint8Array(totalCap);
   const offsets = Buffer.alloc(8 * (records.length + 1));
   let total = 0;
+  let from = 0;
   let labelTokens = 0;
   let truncatedRecords = 0;
   let recordsWithoutTargets = 0;
   for (let i = 0; i < records.length; i++) {
-    const enc = encodeRecord(records[i] as DatasetRecord, tokenizer, template);
-    const n = Math.min(enc.ids.length, seqLen);
-    if (enc.ids.length > seqLen) truncatedRecords++;
-    if (total + n > tokens.length) {
-      const size = Math.max(tokens.length * 2, total + n);
-      const t = new Uint32Array(size);
-      t.set(tokens.subarray(0, total));
-      tokens = t;
-      const l = new Uint8Array(size);
-      l.set(labels.subarray(0, total));
-      labels = l;
-    }
+    const full = enc.lengths[i] as number;
+    const n = Math.min(full, seqLen);
+    if (full > seqLen) truncatedRecords++;
     let targets = 0;
     for (let j = 0; j < n; j++) {
-      const id = enc.ids[j] as number;
+      const id = enc.ids[from + j] as number;
       if (id >= tokenizer.vocabSize) {
         throw new LoraprofError(
           "INTERNAL",
@@ -232,16 +227,15 @@ export async function buildShard(opts: BuildShardOptions): Promise<BuiltShard> {
         );
       }
       tokens[total + j] = id;
-      const label = maskPrompt ? (enc.targets[j] as number) : 1;
+      const label = maskPrompt ? (enc.targets[from + j] as number) : 1;
       labels[total + j] = label;
       targets += label;
     }
     if (targets === 0) recordsWithoutTargets++;
     labelTokens += targets;
     total += n;
+    from += full;
     offsets.writeBigUInt64LE(BigInt(total), 8 * (i + 1));
-    if (opts.onProgress && (i % 500 === 499 || i === records.length - 1))
-      opts.onProgress(i + 1, records.length);
   }
 
   if (recordsWithoutTargets === records.length) {
@@ -268,7 +262,7 @@ export async function buildShard(opts: BuildShardOptions): Promise<BuiltShard> {
     tokens: total,
     labelTokens,
     seqLen,
-    template,
+    template: template.key,
     maskPrompt,
     truncatedRecords,
     recordsWithoutTargets,

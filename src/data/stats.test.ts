@@ -16,7 +16,7 @@ describe("lengthStats", () => {
   });
 
   it("counts records longer than each seqLen", () => {
-    expect(s.truncated).toEqual([{ seqLen: 32, records: 1, fraction: 0.25 }]);
+    expect(s.truncated).toEqual([{ seqLen: 32, records: 1, tokensCut: 8, fraction: 0.25 }]);
   });
 
   it("computes padding waste for max_length and for longest-in-batch in dataset order", () => {
@@ -38,7 +38,7 @@ describe("datasetStats on the 9k Alpaca sample (shared/data/alpaca)", () => {
     records = await readDataset(ALPACA);
     const qwen = await loadTokenizer({ family: "qwen2" });
     const start = performance.now();
-    stats = datasetStats({ records, tokenizer: qwen, template: "alpaca" });
+    stats = await datasetStats({ records, tokenizer: qwen, template: "alpaca" });
     // Measured, not asserted tightly (the machine is shared): ~1–2 s on one core.
     expect(performance.now() - start).toBeLessThan(30_000);
   }, 60_000);

@@ -5,15 +5,21 @@
  * numbers a person compares with published dataset facts. Percentiles use the nearest-rank definition
  * (the smallest length with at least p·n records at or below it), so they are always real lengths.
  *
+ * Truncation: records longer than each seqLen and the tokens cut off them.
+ * Packing: the share of rows filled when records are packed into rows of seqLen (packing.ts).
+ * Per-role tokens and target tokens come with `datasetStats` (encode.ts attributes each token to
+ * the message role whose text it encodes; template markup and BOS count as `template`).
+ *
  * Padding waste is the padding share of processed tokens, records truncated to seqLen first:
  * - maxLengthFraction: every record padded to seqLen (padding = "max_length").
  * - longestFractionBatchB: records taken in dataset order in batches of B, each batch padded to its
  *   longest record (padding = "longest"); the last batch may be smaller. Batch 1 never pads. The engine
  *   shuffles records, so a run's waste differs a little from the dataset-order figure.
  */
+import { encodeAll, type EncodedBatch, type TokenRole } from "./encode.js";
+import { packingEfficiency, type PackingSummary } from "./packing.js";
 import type { DatasetRecord } from "./records.js";
-import { encodeRecord } from "./shard.js";
-import type { TemplateName } from "./templates.js";
+import { templateFromSpec, type Template } from "./templates.js";
 import type { Tokenizer } from "./tokenizer.js";
 
 export const DEFAULT_STAT_SEQ_LENS = [512, 1024, 2048] as const;
@@ -42,31 +48,51 @@ export interface PaddingWaste {
 export interface DatasetStats {
   records: number;
   tokens: TokenLengthSummary;
-  /** Records longer than seqLen (cut when written to a shard of that seqLen). */
-  truncated: { seqLen: number; records: number; fraction: number }[];
+  /** Records longer than seqLen (cut when written to a shard of that seqLen), and the tokens cut. */
+  truncated: { seqLen: number; records: number; fraction: number; tokensCut: number }[];
   paddingWaste: PaddingWaste[];
+  /** Rows filled when packing into rows of seqLen (`--packing`). */
+  packing: PackingSummary[];
+}
+
+export interface DatasetTokenStats extends DatasetStats {
+  /** Tokens the template marks as targets (what `--mask-prompt` trains on), before truncation. */
+  targetTokens: number;
+  /** Tokens per role, before truncation. */
+  roleTokens: Record<TokenRole, number>;
 }
 
 /** Token length of every record as the shard writer would produce it, before truncation. */
 export function recordTokenLengths(
   records: readonly DatasetRecord[],
   tokenizer: Tokenizer,
-  template: TemplateName,
-): Uint32Array {
-  const out = new Uint32Array(records.length);
-  records.forEach((r, i) => {
-    out[i] = encodeRecord(r, tokenizer, template).ids.length;
-  });
-  return out;
+  template: Template | "alpaca" | "chatml" | "raw",
+): Promise<Uint32Array> {
+  const t = typeof template === "string" ? templateFromSpec({ kind: template }) : template;
+  return encodeAll(records, tokenizer, t, { withRoles: false }).then((b) => b.lengths);
 }
 
-export function datasetStats(opts: {
+/** Statistics of an encoded batch (encode.ts, encodeAll with roles). */
+export function batchStats(batch: EncodedBatch, seqLens?: readonly number[]): DatasetTokenStats {
+  let targetTokens = 0;
+  for (let i = 0; i < batch.targets.length; i++) targetTokens += batch.targets[i] as number;
+  if (!batch.roleTokens) throw new RangeError("batchStats needs role counts (encodeAll withRoles)");
+  return { ...lengthStats(batch.lengths, seqLens), targetTokens, roleTokens: batch.roleTokens };
+}
+
+export async function datasetStats(opts: {
   records: readonly DatasetRecord[];
   tokenizer: Tokenizer;
-  template: TemplateName;
+  template: Template | "alpaca" | "chatml" | "raw";
   seqLens?: readonly number[];
-}): DatasetStats {
-  return lengthStats(recordTokenLengths(opts.records, opts.tokenizer, opts.template), opts.seqLens);
+  onProgress?: (done: number, total: number) => void;
+}): Promise<DatasetTokenStats> {
+  const t = typeof opts.template === "string" ? templateFromSpec({ kind: opts.template }) : opts.template;
+  const batch = await encodeAll(opts.records, opts.tokenizer, t, {
+    withRoles: true,
+    onProgress: opts.onProgress,
+  });
+  return batchStats(batch, opts.seqLens);
 }
 
 /** Nearest-rank percentile of sorted values, p in (0, 1]. */
@@ -99,10 +125,18 @@ export function lengthStats(
     },
     truncated: seqLens.map((seqLen) => {
       let count = 0;
-      for (let i = 0; i < n; i++) if ((lengths[i] as number) > seqLen) count++;
-      return { seqLen, records: count, fraction: count / n };
+      let cut = 0;
+      for (let i = 0; i < n; i++) {
+        const l = lengths[i] as number;
+        if (l > seqLen) {
+          count++;
+          cut += l - seqLen;
+        }
+      }
+      return { seqLen, records: count, fraction: count / n, tokensCut: cut };
     }),
     paddingWaste: seqLens.map((seqLen) => paddingWaste(lengths, seqLen)),
+    packing: seqLens.map((seqLen) => packingEfficiency(lengths, seqLen)),
   };
 }
 

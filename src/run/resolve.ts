@@ -5,13 +5,13 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { homedir } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
 import { findModel, MODELS } from "../catalog/models.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
 import { LoraprofError } from "../util/errors.js";
 import { listGpus, type GpuInfo } from "../util/gpu.js";
+import { huggingfaceHubCache } from "../util/paths.js";
 import { PROTOCOL_VERSION, type Precision, type RunSpec } from "./protocol.js";
 
 export interface ResolvedModel {
@@ -141,8 +141,7 @@ export function checkpointCached(
   }
   if (model.source === "local") return true;
   if (model.source === "synthetic") return existsSync(join(model.path!, "config.json"));
-  const hubCache =
-    env["HF_HUB_CACHE"] ?? join(env["HF_HOME"] ?? join(homedir(), ".cache", "huggingface"), "hub");
+  const hubCache = huggingfaceHubCache(env);
   const snapshots = join(hubCache, `models--${model.hubId!.replace("/", "--")}`, "snapshots");
   try {
     return readdirSync(snapshots).some((s) => existsSync(join(snapshots, s, "config.json")));

@@ -80,6 +80,8 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   ctx.onProgress?.({ stage: "data", message: `preparing ${config.dataset}` });
   const data = await prepareData({
     dataset: resolved.dataset,
+    format: resolved.format === "auto" ? null : resolved.format,
+    columns: resolved.columns,
     syntheticRecords: resolved.syntheticRecords,
     subset: resolved.subset,
     subsetMode: resolved.subsetMode,

@@ -16,6 +16,14 @@ export type ErrorCode =
   | "TOKENIZER"
   | "INTERNAL";
 
+/** Codes that mean the user's input is at fault (exit code 2); every other code exits with 1. */
+const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "CONFIG_INVALID",
+  "FLAG_INVALID",
+  "DATASET_INVALID",
+  "DATASET_NOT_FOUND",
+]);
+
 export interface Problem {
   /** Dotted path of the setting at fault, e.g. `optimizer.lr`, or a file:record location. */
   field: string;
@@ -41,7 +49,7 @@ export class LoraprofError extends Error {
     this.code = code;
     this.problems = opts.problems ?? [];
     this.hint = opts.hint;
-    this.exitCode = opts.exitCode ?? (code === "CONFIG_INVALID" || code === "FLAG_INVALID" ? 2 : 1);
+    this.exitCode = opts.exitCode ?? (BAD_INPUT.has(code) ? 2 : 1);
   }
 
   /** Human-readable, multi-line rendering used by the CLI. */

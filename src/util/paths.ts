@@ -36,3 +36,8 @@ export function packageRoot(): string {
 export function engineSourceDir(): string {
   return process.env["LORAPROF_ENGINE_SRC"] ?? join(packageRoot(), "engine", "src");
 }
+
+/** The Hugging Face hub cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub). */
+export function huggingfaceHubCache(env: NodeJS.ProcessEnv = process.env): string {
+  return env["HF_HUB_CACHE"] ?? join(env["HF_HOME"] ?? join(homedir(), ".cache", "huggingface"), "hub");
+}

@@ -32,7 +32,7 @@ describe("bad input gets a clear error and runs nothing", () => {
       ].join("\n") + "\n",
     );
     const r = cli(["run", "--dataset", data, "--steps", "2", "--warmup-steps", "0", "--device", "cpu"], env);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain("broken.jsonl");
     expect(r.stderr).toMatch(/record 1|line 2/);
     expect(r.stderr).toContain("output");

@@ -167,7 +167,7 @@ export function renderRunResult(r: RunResult, title?: string): string {
     ],
     [
       "data",
-      `${c.dataset} (${r.data.records} records, mean ${formatNumber(r.data.meanTokens)} tokens, template ${c.template})`,
+      `${c.dataset} (${r.data.records} records, mean ${formatNumber(r.data.meanTokens)} tokens, format ${r.data.format}, template ${r.data.template})`,
     ],
   ];
   if (m) {

@@ -6,7 +6,7 @@
 //        [--out results.json] -- [extra run flags, e.g. --weights random --dataset PATH]
 //
 // Needs a CUDA GPU with bitsandbytes; the engine's Python (LORAPROF_PYTHON or `loraprof setup`)
-// also runs the Trainer.
+// also runs the Trainer. bench/peers/compare.mjs runs the same with Unsloth beside it, repeats in rotating order.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -36,6 +36,7 @@ const FIGURES = [
   "processedTokensPerSecond",
   "peakAllocatedBytes",
   "peakReservedBytes",
+  "peakDeviceBytes", // NVML: the engine's metric; the Trainer's nvmlPeakDeviceBytes
 ];
 
 let environment = null; // the first engine run's (GPU, driver, libraries)
@@ -58,14 +59,20 @@ function runEngine(preset, repeat) {
 }
 
 function runTrainer(spec) {
-  process.stderr.write(`· trainer: ${python} bench/trainer_baseline.py --spec ${spec}\n`);
-  const t = spawnSync(python, [join(root, "bench/trainer_baseline.py"), "--spec", spec], {
+  process.stderr.write(`· trainer: ${python} bench/peers/trainer_run.py --spec ${spec}\n`);
+  const t = spawnSync(python, [join(root, "bench/peers/trainer_run.py"), "--spec", spec], {
     encoding: "utf8",
     maxBuffer: 64 << 20,
-    env: { ...process.env, PYTHONUNBUFFERED: "1" },
+    // The Trainer peer imports loraprof_engine (record order, NVML watch) from this tree.
+    env: {
+      ...process.env,
+      PYTHONUNBUFFERED: "1",
+      PYTHONPATH: [process.env.PYTHONPATH, join(root, "engine/src")].filter(Boolean).join(":"),
+    },
   });
   try {
-    return JSON.parse(t.stdout.trim().split("\n").pop());
+    const r = JSON.parse(t.stdout.trim().split("\n").pop());
+    return { ...r, peakDeviceBytes: r.nvmlPeakDeviceBytes };
   } catch {
     throw new Error(`trainer failed (exit ${t.status}): ${t.stderr.split("\n").slice(-8).join("\n")}`);
   }

@@ -10,10 +10,15 @@ export function median(xs) {
 
 /**
  * Runs the CLI (`cli`: the command split into words, e.g. ["node", "bin/loraprof.js"]) with `args`
- * and returns its --json output, parsed; an error quoting its stderr when there is none.
+ * and returns its --json output, parsed; an error quoting its stderr when there is none. `options` go to
+ * spawnSync (e.g. a timeout and killSignal).
  */
-export function runCliJson(cli, args) {
-  const r = spawnSync(cli[0], [...cli.slice(1), ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+export function runCliJson(cli, args, options = {}) {
+  const r = spawnSync(cli[0], [...cli.slice(1), ...args], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+    ...options,
+  });
   try {
     return JSON.parse(r.stdout);
   } catch {

@@ -105,6 +105,7 @@ def main() -> None:
     checkpointing: str | bool = (args.checkpointing if args.checkpointing == "unsloth" else True) if train[
         "gradCheckpointing"
     ] else False
+    # A packed micro-batch is one row of up to batchSize × seqLen tokens (positions stay under seqLen).
     max_seq_length = data["seqLen"] * (data["batchSize"] if args.packing else 1)
     load_options: dict[str, Any] = {
         "model_name": folder,
@@ -132,10 +133,6 @@ def main() -> None:
         "random_state": train["seed"],
     }
     model = FastLanguageModel.get_peft_model(model, **peft_options)
-    if args.packing:
-        from unsloth.utils.packing import mark_allow_overlength
-
-        mark_allow_overlength(model)
     load_seconds = time.perf_counter() - t_load
 
     trainer = common.make_trainer(

@@ -1,0 +1,386 @@
+// loraprof side by side with its peers (Unsloth; HF Trainer + PEFT + bitsandbytes, the study's method) on one
+// GPU: for each shape, `loraprof run` stores a RunSpec, and each peer runs that RunSpec (same checkpoint, records
+// in the same order, batch, padding, LoRA, optimizer, precision, budget: bench/peers/common.py). The order of
+// the three tools rotates from repeat to repeat (L U T, U T L, T L U) so that drift favours none; a peer that
+// runs before loraprof in a repeat uses the previous repeat's RunSpec (the same configuration and records).
+//
+//   node bench/peers/compare.mjs [--shapes "NAME:FLAGS;NAME:FLAGS"] [--repeats 3] [--peers unsloth,trainer]
+//        [--peer-packing auto|on|off] [--deadline-s N] [--run-timeout-s N] [--cli "node bin/loraprof.js"]
+//        [--out results.json] -- [loraprof flags for every shape, e.g. --weights random --dataset PATH --recipe fast]
+//
+// --out is read first when it exists: runs already in it (same shape name and flags) are kept and not
+// repeated, so a benchmark stopped by a time limit resumes. It is rewritten after every run.
+// --peer-packing auto: the peers pack (`--packing`) when loraprof's flags for the shape hold --packing.
+// Figures: real and processed tokens/s, device peak by NVML (loraprof: peakDeviceBytes; peers:
+// nvmlPeakDeviceBytes), allocator peak; per tool the median and range over repeats; ratios loraprof ÷ peer
+// of the medians, and the range of the per-repeat ratios.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { median, runCliJson } from "../lib/common.mjs";
+
+export const DEFAULT_SHAPES = [
+  "run1:--preset paper-run1",
+  "run2:--preset paper-run2",
+  "b32-s512-bf16:--preset paper-run3 --batch-size 32 --seq-len 512 --optimizer adamw_8bit --loss chunked --vram-budget 8GiB",
+  "lora-bf16-b16-s2048:--preset paper-run3 --method lora --batch-size 16 --seq-len 2048 --padding max_length --no-grad-checkpointing --loss chunked",
+].join(";");
+export const TOOLS = ["loraprof", "unsloth", "trainer"];
+const PEER_SCRIPTS = { unsloth: "bench/peers/unsloth_run.py", trainer: "bench/peers/trainer_run.py" };
+
+/** Splits argv at `--`: [own options, loraprof flags for every shape]. Throws on an unknown option. */
+export function parseArgs(argv) {
+  const dash = argv.indexOf("--");
+  const own = dash >= 0 ? argv.slice(0, dash) : argv;
+  const extra = dash >= 0 ? argv.slice(dash + 1) : [];
+  const known = {
+    "--shapes": DEFAULT_SHAPES,
+    "--repeats": "3",
+    "--peers": "unsloth,trainer",
+    "--peer-packing": "auto",
+    "--deadline-s": null,
+    "--run-timeout-s": "540",
+    "--cli": null,
+    "--out": null,
+  };
+  const opts = { ...known };
+  for (let i = 0; i < own.length; i += 2) {
+    if (!(own[i] in known))
+      throw usage(
+        `unknown option ${own[i]}`,
+        `use ${Object.keys(known).join(", ")}, then -- and loraprof flags`,
+      );
+    if (own[i + 1] === undefined)
+      throw usage(`${own[i]} needs a value`, `e.g. ${own[i]} ${known[own[i]] ?? "VALUE"}`);
+    opts[own[i]] = own[i + 1];
+  }
+  const repeats = Number(opts["--repeats"]);
+  if (!Number.isInteger(repeats) || repeats < 1)
+    throw usage(`--repeats: ${opts["--repeats"]}`, "a whole number ≥ 1 (3 or more for a range)");
+  const peers = opts["--peers"].split(",").filter(Boolean);
+  for (const p of peers)
+    if (!(p in PEER_SCRIPTS))
+      throw usage(`--peers: ${p}`, `use a subset of ${Object.keys(PEER_SCRIPTS).join(",")}`);
+  if (!["auto", "on", "off"].includes(opts["--peer-packing"]))
+    throw usage(`--peer-packing: ${opts["--peer-packing"]}`, "auto, on or off");
+  const seconds = (name) => {
+    if (opts[name] === null) return null;
+    const n = Number(opts[name]);
+    if (!(n > 0)) throw usage(`${name}: ${opts[name]}`, "a number of seconds > 0");
+    return n;
+  };
+  return {
+    shapes: parseShapes(opts["--shapes"]),
+    repeats,
+    peers,
+    peerPacking: opts["--peer-packing"],
+    deadlineSeconds: seconds("--deadline-s"),
+    runTimeoutSeconds: seconds("--run-timeout-s"),
+    cli: opts["--cli"],
+    out: opts["--out"],
+    extra,
+  };
+}
+
+/** "NAME:FLAGS;NAME:FLAGS" → [{name, flags: [...]}]; flags split on spaces (no quoting). */
+export function parseShapes(text) {
+  const shapes = text
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const colon = s.indexOf(":");
+      if (colon <= 0)
+        throw usage(`--shapes: "${s}" has no name`, 'write NAME:FLAGS, e.g. "run1:--preset paper-run1"');
+      return {
+        name: s.slice(0, colon).trim(),
+        flags: s
+          .slice(colon + 1)
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean),
+      };
+    });
+  if (!shapes.length) throw usage("--shapes is empty", 'e.g. --shapes "run1:--preset paper-run1"');
+  const names = shapes.map((s) => s.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw usage(`--shapes: ${dup} appears twice`, "give each shape its own name");
+  return shapes;
+}
+
+/** The tools' order in repeat i (0-based): rotated so that each runs first, second and third in turn. */
+export function orderOf(i, tools) {
+  const k = i % tools.length;
+  return [...tools.slice(k), ...tools.slice(0, k)];
+}
+
+/** Does a peer pack for this shape? `auto`: when loraprof's flags hold --packing. */
+export function peerPacks(mode, flags) {
+  return mode === "on" || (mode === "auto" && flags.includes("--packing"));
+}
+
+const FIGURES = ["realTokensPerSecond", "processedTokensPerSecond", "deviceBytes", "peakAllocatedBytes"];
+const range = (xs) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : null);
+
+/** Per-tool medians and ranges, and loraprof ÷ peer ratios, of one shape's runs. */
+export function summarize(runs, peers) {
+  const ok = (tool) => runs.filter((r) => r.tool === tool && !r.error);
+  const tools = {};
+  for (const tool of ["loraprof", ...peers]) {
+    const rs = ok(tool);
+    tools[tool] = {
+      runs: rs.length,
+      // The distinct real-token counts of the measured windows: one value, the same as loraprof's, when the
+      // tool saw exactly the records loraprof did (unpacked; a packed peer packs its own way).
+      realTokens: [...new Set(rs.map((r) => r.figures.realTokens))],
+      errors: runs.filter((r) => r.tool === tool && r.error).map((r) => r.error),
+      ...Object.fromEntries(
+        FIGURES.map((f) => {
+          const xs = rs.map((r) => r.figures[f]).filter((x) => typeof x === "number");
+          return [f, { median: xs.length ? median(xs) : null, range: range(xs) }];
+        }),
+      ),
+    };
+  }
+  const ratios = {};
+  for (const peer of peers) {
+    ratios[peer] = {};
+    for (const f of ["realTokensPerSecond", "deviceBytes"]) {
+      const a = tools.loraprof[f].median;
+      const b = tools[peer][f].median;
+      const perRepeat = [];
+      for (const l of ok("loraprof")) {
+        const p = ok(peer).find((r) => r.repeat === l.repeat);
+        if (p && typeof l.figures[f] === "number" && typeof p.figures[f] === "number" && p.figures[f] > 0) {
+          perRepeat.push(l.figures[f] / p.figures[f]);
+        }
+      }
+      ratios[peer][f] = { ofMedians: a !== null && b ? a / b : null, perRepeatRange: range(perRepeat) };
+    }
+  }
+  return { tools, ratios };
+}
+
+function usage(message, fix) {
+  const err = new Error(`${message}: ${fix}`);
+  err.code = "USAGE";
+  return err;
+}
+
+function figuresOfEngine(engine) {
+  const m = engine.metrics;
+  return {
+    realTokens: m.realTokens,
+    processedTokens: m.processedTokens,
+    measuredSteps: m.measuredSteps,
+    measuredSeconds: m.measuredSeconds,
+    realTokensPerSecond: m.realTokensPerSecond,
+    processedTokensPerSecond: m.processedTokensPerSecond,
+    deviceBytes: m.peakDeviceBytes,
+    peakAllocatedBytes: m.peakAllocatedBytes,
+  };
+}
+
+function figuresOfPeer(p) {
+  return {
+    realTokens: p.realTokens,
+    processedTokens: p.processedTokens,
+    measuredSteps: p.measuredSteps,
+    measuredSeconds: p.measuredSeconds,
+    realTokensPerSecond: p.realTokensPerSecond,
+    processedTokensPerSecond: p.processedTokensPerSecond,
+    deviceBytes: p.nvmlPeakDeviceBytes,
+    peakAllocatedBytes: p.peakAllocatedBytes,
+  };
+}
+
+function main() {
+  let args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err.code !== "USAGE") throw err;
+    console.error(`error: ${err.message}`);
+    process.exit(2);
+  }
+  const root = resolve(new URL("../..", import.meta.url).pathname);
+  const cli = (args.cli ?? `node ${join(root, "bin/loraprof.js")}`).split(" ");
+  const home = resolve(process.env.LORAPROF_HOME ?? ".loraprof");
+  const python =
+    process.env.LORAPROF_PYTHON ?? JSON.parse(readFileSync(join(home, "engine.json"), "utf8")).python;
+  const env = {
+    ...process.env,
+    PYTHONUNBUFFERED: "1",
+    // The peers import loraprof_engine (record order, NVML watch) from this tree.
+    PYTHONPATH: [process.env.PYTHONPATH, join(root, "engine/src")].filter(Boolean).join(":"),
+  };
+  const start = Date.now();
+  const left = () =>
+    args.deadlineSeconds === null ? Infinity : args.deadlineSeconds - (Date.now() - start) / 1000;
+  const limitMs = () => Math.max(1, Math.min(args.runTimeoutSeconds ?? Infinity, left())) * 1000;
+
+  let gpu = null;
+  try {
+    gpu = execFileSync("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"], {
+      encoding: "utf8",
+    })
+      .trim()
+      .split("\n")[0];
+  } catch {
+    /* no nvidia-smi */
+  }
+  const prior = args.out && existsSync(args.out) ? JSON.parse(readFileSync(args.out, "utf8")) : null;
+  const result = {
+    benchmark: "peers: loraprof vs Unsloth vs HF Trainer + PEFT, same RunSpec",
+    commands: [...(prior?.commands ?? []), `node bench/peers/compare.mjs ${process.argv.slice(2).join(" ")}`],
+    gpu: gpu?.split(", ")[0] ?? prior?.gpu ?? null,
+    driver: gpu?.split(", ")[1] ?? prior?.driver ?? null,
+    repeats: args.repeats,
+    versions: prior?.versions ?? {},
+    date: new Date().toISOString(),
+    // Shapes of earlier calls that this call does not run stay as they were: no stored result is lost.
+    shapes: (prior?.shapes ?? []).filter(
+      (s) => !args.shapes.some((t) => t.name === s.name && sameFlags(s.flags, [...t.flags, ...args.extra])),
+    ),
+  };
+  const save = () => args.out && writeFileSync(args.out, JSON.stringify(result, null, 2) + "\n");
+
+  const runEngine = (shape, repeat) => {
+    const flags = [
+      ...shape.flags,
+      ...args.extra,
+      "--label",
+      `peers-${shape.name}-${repeat}`,
+      "--json",
+      "--quiet",
+    ];
+    const command = `loraprof run ${flags.join(" ")}`;
+    process.stderr.write(`· ${command}\n`);
+    const engine = runCliJson(cli, ["run", ...flags], { timeout: limitMs(), killSignal: "SIGINT" });
+    if (engine.status !== "completed")
+      throw Object.assign(new Error(`run ${engine.status}: ${engine.error?.message}`), { command });
+    result.versions.loraprof ??= engine.environment ?? null;
+    const spec = join(home, "runs", engine.id, "spec.json");
+    if (!existsSync(spec)) throw Object.assign(new Error(`no RunSpec at ${spec}`), { command });
+    return { command, runId: engine.id, spec, figures: figuresOfEngine(engine) };
+  };
+  const runPeer = (peer, spec, packing) => {
+    const cmd = [join(root, PEER_SCRIPTS[peer]), "--spec", spec, ...(packing ? ["--packing"] : [])];
+    const command = `${python} ${cmd.join(" ")}`;
+    process.stderr.write(`· ${command}\n`);
+    const t = spawnSync(python, cmd, { encoding: "utf8", maxBuffer: 64 << 20, env, timeout: limitMs() });
+    let out;
+    try {
+      out = JSON.parse(t.stdout.trim().split("\n").pop());
+    } catch {
+      const why = t.error ? String(t.error.message) : `exit ${t.status}`;
+      throw Object.assign(
+        new Error(`${peer} failed (${why}): ${(t.stderr ?? "").split("\n").slice(-12).join("\n")}`),
+        {
+          command,
+        },
+      );
+    }
+    result.versions[peer] ??= out.versions ?? null;
+    return {
+      command,
+      runId: out.runSpec,
+      spec,
+      figures: figuresOfPeer(out),
+      options: out.options,
+      nvmlPeakDeviceReason: out.nvmlPeakDeviceReason,
+      overBudget: out.overBudget,
+    };
+  };
+
+  for (const shape of args.shapes) {
+    const key = { name: shape.name, flags: [...shape.flags, ...args.extra] };
+    const old = prior?.shapes?.find((s) => s.name === key.name && sameFlags(s.flags, key.flags));
+    const runs = old ? old.runs.filter((r) => !r.error) : [];
+    const packing = peerPacks(args.peerPacking, key.flags);
+    const entry = { ...key, peerPacking: packing, runs, summary: null };
+    result.shapes.push(entry);
+    // The last stored loraprof run's RunSpec, while it is still there (a fresh machine has none).
+    let spec = [...runs].reverse().find((r) => r.tool === "loraprof")?.spec ?? null;
+    if (spec !== null && !existsSync(spec)) spec = null;
+    for (let i = 0; i < args.repeats; i++) {
+      let tools = orderOf(i, ["loraprof", ...args.peers]);
+      if (spec === null) tools = ["loraprof", ...tools.filter((t) => t !== "loraprof")];
+      for (const tool of tools) {
+        if (runs.some((r) => r.tool === tool && r.repeat === i + 1)) continue;
+        if (left() < 30) {
+          process.stderr.write(`  deadline: ${shape.name} #${i + 1} ${tool} not started\n`);
+          continue;
+        }
+        const t0 = Date.now();
+        let run;
+        try {
+          if (tool === "loraprof") {
+            run = runEngine(shape, i + 1);
+            spec = run.spec;
+          } else {
+            if (spec === null) throw new Error("no RunSpec: loraprof's run of this shape failed");
+            run = runPeer(tool, spec, packing);
+          }
+        } catch (err) {
+          run = { command: err.command ?? null, error: String(err.message ?? err) };
+        }
+        runs.push({
+          tool,
+          repeat: i + 1,
+          position: tools.indexOf(tool) + 1,
+          wallSeconds: (Date.now() - t0) / 1000,
+          ...run,
+        });
+        const f = run.figures;
+        process.stderr.write(
+          `  ${shape.name} #${i + 1} ${tool}: ${run.error ? `error: ${run.error.split("\n")[0]}` : `${f.realTokensPerSecond?.toFixed(1)} real tok/s, device ${gib(f.deviceBytes)} GiB`}\n`,
+        );
+        entry.summary = summarize(runs, args.peers);
+        save();
+      }
+    }
+    entry.summary = summarize(runs, args.peers);
+    save();
+  }
+  printTable(result, args.peers);
+}
+
+const sameFlags = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+const gib = (b) => (typeof b === "number" ? (b / 2 ** 30).toFixed(2) : "—");
+const fmt = (n, d = 1) => (typeof n === "number" ? n.toFixed(d) : "—");
+
+function printTable(result, peers) {
+  console.log(`${result.gpu ?? "no GPU"} (driver ${result.driver ?? "—"})`);
+  const head = [
+    "shape",
+    "tool",
+    "runs",
+    "real tok/s (range)",
+    "device GiB",
+    "loraprof÷tool tok/s",
+    "loraprof÷tool device",
+  ];
+  console.log(head.join(" | "));
+  for (const s of result.shapes) {
+    if (!s.summary) continue;
+    for (const tool of ["loraprof", ...peers]) {
+      const t = s.summary.tools[tool];
+      const r = tool === "loraprof" ? null : s.summary.ratios[tool];
+      const rr = t.realTokensPerSecond.range;
+      console.log(
+        [
+          s.name,
+          tool,
+          `${t.runs}${t.errors.length ? ` (+${t.errors.length} failed)` : ""}`,
+          `${fmt(t.realTokensPerSecond.median)} (${rr ? `${fmt(rr[0])}–${fmt(rr[1])}` : "—"})`,
+          gib(t.deviceBytes.median),
+          r ? fmt(r.realTokensPerSecond.ofMedians, 2) : "",
+          r ? fmt(r.deviceBytes.ofMedians, 2) : "",
+        ].join(" | "),
+      );
+    }
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main();

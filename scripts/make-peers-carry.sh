@@ -11,7 +11,7 @@
 # - datasets 4.8.5 (the newest <5) with dill 0.4.1, multiprocess 0.70.19 (py312) and fsspec 2026.2.0
 #   (datasets wants fsspec<=2026.2.0; the host's may be newer). xxhash, pyarrow, httpx: on the host.
 # - cut_cross_entropy 25.1.1: unsloth_zoo's loss path imports it (guarded); tiny.
-# - liger-kernel 0.8.5: Triton kernels (fused linear cross-entropy, RMSNorm, SwiGLU, RoPE) for the engine.
+# liger-kernel (0.8.5) travels in .carry/site (scripts/make-carry.sh): the engine uses it too.
 # Left out on purpose: xformers (optional in unsloth.models._utils, falls back to SDPA; its wheels are
 # built per torch and large), torchao (every import of it in unsloth is guarded; an unmatched build warns
 # or breaks), vllm/flash_attn (optional), and tyro, msgspec, hf_transfer, diffusers, typer, pydantic,
@@ -26,7 +26,7 @@ STAGE=/tmp/loraprof-peers-stage
 PINS=(
   unsloth==2026.10.9 unsloth_zoo==2026.10.9 trl==1.15.0
   datasets==4.8.5 dill==0.4.1 multiprocess==0.70.19 fsspec==2026.2.0
-  cut-cross-entropy==25.1.1 liger-kernel==0.8.5
+  cut-cross-entropy==25.1.1
 )
 rm -rf "$WHL" "$STAGE" .carry-peers && mkdir -p "$WHL" "$STAGE/site" .carry-peers
 # Ignored by git from inside (works in a worktree too, where .git is a file): never committed, and it

@@ -29,7 +29,7 @@ import unsloth  # first: it patches transformers and peft
 from unsloth import FastLanguageModel  # noqa: F401
 from importlib import metadata
 import torch, transformers, peft, trl, bitsandbytes, liger_kernel  # noqa: F401,E401
-print(f"import unsloth: {time.perf_counter() - t:.1f} s, device {torch.cuda.get_device_name(0)}")
+print(f"import unsloth: {time.perf_counter() - t:.1f} s, device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
 for name in ["unsloth", "unsloth_zoo", "trl", "datasets", "transformers", "peft", "accelerate", "torch", "triton",
              "bitsandbytes", "liger_kernel", "cut_cross_entropy", "xformers", "flash_attn", "torchao"]:
     try:

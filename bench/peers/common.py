@@ -1,11 +1,11 @@
 """What the peers (HF Trainer + PEFT, Unsloth) share, so both run exactly what loraprof's engine ran.
 
 A peer reads the RunSpec the engine stored with a run (RUN_DIR/spec.json) and takes from it the model
-folder, the token shard, the records in the engine's order (`loraprof_engine.data.record_order`, seeded
-by data.seed), batch size, gradient accumulation, padding, optimizer, precision and steps. It trains with
-a plain HF Trainer over a sequential sampler, so both peers see the same micro-batches step for step.
+folder, LoRA, optimizer, precision and steps, and trains on the engine's own micro-batches
+(`loraprof_engine.data.micro_batches`: the same records in the same seeded order, padded or packed the
+same way) with a plain HF Trainer over a sequential sampler, so each step sees what the engine's did.
 Timing follows the engine's rules: warmup steps excluded, the device synchronized at both ends of the
-measured window; real (non-padding) and processed tokens counted per micro-batch in the window.
+measured window; real (non-padding) and processed tokens are the engine's counts of each micro-batch.
 Device memory: NVML device-used bytes sampled every 50 ms by the engine's own NvmlWatch (the figure
 the engine reports as peakDeviceBytes), plus the caching allocator's peaks. The engine's --vram-budget
 is applied the same way (the allocator capped at the budget).
@@ -19,15 +19,13 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-Record = tuple[np.ndarray, np.ndarray]  # token ids (int64), loss mask (uint8: 1 = in the loss)
 
 OPTIM_NAMES = {
     "adamw_torch": "adamw_torch",
@@ -37,7 +35,6 @@ OPTIM_NAMES = {
     "paged_adamw_32bit": "paged_adamw_32bit",
 }
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-IGNORE_INDEX = -100
 
 
 class UsageError(Exception):
@@ -48,12 +45,6 @@ def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--spec", required=True, help="a loraprof run's spec.json (RUN_DIR/spec.json)")
     ap.add_argument("--out", help="also write the result JSON here")
-    ap.add_argument(
-        "--packing",
-        action="store_true",
-        help="pack records (engine order) into rows of up to data.seqLen tokens, data.batchSize rows per "
-        "micro-batch, flattened padding-free with positions restarting per record",
-    )
     if extra is not None:
         extra(ap)
     return ap.parse_args()
@@ -94,124 +85,71 @@ def device_of(spec: dict[str, Any]) -> torch.device:
     return device
 
 
-def load_shard(shard_dir: str) -> list[Record]:
-    d = Path(shard_dir)
-    tokens = np.fromfile(d / "tokens.bin", dtype="<u4")
-    labels = np.fromfile(d / "labels.bin", dtype=np.uint8)
-    offsets = np.fromfile(d / "offsets.bin", dtype="<u8")
-    return [
-        (tokens[offsets[i] : offsets[i + 1]].astype(np.int64), labels[offsets[i] : offsets[i + 1]])
-        for i in range(len(offsets) - 1)
-    ]
-
-
-def engine_order(records: list[Record], seed: int) -> Iterator[Record]:
-    from loraprof_engine.data import record_order
-
-    for i in record_order(len(records), seed):
-        yield records[i]
-
-
-class MicroBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+class MicroBatches(torch.utils.data.Dataset[dict[str, Any]]):
     """One item per micro-batch, already collated: the Trainer runs with batch size 1 and a collator that
     unwraps, so that packed and padded micro-batches go through the same loader."""
 
-    def __init__(self, batches: list[dict[str, torch.Tensor]]) -> None:
+    def __init__(self, batches: list[dict[str, Any]]) -> None:
         self.batches = batches
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, i: int) -> dict[str, Any]:
         return self.batches[i]
 
 
-def unwrap(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+def unwrap(items: list[dict[str, Any]]) -> dict[str, Any]:
     (batch,) = items
-    return batch
+    return dict(batch)  # a copy: Measure.count takes keys off it
 
 
-def collate_padded(records: list[Record], pad_id: int, seq_len: int, padding: str) -> dict[str, torch.Tensor]:
-    """The engine's collate (loraprof_engine.data.collate): right-pad to the longest record or seqLen."""
-    width = seq_len if padding == "max_length" else max(len(ids) for ids, _ in records)
-    n = len(records)
-    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
-    attention = torch.zeros((n, width), dtype=torch.long)
-    labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
-    for r, (ids_np, mask) in enumerate(records):
-        k = len(ids_np)
-        ids = torch.from_numpy(ids_np)
-        input_ids[r, :k] = ids
-        attention[r, :k] = 1
-        labels[r, :k] = torch.where(torch.from_numpy(mask.astype(bool)), ids, IGNORE_INDEX)
-    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+def micro_batches(spec: dict[str, Any], flat: bool) -> list[dict[str, Any]]:
+    """Every micro-batch of the run: the engine's own (loraprof_engine.data.micro_batches: the records in
+    its seeded order, padded or packed as data.padding says), as model inputs. Keys starting with '_' are
+    the engine's token counts, taken off before the model sees the batch.
 
+    Packed micro-batches (data.padding "packed": rows of whole records, positions restarting per record,
+    each record's first label ignored, a row's end padding a segment of its own) go without an attention
+    mask: transformers then keeps attention inside each segment from the position ids. `flat` lays the
+    rows end to end in one row [1, rows × width] with `packed_seq_lengths` (the segment lengths), the
+    padding-free layout Unsloth's packed path reads (what its TRL collator builds)."""
+    from loraprof_engine.data import micro_batches as engine_micro_batches
+    from loraprof_engine.data import open_shard
+    from loraprof_engine.spec import DataSpec
 
-def packed_records(order: Iterator[Record], seq_len: int, rows: int) -> Iterator[list[Record]]:
-    """Each micro-batch's records: `rows` rows filled in order, a record joining the current row when it
-    fits in seq_len tokens, else opening the next row (records are at most seq_len long: the shard
-    truncates); the record that does not fit the last row opens the next micro-batch."""
-    held: Record | None = None
-    while True:
-        taken: list[Record] = []
-        used, row = 0, 1
-        while True:
-            rec = held if held is not None else next(order)
-            held = None
-            if used + len(rec[0]) > seq_len:
-                if row == rows:
-                    held = rec
-                    break
-                row, used = row + 1, 0
-            taken.append(rec)
-            used += len(rec[0])
-        yield taken
-
-
-def collate_packed(records: list[Record]) -> dict[str, torch.Tensor]:
-    """One padding-free row [1, Σ lengths]: position ids restart at 0 per record (transformers and Unsloth
-    both keep attention inside each record from them), each record's first label is ignored so no token
-    predicts the next record's first one, and `packed_seq_lengths` gives the record lengths (Unsloth's
-    packed-batch key; the Trainer peer drops it)."""
-    ids = torch.from_numpy(np.concatenate([r[0] for r in records]))
-    mask = torch.from_numpy(np.concatenate([r[1] for r in records]).astype(bool))
-    labels = torch.where(mask, ids, IGNORE_INDEX)
-    lengths = [len(r[0]) for r in records]
-    starts = np.cumsum([0, *lengths[:-1]])
-    labels[torch.from_numpy(starts)] = IGNORE_INDEX
-    positions = torch.from_numpy(np.concatenate([np.arange(k) for k in lengths]))
-    return {
-        "input_ids": ids.unsqueeze(0),
-        "position_ids": positions.unsqueeze(0),
-        "labels": labels.unsqueeze(0),
-        "packed_seq_lengths": torch.tensor(lengths, dtype=torch.int32),
-    }
-
-
-def micro_batches(spec: dict[str, Any], packing: bool) -> list[dict[str, torch.Tensor]]:
-    """Every micro-batch of the run, in the engine's record order."""
-    data, train = spec["data"], spec["train"]
-    order = engine_order(load_shard(data["shardDir"]), data["seed"])
-    count = train["steps"] * data["gradAccum"]
-    if not packing:
-        return [
-            collate_padded(
-                [next(order) for _ in range(data["batchSize"])], data["padTokenId"], data["seqLen"], data["padding"]
-            )
-            for _ in range(count)
-        ]
-
-    packs = packed_records(order, data["seqLen"], data["batchSize"])
-    return [collate_packed(next(packs)) for _ in range(count)]
-
-
-def batch_tokens(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
-    """(real, processed) tokens of a micro-batch, as the engine counts them: real = non-padding tokens,
-    processed = every position the model runs (rows × width)."""
-    if "attention_mask" in batch:
-        return int(batch["attention_mask"].sum()), int(batch["attention_mask"].numel())
-    n = int(batch["input_ids"].numel())
-    return n, n
+    d = spec["data"]
+    data = DataSpec(
+        shard_dir=d["shardDir"],
+        pad_token_id=d["padTokenId"],
+        batch_size=d["batchSize"],
+        seq_len=d["seqLen"],
+        grad_accum=d["gradAccum"],
+        padding=d["padding"],
+        seed=d["seed"],
+    )
+    source = engine_micro_batches(open_shard(data.shard_dir, data.seq_len), data)
+    out: list[dict[str, Any]] = []
+    for _ in range(spec["train"]["steps"] * data.grad_accum):
+        mb = next(source)
+        batch: dict[str, Any] = {
+            "input_ids": torch.from_numpy(mb.input_ids),
+            "labels": torch.from_numpy(mb.labels),
+            "_real": mb.real_tokens,
+            "_processed": mb.processed_tokens,
+        }
+        if mb.position_ids is None:
+            batch["attention_mask"] = torch.from_numpy(mb.attention_mask)
+        else:
+            batch["position_ids"] = torch.from_numpy(mb.position_ids)
+            batch["use_cache"] = False  # a cache would turn transformers' packed-sequence detection off
+            if flat:
+                for key in ("input_ids", "labels", "position_ids"):
+                    batch[key] = batch[key].reshape(1, -1)
+                assert mb.cu_seqlens is not None
+                batch["packed_seq_lengths"] = torch.from_numpy(np.diff(mb.cu_seqlens).astype(np.int32))
+        out.append(batch)
+    return out
 
 
 def training_args(spec: dict[str, Any], output_dir: str, **overrides: Any) -> Any:
@@ -275,9 +213,10 @@ class Measure:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def count(self, step: int, batch: dict[str, torch.Tensor]) -> None:
+    def count(self, step: int, batch: dict[str, Any]) -> None:
+        """Takes the engine's token counts off the batch; adds them when the step is measured."""
+        real, processed = batch.pop("_real"), batch.pop("_processed")
         if step >= self.warmup:
-            real, processed = batch_tokens(batch)
             self.real += real
             self.processed += processed
 
@@ -315,27 +254,20 @@ class Measure:
         }
 
 
-def make_trainer(
-    trainer_cls: type,
-    measure: Measure,
-    drop_keys: tuple[str, ...],
-    **kwargs: Any,
-) -> Any:
+def make_trainer(trainer_cls: type, measure: Measure, **kwargs: Any) -> Any:
     """`trainer_cls` (transformers' Trainer) over the micro-batches in order, counting tokens and opening
     the window at the first measured step."""
     from transformers import TrainerCallback
 
-    class CountingTrainer(trainer_cls):  # type: ignore[misc,valid-type]
+    class CountingTrainer(trainer_cls):  # type: ignore[misc]
         def _get_train_sampler(self, *args: Any, **kw: Any) -> Any:
             return torch.utils.data.SequentialSampler(self.train_dataset)  # the engine's order, prepared
 
         def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
             measure.count(self.state.global_step, inputs)
-            for key in drop_keys:
-                inputs.pop(key, None)
             return super().training_step(model, inputs, num_items_in_batch)
 
-    class Window(TrainerCallback):  # type: ignore[misc]
+    class Window(TrainerCallback):
         def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             measure.open(state.global_step)
 

@@ -5,17 +5,18 @@
 // runs before loraprof in a repeat uses the previous repeat's RunSpec (the same configuration and records).
 //
 //   node bench/peers/compare.mjs [--shapes "NAME:FLAGS;NAME:FLAGS"] [--repeats 3] [--peers unsloth,trainer]
-//        [--peer-packing auto|on|off] [--deadline-s N] [--run-timeout-s N] [--cli "node bin/loraprof.js"]
+//        [--deadline-s N] [--run-timeout-s N] [--cli "node bin/loraprof.js"]
 //        [--out results.json] -- [loraprof flags for every shape, e.g. --weights random --dataset PATH --recipe fast]
 //
 // --out is read first when it exists: runs already in it (same shape name and flags) are kept and not
 // repeated, so a benchmark stopped by a time limit resumes. It is rewritten after every run.
-// --peer-packing auto: the peers pack (`--packing`) when loraprof's flags for the shape hold --packing.
+// The peers follow the RunSpec: a packed one (loraprof's --packing) gives them the engine's packed micro-batches.
 // Figures: real and processed tokens/s, device peak by NVML (loraprof: peakDeviceBytes; peers:
 // nvmlPeakDeviceBytes), allocator peak; per tool the median and range over repeats; ratios loraprof ÷ peer
 // of the medians, and the range of the per-repeat ratios.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { median, runCliJson } from "../lib/common.mjs";
 
@@ -37,7 +38,6 @@ export function parseArgs(argv) {
     "--shapes": DEFAULT_SHAPES,
     "--repeats": "3",
     "--peers": "unsloth,trainer",
-    "--peer-packing": "auto",
     "--deadline-s": null,
     "--run-timeout-s": "540",
     "--cli": null,
@@ -61,8 +61,6 @@ export function parseArgs(argv) {
   for (const p of peers)
     if (!(p in PEER_SCRIPTS))
       throw usage(`--peers: ${p}`, `use a subset of ${Object.keys(PEER_SCRIPTS).join(",")}`);
-  if (!["auto", "on", "off"].includes(opts["--peer-packing"]))
-    throw usage(`--peer-packing: ${opts["--peer-packing"]}`, "auto, on or off");
   const seconds = (name) => {
     if (opts[name] === null) return null;
     const n = Number(opts[name]);
@@ -73,7 +71,6 @@ export function parseArgs(argv) {
     shapes: parseShapes(opts["--shapes"]),
     repeats,
     peers,
-    peerPacking: opts["--peer-packing"],
     deadlineSeconds: seconds("--deadline-s"),
     runTimeoutSeconds: seconds("--run-timeout-s"),
     cli: opts["--cli"],
@@ -112,11 +109,6 @@ export function parseShapes(text) {
 export function orderOf(i, tools) {
   const k = i % tools.length;
   return [...tools.slice(k), ...tools.slice(0, k)];
-}
-
-/** Does a peer pack for this shape? `auto`: when loraprof's flags hold --packing. */
-export function peerPacks(mode, flags) {
-  return mode === "on" || (mode === "auto" && flags.includes("--packing"));
 }
 
 const FIGURES = ["realTokensPerSecond", "processedTokensPerSecond", "deviceBytes", "peakAllocatedBytes"];
@@ -217,7 +209,7 @@ function main() {
   const start = Date.now();
   const left = () =>
     args.deadlineSeconds === null ? Infinity : args.deadlineSeconds - (Date.now() - start) / 1000;
-  const limitMs = () => Math.max(1, Math.min(args.runTimeoutSeconds ?? Infinity, left())) * 1000;
+  const limitMs = () => Math.floor(Math.max(1, Math.min(args.runTimeoutSeconds ?? Infinity, left())) * 1000);
 
   let gpu = null;
   try {
@@ -264,11 +256,14 @@ function main() {
     if (!existsSync(spec)) throw Object.assign(new Error(`no RunSpec at ${spec}`), { command });
     return { command, runId: engine.id, spec, figures: figuresOfEngine(engine) };
   };
-  const runPeer = (peer, spec, packing) => {
-    const cmd = [join(root, PEER_SCRIPTS[peer]), "--spec", spec, ...(packing ? ["--packing"] : [])];
+  const runPeer = (peer, spec) => {
+    const cmd = [join(root, PEER_SCRIPTS[peer]), "--spec", spec];
     const command = `${python} ${cmd.join(" ")}`;
     process.stderr.write(`· ${command}\n`);
-    const t = spawnSync(python, cmd, { encoding: "utf8", maxBuffer: 64 << 20, env, timeout: limitMs() });
+    // Outside the checkout: Unsloth writes its compiled modules to ./unsloth_compiled_cache.
+    const cwd = join(tmpdir(), "loraprof-peers");
+    mkdirSync(cwd, { recursive: true });
+    const t = spawnSync(python, cmd, { encoding: "utf8", maxBuffer: 64 << 20, env, cwd, timeout: limitMs() });
     let out;
     try {
       out = JSON.parse(t.stdout.trim().split("\n").pop());
@@ -297,8 +292,7 @@ function main() {
     const key = { name: shape.name, flags: [...shape.flags, ...args.extra] };
     const old = prior?.shapes?.find((s) => s.name === key.name && sameFlags(s.flags, key.flags));
     const runs = old ? old.runs.filter((r) => !r.error) : [];
-    const packing = peerPacks(args.peerPacking, key.flags);
-    const entry = { ...key, peerPacking: packing, runs, summary: null };
+    const entry = { ...key, runs, summary: null };
     result.shapes.push(entry);
     // The last stored loraprof run's RunSpec, while it is still there (a fresh machine has none).
     let spec = [...runs].reverse().find((r) => r.tool === "loraprof")?.spec ?? null;
@@ -320,7 +314,7 @@ function main() {
             spec = run.spec;
           } else {
             if (spec === null) throw new Error("no RunSpec: loraprof's run of this shape failed");
-            run = runPeer(tool, spec, packing);
+            run = runPeer(tool, spec);
           }
         } catch (err) {
           run = { command: err.command ?? null, error: String(err.message ?? err) };

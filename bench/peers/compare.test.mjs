@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SHAPES, orderOf, parseArgs, parseShapes, peerPacks, summarize } from "./compare.mjs";
+import { DEFAULT_SHAPES, orderOf, parseArgs, parseShapes, summarize } from "./compare.mjs";
 
 describe("compare.mjs arguments", () => {
   it("splits own options from loraprof's flags at --", () => {
@@ -30,12 +30,6 @@ describe("compare.mjs design", () => {
     const tools = ["loraprof", "unsloth", "trainer"];
     const orders = [0, 1, 2].map((i) => orderOf(i, tools));
     for (const t of tools) expect(new Set(orders.map((o) => o.indexOf(t)))).toEqual(new Set([0, 1, 2]));
-  });
-  it("packs the peers when loraprof packs (auto), or as told", () => {
-    expect(peerPacks("auto", ["--recipe", "fast", "--packing"])).toBe(true);
-    expect(peerPacks("auto", ["--recipe", "fast"])).toBe(false);
-    expect(peerPacks("off", ["--packing"])).toBe(false);
-    expect(peerPacks("on", [])).toBe(true);
   });
   it("summarizes medians, ranges and loraprof ÷ peer ratios, leaving failed runs out", () => {
     const run = (tool, repeat, tps, dev) => ({

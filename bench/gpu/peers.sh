@@ -7,6 +7,7 @@
 #   PEERS_SHAPES   "NAME:FLAGS;NAME:FLAGS" (default: compare.mjs's: run1, run2, b32-s512-bf16, lora-bf16-b16-s2048)
 #   PEERS_FLAGS    loraprof flags added to every shape, e.g. "--recipe fast --packing" (the peers pack too)
 #   PEERS_COMMON   the setup of issue 12 (default: random weights, the Alpaca sample, dropout 0, 35 steps, 5 warmup)
+#   PEERS_PADDING  the peers' batching: spec (default: as loraprof's RunSpec), longest, max_length or packed
 #   PEERS_REPEATS  default 3; PEERS_TOOLS default "unsloth,trainer"; PEERS_SMOKE=0 skips the smoke
 # Results: /tmp/peers-results.json, copied to $OUT/peers.json after the call. A later call with the same shapes
 # keeps the runs already there and runs only the missing ones, so chain calls while the machine is warm; if
@@ -45,6 +46,7 @@ if [ "$BUDGET" -lt 60 ]; then echo "skipped compare: $BUDGET s left"; else
   # shellcheck disable=SC2086  # flags are word lists
   timeout -k 15 "$BUDGET" node bench/peers/compare.mjs --cli "$LP" --out "$RESULTS" --deadline-s "$BUDGET" \
     --run-timeout-s "$BUDGET" --repeats "${PEERS_REPEATS:-3}" --peers "${PEERS_TOOLS:-unsloth,trainer}" \
+    --peer-padding "${PEERS_PADDING:-spec}" \
     ${PEERS_SHAPES:+--shapes "$PEERS_SHAPES"} -- $COMMON ${PEERS_FLAGS:-} 2> "$OUT/peers.err"
   echo "compare exit $?"; grep -E "^  |error" "$OUT/peers.err" | tail -30
 fi

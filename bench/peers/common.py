@@ -45,12 +45,20 @@ def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--spec", required=True, help="a loraprof run's spec.json (RUN_DIR/spec.json)")
     ap.add_argument("--out", help="also write the result JSON here")
+    ap.add_argument(
+        "--padding",
+        choices=["longest", "max_length", "packed"],
+        help="batch the records this way instead of the RunSpec's data.padding (e.g. a peer unpacked beside "
+        "a packed loraprof run); the same records in the same order, grouped differently",
+    )
     if extra is not None:
         extra(ap)
     return ap.parse_args()
 
 
-def read_spec(path: str) -> dict[str, Any]:
+def read_spec(path: str, padding: str | None = None) -> dict[str, Any]:
+    """The RunSpec at `path`, with data.padding replaced by `padding` when given (the stored one is kept
+    as data.specPadding)."""
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"--spec: no file at {path}; pass RUN_DIR/spec.json of a stored loraprof run")
@@ -61,6 +69,9 @@ def read_spec(path: str) -> dict[str, Any]:
     for key in ("model", "data", "train", "lora", "optimizer", "device"):
         if key not in spec:
             raise UsageError(f"--spec: {path} has no '{key}'; pass a loraprof run's spec.json")
+    spec["data"]["specPadding"] = spec["data"]["padding"]
+    if padding is not None:
+        spec["data"]["padding"] = padding
     if spec["optimizer"]["name"] not in OPTIM_NAMES:
         raise UsageError(
             f"optimizer.name: {spec['optimizer']['name']!r} has no HF Trainer equivalent here; "

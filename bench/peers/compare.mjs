@@ -5,12 +5,13 @@
 // runs before loraprof in a repeat uses the previous repeat's RunSpec (the same configuration and records).
 //
 //   node bench/peers/compare.mjs [--shapes "NAME:FLAGS;NAME:FLAGS"] [--repeats 3] [--peers unsloth,trainer]
-//        [--deadline-s N] [--run-timeout-s N] [--cli "node bin/loraprof.js"]
+//        [--peer-padding spec|longest|max_length|packed] [--deadline-s N] [--run-timeout-s N] [--cli "node bin/loraprof.js"]
 //        [--out results.json] -- [loraprof flags for every shape, e.g. --weights random --dataset PATH --recipe fast]
 //
 // --out is read first when it exists: runs already in it (same shape name and flags) are kept and not
 // repeated, so a benchmark stopped by a time limit resumes. It is rewritten after every run.
 // The peers follow the RunSpec: a packed one (loraprof's --packing) gives them the engine's packed micro-batches.
+// --peer-padding batches the peers' records another way (e.g. `longest` beside loraprof's --recipe fast).
 // Figures: real and processed tokens/s, device peak by NVML (loraprof: peakDeviceBytes; peers:
 // nvmlPeakDeviceBytes), allocator peak; per tool the median and range over repeats; ratios loraprof ÷ peer
 // of the medians, and the range of the per-repeat ratios.
@@ -38,6 +39,7 @@ export function parseArgs(argv) {
     "--shapes": DEFAULT_SHAPES,
     "--repeats": "3",
     "--peers": "unsloth,trainer",
+    "--peer-padding": "spec",
     "--deadline-s": null,
     "--run-timeout-s": "540",
     "--cli": null,
@@ -61,6 +63,8 @@ export function parseArgs(argv) {
   for (const p of peers)
     if (!(p in PEER_SCRIPTS))
       throw usage(`--peers: ${p}`, `use a subset of ${Object.keys(PEER_SCRIPTS).join(",")}`);
+  if (!["spec", "longest", "max_length", "packed"].includes(opts["--peer-padding"]))
+    throw usage(`--peer-padding: ${opts["--peer-padding"]}`, "spec, longest, max_length or packed");
   const seconds = (name) => {
     if (opts[name] === null) return null;
     const n = Number(opts[name]);
@@ -71,6 +75,7 @@ export function parseArgs(argv) {
     shapes: parseShapes(opts["--shapes"]),
     repeats,
     peers,
+    peerPadding: opts["--peer-padding"],
     deadlineSeconds: seconds("--deadline-s"),
     runTimeoutSeconds: seconds("--run-timeout-s"),
     cli: opts["--cli"],
@@ -232,7 +237,10 @@ function main() {
     date: new Date().toISOString(),
     // Shapes of earlier calls that this call does not run stay as they were: no stored result is lost.
     shapes: (prior?.shapes ?? []).filter(
-      (s) => !args.shapes.some((t) => t.name === s.name && sameFlags(s.flags, [...t.flags, ...args.extra])),
+      (s) =>
+        !args.shapes.some((t) =>
+          sameShape(s, { name: t.name, flags: [...t.flags, ...args.extra], peerPadding: args.peerPadding }),
+        ),
     ),
   };
   const save = () => args.out && writeFileSync(args.out, JSON.stringify(result, null, 2) + "\n");
@@ -257,7 +265,8 @@ function main() {
     return { command, runId: engine.id, spec, figures: figuresOfEngine(engine) };
   };
   const runPeer = (peer, spec) => {
-    const cmd = [join(root, PEER_SCRIPTS[peer]), "--spec", spec];
+    const padding = args.peerPadding === "spec" ? [] : ["--padding", args.peerPadding];
+    const cmd = [join(root, PEER_SCRIPTS[peer]), "--spec", spec, ...padding];
     const command = `${python} ${cmd.join(" ")}`;
     process.stderr.write(`· ${command}\n`);
     // Outside the checkout: Unsloth writes its compiled modules to ./unsloth_compiled_cache.
@@ -289,8 +298,8 @@ function main() {
   };
 
   for (const shape of args.shapes) {
-    const key = { name: shape.name, flags: [...shape.flags, ...args.extra] };
-    const old = prior?.shapes?.find((s) => s.name === key.name && sameFlags(s.flags, key.flags));
+    const key = { name: shape.name, flags: [...shape.flags, ...args.extra], peerPadding: args.peerPadding };
+    const old = prior?.shapes?.find((s) => sameShape(s, key));
     const runs = old ? old.runs.filter((r) => !r.error) : [];
     const entry = { ...key, runs, summary: null };
     result.shapes.push(entry);
@@ -340,7 +349,11 @@ function main() {
   printTable(result, args.peers);
 }
 
-const sameFlags = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+/** One shape of one call: the same name, loraprof flags and peer padding (older results have none: "spec"). */
+const sameShape = (a, b) =>
+  a.name === b.name &&
+  JSON.stringify(a.flags) === JSON.stringify(b.flags) &&
+  (a.peerPadding ?? "spec") === (b.peerPadding ?? "spec");
 const gib = (b) => (typeof b === "number" ? (b / 2 ** 30).toFixed(2) : "—");
 const fmt = (n, d = 1) => (typeof n === "number" ? n.toFixed(d) : "—");
 

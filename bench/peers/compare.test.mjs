@@ -12,6 +12,8 @@ describe("compare.mjs arguments", () => {
   it("rejects bad input with the option and a fix", () => {
     expect(() => parseArgs(["--repeats", "0"])).toThrow(/--repeats: 0: a whole number/);
     expect(() => parseArgs(["--peers", "axolotl"])).toThrow(/--peers: axolotl/);
+    expect(() => parseArgs(["--peer-padding", "ragged"])).toThrow(/--peer-padding: ragged/);
+    expect(parseArgs(["--peer-padding", "longest"]).peerPadding).toBe("longest");
     expect(() => parseArgs(["--bogus", "1"])).toThrow(/unknown option --bogus/);
     expect(() => parseArgs(["--deadline-s"])).toThrow(/needs a value/);
     expect(() => parseShapes("--preset paper-run1")).toThrow(/has no name/);

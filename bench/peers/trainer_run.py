@@ -7,6 +7,7 @@ loader and bookkeeping, and `prepare_model_for_kbit_training` (which upcasts eve
 parameter to fp32) under QLoRA.
 
     python bench/peers/trainer_run.py --spec RUN_DIR/spec.json [--out result.json]
+        [--padding longest|max_length|packed]   (default: the RunSpec's)
 
 A packed RunSpec (loraprof run --packing: data.padding "packed") gives the engine's packed rows, without
 an attention mask: transformers keeps attention inside each record from the position ids.
@@ -26,7 +27,7 @@ import common  # after the path line above
 
 def main() -> None:
     args = common.parse_args("HF Trainer + PEFT on a loraprof RunSpec")
-    spec = common.read_spec(args.spec)
+    spec = common.read_spec(args.spec, args.padding)
     device = common.device_of(spec)
     measure = common.Measure(spec, device)  # before loading: NVML sees the whole process, as the engine's
 
@@ -78,7 +79,8 @@ def main() -> None:
         **measure.figures(spec),
         "loadSeconds": load_seconds,
         "options": {
-            "packing": spec["data"]["padding"] == "packed",
+            "padding": spec["data"]["padding"],
+            "specPadding": spec["data"]["specPadding"],
             "gradientCheckpointing": "hf-non-reentrant" if train["gradCheckpointing"] else None,
             "prepareModelForKbitTraining": train["method"] == "qlora",
             "attnImplementation": train["attnImplementation"],

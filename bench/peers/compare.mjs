@@ -299,6 +299,7 @@ function main() {
       options: out.options,
       nvmlPeakDeviceReason: out.nvmlPeakDeviceReason,
       overBudget: out.overBudget,
+      engineOnlySettings: out.engineOnlySettings,
     };
   };
 

@@ -143,18 +143,13 @@ def record_order(records: int, seed: int) -> Iterator[int]:
 
 def collate(shard: Shard, indices: list[int], pad_token_id: int, padding: str, seq_len: int) -> MicroBatch:
     """Right-pad the records to one width: the longest record (`longest`) or seqLen (`max_length`)."""
-    starts = [int(shard.offsets[i]) for i in indices]
-    ends = [int(shard.offsets[i + 1]) for i in indices]
-    lengths = [e - s for s, e in zip(starts, ends, strict=True)]
+    lengths = [int(shard.offsets[i + 1] - shard.offsets[i]) for i in indices]
     width = seq_len if padding == "max_length" else max(lengths)
     input_ids = np.full((len(indices), width), pad_token_id, dtype=np.int64)
     attention_mask = np.zeros((len(indices), width), dtype=np.int64)
     labels = np.full((len(indices), width), IGNORE_INDEX, dtype=np.int64)
-    for row, (start, end, length) in enumerate(zip(starts, ends, lengths, strict=True)):
-        ids = shard.tokens[start:end].astype(np.int64)
-        input_ids[row, :length] = ids
-        attention_mask[row, :length] = 1
-        labels[row, :length] = np.where(shard.labels[start:end] == 1, ids, IGNORE_INDEX)
+    for row, index in enumerate(indices):
+        _write_record(shard, index, (input_ids, attention_mask, labels), row, 0)
     real = int(sum(lengths))
     return MicroBatch(
         input_ids=input_ids,
@@ -168,6 +163,17 @@ def collate(shard: Shard, indices: list[int], pad_token_id: int, padding: str, s
         span_sq=len(indices) * width * width,
         span_tokens=len(indices) * width,
     )
+
+
+def _write_record(shard: Shard, index: int, arrays: tuple[Any, Any, Any], row: int, at: int) -> None:
+    """Record `index` into row `row` from column `at`: its ids, a 1 in the mask, its targets as labels."""
+    input_ids, attention_mask, labels = arrays
+    start, end = int(shard.offsets[index]), int(shard.offsets[index + 1])
+    ids = shard.tokens[start:end].astype(np.int64)
+    span = slice(at, at + end - start)
+    input_ids[row, span] = ids
+    attention_mask[row, span] = 1
+    labels[row, span] = np.where(shard.labels[start:end] == 1, ids, IGNORE_INDEX)
 
 
 def collate_packed(shard: Shard, rows: list[list[int]], pad_token_id: int) -> MicroBatch:
@@ -189,11 +195,7 @@ def collate_packed(shard: Shard, rows: list[list[int]], pad_token_id: int) -> Mi
     for r, (row, row_lengths) in enumerate(zip(rows, lengths, strict=True)):
         at = 0
         for index, length in zip(row, row_lengths, strict=True):
-            start = int(shard.offsets[index])
-            ids = shard.tokens[start : start + length].astype(np.int64)
-            input_ids[r, at : at + length] = ids
-            attention_mask[r, at : at + length] = 1
-            labels[r, at : at + length] = np.where(shard.labels[start : start + length] == 1, ids, IGNORE_INDEX)
+            _write_record(shard, index, (input_ids, attention_mask, labels), r, at)
             labels[r, at] = IGNORE_INDEX  # no target across the seam with the record before
             position_ids[r, at : at + length] = np.arange(length)
             at += length

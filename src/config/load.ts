@@ -145,6 +145,8 @@ export interface LoadConfigOptions {
   document?: Plain;
   /** Settings from flags: win over the file. */
   overrides?: Plain;
+  /** Flag values that could not be converted (FlagParse.problems): reported with the schema's. */
+  flagProblems?: Problem[];
 }
 
 /** Defaults < preset < file < flags, validated. Throws CONFIG_INVALID listing every problem. */
@@ -160,9 +162,13 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
   const recipe = merged["recipe"] ?? base["recipe"];
   const recipeDefaults = typeof recipe === "string" ? RECIPE_DEFAULTS[recipe as Recipe] : undefined;
   const input = deepMerge(deepMerge(base, (recipeDefaults ?? {}) as Plain), merged);
+  scaleDefaultWarmup(input, merged);
   const parsed = RunConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = issuesToProblems(parsed.error.issues);
+  const problems = [
+    ...(opts.flagProblems ?? []),
+    ...(parsed.success ? [] : issuesToProblems(parsed.error.issues)),
+  ];
+  if (!parsed.success || problems.length) {
     const where = opts.configPath ? ` in ${opts.configPath}` : "";
     throw new LoraprofError(
       "CONFIG_INVALID",
@@ -171,6 +177,29 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
     );
   }
   return parsed.data;
+}
+
+/** The schema's default warmup (RunConfigSchema.warmupSteps). */
+const DEFAULT_WARMUP_STEPS = RunConfigSchema.parse({}).warmupSteps;
+
+/**
+ * Warmup steps for a run of `steps` whose warmup the user did not choose: a fifth of the steps, at
+ * least 1 (0 for a one-step run), at most `cap`. Shared by `run` and `study`.
+ */
+export function scaledWarmupSteps(steps: number, cap: number): number {
+  return Math.min(cap, steps <= 1 ? 0 : Math.max(1, Math.floor(steps / 5)));
+}
+
+/**
+ * `--steps 5` alone must not be rejected for a warmup the user never typed: when the warmup comes
+ * from the defaults or a preset and would leave no measured step, it is scaled down. A warmup the
+ * user wrote (file or flag) is kept, and the schema names it if it is too long.
+ */
+function scaleDefaultWarmup(input: Plain, userDoc: Plain): void {
+  const steps = input["steps"];
+  if ("warmupSteps" in userDoc || typeof steps !== "number" || !Number.isInteger(steps) || steps < 1) return;
+  const inherited = typeof input["warmupSteps"] === "number" ? input["warmupSteps"] : DEFAULT_WARMUP_STEPS;
+  if (inherited >= steps) input["warmupSteps"] = scaledWarmupSteps(steps, inherited);
 }
 
 export { PRESET_NAMES };

@@ -16,6 +16,7 @@ import {
   type RunStatus,
 } from "../store/runs.js";
 import { startEngine, resolvePython, type EngineOutcome } from "./engine.js";
+import { checkPreparedData } from "./data-checks.js";
 import { classifyOutcome } from "./outcome.js";
 import { metricsFromSummary, type RunMetrics } from "./metrics.js";
 import type {
@@ -93,6 +94,9 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     cacheDir: ctx.cacheDir,
     onProgress: (message: string) => ctx.onProgress?.({ stage: "data", message }),
   });
+
+  const dataWarnings = await checkPreparedData(data);
+  for (const w of dataWarnings) ctx.onProgress?.({ stage: "data", message: `warning: ${w}` });
 
   const runDirOf = (id: string) => join(ctx.home, "runs", id);
   const id = createRun(ctx.db, {
@@ -194,6 +198,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     }
   }
   if (metrics) metrics = withTelemetryHeadlines(metrics);
+  metrics?.warnings.push(...dataWarnings);
   finishRun(ctx.db, id, { status, metrics, error: error ?? null });
   ctx.onProgress?.({ stage: "done", status });
   return {
@@ -221,8 +226,16 @@ function withTelemetryHeadlines(
   const t = m["telemetry"] as Record<string, Measured> | undefined;
   if (!t) return m;
   const v = (k: string) => t[k]?.value ?? null;
+  // One reason per missing figure: where the headline is the telemetry stage's, so is its reason
+  // (the engine's own note, e.g. "disabled (telemetry.energy is false)", said the same thing twice).
+  const nullReasons = { ...m.nullReasons };
+  for (const key of Object.keys(nullReasons)) {
+    const reason = (t[key] as { reason?: unknown } | undefined)?.reason;
+    if (v(key) === null && typeof reason === "string") nullReasons[key] = reason;
+  }
   return {
     ...m,
+    nullReasons,
     energyJoules: m.energyJoules ?? v("energyJoules"),
     joulesPerRealToken: m.joulesPerRealToken ?? v("joulesPerRealToken"),
     joulesPerProcessedToken: v("joulesPerProcessedToken"),

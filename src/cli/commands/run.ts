@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import pc from "picocolors";
 import type { RunConfigInput } from "../../config/schema.js";
+import { lossEdgeSteps } from "../../run/metrics.js";
 import { executeRun, type RunObserver, type RunResult } from "../../run/run.js";
 import type { Db } from "../../store/db.js";
 import { insertTelemetrySamples } from "../../store/telemetry.js";
@@ -197,7 +198,9 @@ export function renderRunResult(r: RunResult, title?: string): string {
       ],
       [
         "loss",
-        `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last 5 steps${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`,
+        m.lossFirst === null || m.lossLast === null
+          ? "— (under 2 steps: nothing to compare)"
+          : `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last ${lossEdgeSteps(c.steps)} step${lossEdgeSteps(c.steps) === 1 ? "" : "s"}${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`,
       ],
     );
     const x = m as typeof m & Record<string, number | null | undefined>;

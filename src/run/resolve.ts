@@ -222,31 +222,40 @@ export function resolvePrecision(config: RunConfig, choice: DeviceChoice): Preci
   return cap >= 8 ? "bf16" : "fp16";
 }
 
+/** The settings of `config` that cannot run on the CPU, each with the CPU alternative. */
+export function cudaOnlySettings(config: RunConfig): Problem[] {
+  const problems: Problem[] = [];
+  if (config.method === "qlora") {
+    problems.push({
+      field: "method",
+      message: "no CUDA GPU was found for bitsandbytes' 4-bit kernels",
+      hint: "use --method lora on the CPU",
+    });
+  }
+  if (config.precision === "fp16") {
+    problems.push({ field: "precision", message: "fp16 on the CPU", hint: "use --precision fp32 or bf16 on the CPU" });
+  }
+  if (CUDA_ONLY_OPTIMIZERS.includes(config.optimizer.name)) {
+    problems.push({
+      field: "optimizer.name",
+      message: `${config.optimizer.name} is a bitsandbytes optimizer: it needs a CUDA GPU`,
+      hint: "use --optimizer adamw_torch on the CPU",
+    });
+  }
+  if (config.vramBudget !== null) {
+    problems.push({
+      field: "vramBudget",
+      message: "a VRAM budget emulates a smaller GPU: there is no GPU memory to budget on the CPU",
+      hint: "drop --vram-budget (or pass --vram-budget none) on the CPU",
+    });
+  }
+  return problems;
+}
+
 export function resolveConfig(config: RunConfig, model: ResolvedModel, choice: DeviceChoice): ResolvedConfig {
   // Settings that need a GPU, all named at once before any data is prepared or the engine starts.
   if (choice.device === "cpu") {
-    const problems: Problem[] = [];
-    if (config.method === "qlora") {
-      problems.push({
-        field: "method",
-        message: "no CUDA GPU was found for bitsandbytes' 4-bit kernels",
-        hint: "use --method lora on the CPU",
-      });
-    }
-    if (CUDA_ONLY_OPTIMIZERS.includes(config.optimizer.name)) {
-      problems.push({
-        field: "optimizer.name",
-        message: `${config.optimizer.name} is a bitsandbytes optimizer: it needs a CUDA GPU`,
-        hint: "use --optimizer adamw_torch on the CPU",
-      });
-    }
-    if (config.vramBudget !== null) {
-      problems.push({
-        field: "vramBudget",
-        message: "a VRAM budget emulates a smaller GPU: there is no GPU memory to budget on the CPU",
-        hint: "drop --vram-budget (or pass --vram-budget none) on the CPU",
-      });
-    }
+    const problems = cudaOnlySettings(config);
     if (problems.length) {
       throw new LoraprofError(
         "CONFIG_INVALID",

@@ -306,3 +306,36 @@ export function reapStaleRuns(db: Db, isAlive: (pid: number) => boolean = proces
   }
   return stale.map((r) => r.id);
 }
+
+/**
+ * Deletes stored runs (their steps and telemetry samples go with them; a sweep's planned entry
+ * that pointed at one goes back to pending). All ids are checked first and nothing is deleted if
+ * one is unknown, ambiguous or still running: a typo never costs a result. Returns the full ids.
+ */
+export function deleteRuns(db: Db, ids: string[], isAlive: (pid: number) => boolean = processAlive): string[] {
+  const full = [...new Set(ids.map((id) => getRun(db, id).id))];
+  const owners = db.prepare(`SELECT id, status, owner_pid, owner_host FROM runs WHERE id=?`);
+  const live = full
+    .map((id) => owners.get(id) as Pick<RunRow, "id" | "status" | "owner_pid" | "owner_host">)
+    .filter(
+      (r) =>
+        (r.status === "running" || r.status === "pending") &&
+        r.owner_pid !== null &&
+        r.owner_host === THIS_HOST &&
+        isAlive(r.owner_pid),
+    );
+  if (live.length) {
+    throw new LoraprofError("FLAG_INVALID", `${live.map((r) => r.id).join(", ")} still running`, {
+      problems: live.map((r) => ({
+        field: r.id,
+        message: `owned by the live loraprof process ${r.owner_pid}`,
+        hint: "stop that run (Ctrl-C in its terminal) first, or leave it out",
+      })),
+    });
+  }
+  const del = db.prepare(`DELETE FROM runs WHERE id=?`);
+  db.transaction(() => {
+    for (const id of full) del.run(id);
+  })();
+  return full;
+}

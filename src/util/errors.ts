@@ -11,10 +11,10 @@ export const EXIT = { ok: 0, failed: 1, badInput: 2, oom: 3, cancelled: 130 } as
 
 export const EXIT_CODES_TEXT = [
   "Exit codes (every command):",
-  "  0    ok (a sweep: every planned run has an outcome and none failed)",
+  "  0    ok (a sweep: every planned run has an outcome, OOM rows included, and none failed)",
   "  1    a run failed, a check failed (doctor), or the environment broke (engine, disk, download)",
   "  2    bad input of any kind: flags, config, dataset, model, run id, --db path; nothing ran",
-  "  3    out of memory (run; a sweep whose only unfinished outcomes are OOMs)",
+  "  3    a run ran out of memory (in a sweep an OOM is a result row: exit 0)",
   "  130  cancelled (Ctrl-C)",
 ].join("\n");
 export type ErrorCode =

@@ -168,7 +168,12 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
     ...(opts.flagProblems ?? []),
     ...(parsed.success ? [] : issuesToProblems(parsed.error.issues)),
   ];
-  if (!parsed.success || problems.length) {
+  if (parsed.success && problems.length) {
+    throw new LoraprofError("FLAG_INVALID", `invalid flag value${problems.length > 1 ? "s" : ""}`, {
+      problems,
+    });
+  }
+  if (!parsed.success) {
     const where = opts.configPath ? ` in ${opts.configPath}` : "";
     throw new LoraprofError(
       "CONFIG_INVALID",

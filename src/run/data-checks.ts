@@ -46,12 +46,12 @@ export async function checkPreparedData(data: Pick<PreparedData, "shardDir" | "s
   const warnings: string[] = [];
   if (s.truncatedRecords > 0) {
     warnings.push(
-      `${s.truncatedRecords} of ${s.records} records (${pct(s.truncatedRecords, s.records)}) are longer than seqLen ${s.seqLen} and were cut to it; raise --seq-len to keep them whole`,
+      `records longer than seqLen were cut to it (${s.truncatedRecords} of ${s.records}, ${pct(s.truncatedRecords, s.records)}, at seqLen ${s.seqLen}); raise --seq-len to keep them whole`,
     );
   }
   if (s.recordsWithoutTargets > 0) {
     warnings.push(
-      `${s.recordsWithoutTargets} of ${s.records} records lost their whole response to truncation: they cost compute and train nothing`,
+      `records lost their whole response to truncation (${s.recordsWithoutTargets} of ${s.records}): they cost compute and train nothing`,
     );
   }
   return warnings;

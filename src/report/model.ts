@@ -224,6 +224,8 @@ export function normalizedConfig(config: Record<string, unknown>): Record<string
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config)) {
     if (NAMING_FIELDS.has(k)) continue;
+    // syntheticRecords is only read for the synthetic dataset: elsewhere it defines nothing.
+    if (k === "syntheticRecords" && config["dataset"] !== "synthetic") continue;
     out[k] = k === "device" && typeof v === "string" ? v.replace(/:\d+$/, "") : v;
   }
   return out;
@@ -261,13 +263,6 @@ function describeLevel(fields: string[], settings: Record<string, string>): stri
  */
 const UNNAMED_FIELDS = new Set(["logEverySteps"]);
 
-/** Whether `field` means anything for this configuration (syntheticRecords only for synthetic data). */
-function settingApplies(field: string, settings: Record<string, string>): boolean {
-  if (UNNAMED_FIELDS.has(field)) return false;
-  if (field === "syntheticRecords") return parseSetting(settings["dataset"]) === "synthetic";
-  return true;
-}
-
 /** A setting's value as a name: a dataset file by its file name, no subset as "all". */
 function showSetting(field: string, settings: Record<string, string>): string {
   const v = parseSetting(settings[field]);
@@ -278,7 +273,9 @@ function showSetting(field: string, settings: Record<string, string>): string {
 
 function describeSettings(fields: string[], settings: Record<string, string>, compact = false): string {
   const parts: string[] = [];
-  const rest = fields.filter((f) => f !== "batchSize" && f !== "seqLen" && settingApplies(f, settings));
+  const rest = fields.filter(
+    (f) => f !== "batchSize" && f !== "seqLen" && !UNNAMED_FIELDS.has(f) && settings[f] !== undefined,
+  );
   const hasB = fields.includes("batchSize");
   const hasS = fields.includes("seqLen");
   for (const f of rest) {
@@ -323,7 +320,13 @@ function buildConditions(runs: ReportRun[]): { conditions: Condition[]; varying:
   const all = [...byKey.values()];
   const fields = new Set(all.flatMap((c) => Object.keys(c.settings)));
   const varying = [...fields]
-    .filter((f) => new Set(all.map((c) => c.settings[f])).size > 1)
+    // syntheticRecords, dropped from file datasets' configs above, varies only when two synthetic
+    // configurations give it different values (the dataset already tells synthetic from a file).
+    .filter(
+      (f) =>
+        new Set(all.map((c) => c.settings[f]).filter((v) => f !== "syntheticRecords" || v !== undefined))
+          .size > 1,
+    )
     .sort(orderFields);
   const conditions = all.map((c, i): Condition => {
     const completed = c.runs.filter((r) => r.status === "completed");

@@ -119,7 +119,14 @@ export function summarize(values: readonly number[]): Summary | null {
   // Two or three noisy repeats give a wide t interval; for a figure that cannot be negative
   // (tokens/s, bytes, joules) its lower end is cut at 0 rather than printed as "131 [-221–484]".
   const floor = xs.every((v) => v >= 0) ? 0 : -Infinity;
-  return { n: xs.length, median: median(xs), mean: m, low: Math.max(floor, m - half), high: m + half, values: xs };
+  return {
+    n: xs.length,
+    median: median(xs),
+    mean: m,
+    low: Math.max(floor, m - half),
+    high: m + half,
+    values: xs,
+  };
 }
 
 export interface Effect {

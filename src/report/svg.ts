@@ -157,7 +157,10 @@ export function intervalChart(spec: IntervalChartSpec): string {
   const x0 = 16 + labelW;
   const gap = 52;
   const minPanelW = 180;
-  const width = Math.max(requested, x0 + 24 + spec.series.length * minPanelW + gap * (spec.series.length - 1));
+  const width = Math.max(
+    requested,
+    x0 + 24 + spec.series.length * minPanelW + gap * (spec.series.length - 1),
+  );
   const panelW = (width - 24 - x0 - gap * (spec.series.length - 1)) / spec.series.length;
   let out = svgOpen(
     width,

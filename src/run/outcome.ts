@@ -40,7 +40,10 @@ export const SPEC_PATH_FLAGS: Record<string, string> = {
 export function inUserWords(text: string): string {
   return text
     .replace(/\b(data|train|optimizer|lora|quant)\.[A-Za-z]+\b/g, (path) => SPEC_PATH_FLAGS[path] ?? path)
-    .replace(/(^|[^-\w])(method|optimizer) (qlora|lora|adamw_torch\w*|adamw_8bit|paged_adamw_\w+)\b/g, "$1--$2 $3");
+    .replace(
+      /(^|[^-\w])(method|optimizer) (qlora|lora|adamw_torch\w*|adamw_8bit|paged_adamw_\w+)\b/g,
+      "$1--$2 $3",
+    );
 }
 
 /** How a finished engine process maps to a run status. Pure, so it is tested over recorded outcomes. */

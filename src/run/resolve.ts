@@ -233,7 +233,11 @@ export function cudaOnlySettings(config: RunConfig): Problem[] {
     });
   }
   if (config.precision === "fp16") {
-    problems.push({ field: "precision", message: "fp16 on the CPU", hint: "use --precision fp32 or bf16 on the CPU" });
+    problems.push({
+      field: "precision",
+      message: "fp16 on the CPU",
+      hint: "use --precision fp32 or bf16 on the CPU",
+    });
   }
   if (CUDA_ONLY_OPTIMIZERS.includes(config.optimizer.name)) {
     problems.push({

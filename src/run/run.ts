@@ -220,7 +220,7 @@ type Measured = { value: number | null } | undefined;
  * them: energy (the counter, or the power integral when the counter is missing), J/token, power,
  * MFU/HFU and the study's estimate method.
  */
-function withTelemetryHeadlines(
+export function withTelemetryHeadlines(
   m: RunMetrics & Record<string, unknown>,
 ): RunMetrics & Record<string, unknown> {
   const t = m["telemetry"] as Record<string, Measured> | undefined;

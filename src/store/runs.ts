@@ -312,7 +312,11 @@ export function reapStaleRuns(db: Db, isAlive: (pid: number) => boolean = proces
  * that pointed at one goes back to pending). All ids are checked first and nothing is deleted if
  * one is unknown, ambiguous or still running: a typo never costs a result. Returns the full ids.
  */
-export function deleteRuns(db: Db, ids: string[], isAlive: (pid: number) => boolean = processAlive): string[] {
+export function deleteRuns(
+  db: Db,
+  ids: string[],
+  isAlive: (pid: number) => boolean = processAlive,
+): string[] {
   const full = [...new Set(ids.map((id) => getRun(db, id).id))];
   const owners = db.prepare(`SELECT id, status, owner_pid, owner_host FROM runs WHERE id=?`);
   const live = full

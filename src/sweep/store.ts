@@ -319,7 +319,13 @@ export function adoptOrphans(db: Db, sweepId: string): number {
     if (!entry) continue;
     // The label names a point of the plan, not its settings: after the sweep's base changed (a new
     // --set), a run of the old settings under the same label is not this entry's outcome.
-    if (!ranPlannedConfig(JSON.parse(o.config_json) as Plain, JSON.parse(entry.plannedJson) as Plain, entry.configKey))
+    if (
+      !ranPlannedConfig(
+        JSON.parse(o.config_json) as Plain,
+        JSON.parse(entry.plannedJson) as Plain,
+        entry.configKey,
+      )
+    )
       continue;
     const newer =
       entry.linkedCreated === null ||

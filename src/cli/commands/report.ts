@@ -79,7 +79,10 @@ export function registerReport(program: Command): void {
             problems: [
               {
                 field: "targets",
-                message: selectors === 0 ? "no sweep, run id, --all or --last given" : "give only one of ids, --all, --last",
+                message:
+                  selectors === 0
+                    ? "no sweep, run id, --all or --last given"
+                    : "give only one of ids, --all, --last",
                 hint: "e.g. `loraprof report --last 5`, `loraprof report --all` or `loraprof report RUN_ID SWEEP_ID`",
               },
             ],

@@ -154,9 +154,7 @@ async function gpuNote(plan: SweepPlan, gpus: number[] | undefined): Promise<str
   if (!needGpu.length) return null;
   const found = await listGpus();
   if (found.ok && found.gpus.length) return null;
-  const fields = [
-    ...new Set(needGpu.flatMap((e) => cudaOnlySettings(e.config).map((p) => p.field))),
-  ];
+  const fields = [...new Set(needGpu.flatMap((e) => cudaOnlySettings(e.config).map((p) => p.field)))];
   return `${needGpu.length} of the ${plan.todo.length} runs to do need a CUDA GPU (${fields.join(", ") || "device"}) and this machine has none${found.ok ? "" : ` (${found.reason})`}: they would fail here; run them on a GPU host, or --set device=cpu with settings the CPU supports`;
 }
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync, existsSync } from "node:fs";
 import { extname } from "node:path";
-import { parse as parseYaml, YAMLParseError } from "yaml";
+import { parseDocument, YAMLError } from "yaml";
 import type { z } from "zod";
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { PRESETS } from "./presets.js";
@@ -27,6 +27,17 @@ export function deepMerge(base: Plain, over: Plain): Plain {
   return out;
 }
 
+/**
+ * YAML where a warning (an unknown `!tag`, a stray `%directive`) is an error like any other: the
+ * library would print it on stderr as a Node warning and go on with a value the user did not mean.
+ */
+export function parseYamlStrict(text: string): unknown {
+  const doc = parseDocument(text, { logLevel: "silent" });
+  const first = doc.errors[0] ?? doc.warnings[0];
+  if (first) throw first;
+  return doc.toJS();
+}
+
 /** Reads a JSON or YAML config document. */
 export function readConfigFile(path: string): Plain {
   if (!existsSync(path)) {
@@ -40,10 +51,10 @@ export function readConfigFile(path: string): Plain {
   const ext = extname(path).toLowerCase();
   let doc: unknown;
   try {
-    doc = ext === ".json" ? JSON.parse(text) : parseYaml(text);
+    doc = ext === ".json" ? JSON.parse(text) : parseYamlStrict(text);
   } catch (err) {
     const where =
-      err instanceof YAMLParseError && err.linePos
+      err instanceof YAMLError && err.linePos
         ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
         : "";
     throw new LoraprofError("CONFIG_INVALID", `cannot parse ${path}${where}`, {
@@ -109,6 +120,28 @@ function unwrap(t: z.ZodTypeAny | undefined): z.ZodTypeAny | undefined {
   return cur as z.ZodTypeAny | undefined;
 }
 
+/** A fix read off the issue itself, for settings without a written hint: every problem has one. */
+function issueHint(issue: z.core.$ZodIssue): string {
+  const i = issue as z.core.$ZodIssue & {
+    expected?: string;
+    minimum?: number | bigint;
+    maximum?: number | bigint;
+    values?: unknown[];
+  };
+  switch (issue.code) {
+    case "invalid_type":
+      return `use a ${i.expected ?? "value of the documented type"} (examples/run.yaml documents every setting)`;
+    case "too_small":
+      return `use a value of at least ${String(i.minimum)}`;
+    case "too_big":
+      return `use a value of at most ${String(i.maximum)}`;
+    case "invalid_value":
+      return `use one of ${(i.values ?? []).map((v) => JSON.stringify(v)).join(", ")}`;
+    default:
+      return "examples/run.yaml documents this setting and its allowed values";
+  }
+}
+
 /** Turns zod issues into problems with a fix each. */
 export function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
   const problems: Problem[] = [];
@@ -121,8 +154,9 @@ export function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
           .map((c) => ({ c, d: levenshtein(key.toLowerCase(), c.toLowerCase()) }))
           .sort((x, y) => x.d - y.d)[0];
         problems.push({
-          field: [...path, key].join("."),
-          message: "unknown setting",
+          // An empty key (`: 1` in YAML) would otherwise name no field at all.
+          field: [...path, key === "" ? '""' : key].join("."),
+          message: key === "" ? "a setting with an empty name" : "unknown setting",
           hint:
             best && best.d <= Math.max(2, Math.floor(key.length / 3))
               ? `did you mean "${best.c}"?`
@@ -132,8 +166,8 @@ export function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
       continue;
     }
     const field = path.join(".") || "(config)";
-    const hint = FIELD_HINTS[path[0] ?? ""];
-    problems.push({ field, message: issue.message, ...(hint ? { hint } : {}) });
+    const hint = FIELD_HINTS[path[0] ?? ""] ?? issueHint(issue);
+    problems.push({ field, message: issue.message, hint });
   }
   return problems;
 }

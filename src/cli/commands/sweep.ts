@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import pc from "picocolors";
-import { parse as parseYaml } from "yaml";
+import { parseYamlStrict } from "../../config/load.js";
 import type { RunProgress } from "../../run/run.js";
 import { setPath } from "../../sweep/spec.js";
 import { readSweepSpec } from "../../sweep/spec.js";
@@ -45,7 +45,7 @@ export function setsToOverrides(sets: string[] | undefined): Record<string, unkn
     const raw = s.slice(eq + 1);
     let value: unknown = raw;
     try {
-      value = parseYaml(raw);
+      value = parseYamlStrict(raw);
     } catch {
       // Not YAML: keep the text.
     }

@@ -7,6 +7,7 @@ import pc from "picocolors";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT, EXIT_CODES_TEXT, LoraprofError } from "../util/errors.js";
+import { storeFailure } from "../store/db.js";
 import { packageRoot } from "../util/paths.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerDoctor } from "./commands/doctor.js";
@@ -68,11 +69,16 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
-  } catch (err) {
+  } catch (caught) {
+    let err = caught;
     if (err instanceof CommanderError) {
       // Help and version exit 0; usage errors were already printed by commander.
       return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     }
+    // The store failing under a command (disk full, locked past the busy timeout, I/O error) is not
+    // a bug: said with what to do, and nothing finished is lost (each run's state is one transaction).
+    if (typeof (err as { code?: unknown })?.code === "string" && /^SQLITE_/.test((err as { code: string }).code))
+      err = storeFailure(err, "the run database");
     if (err instanceof LoraprofError) {
       const wantsJson = argv.includes("--json");
       if (wantsJson) process.stdout.write(JSON.stringify({ error: err.toJSON() }, null, 2) + "\n");

@@ -134,6 +134,8 @@ export function startEngine(opts: {
   const specPath = join(opts.runDir, "spec.json");
   writeFileSync(specPath, JSON.stringify(opts.spec, null, 2));
   const log: WriteStream = createWriteStream(join(opts.runDir, "engine.log"));
+  // The log is a convenience: a full disk loses its tail, never the run (its stderr tail is kept).
+  log.on("error", () => undefined);
   mkdirSync(dirname(specPath), { recursive: true });
 
   const child: ChildProcess = spawn(opts.python, ["-m", "loraprof_engine", specPath], {

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { RunConfig } from "../config/schema.js";
 import { prepareData, type PreparedData } from "../data/index.js";
-import type { Db } from "../store/db.js";
+import { storeFailure, type Db } from "../store/db.js";
 import {
   createRun,
   finishRun,
@@ -123,9 +123,24 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   const pending: StepEvent[] = [];
   let measuredTokens = 0;
   let measuredSeconds = 0;
-  const flush = () => {
-    insertSteps(ctx.db, id, pending.splice(0));
+  // A store that stops taking writes (disk full, locked past the busy timeout) stops the run: the
+  // engine is cancelled and the failure surfaces as one STORE error below, never as an exception
+  // thrown from a timer. The run row stays `running` and is reaped as interrupted on the next start.
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort();
+  if (ctx.signal?.aborted) stop.abort();
+  else ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  let storeError: unknown = null;
+  const write = (fn: () => void) => {
+    if (storeError) return;
+    try {
+      fn();
+    } catch (err) {
+      storeError = err;
+      stop.abort();
+    }
   };
+  const flush = () => write(() => insertSteps(ctx.db, id, pending.splice(0)));
 
   for (const o of ctx.observers ?? []) await o.start({ runId: id, device: resolved.device, spec });
   ctx.onProgress?.({ stage: "engine", message: "starting the engine" });
@@ -134,18 +149,18 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     spec,
     python,
     runDir,
-    signal: ctx.signal,
+    signal: stop.signal,
     onEvent: (ev) => {
       for (const o of ctx.observers ?? []) o.event?.(ev);
       switch (ev.type) {
         case "hello":
           hello = ev;
-          setRunFields(ctx.db, id, { environment: ev });
+          write(() => setRunFields(ctx.db, id, { environment: ev }));
           ctx.onProgress?.({ stage: "engine", message: `engine up on ${ev.device.name}` });
           break;
         case "loaded":
           loaded = ev;
-          setRunFields(ctx.db, id, { loaded: ev });
+          write(() => setRunFields(ctx.db, id, { loaded: ev }));
           ctx.onProgress?.({ stage: "loaded", loaded: ev, hello });
           break;
         case "step":
@@ -167,7 +182,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
         case "summary":
           summary = ev;
           flush();
-          setRunFields(ctx.db, id, { summary: ev });
+          write(() => setRunFields(ctx.db, id, { summary: ev }));
           break;
         case "error":
           engineError = ev;
@@ -183,7 +198,9 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   } finally {
     clearInterval(flushTimer);
     flush();
+    ctx.signal?.removeEventListener("abort", onOuterAbort);
   }
+  if (storeError) throw storeFailure(storeError, ctx.db.name);
 
   const { status, error } = classifyOutcome(outcome, summary, engineError);
   let metrics: (RunMetrics & Record<string, unknown>) | null = summary

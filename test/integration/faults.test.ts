@@ -14,16 +14,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { exited, waitForStderr } from "../process.js";
-import { cli, cliAsync, json, makeEnv, repoRoot } from "./helpers.js";
-
-interface Entry {
-  key: string;
-  label: string;
-  runId: string | null;
-  status: string;
-  attempts: number;
-  error: { kind: string; message: string; hint: string | null } | null;
-}
+import { cli, cliAsync, json, makeEnv, repoRoot, type SweepEntry as Entry } from "./helpers.js";
 
 const RUNS = 14;
 const ENGINE_FAULTS = { "1": "oom", "2": "sigkill", "3": "protocol" } as const;

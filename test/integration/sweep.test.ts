@@ -7,16 +7,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { alive, exited, waitForStderr as waitFor } from "../process.js";
-import { cli, cliAsync, json, makeEnv } from "./helpers.js";
+import { cli, cliAsync, json, makeEnv, type SweepEntry as Entry } from "./helpers.js";
 
-interface Entry {
-  key: string;
-  label: string;
-  runId: string | null;
-  status: string;
-  attempts: number;
-  error: { kind: string; message: string } | null;
-}
 interface Listed {
   id: string;
   status: string;

@@ -115,7 +115,7 @@ describe("SVG charts", () => {
 
 describe("interval chart with long configuration names", () => {
   const long = (i: number) =>
-    `dataset=/work/shared/data/alpaca/alpaca_random_9k.json · logEverySteps=10 · steps=3 · subset=100 · batch ${i} × seq 48`;
+    `dataset=/work/shared/data/alpaca/alpaca_random_9k.json · logEverySteps=10 · syntheticRecords=5000 · steps=3 · subset=100 · seed=0 · batch ${i} × seq 48`;
   const svg = intervalChart({
     title: "Throughput by configuration",
     series: [
@@ -146,6 +146,6 @@ describe("interval chart with long configuration names", () => {
 
   it("cuts a label that would crowd out the panels, with the whole label in its tooltip", () => {
     expect(svg).toContain("…");
-    expect(svg).toContain(`<title>${long(1).replace(/×/g, "×")}</title>`);
+    expect(svg).toContain(`<title>${long(1)}</title>`);
   });
 });

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 _FAULTS = json.loads(os.environ.get("LORAPROF_TEST_FAULTS", "{}"))
@@ -25,7 +26,7 @@ def _claim(seed: int) -> str | None:
     if fault is None or not _DIR:
         return None
     try:
-        fd = os.open(os.path.join(_DIR, f"fired-{seed}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fd = os.open(Path(_DIR) / f"fired-{seed}", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return None  # fired on an earlier attempt: this one runs clean
     os.write(fd, fault.encode())

@@ -77,7 +77,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     // The store failing under a command (disk full, locked past the busy timeout, I/O error) is not
     // a bug: said with what to do, and nothing finished is lost (each run's state is one transaction).
-    if (typeof (err as { code?: unknown })?.code === "string" && /^SQLITE_/.test((err as { code: string }).code))
+    if (
+      typeof (err as { code?: unknown })?.code === "string" &&
+      /^SQLITE_/.test((err as { code: string }).code)
+    )
       err = storeFailure(err, "the run database");
     if (err instanceof LoraprofError) {
       const wantsJson = argv.includes("--json");

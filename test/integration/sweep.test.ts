@@ -104,7 +104,8 @@ describe("a sweep on the CPU", () => {
 
     // 3. Resume to the end: only the two unfinished configs run; the failure is not retried.
     const third = cli(["sweep", spec, "--json"], env);
-    expect(third.code).toBe(0);
+    // Finished, but the failing config's failure stands: exit 1 under the exit-code policy.
+    expect(third.code).toBe(1);
     const outcome = json<{ status: string; ran: { key: string }[]; counts: Record<string, number> }>(third);
     expect(outcome.status).toBe("finished");
     expect(outcome.ran).toHaveLength(2);

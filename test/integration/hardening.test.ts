@@ -126,7 +126,7 @@ describe("errors a new user can trigger", () => {
   it("says a CPU-only machine cannot run the study's GPU runs (study paper --dry-run)", () => {
     const r = cli(["study", "paper", "--dry-run", "--db", join(dir, "study.db")], env);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/39 of the 39 runs to do need a CUDA GPU/);
+    expect(r.stderr).toMatch(/(\d+) of the \1 runs to do need a CUDA GPU/);
   });
 });
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT, LoraprofError } from "../util/errors.js";
-import { openStore } from "./db.js";
+import { openStore, storeFailure } from "./db.js";
 
 const dir = mkdtempSync(join(tmpdir(), "loraprof-db-"));
 
@@ -32,5 +32,16 @@ describe("openStore on a path it cannot use", () => {
     const err = storeError(file);
     expect(err.exitCode).toBe(EXIT.badInput);
     expect(err.problems[0]?.message).toMatch(/not a loraprof store/);
+  });
+});
+
+describe("a store that stops taking writes", () => {
+  it("says another writer holds the lock, or that the disk is full, with what to do", () => {
+    expect(storeFailure({ code: "SQLITE_BUSY", message: "database is locked" }, "x.db").hint).toMatch(
+      /another loraprof process holds the store's write lock/,
+    );
+    const full = storeFailure({ code: "SQLITE_FULL", message: "database or disk is full" }, "x.db");
+    expect(full.hint).toMatch(/disk .* is full/);
+    expect(full.exitCode).toBe(EXIT.failed);
   });
 });

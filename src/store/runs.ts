@@ -112,21 +112,31 @@ export function createRun(
     logPath?: string | null;
   },
 ): string {
-  const id = init.id ?? newRunId();
-  db.prepare(
+  const insert = db.prepare(
     `INSERT INTO runs (id, created_at, status, label, sweep_id, config_json, owner_pid, owner_host, log_path)
      VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    id,
-    new Date().toISOString(),
-    init.label ?? null,
-    init.sweepId ?? null,
-    JSON.stringify(init.config),
-    process.pid,
-    THIS_HOST,
-    init.logPath ?? null,
   );
-  return id;
+  // A generated id has 16 random bits per second: two CLIs (or GPUs) starting runs in the same
+  // second collide once in ~65k pairs, and a collision must cost a new id, not the run.
+  for (let attempt = 0; ; attempt++) {
+    const id = init.id ?? newRunId();
+    try {
+      insert.run(
+        id,
+        new Date().toISOString(),
+        init.label ?? null,
+        init.sweepId ?? null,
+        JSON.stringify(init.config),
+        process.pid,
+        THIS_HOST,
+        init.logPath ?? null,
+      );
+      return id;
+    } catch (err) {
+      const taken = (err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+      if (!taken || init.id !== undefined || attempt >= 20) throw err;
+    }
+  }
 }
 
 export function markRunning(db: Db, id: string, spec: unknown): void {

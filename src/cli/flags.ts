@@ -5,6 +5,8 @@
  */
 import type { Command } from "commander";
 import { Option } from "commander";
+import { loadRunConfig } from "../config/load.js";
+import type { RunConfig } from "../config/schema.js";
 import { LoraprofError, type Problem } from "../util/errors.js";
 
 type Kind =
@@ -240,6 +242,44 @@ function setPath(obj: Record<string, unknown>, path: string, value: unknown): vo
 
 /** Commander's parsed options → a nested overrides object. Throws FLAG_INVALID listing every bad flag. */
 export function flagsToOverrides(opts: Record<string, unknown>): Record<string, unknown> {
+  const { overrides, problems } = parseRunFlags(opts);
+  if (problems.length) {
+    throw new LoraprofError("FLAG_INVALID", `invalid flag value${problems.length > 1 ? "s" : ""}`, {
+      problems,
+    });
+  }
+  return overrides;
+}
+
+/**
+ * The run config a command's flags (and `--config` file) describe. A flag that is not a number and
+ * a flag the schema rejects are reported together: every mistake at once, not the first one found.
+ */
+export function runConfigFromFlags(opts: Record<string, unknown>): RunConfig {
+  const { overrides, problems } = parseRunFlags(opts);
+  try {
+    return loadRunConfig({
+      ...(typeof opts["config"] === "string" ? { configPath: opts["config"] } : {}),
+      overrides,
+      flagProblems: problems,
+    });
+  } catch (err) {
+    // A problem with a value the user typed as a flag is named by that flag.
+    if (err instanceof LoraprofError) {
+      for (const p of err.problems) {
+        const flag = RUN_FLAGS.find((f) => f.field === p.field);
+        if (flag && opts[camel(flag.flag)] !== undefined) p.field = `--${flag.flag}`;
+      }
+    }
+    throw err;
+  }
+}
+
+/** Commander's parsed options → overrides, and the flags whose values could not be converted. */
+export function parseRunFlags(opts: Record<string, unknown>): {
+  overrides: Record<string, unknown>;
+  problems: Problem[];
+} {
   const out: Record<string, unknown> = {};
   const problems: Problem[] = [];
   for (const f of RUN_FLAGS) {
@@ -310,10 +350,5 @@ export function flagsToOverrides(opts: Record<string, unknown>): Record<string, 
   }
   if (typeof out["vramBudget"] === "string" && /^(none|null|off)$/i.test(out["vramBudget"]))
     out["vramBudget"] = null;
-  if (problems.length) {
-    throw new LoraprofError("FLAG_INVALID", `invalid flag value${problems.length > 1 ? "s" : ""}`, {
-      problems,
-    });
-  }
-  return out;
+  return { overrides: out, problems };
 }

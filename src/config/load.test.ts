@@ -98,3 +98,29 @@ describe("examples", () => {
     expect(cfg.vramBudget).toBe("8GiB");
   });
 });
+
+describe("warmup for short runs", () => {
+  it("accepts --steps 5 alone: the default warmup is scaled to leave steps to measure", () => {
+    const cfg = loadRunConfig({ overrides: { steps: 5 } });
+    expect(cfg.warmupSteps).toBe(1);
+  });
+
+  it("scales a preset's warmup too when the user shortens the run", () => {
+    const cfg = loadRunConfig({ overrides: { preset: "paper-run1", steps: 8 } });
+    expect(cfg.warmupSteps).toBeLessThan(8);
+  });
+
+  it("keeps the default warmup when it fits", () => {
+    expect(loadRunConfig({ overrides: { steps: 6 } }).warmupSteps).toBe(5);
+  });
+
+  it("keeps a warmup the user wrote, and names it when it is too long", () => {
+    const problems = problemsOf(() => loadRunConfig({ overrides: { steps: 5, warmupSteps: 5 } }));
+    expect(problems.map((p) => p.field)).toEqual(["warmupSteps"]);
+  });
+
+  it("does not add a warmup problem to a bad step count", () => {
+    const problems = problemsOf(() => loadRunConfig({ overrides: { steps: -1 } }));
+    expect(problems.map((p) => p.field)).toEqual(["steps"]);
+  });
+});

@@ -4,7 +4,7 @@
  */
 import { readFileSync, existsSync } from "node:fs";
 import { extname } from "node:path";
-import { parse as parseYaml, YAMLParseError } from "yaml";
+import { parseDocument, YAMLError } from "yaml";
 import type { z } from "zod";
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { PRESETS } from "./presets.js";
@@ -27,6 +27,17 @@ export function deepMerge(base: Plain, over: Plain): Plain {
   return out;
 }
 
+/**
+ * YAML where a warning (an unknown `!tag`, a stray `%directive`) is an error like any other: the
+ * library would print it on stderr as a Node warning and go on with a value the user did not mean.
+ */
+export function parseYamlStrict(text: string): unknown {
+  const doc = parseDocument(text, { logLevel: "silent" });
+  const first = doc.errors[0] ?? doc.warnings[0];
+  if (first) throw first;
+  return doc.toJS();
+}
+
 /** Reads a JSON or YAML config document. */
 export function readConfigFile(path: string): Plain {
   if (!existsSync(path)) {
@@ -40,10 +51,10 @@ export function readConfigFile(path: string): Plain {
   const ext = extname(path).toLowerCase();
   let doc: unknown;
   try {
-    doc = ext === ".json" ? JSON.parse(text) : parseYaml(text);
+    doc = ext === ".json" ? JSON.parse(text) : parseYamlStrict(text);
   } catch (err) {
     const where =
-      err instanceof YAMLParseError && err.linePos
+      err instanceof YAMLError && err.linePos
         ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
         : "";
     throw new LoraprofError("CONFIG_INVALID", `cannot parse ${path}${where}`, {
@@ -109,6 +120,28 @@ function unwrap(t: z.ZodTypeAny | undefined): z.ZodTypeAny | undefined {
   return cur as z.ZodTypeAny | undefined;
 }
 
+/** A fix read off the issue itself, for settings without a written hint: every problem has one. */
+function issueHint(issue: z.core.$ZodIssue): string {
+  const i = issue as z.core.$ZodIssue & {
+    expected?: string;
+    minimum?: number | bigint;
+    maximum?: number | bigint;
+    values?: unknown[];
+  };
+  switch (issue.code) {
+    case "invalid_type":
+      return `use a ${i.expected ?? "value of the documented type"} (examples/run.yaml documents every setting)`;
+    case "too_small":
+      return `use a value of at least ${String(i.minimum)}`;
+    case "too_big":
+      return `use a value of at most ${String(i.maximum)}`;
+    case "invalid_value":
+      return `use one of ${(i.values ?? []).map((v) => JSON.stringify(v)).join(", ")}`;
+    default:
+      return "examples/run.yaml documents this setting and its allowed values";
+  }
+}
+
 /** Turns zod issues into problems with a fix each. */
 export function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
   const problems: Problem[] = [];
@@ -121,8 +154,9 @@ export function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
           .map((c) => ({ c, d: levenshtein(key.toLowerCase(), c.toLowerCase()) }))
           .sort((x, y) => x.d - y.d)[0];
         problems.push({
-          field: [...path, key].join("."),
-          message: "unknown setting",
+          // An empty key (`: 1` in YAML) would otherwise name no field at all.
+          field: [...path, key === "" ? '""' : key].join("."),
+          message: key === "" ? "a setting with an empty name" : "unknown setting",
           hint:
             best && best.d <= Math.max(2, Math.floor(key.length / 3))
               ? `did you mean "${best.c}"?`
@@ -132,8 +166,8 @@ export function issuesToProblems(issues: z.core.$ZodIssue[]): Problem[] {
       continue;
     }
     const field = path.join(".") || "(config)";
-    const hint = FIELD_HINTS[path[0] ?? ""];
-    problems.push({ field, message: issue.message, ...(hint ? { hint } : {}) });
+    const hint = FIELD_HINTS[path[0] ?? ""] ?? issueHint(issue);
+    problems.push({ field, message: issue.message, hint });
   }
   return problems;
 }
@@ -145,6 +179,8 @@ export interface LoadConfigOptions {
   document?: Plain;
   /** Settings from flags: win over the file. */
   overrides?: Plain;
+  /** Flag values that could not be converted (FlagParse.problems): reported with the schema's. */
+  flagProblems?: Problem[];
 }
 
 /** Defaults < preset < file < flags, validated. Throws CONFIG_INVALID listing every problem. */
@@ -160,9 +196,18 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
   const recipe = merged["recipe"] ?? base["recipe"];
   const recipeDefaults = typeof recipe === "string" ? RECIPE_DEFAULTS[recipe as Recipe] : undefined;
   const input = deepMerge(deepMerge(base, (recipeDefaults ?? {}) as Plain), merged);
+  scaleDefaultWarmup(input, merged);
   const parsed = RunConfigSchema.safeParse(input);
+  const problems = [
+    ...(opts.flagProblems ?? []),
+    ...(parsed.success ? [] : issuesToProblems(parsed.error.issues)),
+  ];
+  if (parsed.success && problems.length) {
+    throw new LoraprofError("FLAG_INVALID", `invalid flag value${problems.length > 1 ? "s" : ""}`, {
+      problems,
+    });
+  }
   if (!parsed.success) {
-    const problems = issuesToProblems(parsed.error.issues);
     const where = opts.configPath ? ` in ${opts.configPath}` : "";
     throw new LoraprofError(
       "CONFIG_INVALID",
@@ -171,6 +216,29 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
     );
   }
   return parsed.data;
+}
+
+/** The schema's default warmup (RunConfigSchema.warmupSteps). */
+const DEFAULT_WARMUP_STEPS = RunConfigSchema.parse({}).warmupSteps;
+
+/**
+ * Warmup steps for a run of `steps` whose warmup the user did not choose: a fifth of the steps, at
+ * least 1 (0 for a one-step run), at most `cap`. Shared by `run` and `study`.
+ */
+export function scaledWarmupSteps(steps: number, cap: number): number {
+  return Math.min(cap, steps <= 1 ? 0 : Math.max(1, Math.floor(steps / 5)));
+}
+
+/**
+ * `--steps 5` alone must not be rejected for a warmup the user never typed: when the warmup comes
+ * from the defaults or a preset and would leave no measured step, it is scaled down. A warmup the
+ * user wrote (file or flag) is kept, and the schema names it if it is too long.
+ */
+function scaleDefaultWarmup(input: Plain, userDoc: Plain): void {
+  const steps = input["steps"];
+  if ("warmupSteps" in userDoc || typeof steps !== "number" || !Number.isInteger(steps) || steps < 1) return;
+  const inherited = typeof input["warmupSteps"] === "number" ? input["warmupSteps"] : DEFAULT_WARMUP_STEPS;
+  if (inherited >= steps) input["warmupSteps"] = scaledWarmupSteps(steps, inherited);
 }
 
 export { PRESET_NAMES };

@@ -164,7 +164,8 @@ export const RunConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
-    if (cfg.warmupSteps >= cfg.steps) {
+    // steps < 1 is already reported by its own check; a second problem about it would be noise.
+    if (cfg.steps >= 1 && cfg.warmupSteps >= cfg.steps) {
       ctx.addIssue({
         code: "custom",
         path: ["warmupSteps"],

@@ -234,7 +234,8 @@ export function reportCharts(model: ReportModel): Chart[] {
           factor: "configuration",
           fields: [],
           context: "",
-          levels: model.conditions.map((c) => ({ value: c.label, condition: c })),
+          // Compact names (2×512, not batch 2 × seq 512): the chart's row labels share the width with its panels.
+          levels: model.conditions.map((c) => ({ value: c.shortLabel, condition: c })),
           effects: [],
           memoryMetric: null,
         },

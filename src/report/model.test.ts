@@ -232,3 +232,33 @@ describe("the study's claims, on synthetic runs (toy cost model, not measurement
     expect(claim.explanation).toMatch(/run2 .*budget of 8\.0 GiB: 3\/3 completed, 0 OOM/);
   });
 });
+
+describe("names of ad-hoc configurations", () => {
+  it("leave out settings that do not matter: flush cadence, syntheticRecords of a file dataset, no subset", () => {
+    const model = buildReportModel({
+      runs: [
+        run(
+          { dataset: "synthetic", syntheticRecords: 5000, logEverySteps: 1, subset: null, seqLen: 32 },
+          400,
+        ),
+        run(
+          {
+            dataset: "/data/alpaca_9k.json",
+            syntheticRecords: 2000,
+            logEverySteps: 10,
+            subset: 100,
+            seqLen: 48,
+          },
+          900,
+        ),
+      ],
+    });
+    const labels = model.conditions.map((c) => c.label);
+    for (const l of labels) {
+      expect(l).not.toMatch(/logEverySteps|syntheticRecords|null|\/data\//);
+    }
+    expect(labels[0]).toContain("subset=all");
+    expect(labels[1]).toContain("dataset=alpaca_9k.json");
+    expect(new Set(labels).size).toBe(2);
+  });
+});

@@ -224,6 +224,8 @@ export function normalizedConfig(config: Record<string, unknown>): Record<string
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config)) {
     if (NAMING_FIELDS.has(k)) continue;
+    // syntheticRecords is only read for the synthetic dataset: elsewhere it defines nothing.
+    if (k === "syntheticRecords" && config["dataset"] !== "synthetic") continue;
     out[k] = k === "device" && typeof v === "string" ? v.replace(/:\d+$/, "") : v;
   }
   return out;
@@ -255,13 +257,29 @@ function describeLevel(fields: string[], settings: Record<string, string>): stri
   return fields.map((f) => show(settings[f])).join(" · ");
 }
 
+/**
+ * Settings that never enter a configuration's name: how often the engine flushes its events does
+ * not change what is measured (and a label full of them is unreadable in a chart).
+ */
+const UNNAMED_FIELDS = new Set(["logEverySteps"]);
+
+/** A setting's value as a name: a dataset file by its file name, no subset as "all". */
+function showSetting(field: string, settings: Record<string, string>): string {
+  const v = parseSetting(settings[field]);
+  if (field === "dataset" && typeof v === "string" && /[\\/]/.test(v)) return v.split(/[\\/]/).pop() ?? v;
+  if (field === "subset" && v === null) return "all";
+  return show(settings[field]);
+}
+
 function describeSettings(fields: string[], settings: Record<string, string>, compact = false): string {
   const parts: string[] = [];
-  const rest = fields.filter((f) => f !== "batchSize" && f !== "seqLen");
+  const rest = fields.filter(
+    (f) => f !== "batchSize" && f !== "seqLen" && !UNNAMED_FIELDS.has(f) && settings[f] !== undefined,
+  );
   const hasB = fields.includes("batchSize");
   const hasS = fields.includes("seqLen");
   for (const f of rest) {
-    const v = show(settings[f]);
+    const v = showSetting(f, settings);
     parts.push(["optimizer.name", "precision", "padding", "method", "device"].includes(f) ? v : `${f}=${v}`);
   }
   if (hasB && hasS) {
@@ -302,7 +320,13 @@ function buildConditions(runs: ReportRun[]): { conditions: Condition[]; varying:
   const all = [...byKey.values()];
   const fields = new Set(all.flatMap((c) => Object.keys(c.settings)));
   const varying = [...fields]
-    .filter((f) => new Set(all.map((c) => c.settings[f])).size > 1)
+    // syntheticRecords, dropped from file datasets' configs above, varies only when two synthetic
+    // configurations give it different values (the dataset already tells synthetic from a file).
+    .filter(
+      (f) =>
+        new Set(all.map((c) => c.settings[f]).filter((v) => f !== "syntheticRecords" || v !== undefined))
+          .size > 1,
+    )
     .sort(orderFields);
   const conditions = all.map((c, i): Condition => {
     const completed = c.runs.filter((r) => r.status === "completed");
@@ -333,6 +357,15 @@ function buildConditions(runs: ReportRun[]): { conditions: Condition[]; varying:
       budgetBytes: budgetOf(c.config),
     };
   });
+  // Settings left out of names can leave two configurations with one name: number them apart.
+  const byLabel = new Map<string, Condition[]>();
+  for (const c of conditions) byLabel.set(c.label, [...(byLabel.get(c.label) ?? []), c]);
+  for (const same of byLabel.values()) {
+    if (same.length < 2) continue;
+    same.forEach((c, i) =>
+      Object.assign(c, { label: `${c.label} (${i + 1})`, shortLabel: `${c.shortLabel} (${i + 1})` }),
+    );
+  }
   return { conditions, varying };
 }
 
@@ -1097,7 +1130,7 @@ export function buildReportModel(input: BuildReportInput): ReportModel {
   for (const r of input.runs)
     for (const [k, v] of Object.entries(r.libraries ?? {})) if (v && !libraries[k]) libraries[k] = v;
   const notes: string[] = [
-    "Each condition's figure is the median of its repeats; brackets give the 95% Student-t interval of the mean (none for a single run).",
+    "Each condition's figure is the median of its repeats; brackets give the 95% Student-t interval of the mean (none for a single run; cut at 0 for figures that cannot be negative).",
     "Effects are ratios of geometric means (tokens/s, J/token) or differences of means (memory) with 95% Welch intervals; an interval that contains no change is reported as not distinguishable from noise.",
     "Real tokens exclude padding; processed tokens include it. Peak memory: allocator allocated and reserved, NVML process and device.",
   ];

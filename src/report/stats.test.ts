@@ -59,3 +59,15 @@ describe("statistics", () => {
     expect(e.distinguishable).toBe(true);
   });
 });
+
+describe("intervals of figures that cannot be negative", () => {
+  it("never print a negative lower bound for a throughput", () => {
+    const s = summarize([20, 242])!;
+    expect(s.low).toBe(0);
+    expect(s.high).toBeGreaterThan(242);
+  });
+
+  it("keep a negative lower bound where values can be negative", () => {
+    expect(summarize([-5, 20])!.low).toBeLessThan(-5);
+  });
+});

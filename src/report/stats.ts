@@ -116,7 +116,17 @@ export function summarize(values: readonly number[]): Summary | null {
   const m = mean(xs);
   if (xs.length < 2) return { n: 1, median: xs[0]!, mean: m, low: null, high: null, values: xs };
   const half = (tCritical(xs.length - 1) * Math.sqrt(variance(xs))) / Math.sqrt(xs.length);
-  return { n: xs.length, median: median(xs), mean: m, low: m - half, high: m + half, values: xs };
+  // Two or three noisy repeats give a wide t interval; for a figure that cannot be negative
+  // (tokens/s, bytes, joules) its lower end is cut at 0 rather than printed as "131 [-221–484]".
+  const floor = xs.every((v) => v >= 0) ? 0 : -Infinity;
+  return {
+    n: xs.length,
+    median: median(xs),
+    mean: m,
+    low: Math.max(floor, m - half),
+    high: m + half,
+    values: xs,
+  };
 }
 
 export interface Effect {

@@ -112,3 +112,40 @@ describe("SVG charts", () => {
     expect(svg).toContain("&lt;script&gt;");
   });
 });
+
+describe("interval chart with long configuration names", () => {
+  const long = (i: number) =>
+    `dataset=/work/shared/data/alpaca/alpaca_random_9k.json · logEverySteps=10 · syntheticRecords=5000 · steps=3 · subset=100 · seed=0 · batch ${i} × seq 48`;
+  const svg = intervalChart({
+    title: "Throughput by configuration",
+    series: [
+      { name: "real tokens/s", axisLabel: "real tokens per second (tokens/s)" },
+      { name: "processed tokens/s", axisLabel: "processed tokens per second (tokens/s)" },
+    ],
+    rows: [1, 2, 3].map((i) => ({
+      label: long(i),
+      points: [
+        { median: 100 * i, low: null, high: null, n: 1 },
+        { median: 200 * i, low: null, high: null, n: 1 },
+      ],
+    })),
+  });
+  const xs = (re: RegExp) => [...svg.matchAll(re)].map((m) => Number(m[1]));
+
+  it("keeps the axis running left to right: larger values further right", () => {
+    const cx = xs(/<circle cx="([\d.]+)"[^>]*data-series="real tokens\/s"/g);
+    expect(cx).toHaveLength(3);
+    expect(cx[0]!).toBeLessThan(cx[1]!);
+    expect(cx[1]!).toBeLessThan(cx[2]!);
+  });
+
+  it("keeps the points apart (each panel keeps a readable width)", () => {
+    const cx = xs(/<circle cx="([\d.]+)"[^>]*data-series="real tokens\/s"/g);
+    expect(cx[2]! - cx[0]!).toBeGreaterThan(100);
+  });
+
+  it("cuts a label that would crowd out the panels, with the whole label in its tooltip", () => {
+    expect(svg).toContain("…");
+    expect(svg).toContain(`<title>${long(1)}</title>`);
+  });
+});

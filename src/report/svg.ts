@@ -53,6 +53,13 @@ export function compactNumber(n: number): string {
 
 const textWidth = (s: string, size = 12) => s.length * size * 0.56;
 
+/** `text`, cut with an ellipsis to fit `maxWidth` at this font size. */
+export function fitText(text: string, size: number, maxWidth: number): string {
+  if (textWidth(text, size) <= maxWidth) return text;
+  const chars = Math.max(4, Math.floor(maxWidth / (size * 0.56)) - 1);
+  return `${text.slice(0, chars).trimEnd()}…`;
+}
+
 function svgOpen(width: number, height: number, title: string, desc: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${esc(title)}" ${FONT} font-size="12" fill="${INK}"><title>${esc(title)}</title><desc>${esc(desc)}</desc><rect width="${width}" height="${height}" fill="#ffffff"/>`;
 }
@@ -136,14 +143,24 @@ export function intervalChart(spec: IntervalChartSpec): string {
   const all = spec.rows.flatMap((r) => r.points.flatMap((p) => (p ? [p.median] : [])));
   if (all.length === 0) return emptyChart(spec.title, "no completed runs to plot");
   const fmt = spec.format ?? compactNumber;
-  const width = spec.width ?? 880;
-  const labelW = Math.max(70, ...spec.rows.map((r) => textWidth(r.label, 12) + 14));
+  const requested = spec.width ?? 880;
+  // Row labels take at most 40% of the chart (longer ones are cut, whole in their tooltip), and every
+  // panel keeps a readable width: a long label once squeezed the panels to a negative width, which
+  // drew the axis backwards with every point on one spot.
+  const maxLabelW = Math.round(requested * 0.4);
+  const labels = spec.rows.map((r) => fitText(r.label, 12, maxLabelW - 14));
+  const labelW = Math.max(70, ...labels.map((l) => textWidth(l, 12) + 14));
   const top = spec.subtitle ? 84 : 66;
   const band = 30;
   const plotH = band * spec.rows.length;
   const height = top + plotH + 56;
   const x0 = 16 + labelW;
   const gap = 52;
+  const minPanelW = 180;
+  const width = Math.max(
+    requested,
+    x0 + 24 + spec.series.length * minPanelW + gap * (spec.series.length - 1),
+  );
   const panelW = (width - 24 - x0 - gap * (spec.series.length - 1)) / spec.series.length;
   let out = svgOpen(
     width,
@@ -156,7 +173,8 @@ export function intervalChart(spec: IntervalChartSpec): string {
     const y = top + i * band + band / 2;
     if (i % 2 === 1)
       out += `<rect x="16" y="${top + i * band}" width="${width - 40}" height="${band}" fill="#f6f8fa"/>`;
-    out += `<text x="${x0 - 12}" y="${y + 4}" text-anchor="end">${esc(row.label)}</text>`;
+    const shown = labels[i]!;
+    out += `<text x="${x0 - 12}" y="${y + 4}" text-anchor="end">${esc(shown)}${shown !== row.label ? `<title>${esc(row.label)}</title>` : ""}</text>`;
   });
   spec.series.forEach((series, s) => {
     const px0 = x0 + s * (panelW + gap);
@@ -177,7 +195,8 @@ export function intervalChart(spec: IntervalChartSpec): string {
       out += `<text x="${r2(sx(t))}" y="${top + plotH + 16}" text-anchor="middle" fill="${MUTED}">${esc(fmt(t))}</text>`;
     }
     out += `<line x1="${r2(px0)}" y1="${top + plotH}" x2="${r2(px1)}" y2="${top + plotH}" stroke="${MUTED}"/>`;
-    out += `<text x="${r2((px0 + px1) / 2)}" y="${top + plotH + 40}" text-anchor="middle" class="axis-label">${esc(series.axisLabel)}</text>`;
+    const axisLabel = fitText(series.axisLabel, 12, panelW + gap - 8);
+    out += `<text x="${r2((px0 + px1) / 2)}" y="${top + plotH + 40}" text-anchor="middle" class="axis-label">${esc(axisLabel)}${axisLabel !== series.axisLabel ? `<title>${esc(series.axisLabel)}</title>` : ""}</text>`;
     spec.rows.forEach((row, i) => {
       const y = top + i * band + band / 2;
       const p = row.points[s];

@@ -137,3 +137,20 @@ describe("engine process", () => {
     expect(res.error?.hint).toMatch(/batch-size/);
   });
 });
+
+describe("missing figures", () => {
+  it("carry one reason each: the telemetry stage's, where it supplies the headline", async () => {
+    const { withTelemetryHeadlines } = await import("./run.js");
+    const m = withTelemetryHeadlines({
+      energyJoules: null,
+      joulesPerRealToken: null,
+      nullReasons: { energyJoules: "disabled (telemetry.energy is false)" },
+      warnings: [],
+      telemetry: {
+        energyJoules: { value: null, reason: "the run used the CPU" },
+        joulesPerRealToken: { value: null, reason: "the run used the CPU" },
+      },
+    } as never);
+    expect(m.nullReasons["energyJoules"]).toBe("the run used the CPU");
+  });
+});

@@ -20,6 +20,27 @@ import { LoraprofError } from "../util/errors.js";
 import { engineSourceDir, loraprofHome } from "../util/paths.js";
 import { EngineEventSchema, type EngineEvent, type RunSpec } from "./protocol.js";
 
+/**
+ * One line of the event stream → a validated event, or what is wrong with it (the field at fault
+ * first). Never throws: any text the engine (or a library writing to its fd) produces is a result.
+ */
+export function parseEventLine(line: string): { event: EngineEvent } | { problem: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch (err) {
+    return { problem: `not JSON (${(err as Error).message})` };
+  }
+  const res = EngineEventSchema.safeParse(parsed);
+  if (res.success) return { event: res.data };
+  return {
+    problem: res.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join(".") || "(event)"}: ${i.message}`)
+      .join("; "),
+  };
+}
+
 export interface EngineState {
   python: string;
   /** Library versions found by `loraprof setup`. */
@@ -113,6 +134,8 @@ export function startEngine(opts: {
   const specPath = join(opts.runDir, "spec.json");
   writeFileSync(specPath, JSON.stringify(opts.spec, null, 2));
   const log: WriteStream = createWriteStream(join(opts.runDir, "engine.log"));
+  // The log is a convenience: a full disk loses its tail, never the run (its stderr tail is kept).
+  log.on("error", () => undefined);
   mkdirSync(dirname(specPath), { recursive: true });
 
   const child: ChildProcess = spawn(opts.python, ["-m", "loraprof_engine", specPath], {
@@ -172,30 +195,17 @@ export function startEngine(opts: {
     const rl = createInterface({ input: events });
     rl.on("line", (line) => {
       if (protocolError || line.trim() === "") return;
-      let parsed: unknown;
-      let problem: string | null = null;
-      try {
-        parsed = JSON.parse(line);
-      } catch (err) {
-        problem = `not JSON (${(err as Error).message})`;
-      }
-      if (problem === null) {
-        const res = EngineEventSchema.safeParse(parsed);
-        if (res.success) {
-          try {
-            opts.onEvent(res.data);
-          } catch (err) {
-            protocolError = { line, message: `event handler failed: ${(err as Error).message}` };
-            kill(1000);
-          }
-          return;
+      const parsed = parseEventLine(line);
+      if ("event" in parsed) {
+        try {
+          opts.onEvent(parsed.event);
+        } catch (err) {
+          protocolError = { line, message: `event handler failed: ${(err as Error).message}` };
+          kill(1000);
         }
-        problem = res.error.issues
-          .slice(0, 5)
-          .map((i) => `${i.path.join(".") || "(event)"}: ${i.message}`)
-          .join("; ");
+        return;
       }
-      protocolError = { line: line.length > 500 ? line.slice(0, 500) + "…" : line, message: problem };
+      protocolError = { line: line.length > 500 ? line.slice(0, 500) + "…" : line, message: parsed.problem };
       kill(1000);
     });
     rl.on("close", () => resolveEvents());

@@ -85,3 +85,11 @@ export function metricsFromSummary(s: SummaryEvent): RunMetrics {
     warnings,
   };
 }
+
+/**
+ * Steps averaged at each end of the run for lossFirst / lossLast: the engine's loss_edges
+ * (min(5, steps / 2), so the two windows never overlap); 0 when there is nothing to compare.
+ */
+export function lossEdgeSteps(steps: number): number {
+  return Math.min(5, Math.floor(steps / 2));
+}

@@ -45,6 +45,12 @@ export const OPTIMIZERS = [
   "paged_adamw_32bit",
 ] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
+/** Optimizers from bitsandbytes: CUDA kernels only (the engine refuses them elsewhere too). */
+export const CUDA_ONLY_OPTIMIZERS: readonly OptimizerName[] = [
+  "adamw_8bit",
+  "paged_adamw_8bit",
+  "paged_adamw_32bit",
+];
 export const PRECISIONS = ["fp32", "fp16", "bf16"] as const;
 export type Precision = (typeof PRECISIONS)[number];
 /** longest / max_length: one record per row, right-padded; packed: whole records laid end to end in rows. */

@@ -108,3 +108,46 @@ describe("checkpointCached", () => {
     expect(checkpointCached(config({ model: "no-such-model" }), "/tmp/none")).toBe(false);
   });
 });
+
+describe("resolution errors name what the user typed", () => {
+  const cpu = { device: "cpu", gpu: null };
+  const codeOf = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (err) {
+      return err as LoraprofError;
+    }
+    throw new Error("expected an error");
+  };
+
+  it("reads ./no-such-folder as a missing folder, not as a hub id", () => {
+    const err = codeOf(() =>
+      resolveModel(loadRunConfig({ overrides: { model: "./no-such-folder" } }), "/tmp/c"),
+    );
+    expect(err.code).toBe("MODEL_NOT_FOUND");
+    expect(err.message).toContain("no-such-folder");
+    expect(err.problems[0]?.message).toBe("no such folder");
+  });
+
+  it("says a hub id outside the catalog is not downloaded (never 'no tokenizer.json in the current directory')", () => {
+    const err = codeOf(() => resolveModel(loadRunConfig({ overrides: { model: "foo/bar" } }), "/tmp/c"));
+    expect(err.code).toBe("MODEL_NOT_FOUND");
+    expect(err.problems[0]?.hint).toMatch(/--model \.\/bar/);
+    expect(err.format()).not.toContain("tokenizer.json");
+  });
+
+  it("names every GPU-only setting of a CPU run at once, before the engine starts", () => {
+    const config = loadRunConfig({
+      overrides: { optimizer: { name: "adamw_8bit" }, vramBudget: "8GiB", device: "cpu" },
+    });
+    const err = codeOf(() => resolveConfig(config, resolveModel(config, "/tmp/c"), cpu));
+    expect(err.code).toBe("CONFIG_INVALID");
+    expect(err.problems.map((p) => p.field)).toEqual(["optimizer.name", "vramBudget"]);
+  });
+
+  it("catches a GPU-only optimizer when device auto resolves to the CPU", () => {
+    const config = loadRunConfig({ overrides: { optimizer: { name: "paged_adamw_8bit" } } });
+    const err = codeOf(() => resolveConfig(config, resolveModel(config, "/tmp/c"), cpu));
+    expect(err.problems.map((p) => p.field)).toEqual(["optimizer.name"]);
+  });
+});

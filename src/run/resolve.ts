@@ -9,10 +9,10 @@ import { join, resolve as resolvePath } from "node:path";
 import { findModel, MODELS } from "../catalog/models.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
-import { LoraprofError } from "../util/errors.js";
+import { LoraprofError, type Problem } from "../util/errors.js";
 import { listGpus, type GpuInfo } from "../util/gpu.js";
 import { huggingfaceHubCache } from "../util/paths.js";
-import { PROTOCOL_VERSION, type Precision, type RunSpec } from "./protocol.js";
+import { CUDA_ONLY_OPTIMIZERS, PROTOCOL_VERSION, type Precision, type RunSpec } from "./protocol.js";
 
 export interface ResolvedModel {
   /** What the user named. */
@@ -35,6 +35,18 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
   const entry = findModel(name) ?? null;
   const localDir = resolvePath(name);
   const isLocal = !entry && existsSync(localDir) && statSync(localDir).isDirectory();
+  if (!entry && !isLocal && looksLikePath(name)) {
+    // "./my-model" is a folder the user meant, never a Hugging Face id "."/"my-model".
+    throw new LoraprofError("MODEL_NOT_FOUND", `no model folder at ${localDir}`, {
+      problems: [
+        {
+          field: "model",
+          message: existsSync(localDir) ? "exists but is not a folder" : "no such folder",
+          hint: "point --model at a folder saved with save_pretrained (config.json, tokenizer.json, weights), or use a catalog id (see `loraprof models`)",
+        },
+      ],
+    });
+  }
   if (isLocal) {
     if (!existsSync(join(localDir, "config.json"))) {
       throw new LoraprofError("MODEL_NOT_FOUND", `${localDir} has no config.json`, {
@@ -77,7 +89,17 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
           },
         );
       }
-      return { id: name, source: "hub", entry: null, hubId: name, path: null };
+      // Data preparation reads the model's tokenizer.json from disk, and nothing here downloads a
+      // hub model that is not in the catalog: say so instead of looking for it in the wrong place.
+      throw new LoraprofError("MODEL_NOT_FOUND", `${name} is not in the model catalog`, {
+        problems: [
+          {
+            field: "model",
+            message: "a Hugging Face id outside the catalog is not downloaded by loraprof",
+            hint: `download it (huggingface-cli download ${name} --local-dir ./${name.split("/")[1]}) and pass --model ./${name.split("/")[1]}, or use a catalog id: ${catalogIds()}`,
+          },
+        ],
+      });
     }
     throw new LoraprofError("MODEL_NOT_FOUND", `unknown model "${name}"`, {
       problems: [
@@ -111,6 +133,11 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
     hubId: null,
     path: syntheticCheckpointDir(cacheDir, entry, config.seed),
   };
+}
+
+/** A name written as a path (./x, ../x, /x, ~/x): never read as a hub id. */
+function looksLikePath(name: string): boolean {
+  return /^(\.{1,2}[\\/]|[\\/]|~)/.test(name) || name === "." || name === "..";
 }
 
 function catalogIds(): string {
@@ -195,17 +222,51 @@ export function resolvePrecision(config: RunConfig, choice: DeviceChoice): Preci
   return cap >= 8 ? "bf16" : "fp16";
 }
 
-export function resolveConfig(config: RunConfig, model: ResolvedModel, choice: DeviceChoice): ResolvedConfig {
-  if (config.method === "qlora" && choice.device === "cpu") {
-    throw new LoraprofError("CONFIG_INVALID", "qlora needs a CUDA GPU", {
-      problems: [
-        {
-          field: "method",
-          message: "no CUDA GPU was found for bitsandbytes' 4-bit kernels",
-          hint: "use --method lora on the CPU",
-        },
-      ],
+/** The settings of `config` that cannot run on the CPU, each with the CPU alternative. */
+export function cudaOnlySettings(config: RunConfig): Problem[] {
+  const problems: Problem[] = [];
+  if (config.method === "qlora") {
+    problems.push({
+      field: "method",
+      message: "no CUDA GPU was found for bitsandbytes' 4-bit kernels",
+      hint: "use --method lora on the CPU",
     });
+  }
+  if (config.precision === "fp16") {
+    problems.push({
+      field: "precision",
+      message: "fp16 on the CPU",
+      hint: "use --precision fp32 or bf16 on the CPU",
+    });
+  }
+  if (CUDA_ONLY_OPTIMIZERS.includes(config.optimizer.name)) {
+    problems.push({
+      field: "optimizer.name",
+      message: `${config.optimizer.name} is a bitsandbytes optimizer: it needs a CUDA GPU`,
+      hint: "use --optimizer adamw_torch on the CPU",
+    });
+  }
+  if (config.vramBudget !== null) {
+    problems.push({
+      field: "vramBudget",
+      message: "a VRAM budget emulates a smaller GPU: there is no GPU memory to budget on the CPU",
+      hint: "drop --vram-budget (or pass --vram-budget none) on the CPU",
+    });
+  }
+  return problems;
+}
+
+export function resolveConfig(config: RunConfig, model: ResolvedModel, choice: DeviceChoice): ResolvedConfig {
+  // Settings that need a GPU, all named at once before any data is prepared or the engine starts.
+  if (choice.device === "cpu") {
+    const problems = cudaOnlySettings(config);
+    if (problems.length) {
+      throw new LoraprofError(
+        "CONFIG_INVALID",
+        `${problems.map((p) => p.field).join(", ")} need${problems.length === 1 ? "s" : ""} a CUDA GPU; this run is on the CPU`,
+        { problems },
+      );
+    }
   }
   return {
     ...config,

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { RunConfig } from "../config/schema.js";
 import { prepareData, type PreparedData } from "../data/index.js";
-import type { Db } from "../store/db.js";
+import { storeFailure, type Db } from "../store/db.js";
 import {
   createRun,
   finishRun,
@@ -16,6 +16,7 @@ import {
   type RunStatus,
 } from "../store/runs.js";
 import { startEngine, resolvePython, type EngineOutcome } from "./engine.js";
+import { checkPreparedData } from "./data-checks.js";
 import { classifyOutcome } from "./outcome.js";
 import { metricsFromSummary, type RunMetrics } from "./metrics.js";
 import type {
@@ -94,6 +95,9 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     onProgress: (message: string) => ctx.onProgress?.({ stage: "data", message }),
   });
 
+  const dataWarnings = await checkPreparedData(data);
+  for (const w of dataWarnings) ctx.onProgress?.({ stage: "data", message: `warning: ${w}` });
+
   const runDirOf = (id: string) => join(ctx.home, "runs", id);
   const id = createRun(ctx.db, {
     config: resolved,
@@ -119,9 +123,24 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   const pending: StepEvent[] = [];
   let measuredTokens = 0;
   let measuredSeconds = 0;
-  const flush = () => {
-    insertSteps(ctx.db, id, pending.splice(0));
+  // A store that stops taking writes (disk full, locked past the busy timeout) stops the run: the
+  // engine is cancelled and the failure surfaces as one STORE error below, never as an exception
+  // thrown from a timer. The run row stays `running` and is reaped as interrupted on the next start.
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort();
+  if (ctx.signal?.aborted) stop.abort();
+  else ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  let storeError: unknown = null;
+  const write = (fn: () => void) => {
+    if (storeError) return;
+    try {
+      fn();
+    } catch (err) {
+      storeError = err;
+      stop.abort();
+    }
   };
+  const flush = () => write(() => insertSteps(ctx.db, id, pending.splice(0)));
 
   for (const o of ctx.observers ?? []) await o.start({ runId: id, device: resolved.device, spec });
   ctx.onProgress?.({ stage: "engine", message: "starting the engine" });
@@ -130,18 +149,18 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     spec,
     python,
     runDir,
-    signal: ctx.signal,
+    signal: stop.signal,
     onEvent: (ev) => {
       for (const o of ctx.observers ?? []) o.event?.(ev);
       switch (ev.type) {
         case "hello":
           hello = ev;
-          setRunFields(ctx.db, id, { environment: ev });
+          write(() => setRunFields(ctx.db, id, { environment: ev }));
           ctx.onProgress?.({ stage: "engine", message: `engine up on ${ev.device.name}` });
           break;
         case "loaded":
           loaded = ev;
-          setRunFields(ctx.db, id, { loaded: ev });
+          write(() => setRunFields(ctx.db, id, { loaded: ev }));
           ctx.onProgress?.({ stage: "loaded", loaded: ev, hello });
           break;
         case "step":
@@ -163,7 +182,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
         case "summary":
           summary = ev;
           flush();
-          setRunFields(ctx.db, id, { summary: ev });
+          write(() => setRunFields(ctx.db, id, { summary: ev }));
           break;
         case "error":
           engineError = ev;
@@ -179,7 +198,9 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   } finally {
     clearInterval(flushTimer);
     flush();
+    ctx.signal?.removeEventListener("abort", onOuterAbort);
   }
+  if (storeError) throw storeFailure(storeError, ctx.db.name);
 
   const { status, error } = classifyOutcome(outcome, summary, engineError);
   let metrics: (RunMetrics & Record<string, unknown>) | null = summary
@@ -194,6 +215,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     }
   }
   if (metrics) metrics = withTelemetryHeadlines(metrics);
+  metrics?.warnings.push(...dataWarnings);
   finishRun(ctx.db, id, { status, metrics, error: error ?? null });
   ctx.onProgress?.({ stage: "done", status });
   return {
@@ -215,14 +237,22 @@ type Measured = { value: number | null } | undefined;
  * them: energy (the counter, or the power integral when the counter is missing), J/token, power,
  * MFU/HFU and the study's estimate method.
  */
-function withTelemetryHeadlines(
+export function withTelemetryHeadlines(
   m: RunMetrics & Record<string, unknown>,
 ): RunMetrics & Record<string, unknown> {
   const t = m["telemetry"] as Record<string, Measured> | undefined;
   if (!t) return m;
   const v = (k: string) => t[k]?.value ?? null;
+  // One reason per missing figure: where the headline is the telemetry stage's, so is its reason
+  // (the engine's own note, e.g. "disabled (telemetry.energy is false)", said the same thing twice).
+  const nullReasons = { ...m.nullReasons };
+  for (const key of Object.keys(nullReasons)) {
+    const reason = (t[key] as { reason?: unknown } | undefined)?.reason;
+    if (v(key) === null && typeof reason === "string") nullReasons[key] = reason;
+  }
   return {
     ...m,
+    nullReasons,
     energyJoules: m.energyJoules ?? v("energyJoules"),
     joulesPerRealToken: m.joulesPerRealToken ?? v("joulesPerRealToken"),
     joulesPerProcessedToken: v("joulesPerProcessedToken"),

@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { hostname } from "node:os";
-import { LoraprofError } from "../util/errors.js";
+import { EXIT, LoraprofError } from "../util/errors.js";
 
 export type Db = Database.Database;
 
@@ -117,21 +117,81 @@ export const MIGRATIONS: { version: number; description: string; sql: string }[]
 ];
 
 export function openStore(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  // A path the store cannot live at is the caller's input at fault (exit 2), named as the flag.
+  const badPath = (err: unknown) =>
+    new LoraprofError("STORE", `cannot open the store at ${path}`, {
+      problems: [
+        {
+          field: "--db",
+          message: storePathProblem(err),
+          hint: "pass a file path whose folders exist or can be created (or set LORAPROF_HOME)",
+        },
+      ],
+      exitCode: EXIT.badInput,
+      cause: err,
+    });
   let db: Db;
   try {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     db = new Database(path);
   } catch (err) {
-    throw new LoraprofError("STORE", `cannot open the store at ${path}: ${(err as Error).message}`, {
-      hint: "check the path given with --db (or LORAPROF_HOME) and its permissions",
-    });
+    throw badPath(err);
   }
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
-  migrate(db);
+  try {
+    // The busy timeout first: another writer holding the lock is waited for, not an error.
+    db.pragma("busy_timeout = 5000");
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    migrate(db);
+  } catch (err) {
+    db.close();
+    if (err instanceof LoraprofError) throw err;
+    const code = (err as { code?: string }).code ?? "";
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") throw badPath(err);
+    throw storeFailure(err, path);
+  }
   return db;
+}
+
+/**
+ * A store that could not be written for a reason outside the user's input (locked by another
+ * writer past the busy timeout, disk full, I/O error): exit 1, with what to do about it.
+ */
+export function storeFailure(err: unknown, path: string): LoraprofError {
+  const code = (err as { code?: string }).code ?? "";
+  const hint = code.startsWith("SQLITE_BUSY")
+    ? "another loraprof process holds the store's write lock: wait for it, or use another --db"
+    : code === "SQLITE_FULL" || (err as NodeJS.ErrnoException).code === "ENOSPC"
+      ? "the disk holding the store is full: free space, then run the same command again (finished runs are kept)"
+      : code === "SQLITE_READONLY"
+        ? "the store is read-only: check its permissions, or use another --db"
+        : "check the disk and the file's permissions; `PRAGMA integrity_check` with sqlite3 tells whether the file is intact";
+  return new LoraprofError("STORE", `cannot write the store at ${path}: ${(err as Error).message}`, {
+    hint,
+    cause: err,
+  });
+}
+
+function storePathProblem(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case "SQLITE_NOTADB":
+    case "SQLITE_CORRUPT":
+      return "the file exists and is not a loraprof store (SQLite)";
+    case "EEXIST":
+    case "ENOTDIR":
+      return "a parent of this path is a file, not a folder";
+    case "EACCES":
+    case "EPERM":
+      return "no permission to create or write it";
+    case "EROFS":
+      return "the file system is read-only";
+    case "ENOSPC":
+      return "the disk is full";
+    default:
+      return e.message ?? String(err);
+  }
 }
 
 export function migrate(db: Db): number {

@@ -6,6 +6,7 @@ import Database from "better-sqlite3";
 import { MIGRATIONS, openStore } from "./db.js";
 import {
   createRun,
+  deleteRuns,
   finishRun,
   getRun,
   getSteps,
@@ -126,5 +127,43 @@ describe("store", () => {
 
   it("refuses an unknown run id with a hint", () => {
     expect(() => getRun(fresh(), "nope")).toThrow(/no run with id/);
+  });
+});
+
+describe("deleteRuns", () => {
+  it("deletes the runs named (by prefix too) with their steps", () => {
+    const db = fresh();
+    const a = createRun(db, { id: "20260101-000000-aaaa", config: {} });
+    const b = createRun(db, { id: "20260101-000000-bbbb", config: {} });
+    finishRun(db, a, { status: "completed" });
+    finishRun(db, b, { status: "failed", error: { kind: "crash", message: "x", hint: null } });
+    expect(deleteRuns(db, ["20260101-000000-a"])).toEqual([a]);
+    expect(listRuns(db).map((r) => r.id)).toEqual([b]);
+  });
+
+  it("deletes nothing when one id is unknown", () => {
+    const db = fresh();
+    const a = createRun(db, { config: {} });
+    finishRun(db, a, { status: "completed" });
+    expect(() => deleteRuns(db, [a, "no-such-run"])).toThrow(/no run with id "no-such-run"/);
+    expect(listRuns(db)).toHaveLength(1);
+  });
+
+  it("refuses to delete a run a live process is running", () => {
+    const db = fresh();
+    const a = createRun(db, { config: {} });
+    markRunning(db, a, {});
+    expect(() => deleteRuns(db, [a], () => true)).toThrow(/still running/);
+    expect(listRuns(db)).toHaveLength(1);
+  });
+});
+
+describe("run ids", () => {
+  it("never lose a run to an id collision within one second", () => {
+    const db = fresh();
+    // 3,000 runs in about a second: with 16 random bits per second, collisions are all but certain.
+    const ids = db.transaction(() => Array.from({ length: 3000 }, () => createRun(db, { config: {} })))();
+    expect(new Set(ids).size).toBe(3000);
+    expect(listRuns(db)).toHaveLength(3000);
   });
 });

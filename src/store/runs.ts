@@ -112,21 +112,31 @@ export function createRun(
     logPath?: string | null;
   },
 ): string {
-  const id = init.id ?? newRunId();
-  db.prepare(
+  const insert = db.prepare(
     `INSERT INTO runs (id, created_at, status, label, sweep_id, config_json, owner_pid, owner_host, log_path)
      VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    id,
-    new Date().toISOString(),
-    init.label ?? null,
-    init.sweepId ?? null,
-    JSON.stringify(init.config),
-    process.pid,
-    THIS_HOST,
-    init.logPath ?? null,
   );
-  return id;
+  // A generated id has 16 random bits per second: two CLIs (or GPUs) starting runs in the same
+  // second collide once in ~65k pairs, and a collision must cost a new id, not the run.
+  for (let attempt = 0; ; attempt++) {
+    const id = init.id ?? newRunId();
+    try {
+      insert.run(
+        id,
+        new Date().toISOString(),
+        init.label ?? null,
+        init.sweepId ?? null,
+        JSON.stringify(init.config),
+        process.pid,
+        THIS_HOST,
+        init.logPath ?? null,
+      );
+      return id;
+    } catch (err) {
+      const taken = (err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+      if (!taken || init.id !== undefined || attempt >= 20) throw err;
+    }
+  }
 }
 
 export function markRunning(db: Db, id: string, spec: unknown): void {
@@ -305,4 +315,41 @@ export function reapStaleRuns(db: Db, isAlive: (pid: number) => boolean = proces
     });
   }
   return stale.map((r) => r.id);
+}
+
+/**
+ * Deletes stored runs (their steps and telemetry samples go with them; a sweep's planned entry
+ * that pointed at one goes back to pending). All ids are checked first and nothing is deleted if
+ * one is unknown, ambiguous or still running: a typo never costs a result. Returns the full ids.
+ */
+export function deleteRuns(
+  db: Db,
+  ids: string[],
+  isAlive: (pid: number) => boolean = processAlive,
+): string[] {
+  const full = [...new Set(ids.map((id) => getRun(db, id).id))];
+  const owners = db.prepare(`SELECT id, status, owner_pid, owner_host FROM runs WHERE id=?`);
+  const live = full
+    .map((id) => owners.get(id) as Pick<RunRow, "id" | "status" | "owner_pid" | "owner_host">)
+    .filter(
+      (r) =>
+        (r.status === "running" || r.status === "pending") &&
+        r.owner_pid !== null &&
+        r.owner_host === THIS_HOST &&
+        isAlive(r.owner_pid),
+    );
+  if (live.length) {
+    throw new LoraprofError("FLAG_INVALID", `${live.map((r) => r.id).join(", ")} still running`, {
+      problems: live.map((r) => ({
+        field: r.id,
+        message: `owned by the live loraprof process ${r.owner_pid}`,
+        hint: "stop that run (Ctrl-C in its terminal) first, or leave it out",
+      })),
+    });
+  }
+  const del = db.prepare(`DELETE FROM runs WHERE id=?`);
+  db.transaction(() => {
+    for (const id of full) del.run(id);
+  })();
+  return full;
 }

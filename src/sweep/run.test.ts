@@ -306,3 +306,41 @@ describe("what a resume reruns", () => {
     expect(needsRun(e("failed", "crash"), { rerunFailed: true })).toBe(true);
   });
 });
+
+describe("a sweep whose base changed", () => {
+  it("runs the new plan: old failures under the same labels are not inherited", async () => {
+    const db = openStore(":memory:");
+    const one = (dataset: string) =>
+      parseSweepSpec({ name: "base-change", base: { ...base, dataset }, grid: { batchSize: [1, 2] } });
+    const first = prepareSweep(db, one("./gone.json"));
+    await runSweep(
+      first.sweep.id,
+      opts(
+        db,
+        fakeExecutor(() => "throw"),
+      ),
+    );
+    expect(planSweep(db, first.sweep.id).counts.failed).toBe(2);
+
+    // The same sweep with a new base (as `--set dataset=synthetic` makes it): same labels, new keys.
+    const second = prepareSweep(db, one("synthetic"));
+    const plan = planSweep(db, second.sweep.id);
+    expect(plan.counts.failed).toBe(0);
+    expect(plan.todo).toHaveLength(2);
+  });
+
+  it("still adopts a finished run of the planned settings that was never linked", () => {
+    const db = openStore(":memory:");
+    const { sweep } = prepareSweep(db, spec());
+    const entry = listEntries(db, sweep.id)[0]!;
+    // As executeRun stores it: the resolved config (auto precision decided), never linked (CLI killed).
+    const id = createRun(db, {
+      config: { ...entry.config, precision: "fp32" },
+      label: entry.label,
+      sweepId: sweep.id,
+    });
+    finishRun(db, id, { status: "completed", metrics: { realTokensPerSecond: 1 } });
+    expect(adoptOrphans(db, sweep.id)).toBe(1);
+    expect(listEntries(db, sweep.id)[0]!.runId).toBe(id);
+  });
+});

@@ -320,6 +320,9 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
           error: r.error ?? null,
         };
       } catch (err) {
+        // The store itself failing (disk full, locked) is no run's outcome: the sweep stops there,
+        // and the next call resumes it once the store takes writes again.
+        if (err instanceof LoraprofError && err.code === "STORE") throw err;
         // The run failed before or outside the engine (bad dataset path, missing GPU, no engine):
         // stored as a failed run of this sweep so the outcome is never lost.
         const error = errorFromException(err);
@@ -365,7 +368,16 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
       }),
     );
     if (opts.signal?.aborted) interrupted = true;
-  } finally {
+  } catch (err) {
+    // Release the claim if the store lets us (it may be what failed); the first error is the news.
+    try {
+      releaseSweep(db, sweepId, "interrupted");
+    } catch {
+      // a stale claim is reaped by the next call (its owner pid is gone)
+    }
+    throw err;
+  }
+  {
     const entries = listEntries(db, sweepId);
     const remaining = entries.filter((e) => needsRun(e)).length;
     releaseSweep(db, sweepId, interrupted || remaining > 0 ? "interrupted" : "finished");

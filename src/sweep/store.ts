@@ -8,7 +8,7 @@ import { THIS_HOST, processAlive, type Db } from "../store/db.js";
 import { newRunId, type RunError, type RunStatus } from "../store/runs.js";
 import { LoraprofError } from "../util/errors.js";
 import type { RunConfig } from "../config/schema.js";
-import type { PlannedRun, SweepSpec } from "./spec.js";
+import { configKeyOf, type PlannedRun, type SweepSpec } from "./spec.js";
 
 export type SweepStatus = "planned" | "running" | "interrupted" | "finished";
 
@@ -271,6 +271,19 @@ export function linkRun(db: Db, sweepId: string, key: string, runId: string): vo
   db.prepare(`UPDATE sweep_runs SET run_id=? WHERE sweep_id=? AND key=?`).run(runId, sweepId, key);
 }
 
+type Plain = Record<string, unknown>;
+
+/**
+ * Whether a stored run's config is the planned one. A run stores its resolved config, where `auto`
+ * device, precision and weights are decided (and a multi-GPU sweep pins the device), so those take
+ * the plan's values before the two are compared by the plan's own key.
+ */
+export function ranPlannedConfig(stored: Plain, planned: Plain, plannedKey: string): boolean {
+  const normalized: Plain = { ...stored, device: planned["device"] };
+  for (const k of ["precision", "weights"]) if (planned[k] === "auto") normalized[k] = "auto";
+  return configKeyOf(normalized) === plannedKey;
+}
+
 /**
  * Links runs of this sweep that ended but were never linked (the CLI was killed between the run's
  * last write and the link, or before it) to their planned entry, matched by label, which names the
@@ -280,22 +293,40 @@ export function linkRun(db: Db, sweepId: string, key: string, runId: string): vo
 export function adoptOrphans(db: Db, sweepId: string): number {
   const orphans = db
     .prepare(
-      `SELECT r.id, r.label, r.created_at FROM runs r
+      `SELECT r.id, r.label, r.created_at, r.config_json FROM runs r
        WHERE r.sweep_id=? AND r.status IN ('completed','oom','failed','cancelled')
          AND NOT EXISTS (SELECT 1 FROM sweep_runs s WHERE s.run_id = r.id)
        ORDER BY r.created_at, r.id`,
     )
-    .all(sweepId) as { id: string; label: string | null; created_at: string }[];
+    .all(sweepId) as { id: string; label: string | null; created_at: string; config_json: string }[];
   let n = 0;
   const find = db.prepare(
-    `SELECT s.key, r.created_at AS linkedCreated, r.id AS linkedId FROM sweep_runs s LEFT JOIN runs r ON r.id = s.run_id
+    `SELECT s.key, s.config_key AS configKey, s.config_json AS plannedJson, r.created_at AS linkedCreated, r.id AS linkedId
+     FROM sweep_runs s LEFT JOIN runs r ON r.id = s.run_id
      WHERE s.sweep_id=? AND s.label=?`,
   );
   for (const o of orphans) {
     if (!o.label) continue;
     const entry = find.get(sweepId, o.label) as
-      { key: string; linkedCreated: string | null; linkedId: string | null } | undefined;
+      | {
+          key: string;
+          configKey: string;
+          plannedJson: string;
+          linkedCreated: string | null;
+          linkedId: string | null;
+        }
+      | undefined;
     if (!entry) continue;
+    // The label names a point of the plan, not its settings: after the sweep's base changed (a new
+    // --set), a run of the old settings under the same label is not this entry's outcome.
+    if (
+      !ranPlannedConfig(
+        JSON.parse(o.config_json) as Plain,
+        JSON.parse(entry.plannedJson) as Plain,
+        entry.configKey,
+      )
+    )
+      continue;
     const newer =
       entry.linkedCreated === null ||
       o.created_at > entry.linkedCreated ||

@@ -14,6 +14,7 @@
  *
  * With the study's 70 steps and 3 repeats that is 17 configurations, 51 runs.
  */
+import { scaledWarmupSteps } from "../config/load.js";
 import type { RunConfigInput } from "../config/schema.js";
 import { parseSweepSpec, type SweepSpec } from "./spec.js";
 
@@ -46,12 +47,14 @@ export const FAST_BEST_UNDER_8GIB: RunConfigInput = {
 };
 export const DEFAULT_STUDY_REPEATS = 3;
 export const DEFAULT_STUDY_BUDGET = "8GiB";
+/** The presets' own warmup: a study with --steps never warms up longer. */
+const STUDY_WARMUP_CAP = 10;
 
 export function paperStudy(opts: StudyOptions = {}): { spec: SweepSpec; overrides: Record<string, unknown> } {
   const overrides: Record<string, unknown> = { ...(opts.overrides ?? {}) };
   if (opts.steps !== undefined) {
     overrides["steps"] = opts.steps;
-    overrides["warmupSteps"] = opts.warmupSteps ?? Math.min(10, Math.max(1, Math.floor(opts.steps / 5)));
+    overrides["warmupSteps"] = opts.warmupSteps ?? scaledWarmupSteps(opts.steps, STUDY_WARMUP_CAP);
   } else if (opts.warmupSteps !== undefined) overrides["warmupSteps"] = opts.warmupSteps;
   if (opts.dataset !== undefined) overrides["dataset"] = opts.dataset;
   if (opts.weights !== undefined) overrides["weights"] = opts.weights;

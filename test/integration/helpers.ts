@@ -69,3 +69,13 @@ export function json<T = Record<string, unknown>>(r: CliResult): T {
     throw new Error(`not JSON (exit ${r.code}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   }
 }
+
+/** A planned sweep entry as `loraprof sweeps show --json` prints it. */
+export interface SweepEntry {
+  key: string;
+  label: string;
+  runId: string | null;
+  status: string;
+  attempts: number;
+  error: { kind: string; message: string; hint: string | null } | null;
+}

@@ -7,16 +7,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { alive, exited, waitForStderr as waitFor } from "../process.js";
-import { cli, cliAsync, json, makeEnv } from "./helpers.js";
+import { cli, cliAsync, json, makeEnv, type SweepEntry as Entry } from "./helpers.js";
 
-interface Entry {
-  key: string;
-  label: string;
-  runId: string | null;
-  status: string;
-  attempts: number;
-  error: { kind: string; message: string } | null;
-}
 interface Listed {
   id: string;
   status: string;
@@ -112,7 +104,8 @@ describe("a sweep on the CPU", () => {
 
     // 3. Resume to the end: only the two unfinished configs run; the failure is not retried.
     const third = cli(["sweep", spec, "--json"], env);
-    expect(third.code).toBe(0);
+    // Finished, but the failing config's failure stands: exit 1 under the exit-code policy.
+    expect(third.code).toBe(1);
     const outcome = json<{ status: string; ran: { key: string }[]; counts: Record<string, number> }>(third);
     expect(outcome.status).toBe("finished");
     expect(outcome.ran).toHaveLength(2);

@@ -52,7 +52,7 @@ from .step import (  # noqa: F401  (re-exported: tests and benchmarks import the
     train_step,
 )
 
-LOSS_EDGE_STEPS = 5  # lossFirst / lossLast average this many steps at each end of the run
+LOSS_EDGE_STEPS = 5  # lossFirst / lossLast average up to this many steps at each end (loss_edges)
 
 
 def log(message: str) -> None:
@@ -397,6 +397,17 @@ def flush(pending: list[StepRecord], done: list[StepRecord], events: EventStream
     pending.clear()
 
 
+def loss_edges(losses: list[float]) -> tuple[float | None, float | None]:
+    """lossFirst / lossLast: the mean loss of the first and of the last min(5, n // 2) steps of the
+    whole run (warmup included: the loss is about learning, not about the measured window). The two
+    windows never overlap, so a short run never compares a window with itself; under 2 steps there is
+    nothing to compare and both are None."""
+    edge = min(LOSS_EDGE_STEPS, len(losses) // 2)
+    if edge == 0:
+        return None, None
+    return statistics.fmean(losses[:edge]), statistics.fmean(losses[-edge:])
+
+
 def summarize(
     spec: RunSpec,
     done: list[StepRecord],
@@ -407,10 +418,8 @@ def summarize(
 ) -> dict[str, Any]:
     measured = [r for r in done if r.phase == "measure"]
     seconds = [r.seconds for r in measured if r.seconds is not None]
-    # lossFirst / lossLast: mean loss of the first and of the last min(5, n) steps of the whole run
-    # (warmup included: the loss is about learning, not about the measured window).
     losses = [r.loss_value for r in done if r.loss_value is not None]
-    edge = min(LOSS_EDGE_STEPS, len(losses))
+    loss_first, loss_last = loss_edges(losses)
     if progress.watch is not None:
         progress.watch.stop()  # takes a last sample
         nvml_process, nvml_device = progress.watch.peaks()
@@ -431,8 +440,8 @@ def summarize(
             if (span_tokens := sum(r.span_tokens for r in measured))
             else None
         ),
-        "lossFirst": statistics.fmean(losses[:edge]) if edge else None,
-        "lossLast": statistics.fmean(losses[-edge:]) if edge else None,
+        "lossFirst": loss_first,
+        "lossLast": loss_last,
         # Allocator peaks are since the process began (load included), not reset at the window: the
         # whole run has to fit on the card, so that is the figure that matters.
         "memory": memory_snapshot(device, progress.nvml, spec.vram_budget_bytes),

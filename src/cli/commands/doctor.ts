@@ -3,6 +3,7 @@ import pc from "picocolors";
 import { resolvePython } from "../../run/engine.js";
 import { probePython } from "../../run/probe.js";
 import { listGpus } from "../../util/gpu.js";
+import { EXIT } from "../../util/errors.js";
 import { printJson } from "../context.js";
 import { formatBytes, renderTable } from "../render.js";
 
@@ -124,6 +125,14 @@ export async function doctor(): Promise<Check[]> {
   return checks;
 }
 
+/** What runs need; a missing GPU, driver or bitsandbytes only limits what can run (CPU runs work). */
+const REQUIRED_CHECKS = ["node", "python", "torch", "transformers", "peft", "numpy", "accelerate"];
+
+/** One verdict for the exit code and for `--json`'s `ok`: they used to disagree. */
+export function doctorOk(checks: Check[]): boolean {
+  return !checks.some((c) => c.status === "missing" && REQUIRED_CHECKS.includes(c.name));
+}
+
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
@@ -133,7 +142,8 @@ export function registerDoctor(program: Command): void {
     .option("--json", "print the checks as JSON")
     .action(async (opts: { json?: boolean }) => {
       const checks = await doctor();
-      if (opts.json) printJson({ checks, ok: checks.every((c) => c.status !== "missing") });
+      const ok = doctorOk(checks);
+      if (opts.json) printJson({ checks, ok });
       else {
         const mark = (s: Check["status"]) =>
           s === "ok" ? pc.green("ok") : s === "warn" ? pc.yellow("warn") : pc.red("missing");
@@ -146,7 +156,6 @@ export function registerDoctor(program: Command): void {
           ]) + "\n",
         );
       }
-      const required = ["node", "python", "torch", "transformers", "peft", "numpy", "accelerate"];
-      process.exitCode = checks.some((c) => c.status === "missing" && required.includes(c.name)) ? 1 : 0;
+      process.exitCode = ok ? EXIT.ok : EXIT.failed;
     });
 }

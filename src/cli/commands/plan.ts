@@ -9,7 +9,6 @@
 import type { Command } from "commander";
 import pc from "picocolors";
 import type { RunConfig } from "../../config/schema.js";
-import { loadRunConfig } from "../../config/load.js";
 import type { GpuEntry } from "../../catalog/gpus.js";
 import type {
   CalibrateFromRunsResult,
@@ -21,7 +20,7 @@ import type {
 } from "../../plan/index.js";
 import { cacheDir, defaultDbPath } from "../../util/paths.js";
 import { printJson } from "../context.js";
-import { addRunFlags, flagsToOverrides } from "../flags.js";
+import { addRunFlags, runConfigFromFlags } from "../flags.js";
 import { formatBytes, formatNumber, formatSeconds, renderPairs, renderTable } from "../render.js";
 
 export interface PlanRequest {
@@ -35,11 +34,7 @@ export interface PlanRequest {
 
 /** Parsed flags → the plan request: the config resolved exactly as `run` resolves it. */
 export function planRequestFromFlags(opts: Record<string, unknown>): PlanRequest {
-  const overrides = flagsToOverrides(opts);
-  const config = loadRunConfig({
-    ...(typeof opts["config"] === "string" ? { configPath: opts["config"] } : {}),
-    overrides,
-  });
+  const config = runConfigFromFlags(opts);
   return {
     config,
     gpu: typeof opts["gpu"] === "string" && opts["gpu"].trim() ? opts["gpu"].trim() : "auto",

@@ -3,6 +3,9 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import pc from "picocolors";
 import { buildReport, writeReport } from "../../report/index.js";
+import type { Db } from "../../store/db.js";
+import { listRuns } from "../../store/runs.js";
+import { LoraprofError } from "../../util/errors.js";
 import { packageRoot } from "../../util/paths.js";
 import { openContext, printJson } from "../context.js";
 
@@ -17,12 +20,36 @@ export function defaultReferencePath(): string | null {
   return candidates.find((p) => existsSync(p)) ?? null;
 }
 
+function parseLast(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) {
+    throw new LoraprofError("FLAG_INVALID", "invalid --last", {
+      problems: [{ field: "--last", message: `"${value}" is not a whole number ≥ 1`, hint: "e.g. --last 5" }],
+    });
+  }
+  return Number(value);
+}
+
+/** The newest runs that have an outcome (none still pending or running), newest first. */
+function endedRunIds(db: Db, limit: number | null): string[] {
+  const ended = listRuns(db).filter((r) => r.status !== "pending" && r.status !== "running");
+  const ids = (limit === null ? ended : ended.slice(0, limit)).map((r) => r.id);
+  if (!ids.length) {
+    throw new LoraprofError("RUN_NOT_FOUND", "no finished run in this store to report on", {
+      hint: "run something first (`loraprof demo`), or check --db",
+    });
+  }
+  return ids;
+}
+
 export function registerReport(program: Command): void {
   program
-    .command("report <targets...>")
+    .command("report [targets...]")
     .description(
-      "write a report (one self-contained HTML file, Markdown, SVG charts) for sweeps (id or name) and/or runs (ids)",
+      "write a report (one self-contained HTML file, Markdown, SVG charts) for sweeps (id or name) and/or runs (ids), or --all / --last N stored runs",
     )
+    .option("--all", "every stored run that has ended")
+    .option("--last <n>", "the N newest stored runs that have ended")
     .option("--out <dir>", "output folder", "loraprof-report")
     .option(
       "--reference <file>",
@@ -35,10 +62,35 @@ export function registerReport(program: Command): void {
     .action(
       (
         targets: string[],
-        opts: { out: string; reference?: string | false; title?: string; db?: string; json?: boolean },
+        opts: {
+          out: string;
+          reference?: string | false;
+          title?: string;
+          db?: string;
+          json?: boolean;
+          all?: boolean;
+          last?: string;
+        },
       ) => {
+        const last = parseLast(opts.last);
+        const selectors = [targets.length > 0, Boolean(opts.all), last !== null].filter(Boolean).length;
+        if (selectors !== 1) {
+          throw new LoraprofError("FLAG_INVALID", "say which runs to report on", {
+            problems: [
+              {
+                field: "targets",
+                message:
+                  selectors === 0
+                    ? "no sweep, run id, --all or --last given"
+                    : "give only one of ids, --all, --last",
+                hint: "e.g. `loraprof report --last 5`, `loraprof report --all` or `loraprof report RUN_ID SWEEP_ID`",
+              },
+            ],
+          });
+        }
         const ctx = openContext(opts);
         try {
+          if (opts.all || last !== null) targets = endedRunIds(ctx.db, last);
           const reference = opts.reference === false ? null : (opts.reference ?? defaultReferencePath());
           const model = buildReport(ctx.db, {
             targets,

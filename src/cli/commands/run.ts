@@ -1,21 +1,26 @@
 import type { Command } from "commander";
 import pc from "picocolors";
-import { loadRunConfig } from "../../config/load.js";
 import type { RunConfigInput } from "../../config/schema.js";
+import { lossEdgeSteps } from "../../run/metrics.js";
 import { executeRun, type RunObserver, type RunResult } from "../../run/run.js";
 import type { Db } from "../../store/db.js";
 import { insertTelemetrySamples } from "../../store/telemetry.js";
 import { createTelemetryObserver } from "../../telemetry/observer.js";
-import { LoraprofError } from "../../util/errors.js";
+import { EXIT, LoraprofError } from "../../util/errors.js";
 import type { RunError } from "../../store/runs.js";
 import { openContext, printJson } from "../context.js";
 import { interruptible } from "../interrupt.js";
-import { addRunFlags, flagsToOverrides } from "../flags.js";
+import { addRunFlags, runConfigFromFlags } from "../flags.js";
 import { progressReporter } from "../progress.js";
 import { formatBytes, formatNumber, formatSeconds, renderPairs, statusColor } from "../render.js";
 
 /** Exit status of `run` by outcome: scripts can tell an OOM from a crash. */
-export const RUN_EXIT_CODES = { completed: 0, failed: 1, oom: 3, cancelled: 130 } as const;
+export const RUN_EXIT_CODES = {
+  completed: EXIT.ok,
+  failed: EXIT.failed,
+  oom: EXIT.oom,
+  cancelled: EXIT.cancelled,
+} as const;
 
 export function registerRun(program: Command): void {
   const cmd = program
@@ -31,11 +36,7 @@ export function registerRun(program: Command): void {
       "board power for the study's estimate method (default: the GPU catalog's)",
     )
     .action(async (opts: Record<string, unknown>) => {
-      const overrides = flagsToOverrides(opts);
-      const config = loadRunConfig({
-        ...(typeof opts["config"] === "string" ? { configPath: opts["config"] } : {}),
-        overrides,
-      });
+      const config = runConfigFromFlags(opts);
       const code = await runAndReport(config as RunConfigInput as never, {
         db: opts["db"] as string | undefined,
         json: Boolean(opts["json"]),
@@ -197,7 +198,9 @@ export function renderRunResult(r: RunResult, title?: string): string {
       ],
       [
         "loss",
-        `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last 5 steps${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`,
+        m.lossFirst === null || m.lossLast === null
+          ? "— (under 2 steps: nothing to compare)"
+          : `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last ${lossEdgeSteps(c.steps)} step${lossEdgeSteps(c.steps) === 1 ? "" : "s"}${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`,
       ],
     );
     const x = m as typeof m & Record<string, number | null | undefined>;

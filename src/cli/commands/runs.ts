@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { ResolvedConfig } from "../../run/resolve.js";
 import type { RunMetrics } from "../../run/metrics.js";
 import type { RunResult } from "../../run/run.js";
-import { getRun, getSteps, listRuns, RUN_STATUSES, type RunStatus } from "../../store/runs.js";
+import { deleteRuns, getRun, getSteps, listRuns, RUN_STATUSES, type RunStatus } from "../../store/runs.js";
 import { LoraprofError } from "../../util/errors.js";
 import { openContext, printJson } from "../context.js";
 import { formatBytes, formatNumber, renderTable, statusColor } from "../render.js";
@@ -141,6 +141,23 @@ export function registerRuns(program: Command): void {
             ]) + "\n",
           );
         }
+      } finally {
+        ctx.db.close();
+      }
+    });
+  runs
+    .command("delete <ids...>")
+    .description(
+      "delete stored runs with their steps and telemetry (an id prefix is enough; nothing is deleted if one id is unknown or still running)",
+    )
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--json", "print the deleted ids as JSON")
+    .action((ids: string[], opts: { db?: string; json?: boolean }) => {
+      const ctx = openContext(opts);
+      try {
+        const deleted = deleteRuns(ctx.db, ids);
+        if (opts.json) printJson({ deleted });
+        else process.stdout.write(`deleted ${deleted.length} run(s): ${deleted.join(", ")}\n`);
       } finally {
         ctx.db.close();
       }

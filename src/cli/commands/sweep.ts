@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import pc from "picocolors";
-import { parse as parseYaml } from "yaml";
+import { parseYamlStrict } from "../../config/load.js";
 import type { RunProgress } from "../../run/run.js";
 import { setPath } from "../../sweep/spec.js";
 import { readSweepSpec } from "../../sweep/spec.js";
@@ -16,7 +16,9 @@ import {
   type SweepPlan,
 } from "../../sweep/run.js";
 import { listEntries, listSweeps, getSweep, reapStaleSweeps } from "../../sweep/store.js";
-import { LoraprofError, type Problem } from "../../util/errors.js";
+import { cudaOnlySettings } from "../../run/resolve.js";
+import { EXIT, LoraprofError, type Problem } from "../../util/errors.js";
+import { listGpus } from "../../util/gpu.js";
 import { openContext, printJson, type CliContext } from "../context.js";
 import { interruptible } from "../interrupt.js";
 import { formatNumber, formatSeconds, renderTable, statusColor } from "../render.js";
@@ -43,7 +45,7 @@ export function setsToOverrides(sets: string[] | undefined): Record<string, unkn
     const raw = s.slice(eq + 1);
     let value: unknown = raw;
     try {
-      value = parseYaml(raw);
+      value = parseYamlStrict(raw);
     } catch {
       // Not YAML: keep the text.
     }
@@ -120,7 +122,7 @@ function describePlan(prepared: PreparedSweep | null, plan: SweepPlan): string {
     );
   }
   const e = plan.estimate;
-  if (plan.todo.length === 0) lines.push("nothing left to run");
+  if (plan.todo.length === 0) lines.push("nothing left to run" + rerunHint(plan));
   else if (e.seconds === null) lines.push("time: no estimate yet (no stored run of these shapes)");
   else {
     const per = e.seconds / plan.workers;
@@ -129,6 +131,31 @@ function describePlan(prepared: PreparedSweep | null, plan: SweepPlan): string {
     );
   }
   return lines.join("\n");
+}
+
+/** What to pass to run again the outcomes a resume keeps (failures and OOMs are not retried by default). */
+function rerunHint(plan: SweepPlan): string {
+  const kept = [
+    plan.counts.failed ? `${plan.counts.failed} failed (--rerun-failed)` : "",
+    plan.counts.oom ? `${plan.counts.oom} oom (--rerun-oom)` : "",
+  ].filter(Boolean);
+  return kept.length ? `: kept as outcomes, not retried: ${kept.join(", ")}` : "";
+}
+
+/**
+ * Planned runs that cannot run on this machine because it has no CUDA GPU (qlora, 8-bit optimizers,
+ * fp16, a VRAM budget, a cuda device): said before they are run, or listed by --dry-run.
+ */
+async function gpuNote(plan: SweepPlan, gpus: number[] | undefined): Promise<string | null> {
+  if (gpus?.length) return null;
+  const needGpu = plan.todo.filter(
+    (e) => /^cuda/.test(e.config.device) || cudaOnlySettings(e.config).length > 0,
+  );
+  if (!needGpu.length) return null;
+  const found = await listGpus();
+  if (found.ok && found.gpus.length) return null;
+  const fields = [...new Set(needGpu.flatMap((e) => cudaOnlySettings(e.config).map((p) => p.field)))];
+  return `${needGpu.length} of the ${plan.todo.length} runs to do need a CUDA GPU (${fields.join(", ") || "device"}) and this machine has none${found.ok ? "" : ` (${found.reason})`}: they would fail here; run them on a GPU host, or --set device=cpu with settings the CPU supports`;
 }
 
 function planTable(plan: SweepPlan): string {
@@ -231,9 +258,30 @@ function renderOutcome(o: SweepOutcome, name: string): string {
   const c = o.counts;
   const head =
     o.status === "finished"
-      ? pc.green(`sweep ${name} finished`)
+      ? c.failed
+        ? pc.red(`sweep ${name} finished with failures`)
+        : pc.green(`sweep ${name} finished`)
       : pc.yellow(`sweep ${name} stopped: ${o.remaining} run(s) left; run the same command again to resume`);
-  return `${head}: ${c.completed} completed, ${c.oom} oom, ${c.failed} failed${c.cancelled ? `, ${c.cancelled} cancelled` : ""} of ${o.total} (this call ran ${o.ran.length})\nreport: loraprof report ${o.sweepId}`;
+  const lines = [
+    `${head}: ${c.completed} completed, ${c.oom} oom, ${c.failed} failed${c.cancelled ? `, ${c.cancelled} cancelled` : ""} of ${o.total} (this call ran ${o.ran.length})`,
+  ];
+  if (c.failed)
+    lines.push(
+      `${c.failed} failed run(s): their reasons are above (and in \`loraprof sweeps show ${o.sweepId}\`); after fixing the cause, run the same command with --rerun-failed`,
+    );
+  // A report needs measured runs: with none (every run failed) it would be empty.
+  if (c.completed + c.oom > 0) lines.push(`report: loraprof report ${o.sweepId}`);
+  return lines.join("\n");
+}
+
+/**
+ * The exit code of a sweep call under the one policy: 130 when Ctrl-C stopped it, 1 when it stopped
+ * otherwise or any planned run's latest outcome is a failure, else 0 (OOM rows are results).
+ */
+export function sweepExitCode(o: SweepOutcome, cancelled: boolean): number {
+  if (cancelled) return EXIT.cancelled;
+  if (o.status !== "finished" || o.counts.failed > 0) return EXIT.failed;
+  return EXIT.ok;
 }
 
 function printPlan(prepared: PreparedSweep, plan: SweepPlan, opts: SweepCliOptions): void {
@@ -277,7 +325,10 @@ export async function executeSweepCommand(
     ctx.db.exec("SAVEPOINT dry_run");
     try {
       const prepared = prepare();
-      printPlan(prepared, planSweep(ctx.db, prepared.sweep.id, policy), opts);
+      const plan = planSweep(ctx.db, prepared.sweep.id, policy);
+      printPlan(prepared, plan, opts);
+      const note = opts.json ? null : await gpuNote(plan, gpus);
+      if (note) process.stderr.write(pc.yellow(`note: ${note}`) + "\n");
     } finally {
       ctx.db.exec("ROLLBACK TO dry_run; RELEASE dry_run");
     }
@@ -286,6 +337,8 @@ export async function executeSweepCommand(
   const prepared = prepare();
   const plan = planSweep(ctx.db, prepared.sweep.id, policy);
   log(describePlan(prepared, plan));
+  const note = opts.quiet || opts.json ? null : await gpuNote(plan, gpus);
+  if (note) log(pc.yellow(`note: ${note}`));
   const interrupt = interruptible("stopping the sweep: cancelling the current run(s)");
   try {
     const outcome = await runSweep(prepared.sweep.id, {
@@ -311,7 +364,7 @@ export async function executeSweepCommand(
         })),
       });
     } else process.stdout.write(renderOutcome(outcome, prepared.sweep.name) + "\n");
-    return { code: outcome.status === "finished" ? 0 : interrupt.signal.aborted ? 130 : 1, outcome };
+    return { code: sweepExitCode(outcome, interrupt.signal.aborted), outcome };
   } finally {
     interrupt.dispose();
   }

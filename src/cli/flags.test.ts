@@ -1,0 +1,39 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import { describe, expect, it } from "vitest";
+import { LoraprofError } from "../util/errors.js";
+import { addRunFlags, runConfigFromFlags } from "./flags.js";
+
+const opts = (args: string[]) =>
+  addRunFlags(new Command("run")).exitOverride().parse(args, { from: "user" }).opts();
+
+function problemFields(args: string[]): string[] {
+  try {
+    runConfigFromFlags(opts(args));
+  } catch (err) {
+    expect(err).toBeInstanceOf(LoraprofError);
+    expect((err as LoraprofError).exitCode).toBe(2);
+    return (err as LoraprofError).problems.map((p) => p.field);
+  }
+  throw new Error("expected the flags to be rejected");
+}
+
+describe("run flags", () => {
+  it("reports every bad flag at once, not only the one that is not a number", () => {
+    expect(
+      problemFields(["--batch-size", "0", "--steps", "-1", "--seq-len", "0", "--lr", "abc"]).sort(),
+    ).toEqual(["--batch-size", "--lr", "--seq-len", "--steps"]);
+  });
+
+  it("names a problem by the flag the user typed", () => {
+    expect(problemFields(["--lora-r", "0"])).toEqual(["--lora-r"]);
+  });
+
+  it("still names a config file's setting by its key", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "loraprof-flags-")), "run.yaml");
+    writeFileSync(file, "batchSize: 0\n");
+    expect(problemFields(["--config", file, "--seq-len", "0"]).sort()).toEqual(["--seq-len", "batchSize"]);
+  });
+});

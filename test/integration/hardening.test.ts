@@ -1,0 +1,194 @@
+/**
+ * What a new user hit on a fresh clone (issue 16), through the real CLI: every error names the
+ * field and the fix with the exit code of the one policy, never a stack trace, never a misleading
+ * message; and the few real runs here (tiny-qwen2, 3–5 steps) check the messages runs print.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildProgram } from "../../src/cli/main.js";
+import { openStore } from "../../src/store/db.js";
+import { createRun, finishRun } from "../../src/store/runs.js";
+import { EXIT_CODES_TEXT } from "../../src/util/errors.js";
+import { cli, cliPath, json, makeEnv } from "./helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "loraprof-hard-"));
+const noStack = (s: string) => expect(s).not.toMatch(/^\s+at .*\(.*:\d+:\d+\)$/m);
+const tiny = ["--device", "cpu", "--seq-len", "32", "--synthetic-records", "48", "-q"];
+
+describe("errors a new user can trigger", () => {
+  const { env } = makeEnv();
+
+  it("ends quietly when the reader of --json output goes away (runs list | head -1)", () => {
+    const db = join(dir, "many.db");
+    const store = openStore(db);
+    // Enough output (~1 MB) to outlast the pipe's buffer.
+    for (let i = 0; i < 200; i++) {
+      const id = createRun(store, {
+        id: `run-${i}`,
+        config: { model: "tiny-qwen2" },
+        label: "x".repeat(5000),
+      });
+      finishRun(store, id, { status: "completed", metrics: { realTokensPerSecond: i } });
+    }
+    store.close();
+    const r = spawnSync(
+      "bash",
+      [
+        "-c",
+        `"${process.execPath}" "${cliPath}" runs list --json --limit 500 --db "${db}" | head -1; exit \${PIPESTATUS[0]}`,
+      ],
+      { env, encoding: "utf8" },
+    );
+    expect(r.stdout.trim()).toBe("[");
+    expect(r.stderr).not.toContain("EPIPE");
+    expect(r.status).toBe(0);
+  });
+
+  it("names --db when its parent is a file", () => {
+    const file = join(dir, "a-file");
+    writeFileSync(file, "x");
+    const r = cli(["runs", "list", "--db", join(file, "loraprof.db")], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--db: a parent of this path is a file");
+    noStack(r.stderr);
+  });
+
+  it("says a folder or a hub id is missing, not that a tokenizer is missing in the current folder", () => {
+    for (const model of ["foo/bar", "./no-such-folder"]) {
+      const r = cli(["run", "--model", model, ...tiny], env);
+      expect(r.code, model).toBe(2);
+      expect(r.stderr, model).toMatch(/error\[MODEL_NOT_FOUND\]/);
+      expect(r.stderr, model).not.toMatch(/no tokenizer\.json in/);
+    }
+  });
+
+  it("reports every bad flag at once", () => {
+    const r = cli(["run", "--batch-size", "0", "--steps", "-1", "--seq-len", "0", "--lr", "abc"], env);
+    expect(r.code).toBe(2);
+    for (const flag of ["--batch-size", "--steps", "--seq-len", "--lr"])
+      expect(r.stderr).toContain(`- ${flag}:`);
+  });
+
+  it("refuses GPU-only settings on the CPU before anything is prepared or stored", () => {
+    const db = join(dir, "gpu-only.db");
+    for (const args of [
+      ["--optimizer", "adamw_8bit"],
+      ["--vram-budget", "8GiB"],
+    ]) {
+      const started = Date.now();
+      const r = cli(["run", ...args, "--db", db, ...tiny], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/need[s]? a CUDA GPU/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    }
+    expect(json<unknown[]>(cli(["runs", "list", "--db", db, "--json"], env))).toEqual([]);
+  });
+
+  it("names --seq-len when it leaves nothing to train on, before the engine starts", () => {
+    const r = cli(
+      ["run", "--seq-len", "1", "--device", "cpu", "--synthetic-records", "48", "--steps", "3"],
+      env,
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/- seqLen: every record is cut to 1 token/);
+    expect(r.stderr).not.toMatch(/starting the engine|Rebuild the shard/i);
+  });
+
+  it("exits 2 for a dataset error, as for any bad input", () => {
+    expect(cli(["data", "stats", join(dir, "missing.json")], env).code).toBe(2);
+  });
+
+  it("gives doctor one verdict: --json's ok and the exit code agree", () => {
+    const r = cli(["doctor", "--json"], env);
+    expect(r.code).toBe(json<{ ok: boolean }>(r).ok ? 0 : 1);
+  });
+
+  it("prints the exit-code policy in every command's --help", () => {
+    const commands: string[][] = [[]];
+    const walk = (cmd: ReturnType<typeof buildProgram>, path: string[]) => {
+      for (const c of cmd.commands) {
+        commands.push([...path, c.name()]);
+        walk(c, [...path, c.name()]);
+      }
+    };
+    walk(buildProgram(), []);
+    expect(commands.length).toBeGreaterThan(10);
+    for (const c of commands) {
+      const r = cli([...c, "--help"], env);
+      expect(r.code, c.join(" ")).toBe(0);
+      expect(r.stdout, c.join(" ")).toContain(EXIT_CODES_TEXT);
+    }
+  });
+
+  it("says a CPU-only machine cannot run the study's GPU runs (study paper --dry-run)", () => {
+    const r = cli(["study", "paper", "--dry-run", "--db", join(dir, "study.db")], env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/(\d+) of the \1 runs to do need a CUDA GPU/);
+  });
+});
+
+describe("sweeps whose runs all fail", () => {
+  const { env, home } = makeEnv();
+  const spec = join(home, "broken.yaml");
+  writeFileSync(
+    spec,
+    [
+      "name: broken",
+      "base: { model: tiny-qwen2, device: cpu, steps: 3, seqLen: 32, dataset: ./no-such-dataset.json }",
+      "grid: { batchSize: [1, 2] }",
+      "",
+    ].join("\n"),
+  );
+
+  it("exits 1, suggests no report, and says how to run the failures again", () => {
+    const r = cli(["sweep", spec], env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).not.toMatch(/^report:/m);
+    expect(r.stdout).toContain("--rerun-failed");
+    const again = cli(["sweep", spec], env);
+    expect(again.stderr).toMatch(
+      /nothing left to run: kept as outcomes, not retried: 2 failed \(--rerun-failed\)/,
+    );
+  });
+});
+
+describe("a short run", () => {
+  const { env } = makeEnv();
+
+  it("runs with --steps alone, compares distinct loss windows, and says one reason per missing figure", () => {
+    const r = cli(
+      ["run", "--steps", "5", "--seq-len", "12", "--device", "cpu", "--synthetic-records", "48"],
+      env,
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("4 steps in");
+    expect(r.stdout).toContain("1 warmup steps excluded");
+    expect(r.stdout).toMatch(/mean of first\/last 2 steps/);
+    expect(r.stdout).toMatch(/warning: records longer than seqLen were cut to it \(\d+ of 48/);
+    const shown = json<{
+      metrics: { nullReasons: Record<string, string>; telemetry: { energyJoules: { reason: string } } };
+    }>(
+      cli(
+        ["runs", "show", json<{ id: string }[]>(cli(["runs", "list", "--json"], env))[0]!.id, "--json"],
+        env,
+      ),
+    );
+    expect(shown.metrics.nullReasons["energyJoules"]).toBe(shown.metrics.telemetry.energyJoules.reason);
+  });
+
+  it("reports the last runs and deletes one", () => {
+    const ids = json<{ id: string }[]>(cli(["runs", "list", "--json"], env)).map((x) => x.id);
+    expect(ids).toHaveLength(1);
+    const out = join(mkdtempSync(join(tmpdir(), "loraprof-hard-report-")), "r");
+    const rep = cli(["report", "--last", "1", "--out", out, "--no-reference", "--json"], env);
+    expect(rep.code).toBe(0);
+    expect(json<{ runs: number }>(rep).runs).toBe(1);
+    expect(cli(["report"], env).code).toBe(2);
+    expect(cli(["runs", "delete", ids[0]!.slice(0, 18)], env).code).toBe(0);
+    expect(json<unknown[]>(cli(["runs", "list", "--json"], env))).toEqual([]);
+    expect(cli(["runs", "delete", "no-such-run"], env).code).toBe(2);
+  });
+});

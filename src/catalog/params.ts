@@ -51,9 +51,22 @@ export interface ParameterCounts {
   decoderLinearWeights: number;
   /** q/k/v biases of all layers (kept in 16 bits under QLoRA). */
   decoderBiases: number;
-  /** RMSNorm weights: two per layer plus the final norm. */
+  /** RMSNorm weights: two per layer (four in Gemma 2/3, plus q/k norms in Qwen3/Gemma 3) and the final norm. */
   norms: number;
   total: number;
+}
+
+/**
+ * Hidden-size RMSNorms per decoder layer: Gemma 2/3 norm before and after both attention and MLP
+ * (four), the others before each (two).
+ */
+function normsPerLayer(arch: ModelArchitecture): number {
+  return arch.modelType === "gemma2" || arch.modelType === "gemma3_text" ? 4 : 2;
+}
+
+/** Qwen3 and Gemma 3 RMS-normalize queries and keys per head: two head_dim-sized weights a layer. */
+function qkNormsPerLayer(arch: ModelArchitecture): number {
+  return arch.modelType === "qwen3" || arch.modelType === "gemma3_text" ? 2 * arch.headDim : 0;
 }
 
 export function countParameters(arch: ModelArchitecture): ParameterCounts {
@@ -64,7 +77,7 @@ export function countParameters(arch: ModelArchitecture): ParameterCounts {
   const lmHead = arch.tieWordEmbeddings ? 0 : arch.vocabSize * arch.hiddenSize;
   const decoderLinearWeights = perLayerWeights * arch.numLayers;
   const decoderBiases = perLayerBiases * arch.numLayers;
-  const norms = (2 * arch.numLayers + 1) * arch.hiddenSize;
+  const norms = (normsPerLayer(arch) * arch.numLayers + 1) * arch.hiddenSize + qkNormsPerLayer(arch) * arch.numLayers;
   return {
     embedding,
     lmHead,

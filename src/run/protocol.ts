@@ -10,6 +10,7 @@
  * against; a unit test fails when the committed schema drifts from this file.
  */
 import { z } from "zod";
+import { MODEL_TYPES } from "../catalog/types.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -19,7 +20,7 @@ const bytes = () => z.number().nonnegative().nullable();
 
 export const ArchitectureSchema = z
   .object({
-    modelType: z.enum(["qwen2", "llama"]),
+    modelType: z.enum(MODEL_TYPES),
     hiddenSize: int().positive(),
     numLayers: int().positive(),
     numHeads: int().positive(),
@@ -33,7 +34,10 @@ export const ArchitectureSchema = z
     qkvBias: z.boolean(),
     maxPositionEmbeddings: int().positive(),
     rmsNormEps: z.number().positive(),
-    hiddenAct: z.literal("silu"),
+    hiddenAct: z.enum(["silu", "gelu_pytorch_tanh"]),
+    slidingWindow: int().positive().nullable().optional(),
+    attnLogitSoftcapping: z.number().positive().nullable().optional(),
+    finalLogitSoftcapping: z.number().positive().nullable().optional(),
   })
   .strict();
 

@@ -50,10 +50,19 @@ describe("architectureFromHfConfig", () => {
 
   it("reads Gemma 3's nested text_config with transformers' defaults", () => {
     const arch = architectureFromHfConfig(
-      { model_type: "gemma3", text_config: { hidden_size: 2560, num_hidden_layers: 34, intermediate_size: 10240 } },
+      {
+        model_type: "gemma3",
+        text_config: { hidden_size: 2560, num_hidden_layers: 34, intermediate_size: 10240 },
+      },
       "g3",
     );
-    expect(arch).toMatchObject({ modelType: "gemma3_text", numHeads: 8, numKvHeads: 4, headDim: 256, vocabSize: 262208 });
+    expect(arch).toMatchObject({
+      modelType: "gemma3_text",
+      numHeads: 8,
+      numKvHeads: 4,
+      headDim: 256,
+      vocabSize: 262208,
+    });
   });
 
   it("names the supported families for an unsupported model_type", () => {
@@ -81,7 +90,9 @@ describe("locateHfConfig", () => {
     const snap = join(root, "hub", "models--google--gemma-2-9b", "snapshots", "abc");
     mkdirSync(snap, { recursive: true });
     writeFileSync(join(snap, "config.json"), JSON.stringify(HF_CONFIGS["gemma-2-9b"]));
-    expect(locateHfConfig("google/gemma-2-9b", { HF_HUB_CACHE: join(root, "hub") })).toBe(join(snap, "config.json"));
+    expect(locateHfConfig("google/gemma-2-9b", { HF_HUB_CACHE: join(root, "hub") })).toBe(
+      join(snap, "config.json"),
+    );
     expect(locateHfConfig("google/absent", { HF_HUB_CACHE: join(root, "hub") })).toBeNull();
     const entry = modelFromHfConfig(folder, join(folder, "config.json"));
     expect(entry.architecture.modelType).toBe("mistral");

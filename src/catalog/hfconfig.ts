@@ -49,10 +49,11 @@ const DEFAULTS: Record<ModelType, Json> = {
   },
 };
 
-const FAMILIES = "Llama (llama), Qwen2/2.5 (qwen2), Qwen3 (qwen3), Mistral (mistral), Gemma 2 (gemma2), Gemma 3 (gemma3, gemma3_text), Phi-3/4 (phi3)";
+const FAMILIES =
+  "Llama (llama), Qwen2/2.5 (qwen2), Qwen3 (qwen3), Mistral (mistral), Gemma 2 (gemma2), Gemma 3 (gemma3, gemma3_text), Phi-3/4 (phi3)";
 
 function bad(source: string, field: string, message: string, hint: string): LoraprofError {
-  return new LoraprofError("MODEL_NOT_FOUND", `${source}: ${message}`, {
+  return new LoraprofError("CONFIG_INVALID", `${source}: ${message}`, {
     problems: [{ field, message, hint }],
   });
 }
@@ -60,11 +61,20 @@ function bad(source: string, field: string, message: string, hint: string): Lora
 /** Architecture facts from a parsed config.json; `source` names it in errors. */
 export function architectureFromHfConfig(raw: unknown, source: string): ModelArchitecture {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw bad(source, "model", "config.json is not a JSON object", "point --model at a Hugging Face model folder");
+    throw bad(
+      source,
+      "model",
+      "config.json is not a JSON object",
+      "point --model at a Hugging Face model folder",
+    );
   }
   let cfg = raw as Json;
   // Gemma 3 4B and up are image-text models: the language model's config is nested.
-  if (cfg["model_type"] === "gemma3" && typeof cfg["text_config"] === "object" && cfg["text_config"] !== null) {
+  if (
+    cfg["model_type"] === "gemma3" &&
+    typeof cfg["text_config"] === "object" &&
+    cfg["text_config"] !== null
+  ) {
     cfg = { model_type: "gemma3_text", ...(cfg["text_config"] as Json) };
   }
   const type = cfg["model_type"];
@@ -85,14 +95,24 @@ export function architectureFromHfConfig(raw: unknown, source: string): ModelArc
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
-      throw bad(source, key, `${key} must be a positive integer, got ${JSON.stringify(v ?? null)}`, "check the model's config.json");
+      throw bad(
+        source,
+        key,
+        `${key} must be a positive integer, got ${JSON.stringify(v ?? null)}`,
+        "check the model's config.json",
+      );
     }
     return v;
   };
   const num = (key: string): number => {
     const v = c[key];
     if (typeof v !== "number" || v <= 0) {
-      throw bad(source, key, `${key} must be a positive number, got ${JSON.stringify(v ?? null)}`, "check the model's config.json");
+      throw bad(
+        source,
+        key,
+        `${key} must be a positive number, got ${JSON.stringify(v ?? null)}`,
+        "check the model's config.json",
+      );
     }
     return v;
   };
@@ -102,11 +122,21 @@ export function architectureFromHfConfig(raw: unknown, source: string): ModelArc
   const numHeads = int("num_attention_heads");
   const act = c["hidden_activation"] ?? c["hidden_act"];
   if (act !== "silu" && act !== "gelu_pytorch_tanh") {
-    throw bad(source, "hidden_act", `activation ${JSON.stringify(act ?? null)} is not supported`, "loraprof models SiLU and tanh-GELU MLPs");
+    throw bad(
+      source,
+      "hidden_act",
+      `activation ${JSON.stringify(act ?? null)} is not supported`,
+      "loraprof models SiLU and tanh-GELU MLPs",
+    );
   }
   // Llama's attention_bias also biases o_proj; the planner models q/k/v biases only (Qwen2).
   if ((modelType === "llama" || modelType === "qwen3") && c["attention_bias"] === true) {
-    throw bad(source, "attention_bias", "attention_bias true (biases on all four attention projections) is not modelled", "plan the closest model without attention biases");
+    throw bad(
+      source,
+      "attention_bias",
+      "attention_bias true (biases on all four attention projections) is not modelled",
+      "plan the closest model without attention biases",
+    );
   }
   const ropeScaling = c["rope_scaling"];
   // Phi-3's longrope scaling carries per-frequency lists; they change no count the planner makes
@@ -119,7 +149,8 @@ export function architectureFromHfConfig(raw: unknown, source: string): ModelArc
       : null;
   const slidingUsed =
     modelType === "qwen2" ? c["use_sliding_window"] === true : modelType !== "llama" && modelType !== "qwen3";
-  const sliding = slidingUsed && typeof c["sliding_window"] === "number" ? (c["sliding_window"] as number) : null;
+  const sliding =
+    slidingUsed && typeof c["sliding_window"] === "number" ? (c["sliding_window"] as number) : null;
 
   return {
     modelType,
@@ -172,7 +203,12 @@ export function modelFromHfConfig(name: string, file: string): ModelEntry {
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
-    throw bad(file, "model", `cannot read config.json (${(e as Error).message})`, "point --model at a Hugging Face model folder");
+    throw bad(
+      file,
+      "model",
+      `cannot read config.json (${(e as Error).message})`,
+      "point --model at a Hugging Face model folder",
+    );
   }
   const architecture = architectureFromHfConfig(raw, file);
   const llama3 = architecture.modelType === "llama" && architecture.vocabSize === 128256;
@@ -182,7 +218,9 @@ export function modelFromHfConfig(name: string, file: string): ModelEntry {
     displayName: name,
     architecture,
     tokenizer: llama3 ? "llama3" : "qwen2",
-    specialTokens: llama3 ? { bos: 128000, eos: 128001, pad: 128004 } : { bos: null, eos: 151643, pad: 151643 },
+    specialTokens: llama3
+      ? { bos: 128000, eos: 128001, pad: 128004 }
+      : { bos: null, eos: 151643, pad: 151643 },
     source: file,
   };
 }

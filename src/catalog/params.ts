@@ -77,7 +77,8 @@ export function countParameters(arch: ModelArchitecture): ParameterCounts {
   const lmHead = arch.tieWordEmbeddings ? 0 : arch.vocabSize * arch.hiddenSize;
   const decoderLinearWeights = perLayerWeights * arch.numLayers;
   const decoderBiases = perLayerBiases * arch.numLayers;
-  const norms = (normsPerLayer(arch) * arch.numLayers + 1) * arch.hiddenSize + qkNormsPerLayer(arch) * arch.numLayers;
+  const norms =
+    (normsPerLayer(arch) * arch.numLayers + 1) * arch.hiddenSize + qkNormsPerLayer(arch) * arch.numLayers;
   return {
     embedding,
     lmHead,

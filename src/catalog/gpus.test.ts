@@ -8,6 +8,9 @@ describe("GPU catalog", () => {
     expect(findGpu("NVIDIA H100 80GB HBM3")?.id).toBe("h100-sxm");
     expect(findGpu("NVIDIA A100-SXM4-80GB")?.id).toBe("a100-80gb");
     expect(findGpu("  nvidia  geforce rtx 4090 ")?.id).toBe("rtx-4090");
+    expect(findGpu("Tesla T4")?.id).toBe("t4");
+    expect(findGpu("Tesla V100-SXM2-32GB")?.id).toBe("v100-32gb");
+    expect(findGpu("NVIDIA A10G")?.id).toBe("a10g");
   });
 
   it("finds GPUs by catalog id and by display name", () => {
@@ -28,6 +31,7 @@ describe("GPU catalog", () => {
   it("covers the boards the planner promises", () => {
     for (const id of [
       "rtx-3060",
+      "rtx-3080",
       "rtx-3090",
       "rtx-4060",
       "rtx-4060-ti-16gb",
@@ -36,6 +40,11 @@ describe("GPU catalog", () => {
       "rtx-4090",
       "rtx-5090",
       "a10",
+      "a10g",
+      "rtx-a6000",
+      "t4",
+      "v100-16gb",
+      "v100-32gb",
       "l4",
       "l40s",
       "a100-40gb",
@@ -54,7 +63,13 @@ describe("GPU catalog", () => {
     const r4060 = findGpu("rtx-4060")!;
     expect(r4060.peakFlops.fp16 / 1e12).toBeCloseTo(30.2, 1);
     expect(r4060.peakFlops.fp32 / 1e12).toBeCloseTo(15.1, 1);
-    for (const g of GPUS) expect(g.peakFlops.bf16).toBe(g.peakFlops.fp16);
+    // Whitepaper: RTX 3080 FP32 29.8, FP16 tensor with FP32 accumulate 59.5 TFLOPS.
+    expect(findGpu("rtx-3080")!.peakFlops.fp32 / 1e12).toBeCloseTo(29.8, 1);
+    expect(findGpu("rtx-3080")!.peakFlops.fp16 / 1e12).toBeCloseTo(59.5, 1);
+    for (const g of GPUS) {
+      if (g.bf16Supported) expect(g.peakFlops.bf16, g.id).toBe(g.peakFlops.fp16);
+      else expect(g.peakFlops.bf16, g.id).toBe(g.peakFlops.fp32);
+    }
   });
 
   it("keeps every figure positive, sourced and ordered fp32 ≤ tf32 ≤ fp16", () => {

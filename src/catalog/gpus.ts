@@ -9,7 +9,10 @@
  *   FP16-with-FP32-accumulate at **half** their FP16-accumulate rate (the headline "FP16 tensor"
  *   figure), and BF16 at that same half rate; datacenter parts run both at the full rate.
  * - tf32 is the dense tensor-core TF32 rate (PyTorch leaves TF32 matmuls off by default, so fp32
- *   training is timed against `fp32`, the CUDA-core rate).
+ *   training is timed against `fp32`, the CUDA-core rate). Volta and Turing have no TF32: their
+ *   `tf32` is the FP32 rate.
+ * - Volta and Turing have no BF16 tensor cores (`bf16Supported` false; the planner refuses bf16
+ *   there): their `bf16` is the FP32 CUDA-core rate, what an emulated bf16 matmul gets at best.
  * - Datasheets quote tensor rates "with sparsity" (2:4 structured); those are halved here.
  *
  * Memory: `memoryBytes` is the nominal capacity (GDDR and HBM are binary, so "8 GB" is 8 GiB);
@@ -50,7 +53,7 @@ export interface GpuEntry {
   boardPowerWatts: number;
   bf16Supported: boolean;
   computeCapability: string;
-  architecture: "ampere" | "ada" | "hopper" | "blackwell";
+  architecture: "volta" | "turing" | "ampere" | "ada" | "hopper" | "blackwell";
   /** GeForce (half-rate FP32-accumulate tensor math) or datacenter. */
   segment: "geforce" | "datacenter";
   sources: string[];
@@ -411,6 +414,108 @@ export const GPUS: readonly GpuEntry[] = [
       `${SMI_SEEN}: 143771 MiB`,
     ],
   },
+  {
+    id: "rtx-3080",
+    name: "NVIDIA GeForce RTX 3080",
+    smiNames: ["NVIDIA GeForce RTX 3080"],
+    memoryBytes: 10 * GiB,
+    nvmlTotalBytes: null,
+    bandwidthBytesPerSecond: 760 * GB,
+    // Whitepaper: 68 SMs, 8704 CUDA cores, 1.71 GHz boost; FP32 29.8; FP16 tensor FP32-acc 59.5.
+    peakFlops: geforceRates(68, 1.71, 8704),
+    boardPowerWatts: 320,
+    bf16Supported: true,
+    computeCapability: "8.6",
+    architecture: "ampere",
+    segment: "geforce",
+    sources: [
+      `${AMPERE_WP}: RTX 3080 10 GB column (68 SMs, 1710 MHz boost, 760 GB/s GDDR6X, 320 W)`,
+      GEFORCE_HALF_RATE,
+    ],
+  },
+  {
+    id: "rtx-a6000",
+    name: "NVIDIA RTX A6000",
+    smiNames: ["NVIDIA RTX A6000"],
+    memoryBytes: 48 * GiB,
+    nvmlTotalBytes: null,
+    bandwidthBytesPerSecond: 768 * GB,
+    // Datasheet: FP32 38.7; tensor 309.7 with sparsity → 154.8 dense. A professional GA102 board
+    // runs FP32-accumulate at the full rate (as the A40, the same chip, lists BF16 with FP32
+    // accumulate equal to FP16); TF32 half of that, as on the A40.
+    peakFlops: { fp32: 38.7 * T, tf32: 77.4 * T, fp16: 154.8 * T, bf16: 154.8 * T },
+    boardPowerWatts: 300,
+    bf16Supported: true,
+    computeCapability: "8.6",
+    architecture: "ampere",
+    segment: "datacenter",
+    sources: [
+      "NVIDIA RTX A6000 datasheet (10752 CUDA cores, 38.7 TFLOPS FP32, 309.7 TFLOPS tensor with sparsity, 48 GB GDDR6 768 GB/s, 300 W)",
+      "NVIDIA A40 datasheet (same GA102 chip): BF16/FP16 with FP32 accumulate at the full tensor rate, TF32 at half",
+    ],
+  },
+  {
+    id: "a10g",
+    name: "NVIDIA A10G",
+    smiNames: ["NVIDIA A10G"],
+    memoryBytes: 24 * GiB,
+    nvmlTotalBytes: null,
+    bandwidthBytesPerSecond: 600 * GB,
+    // AWS's variant of the A10 (EC2 G5); NVIDIA publishes no datasheet. Same memory and bandwidth
+    // as the A10, more CUDA-core and less tensor throughput: FP32 31.52, FP16/BF16 tensor 70
+    // (dense), TF32 35 (half of that, the GA10x ratio).
+    peakFlops: { fp32: 31.52 * T, tf32: 35 * T, fp16: 70 * T, bf16: 70 * T },
+    boardPowerWatts: 300,
+    bf16Supported: true,
+    computeCapability: "8.6",
+    architecture: "ampere",
+    segment: "datacenter",
+    sources: [
+      "https://www.baseten.co/blog/nvidia-a10-vs-a10g-for-ml-model-inference/ (24 GB GDDR6, 600 GB/s; A10G tensor and FP32 figures)",
+      "no NVIDIA datasheet exists; board power and TF32 unverified",
+    ],
+  },
+  {
+    id: "t4",
+    name: "NVIDIA T4",
+    smiNames: ["Tesla T4"],
+    memoryBytes: 16 * GiB,
+    nvmlTotalBytes: null,
+    bandwidthBytesPerSecond: 320 * GB,
+    // Datasheet: FP32 8.1; mixed precision (FP16 with FP32 accumulate) 65. No TF32, no BF16.
+    peakFlops: { fp32: 8.1 * T, tf32: 8.1 * T, fp16: 65 * T, bf16: 8.1 * T },
+    boardPowerWatts: 70,
+    bf16Supported: false,
+    computeCapability: "7.5",
+    architecture: "turing",
+    segment: "datacenter",
+    sources: [
+      "NVIDIA T4 Tensor Core GPU datasheet (8.1 TFLOPS FP32, 65 TFLOPS FP16/FP32 mixed precision, 16 GB GDDR6 320 GB/s, 70 W)",
+    ],
+  },
+  ...(
+    [
+      [16, "Tesla V100-SXM2-16GB"],
+      [32, "Tesla V100-SXM2-32GB"],
+    ] as const
+  ).map(([gb, smi]): GpuEntry => ({
+    id: `v100-${gb}gb`,
+    name: `NVIDIA V100 SXM2 ${gb}GB`,
+    smiNames: [smi],
+    memoryBytes: gb * GiB,
+    nvmlTotalBytes: null,
+    bandwidthBytesPerSecond: 900 * GB,
+    // Datasheet (SXM2): FP32 15.7; tensor (FP16 with FP32 accumulate) 125. No TF32, no BF16.
+    peakFlops: { fp32: 15.7 * T, tf32: 15.7 * T, fp16: 125 * T, bf16: 15.7 * T },
+    boardPowerWatts: 300,
+    bf16Supported: false,
+    computeCapability: "7.0",
+    architecture: "volta",
+    segment: "datacenter",
+    sources: [
+      "NVIDIA Tesla V100 datasheet, SXM2 column (15.7 TFLOPS FP32, 125 TFLOPS tensor, 16/32 GB HBM2 900 GB/s, 300 W)",
+    ],
+  })),
 ];
 
 const normalize = (s: string) => s.trim().toLowerCase().replace(/\s+/g, " ");

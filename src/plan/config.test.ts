@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadRunConfig } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
-import { gpuFromProbe, planInputFromConfig, planPrecision, requirePlanGpu } from "./config.js";
+import { customGpu, gpuFromProbe, planInputFromConfig, planPrecision, requirePlanGpu } from "./config.js";
 import { ALPACA_LIKE, gpu } from "./testing.js";
 
 const GiB = 2 ** 30;
@@ -110,5 +110,39 @@ describe("GPU choice", () => {
     expect(() => gpuFromProbe({ ok: true, gpus: [{ index: 0, name: "Matrox G200" }] })).toThrow(
       /not in the catalog/,
     );
+  });
+});
+
+describe("customGpu (--gpu custom)", () => {
+  it("takes memory, tensor rate and bandwidth from the flags", () => {
+    const g = customGpu({ memory: "12GiB", tflops: "100", bandwidth: "500GB/s" });
+    expect(g.memoryBytes).toBe(12 * 2 ** 30);
+    expect(g.peakFlops.bf16).toBe(100e12);
+    expect(g.peakFlops.fp32).toBe(25e12);
+    expect(g.bandwidthBytesPerSecond).toBe(500e9);
+    expect(g.sources).toEqual(["--gpu custom flags"]);
+  });
+
+  it("falls back to the slowest catalog card's speed and says so", () => {
+    const g = customGpu({ memory: "8GB" });
+    const t4 = requirePlanGpu("t4");
+    expect(g.peakFlops.fp16).toBe(t4.peakFlops.fp16);
+    expect(g.bandwidthBytesPerSecond).toBe(t4.bandwidthBytesPerSecond);
+    expect(g.sources.join(" ")).toMatch(/T4/);
+  });
+
+  it("names the flag at fault", () => {
+    expect(() => customGpu({})).toThrow(/memory is missing/);
+    expect(() => customGpu({ memory: "lots" })).toThrow(/"lots" is not a size/);
+    expect(() => customGpu({ memory: "8GiB", tflops: "-3" })).toThrow(/"-3" is not a positive number/);
+  });
+
+  it("an unknown --gpu points to --gpu custom and --vram-budget", () => {
+    expect(() => requirePlanGpu("gtx-1080")).toThrow(LoraprofError);
+    try {
+      requirePlanGpu("gtx-1080");
+    } catch (e) {
+      expect((e as LoraprofError).problems[0]?.hint).toMatch(/--gpu custom --gpu-memory.*--vram-budget/);
+    }
   });
 });

@@ -115,10 +115,90 @@ function unknownGpu(name: string, field: string): LoraprofError {
       {
         field,
         message: `"${name}" is neither a catalog id nor a catalogued board name`,
-        hint: `use one of ${GPUS.map((g) => g.id).join(", ")}`,
+        hint:
+          `use one of ${GPUS.map((g) => g.id).join(", ")}; for another card describe it with ` +
+          "--gpu custom --gpu-memory 12GiB [--gpu-tflops 65] [--gpu-bandwidth 320GB/s], or cap memory with --vram-budget",
       },
     ],
   });
+}
+
+export interface CustomGpuFlags {
+  /** Memory the card has, e.g. "12GiB" (required). */
+  memory?: string | undefined;
+  /** Dense FP16/BF16 tensor TFLOP/s with FP32 accumulate. */
+  tflops?: string | undefined;
+  /** Memory bandwidth, e.g. "320GB/s" or 320 (GB/s). */
+  bandwidth?: string | undefined;
+}
+
+function customProblem(field: string, message: string, hint: string): LoraprofError {
+  return new LoraprofError("FLAG_INVALID", `--gpu custom: ${message}`, {
+    problems: [{ field, message, hint }],
+  });
+}
+
+/**
+ * `--gpu custom`: a card described by flags. Memory is required (it decides the fit); without
+ * --gpu-tflops / --gpu-bandwidth the speed figures are the slowest catalog card's (T4), so speed
+ * errs low, never high. FP32 and TF32 follow the A10's ratios to the tensor rate (1/4, 1/2).
+ */
+export function customGpu(flags: CustomGpuFlags): GpuEntry {
+  if (!flags.memory) {
+    throw customProblem(
+      "--gpu-memory",
+      "the card's memory is missing",
+      "add --gpu-memory 12GiB, or plan under a cap with --vram-budget",
+    );
+  }
+  let memoryBytes: number;
+  try {
+    memoryBytes = parseByteSize(flags.memory);
+  } catch {
+    throw customProblem("--gpu-memory", `"${flags.memory}" is not a size`, "write it like 12GiB or 24GB");
+  }
+  const slowest = findGpu("t4")!;
+  const positive = (field: string, raw: string, unit: RegExp): number => {
+    const v = Number(raw.trim().replace(unit, ""));
+    if (!Number.isFinite(v) || v <= 0)
+      throw customProblem(
+        field,
+        `"${raw}" is not a positive number`,
+        `e.g. ${field} ${field === "--gpu-tflops" ? "65" : "320GB/s"}`,
+      );
+    return v;
+  };
+  const tensor = flags.tflops
+    ? positive("--gpu-tflops", flags.tflops, /\s*tflops?(\/s)?$/i) * 1e12
+    : slowest.peakFlops.fp16;
+  const bandwidth = flags.bandwidth
+    ? positive("--gpu-bandwidth", flags.bandwidth, /\s*gb\/s$/i) * 1e9
+    : slowest.bandwidthBytesPerSecond;
+  const assumed = [flags.tflops ? null : "tensor FLOP/s", flags.bandwidth ? null : "bandwidth"].filter(
+    Boolean,
+  );
+  return {
+    id: "custom",
+    name: `custom GPU (${flags.memory})`,
+    smiNames: [],
+    memoryBytes,
+    nvmlTotalBytes: null,
+    bandwidthBytesPerSecond: bandwidth,
+    peakFlops: flags.tflops
+      ? { fp32: tensor / 4, tf32: tensor / 2, fp16: tensor, bf16: tensor }
+      : { ...slowest.peakFlops, bf16: slowest.peakFlops.fp16 },
+    boardPowerWatts: slowest.boardPowerWatts,
+    bf16Supported: true,
+    computeCapability: "8.0",
+    architecture: "ampere",
+    segment: "datacenter",
+    sources: [
+      "--gpu custom flags",
+      ...(assumed.length > 0
+        ? [`${assumed.join(" and ")} and board power: the T4's (the slowest catalog card)`]
+        : []),
+    ],
+  };
 }
 
 /** A catalog GPU from a `--gpu` value (catalog id, board name or nvidia-smi name). */

@@ -45,6 +45,7 @@ export {
   planPrecision,
   planBudgetBytes,
   requirePlanGpu,
+  customGpu,
   gpuFromProbe,
 } from "./config.js";
 export type { PlannableConfig, PlanInputOptions, SeenGpu } from "./config.js";

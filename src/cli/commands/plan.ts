@@ -30,6 +30,8 @@ export interface PlanRequest {
   dbPath: string;
   json: boolean;
   fit: boolean;
+  /** `--gpu custom` card description. */
+  custom: { memory?: string; tflops?: string; bandwidth?: string };
 }
 
 /** Parsed flags → the plan request: the config resolved exactly as `run` resolves it. */
@@ -41,12 +43,22 @@ export function planRequestFromFlags(opts: Record<string, unknown>): PlanRequest
     dbPath: typeof opts["db"] === "string" ? opts["db"] : defaultDbPath(),
     json: Boolean(opts["json"]),
     fit: Boolean(opts["fit"]),
+    custom: {
+      ...(typeof opts["gpuMemory"] === "string" ? { memory: opts["gpuMemory"] } : {}),
+      ...(typeof opts["gpuTflops"] === "string" ? { tflops: opts["gpuTflops"] } : {}),
+      ...(typeof opts["gpuBandwidth"] === "string" ? { bandwidth: opts["gpuBandwidth"] } : {}),
+    },
   };
 }
 
 /** `--gpu NAME|auto` → a catalog GPU (auto asks nvidia-smi for the GPU the run's device names). */
-export async function resolvePlanGpu(name: string, device: string): Promise<GpuEntry> {
-  const { requirePlanGpu, gpuFromProbe } = await import("../../plan/index.js");
+export async function resolvePlanGpu(
+  name: string,
+  device: string,
+  custom: PlanRequest["custom"] = {},
+): Promise<GpuEntry> {
+  const { requirePlanGpu, gpuFromProbe, customGpu } = await import("../../plan/index.js");
+  if (name.toLowerCase() === "custom") return customGpu(custom);
   if (name.toLowerCase() !== "auto") return requirePlanGpu(name);
   const { listGpus } = await import("../../util/gpu.js");
   return gpuFromProbe(await listGpus(), device);
@@ -59,8 +71,11 @@ export function registerPlan(program: Command): void {
   addRunFlags(cmd)
     .option(
       "--gpu <name>",
-      "GPU to plan for: a catalog id (e.g. rtx-4060, h200) or auto, this machine's (default)",
+      "GPU to plan for: a catalog id (e.g. rtx-4060, h200), custom (with --gpu-memory), or auto, this machine's (default)",
     )
+    .option("--gpu-memory <size>", "with --gpu custom: the card's memory, e.g. 12GiB")
+    .option("--gpu-tflops <n>", "with --gpu custom: dense FP16/BF16 tensor TFLOP/s (default: the T4's)")
+    .option("--gpu-bandwidth <GB/s>", "with --gpu custom: memory bandwidth, e.g. 448GB/s (default: the T4's)")
     .option(
       "--fit",
       "search batch × sequence for the largest that fits and the fastest per optimizer and precision",
@@ -69,7 +84,7 @@ export function registerPlan(program: Command): void {
     .option("--json", "print one JSON object instead of tables")
     .action(async (opts: Record<string, unknown>) => {
       const req = planRequestFromFlags(opts);
-      const gpu = await resolvePlanGpu(req.gpu, req.config.device);
+      const gpu = await resolvePlanGpu(req.gpu, req.config.device, req.custom);
       const { planForConfig, loadCalibration, calibrationsPath, toCalibration } =
         await import("../../plan/index.js");
       const path = calibrationsPath(req.dbPath);

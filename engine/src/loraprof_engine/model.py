@@ -19,7 +19,17 @@ import torch
 import transformers
 from peft import LoraConfig, get_peft_model
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, BitsAndBytesConfig, LlamaConfig, Qwen2Config
+from transformers import (
+    AutoModelForCausalLM,
+    BitsAndBytesConfig,
+    Gemma2Config,
+    Gemma3TextConfig,
+    LlamaConfig,
+    MistralConfig,
+    Phi3Config,
+    Qwen2Config,
+    Qwen3Config,
+)
 
 from .errors import EngineError
 from .kernels import (
@@ -70,7 +80,7 @@ def architecture_config(arch: Architecture) -> Any:
         "num_attention_heads": arch.num_heads,
         "num_key_value_heads": arch.num_kv_heads,
         "head_dim": arch.head_dim,
-        "hidden_act": "silu",
+        "hidden_act": arch.hidden_act,
         "max_position_embeddings": arch.max_position_embeddings,
         "rms_norm_eps": arch.rms_norm_eps,
         "tie_word_embeddings": arch.tie_word_embeddings,
@@ -91,8 +101,37 @@ def architecture_config(arch: Architecture) -> Any:
     if arch.qkv_bias:
         raise EngineError(
             "config",
-            "model.architecture: modelType llama cannot have q/k/v-only biases (attention_bias also biases o_proj)",
+            f"model.architecture: modelType {arch.model_type} cannot have q/k/v-only biases"
+            + (" (attention_bias also biases o_proj)" if arch.model_type == "llama" else ""),
             "Use modelType qwen2 for q/k/v biases.",
+        )
+    if arch.model_type in ("gemma2", "gemma3_text"):
+        # Gemma names its activation hidden_activation; queries are scaled by head_dim ** -0.5
+        # (query_pre_attn_scalar = head_dim), as in the published 2B/9B configs.
+        gemma = {
+            **common,
+            "hidden_activation": arch.hidden_act,
+            "sliding_window": arch.sliding_window,
+            "attn_logit_softcapping": arch.attn_logit_softcapping,
+            "final_logit_softcapping": arch.final_logit_softcapping,
+            "query_pre_attn_scalar": arch.head_dim,
+        }
+        return Gemma2Config(**gemma) if arch.model_type == "gemma2" else Gemma3TextConfig(**gemma)
+    if arch.model_type == "mistral":
+        return MistralConfig(sliding_window=arch.sliding_window, **common)
+    if arch.model_type == "qwen3":
+        return Qwen3Config(use_sliding_window=False, attention_bias=False, **common)
+    if arch.model_type == "phi3":
+        # Phi-3 fuses q/k/v into qkv_proj and gate/up into gate_up_proj; head_dim is hidden / heads.
+        if arch.head_dim * arch.num_heads != arch.hidden_size:
+            raise EngineError(
+                "config",
+                "model.architecture: modelType phi3 needs headDim × numHeads = hiddenSize",
+                "Use the hidden size, heads and head dim of the model's config.json.",
+            )
+        # Its default pad/eos ids (32000) would lie outside a test vocabulary; batches carry their own.
+        return Phi3Config(
+            sliding_window=arch.sliding_window, pad_token_id=None, bos_token_id=None, eos_token_id=None, **common
         )
     return LlamaConfig(attention_bias=False, mlp_bias=False, **common)
 
@@ -133,11 +172,18 @@ def _write_random_weights(config: Any, arch: Architecture, folder: Path, seed: i
     # The model is built on the meta device only for its parameter names and shapes: no memory, no init.
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
-    q_proj = skeleton.model.layers[0].self_attn.q_proj
-    if q_proj.out_features != arch.num_heads * arch.head_dim:
+    attn = skeleton.model.layers[0].self_attn
+    # Phi-3 fuses q/k/v into one qkv_proj: its outputs are (heads + 2 × kv heads) × head_dim.
+    q_proj = getattr(attn, "q_proj", None)
+    q_out = (
+        q_proj.out_features
+        if q_proj is not None
+        else attn.qkv_proj.out_features - 2 * arch.num_kv_heads * arch.head_dim
+    )
+    if q_out != arch.num_heads * arch.head_dim:
         raise EngineError(
             "config",
-            f"this transformers version builds q_proj with {q_proj.out_features} outputs, not numHeads × "
+            f"this transformers version builds q_proj with {q_out} outputs, not numHeads × "
             f"headDim = {arch.num_heads * arch.head_dim} (headDim differs from hiddenSize / numHeads)",
             "Upgrade transformers (`pip install -U transformers`).",
         )
@@ -294,6 +340,15 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
 
     compute_dtype = weight_dtype if precision != "fp32" else None
     attention: str = spec.train.attn_implementation
+    arch = spec.model.architecture
+    if arch is not None and arch.attn_logit_softcapping is not None and attention != "eager":
+        # transformers refuses SDPA for soft-capped attention scores (Gemma 2) with an internal error.
+        raise EngineError(
+            "config",
+            f"train.attnImplementation: {attention} cannot soft-cap attention scores "
+            f"(attnLogitSoftcapping {arch.attn_logit_softcapping})",
+            "Use --attn eager for Gemma 2 models.",
+        )
     varlen = False
     if spec.data.padding == "packed":
         register_packed_attention()

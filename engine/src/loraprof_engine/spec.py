@@ -28,7 +28,7 @@ RECIPES = ("reference", "fast")
 
 @dataclass(frozen=True)
 class Architecture:
-    model_type: Literal["qwen2", "llama"]
+    model_type: Literal["qwen2", "llama", "mistral", "qwen3", "gemma2", "gemma3_text", "phi3"]
     hidden_size: int
     num_layers: int
     num_heads: int
@@ -42,6 +42,12 @@ class Architecture:
     qkv_bias: bool
     max_position_embeddings: int
     rms_norm_eps: float
+    hidden_act: Literal["silu", "gelu_pytorch_tanh"] = "silu"
+    # Sliding-window span (Mistral, Gemma 2/3 local layers, Phi-3); None: full attention.
+    sliding_window: int | None = None
+    # Gemma 2's tanh soft-capping of attention scores and of the final logits; None: none.
+    attn_logit_softcapping: float | None = None
+    final_logit_softcapping: float | None = None
 
 
 @dataclass(frozen=True)
@@ -335,10 +341,20 @@ def _read_model(r: _Reader, m: dict[str, Any]) -> ModelSpec:
         ):
             r.problems.append(f"{w}ropeScaling must be null or an object of numbers and strings")
             scaling = None
-        if a.get("hiddenAct", "silu") != "silu":
-            r.problems.append(f'{w}hiddenAct must be "silu" (got {a.get("hiddenAct")!r})')
+        optional: dict[str, float | None] = {}
+        for key in ("slidingWindow", "attnLogitSoftcapping", "finalLogitSoftcapping"):
+            v = a.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+                r.problems.append(f"{w}{key} must be null or a positive number (got {v!r})")
+                v = None
+            optional[key] = v
+        window = optional["slidingWindow"]
+        if window is not None and window != int(window):
+            r.problems.append(f"{w}slidingWindow must be an integer (got {window!r})")
         arch = Architecture(
-            model_type=r.enum(a, "modelType", w, ("qwen2", "llama")),
+            model_type=r.enum(
+                a, "modelType", w, ("qwen2", "llama", "mistral", "qwen3", "gemma2", "gemma3_text", "phi3")
+            ),
             hidden_size=r.int_(a, "hiddenSize", w, 1),
             num_layers=r.int_(a, "numLayers", w, 1),
             num_heads=r.int_(a, "numHeads", w, 1),
@@ -352,6 +368,10 @@ def _read_model(r: _Reader, m: dict[str, Any]) -> ModelSpec:
             qkv_bias=r.bool_(a, "qkvBias", w),
             max_position_embeddings=r.int_(a, "maxPositionEmbeddings", w, 1),
             rms_norm_eps=r.num(a, "rmsNormEps", w, 0, low_inclusive=False),
+            hidden_act=r.enum(a, "hiddenAct", w, ("silu", "gelu_pytorch_tanh")),
+            sliding_window=int(window) if window is not None else None,
+            attn_logit_softcapping=optional["attnLogitSoftcapping"],
+            final_logit_softcapping=optional["finalLogitSoftcapping"],
         )
     return ModelSpec(
         id=r.str_(m, "id", "model.") or "",

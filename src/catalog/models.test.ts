@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
-import { findModel, MODELS, requireModel } from "./models.js";
+import { findModel, MODELS, QWEN3, requireModel } from "./models.js";
 import { countLoraParameters, countParameters, resolveTargetModules } from "./params.js";
 
 const model = (id: string) => {
@@ -33,7 +33,8 @@ describe("model catalog", () => {
     for (const m of MODELS) {
       const a = m.architecture;
       expect(a.numHeads % a.numKvHeads).toBe(0);
-      expect(a.numHeads * a.headDim).toBe(a.hiddenSize);
+      // Qwen3 sets head_dim 128 regardless of the hidden size (Qwen3-0.6B: 16 × 128 = 2048 ≠ 1024).
+      if (a.modelType !== "qwen3") expect(a.numHeads * a.headDim).toBe(a.hiddenSize);
     }
   });
 
@@ -87,5 +88,22 @@ describe("LoRA parameter counting", () => {
     } catch (err) {
       expect((err as LoraprofError).problems[0]?.field).toBe("lora.targetModules");
     }
+  });
+});
+
+describe("Qwen3 entries", () => {
+  it.each(QWEN3.map((q) => [q.size, q] as const))(
+    "Qwen3-%s's non-embedding count matches the model card's",
+    (size, q) => {
+      const c = countParameters(findModel(`qwen3-${size.toLowerCase()}`)!.architecture);
+      const nonEmbedding = c.total - c.embedding - c.lmHead;
+      // The cards round to 0.01 B (6.95) or 0.1 B (1.4, 3.6).
+      const step = Number.isInteger(q.publishedNonEmbedding * 10) ? 0.05e9 : 0.005e9;
+      expect(Math.abs(nonEmbedding - q.publishedNonEmbedding * 1e9)).toBeLessThanOrEqual(step);
+    },
+  );
+
+  it("Qwen3-8B totals 8.19 B, as the reader counts it from its config.json", () => {
+    expect(countParameters(findModel("Qwen/Qwen3-8B")!.architecture).total / 1e9).toBeCloseTo(8.19, 2);
   });
 });

@@ -257,6 +257,93 @@ function llamaEntries(l: LlamaSize): ModelEntry[] {
   ];
 }
 
+interface Qwen3Size {
+  size: string;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  tie: boolean;
+  /** "Number of Parameters (Non-Embedding)" on the model card, in billions as published. */
+  publishedNonEmbedding: number;
+}
+
+// Qwen3 configs (Qwen/Qwen3-*): 8 KV heads, head_dim 128 (not hidden / heads), vocab 151936,
+// rope_theta 1e6, rms_norm_eps 1e-6, 40960 positions, no attention bias (q/k RMSNorm instead).
+// Checked against public copies of the configs (levanter's qwen3 size table, Qwen3-4B and
+// Qwen3-Embedding-8B config.json dumps). The cards publish totals to 0.1 B only (0.6, 1.7, 4.0,
+// 8.2), so the test checks the non-embedding counts they publish to 0.01 B.
+export const QWEN3: Qwen3Size[] = [
+  {
+    size: "0.6B",
+    hiddenSize: 1024,
+    numLayers: 28,
+    numHeads: 16,
+    intermediateSize: 3072,
+    tie: true,
+    publishedNonEmbedding: 0.44,
+  },
+  {
+    size: "1.7B",
+    hiddenSize: 2048,
+    numLayers: 28,
+    numHeads: 16,
+    intermediateSize: 6144,
+    tie: true,
+    publishedNonEmbedding: 1.4,
+  },
+  {
+    size: "4B",
+    hiddenSize: 2560,
+    numLayers: 36,
+    numHeads: 32,
+    intermediateSize: 9728,
+    tie: true,
+    publishedNonEmbedding: 3.6,
+  },
+  {
+    size: "8B",
+    hiddenSize: 4096,
+    numLayers: 36,
+    numHeads: 32,
+    intermediateSize: 12288,
+    tie: false,
+    publishedNonEmbedding: 6.95,
+  },
+];
+
+function qwen3Entry(q: Qwen3Size): ModelEntry {
+  const hubId = `Qwen/Qwen3-${q.size}`;
+  return {
+    id: `qwen3-${q.size.toLowerCase()}`,
+    hubId,
+    displayName: `Qwen3-${q.size}`,
+    architecture: {
+      modelType: "qwen3",
+      hiddenSize: q.hiddenSize,
+      numLayers: q.numLayers,
+      numHeads: q.numHeads,
+      numKvHeads: 8,
+      headDim: 128,
+      intermediateSize: q.intermediateSize,
+      vocabSize: 151936,
+      tieWordEmbeddings: q.tie,
+      ropeTheta: 1_000_000,
+      ropeScaling: null,
+      qkvBias: false,
+      maxPositionEmbeddings: 40960,
+      rmsNormEps: 1e-6,
+      hiddenAct: "silu",
+      slidingWindow: null,
+    },
+    // Qwen3 keeps the Qwen2 tokenizer's vocabulary and special tokens; the released models are
+    // chat models whose turns end with <|im_end|>.
+    tokenizer: "qwen2",
+    specialTokens: { bos: null, eos: QWEN_IM_END, pad: QWEN_ENDOFTEXT },
+    source: hubConfig(hubId),
+  };
+}
+
 /**
  * A two-layer Qwen2-shaped model with the real Qwen vocabulary (so the real tokenizer and data
  * pipeline apply) but tiny everything else: trains in seconds on a CPU. No published weights.
@@ -291,6 +378,7 @@ export const MODELS: readonly ModelEntry[] = [
   TINY_QWEN2,
   ...QWEN25.flatMap(qwenEntries),
   ...LLAMA.flatMap(llamaEntries),
+  ...QWEN3.map(qwen3Entry),
 ];
 
 /** Finds a model by catalog id or hub id, case-insensitively; undefined when unknown. */

@@ -151,3 +151,34 @@ describe("resolution errors name what the user typed", () => {
     expect(err.problems.map((p) => p.field)).toEqual(["optimizer.name"]);
   });
 });
+
+describe("--weights random from a config.json", () => {
+  it("builds the engine's synthetic architecture from a local folder's config.json", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "lp-cfg-")), "tiny-mistral");
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, "config.json"),
+      JSON.stringify({
+        model_type: "mistral",
+        hidden_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        intermediate_size: 128,
+        vocab_size: 512,
+        max_position_embeddings: 4096,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000,
+        sliding_window: 32,
+        hidden_act: "silu",
+        tie_word_embeddings: false,
+      }),
+    );
+    const spec = await specFromArgs(["--model", dir, "--weights", "random"]);
+    expect(spec.model.source).toBe("synthetic");
+    expect(spec.model.architecture).toMatchObject({ modelType: "mistral", headDim: 16, slidingWindow: 32 });
+    expect(spec.model.path).toContain("tiny-mistral");
+    const cfg = loadRunConfig({ overrides: { model: dir, weights: "random" } });
+    expect(resolveModel(cfg, "/tmp/c").configDir).toBe(dir);
+  });
+});

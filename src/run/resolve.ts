@@ -5,7 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { join, resolve as resolvePath } from "node:path";
+import { basename, dirname, join, resolve as resolvePath } from "node:path";
+import { locateHfConfig, modelFromHfConfig } from "../catalog/hfconfig.js";
 import { findModel, MODELS } from "../catalog/models.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
@@ -21,6 +22,11 @@ export interface ResolvedModel {
   entry: ModelEntry | null;
   hubId: string | null;
   path: string | null;
+  /**
+   * Synthetic weights built from a config.json (a local folder or a cached hub snapshot): that
+   * folder, whose tokenizer the data stage uses.
+   */
+  configDir?: string;
 }
 
 /** A RunConfig whose `auto` values are decided. Stored with every run. */
@@ -59,21 +65,14 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
         ],
       });
     }
-    if (config.weights === "random") {
-      throw new LoraprofError("CONFIG_INVALID", "random weights are built from catalog architectures only", {
-        problems: [
-          {
-            field: "weights",
-            message: "random with a local folder",
-            hint: "use --weights pretrained, or a catalog id",
-          },
-        ],
-      });
-    }
+    if (config.weights === "random")
+      return synthesizedFromConfig(name, join(localDir, "config.json"), cacheDir, config.seed);
     return { id: name, source: "local", entry: null, hubId: null, path: localDir };
   }
   if (!entry) {
     if (/^[\w.-]+\/[\w.-]+$/.test(name)) {
+      const cachedConfig = config.weights === "random" ? locateHfConfig(name) : null;
+      if (cachedConfig) return synthesizedFromConfig(name, cachedConfig, cacheDir, config.seed);
       if (config.weights === "random") {
         throw new LoraprofError(
           "CONFIG_INVALID",
@@ -138,6 +137,25 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
 /** A name written as a path (./x, ../x, /x, ~/x): never read as a hub id. */
 function looksLikePath(name: string): boolean {
   return /^(\.{1,2}[\\/]|[\\/]|~)/.test(name) || name === "." || name === "..";
+}
+
+/** `--weights random` for a model outside the catalog: seeded random weights of its config.json. */
+function synthesizedFromConfig(
+  name: string,
+  configFile: string,
+  cacheDir: string,
+  seed: number,
+): ResolvedModel {
+  const entry = modelFromHfConfig(name, configFile);
+  const folderSafe = { ...entry, id: basename(dirname(configFile)).replace(/[^\w.-]/g, "_") };
+  return {
+    id: name,
+    source: "synthetic",
+    entry,
+    hubId: null,
+    path: syntheticCheckpointDir(cacheDir, folderSafe, seed),
+    configDir: dirname(configFile),
+  };
 }
 
 function catalogIds(): string {

@@ -90,7 +90,11 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     template: resolved.template,
     seqLen: resolved.seqLen,
     maskPrompt: resolved.maskPrompt,
-    tokenizer: model.entry ? { family: model.entry.tokenizer } : { dir: model.path ?? "" },
+    tokenizer: model.configDir
+      ? { dir: model.configDir }
+      : model.entry
+        ? { family: model.entry.tokenizer }
+        : { dir: model.path ?? "" },
     cacheDir: ctx.cacheDir,
     onProgress: (message: string) => ctx.onProgress?.({ stage: "data", message }),
   });

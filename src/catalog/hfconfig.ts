@@ -92,30 +92,21 @@ export function architectureFromHfConfig(raw: unknown, source: string): ModelArc
   const nullMeansNone = new Set(["sliding_window", "attn_logit_softcapping", "final_logit_softcapping"]);
   for (const [k, v] of Object.entries(cfg)) if (v !== null || !(k in c) || nullMeansNone.has(k)) c[k] = v;
 
-  const int = (key: string, fallback?: number): number => {
+  const positive = (key: string, integer: boolean, fallback?: number): number => {
     const v = c[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+    if (typeof v !== "number" || v <= 0 || (integer && !Number.isInteger(v))) {
+      const what = integer ? "a positive integer" : "a positive number";
       throw bad(
         source,
         key,
-        `${key} must be a positive integer, got ${JSON.stringify(v ?? null)}`,
+        `${key} must be ${what}, got ${JSON.stringify(v ?? null)}`,
         "check the model's config.json",
       );
     }
     return v;
   };
-  const num = (key: string): number => {
-    const v = c[key];
-    if (typeof v !== "number" || v <= 0) {
-      throw bad(
-        source,
-        key,
-        `${key} must be a positive number, got ${JSON.stringify(v ?? null)}`,
-        "check the model's config.json",
-      );
-    }
-    return v;
-  };
+  const int = (key: string, fallback?: number): number => positive(key, true, fallback);
+  const num = (key: string): number => positive(key, false);
   const optNum = (key: string): number | null => (typeof c[key] === "number" ? (c[key] as number) : null);
 
   const hiddenSize = int("hidden_size");

@@ -209,3 +209,36 @@ PINNED_PACKING = [
 def test_pack_rows_matches_the_packing_pinned_on_the_typescript_side() -> None:
     lengths = np.array([(i * 37) % 61 + 3 for i in range(200)], dtype=np.int64)
     assert list(itertools.islice(pack_rows(record_order(200, 3), lengths, 3, 64), 4)) == PINNED_PACKING
+
+
+@pytest.mark.parametrize(
+    ("arch_change", "data_change", "train_change", "field"),
+    [
+        ({"attn_logit_softcapping": 50.0}, {"padding": "packed"}, {}, "data.padding"),
+        ({"sliding_window": 32}, {"padding": "packed", "seq_len": 64}, {}, "data.padding"),
+        ({"final_logit_softcapping": 30.0}, {}, {"loss_implementation": "fused"}, "train.lossImplementation"),
+    ],
+)
+def test_what_packing_and_the_fused_losses_do_not_model_is_refused_naming_the_setting(
+    arch_change: dict, data_change: dict, train_change: dict, field: str, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from loraprof_engine.errors import EngineError
+    from loraprof_engine.model import check_fast_path
+    from loraprof_engine.spec import parse_runspec
+
+    from conftest import make_spec
+
+    spec = parse_runspec(make_spec(tmp_path, tmp_path / "shard"))
+    assert spec.model.architecture is not None
+    check_fast_path(spec)  # the plain tiny model passes
+    spec = dataclasses.replace(
+        spec,
+        model=dataclasses.replace(spec.model, architecture=dataclasses.replace(spec.model.architecture, **arch_change)),
+        data=dataclasses.replace(spec.data, **data_change),
+        train=dataclasses.replace(spec.train, **train_change),
+    )
+    with pytest.raises(EngineError) as caught:
+        check_fast_path(spec)
+    assert caught.value.kind == "config" and caught.value.message.startswith(field)

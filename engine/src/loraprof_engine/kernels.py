@@ -143,13 +143,21 @@ def liger_unavailable(device: torch.device) -> str | None:
     return None
 
 
+# Families whose Liger patch takes rope/rms_norm/swiglu as the Qwen2 one does (the others use GeGLU or
+# fused projections: not wired, so they run PyTorch's ops with a note).
+LIGER_PATCHES = {
+    "qwen2": "apply_liger_kernel_to_qwen2",
+    "qwen3": "apply_liger_kernel_to_qwen3",
+    "llama": "apply_liger_kernel_to_llama",
+    "mistral": "apply_liger_kernel_to_mistral",
+}
+
+
 def apply_liger(model: Any, model_type: str) -> str:
     """Patch RMSNorm, SwiGLU MLP and RoPE of a loaded (not yet LoRA-wrapped) model with Liger's kernels."""
     from liger_kernel import transformers as liger
 
-    apply = {"qwen2": liger.apply_liger_kernel_to_qwen2, "llama": liger.apply_liger_kernel_to_llama}.get(model_type)
-    if apply is None:
-        raise ValueError(f"no Liger patch for model type {model_type}")
+    apply = getattr(liger, LIGER_PATCHES[model_type])
     apply(rope=True, rms_norm=True, swiglu=True, cross_entropy=False, fused_linear_cross_entropy=False, model=model)
     version = _version("liger-kernel")
     return f"Liger Kernel {version}: fused RMSNorm, SwiGLU and RoPE (Triton)"

@@ -33,6 +33,7 @@ from transformers import (
 
 from .errors import EngineError
 from .kernels import (
+    LIGER_PATCHES,
     PACKED_ATTENTION,
     apply_liger,
     fuse_lora_layers,
@@ -331,6 +332,36 @@ def lora_config(spec: RunSpec) -> Any:
     )
 
 
+def check_fast_path(spec: RunSpec) -> None:
+    """What packing and the chunked/fused losses do not model, refused up front rather than computed wrong:
+    soft-capped attention scores or a sliding window shorter than a row (packed attention is plain causal
+    attention inside each record), and soft-capped final logits (the chunked and fused losses call the
+    LM head themselves)."""
+    arch, t = spec.model.architecture, spec.train
+    if arch is None:
+        return
+    if spec.data.padding == "packed" and arch.attn_logit_softcapping is not None:
+        raise EngineError(
+            "config",
+            "data.padding packed cannot soft-cap attention scores (Gemma 2's attnLogitSoftcapping)",
+            "Use --padding longest for this model.",
+        )
+    if spec.data.padding == "packed" and arch.sliding_window is not None and spec.data.seq_len > arch.sliding_window:
+        raise EngineError(
+            "config",
+            f"data.padding packed with seqLen {spec.data.seq_len} over the model's sliding window "
+            f"{arch.sliding_window}: packed attention does not slide",
+            f"Use --seq-len {arch.sliding_window} or less, or --padding longest.",
+        )
+    if t.loss_implementation != "full" and arch.final_logit_softcapping is not None:
+        raise EngineError(
+            "config",
+            f"train.lossImplementation {t.loss_implementation} does not soft-cap the final logits "
+            "(Gemma 2's finalLogitSoftcapping)",
+            "Use --loss full for this model.",
+        )
+
+
 def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
     """Load the base model in the run's precision (or 4-bit), freeze it, and attach LoRA adapters."""
     precision = spec.train.precision
@@ -350,6 +381,7 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
             "Use --attn eager for Gemma 2 models.",
         )
     varlen = False
+    check_fast_path(spec)
     if spec.data.padding == "packed":
         register_packed_attention()
         attention = PACKED_ATTENTION
@@ -363,6 +395,10 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
         if spec.train.kernels == "liger" or spec.train.loss_implementation == "fused"
         else None
     )
+    model_type = arch.model_type if arch is not None else None
+    kernels_reason = liger_reason
+    if kernels_reason is None and model_type is not None and model_type not in LIGER_PATCHES:
+        kernels_reason = f"no Liger patch is wired for model type {model_type}"
     loss = spec.train.loss_implementation
     if loss == "fused" and liger_reason is not None:
         loss = "chunked"
@@ -427,10 +463,11 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
         description = f"{precision} base weights"
 
     if spec.train.kernels == "liger":
-        if liger_reason is None:
+        if kernels_reason is None and str(model.config.model_type) in LIGER_PATCHES:
             notes.append(apply_liger(model, str(model.config.model_type)))
         else:
-            notes.append(f"kernels: Liger not applied ({liger_reason}); PyTorch's own ops instead")
+            why = kernels_reason or f"no Liger patch is wired for model type {model.config.model_type}"
+            notes.append(f"kernels: Liger not applied ({why}); PyTorch's own ops instead")
 
     if spec.train.grad_checkpointing:
         with warnings.catch_warnings():

@@ -364,7 +364,7 @@ export function lineOption(spec: LineChartSpec): SizedOption {
               silent: true,
               symbol: "none",
               lineStyle: { color: MUTED, type: [4, 4], width: 1 },
-              label: { formatter: spec.markX.label, position: "insideEndTop", color: MUTED },
+              label: { formatter: spec.markX.label, position: "end", color: MUTED },
               data: [{ xAxis: xOf(spec.markX.x) }],
             },
           }

@@ -36,11 +36,15 @@ export async function planFromForm(body: unknown, dbPath: string): Promise<PlanA
   const parsed = PlanRequestSchema.safeParse(body);
   if (!parsed.success) {
     throw new LoraprofError("FLAG_INVALID", "the plan form has invalid fields", {
-      problems: parsed.error.issues.map((i) => ({
-        field: i.path.join(".") || "(body)",
-        message: i.message,
-        hint: "correct this field and plan again",
-      })),
+      problems: parsed.error.issues.map((i) =>
+        i.code === "unrecognized_keys"
+          ? { field: i.keys.join(", "), message: "not a field of the plan form", hint: "remove it" }
+          : {
+              field: i.path.join(".") || "(body)",
+              message: i.message,
+              hint: "correct this field and plan again",
+            },
+      ),
     });
   }
   const f = parsed.data;

@@ -132,7 +132,7 @@ function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   const status =
-    err.code === "STORE" ? 503 : err.code === "RUN_NOT_FOUND" || err.code === "MODEL_NOT_FOUND" ? 404 : 400;
+    err.code === "STORE" ? 503 : err.code === "RUN_NOT_FOUND" ? 404 : err.code === "INTERNAL" ? 500 : 400;
   sendJson(res, status, errorBody(err));
 }
 
@@ -146,6 +146,14 @@ function tokenMatches(given: string | null | undefined, token: string): boolean 
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function hostOf(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
 }
 
 function cookie(req: IncomingMessage, name: string): string | null {
@@ -290,6 +298,12 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     const parts = url.pathname.split("/").filter(Boolean).slice(1); // after "api"
     const [resource, id] = parts;
     if (req.method === "POST" && resource === "plan" && parts.length === 1) {
+      // JSON only: a cross-site page cannot send that without a CORS preflight, which is refused.
+      if (!/^application\/json\b/.test(req.headers["content-type"] ?? "")) {
+        throw new LoraprofError("FLAG_INVALID", "the plan request must be JSON", {
+          hint: "send it with content-type: application/json",
+        });
+      }
       const body = await readBody(req);
       return sendJson(res, 200, PlanAnswerSchema.parse(await planFromForm(body, opts.dbPath)));
     }
@@ -345,6 +359,13 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   }
 
   function allowed(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    // A browser names the page that sent a request: only this server's own pages may call it.
+    const origin = req.headers.origin;
+    if (origin && origin !== "null" && hostOf(origin) !== req.headers.host) {
+      res.writeHead(403, { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8" });
+      res.end("cross-origin requests are refused\n");
+      return false;
+    }
     if (token) {
       const given = url.searchParams.get("token");
       const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];

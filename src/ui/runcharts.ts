@@ -70,19 +70,41 @@ function perSecond(
   });
 }
 
-export function runCharts(steps: StepPoint[], samples: SamplePoint[]): { id: string; chart: SizedOption }[] {
+export interface RunCharts {
+  charts: { id: string; chart: SizedOption }[];
+  /** Charts with nothing to draw for this run (a CPU run has no GPU telemetry), said in one line. */
+  notMeasured: string[];
+}
+
+export function runCharts(steps: StepPoint[], samples: SamplePoint[]): RunCharts {
+  const all = allRunCharts(steps, samples);
+  // Before the first step every chart shows where it will be; after it, charts with nothing to draw
+  // (GPU telemetry on a CPU run) become one line instead of empty boxes.
+  const empty = all.filter((c) => !c.chart.option.series);
+  return {
+    charts: steps.length ? all.filter((c) => c.chart.option.series || c.id === "loss") : all,
+    notMeasured: steps.length ? empty.filter((c) => c.id !== "loss").map((c) => c.title) : [],
+  };
+}
+
+function allRunCharts(
+  steps: StepPoint[],
+  samples: SamplePoint[],
+): { id: string; title: string; chart: SizedOption }[] {
   const rate = (n: (s: StepPoint) => number) => (s: StepPoint) =>
     s.stepSeconds && s.stepSeconds > 0 ? n(s) / s.stepSeconds : null;
   const noGpu = "no GPU telemetry for this run (a CPU run, or NVML unavailable)";
   return [
     {
       id: "loss",
+      title: "loss",
       chart: perStep("Loss", "loss (nats per label token)", [{ name: "loss", y: (s) => s.loss }], steps, {
         formatY: (n) => n.toFixed(2),
       }),
     },
     {
       id: "tokens",
+      title: "tokens/s",
       chart: perStep(
         "Tokens per second",
         "tokens per second (tokens/s)",
@@ -96,12 +118,14 @@ export function runCharts(steps: StepPoint[], samples: SamplePoint[]): { id: str
     },
     {
       id: "step-time",
+      title: "step time",
       chart: perStep("Step time", "step time (s)", [{ name: "step", y: (s) => s.stepSeconds }], steps, {
         yFromZero: true,
       }),
     },
     {
       id: "allocator",
+      title: "GPU memory (allocator)",
       chart: perStep(
         "GPU memory (allocator)",
         "allocated (GiB)",
@@ -112,6 +136,7 @@ export function runCharts(steps: StepPoint[], samples: SamplePoint[]): { id: str
     },
     {
       id: "nvml-memory",
+      title: "GPU memory (NVML)",
       chart: perSecond(
         "GPU memory (NVML)",
         "device memory used (GiB)",
@@ -120,9 +145,14 @@ export function runCharts(steps: StepPoint[], samples: SamplePoint[]): { id: str
         noGpu,
       ),
     },
-    { id: "power", chart: perSecond("Power", "board power (W)", samples, (s) => s.powerWatts, noGpu) },
+    {
+      id: "power",
+      title: "power",
+      chart: perSecond("Power", "board power (W)", samples, (s) => s.powerWatts, noGpu),
+    },
     {
       id: "utilization",
+      title: "utilization",
       chart: perSecond("Utilization", "GPU utilization (%)", samples, (s) => s.utilizationGpuPercent, noGpu),
     },
   ];
@@ -134,6 +164,7 @@ export function overlay(
   yLabel: string,
   runs: { name: string; steps: StepPoint[] }[],
   y: (s: StepPoint) => number | null,
+  formatY?: (n: number) => string,
 ): SizedOption {
   const series = runs.map((r) => ({
     name: r.name,
@@ -149,6 +180,7 @@ export function overlay(
     yLabel,
     series,
     formatX: (n) => String(n),
+    ...(formatY ? { formatY } : {}),
     zoom: true,
     width: W,
     height: H,

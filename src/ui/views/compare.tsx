@@ -15,7 +15,16 @@ export function CompareView({ ids, version }: { ids: string[]; version: number }
     if (!cmp?.data) return [];
     const runs = cmp.data.runs.map((d) => ({ name: d.run.label ?? d.run.id, steps: d.steps }));
     return [
-      { id: "compare-loss", chart: overlay("Loss", "loss (nats per label token)", runs, (s) => s.loss) },
+      {
+        id: "compare-loss",
+        chart: overlay(
+          "Loss",
+          "loss (nats per label token)",
+          runs,
+          (s) => s.loss,
+          (n) => n.toFixed(2),
+        ),
+      },
       {
         id: "compare-tokens",
         chart: overlay("Real tokens per second", "real tokens per second (tokens/s)", runs, (s) =>

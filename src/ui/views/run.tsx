@@ -42,7 +42,10 @@ export function RunView({ id }: { id: string }) {
   useEffect(() => {
     if (finishedAt) void api.run(id).then(setDetail);
   }, [finishedAt, id]);
-  const charts = useMemo(() => (detail ? runCharts(detail.steps, detail.samples) : []), [detail]);
+  const charts = useMemo(
+    () => (detail ? runCharts(detail.steps, detail.samples) : { charts: [], notMeasured: [] }),
+    [detail],
+  );
   if (loaded?.error) return <ErrorPanel title={`Run ${id} cannot be shown`} error={loaded.error} />;
   if (!detail) return <p class="muted">loading run…</p>;
   const r = detail.run;
@@ -109,12 +112,18 @@ export function RunView({ id }: { id: string }) {
         </ul>
       )}
       <div class="chart-grid">
-        {charts.map((c) => (
+        {charts.charts.map((c) => (
           <div class="chart-box" key={c.id}>
             <Chart id={c.id} chart={c.chart} />
           </div>
         ))}
       </div>
+      {charts.notMeasured.length > 0 && (
+        <p class="muted small" id="not-measured">
+          Not measured on this run: {charts.notMeasured.join(", ")} (no CUDA allocator or NVML on{" "}
+          {r.device || "this device"}).
+        </p>
+      )}
       <div class="two-col">
         <details open class="panel">
           <summary>Resolved config</summary>

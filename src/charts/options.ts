@@ -38,7 +38,8 @@ interface LabelParams {
 
 const titleOf = (title: string, subtitle?: string) => ({
   text: title,
-  ...(subtitle ? { subtext: subtitle } : {}),
+  // Always set, so that a chart redrawn in place (the dashboard) drops an earlier subtitle.
+  subtext: subtitle ?? "",
   left: 12,
   top: 8,
   textStyle: { fontSize: 15, fontWeight: 600 as const, color: INK, fontFamily: FONT_FAMILY },
@@ -132,14 +133,10 @@ function whiskers(
   };
 }
 
-/** Axis range: from zero when the data is not far from it, else around the data. */
-function valueRange(values: number[]): { min: number; max: number } | Record<string, never> {
+/** Axis range: from zero when the data is not far from it, else ECharts' round ticks around the data. */
+function valueRange(values: number[]): { min: number } | { scale: true } | Record<string, never> {
   if (!values.length) return {};
-  const lo = Math.min(...values);
-  const hi = Math.max(...values);
-  if (lo <= 0.35 * hi) return { min: 0, max: hi * 1.06 };
-  const pad = Math.max((hi - lo) * 0.25, hi * 0.01);
-  return { min: lo - pad, max: hi + pad };
+  return Math.min(...values) <= 0.35 * Math.max(...values) ? { min: 0 } : { scale: true };
 }
 
 /**
@@ -681,14 +678,15 @@ export function stackOption(spec: StackSpec): SizedOption {
   const width = spec.width ?? 880;
   const height = 230 + Math.ceil(spec.parts.length / 4) * 22;
   const total = spec.parts.reduce((a, p) => a + p.value, 0);
-  const max = Math.max(total, spec.limit?.value ?? 0) * 1.08;
+  // Room for the limit's label; whole units, so the last tick is a round one.
+  const max = Math.ceil(Math.max(total, spec.limit?.value ?? 0) * 1.1);
   return {
     width,
     height,
     option: {
       ...base(spec.title, spec.subtitle, `${spec.xLabel}, stacked by part`),
       legend: { bottom: 8, left: 16, right: 16, type: "plain", textStyle: { color: INK } },
-      grid: { left: 24, right: 40, top: spec.subtitle ? 84 : 66, height: 56 },
+      grid: { left: 24, right: 60, top: spec.subtitle ? 84 : 66, height: 56 },
       xAxis: {
         type: "value",
         min: 0,

@@ -22,8 +22,18 @@ export function Chart({ id, chart, height }: { id: string; chart: SizedOption; h
       inst.current = null;
     };
   }, []);
+  const shape = useRef("");
   useEffect(() => {
-    // replaceMerge keeps the zoom a reader set while new points arrive.
+    // The same series (new points): replaceMerge keeps the zoom a reader set. A different chart
+    // (an empty one gaining its first values): drawn afresh.
+    const series = chart.option.series;
+    const now = Array.isArray(series) ? series.map((s: { name?: unknown }) => String(s.name)).join("|") : "";
+    const same = now === shape.current;
+    shape.current = now;
+    if (!same) {
+      inst.current?.setOption(chart.option, { notMerge: true });
+      return;
+    }
     inst.current?.setOption(chart.option, { replaceMerge: ["series"], lazyUpdate: true });
   }, [chart]);
   const series = (chart.option.series ?? []) as { data?: unknown[] }[];
@@ -34,6 +44,7 @@ export function Chart({ id, chart, height }: { id: string; chart: SizedOption; h
       ref={el}
       data-chart={id}
       data-points={points}
+      data-series={Array.isArray(series) ? series.length : 0}
       style={{ height: `${height ?? chart.height}px` }}
     />
   );

@@ -51,10 +51,13 @@ function App() {
   /** Bumped on every store change: views refetch their lists on it. */
   const [version, setVersion] = useState(0);
   useEffect(() => {
+    // Health is asked again only while it is bad (or the server was away), not on every step.
+    let healthy = false;
     const check = () =>
       api
         .health()
         .then((h) => {
+          healthy = h.ok;
           setHealth(h);
           setFailure(null);
         })
@@ -67,14 +70,20 @@ function App() {
         );
     check();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const close = onStoreChange(() => {
-      // Bursts of commits (a flush of many steps) become one refetch.
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        setVersion((v) => v + 1);
-        check();
-      }, 150);
-    }, setLive);
+    const close = onStoreChange(
+      () => {
+        // Bursts of commits (a flush of many steps) become one refetch.
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          setVersion((v) => v + 1);
+          if (!healthy) check();
+        }, 150);
+      },
+      (up) => {
+        setLive(up);
+        if (!up) healthy = false;
+      },
+    );
     return () => {
       close();
       clearTimeout(timer);

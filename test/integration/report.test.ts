@@ -3,32 +3,21 @@
  * 1. from a real CPU sweep (tiny-qwen2, padding longest vs max_length, 2 repeats) through the CLI;
  * 2. from the synthetic study fixture (toy cost model, not measurements) for what a CPU cannot
  *    show: peak memory with the budget line and OOM cells, the study table and the claims.
- * Screenshots are written to $LORAPROF_SCREENSHOTS (default: <tmp>/loraprof-screenshots).
+ * Screenshots are written to $LORAPROF_SCREENSHOTS (see browser.ts).
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticStudyRuns } from "../../src/report/fixture.js";
 import { writeReport } from "../../src/report/index.js";
 import { buildReportModel } from "../../src/report/model.js";
 import { readReference } from "../../src/report/reference.js";
+import { launchBrowser, screenshotDir as shots } from "./browser.js";
 import { cli, json, makeEnv, sharedDir } from "./helpers.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const shots = process.env["LORAPROF_SCREENSHOTS"] ?? join(tmpdir(), "loraprof-screenshots");
 /** A drawn data element (ECharts tags each with its series and data index; reference lines are silent). */
 const MARK = '[ecmeta_ssr_type="chart"]:not([ecmeta_silent])';
 const mark = (series: number) => `${MARK}[ecmeta_series_index="${series}"]`;
@@ -41,9 +30,7 @@ const seriesDrawn = (chart: ReturnType<Page["locator"]>) =>
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
-  mkdirSync(shots, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();

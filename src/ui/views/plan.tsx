@@ -77,7 +77,7 @@ export function PlanView() {
             })),
             limit: {
               value: (answer.fits?.limitBytes ?? answer.gpu.usableBytes) / GiB,
-              label: answer.fits?.limitSource === "budget" ? "VRAM budget" : `${answer.gpu.name} memory`,
+              label: answer.fits?.limitSource === "budget" ? "VRAM budget" : "card memory",
             },
             format: (n) => n.toFixed(1),
             width: 900,

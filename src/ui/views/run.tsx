@@ -52,6 +52,18 @@ export function RunView({ id }: { id: string }) {
   const m = detail.metrics ?? {};
   const num = (k: string) => (typeof m[k] === "number" ? (m[k] as number) : null);
   const live = r.status === "running" || r.status === "pending";
+  // While it trains: the measured steps so far (the engine's final figure comes with the summary).
+  const measured = detail.steps.filter((s) => s.phase === "measure" && s.stepSeconds);
+  const seconds = measured.reduce((a, s) => a + s.stepSeconds!, 0);
+  const soFar = (n: (s: (typeof measured)[number]) => number) =>
+    seconds > 0 ? measured.reduce((a, s) => a + n(s), 0) / seconds : null;
+  const realRate = r.realTokensPerSecond ?? (live ? soFar((s) => s.realTokens) : null);
+  const processedRate = r.processedTokensPerSecond ?? (live ? soFar((s) => s.processedTokens) : null);
+  const stepMedian =
+    num("stepSecondsMedian") ??
+    (live && measured.length
+      ? [...measured.map((s) => s.stepSeconds!)].sort((a, b) => a - b)[Math.floor(measured.length / 2)]!
+      : null);
   const env = detail.environment as {
     device?: { name?: string };
     libraries?: Record<string, string | null>;
@@ -81,11 +93,11 @@ export function RunView({ id }: { id: string }) {
         <Card label="steps" value={`${r.stepsDone}${r.stepsTotal ? ` / ${r.stepsTotal}` : ""}`} />
         <Card
           label="real tokens/s"
-          value={fmtNum(r.realTokensPerSecond)}
-          sub={live ? "when the run ends" : "measured window"}
+          value={fmtNum(realRate)}
+          sub={live ? "measured steps so far" : "measured window"}
         />
-        <Card label="processed tokens/s" value={fmtNum(r.processedTokensPerSecond)} />
-        <Card label="step time (median)" value={fmtSeconds(num("stepSecondsMedian"))} />
+        <Card label="processed tokens/s" value={fmtNum(processedRate)} />
+        <Card label="step time (median)" value={fmtSeconds(stepMedian)} />
         <Card label="allocator peak" value={formatBytes(r.peakAllocatedBytes)} />
         <Card label="device peak (NVML)" value={formatBytes(r.peakDeviceBytes)} />
         <Card label="J / real token" value={fmtNum(r.joulesPerRealToken)} />

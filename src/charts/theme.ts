@@ -30,17 +30,7 @@ export function compactNumber(n: number): string {
   return `${Number(n.toPrecision(3))}`;
 }
 
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-export function formatBytes(n: number | null | undefined): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return "—";
-  let v = n;
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < UNITS.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${UNITS[i]}`;
-}
+export { formatBytes } from "../util/format.js";
 
 /** Shared look of every chart's text and axes. */
 export const textStyle = { fontFamily: FONT_FAMILY, color: INK, fontSize: 12 };

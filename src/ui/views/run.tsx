@@ -65,7 +65,7 @@ export function RunView({ id }: { id: string }) {
       ? [...measured.map((s) => s.stepSeconds!)].sort((a, b) => a - b)[Math.floor(measured.length / 2)]!
       : null);
   const env = detail.environment as {
-    device?: { name?: string };
+    device?: { name?: string; kind?: string };
     libraries?: Record<string, string | null>;
   } | null;
   return (
@@ -98,9 +98,14 @@ export function RunView({ id }: { id: string }) {
         />
         <Card label="processed tokens/s" value={fmtNum(processedRate)} />
         <Card label="step time (median)" value={fmtSeconds(stepMedian)} />
-        <Card label="allocator peak" value={formatBytes(r.peakAllocatedBytes)} />
-        <Card label="device peak (NVML)" value={formatBytes(r.peakDeviceBytes)} />
-        <Card label="J / real token" value={fmtNum(r.joulesPerRealToken)} />
+        {/* Memory and energy are the CUDA allocator's and NVML's: a CPU run has none of them. */}
+        {env?.device?.kind !== "cpu" && (
+          <>
+            <Card label="allocator peak" value={formatBytes(r.peakAllocatedBytes)} />
+            <Card label="device peak (NVML)" value={formatBytes(r.peakDeviceBytes)} />
+            <Card label="J / real token" value={fmtNum(r.joulesPerRealToken)} />
+          </>
+        )}
         <Card label="started" value={fmtWhen(r.startedAt ?? r.createdAt)} />
       </div>
       {r.error && (

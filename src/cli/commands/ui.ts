@@ -33,11 +33,20 @@ export function registerUi(program: Command): void {
         });
       }
       const { startUiServer, isLoopback, defaultAssetRoot } = await import("../../server/server.js");
-      const assetRoot = defaultAssetRoot(packageRoot());
-      if (!existsSync(join(assetRoot, "index.html"))) {
-        throw new LoraprofError("INTERNAL", `the dashboard's front end is not built (${assetRoot})`, {
-          hint: "run `npm run build` in the loraprof checkout",
-        });
+      let assetRoot: string;
+      try {
+        assetRoot = defaultAssetRoot(packageRoot());
+      } catch {
+        assetRoot = ""; // the single-file bundle for GPU hosts carries no front end
+      }
+      if (!assetRoot || !existsSync(join(assetRoot, "index.html"))) {
+        throw new LoraprofError(
+          "INTERNAL",
+          `the dashboard's front end is not built${assetRoot ? ` (${assetRoot})` : ""}`,
+          {
+            hint: "run `npm run build` in a loraprof checkout (the GPU-host bundle has no dashboard: run `loraprof ui --db` on a machine with one)",
+          },
+        );
       }
       const loopback = isLoopback(opts.host);
       const token = loopback ? null : randomBytes(24).toString("base64url");

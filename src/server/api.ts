@@ -158,6 +158,7 @@ export const PlanOptionsSchema = z.object({
   models: z.array(z.object({ id: z.string(), name: z.string() })),
   gpus: z.array(z.object({ id: z.string(), name: z.string(), memoryBytes: z.number() })),
   presets: z.array(z.string()),
+  recipes: z.array(z.string()),
   methods: z.array(z.string()),
   precisions: z.array(z.string()),
   optimizers: z.array(z.string()),
@@ -173,10 +174,13 @@ export const PlanRequestSchema = z
     /** A smaller card emulated on the GPU, e.g. "8GiB"; empty for the whole card. */
     vramBudget: z.string().max(20).nullable().default(null),
     preset: z.string().max(40).nullable().default(null),
+    /** reference (plain PEFT) or fast (packing and fused kernels): the run config's `recipe`. */
+    recipe: z.string().max(20).default("reference"),
     method: z.string().max(20).default("lora"),
     precision: z.string().max(20).default("auto"),
     optimizer: z.string().max(40).default("adamw_torch"),
-    padding: z.string().max(20).default("longest"),
+    /** null: the recipe's own (longest for reference, packed for fast). */
+    padding: z.string().max(20).nullable().default(null),
     batchSize: z.number().int().min(1).max(4096).default(1),
     seqLen: z.number().int().min(1).max(1_048_576).default(512),
     gradAccum: z.number().int().min(1).max(4096).default(1),

@@ -7,7 +7,7 @@ import { GPUS } from "../catalog/gpus.js";
 import { MODELS } from "../catalog/models.js";
 import { loadRunConfig } from "../config/load.js";
 import { PRESETS } from "../config/presets.js";
-import { PADDING_MODES, PRECISIONS, OPTIMIZERS } from "../run/protocol.js";
+import { PADDING_MODES, PRECISIONS, OPTIMIZERS, RECIPES } from "../run/protocol.js";
 import { cacheDir } from "../util/paths.js";
 import { LoraprofError } from "../util/errors.js";
 import {
@@ -24,6 +24,7 @@ export function planOptions(): PlanOptions {
     models: MODELS.map((m) => ({ id: m.id, name: m.displayName })),
     gpus: GPUS.map((g) => ({ id: g.id, name: g.name, memoryBytes: g.nvmlTotalBytes ?? g.memoryBytes })),
     presets: Object.keys(PRESETS),
+    recipes: [...RECIPES],
     methods: ["lora", "qlora"],
     precisions: ["auto", ...PRECISIONS],
     optimizers: [...OPTIMIZERS],
@@ -52,9 +53,11 @@ export async function planFromForm(body: unknown, dbPath: string): Promise<PlanA
     overrides: {
       model: f.model,
       ...(f.preset ? { preset: f.preset } : {}),
+      recipe: f.recipe,
+      // Left out, the recipe's padding applies (a value given here wins over it, as a flag would).
+      ...(f.padding ? { padding: f.padding } : {}),
       method: f.method,
       precision: f.precision,
-      padding: f.padding,
       batchSize: f.batchSize,
       seqLen: f.seqLen,
       gradAccum: f.gradAccum,

@@ -190,6 +190,16 @@ describe("loraprof ui server", () => {
     );
     expect(ok.status, ok.body).toBe(200);
     expect((JSON.parse(ok.body) as { fits: { verdict: boolean } }).fits.verdict).toBe(true);
+    // The fast recipe's packing applies unless the form names a padding.
+    const fast = await get(
+      ui,
+      "/api/plan",
+      json,
+      "POST",
+      JSON.stringify({ model: "qwen2.5-0.5b", gpu: "h200", recipe: "fast" }),
+    );
+    expect(fast.status, fast.body).toBe(200);
+    expect((JSON.parse(fast.body) as { shape: string }).shape).toContain("padding packed");
     expect((await get(ui, "/api/compare?ids=one")).status).toBe(400);
     expect((await get(ui, "/api/runs/nope")).status).toBe(404);
   });

@@ -15,10 +15,11 @@ const DEFAULTS: Required<PlanRequest> = {
   gpu: "rtx-4060",
   vramBudget: null,
   preset: null,
+  recipe: "reference",
   method: "lora",
   precision: "auto",
   optimizer: "adamw_torch",
-  padding: "longest",
+  padding: null,
   batchSize: 4,
   seqLen: 512,
   gradAccum: 1,
@@ -95,13 +96,13 @@ export function PlanView() {
       {input}
     </label>
   );
-  const select = (name: keyof PlanRequest, values: string[], allowNone = false) => (
+  const select = (name: keyof PlanRequest, values: string[], none: string | null = null) => (
     <select
       name={name}
       value={(form[name] as string | null) ?? ""}
       onChange={(e) => set(name, ((e.target as HTMLSelectElement).value || null) as never)}
     >
-      {allowNone && <option value="">none</option>}
+      {none !== null && <option value="">{none}</option>}
       {values.map((v) => (
         <option key={v} value={v}>
           {v}
@@ -167,11 +168,12 @@ export function PlanView() {
             onInput={(e) => set("vramBudget", (e.target as HTMLInputElement).value || null)}
           />,
         )}
-        {field("preset", "recipe (study preset)", select("preset", o?.presets ?? [], true))}
+        {field("recipe", "recipe", select("recipe", o?.recipes ?? ["reference"]))}
+        {field("preset", "study preset", select("preset", o?.presets ?? [], "none"))}
         {field("method", "method", select("method", o?.methods ?? ["lora"]))}
         {field("precision", "precision", select("precision", o?.precisions ?? ["auto"]))}
         {field("optimizer", "optimizer", select("optimizer", o?.optimizers ?? ["adamw_torch"]))}
-        {field("padding", "padding", select("padding", o?.paddings ?? ["longest"]))}
+        {field("padding", "padding", select("padding", o?.paddings ?? [], "the recipe's"))}
         {field("batchSize", "batch size", number("batchSize"))}
         {field("seqLen", "sequence length", number("seqLen"))}
         {field("gradAccum", "grad accumulation", number("gradAccum"))}

@@ -233,4 +233,22 @@ describe("loraprof ui in a browser", () => {
     await expect.poll(() => page.locator("#live-state").getAttribute("data-live"), POLL).toBe("1");
     await page.close();
   });
+
+  it("shows a run stopped from another terminal as cancelled, with its error, without a reload", async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 960 } });
+    await page.goto(`${base}#/runs`);
+    const run = cliAsync(
+      ["run", ...TINY, "--steps", "5000", "--warmup-steps", "1", "--log-every", "1", "--label", "stopped"],
+      env,
+    );
+    const done = exited(run);
+    await page.locator("tr:has(.status-running) a.run-link").click({ timeout: 180_000 });
+    await expect.poll(() => points(page, "loss"), { timeout: 120_000 }).toBeGreaterThan(0);
+    run.kill("SIGINT");
+    expect(await done).toBe(130);
+    await expect.poll(() => page.locator("h1 .status").innerText(), POLL).toBe("cancelled");
+    expect(await page.locator("#run-error").innerText()).toMatch(/Cancelled\s+cancelled by the user/);
+    expect(await page.locator("#live-badge").count()).toBe(0);
+    await page.close();
+  });
 });

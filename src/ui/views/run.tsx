@@ -110,7 +110,13 @@ export function RunView({ id }: { id: string }) {
       </div>
       {r.error && (
         <section class={`panel error-panel kind-${r.error.kind}`} id="run-error" role="alert">
-          <h2>{r.status === "oom" ? "Out of memory" : `Failed: ${r.error.kind}`}</h2>
+          <h2>
+            {r.status === "oom"
+              ? "Out of memory"
+              : r.status === "cancelled"
+                ? "Cancelled"
+                : `Failed: ${r.error.kind}`}
+          </h2>
           <p class="error-message">{r.error.message}</p>
           {r.error.hint && <p class="hint">fix: {r.error.hint}</p>}
           {r.error.stderrTail && (

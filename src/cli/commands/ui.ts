@@ -6,6 +6,7 @@
 import type { Command } from "commander";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { setPriority } from "node:os";
 import { join } from "node:path";
 import pc from "picocolors";
 import { LoraprofError } from "../../util/errors.js";
@@ -47,6 +48,13 @@ export function registerUi(program: Command): void {
             hint: "run `npm run build` in a loraprof checkout (the GPU-host bundle has no dashboard: run `loraprof ui --db` on a machine with one)",
           },
         );
+      }
+      // The dashboard is best effort: at the lowest CPU priority, a run on the same cores (a CPU run,
+      // or the engine's host-side work on a GPU) gets the processor first.
+      try {
+        setPriority(19);
+      } catch {
+        // not permitted here: the server stays at the normal priority
       }
       const loopback = isLoopback(opts.host);
       const token = loopback ? null : randomBytes(24).toString("base64url");

@@ -38,7 +38,8 @@ export const RunRowSchema = z.object({
   gradAccum: num,
   padding: z.string(),
   device: z.string(),
-  stepsDone: z.number(),
+  /** Steps stored so far; in the runs list, counted for unfinished runs only (null for the others). */
+  stepsDone: z.number().nullable(),
   stepsTotal: num,
   realTokensPerSecond: num,
   processedTokensPerSecond: num,

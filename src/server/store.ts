@@ -8,7 +8,14 @@ import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import type { Db } from "../store/db.js";
 import { MIGRATIONS } from "../store/db.js";
-import { getRun, getSteps, listRuns, type RunRecord } from "../store/runs.js";
+import { getRun, getSteps, listRuns } from "../store/runs.js";
+import {
+  countSteps,
+  listRunRows as listStoredRuns,
+  rowsSince,
+  runCursor,
+  type RunListRow,
+} from "../store/dashboard.js";
 import { getTelemetrySamples } from "../store/telemetry.js";
 import { listEntries, listSweeps, type SweepRecord } from "../sweep/store.js";
 import { summarize, median } from "../report/stats.js";
@@ -121,7 +128,10 @@ const obj = (v: unknown): Plain => (v && typeof v === "object" && !Array.isArray
 const numOrNull = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const str = (v: unknown, fallback = ""): string => (typeof v === "string" ? v : fallback);
 
-function runRow(r: RunRecord, stepsDone: number): RunRow {
+/** A run row needs only what the list query decodes (a full RunRecord has that and more). */
+type RowSource = Omit<RunListRow, "stepsDone">;
+
+function runRow(r: RowSource, stepsDone: number | null): RunRow {
   const c = obj(r.config);
   const m = obj(r.metrics);
   const telemetry = obj(m["telemetry"]);
@@ -163,20 +173,8 @@ function runRow(r: RunRecord, stepsDone: number): RunRow {
   };
 }
 
-function stepCounts(db: Db): Map<string, number> {
-  const rows = db.prepare(`SELECT run_id AS id, count(*) AS n FROM steps GROUP BY run_id`).all() as {
-    id: string;
-    n: number;
-  }[];
-  return new Map(rows.map((r) => [r.id, r.n]));
-}
-
-const stepCount = (db: Db, id: string) =>
-  (db.prepare(`SELECT count(*) AS n FROM steps WHERE run_id=?`).get(id) as { n: number }).n;
-
 export function listRunRows(db: Db, limit = 1000): RunRow[] {
-  const counts = stepCounts(db);
-  return listRuns(db, { limit }).map((r) => runRow(r, counts.get(r.id) ?? 0));
+  return listStoredRuns(db, limit).map((r) => runRow(r, r.stepsDone));
 }
 
 const toStep = (s: ReturnType<typeof getSteps>[number]): StepPoint => ({
@@ -199,13 +197,6 @@ const toSample = (s: ReturnType<typeof getTelemetrySamples>[number]): SamplePoin
   utilizationGpuPercent: s.utilizationGpuPercent,
 });
 
-function cursorOf(db: Db, id: string): Cursor {
-  const max = (table: string) =>
-    (db.prepare(`SELECT coalesce(max(rowid), 0) AS m FROM ${table} WHERE run_id=?`).get(id) as { m: number })
-      .m;
-  return { stepRowid: max("steps"), sampleRowid: max("telemetry_samples") };
-}
-
 export function runDetail(db: Db, idOrPrefix: string): RunDetail {
   const r = getRun(db, idOrPrefix);
   // One read transaction: the rows and the cursor describe the same moment.
@@ -218,7 +209,7 @@ export function runDetail(db: Db, idOrPrefix: string): RunDetail {
       metrics: r.metrics ? obj(r.metrics) : null,
       steps,
       samples: getTelemetrySamples(db, r.id).map(toSample),
-      cursor: cursorOf(db, r.id),
+      cursor: runCursor(db, r.id),
       logPath: r.logPath,
     };
   })();
@@ -227,26 +218,13 @@ export function runDetail(db: Db, idOrPrefix: string): RunDetail {
 /** The rows of one run written after `cursor`, and the run's current row: one SSE message. */
 export function runEventSince(db: Db, id: string, cursor: Cursor): RunEvent {
   return db.transaction(() => {
-    const steps = db
-      .prepare(
-        `SELECT rowid AS rowid, step, phase, real_tokens AS realTokens, processed_tokens AS processedTokens,
-                loss, step_seconds AS stepSeconds, allocated_bytes AS allocatedBytes, unix_ms AS unixMs
-         FROM steps WHERE run_id=? AND rowid>? ORDER BY rowid`,
-      )
-      .all(id, cursor.stepRowid) as (StepPoint & { rowid: number })[];
-    const samples = db
-      .prepare(
-        `SELECT rowid AS rowid, t_ms AS tMs, gpu_index AS gpuIndex, phase, power_watts AS powerWatts,
-                memory_used_bytes AS memoryUsedBytes, utilization_gpu_percent AS utilizationGpuPercent
-         FROM telemetry_samples WHERE run_id=? AND rowid>? ORDER BY rowid`,
-      )
-      .all(id, cursor.sampleRowid) as (SamplePoint & { rowid: number })[];
+    const { steps, samples } = rowsSince(db, id, cursor);
     const next: Cursor = {
       stepRowid: steps.length ? steps[steps.length - 1]!.rowid : cursor.stepRowid,
       sampleRowid: samples.length ? samples[samples.length - 1]!.rowid : cursor.sampleRowid,
     };
     return {
-      run: runRow(getRun(db, id), stepCount(db, id)),
+      run: runRow(getRun(db, id), countSteps(db, id)),
       steps: steps.map(({ rowid: _r, ...s }) => s),
       samples: samples.map(({ rowid: _r, ...s }) => s),
       cursor: next,

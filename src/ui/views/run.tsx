@@ -90,7 +90,10 @@ export function RunView({ id }: { id: string }) {
         </span>
       </header>
       <div class="cards">
-        <Card label="steps" value={`${r.stepsDone}${r.stepsTotal ? ` / ${r.stepsTotal}` : ""}`} />
+        <Card
+          label="steps"
+          value={`${r.stepsDone ?? detail.steps.length}${r.stepsTotal ? ` / ${r.stepsTotal}` : ""}`}
+        />
         <Card
           label="real tokens/s"
           value={fmtNum(realRate)}

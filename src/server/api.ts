@@ -1,8 +1,8 @@
 /**
- * The dashboard's API: one zod schema per document, imported by the server (which builds and checks
- * its answers with them) and by the browser (which parses every answer with them), so the two sides
- * cannot drift. Units are in the names; bytes, seconds and watts are base units, formatted only in
- * the browser.
+ * The dashboard's API: one zod schema per document, imported by the server (whose answers are typed
+ * by them, and checked by them except on the paths that run at every commit of a training run) and
+ * by the browser (which parses every answer with them), so the two sides cannot drift. Units are in
+ * the names; bytes, seconds and watts are base units, formatted only in the browser.
  */
 import { z } from "zod";
 
@@ -50,6 +50,7 @@ export const RunRowSchema = z.object({
 });
 export type RunRow = z.infer<typeof RunRowSchema>;
 export const RunListSchema = z.array(RunRowSchema);
+export type RunList = z.infer<typeof RunListSchema>;
 
 export const StepPointSchema = z.object({
   step: z.number(),

@@ -25,14 +25,14 @@ import {
   CursorSchema,
   HealthSchema,
   RunDetailSchema,
-  RunEventSchema,
-  RunListSchema,
   SweepDetailSchema,
   SweepListSchema,
   PlanAnswerSchema,
   PlanOptionsSchema,
   type ApiError,
   type Cursor,
+  type RunEvent,
+  type RunList,
 } from "./api.js";
 import { planFromForm, planOptions } from "./plan.js";
 import {
@@ -249,7 +249,9 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         if (ev.steps.length || ev.samples.length || ev.run.status !== l.status) {
           l.cursor = ev.cursor;
           l.status = ev.run.status;
-          push(l, "run", RunEventSchema.parse(ev));
+          // Typed by the schema (z.infer) and parsed by the browser; not re-parsed here, on the path
+          // that runs at every commit of a training run.
+          push(l, "run", ev satisfies RunEvent);
         }
       } catch {
         // the run vanished or the store broke: the next change retries
@@ -323,7 +325,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     }
     if (resource === "events" && parts.length === 1) return openEvents(req, res, url);
     if (resource === "runs" && parts.length === 1)
-      return sendJson(res, 200, RunListSchema.parse(store.read((db) => listRunRows(db))));
+      // Refetched at each store change by an open runs page: typed, parsed by the browser only.
+      return sendJson(res, 200, store.read((db) => listRunRows(db)) satisfies RunList);
     if (resource === "runs" && parts.length === 2)
       return sendJson(res, 200, RunDetailSchema.parse(store.read((db) => runDetail(db, id!))));
     if (resource === "compare" && parts.length === 1) {

@@ -5,38 +5,39 @@
  * finished runs answers a list without scanning their steps).
  */
 import type { Db } from "./db.js";
-import type { RunError, RunStatus } from "./runs.js";
+import { parse, type RunError, type RunRecord, type RunRow } from "./runs.js";
 
-export interface RunListRow {
-  id: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  status: RunStatus;
-  label: string | null;
-  sweepId: string | null;
-  config: unknown;
-  metrics: unknown;
-  error: RunError | null;
+/** What the runs list shows of a run: a RunRecord without its spec, environment, data and summary. */
+export type RunListRow = Pick<
+  RunRecord,
+  | "id"
+  | "createdAt"
+  | "startedAt"
+  | "finishedAt"
+  | "status"
+  | "label"
+  | "sweepId"
+  | "config"
+  | "metrics"
+  | "error"
+> & {
   /** Steps stored so far: counted for pending and running runs, null for finished ones. */
   stepsDone: number | null;
-}
+};
 
-interface Row {
-  id: string;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  status: RunStatus;
-  label: string | null;
-  sweep_id: string | null;
-  config_json: string;
-  metrics_json: string | null;
-  error_json: string | null;
-  steps_done: number | null;
-}
-
-const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
+type Row = Pick<
+  RunRow,
+  | "id"
+  | "created_at"
+  | "started_at"
+  | "finished_at"
+  | "status"
+  | "label"
+  | "sweep_id"
+  | "config_json"
+  | "metrics_json"
+  | "error_json"
+> & { steps_done: number | null };
 
 export function listRunRows(db: Db, limit = 1000): RunListRow[] {
   const rows = db
@@ -55,7 +56,7 @@ export function listRunRows(db: Db, limit = 1000): RunListRow[] {
     label: r.label,
     sweepId: r.sweep_id,
     config: parse(r.config_json),
-    metrics: parse(r.metrics_json),
+    metrics: parse(r.metrics_json) as Record<string, unknown> | null,
     error: parse(r.error_json) as RunError | null,
     stepsDone: r.steps_done,
   }));

@@ -14,6 +14,8 @@ import {
   VIRIDIS,
   axisCommon,
   compactNumber,
+  fitText,
+  textWidth,
 } from "./theme.js";
 
 /** An option with the pixel size it is meant for (SVG rendering needs one). */
@@ -97,8 +99,6 @@ export interface IntervalChartSpec {
   width?: number;
 }
 
-const textWidth = (s: string, size = 12) => s.length * size * 0.56;
-
 /** Horizontal whiskers from low to high at a category row, with end caps: one custom series. */
 function whiskers(
   name: string,
@@ -148,15 +148,24 @@ export function intervalOption(spec: IntervalChartSpec): SizedOption {
   const all = spec.rows.flatMap((r) => r.points.flatMap((p) => (p ? [p.median] : [])));
   if (all.length === 0) return emptyOption(spec.title, "no completed runs to plot", spec.width);
   const fmt = spec.format ?? compactNumber;
-  const width = spec.width ?? 880;
+  const requested = spec.width ?? 880;
   const labels = spec.rows.map((r) => r.label);
-  const labelW = Math.max(70, ...labels.map((l) => textWidth(l) + 18));
+  // Row labels take at most 40% of the chart (longer ones are cut; the whole label stays in the
+  // points' tooltips and the chart's accessible name), and every panel keeps a readable width: a
+  // long label once squeezed the panels to a negative width, drawing the axis backwards.
+  const maxLabelW = Math.round(requested * 0.4) - 18;
+  const shown = labels.map((l) => fitText(l, 12, maxLabelW));
+  const labelW = Math.max(70, ...shown.map((l) => textWidth(l) + 18));
   const top = spec.subtitle ? 92 : 74;
   const band = 34;
   const height = top + band * spec.rows.length + 62;
   const gap = 56;
   const x0 = 16 + labelW;
-  const panelW = (width - 28 - x0 - gap * (spec.series.length - 1)) / spec.series.length;
+  const minPanelW = 180;
+  const n = spec.series.length;
+  const width = Math.max(requested, x0 + 28 + n * minPanelW + gap * (n - 1));
+  const panelW = (width - 28 - x0 - gap * (n - 1)) / n;
+  const cut = shown.some((l, i) => l !== labels[i]);
   const grids = spec.series.map((_, s) => ({
     left: x0 + s * (panelW + gap),
     width: panelW,
@@ -171,7 +180,7 @@ export function intervalOption(spec: IntervalChartSpec): SizedOption {
     return {
       type: "value" as const,
       gridIndex: s,
-      name: series.axisLabel,
+      name: fitText(series.axisLabel, 12, panelW + gap - 8),
       nameLocation: "middle" as const,
       nameGap: 30,
       ...valueRange(vals),
@@ -185,7 +194,7 @@ export function intervalOption(spec: IntervalChartSpec): SizedOption {
     data: labels,
     inverse: true,
     ...axisCommon,
-    axisLabel: { show: s === 0, color: INK },
+    axisLabel: { show: s === 0, color: INK, formatter: (v: string) => fitText(v, 12, maxLabelW) },
     axisTick: { show: false },
     splitLine: { show: true, lineStyle: { color: GRID } },
   }));
@@ -265,7 +274,7 @@ export function intervalOption(spec: IntervalChartSpec): SizedOption {
       ...base(
         spec.title,
         spec.subtitle,
-        `${spec.series.map((s) => s.axisLabel).join("; ")}; medians with 95% intervals`,
+        `${spec.series.map((s) => s.axisLabel).join("; ")}; medians with 95% intervals${cut ? `; rows: ${labels.join(" | ")}` : ""}`,
       ),
       legend: {
         top: spec.subtitle ? 52 : 36,

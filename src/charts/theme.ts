@@ -32,6 +32,16 @@ export function compactNumber(n: number): string {
 
 export { formatBytes } from "../util/format.js";
 
+/** Approximate width of a text at a font size (the SVG renderer in Node measures no glyphs). */
+export const textWidth = (s: string, size = 12) => s.length * size * 0.56;
+
+/** `text`, cut with an ellipsis to fit `maxWidth` at this font size. */
+export function fitText(text: string, size: number, maxWidth: number): string {
+  if (textWidth(text, size) <= maxWidth) return text;
+  const chars = Math.max(4, Math.floor(maxWidth / (size * 0.56)) - 1);
+  return `${text.slice(0, chars).trimEnd()}…`;
+}
+
 /** Shared look of every chart's text and axes. */
 export const textStyle = { fontFamily: FONT_FAMILY, color: INK, fontSize: 12 };
 export const axisCommon = {

@@ -18,13 +18,23 @@ export function alive(pid: number): boolean {
 
 /** Resolves with the stderr seen so far once it matches `pattern`. */
 export function waitForStderr(child: ChildProcess, pattern: RegExp, timeoutMs = 240_000): Promise<string> {
+  return waitForOutput(child, "stderr", pattern, timeoutMs);
+}
+
+/** Resolves with what the stream printed so far once it matches `pattern`. */
+export function waitForOutput(
+  child: ChildProcess,
+  stream: "stdout" | "stderr",
+  pattern: RegExp,
+  timeoutMs = 240_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${pattern}; stderr so far:\n${seen}`)),
+      () => reject(new Error(`timed out waiting for ${pattern}; ${stream} so far:\n${seen}`)),
       timeoutMs,
     );
-    child.stderr!.on("data", (d: Buffer) => {
+    child[stream]!.on("data", (d: Buffer) => {
       seen += d.toString();
       if (pattern.test(seen)) {
         clearTimeout(timer);

@@ -1,94 +1,117 @@
 import { describe, expect, it } from "vitest";
-import { barChart, compactNumber, heatmap, intervalChart, lineChart, niceTicks } from "./svg.js";
+import { barOption, heatmapOption, intervalOption, lineOption } from "../charts/options.js";
+import { barChart, compactNumber, heatmap, intervalChart, lineChart } from "./svg.js";
 
-const count = (svg: string, re: RegExp) => (svg.match(re) ?? []).length;
+/** ECharts marks each drawn data element with its series and data index (reference lines are silent). */
+const marks = (svg: string, series: number) =>
+  (
+    svg.match(
+      new RegExp(
+        `ecmeta_series_index="${series}" ecmeta_data_index="\\d+" ecmeta_ssr_type="chart"(?! ecmeta_silent)`,
+        "g",
+      ),
+    ) ?? []
+  ).length;
+type Series = { type: string; name: string; data: unknown[] };
+const seriesOf = (o: { option: { series?: unknown } }) => o.option.series as Series[];
 
-describe("SVG charts", () => {
-  it("chooses round ticks that cover the data", () => {
-    expect(niceTicks(0, 97)).toEqual([0, 20, 40, 60, 80, 100]);
-    expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
-    const t = niceTicks(1423, 1517, 4);
-    expect(t[0]!).toBeLessThanOrEqual(1423);
-    expect(t[t.length - 1]!).toBeGreaterThanOrEqual(1517);
-  });
-
+describe("SVG charts (ECharts, rendered in Node)", () => {
   it("writes compact tick labels", () => {
     expect(compactNumber(23160)).toBe("23.2k");
     expect(compactNumber(0.0798)).toBe("0.0798");
     expect(compactNumber(2_500_000)).toBe("2.5M");
   });
 
+  const intervalSpec = {
+    title: "Throughput by optimizer",
+    series: [
+      { name: "real tokens/s", axisLabel: "real tokens per second (tokens/s)" },
+      { name: "processed tokens/s", axisLabel: "processed tokens per second (tokens/s)" },
+    ],
+    rows: [
+      {
+        label: "adamw_torch",
+        points: [
+          { median: 100, low: 95, high: 105, n: 3 },
+          { median: 400, low: 390, high: 410, n: 3 },
+        ],
+      },
+      { label: "paged_adamw_8bit", points: [{ median: 101, low: null, high: null, n: 1 }, null] },
+      { label: "adamw_8bit", points: [null, null], note: "OOM 3/3" },
+    ],
+  };
+
   it("draws one marker per point with its interval, one panel per series with its unit", () => {
-    const svg = intervalChart({
-      title: "Throughput by optimizer",
-      series: [
-        { name: "real tokens/s", axisLabel: "real tokens per second (tokens/s)" },
-        { name: "processed tokens/s", axisLabel: "processed tokens per second (tokens/s)" },
-      ],
-      rows: [
-        {
-          label: "adamw_torch",
-          points: [
-            { median: 100, low: 95, high: 105, n: 3 },
-            { median: 400, low: 390, high: 410, n: 3 },
-          ],
-        },
-        { label: "paged_adamw_8bit", points: [{ median: 101, low: null, high: null, n: 1 }, null] },
-        { label: "adamw_8bit", points: [null, null], note: "OOM 3/3" },
-      ],
-    });
-    expect(count(svg, /<circle [^>]*class="mark"/g)).toBe(3);
-    expect(count(svg, /class="interval"/g)).toBe(2);
-    expect(svg).toContain("real tokens per second (tokens/s)");
-    expect(svg).toContain('data-value="400"');
-    expect(svg).toContain("OOM 3/3");
+    const opt = intervalOption(intervalSpec);
+    const [real, processed, realCi, processedCi] = seriesOf(opt);
+    expect(real!.data).toHaveLength(2);
+    expect(processed!.data).toHaveLength(1);
+    expect(realCi!.data).toHaveLength(1); // the single-run point has no interval
+    expect(processedCi!.data).toHaveLength(1);
+    const svg = intervalChart(intervalSpec);
     expect(svg.startsWith("<svg")).toBe(true);
+    expect(marks(svg, 0)).toBe(2);
+    expect(marks(svg, 1)).toBe(1);
+    expect(svg).toContain("real tokens per second (tokens/s)");
+    expect(svg).toContain("processed tokens per second (tokens/s)");
+    expect(svg).toContain("OOM 3/3");
   });
 
+  const memorySpec = {
+    title: "Peak memory",
+    xLabel: "sequence length (tokens)",
+    yLabel: "peak reserved (GiB)",
+    xCategories: [512, 1024, 2048],
+    series: [
+      {
+        name: "batch 4",
+        points: [
+          { x: 512, y: 4 },
+          { x: 1024, y: 7 },
+        ],
+      },
+    ],
+    reference: { y: 8, label: "budget 8.0 GiB" },
+    markers: [{ series: 0, x: 2048, y: 8, label: "out of memory: batch 4 × seq 2048" }],
+    yFromZero: true,
+  };
+
   it("draws the budget line and a cross for each out-of-memory cell", () => {
-    const svg = lineChart({
-      title: "Peak memory",
-      xLabel: "sequence length (tokens)",
-      yLabel: "peak reserved (GiB)",
-      xCategories: [512, 1024, 2048],
-      series: [
-        {
-          name: "batch 4",
-          points: [
-            { x: 512, y: 4 },
-            { x: 1024, y: 7 },
-          ],
-        },
-      ],
-      reference: { y: 8, label: "budget 8.0 GiB" },
-      markers: [{ series: 0, x: 2048, y: 8, label: "out of memory: batch 4 × seq 2048" }],
-      yFromZero: true,
-    });
-    expect(svg).toContain('class="budget-line"');
+    const [line, oom] = seriesOf(lineOption(memorySpec));
+    expect(line!.data).toHaveLength(2);
+    expect(oom!.name).toBe("out of memory");
+    expect(oom!.data).toHaveLength(1);
+    const svg = lineChart(memorySpec);
     expect(svg).toContain("budget 8.0 GiB");
-    expect(count(svg, /class="mark oom"/g)).toBe(1);
-    expect(count(svg, /class="mark point"/g)).toBe(2);
+    expect(marks(svg, 0)).toBe(2);
+    expect(marks(svg, 1)).toBe(1);
+    expect(svg).toContain("OOM · batch 4");
     expect(svg).toContain("peak reserved (GiB)");
   });
 
+  const gridSpec = {
+    title: "grid",
+    rows: [1, 2],
+    cols: [512, 1024],
+    rowLabel: "batch size",
+    colLabel: "sequence length (tokens)",
+    valueLabel: "real tokens/s",
+    cells: [
+      { row: 1, col: 512, value: 100 },
+      { row: 1, col: 1024, value: 200 },
+      { row: 2, col: 512, value: 300 },
+      { row: 2, col: 1024, value: null, status: "OOM" },
+    ],
+  };
+
   it("outlines heatmap cells without a value and labels the colour scale", () => {
-    const svg = heatmap({
-      title: "grid",
-      rows: [1, 2],
-      cols: [512, 1024],
-      rowLabel: "batch size",
-      colLabel: "sequence length (tokens)",
-      valueLabel: "real tokens/s",
-      cells: [
-        { row: 1, col: 512, value: 100 },
-        { row: 1, col: 1024, value: 200 },
-        { row: 2, col: 512, value: 300 },
-        { row: 2, col: 1024, value: null, status: "OOM" },
-      ],
-    });
-    expect(count(svg, /class="mark cell"/g)).toBe(3);
-    expect(svg).toContain('data-status="OOM"');
-    expect(svg).toContain("linearGradient");
+    const [cells, missing] = seriesOf(heatmapOption(gridSpec));
+    expect(cells!.data).toHaveLength(3);
+    expect(missing!.data).toHaveLength(1);
+    const svg = heatmap(gridSpec);
+    expect(marks(svg, 0)).toBe(3);
+    expect(svg).toContain(">OOM<");
+    expect(svg).toContain("300 real tokens/s");
   });
 
   it("says why a chart is empty instead of drawing empty axes", () => {
@@ -99,7 +122,22 @@ describe("SVG charts", () => {
       empty: "not measured: no NVML",
     });
     expect(svg).toContain("not measured: no NVML");
-    expect(svg).not.toContain('class="mark');
+    expect(svg).not.toContain('ecmeta_ssr_type="chart"');
+  });
+
+  it("draws one bar per value with its interval", () => {
+    const spec = {
+      title: "Energy",
+      xLabel: "energy (J per real token)",
+      bars: [
+        { label: "a", value: 1, low: 0.9, high: 1.1, n: 3 },
+        { label: "b", value: 2, low: null, high: null, n: 1 },
+      ],
+    };
+    const [bars, ci] = seriesOf(barOption(spec));
+    expect(bars!.data).toHaveLength(2);
+    expect(ci!.data).toHaveLength(1);
+    expect(marks(barChart(spec), 0)).toBe(2);
   });
 
   it("escapes text from run labels", () => {
@@ -110,6 +148,12 @@ describe("SVG charts", () => {
     });
     expect(svg).not.toContain("<script>");
     expect(svg).toContain("&lt;script&gt;");
+  });
+
+  it("names every chart with its axes and units, for screen readers", () => {
+    expect(lineChart(memorySpec)).toMatch(
+      /aria-label="Peak memory: peak reserved \(GiB\) against sequence length \(tokens\)"/,
+    );
   });
 });
 
@@ -130,22 +174,29 @@ describe("interval chart with long configuration names", () => {
       ],
     })),
   });
-  const xs = (re: RegExp) => [...svg.matchAll(re)].map((m) => Number(m[1]));
+  // The x of each median marker of series 0, from ECharts' transform of the drawn symbol.
+  const xs = () =>
+    [
+      ...svg.matchAll(
+        /transform="matrix\([\d.]+,0,0,[\d.]+,([\d.]+),[\d.]+\)"[^>]*ecmeta_series_index="0" ecmeta_data_index="\d+" ecmeta_ssr_type="chart"/g,
+      ),
+    ].map((m) => Number(m[1]));
 
   it("keeps the axis running left to right: larger values further right", () => {
-    const cx = xs(/<circle cx="([\d.]+)"[^>]*data-series="real tokens\/s"/g);
+    const cx = xs();
     expect(cx).toHaveLength(3);
     expect(cx[0]!).toBeLessThan(cx[1]!);
     expect(cx[1]!).toBeLessThan(cx[2]!);
   });
 
   it("keeps the points apart (each panel keeps a readable width)", () => {
-    const cx = xs(/<circle cx="([\d.]+)"[^>]*data-series="real tokens\/s"/g);
+    const cx = xs();
     expect(cx[2]! - cx[0]!).toBeGreaterThan(100);
   });
 
   it("cuts a label that would crowd out the panels, with the whole label in its tooltip", () => {
     expect(svg).toContain("…");
-    expect(svg).toContain(`<title>${long(1)}</title>`);
+    // The SVG's <title> (its tooltip and accessible name) keeps every row's whole label.
+    expect(svg).toMatch(new RegExp(`<title>[^<]*${long(1).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
   });
 });

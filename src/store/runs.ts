@@ -50,7 +50,8 @@ export interface RunRecord<C = unknown, M = Record<string, unknown>> {
   logPath: string | null;
 }
 
-interface RunRow {
+/** A row of `runs` as SQLite returns it (the dashboard's queries select some of its columns). */
+export interface RunRow {
   id: string;
   created_at: string;
   started_at: string | null;
@@ -71,7 +72,7 @@ interface RunRow {
   owner_host: string | null;
 }
 
-const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
+export const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
 const json = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 
 function fromRow<C, M>(r: RunRow): RunRecord<C, M> {

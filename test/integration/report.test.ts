@@ -3,39 +3,34 @@
  * 1. from a real CPU sweep (tiny-qwen2, padding longest vs max_length, 2 repeats) through the CLI;
  * 2. from the synthetic study fixture (toy cost model, not measurements) for what a CPU cannot
  *    show: peak memory with the budget line and OOM cells, the study table and the claims.
- * Screenshots are written to $LORAPROF_SCREENSHOTS (default: <tmp>/loraprof-screenshots).
+ * Screenshots are written to $LORAPROF_SCREENSHOTS (see browser.ts).
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticStudyRuns } from "../../src/report/fixture.js";
 import { writeReport } from "../../src/report/index.js";
 import { buildReportModel } from "../../src/report/model.js";
 import { readReference } from "../../src/report/reference.js";
+import { launchBrowser, screenshotDir as shots } from "./browser.js";
 import { cli, json, makeEnv, sharedDir } from "./helpers.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const shots = process.env["LORAPROF_SCREENSHOTS"] ?? join(tmpdir(), "loraprof-screenshots");
+/** A drawn data element (ECharts tags each with its series and data index; reference lines are silent). */
+const MARK = '[ecmeta_ssr_type="chart"]:not([ecmeta_silent])';
+const mark = (series: number) => `${MARK}[ecmeta_series_index="${series}"]`;
+/** The series that drew at least one data element in a chart. */
+const seriesDrawn = (chart: ReturnType<Page["locator"]>) =>
+  chart
+    .locator(MARK)
+    .evaluateAll((els) => [...new Set(els.map((e) => e.getAttribute("ecmeta_series_index")))].length);
 
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
-  mkdirSync(shots, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
@@ -82,13 +77,10 @@ describe("the report in a browser", () => {
     const { page, outside } = await open(written.html);
     expect(await page.locator("svg").count()).toBeGreaterThanOrEqual(3);
     const throughput = page.locator("#chart-throughput-1 svg");
-    // Two padding levels × (real, processed).
-    expect(await throughput.locator("circle.mark").count()).toBe(4);
-    const values = await throughput
-      .locator("circle.mark")
-      .evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-value"))));
-    expect(values.every((v) => v > 0)).toBe(true);
-    expect(await page.locator("#chart-loss svg path.mark.line").count()).toBe(2);
+    // Two padding levels × (real, processed): series 0 and 1 are the medians of the two panels.
+    expect(await throughput.locator(mark(0)).count()).toBe(2);
+    expect(await throughput.locator(mark(1)).count()).toBe(2);
+    expect(await seriesDrawn(page.locator("#chart-loss svg"))).toBe(2);
     expect(await page.locator("#conditions-table tbody tr").count()).toBe(2);
     expect(await page.locator("#failures-table").count()).toBe(0);
     // Padding longest leaves fewer processed tokens per real one: the finding says which way.
@@ -109,18 +101,25 @@ describe("the report in a browser", () => {
     const written = writeReport(model, dir);
     const { page, outside } = await open(written.html);
     const memory = page.locator("#chart-memory-grid svg");
-    expect(await memory.locator(".budget-line").count()).toBe(1);
-    expect(await memory.locator("g.mark.oom").count()).toBe(1);
-    expect(await memory.locator("path.mark.line").count()).toBe(3);
-    expect(await page.locator('#chart-throughput-grid svg g.mark.cell[data-status="OOM"]').count()).toBe(1);
+    expect(await memory.locator("text", { hasText: /^budget / }).count()).toBe(1);
+    // Three batch sizes drawn as lines (series 0–2), then the OOM crosses (series 3).
+    expect(await seriesDrawn(memory)).toBe(4);
+    expect(await memory.locator(mark(3)).count()).toBe(1);
+    expect(await page.locator("#chart-throughput-grid svg text", { hasText: /^OOM$/ }).count()).toBe(1);
     expect(await page.locator("#study-table tbody tr").count()).toBe(10);
     expect(await page.locator("#conditions-table tbody tr").count()).toBe(model.conditions.length);
     expect(await page.locator("article.claim").count()).toBe(reference.claims.length);
     expect(await page.locator("article.claim .verdict").first().innerText()).toBe("confounded");
-    // Every chart has a unit on its axes: an axis title with parentheses.
-    const axisTitles = await page.locator("svg .axis-label").allTextContents();
-    expect(axisTitles.length).toBeGreaterThan(5);
-    for (const t of axisTitles) expect(t).toMatch(/\(.+\)/);
+    // Every chart with data names its axes with their units (its accessible name).
+    const names = await page
+      .locator("figure.chart svg")
+      .evaluateAll((els) =>
+        els
+          .filter((e) => e.querySelector("[ecmeta_ssr_type=chart]"))
+          .map((e) => e.getAttribute("aria-label") ?? ""),
+      );
+    expect(names.length).toBeGreaterThan(5);
+    for (const t of names) expect(t).toMatch(/\(.+\)/);
     await page.screenshot({ path: join(shots, "report-study-fixture.png"), fullPage: true });
     await memory.screenshot({ path: join(shots, "report-memory-chart.png") });
     expect(outside).toEqual([]);

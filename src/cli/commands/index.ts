@@ -6,6 +6,7 @@ import { registerReport } from "./report.js";
 import { registerStudy } from "./study.js";
 import { registerSweep } from "./sweep.js";
 import { registerTelemetry } from "./telemetry.js";
+import { registerUi } from "./ui.js";
 
 /** Commands beyond the core run loop. */
 export function registerExtraCommands(program: Command): void {
@@ -16,4 +17,5 @@ export function registerExtraCommands(program: Command): void {
   registerStudy(program);
   registerReport(program);
   registerTelemetry(program);
+  registerUi(program);
 }

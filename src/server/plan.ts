@@ -1,0 +1,129 @@
+/**
+ * The plan form's back end: the same resolution as `loraprof plan` (the form's fields become the
+ * overrides a command line would give, resolved by the run config schema, then the planner), so the
+ * form and the CLI cannot disagree. Library code: returns data, throws LoraprofError on bad input.
+ */
+import { GPUS } from "../catalog/gpus.js";
+import { MODELS } from "../catalog/models.js";
+import { loadRunConfig } from "../config/load.js";
+import { PRESETS } from "../config/presets.js";
+import { PADDING_MODES, PRECISIONS, OPTIMIZERS, RECIPES } from "../run/protocol.js";
+import { cacheDir } from "../util/paths.js";
+import { LoraprofError } from "../util/errors.js";
+import {
+  calibrationsPath,
+  loadCalibration,
+  planForConfig,
+  requirePlanGpu,
+  toCalibration,
+} from "../plan/index.js";
+import { PlanRequestSchema, type PlanAnswer, type PlanOptions } from "./api.js";
+
+export function planOptions(): PlanOptions {
+  return {
+    models: MODELS.map((m) => ({ id: m.id, name: m.displayName })),
+    gpus: GPUS.map((g) => ({ id: g.id, name: g.name, memoryBytes: g.nvmlTotalBytes ?? g.memoryBytes })),
+    presets: Object.keys(PRESETS),
+    recipes: [...RECIPES],
+    methods: ["lora", "qlora"],
+    precisions: ["auto", ...PRECISIONS],
+    optimizers: [...OPTIMIZERS],
+    paddings: [...PADDING_MODES],
+  };
+}
+
+/** Validates the form (every bad field named, with its fix) and answers with the planner's verdict. */
+export async function planFromForm(body: unknown, dbPath: string): Promise<PlanAnswer> {
+  const parsed = PlanRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new LoraprofError("FLAG_INVALID", "the plan form has invalid fields", {
+      problems: parsed.error.issues.map((i) =>
+        i.code === "unrecognized_keys"
+          ? { field: i.keys.join(", "), message: "not a field of the plan form", hint: "remove it" }
+          : {
+              field: i.path.join(".") || "(body)",
+              message: i.message,
+              hint: "correct this field and plan again",
+            },
+      ),
+    });
+  }
+  const f = parsed.data;
+  const config = loadRunConfig({
+    overrides: {
+      model: f.model,
+      ...(f.preset ? { preset: f.preset } : {}),
+      recipe: f.recipe,
+      // Left out, the recipe's padding applies (a value given here wins over it, as a flag would).
+      ...(f.padding ? { padding: f.padding } : {}),
+      method: f.method,
+      precision: f.precision,
+      batchSize: f.batchSize,
+      seqLen: f.seqLen,
+      gradAccum: f.gradAccum,
+      gradCheckpointing: f.gradCheckpointing,
+      lora: { r: f.loraR },
+      optimizer: { name: f.optimizer },
+      vramBudget: f.vramBudget && f.vramBudget.trim() ? f.vramBudget.trim() : null,
+      ...(f.method === "qlora" ? { device: "cuda" } : {}),
+    },
+  });
+  const gpu = requirePlanGpu(f.gpu, "gpu");
+  const path = calibrationsPath(dbPath);
+  const saved = loadCalibration(path, gpu.id);
+  const plan = await planForConfig(config, {
+    gpu,
+    cacheDir: cacheDir(),
+    calibration: saved ? toCalibration(saved) : null,
+  });
+  const { result, input } = plan;
+  const t = result.throughput;
+  const held = saved?.heldOut?.error.realTokensPerSecond ?? null;
+  return {
+    gpu: { id: gpu.id, name: gpu.name, usableBytes: gpu.nvmlTotalBytes ?? gpu.memoryBytes },
+    model: plan.model.id,
+    shape: `batch ${input.batchSize} × grad-accum ${input.gradAccum}, seq ≤ ${input.seqLen}, padding ${input.padding}, ${input.method}, ${input.precision}, ${input.optimizer}${input.gradCheckpointing ? ", grad checkpointing" : ""}`,
+    fits: result.fits
+      ? {
+          verdict: result.fits.verdict,
+          limitBytes: result.fits.limitBytes,
+          limitSource: result.fits.limitSource,
+          marginBytes: result.fits.marginBytes,
+        }
+      : null,
+    memory: {
+      breakdown: result.memory.breakdown.map((b) => ({
+        name: b.name,
+        bytes: b.bytes,
+        counted: b.counted,
+        note: b.note,
+      })),
+      allocatorPeakBytes: result.memory.allocatorPeakBytes,
+      devicePeakBytes: result.memory.devicePeakBytes,
+    },
+    speed: t
+      ? {
+          realTokensPerSecond: t.realTokensPerSecond,
+          processedTokensPerSecond: t.processedTokensPerSecond,
+          stepSeconds: t.stepSeconds,
+          bound: t.bound,
+          mfu: t.mfu,
+          // The interval is the planner's measured held-out error on this GPU's runs; without a
+          // calibration there is no measured error to draw, and the page says so.
+          interval: held
+            ? {
+                low: t.realTokensPerSecond * (1 - held.medianAbsPct / 100),
+                high: t.realTokensPerSecond * (1 + held.medianAbsPct / 100),
+                errorPct: held.medianAbsPct,
+                runs: held.runs,
+                method: saved!.heldOut!.method,
+              }
+            : null,
+        }
+      : null,
+    calibration: saved
+      ? `calibrated on ${saved.calibration.runs} runs (${saved.createdAt.slice(0, 10)})`
+      : `uncalibrated defaults (no calibration for ${gpu.id} beside the store; see \`loraprof plan calibrate\`)`,
+    assumptions: result.assumptions,
+  };
+}

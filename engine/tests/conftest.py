@@ -132,12 +132,14 @@ def make_spec(tmp: Path, shard_dir: Path, **sections: dict[str, Any]) -> dict[st
     return spec
 
 
-def run_engine(spec: dict[str, Any], tmp: Path, timeout: float = 120) -> tuple[int, list[dict[str, Any]], str]:
+def run_engine(
+    spec: dict[str, Any], tmp: Path, timeout: float = 120, module: tuple[str, ...] = ("loraprof_engine",)
+) -> tuple[int, list[dict[str, Any]], str]:
     """Run `python -m loraprof_engine` as the TS side does: RunSpec file, events on fd 3, a stdin pipe
     held open for the whole run. Returns (exit code, events, stderr)."""
     spec_path = tmp / f"runspec-{len(list(tmp.glob('runspec-*')))}.json"
     spec_path.write_text(json.dumps(spec))
-    proc, events_pipe = start_engine(spec_path, tmp / f"{spec_path.stem}.stderr")
+    proc, events_pipe = start_engine(spec_path, tmp / f"{spec_path.stem}.stderr", module)
     lines = read_until_exit(events_pipe, proc, timeout)
     assert proc.stdin is not None
     proc.stdin.close()
@@ -145,8 +147,12 @@ def run_engine(spec: dict[str, Any], tmp: Path, timeout: float = 120) -> tuple[i
     return proc.returncode, events, (tmp / f"{spec_path.stem}.stderr").read_text(errors="replace")
 
 
-def start_engine(spec_path: Path, stderr_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start the engine with fd 3 as the write end of a pipe; returns the process and the read end."""
+def start_engine(
+    spec_path: Path, stderr_path: Path, module: tuple[str, ...] = ("loraprof_engine",)
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the engine with fd 3 as the write end of a pipe; returns the process and the read end.
+
+    module: what follows `python -m` before the RunSpec (the zygote tests pass `loraprof_engine.attach SOCKET`)."""
     read_end, write_end = os.pipe()
     # The engine's source first, then whatever the test process was given (a GPU host may supply
     # bitsandbytes on PYTHONPATH).
@@ -154,7 +160,7 @@ def start_engine(spec_path: Path, stderr_path: Path) -> tuple[subprocess.Popen[b
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC_DIR), *([inherited] if inherited else [])])}
     with stderr_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "loraprof_engine", str(spec_path)],
+            [sys.executable, "-m", *module, str(spec_path)],
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=log,

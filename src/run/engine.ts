@@ -129,6 +129,8 @@ export function startEngine(opts: {
   runDir: string;
   onEvent: (event: EngineEvent) => void;
   signal?: AbortSignal;
+  /** A zygote's socket (zygote.ts): the run is forked from it, through a small attach process. */
+  zygote?: string;
 }): EngineHandle {
   mkdirSync(opts.runDir, { recursive: true });
   const specPath = join(opts.runDir, "spec.json");
@@ -138,7 +140,11 @@ export function startEngine(opts: {
   log.on("error", () => undefined);
   mkdirSync(dirname(specPath), { recursive: true });
 
-  const child: ChildProcess = spawn(opts.python, ["-m", "loraprof_engine", specPath], {
+  // Through a zygote, the attach process stands in for the engine: same pipes, exit status, signals.
+  const args = opts.zygote
+    ? ["-m", "loraprof_engine.attach", opts.zygote, specPath]
+    : ["-m", "loraprof_engine", specPath];
+  const child: ChildProcess = spawn(opts.python, args, {
     stdio: ["pipe", "pipe", "pipe", "pipe"],
     detached: true,
     env: engineEnv(),

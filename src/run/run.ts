@@ -42,6 +42,8 @@ export interface RunContext {
   home: string;
   cacheDir: string;
   python?: string;
+  /** A running zygote's socket: the engine is forked from it instead of started fresh. */
+  zygote?: string;
   signal?: AbortSignal;
   sweepId?: string;
   onProgress?: (p: RunProgress) => void;
@@ -154,6 +156,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     python,
     runDir,
     signal: stop.signal,
+    ...(ctx.zygote ? { zygote: ctx.zygote } : {}),
     onEvent: (ev) => {
       for (const o of ctx.observers ?? []) o.event?.(ev);
       switch (ev.type) {

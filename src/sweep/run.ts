@@ -10,6 +10,7 @@ import type { Db } from "../store/db.js";
 import { createRun, finishRun, type RunError, type RunStatus } from "../store/runs.js";
 import type { RunContext, RunObserver, RunProgress, RunResult } from "../run/run.js";
 import { checkpointCached } from "../run/resolve.js";
+import type { Zygote } from "../run/zygote.js";
 import { LoraprofError } from "../util/errors.js";
 import { estimatePlan, type PlanEstimate } from "./estimate.js";
 import { expandSweep, type PlannedRun, type SweepSpec } from "./spec.js";
@@ -170,6 +171,8 @@ export type SweepEvent =
       /** Seconds left, from this session's run times (or the plan's estimate before any finished). */
       etaSeconds: number | null;
     }
+  /** How this call starts its engines: forked from a zygote, or plain processes (with the reason). */
+  | { type: "engine"; zygote: boolean; message: string }
   | { type: "end"; outcome: SweepOutcome };
 
 export interface SweepOutcome {
@@ -198,6 +201,8 @@ export interface SweepRunOptions extends RerunPolicy {
   /** Observers for each run (e.g. a telemetry sampler per run). */
   observers?: (entry: SweepEntry, device: string | null) => RunObserver[];
   onEvent?: (e: SweepEvent) => void;
+  /** Fork each run from a pre-imported engine parent (default: true with the real executor). */
+  zygote?: boolean;
 }
 
 /** A mutex as a chain of promises: `hold()` resolves to the release function once it is our turn. */
@@ -234,6 +239,41 @@ function errorFromException(err: unknown): RunError {
   return { kind: "internal", message: (err as Error)?.message ?? String(err), hint: null };
 }
 
+/** A zygote for this call's runs, or null (plain engine processes) with the reason told through onEvent. */
+async function engineZygote(opts: SweepRunOptions): Promise<Zygote | null> {
+  if (process.env["LORAPROF_ZYGOTE"] === "0") {
+    opts.onEvent?.({
+      type: "engine",
+      zygote: false,
+      message: "engine zygote off (LORAPROF_ZYGOTE=0); each run starts its own engine process",
+    });
+    return null;
+  }
+  const { resolvePython } = await import("../run/engine.js");
+  const { startZygote } = await import("../run/zygote.js");
+  let python: string;
+  try {
+    python = opts.python ?? resolvePython(opts.home);
+  } catch {
+    return null; // each run reports the missing engine itself
+  }
+  const started = await startZygote({ python });
+  if (!started.ok) {
+    opts.onEvent?.({
+      type: "engine",
+      zygote: false,
+      message: `engine zygote unavailable (${started.reason}); each run starts its own engine process`,
+    });
+    return null;
+  }
+  opts.onEvent?.({
+    type: "engine",
+    zygote: true,
+    message: `engine zygote ready (imports ${started.zygote.importSeconds.toFixed(1)} s, paid once)`,
+  });
+  return started.zygote;
+}
+
 /**
  * Runs what the plan still needs. Never throws for a run's failure: each outcome is stored and
  * reported through `onEvent`. Throws only when the sweep cannot be claimed (another live process
@@ -246,9 +286,11 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
   claimSweep(db, sweepId);
   let interrupted = false;
   const ran: SweepOutcome["ran"] = [];
+  let zygote: Zygote | null = null;
   try {
     const plan = planSweep(db, sweepId, opts);
     opts.onEvent?.({ type: "start", plan });
+    if (plan.todo.length > 1 && (opts.zygote ?? !opts.executor)) zygote = await engineZygote(opts);
     const queue = [...plan.todo];
     const total = plan.todo.length;
     const workers = opts.gpus?.length ? opts.gpus.map((g) => g) : [null];
@@ -301,6 +343,7 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
           home: opts.home,
           cacheDir: opts.cacheDir,
           ...(opts.python ? { python: opts.python } : {}),
+          ...(zygote ? { zygote: zygote.socket } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
           sweepId,
           ...(opts.observers ? { observers: opts.observers(entry, device) } : {}),
@@ -369,6 +412,7 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
     );
     if (opts.signal?.aborted) interrupted = true;
   } catch (err) {
+    zygote?.stop();
     // Release the claim if the store lets us (it may be what failed); the first error is the news.
     try {
       releaseSweep(db, sweepId, "interrupted");
@@ -378,6 +422,7 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
     throw err;
   }
   {
+    zygote?.stop();
     const entries = listEntries(db, sweepId);
     const remaining = entries.filter((e) => needsRun(e)).length;
     releaseSweep(db, sweepId, interrupted || remaining > 0 ? "interrupted" : "finished");

@@ -209,6 +209,10 @@ export function sweepProgress(opts: {
             ? e.plan.estimate.seconds / e.plan.workers
             : null;
         break;
+      case "engine":
+        clear();
+        stream.write(`${e.message}\n`);
+        break;
       case "run-start":
         clear();
         stream.write(`[${e.index}/${e.total}] ${e.entry.label}${e.device ? ` on ${e.device}` : ""}\n`);

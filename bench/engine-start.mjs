@@ -1,0 +1,155 @@
+// Engine start time, plain process vs forked from the zygote, and a 12-run CPU sweep's overhead.
+//
+//   node bench/engine-start.mjs [--repeats 3] [--runs 12] [--steps 8] [--plain-sweep]
+//
+// Needs `npm run build` and the engine (`loraprof setup`). Runs tiny-qwen2 (random weights) on the CPU
+// in a temporary LORAPROF_HOME. Prints, as medians of --repeats starts of the same RunSpec:
+//   spawn → hello (the engine is up: imports, device) and spawn → loaded (model + LoRA + optimizer),
+// for a plain `python -m loraprof_engine` and for a run forked from an already-ready zygote (plus the
+// zygote's own one-off start). Then a --runs-run sweep (zygote on; --plain-sweep adds the same sweep
+// with LORAPROF_ZYGOTE=0): wall time vs Σ measured windows + 3 s per run (issue 18's criterion).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { performance } from "node:perf_hooks";
+import { join, resolve } from "node:path";
+import Database from "better-sqlite3";
+import { median } from "./lib/common.mjs";
+
+const argv = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const repeats = Number(opt("--repeats", "3"));
+const runs = Number(opt("--runs", "12"));
+const steps = Number(opt("--steps", "8"));
+const root = resolve(new URL("..", import.meta.url).pathname);
+const { startEngine, resolvePython } = await import(join(root, "dist/run/engine.js"));
+const { startZygote } = await import(join(root, "dist/run/zygote.js"));
+const python = resolvePython(resolve(process.env.LORAPROF_HOME ?? join(root, ".loraprof")));
+const home = mkdtempSync(join(tmpdir(), "loraprof-bench-start-"));
+const env = { ...process.env, LORAPROF_HOME: home, LORAPROF_PYTHON: python };
+const cli = (args, extraEnv = {}) => {
+  const t0 = performance.now();
+  const r = spawnSync("node", [join(root, "bin/loraprof.js"), ...args], {
+    env: { ...env, ...extraEnv },
+    encoding: "utf8",
+  });
+  if (r.status !== 0)
+    throw new Error(`loraprof ${args.join(" ")} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  return { seconds: (performance.now() - t0) / 1000, stdout: r.stdout, stderr: r.stderr };
+};
+
+const sweepSpec = (name) => {
+  const path = join(home, `${name}.yaml`);
+  const lines = [
+    `name: ${name}`,
+    "base:",
+    "  model: tiny-qwen2",
+    "  weights: random",
+    "  dataset: synthetic",
+    "  syntheticRecords: 64",
+    "  device: cpu",
+    `  steps: ${steps}`,
+    "  warmupSteps: 2",
+    "  seqLen: 64",
+    "runs:",
+    ...Array.from({ length: runs }, (_, i) => `  - { optimizer: { lr: ${(1 + i) * 1e-4} } }`),
+    "",
+  ];
+  writeFileSync(path, lines.join("\n"));
+  return path;
+};
+
+/** Wall time of a sweep vs Σ of its runs' measured windows (from the store) + 3 s per run. */
+function timeSweep(name, extraEnv) {
+  const { seconds, stderr } = cli(["sweep", sweepSpec(name)], extraEnv);
+  const db = new Database(join(home, "loraprof.db"), { readonly: true });
+  const rows = db
+    .prepare(
+      "SELECT r.status, r.metrics_json FROM runs r JOIN sweeps s ON s.id = r.sweep_id WHERE s.name = ?",
+    )
+    .all(name);
+  db.close();
+  const windows = rows.map((r) => JSON.parse(r.metrics_json ?? "{}").measuredSeconds ?? 0);
+  const completed = rows.filter((r) => r.status === "completed").length;
+  const budget = windows.reduce((a, b) => a + b, 0) + 3 * rows.length;
+  const engineLine = stderr.split("\n").find((l) => l.startsWith("engine zygote")) ?? "(no engine line)";
+  return { seconds, completed, runs: rows.length, windows: budget - 3 * rows.length, budget, engineLine };
+}
+
+/** spawn → hello and spawn → loaded of one engine start, in seconds. */
+function startOnce(spec, runDir, zygote) {
+  return new Promise((resolveStart, reject) => {
+    const t0 = performance.now();
+    const marks = {};
+    const handle = startEngine({
+      spec,
+      python,
+      runDir,
+      ...(zygote ? { zygote } : {}),
+      onEvent: (ev) => {
+        if (ev.type === "hello" || ev.type === "loaded") marks[ev.type] = (performance.now() - t0) / 1000;
+      },
+    });
+    void handle.done.then((outcome) => {
+      if (outcome.exitCode !== 0 || !marks.hello || !marks.loaded)
+        reject(new Error(`engine failed (${outcome.exitCode}): ${outcome.stderrTail.slice(-1500)}`));
+      else resolveStart(marks);
+    });
+  });
+}
+
+async function startTimes(spec, zygote) {
+  const marks = [];
+  for (let i = 0; i < repeats; i++)
+    marks.push(await startOnce(spec, join(home, "bench-runs", `r${i}`), zygote));
+  return {
+    hello: median(marks.map((m) => m.hello)),
+    loaded: median(marks.map((m) => m.loaded)),
+    all: marks,
+  };
+}
+
+const fmt = (x) => x.toFixed(2);
+try {
+  // The sweep first: it prepares the token shard and the synthetic checkpoint the start timings reuse.
+  const withZygote = timeSweep("bench-zygote", {});
+  const plainSweep = argv.includes("--plain-sweep")
+    ? timeSweep("bench-plain", { LORAPROF_ZYGOTE: "0" })
+    : null;
+
+  const runDir = readdirSync(join(home, "runs"))[0];
+  const spec = JSON.parse(readFileSync(join(home, "runs", runDir, "spec.json"), "utf8"));
+  const plain = await startTimes(spec, undefined);
+  const z0 = performance.now();
+  const started = await startZygote({ python });
+  if (!started.ok) throw new Error(`zygote: ${started.reason}`);
+  const zygoteReady = (performance.now() - z0) / 1000;
+  let forked;
+  try {
+    forked = await startTimes(spec, started.zygote.socket);
+  } finally {
+    started.zygote.stop();
+  }
+
+  console.log(`engine start on this host, tiny-qwen2 CPU fp32, median of ${repeats} (seconds):`);
+  console.log(`  plain process      spawn→hello ${fmt(plain.hello)}  spawn→loaded ${fmt(plain.loaded)}`);
+  console.log(`  forked (zygote)    spawn→hello ${fmt(forked.hello)}  spawn→loaded ${fmt(forked.loaded)}`);
+  console.log(`  zygote's own start (once per sweep): ${fmt(zygoteReady)}`);
+  for (const [label, s] of [
+    ["zygote", withZygote],
+    ["plain", plainSweep],
+  ]) {
+    if (!s) continue;
+    console.log(
+      `${s.runs}-run CPU sweep (${label}; ${s.completed} completed): wall ${fmt(s.seconds)} s; ` +
+        `Σ windows ${fmt(s.windows)} s + 3 s/run = ${fmt(s.budget)} s; wall ÷ that = ${fmt(s.seconds / s.budget)}` +
+        (label === "zygote" ? `  [${s.engineLine}]` : ""),
+    );
+  }
+  console.log(JSON.stringify({ plain, forked, zygoteReady, withZygote, plainSweep }));
+} finally {
+  rmSync(home, { recursive: true, force: true });
+}

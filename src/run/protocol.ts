@@ -291,6 +291,28 @@ export const SummaryEventSchema = z
     lossFirst: z.number().nullable(),
     lossLast: z.number().nullable(),
     memory: MemorySnapshotSchema,
+    /**
+     * Data-parallel runs (`run --nproc-per-node N`): each rank's memory peaks and their maxima. The
+     * token counts above are already summed over the ranks; `memory` is rank 0's. Absent for one process.
+     */
+    ranks: z
+      .object({
+        worldSize: z.number().int().min(2),
+        perRank: z.array(
+          z
+            .object({
+              rank: nonNegInt(),
+              peakAllocatedBytes: bytes(),
+              peakReservedBytes: bytes(),
+              peakHostRssBytes: z.number().int().nonnegative(),
+            })
+            .strict(),
+        ),
+        maxPeakAllocatedBytes: bytes(),
+        maxPeakHostRssBytes: z.number().int().nonnegative(),
+      })
+      .strict()
+      .optional(),
     /** NVML peaks sampled by the engine over the run (process and device level). */
     nvmlPeakProcessBytes: WithReason(z.number().nonnegative()),
     nvmlPeakDeviceBytes: WithReason(z.number().nonnegative()),

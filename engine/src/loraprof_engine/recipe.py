@@ -25,6 +25,7 @@ import torch
 import transformers
 
 from . import __version__
+from . import distributed as ddp
 from .data import Shard, check_token_ids, micro_batches, open_shard
 from .device import (
     Nvml,
@@ -69,6 +70,7 @@ class Progress:
     nvml: Nvml = field(default_factory=Nvml)
     budget_bytes: int | None = None
     watch: NvmlWatch | None = None
+    world: ddp.World = field(default_factory=ddp.World)
 
 
 def run(spec: RunSpec, events: EventStream, import_seconds: float = 0.0) -> int:
@@ -76,7 +78,7 @@ def run(spec: RunSpec, events: EventStream, import_seconds: float = 0.0) -> int:
 
     import_seconds: how long importing this module (torch, transformers, PEFT) took, for `hello`.
     """
-    progress = Progress(budget_bytes=spec.vram_budget_bytes)
+    progress = Progress(budget_bytes=spec.vram_budget_bytes, world=ddp.world_from_env())
     try:
         return _run(spec, events, progress, import_seconds)
     except KeyboardInterrupt:
@@ -87,14 +89,18 @@ def run(spec: RunSpec, events: EventStream, import_seconds: float = 0.0) -> int:
     finally:
         if progress.watch is not None:
             progress.watch.stop()
+        ddp.finish(progress.world)
 
 
 def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds: float) -> int:
     # -- setup ---------------------------------------------------------------------------------------
     transformers.utils.logging.disable_progress_bar()  # carriage-return bars garble the stderr log tail
     device_start = time.perf_counter()
-    device = setup_device(spec)
+    world = progress.world
+    ddp.check_supported(world, spec.train.loss_implementation, spec.train.grad_checkpointing)
+    device = setup_device(spec, world)
     progress.device = device
+    ddp.init_process_group(world, device.type)
     torch.manual_seed(spec.train.seed)  # LoRA's A init and dropout masks
     progress.nvml = open_nvml(device)
     apply_budget(device, spec.vram_budget_bytes)
@@ -115,6 +121,7 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     check_token_ids(shard, loaded.vocab_size, spec.data.pad_token_id)
     params = [p for p in loaded.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
+    loaded.model = ddp.wrap(loaded.model, world, device)
     synchronize(device)
     events.emit(
         {
@@ -136,8 +143,9 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     return EXIT_OK
 
 
-def setup_device(spec: RunSpec) -> torch.device:
-    """The run's device, refusing combinations that cannot run there."""
+def setup_device(spec: RunSpec, world: ddp.World | None = None) -> torch.device:
+    """The run's device, refusing combinations that cannot run there. A data-parallel rank on GPUs
+    takes the GPU of its local rank (torchrun's LOCAL_RANK), whatever index the RunSpec names."""
     precision, method = spec.train.precision, spec.train.method
     if spec.device == "cpu":
         if precision == "fp16":
@@ -166,7 +174,7 @@ def setup_device(spec: RunSpec) -> torch.device:
             "or CUDA_VISIBLE_DEVICES hides it)",
             "Check `nvidia-smi` and `loraprof doctor`.",
         )
-    index = int(spec.device.split(":")[1])
+    index = world.local_rank if world is not None and world.distributed else int(spec.device.split(":")[1])
     count = torch.cuda.device_count()
     if index >= count:
         raise EngineError(
@@ -262,7 +270,7 @@ class MeasurementWindow:
         return {"value": None, "reason": self._reason or "energy counter not read"}
 
 
-def step_settings(spec: RunSpec, loaded: LoadedModel, device: torch.device) -> StepSettings:
+def step_settings(spec: RunSpec, loaded: LoadedModel, device: torch.device, world_size: int = 1) -> StepSettings:
     t = spec.train
     return StepSettings(
         device=device,
@@ -274,6 +282,7 @@ def step_settings(spec: RunSpec, loaded: LoadedModel, device: torch.device) -> S
         loss=loaded.loss_implementation,
         loss_chunk_tokens=t.loss_chunk_tokens,
         varlen=loaded.varlen,
+        world_size=world_size,
     )
 
 
@@ -287,7 +296,8 @@ def train(
     progress: Progress,
 ) -> dict[str, Any]:
     t = spec.train
-    settings = step_settings(spec, loaded, device)
+    settings = step_settings(spec, loaded, device, progress.world.size)
+    world = progress.world
     batches = micro_batches(shard, spec.data)
     window = MeasurementWindow(device, progress.nvml, spec.telemetry_energy, events)
     done: list[StepRecord] = []
@@ -298,7 +308,10 @@ def train(
     for step in range(1, t.steps + 1):
         progress.step = step
         check_budget(progress, spec.vram_budget_bytes)
-        micro = [next(batches) for _ in range(spec.data.grad_accum)]
+        # Every rank draws the whole step (world × gradAccum micro-batches, same seeded order) and trains on
+        # its every world-th one: the step's tokens are counted over all of them, with no communication.
+        drawn = [next(batches) for _ in range(spec.data.grad_accum * world.size)]
+        micro = drawn[world.rank :: world.size]
         lr = lr_at(step, t.steps, t.warmup_steps, spec.optimizer.lr, spec.optimizer.schedule)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -307,16 +320,17 @@ def train(
         record = StepRecord(
             step=step,
             phase="warmup" if step <= t.warmup_steps else "measure",
-            real_tokens=sum(b.real_tokens for b in micro),
-            processed_tokens=sum(b.processed_tokens for b in micro),
-            label_tokens=sum(b.label_tokens for b in micro),
+            real_tokens=sum(b.real_tokens for b in drawn),
+            processed_tokens=sum(b.processed_tokens for b in drawn),
+            label_tokens=sum(b.label_tokens for b in drawn),
             lr=lr,
             unix_ms=unix_ms(),
-            span_sq=sum(b.span_sq for b in micro),
-            span_tokens=sum(b.span_tokens for b in micro),
+            span_sq=sum(b.span_sq for b in drawn),
+            span_tokens=sum(b.span_tokens for b in drawn),
         )
         timer = StepTimer(device)
-        record.loss, record.grad_norm = train_step(loaded.model, optimizer, micro, settings)
+        loss, record.grad_norm = train_step(loaded.model, optimizer, micro, settings, record.label_tokens)
+        record.loss = ddp.mean_over_ranks(loss, world)
         record.seconds, record.start_event, record.end_event = timer.stop()
         if device.type == "cuda":
             record.allocated_bytes = int(torch.cuda.memory_allocated(device))  # host-side counter, no sync
@@ -426,6 +440,8 @@ def summarize(
     else:
         nvml_process = {"value": None, "reason": progress.nvml.reason}
         nvml_device = dict(nvml_process)
+    memory = memory_snapshot(device, progress.nvml, spec.vram_budget_bytes)
+    ranks = ddp.rank_memory(progress.world, memory)
     return {
         "type": "summary",
         "warmupSteps": spec.train.warmup_steps,
@@ -444,7 +460,8 @@ def summarize(
         "lossLast": loss_last,
         # Allocator peaks are since the process began (load included), not reset at the window: the
         # whole run has to fit on the card, so that is the figure that matters.
-        "memory": memory_snapshot(device, progress.nvml, spec.vram_budget_bytes),
+        "memory": memory,
+        **({"ranks": ranks} if ranks is not None else {}),
         "nvmlPeakProcessBytes": nvml_process,
         "nvmlPeakDeviceBytes": nvml_device,
         "energyJoules": energy,

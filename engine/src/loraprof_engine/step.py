@@ -31,6 +31,7 @@ class StepSettings:
     loss: str = "full"  # full | chunked | fused (see token_loss_sum and its two siblings)
     loss_chunk_tokens: int = 1024
     varlen: bool = False  # packed batches: flash varlen attention (True) or the block mask (False)
+    world_size: int = 1  # data-parallel ranks (distributed.py); DDP averages their gradients
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,20 @@ class DeviceBatch:
 
 
 def train_step(
-    model: Any, optimizer: torch.optim.Optimizer, micro: list[MicroBatch], s: StepSettings
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    micro: list[MicroBatch],
+    s: StepSettings,
+    step_label_tokens: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One optimizer step over its micro-batches; returns (loss, grad norm) as device tensors, unread.
 
     Host synchronizations left inside a step, outside the engine's control: with fp16 GradScaler.step reads
     the overflow flag on the host unless the optimizer takes it on the device (adamw_torch_fused does).
     """
-    label_tokens = sum(b.label_tokens for b in micro)
+    # Data-parallel: the step's label tokens over every rank's micro-batches, and × world because DDP
+    # averages the ranks' gradients: the result is one process's gradient over all the micro-batches.
+    label_tokens = sum(b.label_tokens for b in micro) if step_label_tokens is None else step_label_tokens
     step_loss = torch.zeros((), device=s.device)
     for batch in micro:
         inputs = to_device(batch, s.device, with_loss_rows=s.loss != "full", varlen=s.varlen)
@@ -63,7 +70,7 @@ def train_step(
             loss_sum = batch_loss_sum(model, inputs, s)
         # Sum of token losses over the micro-batch ÷ label tokens of the whole step: every target
         # token weighs the same however the step's tokens fall into micro-batches.
-        loss = loss_sum / max(1, label_tokens)
+        loss = loss_sum * s.world_size / max(1, label_tokens)
         if s.scaler is not None:
             s.scaler.scale(loss).backward()
         else:

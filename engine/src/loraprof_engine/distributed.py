@@ -1,0 +1,143 @@
+"""Data-parallel runs: the engine under torchrun (`loraprof run --nproc-per-node N`).
+
+torchrun starts one engine per rank with RANK / LOCAL_RANK / WORLD_SIZE set. Every rank reads the same
+seeded micro-batch stream; a step takes world × gradAccum micro-batches and rank r trains on every
+world-th one from r. The global batch is therefore batchSize × gradAccum × world, and a step of N ranks
+sees exactly the micro-batches one process with gradAccum × N would see. Each rank's loss is divided by
+the whole step's label tokens and multiplied by the world size, so DDP's gradient average equals the
+single process's gradient.
+
+Only rank 0 reports: torchrun closes every descriptor above 2 in its workers, so rank 0 reopens the
+event pipe through its parent's /proc entry (fd 3 of torchrun, which the TS side gave it); the other
+ranks log to stderr only. Every rank keeps the stdin pipe (workers inherit fd 0), so each one exits
+when the TS side dies.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import EngineError
+from .events import EVENT_FD
+
+if TYPE_CHECKING:  # torch is imported by the recipe, after the RunSpec is checked
+    import torch
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    local_rank: int = 0
+    size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def world_from_env() -> World:
+    """The rank layout torchrun sets; a plain engine process is a world of one."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    return World(rank=int(os.environ["RANK"]), local_rank=int(os.environ.get("LOCAL_RANK", "0")), size=size)
+
+
+def reopen_event_pipe(world: World) -> None:
+    """Rank 0: give this process fd 3 again, the event pipe torchrun was started with (see the module doc)."""
+    if not world.distributed or world.rank != 0:
+        return
+    try:
+        os.fstat(EVENT_FD)
+        return  # already open (a launcher that keeps descriptors)
+    except OSError:
+        pass
+    source = f"/proc/{os.getppid()}/fd/{EVENT_FD}"
+    fd = os.open(source, os.O_WRONLY)
+    if fd != EVENT_FD:
+        os.dup2(fd, EVENT_FD)
+        os.close(fd)
+
+
+def init_process_group(world: World, device_type: str) -> None:
+    if not world.distributed:
+        return
+    import torch.distributed as dist
+
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
+
+
+def check_supported(world: World, loss_implementation: str, grad_checkpointing: bool) -> None:
+    """Refuse what DDP here does not cover, before the model loads."""
+    if not world.distributed:
+        return
+    if loss_implementation != "full":
+        raise EngineError(
+            "config",
+            f"train.lossImplementation {loss_implementation} is not supported with --nproc-per-node > 1 "
+            "(the chunked and fused losses call the decoder past DistributedDataParallel's forward)",
+            "Use lossImplementation full for data-parallel runs.",
+        )
+    if grad_checkpointing:
+        raise EngineError(
+            "config",
+            "train.gradCheckpointing is not supported with --nproc-per-node > 1 yet",
+            "Turn gradient checkpointing off for data-parallel runs.",
+        )
+
+
+def wrap(model: Any, world: World, device: torch.device) -> Any:
+    """DistributedDataParallel around the PEFT model: gradients of the trainable (LoRA) weights are averaged."""
+    if not world.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def mean_over_ranks(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The step's loss: each rank holds its share × world, so the mean over ranks is the global loss."""
+    if not world.distributed:
+        return value
+    import torch.distributed as dist
+
+    total = value.detach().clone()
+    dist.all_reduce(total)
+    return total / world.size
+
+
+def rank_memory(world: World, snapshot: dict[str, Any]) -> dict[str, Any] | None:
+    """Every rank's memory peaks (allocator and host RSS), gathered on all ranks; None for one process."""
+    if not world.distributed:
+        return None
+    import torch.distributed as dist
+
+    mine = {
+        "rank": world.rank,
+        "peakAllocatedBytes": snapshot.get("peakAllocatedBytes"),
+        "peakReservedBytes": snapshot.get("peakReservedBytes"),
+        # ru_maxrss is in KiB on Linux.
+        "peakHostRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+    gathered: list[Any] = [None] * world.size
+    dist.all_gather_object(gathered, mine)
+    peaks = [r["peakAllocatedBytes"] for r in gathered if r["peakAllocatedBytes"] is not None]
+    return {
+        "worldSize": world.size,
+        "perRank": gathered,
+        "maxPeakAllocatedBytes": max(peaks) if peaks else None,
+        "maxPeakHostRssBytes": max(r["peakHostRssBytes"] for r in gathered),
+    }
+
+
+def finish(world: World) -> None:
+    if world.distributed:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -10,7 +10,7 @@ from conftest import learnable_records, make_spec, run_engine, write_shard
 
 pytestmark = pytest.mark.slow
 
-TORCHRUN = ("torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "loraprof_engine")
+TORCHRUN = ("loraprof_engine.launch", "2")  # torchrun --standalone --nproc-per-node 2, fd 3 kept
 TRAIN = {"steps": 6, "warmupSteps": 1, "logEverySteps": 2}
 # fp32 on the CPU: the two runs do the same arithmetic except gloo's sum of the two ranks' gradients,
 # whose rounding can differ from one process's accumulation in the last bits.

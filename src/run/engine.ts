@@ -131,6 +131,8 @@ export function startEngine(opts: {
   signal?: AbortSignal;
   /** A zygote's socket (zygote.ts): the run is forked from it, through a small attach process. */
   zygote?: string;
+  /** Data-parallel ranks on this host: the engine runs under torchrun (distributed.py); no zygote then. */
+  nprocPerNode?: number;
 }): EngineHandle {
   mkdirSync(opts.runDir, { recursive: true });
   const specPath = join(opts.runDir, "spec.json");
@@ -141,13 +143,18 @@ export function startEngine(opts: {
   mkdirSync(dirname(specPath), { recursive: true });
 
   // Through a zygote, the attach process stands in for the engine: same pipes, exit status, signals.
-  const args = opts.zygote
-    ? ["-m", "loraprof_engine.attach", opts.zygote, specPath]
-    : ["-m", "loraprof_engine", specPath];
+  const ranks = opts.nprocPerNode ?? 1;
+  const args =
+    ranks > 1
+      ? ["-m", "loraprof_engine.launch", String(ranks), specPath]
+      : opts.zygote
+        ? ["-m", "loraprof_engine.attach", opts.zygote, specPath]
+        : ["-m", "loraprof_engine", specPath];
   const child: ChildProcess = spawn(opts.python, args, {
     stdio: ["pipe", "pipe", "pipe", "pipe"],
     detached: true,
-    env: engineEnv(),
+    // NVLink SHARP (NVLS) multicast off: it needs fabric support that shared hosts do not grant.
+    env: engineEnv(ranks > 1 ? { NCCL_NVLS_ENABLE: "0" } : {}),
   });
 
   const tail: string[] = [];

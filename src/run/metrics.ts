@@ -35,6 +35,8 @@ export interface RunMetrics {
   /** NVML energy counter over the measured window. */
   energyJoules: number | null;
   joulesPerRealToken: number | null;
+  /** Data-parallel runs: each rank's memory peaks and their maxima (tokens above are over all ranks). */
+  ranks?: NonNullable<SummaryEvent["ranks"]>;
   /** Why a null figure is null, by field. */
   nullReasons: Record<string, string>;
   warnings: string[];
@@ -81,6 +83,7 @@ export function metricsFromSummary(s: SummaryEvent): RunMetrics {
     lossLast: s.lossLast,
     energyJoules: energy,
     joulesPerRealToken: energy !== null && s.realTokens > 0 ? energy / s.realTokens : null,
+    ...(s.ranks ? { ranks: s.ranks } : {}),
     nullReasons,
     warnings,
   };

@@ -44,6 +44,8 @@ export interface RunContext {
   python?: string;
   /** A running zygote's socket: the engine is forked from it instead of started fresh. */
   zygote?: string;
+  /** Data-parallel ranks (`run --nproc-per-node`): the global batch is batchSize × gradAccum × ranks. */
+  nprocPerNode?: number;
   signal?: AbortSignal;
   sweepId?: string;
   onProgress?: (p: RunProgress) => void;
@@ -157,6 +159,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     runDir,
     signal: stop.signal,
     ...(ctx.zygote ? { zygote: ctx.zygote } : {}),
+    ...(ctx.nprocPerNode ? { nprocPerNode: ctx.nprocPerNode } : {}),
     onEvent: (ev) => {
       for (const o of ctx.observers ?? []) o.event?.(ev);
       switch (ev.type) {

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .distributed import reopen_event_pipe, world_from_env
+from .distributed import keep_event_pipe, world_from_env
 from .errors import EXIT_USAGE, EngineError, classify, exit_code_for
 from .events import EventStream, open_event_stream
 from .process import install_sigterm_handler, watch_parent_via_stdin
@@ -16,7 +16,7 @@ from .spec import load_runspec
 
 def main(argv: list[str]) -> int:
     world = world_from_env()  # a data-parallel run under torchrun: only rank 0 reports
-    reopen_event_pipe(world)
+    keep_event_pipe(world)
     # exits 2 when fd 3 is not open: there is nobody to report to
     events = open_event_stream() if world.rank == 0 else EventStream(Path(os.devnull).open("w"))  # noqa: SIM115
     install_sigterm_handler()

@@ -7,14 +7,14 @@ sees exactly the micro-batches one process with gradAccum × N would see. Each r
 the whole step's label tokens and multiplied by the world size, so DDP's gradient average equals the
 single process's gradient.
 
-Only rank 0 reports: torchrun closes every descriptor above 2 in its workers, so rank 0 reopens the
-event pipe through its parent's /proc entry (fd 3 of torchrun, which the TS side gave it); the other
-ranks log to stderr only. Every rank keeps the stdin pipe (workers inherit fd 0), so each one exits
+Only rank 0 reports, on the fd 3 that launch.py keeps open in torchrun's workers; the other ranks
+close it and log to stderr only. Every rank keeps the stdin pipe (workers inherit fd 0), so each one exits
 when the TS side dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 from dataclasses import dataclass
@@ -46,20 +46,11 @@ def world_from_env() -> World:
     return World(rank=int(os.environ["RANK"]), local_rank=int(os.environ.get("LOCAL_RANK", "0")), size=size)
 
 
-def reopen_event_pipe(world: World) -> None:
-    """Rank 0: give this process fd 3 again, the event pipe torchrun was started with (see the module doc)."""
-    if not world.distributed or world.rank != 0:
-        return
-    try:
-        os.fstat(EVENT_FD)
-        return  # already open (a launcher that keeps descriptors)
-    except OSError:
-        pass
-    source = f"/proc/{os.getppid()}/fd/{EVENT_FD}"
-    fd = os.open(source, os.O_WRONLY)
-    if fd != EVENT_FD:
-        os.dup2(fd, EVENT_FD)
-        os.close(fd)
+def keep_event_pipe(world: World) -> None:
+    """Ranks other than 0 close the event pipe they inherited (launch.py), so it ends with rank 0."""
+    if world.distributed and world.rank != 0:
+        with contextlib.suppress(OSError):
+            os.close(EVENT_FD)
 
 
 def init_process_group(world: World, device_type: str) -> None:

@@ -32,6 +32,10 @@ export function registerRun(program: Command): void {
     .option("-q, --quiet", "no progress output")
     .option("--no-telemetry", "do not sample the GPU with nvidia-smi during the run")
     .option(
+      "--nproc-per-node <n>",
+      "data-parallel ranks under torchrun (gloo on the CPU, NCCL on GPUs); global batch = batchSize × gradAccum × n",
+    )
+    .option(
       "--assumed-watts <watts>",
       "board power for the study's estimate method (default: the GPU catalog's)",
     )
@@ -43,9 +47,27 @@ export function registerRun(program: Command): void {
         quiet: Boolean(opts["quiet"]),
         telemetry: opts["telemetry"] !== false,
         assumedWatts: parseWatts(opts["assumedWatts"]),
+        nprocPerNode: parseRanks(opts["nprocPerNode"]),
       });
       process.exitCode = code;
     });
+}
+
+function parseRanks(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new LoraprofError("FLAG_INVALID", "invalid --nproc-per-node", {
+      problems: [
+        {
+          field: "--nproc-per-node",
+          message: `"${String(v)}" is not a whole number of ranks between 1 and 64`,
+          hint: "e.g. --nproc-per-node 2 (one rank per GPU; on the CPU, ranks share its cores)",
+        },
+      ],
+    });
+  }
+  return n;
 }
 
 function parseWatts(v: unknown): number | null {
@@ -88,6 +110,7 @@ export async function runAndReport(
     title?: string;
     telemetry?: boolean;
     assumedWatts?: number | null;
+    nprocPerNode?: number | undefined;
   },
 ): Promise<number> {
   const ctx = openContext({ db: opts.db });
@@ -106,6 +129,7 @@ export async function runAndReport(
       signal: interrupt.signal,
       onProgress: progress.onProgress,
       observers: telemetryObservers(ctx, opts),
+      ...(opts.nprocPerNode ? { nprocPerNode: opts.nprocPerNode } : {}),
     });
     progress.stop();
     if (opts.json) printJson(runResultJson(result));

@@ -185,7 +185,12 @@ def wait_for_steps(read_end: int, proc: subprocess.Popen, timeout: float = 90) -
 
 
 def test_sigterm_ends_the_run_promptly_without_a_traceback(tmp_path: Path, shard: Path) -> None:
-    proc, read_end = start_engine(long_spec(tmp_path, shard), tmp_path / "stderr")
+    assert_sigterm_ends_the_run(tmp_path, shard)
+
+
+def assert_sigterm_ends_the_run(tmp_path: Path, shard: Path, module: tuple[str, ...] = ("loraprof_engine",)) -> None:
+    """SIGTERM in the training loop: exit 143 within 10 s, no traceback (the zygote tests reuse it)."""
+    proc, read_end = start_engine(long_spec(tmp_path, shard), tmp_path / "stderr", module)
     wait_for_steps(read_end, proc)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)

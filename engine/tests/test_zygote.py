@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from loraprof_engine.errors import EXIT_ERROR, EXIT_PARENT_GONE, EXIT_SIGTERM
-from test_engine import long_spec, wait_for_steps
+from loraprof_engine.errors import EXIT_ERROR, EXIT_PARENT_GONE
+from test_engine import assert_sigterm_ends_the_run, long_spec, wait_for_steps
 
 from conftest import SRC_DIR, learnable_records, make_spec, read_until_exit, run_engine, start_engine, write_shard
 
@@ -71,13 +70,7 @@ def test_a_forked_run_reports_what_a_plain_run_does(zygote: tuple, shard: Path, 
 
 
 def test_sigterm_to_the_attach_process_ends_the_forked_run_with_143(zygote: tuple, shard: Path, tmp_path: Path) -> None:
-    proc, read_end = start_engine(long_spec(tmp_path, shard), tmp_path / "stderr", attach(zygote[0]))
-    wait_for_steps(read_end, proc)
-    started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    read_until_exit(read_end, proc, timeout=30)
-    assert proc.returncode == EXIT_SIGTERM
-    assert time.monotonic() - started < 10
+    assert_sigterm_ends_the_run(tmp_path, shard, attach(zygote[0]))
 
 
 def test_the_forked_run_exits_when_its_parent_closes_stdin(zygote: tuple, shard: Path, tmp_path: Path) -> None:

@@ -150,7 +150,19 @@ def collate(shard: Shard, indices: list[int], pad_token_id: int, padding: str, s
     labels = np.full((len(indices), width), IGNORE_INDEX, dtype=np.int64)
     for row, index in enumerate(indices):
         _write_record(shard, index, (input_ids, attention_mask, labels), row, 0)
-    real = int(sum(lengths))
+    return _micro_batch(
+        (input_ids, attention_mask, labels),
+        real=int(sum(lengths)),
+        records=len(indices),
+        span=(len(indices) * width * width, len(indices) * width),
+    )
+
+
+def _micro_batch(
+    arrays: tuple[Any, Any, Any], real: int, records: int, span: tuple[int, int], **packed: Any
+) -> MicroBatch:
+    """The MicroBatch of filled (input ids, mask, labels) arrays, with its token counts."""
+    input_ids, attention_mask, labels = arrays
     return MicroBatch(
         input_ids=input_ids,
         attention_mask=attention_mask,
@@ -159,9 +171,10 @@ def collate(shard: Shard, indices: list[int], pad_token_id: int, padding: str, s
         processed_tokens=int(input_ids.size),
         # The first position has no preceding token to predict it from: the causal shift drops it.
         label_tokens=int((labels[:, 1:] != IGNORE_INDEX).sum()),
-        records=len(indices),
-        span_sq=len(indices) * width * width,
-        span_tokens=len(indices) * width,
+        records=records,
+        span_sq=span[0],
+        span_tokens=span[1],
+        **packed,
     )
 
 
@@ -205,19 +218,14 @@ def collate_packed(shard: Shard, rows: list[list[int]], pad_token_id: int) -> Mi
             bounds.append((r + 1) * width)
     cu = np.asarray(bounds, dtype=np.int32)
     real = int(sum(sum(row) for row in lengths))
-    return MicroBatch(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        labels=labels,
-        real_tokens=real,
-        processed_tokens=int(input_ids.size),
-        label_tokens=int((labels[:, 1:] != IGNORE_INDEX).sum()),
+    return _micro_batch(
+        (input_ids, attention_mask, labels),
+        real=real,
+        records=sum(len(row) for row in rows),
+        span=(sum(n * n for row in lengths for n in row), real),
         position_ids=position_ids,
         cu_seqlens=cu,
         max_seqlen=int(np.diff(cu).max()),
-        records=sum(len(row) for row in rows),
-        span_sq=sum(n * n for row in lengths for n in row),
-        span_tokens=real,
     )
 
 

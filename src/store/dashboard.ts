@@ -5,7 +5,7 @@
  * finished runs answers a list without scanning their steps).
  */
 import type { Db } from "./db.js";
-import { parse, type RunError, type RunRecord, type RunRow } from "./runs.js";
+import { parse, runHeader, type RunError, type RunRecord, type RunRow } from "./runs.js";
 
 /** What the runs list shows of a run: a RunRecord without its spec, environment, data and summary. */
 export type RunListRow = Pick<
@@ -48,13 +48,7 @@ export function listRunRows(db: Db, limit = 1000): RunListRow[] {
     )
     .all(Math.floor(limit)) as Row[];
   return rows.map((r) => ({
-    id: r.id,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    status: r.status,
-    label: r.label,
-    sweepId: r.sweep_id,
+    ...runHeader(r),
     config: parse(r.config_json),
     metrics: parse(r.metrics_json) as Record<string, unknown> | null,
     error: parse(r.error_json) as RunError | null,

@@ -75,7 +75,10 @@ export interface RunRow {
 export const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
 const json = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 
-function fromRow<C, M>(r: RunRow): RunRecord<C, M> {
+/** The columns every reader of a run row maps the same way (the run's record, the dashboard's list). */
+export function runHeader(
+  r: Pick<RunRow, "id" | "created_at" | "started_at" | "finished_at" | "status" | "label" | "sweep_id">,
+) {
   return {
     id: r.id,
     createdAt: r.created_at,
@@ -84,6 +87,12 @@ function fromRow<C, M>(r: RunRow): RunRecord<C, M> {
     status: r.status,
     label: r.label,
     sweepId: r.sweep_id,
+  };
+}
+
+function fromRow<C, M>(r: RunRow): RunRecord<C, M> {
+  return {
+    ...runHeader(r),
     config: parse(r.config_json) as C,
     spec: parse(r.spec_json),
     environment: parse(r.environment_json),

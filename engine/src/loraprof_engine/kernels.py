@@ -13,6 +13,7 @@ Every choice made here is written to the run's notes (the `loaded` event), so a 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable
@@ -49,20 +50,27 @@ def varlen_available(device: torch.device, dtype: torch.dtype | None) -> tuple[b
     return True, "PyTorch varlen flash attention (torch.nn.attention.varlen)"
 
 
+@functools.cache
+def _varlen_options() -> tuple[dict[str, Any], bool, bool]:
+    """varlen_attn's keyword arguments for causal attention, whether it takes `scale` and `enable_gqa`:
+    read from its signature once (it changed between torch 2.9 and 2.12), not in every layer's call."""
+    assert _varlen is not None
+    params = inspect.signature(_varlen).parameters
+    # torch >= 2.10: causal is a window reaching back without limit and zero tokens ahead.
+    causal: dict[str, Any] = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
+    return causal, "scale" in params, "enable_gqa" in params
+
+
 def _varlen_call(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: torch.Tensor, max_len: int, scale: float | None
 ) -> torch.Tensor:
     assert _varlen is not None
-    params = inspect.signature(_varlen).parameters
-    kwargs: dict[str, Any] = {}
-    if "is_causal" in params:
-        kwargs["is_causal"] = True
-    else:  # torch >= 2.10: causal is a window reaching back without limit and zero tokens ahead
-        kwargs["window_size"] = (-1, 0)
-    if "scale" in params and scale is not None:
+    causal, takes_scale, takes_gqa = _varlen_options()
+    kwargs: dict[str, Any] = dict(causal)
+    if takes_scale and scale is not None:
         kwargs["scale"] = scale
     if k.shape[1] != q.shape[1]:
-        if "enable_gqa" in params:
+        if takes_gqa:
             kwargs["enable_gqa"] = True
         else:  # grouped-query attention by repeating the key/value heads (what SDPA's enable_gqa does)
             k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)

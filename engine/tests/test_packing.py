@@ -13,11 +13,13 @@ import torch
 from loraprof_engine.data import (
     IGNORE_INDEX,
     PACK_LOOKAHEAD,
+    StaticShape,
     collate,
     collate_packed,
     micro_batches,
     open_shard,
     pack_rows,
+    packed_static_shape,
     record_order,
 )
 from loraprof_engine.kernels import PACKED_ATTENTION, block_causal_mask, register_packed_attention
@@ -82,6 +84,54 @@ def test_collate_packed_restarts_positions_and_never_targets_a_record_start(tmp_
     # Every target of the records alone is a target here, and nothing else: label tokens add up.
     alone = sum(collate(shard, [i], 0, "longest", 16).label_tokens for i in range(3))
     assert batch.label_tokens == alone
+
+
+def test_collate_packed_in_a_static_shape_pads_rows_to_seq_len_and_boundaries_to_the_slots(tmp_path: Path) -> None:
+    shard = open_shard(str(write_shard(tmp_path / "s", UNMASKED)), 16)
+    batch = collate_packed(shard, [[0, 1]], pad_token_id=0, static=StaticShape(rows=2, width=16, slots=6))
+    assert batch.input_ids.shape == (2, 16)
+    assert batch.cu_seqlens is not None and batch.position_ids is not None
+    # record 0 (9), record 1 (3), row 0's padding (4), row 1 empty: one padding segment, then zero-length ones.
+    assert batch.cu_seqlens.tolist() == [0, 9, 12, 16, 32, 32, 32]
+    assert batch.position_ids[1].tolist() == list(range(16))
+    assert batch.real_tokens == 12 and batch.processed_tokens == 32 and batch.records == 2
+    loose = collate_packed(shard, [[0, 1]], pad_token_id=0)
+    assert batch.label_tokens == loose.label_tokens  # the padding adds no target
+
+
+def test_packed_static_shape_holds_every_micro_batch_of_the_run(tmp_path: Path) -> None:
+    shard = open_shard(str(write_shard(tmp_path / "s", UNMASKED * 7)), 16)
+    spec = DataSpec(shard_dir="", pad_token_id=0, batch_size=2, seq_len=16, grad_accum=1, padding="packed", seed=3)
+    shape = packed_static_shape(shard, spec, 25)
+    assert (shape.rows, shape.width) == (2, 16)
+    loose = list(itertools.islice(micro_batches(shard, spec), 25))
+    assert shape.slots == max(b.records for b in loose) + 2
+    for batch in itertools.islice(micro_batches(shard, spec, shape), 25):  # none overflows the slots
+        assert batch.input_ids.shape == (2, 16)
+        assert batch.cu_seqlens is not None and len(batch.cu_seqlens) == shape.slots + 1
+
+
+def test_a_static_shape_leaves_every_loss_and_gradient_as_it_was(tmp_path: Path) -> None:
+    """What CUDA graphs replay: rows padded to seqLen, boundaries padded with zero-length segments. The
+    padding is its own segment and carries no target, so loss and LoRA gradients are unchanged."""
+    register_packed_attention()
+    model = tiny_peft_model("qwen2", attn_implementation=PACKED_ATTENTION)
+    shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
+    settings = StepSettings(CPU, [], None, None, None)
+
+    def loss_and_grads(batch) -> tuple[torch.Tensor, list[torch.Tensor]]:  # type: ignore[no-untyped-def]
+        model.zero_grad(set_to_none=True)
+        loss = batch_loss_sum(model, to_device(batch, CPU), settings)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    rows = [[0, 1], [2]]
+    loose_loss, loose_grads = loss_and_grads(collate_packed(shard, rows, 0))
+    static_loss, static_grads = loss_and_grads(collate_packed(shard, rows, 0, StaticShape(rows=3, width=32, slots=9)))
+    torch.testing.assert_close(static_loss, loose_loss, rtol=1e-5, atol=1e-6)
+    assert len(static_grads) == len(loose_grads) > 0
+    for a, b in zip(loose_grads, static_grads, strict=True):
+        assert float((b - a).norm() / a.norm()) <= 1e-5
 
 
 def test_micro_batches_in_packed_mode_pack_batch_size_rows_of_seq_len(tmp_path: Path) -> None:
@@ -242,3 +292,25 @@ def test_what_packing_and_the_fused_losses_do_not_model_is_refused_naming_the_se
     with pytest.raises(EngineError) as caught:
         check_fast_path(spec)
     assert caught.value.kind == "config" and caught.value.message.startswith(field)
+
+
+def test_cuda_graphs_fall_back_with_a_reason_where_they_cannot_run(tmp_path: Path) -> None:
+    from loraprof_engine.graphs import graphs_unavailable
+    from loraprof_engine.spec import parse_runspec
+
+    from conftest import make_spec
+
+    shard = write_shard(tmp_path / "s", UNMASKED)
+    raw = make_spec(tmp_path, shard, train={"cudaGraphs": True})
+    raw["data"]["padding"] = "packed"
+    spec = parse_runspec(raw)
+    assert "CUDA device" in (graphs_unavailable(spec, CPU) or "")
+    cuda = torch.device("cuda", 0)
+    assert graphs_unavailable(spec, cuda) is None
+    raw["data"]["padding"] = "longest"
+    assert "packed" in (graphs_unavailable(parse_runspec(raw), cuda) or "")
+    raw["data"]["padding"] = "packed"
+    assert "data-parallel" in (graphs_unavailable(parse_runspec(raw), cuda, world_size=2) or "")
+    raw["lora"]["dropout"] = 0.1
+    raw["train"]["gradCheckpointing"] = True
+    assert "dropout 0" in (graphs_unavailable(parse_runspec(raw), cuda) or "")

@@ -128,6 +128,13 @@ export const RUN_FLAGS: FlagDef[] = [
     kind: "bool",
     description: "add LoRA updates with one addmm per layer (fast recipe default)",
   },
+  {
+    flag: "cuda-graphs",
+    field: "cudaGraphs",
+    kind: "bool",
+    description:
+      "replay the decoder's forward and backward as CUDA graphs (packed, GPU; fast recipe default)",
+  },
   { flag: "precision", field: "precision", kind: "string", description: "auto|fp32|fp16|bf16" },
   { flag: "method", field: "method", kind: "string", description: "lora|qlora" },
   { flag: "lora-r", field: "lora.r", kind: "int", description: "LoRA rank (default 16)" },

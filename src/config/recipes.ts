@@ -13,7 +13,18 @@ export const RECIPE_DEFAULTS: Record<Recipe, Record<string, unknown>> = {
   /**
    * packed: no padding computed, attention kept inside each record (varlen flash attention on CUDA).
    * fused: Liger's fused linear cross-entropy, no logits and no recompute. liger: fused RMSNorm,
-   * SwiGLU and RoPE, fewer kernel launches and fewer saved activations.
+   * SwiGLU and RoPE, fewer kernel launches and fewer saved activations. fusedLora: one addmm per LoRA
+   * update. cudaGraphs: the decoder's forward and backward replayed as CUDA graphs (rows padded to seqLen),
+   * which removes the per-kernel host cost that bounds small steps. LoRA dropout 0 (Unsloth's fast path
+   * also assumes it): with checkpointing a graph cannot replay dropout's masks in the recompute, so a
+   * `--lora-dropout` above 0 turns the graphs off, with a note.
    */
-  fast: { padding: "packed", loss: "fused", kernels: "liger", fusedLora: true },
+  fast: {
+    padding: "packed",
+    loss: "fused",
+    kernels: "liger",
+    fusedLora: true,
+    cudaGraphs: true,
+    lora: { dropout: 0 },
+  },
 };

@@ -143,6 +143,11 @@ export const RunConfigSchema = z
      * gradients as PEFT's forward, without its dtype round trips and extra passes over the output).
      */
     fusedLora: z.boolean().default(false),
+    /**
+     * Replay the decoder's forward and backward as CUDA graphs (packed rows only, padded to seqLen so
+     * every micro-batch has one shape; GPU only, falls back with a note elsewhere).
+     */
+    cudaGraphs: z.boolean().default(false),
     /** Target tokens per LM-head chunk with `loss: chunked` (1024 × 152k vocab ≈ 0.6 GiB per fp32 copy). */
     lossChunkTokens: posInt().default(DEFAULT_LOSS_CHUNK_TOKENS),
     /** Optimizer steps in all, warmup included. */

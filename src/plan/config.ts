@@ -81,6 +81,7 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     seqLen: config.seqLen,
     gradAccum: config.gradAccum,
     padding: config.padding,
+    cudaGraphs: config.padding === "packed" && config.cudaGraphs === true,
     precision: planPrecision(config, opts.gpu),
     method,
     quant: method === "qlora" ? { type: config.quant.type, doubleQuant: config.quant.doubleQuant } : null,

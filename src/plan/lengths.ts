@@ -276,6 +276,8 @@ export interface RunShape {
   gradAccum: number;
   seqLen: number;
   padding: PaddingMode;
+  /** Packed rows replayed as CUDA graphs: every micro-batch is padded to batchSize × seqLen. */
+  cudaGraphs?: boolean;
   /** With all three, and every record's length, the run's own records are walked. */
   steps?: number;
   warmupSteps?: number;
@@ -356,9 +358,11 @@ function packedWidths(run: RunShape): RunWidths {
     let squares = 0;
     batches.forEach((batch, k) => {
       const t = packedBatchTokens(batch, truncated);
-      peak = Math.max(peak, t.width);
+      // CUDA graphs replay one static shape: every row seqLen wide, batchSize rows (empty ones too).
+      const width = run.cudaGraphs ? seqLen : t.width;
+      peak = Math.max(peak, width);
       if (k < run.warmupSteps! * run.gradAccum) return;
-      processed += batch.length * t.width;
+      processed += (run.cudaGraphs ? batchSize : batch.length) * width;
       real += t.real;
       for (const row of batch) for (const i of row) squares += truncated[i]! ** 2;
     });

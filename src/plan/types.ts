@@ -17,6 +17,8 @@ export interface PlanInput {
   seqLen: number;
   gradAccum: number;
   padding: PaddingMode;
+  /** Packed rows replayed as CUDA graphs (RunConfig `cudaGraphs`): rows padded to seqLen. */
+  cudaGraphs?: boolean;
   precision: Precision;
   method: "lora" | "qlora";
   /** 4-bit storage of the base linear weights; required for qlora, null for lora. */

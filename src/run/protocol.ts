@@ -133,6 +133,8 @@ export const RunSpecSchema = z
         kernels: z.enum(KERNELS),
         /** LoRA's update added to the base output by one addmm per layer (no input casts, no extra passes). */
         fusedLora: z.boolean(),
+        /** The decoder replayed as CUDA graphs (packed rows padded to seqLen); falls back with a note. */
+        cudaGraphs: z.boolean(),
       })
       .strict(),
     lora: z

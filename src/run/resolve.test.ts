@@ -56,7 +56,9 @@ describe("recipes", () => {
       lossImplementation: "fused",
       kernels: "liger",
       fusedLora: true,
+      cudaGraphs: true,
     });
+    expect(fast.lora.dropout).toBe(0);
     const mine = await specFromArgs(["--recipe", "fast", "--padding", "longest", "--loss", "chunked"]);
     expect(mine.data.padding).toBe("longest");
     expect(mine.train).toMatchObject({ recipe: "fast", lossImplementation: "chunked", kernels: "liger" });
@@ -70,6 +72,7 @@ describe("recipes", () => {
       lossImplementation: "full",
       kernels: "none",
       fusedLora: false,
+      cudaGraphs: false,
     });
   });
 });

@@ -337,6 +337,7 @@ export function buildRunSpec(args: {
       recipe: c.recipe,
       kernels: c.kernels,
       fusedLora: c.fusedLora,
+      cudaGraphs: c.cudaGraphs,
     },
     lora: { ...c.lora },
     quant: c.method === "qlora" ? { ...c.quant } : null,

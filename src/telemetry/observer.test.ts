@@ -101,6 +101,7 @@ const spec = {
     recipe: "reference",
     kernels: "none",
     fusedLora: false,
+    cudaGraphs: false,
   },
   lora: { r: 16, alpha: 32, dropout: 0, targetModules: "all-linear" },
   quant: { type: "nf4", doubleQuant: true },

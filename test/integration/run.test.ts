@@ -80,4 +80,43 @@ describe("loraprof run on the CPU (tiny-qwen2, Alpaca sample)", () => {
     expect(a.status).toBe("completed");
     expect(b.data.shardReused).toBe(true);
   });
+
+  it("runs --recipe fast on the CPU, each GPU-only piece falling back with its reason in the notes", () => {
+    const r = cli(
+      [
+        "run",
+        "--dataset",
+        alpacaPath,
+        "--subset",
+        "64",
+        "--steps",
+        "4",
+        "--warmup-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "256",
+        "--recipe",
+        "fast",
+        "--device",
+        "cpu",
+        "--json",
+      ],
+      env,
+    );
+    const out = json<RunJson & { loaded: { notes: string[] } }>(r);
+    expect(out.status, r.stderr).toBe("completed");
+    const notes = out.loaded.notes.join("\n");
+    expect(notes).toMatch(/packed rows: .*block-diagonal causal mask/);
+    expect(notes).toMatch(/fused linear cross-entropy unavailable .*chunked loss instead/);
+    expect(notes).toMatch(/Liger not applied/);
+    expect(notes).toMatch(/LoRA forward fused/);
+    expect(notes).toMatch(/CUDA graphs not used: CUDA graphs need a CUDA device/);
+    // Packed rows: real tokens nearly fill the rows (records up to 256 tokens, 2 rows × 256 per step).
+    expect(out.metrics["realTokensPerSecond"]!).toBeGreaterThan(0);
+    expect(out.metrics["realTokensPerSecond"]! / out.metrics["processedTokensPerSecond"]!).toBeGreaterThan(
+      0.8,
+    );
+  });
 });

@@ -189,16 +189,32 @@ def _write_record(shard: Shard, index: int, arrays: tuple[Any, Any, Any], row: i
     labels[row, span] = np.where(shard.labels[start:end] == 1, ids, IGNORE_INDEX)
 
 
-def collate_packed(shard: Shard, rows: list[list[int]], pad_token_id: int) -> MicroBatch:
-    """Rows of records laid end to end, right-padded to the fullest row (a few tokens, not a record's worth).
+@dataclass(frozen=True)
+class StaticShape:
+    """One fixed layout for every packed micro-batch of a run (CUDA graphs replay fixed shapes): `rows` rows
+    of `width` tokens, and `slots` segments (records, then each row's padding), the unused ones as zero-length
+    segments at the end of cu_seqlens (flash attention skips them)."""
+
+    rows: int
+    width: int
+    slots: int
+
+
+def collate_packed(
+    shard: Shard, rows: list[list[int]], pad_token_id: int, static: StaticShape | None = None
+) -> MicroBatch:
+    """Rows of records laid end to end, right-padded to the fullest row (a few tokens, not a record's worth),
+    or to the run's static shape (`static`: every row `width` wide, `rows` rows, `slots` segments).
 
     Each record keeps its own positions (0, 1, …) and its first token is never a target: the token before
     it belongs to another record, and predicting across that seam would train on a pairing that does not
     exist. With attention kept inside each record (`cu_seqlens`), every record's loss terms and therefore
     every gradient are those of the record trained alone (engine/tests/test_packing.py checks this).
     """
+    if static is not None:
+        rows = rows + [[] for _ in range(static.rows - len(rows))]  # an empty row: one padding segment
     lengths = [[int(shard.offsets[i + 1] - shard.offsets[i]) for i in row] for row in rows]
-    width = max(sum(row) for row in lengths)
+    width = static.width if static is not None else max(sum(row) for row in lengths)
     shape = (len(rows), width)
     input_ids = np.full(shape, pad_token_id, dtype=np.int64)
     attention_mask = np.zeros(shape, dtype=np.int64)
@@ -216,6 +232,10 @@ def collate_packed(shard: Shard, rows: list[list[int]], pad_token_id: int) -> Mi
         if at < width:  # the row's padding: a segment of its own, attending only to itself
             position_ids[r, at:] = np.arange(width - at)
             bounds.append((r + 1) * width)
+    if static is not None:
+        if len(bounds) - 1 > static.slots:
+            raise AssertionError(f"{len(bounds) - 1} segments in a micro-batch sized for {static.slots}")
+        bounds += [bounds[-1]] * (static.slots + 1 - len(bounds))  # zero-length segments
     cu = np.asarray(bounds, dtype=np.int32)
     real = int(sum(sum(row) for row in lengths))
     return _micro_batch(
@@ -227,6 +247,22 @@ def collate_packed(shard: Shard, rows: list[list[int]], pad_token_id: int) -> Mi
         cu_seqlens=cu,
         max_seqlen=int(np.diff(cu).max()),
     )
+
+
+def record_lengths(shard: Shard) -> npt.NDArray[np.int64]:
+    return np.diff(shard.offsets.astype(np.int64)).astype(np.int64)
+
+
+def packed_static_shape(shard: Shard, data: DataSpec, micro_batch_count: int) -> StaticShape:
+    """The static shape that holds the first `micro_batch_count` packed micro-batches of the run: the packer
+    replayed on the host (no collation) to find the most segments one micro-batch will carry."""
+    order = record_order(shard.records, data.seed)
+    packs = pack_rows(order, record_lengths(shard), data.batch_size, data.seq_len)
+    most = 0
+    for _, rows in zip(range(micro_batch_count), packs, strict=False):
+        most = max(most, sum(len(row) for row in rows))
+    # + one padding segment per row, at most (a full row has none; an empty row is one)
+    return StaticShape(rows=data.batch_size, width=data.seq_len, slots=most + data.batch_size)
 
 
 PACK_LOOKAHEAD = 64  # records tried past one that fits no row before the micro-batch is closed
@@ -270,14 +306,14 @@ def pack_rows(
         yield [row for row in batch if row]
 
 
-def micro_batches(shard: Shard, data: DataSpec) -> Iterator[MicroBatch]:
+def micro_batches(shard: Shard, data: DataSpec, static: StaticShape | None = None) -> Iterator[MicroBatch]:
     """Micro-batches in the seeded, cycled record order: batchSize records padded (`longest`, `max_length`),
-    or batchSize rows of up to seqLen tokens packed with whole records (`packed`)."""
+    or batchSize rows of up to seqLen tokens packed with whole records (`packed`), in the run's `static`
+    shape when one is given."""
     order = record_order(shard.records, data.seed)
     if data.padding == "packed":
-        lengths: npt.NDArray[np.int64] = np.diff(shard.offsets.astype(np.int64)).astype(np.int64)
-        for rows in pack_rows(order, lengths, data.batch_size, data.seq_len):
-            yield collate_packed(shard, rows, data.pad_token_id)
+        for rows in pack_rows(order, record_lengths(shard), data.batch_size, data.seq_len):
+            yield collate_packed(shard, rows, data.pad_token_id, static)
     while True:
         indices = [next(order) for _ in range(data.batch_size)]
         yield collate(shard, indices, data.pad_token_id, data.padding, data.seq_len)

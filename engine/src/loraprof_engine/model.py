@@ -65,6 +65,8 @@ class LoadedModel:
     synthetic_checkpoint: dict[str, Any] | None
     loss_implementation: str = "full"  # what runs: the spec's, or its fallback where a kernel cannot run here
     varlen: bool = False  # packed batches on flash varlen attention (else a block-diagonal mask)
+    graphed: Any = None  # graphs.GraphedDecoder once recorded (graphs.prepare), else None: eager decoder
+    static_shape: Any = None  # data.StaticShape every micro-batch is collated to when graphed
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -473,7 +475,12 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
         with warnings.catch_warnings():
             # Recent 5.x renames it activation_checkpointing_enable (warning only); this name works in 4.35-5.x.
             warnings.simplefilter("ignore", FutureWarning)
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            checkpoint_kwargs: dict[str, Any] = {"use_reentrant": False}
+            if spec.train.cuda_graphs and spec.lora.dropout == 0:
+                # Nothing random runs in a layer without dropout, so there is no generator state to restore
+                # for the recompute; reading it would fail inside a CUDA graph capture.
+                checkpoint_kwargs["preserve_rng_state"] = False
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpoint_kwargs)
         # With a frozen embedding the first layer's input has no grad; non-reentrant checkpointing does
         # not need it, but it keeps LoRA's gradients flowing whatever checkpointing mode runs. Costs one
         # hidden-size activation gradient per token in backward.

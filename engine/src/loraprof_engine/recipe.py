@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import transformers
 
-from . import __version__
+from . import __version__, graphs
 from . import distributed as ddp
 from .data import Shard, check_token_ids, micro_batches, open_shard
 from .device import (
@@ -122,6 +122,7 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     params = [p for p in loaded.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
     loaded.model = ddp.wrap(loaded.model, world, device)
+    graphs.prepare(spec, loaded, shard, device, world.size)
     synchronize(device)
     events.emit(
         {
@@ -283,6 +284,7 @@ def step_settings(spec: RunSpec, loaded: LoadedModel, device: torch.device, worl
         loss_chunk_tokens=t.loss_chunk_tokens,
         varlen=loaded.varlen,
         world_size=world_size,
+        graphed=loaded.graphed,
     )
 
 
@@ -298,7 +300,7 @@ def train(
     t = spec.train
     settings = step_settings(spec, loaded, device, progress.world.size)
     world = progress.world
-    batches = micro_batches(shard, spec.data)
+    batches = micro_batches(shard, spec.data, loaded.static_shape)
     window = MeasurementWindow(device, progress.nvml, spec.telemetry_energy, events)
     done: list[StepRecord] = []
     pending: list[StepRecord] = []

@@ -87,6 +87,7 @@ class TrainSpec:
     recipe: Literal["reference", "fast"]  # what the CLI resolved the settings from (recorded, not acted on)
     kernels: Literal["none", "liger"]  # fused Triton kernels for RMSNorm, SwiGLU and RoPE (GPU only)
     fused_lora: bool  # LoRA's update added by one addmm per layer (kernels.fused_lora_forward)
+    cuda_graphs: bool  # the decoder's forward and backward replayed as CUDA graphs (graphs.py; packed, GPU)
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         recipe=r.enum(t, "recipe", "train.", RECIPES),
         kernels=r.enum(t, "kernels", "train.", KERNELS),
         fused_lora=r.bool_(t, "fusedLora", "train."),
+        cuda_graphs=r.bool_(t, "cudaGraphs", "train."),
     )
     targets = lo.get("targetModules")
     if not (

@@ -32,6 +32,7 @@ class StepSettings:
     loss_chunk_tokens: int = 1024
     varlen: bool = False  # packed batches: flash varlen attention (True) or the block mask (False)
     world_size: int = 1  # data-parallel ranks (distributed.py); DDP averages their gradients
+    graphed: Any = None  # graphs.GraphedDecoder: the decoder replayed from CUDA graphs (packed, static shape)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ def train_step(
     for batch in micro:
         inputs = to_device(batch, s.device, with_loss_rows=s.loss != "full", varlen=s.varlen)
         with torch.autocast(
-            device_type=s.device.type, dtype=s.amp_dtype or torch.float32, enabled=s.amp_dtype is not None
+            device_type=s.device.type,
+            dtype=s.amp_dtype or torch.float32,
+            enabled=s.amp_dtype is not None,
+            cache_enabled=s.graphed is None,  # a graph records its own casts (make_graphed_callables)
         ):
             loss_sum = batch_loss_sum(model, inputs, s)
         # Sum of token losses over the micro-batch ÷ label tokens of the whole step: every target
@@ -93,11 +97,14 @@ def train_step(
 def batch_loss_sum(model: Any, batch: DeviceBatch, s: StepSettings) -> torch.Tensor:
     """The micro-batch's summed token cross-entropy with the run's loss implementation. Call under autocast."""
     if s.loss == "full":
-        logits = model(input_ids=batch.input_ids, **(batch.packed or {})).logits
+        if s.graphed is not None:
+            logits = _lm_head(model)(decoder_hidden(model, batch, s.graphed))
+        else:
+            logits = model(input_ids=batch.input_ids, **(batch.packed or {})).logits
         return token_loss_sum(logits, batch.labels)
     if s.loss == "chunked":
-        return chunked_token_loss_sum(model, batch, s.loss_chunk_tokens)
-    return fused_token_loss_sum(model, batch)
+        return chunked_token_loss_sum(model, batch, s.loss_chunk_tokens, s.graphed)
+    return fused_token_loss_sum(model, batch, s.graphed)
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -114,12 +121,31 @@ def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _decoder_rows(model: Any, batch: DeviceBatch) -> tuple[Any, torch.Tensor | None, torch.Tensor]:
+def _base(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _lm_head(model: Any) -> Any:
+    return _base(model).get_output_embeddings()
+
+
+def decoder_hidden(model: Any, batch: DeviceBatch, graphed: Any = None) -> torch.Tensor:
+    """The decoder body's last hidden states [batch, width, hidden]: run eagerly, or replayed from the
+    run's CUDA graphs (`graphs.GraphedDecoder`) for packed micro-batches of its static shape."""
+    if graphed is not None:
+        assert batch.packed is not None, "CUDA graphs replay packed micro-batches only"
+        return graphed.hidden(batch.input_ids, batch.packed["position_ids"], batch.packed["cu_seq_lens_q"])  # type: ignore[no-any-return]
+    hidden: torch.Tensor = (
+        _base(model).get_decoder()(input_ids=batch.input_ids, **(batch.packed or {})).last_hidden_state
+    )
+    return hidden
+
+
+def _decoder_rows(model: Any, batch: DeviceBatch, graphed: Any = None) -> tuple[Any, torch.Tensor | None, torch.Tensor]:
     """The LM head module, the final hidden states at the loss rows (None if the micro-batch has no target),
     and the flat hidden states (so that a target-free micro-batch still reaches the decoder)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    head = base.get_output_embeddings()
-    hidden: torch.Tensor = base.get_decoder()(input_ids=batch.input_ids, **(batch.packed or {})).last_hidden_state
+    head = _lm_head(model)
+    hidden = decoder_hidden(model, batch, graphed)
     flat = hidden.reshape(-1, hidden.shape[-1])
     rows = batch.loss_rows
     assert rows is not None and batch.loss_targets is not None, "to_device(..., with_loss_rows=True) builds them"
@@ -128,7 +154,7 @@ def _decoder_rows(model: Any, batch: DeviceBatch) -> tuple[Any, torch.Tensor | N
     return head, flat.index_select(0, rows), flat  # a gather by host-built indices, no sync
 
 
-def chunked_token_loss_sum(model: Any, batch: DeviceBatch, chunk_tokens: int) -> torch.Tensor:
+def chunked_token_loss_sum(model: Any, batch: DeviceBatch, chunk_tokens: int, graphed: Any = None) -> torch.Tensor:
     """`token_loss_sum` without ever holding the [batch, width, vocab] logits. Call under the step's autocast.
 
     The decoder body runs once; its final hidden states at the positions whose next token is a target
@@ -143,7 +169,7 @@ def chunked_token_loss_sum(model: Any, batch: DeviceBatch, chunk_tokens: int) ->
     decoder body runs them. The LM head is the model's output embedding module, tied to the input
     embedding or not, called as the full forward calls it.
     """
-    head, picked, flat = _decoder_rows(model, batch)
+    head, picked, flat = _decoder_rows(model, batch, graphed)
     if picked is None:
         # No target in this micro-batch: a zero that still reaches the decoder, as the full loss's would.
         return flat[:, :0].float().sum()
@@ -156,12 +182,12 @@ def chunked_token_loss_sum(model: Any, batch: DeviceBatch, chunk_tokens: int) ->
     return total
 
 
-def fused_token_loss_sum(model: Any, batch: DeviceBatch) -> torch.Tensor:
+def fused_token_loss_sum(model: Any, batch: DeviceBatch, graphed: Any = None) -> torch.Tensor:
     """`token_loss_sum` through Liger's fused linear cross-entropy: the LM head and the loss in one kernel
     sequence that computes the head's input gradient during the forward, chunk by chunk, so neither the
     logits nor a recompute of them is needed (the chunked loss runs the head twice). The LM head's weight
     is frozen (LoRA does not touch it), so only the hidden states' gradient is kept."""
-    head, picked, flat = _decoder_rows(model, batch)
+    head, picked, flat = _decoder_rows(model, batch, graphed)
     if picked is None:
         return flat[:, :0].float().sum()
     assert batch.loss_targets is not None

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from loraprof_engine import graphs
 from loraprof_engine.data import micro_batches, open_shard
 from loraprof_engine.device import NvmlWatch, open_nvml
 from loraprof_engine.model import load_model
@@ -72,8 +73,12 @@ def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
     loaded = load_model(spec, device)
     params = [p for p in loaded.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
+    shard = open_shard(spec.data.shard_dir, spec.data.seq_len)
+    capture_started = time.perf_counter()
+    graphs.prepare(spec, loaded, shard, device)  # train.cudaGraphs: record the decoder's graphs (or a note why not)
+    capture_seconds = time.perf_counter() - capture_started
     settings = step_settings(spec, loaded, device)
-    batches = micro_batches(open_shard(spec.data.shard_dir, spec.data.seq_len), spec.data)
+    batches = micro_batches(shard, spec.data, loaded.static_shape)
     real = processed = 0
     started = 0.0
     losses = []
@@ -105,8 +110,10 @@ def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
         "notes": loaded.notes,
         "lossImplementation": loaded.loss_implementation,
         "varlen": loaded.varlen,
+        "graphed": loaded.graphed is not None,
+        "graphsSeconds": capture_seconds if spec.train.cuda_graphs else None,
     }
-    del loaded, optimizer, settings, params
+    del loaded, optimizer, settings, params, batches
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
@@ -142,6 +149,9 @@ def main() -> None:
                 f"  loss {figures['losses'][0]:.3f}->{figures['losses'][-1]:.3f}",
                 flush=True,
             )
+            for note in figures["notes"]:
+                if "CUDA graphs" in note:
+                    print(f"  {note} ({figures['graphsSeconds']:.1f} s)", flush=True)
         except Exception as exc:  # an OOM or a kernel failure is a row, not the end of the probe
             row = {"name": name, "changes": changes, "error": f"{type(exc).__name__}: {exc}"[:2000]}
             print(f"{name:28s} FAILED {row['error'][:300]}", flush=True)

@@ -35,9 +35,6 @@ abl-packed-chunked:train.precision=bf16,optimizer.name=adamw_8bit,data.padding=p
 abl-liger-chunked:train.precision=bf16,optimizer.name=adamw_8bit,data.padding=packed,train.kernels=liger,train.lossImplementation=chunked,data.seqLen=1024,data.batchSize=16;\
 lora-b8-s2048:$LORA,data.seqLen=2048,data.batchSize=8;lora-b16-s2048:$LORA,data.seqLen=2048,data.batchSize=16;\
 lora-b8-s4096:$LORA,data.seqLen=4096,data.batchSize=8"
-if [ -n "${GPU_TESTS:-}" ]; then
-  timeout -k 10 "${TESTS_SECONDS:-200}" python3 -m pytest engine/tests/test_gpu.py -q -x -k "$GPU_TESTS" 2>&1 | tail -15 | tee "$OUT/gpu-tests.txt"
-fi
 PF="data.padding=packed,train.lossImplementation=fused"
 ABLATE="r1-pf:$PF;r1-pf-fl:$PF,train.fusedLora=true;r1-pf-fl-liger:$PF,train.fusedLora=true,train.kernels=liger;\
 big-pf:train.precision=bf16,optimizer.name=adamw_8bit,data.seqLen=2048,data.batchSize=8,$PF;\
@@ -47,6 +44,18 @@ lora-pf:train.method=lora,train.precision=bf16,train.gradCheckpointing=false,opt
 lora-pf-fl:train.method=lora,train.precision=bf16,train.gradCheckpointing=false,optimizer.name=adamw_torch_fused,data.seqLen=2048,data.batchSize=16,$PF,train.fusedLora=true;\
 lora-pf-fl-liger:train.method=lora,train.precision=bf16,train.gradCheckpointing=false,optimizer.name=adamw_torch_fused,data.seqLen=2048,data.batchSize=16,$PF,train.fusedLora=true,train.kernels=liger"
 [ "${VARIANT_SET:-}" = ablate ] && VARIANTS=$ABLATE
+# CUDA graphs (train.cudaGraphs) on and off at the study's shapes, the 8 GiB best and 16-bit LoRA (MFU).
+F="$FAST,train.fusedLora=true"; G="train.cudaGraphs=true"
+GRAPHS="r1-fast:$F;r1-graphs:$F,$G;r2-graphs:$R2,$F,$G;r3-graphs:$R3,$F,$G;\
+big-b8-s2048:$BIG,train.fusedLora=true,data.seqLen=2048,data.batchSize=8;big-b8-s2048-graphs:$BIG,train.fusedLora=true,data.seqLen=2048,data.batchSize=8,$G;\
+big-b32-s512-graphs:$BIG,train.fusedLora=true,data.batchSize=32,$G;\
+lora-b16-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=16,$G"
+[ "${VARIANT_SET:-}" = graphs ] && VARIANTS=$GRAPHS
 timeout -k 10 "${PROBE_SECONDS:-420}" python3 bench/fast_probe.py --spec "$S512" --shards "$SHARDS" \
   --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --steps "${STEPS:-14}" --warmup "${WARMUP:-4}" \
-  --out "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt" | grep -v "^  \|Traceback\|^\s*$" 
+  --out "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt" | grep -v "^  \|Traceback\|^\s*$"
+# GPU tests after the probe (GPU_TESTS: a pytest -k expression), with what time the call has left.
+if [ -n "${GPU_TESTS:-}" ]; then
+  timeout -k 10 "${TESTS_SECONDS:-200}" python3 -m pytest engine/tests/test_gpu.py -q -k "$GPU_TESTS" > "$OUT/gpu-tests.txt" 2>&1
+  tail -40 "$OUT/gpu-tests.txt"
+fi

@@ -62,6 +62,8 @@ def apply(raw: dict[str, Any], changes: dict[str, Any], shards: dict[int, str]) 
 
 
 def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
+    raw = copy.deepcopy(raw)
+    raw["train"]["steps"], raw["train"]["warmupSteps"] = steps, warmup  # graphs size their shape by it
     spec = parse_runspec(raw)
     device = torch.device(spec.device)
     cuda = device.type == "cuda"

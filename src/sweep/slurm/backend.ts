@@ -9,7 +9,7 @@
  * cancels the outstanding tasks with scancel. A task Slurm killed (out of memory, node failure,
  * time limit) becomes a stored row with that reason, as a local sweep stores an engine's OOM.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Db } from "../../store/db.js";
 import { createRun, finishRun, type RunError, type RunStatus } from "../../store/runs.js";
@@ -310,6 +310,9 @@ export async function runSlurmSweep(sweepId: string, opts: SlurmSweepOptions): P
           "",
         ].join("\n"),
       );
+      // Slurm does not create the folder of --output: a missing one fails every task before it starts.
+      mkdirSync(join(subDir, "logs"), { recursive: true });
+      mkdirSync(join(subDir, "results"), { recursive: true });
       const sub: SlurmSubmission = {
         id,
         name: `loraprof-${sweepId}-s${id}`,
@@ -374,7 +377,7 @@ export async function runSlurmSweep(sweepId: string, opts: SlurmSweepOptions): P
                   entry,
                   index: ++started,
                   total,
-                  device: st.node ? `${tag} on ${st.node}` : tag,
+                  device: `job ${tag}${st.node ? ` (${st.node})` : ""}`,
                   worker: 0,
                 });
               }

@@ -78,7 +78,8 @@ export function planRanks(
   ranks: number,
   link: RankLink = DEFAULT_RANK_LINK,
 ): RankPlan {
-  if (!Number.isInteger(ranks) || ranks < 1) throw new RangeError(`ranks must be a whole number ≥ 1, got ${ranks}`);
+  if (!Number.isInteger(ranks) || ranks < 1)
+    throw new RangeError(`ranks must be a whole number ≥ 1, got ${ranks}`);
   const arch = architectureOf(input.model);
   const trainable = countLoraParameters(arch, input.lora.r, input.lora.targetModules);
   // Adapters train in fp32 (PEFT's autocast_adapter_dtype): 4-byte gradients.
@@ -121,7 +122,9 @@ export function planRanks(
       ? [
           "DDP's gradient buckets: an fp32 copy of every LoRA gradient (gradient_as_bucket_view off, torch's default)",
           ...(input.gpu !== null
-            ? [`NCCL buffers: ${(link.communicatorBytes / 2 ** 20).toFixed(0)} MiB per rank (assumed, not measured)`]
+            ? [
+                `NCCL buffers: ${(link.communicatorBytes / 2 ** 20).toFixed(0)} MiB per rank (assumed, not measured)`,
+              ]
             : []),
           `one ring all-reduce of the LoRA gradients per micro-batch at ${gbps} GB/s bus bandwidth + ${(link.latencySeconds * 1e6).toFixed(0)} µs (assumed, not measured), not overlapped with compute`,
           "ranks do not slow each other's compute (one GPU each); the data stage is shared",

@@ -17,10 +17,12 @@ import { cli, cliAsync, json, makeEnv, repoRoot, type SweepEntry as Entry } from
 /** Why no Slurm job can run here, or null when one can. */
 function slurmUnavailable(): string | null {
   const sbatch = spawnSync("sbatch", ["--version"], { encoding: "utf8" });
-  if (sbatch.error || sbatch.status !== 0) return "sbatch is not on PATH (start one: scripts/slurm-local.sh start)";
+  if (sbatch.error || sbatch.status !== 0)
+    return "sbatch is not on PATH (start one: scripts/slurm-local.sh start)";
   const sinfo = spawnSync("sinfo", ["-h", "-o", "%T"], { encoding: "utf8", timeout: 20_000 });
   if (sinfo.status !== 0) return `sinfo failed: ${(sinfo.stderr || "").trim()} (is slurmctld running?)`;
-  if (!/idle|mixed|allocated/.test(sinfo.stdout)) return `no usable Slurm node (sinfo: ${sinfo.stdout.trim()})`;
+  if (!/idle|mixed|allocated/.test(sinfo.stdout))
+    return `no usable Slurm node (sinfo: ${sinfo.stdout.trim()})`;
   return null;
 }
 
@@ -34,7 +36,11 @@ const squeueIds = (jobId: string): string[] => {
 };
 
 interface Manifest {
-  submissions: { id: number; jobId: string | null; tasks: { index: number; key: string; settled: boolean }[] }[];
+  submissions: {
+    id: number;
+    jobId: string | null;
+    tasks: { index: number; key: string; settled: boolean }[];
+  }[];
 }
 
 describe.skipIf(Boolean(unavailable) && !required)("sweeps on a real Slurm", () => {

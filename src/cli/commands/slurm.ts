@@ -39,11 +39,19 @@ export function addSlurmFlags(cmd: Command): Command {
     .option("--time <limit>", "slurm: time limit per task, e.g. 30:00 or 1-00:00:00")
     .option("--account <name>", "slurm: the account to charge")
     .option("--max-parallel <n>", "slurm: at most N tasks of the array at once")
-    .option("--shared-dir <dir>", "slurm: folder every node sees, for task files and results (default .loraprof/slurm)")
-    .option("--sbatch-arg <arg>", "slurm: a further sbatch argument, e.g. --sbatch-arg=--mem=32G (repeatable)", collect);
+    .option(
+      "--shared-dir <dir>",
+      "slurm: folder every node sees, for task files and results (default .loraprof/slurm)",
+    )
+    .option(
+      "--sbatch-arg <arg>",
+      "slurm: a further sbatch argument, e.g. --sbatch-arg=--mem=32G (repeatable)",
+      collect,
+    );
 }
 
-const SLURM_TIME = /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)$/i;
+const SLURM_TIME =
+  /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)$/i;
 
 /** The Slurm options from the flags, or null for the local backend; every mistake named at once. */
 export function slurmOptionsFromFlags(opts: SlurmCliOptions): SlurmOptions | null {
@@ -102,7 +110,11 @@ export function slurmOptionsFromFlags(opts: SlurmCliOptions): SlurmOptions | nul
     ["--account", opts.account],
   ] as const) {
     if (v !== undefined && !/^[\w.,:\-+=/]+$/.test(v)) {
-      problems.push({ field, message: `"${v}" has characters Slurm does not accept there`, hint: "e.g. --gres gpu:1" });
+      problems.push({
+        field,
+        message: `"${v}" has characters Slurm does not accept there`,
+        hint: "e.g. --gres gpu:1",
+      });
     }
   }
   if (problems.length) throw new LoraprofError("FLAG_INVALID", "invalid Slurm flags", { problems });
@@ -150,12 +162,20 @@ export async function executeSlurmSweep(
 export function registerSlurmTask(program: Command): void {
   program
     .command("slurm-task <dir> <index>", { hidden: true })
-    .description("run one task of a Slurm sweep's job array and write its result file (used by --backend slurm)")
+    .description(
+      "run one task of a Slurm sweep's job array and write its result file (used by --backend slurm)",
+    )
     .option("--no-telemetry", "do not sample the GPUs with nvidia-smi during the run")
     .action(async (dir: string, index: string, opts: { telemetry?: boolean }) => {
       if (!/^\d+$/.test(index)) {
         throw new LoraprofError("FLAG_INVALID", "invalid task index", {
-          problems: [{ field: "index", message: `"${index}" is not a task index`, hint: "Slurm passes $SLURM_ARRAY_TASK_ID" }],
+          problems: [
+            {
+              field: "index",
+              message: `"${index}" is not a task index`,
+              hint: "Slurm passes $SLURM_ARRAY_TASK_ID",
+            },
+          ],
         });
       }
       // scancel sends SIGTERM first: the run is cancelled and its result still written.

@@ -361,9 +361,18 @@ export async function executeSweepCommand(
   log(describePlan(prepared, plan));
   const note = opts.quiet || opts.json ? null : await gpuNote(plan, gpus);
   if (note) log(pc.yellow(`note: ${note}`));
-  const progress = sweepProgress({ quiet: Boolean(opts.quiet) || (Boolean(opts.json) && !process.stderr.isTTY) });
+  const progress = sweepProgress({
+    quiet: Boolean(opts.quiet) || (Boolean(opts.json) && !process.stderr.isTTY),
+  });
   if (slurm) {
-    const { outcome, cancelled } = await executeSlurmSweep(ctx, prepared.sweep.id, slurm, policy, progress, Boolean(opts.quiet) || Boolean(opts.json));
+    const { outcome, cancelled } = await executeSlurmSweep(
+      ctx,
+      prepared.sweep.id,
+      slurm,
+      policy,
+      progress,
+      Boolean(opts.quiet) || Boolean(opts.json),
+    );
     printOutcome(ctx, outcome, prepared.sweep.name, opts);
     return { code: sweepExitCode(outcome, cancelled), outcome };
   }

@@ -14,7 +14,15 @@ import { join } from "node:path";
 import type { Db } from "../../store/db.js";
 import { createRun, finishRun, type RunError, type RunStatus } from "../../store/runs.js";
 import { packageRoot } from "../../util/paths.js";
-import { claimSweep, getSweep, linkRun, listEntries, noteAttempt, releaseSweep, type SweepEntry } from "../store.js";
+import {
+  claimSweep,
+  getSweep,
+  linkRun,
+  listEntries,
+  noteAttempt,
+  releaseSweep,
+  type SweepEntry,
+} from "../store.js";
 import { needsRun, planSweep, type RerunPolicy, type SweepEvent, type SweepOutcome } from "../run.js";
 import {
   LIVE_STATES,
@@ -182,7 +190,8 @@ export async function runSlurmSweep(sweepId: string, opts: SlurmSweepOptions): P
   try {
     const manifest = readManifest(dir, sweepId);
     const save = () => writeManifest(dir, manifest);
-    const entryOf = (key: string): SweepEntry | undefined => listEntries(db, sweepId).find((e) => e.key === key);
+    const entryOf = (key: string): SweepEntry | undefined =>
+      listEntries(db, sweepId).find((e) => e.key === key);
     let started = 0;
     let total = 0;
     const announced = new Set<string>();

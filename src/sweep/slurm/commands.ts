@@ -20,8 +20,16 @@ export const execSlurm: SlurmExec = (cmd, args) =>
   new Promise((resolve) => {
     execFile(cmd, args, { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code =
-        err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 127;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr || (err && !stderr ? err.message : "")) });
+        err === null
+          ? 0
+          : typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 127;
+      resolve({
+        code,
+        stdout: String(stdout),
+        stderr: String(stderr || (err && !stderr ? err.message : "")),
+      });
     });
   });
 
@@ -116,7 +124,10 @@ export function parseSqueue(stdout: string, arrayJobId: string): Map<number, Tas
     });
     if (/^\d+$/.test(tail)) out.set(Number(tail), entry(Number(tail)));
     else if (tail.startsWith("[")) {
-      for (const part of tail.replace(/^\[|\]$/g, "").replace(/%\d+$/, "").split(",")) {
+      for (const part of tail
+        .replace(/^\[|\]$/g, "")
+        .replace(/%\d+$/, "")
+        .split(",")) {
         const [a, b] = part.split("-").map(Number);
         if (a === undefined || Number.isNaN(a)) continue;
         for (let i = a; i <= (b ?? a); i++) out.set(i, entry(i));
@@ -227,7 +238,10 @@ export async function sbatch(exec: SlurmExec, r: SbatchRequest): Promise<string>
 }
 
 /** Live tasks of the array jobs; a job squeue no longer knows is simply absent. */
-export async function squeue(exec: SlurmExec, arrayJobIds: string[]): Promise<Map<string, Map<number, TaskState>>> {
+export async function squeue(
+  exec: SlurmExec,
+  arrayJobIds: string[],
+): Promise<Map<string, Map<number, TaskState>>> {
   const out = new Map<string, Map<number, TaskState>>();
   if (!arrayJobIds.length) return out;
   const res = await exec("squeue", ["-h", "-r", `--jobs=${arrayJobIds.join(",")}`, "-o", "%i|%T|%r|%N"]);
@@ -246,7 +260,14 @@ export async function squeue(exec: SlurmExec, arrayJobIds: string[]): Promise<Ma
  * finished job for MinJobAge seconds). Empty when neither knows.
  */
 export async function finalStates(exec: SlurmExec, arrayJobId: string): Promise<Map<number, TaskState>> {
-  const acct = await exec("sacct", ["-n", "-P", "-X", `--jobs=${arrayJobId}`, "-o", "JobID,State,ExitCode,Reason"]);
+  const acct = await exec("sacct", [
+    "-n",
+    "-P",
+    "-X",
+    `--jobs=${arrayJobId}`,
+    "-o",
+    "JobID,State,ExitCode,Reason",
+  ]);
   if (acct.code === 0) {
     const parsed = parseSacct(acct.stdout, arrayJobId);
     if (parsed.size) return parsed;
@@ -264,5 +285,10 @@ export async function scancel(exec: SlurmExec, arrayJobIds: string[]): Promise<v
 export async function findJobByName(exec: SlurmExec, name: string): Promise<string | null> {
   const res = await exec("squeue", ["-h", `--name=${name}`, "-o", "%F"]);
   if (res.code !== 0) return null;
-  return res.stdout.split("\n").map((l) => l.trim()).find((l) => /^\d+$/.test(l)) ?? null;
+  return (
+    res.stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .find((l) => /^\d+$/.test(l)) ?? null
+  );
 }

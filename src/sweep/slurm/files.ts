@@ -80,7 +80,13 @@ export function readTaskFile(subDir: string): TaskFile {
   const path = join(subDir, "tasks.json");
   if (!existsSync(path)) {
     throw new LoraprofError("CONFIG_INVALID", `no ${path}`, {
-      problems: [{ field: "dir", message: "not a submission folder of a Slurm sweep", hint: "it is written by `loraprof sweep --backend slurm`" }],
+      problems: [
+        {
+          field: "dir",
+          message: "not a submission folder of a Slurm sweep",
+          hint: "it is written by `loraprof sweep --backend slurm`",
+        },
+      ],
     });
   }
   return JSON.parse(readFileSync(path, "utf8")) as TaskFile;

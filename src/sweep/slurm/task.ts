@@ -31,11 +31,13 @@ export interface SlurmTaskOptions {
 export function exportRun(db: Db, runId: string): Pick<TaskResult, "run" | "steps" | "telemetry"> {
   return {
     run: (db.prepare(`SELECT * FROM runs WHERE id=?`).get(runId) as Record<string, unknown>) ?? null,
-    steps: db.prepare(`SELECT * FROM steps WHERE run_id=? ORDER BY step`).all(runId) as Record<string, unknown>[],
-    telemetry: db.prepare(`SELECT * FROM telemetry_samples WHERE run_id=? ORDER BY t_ms`).all(runId) as Record<
+    steps: db.prepare(`SELECT * FROM steps WHERE run_id=? ORDER BY step`).all(runId) as Record<
       string,
       unknown
     >[],
+    telemetry: db
+      .prepare(`SELECT * FROM telemetry_samples WHERE run_id=? ORDER BY t_ms`)
+      .all(runId) as Record<string, unknown>[],
   };
 }
 
@@ -79,7 +81,10 @@ export async function runSlurmTask(opts: SlurmTaskOptions): Promise<{ status: st
       key: task.key,
       label: task.label,
       host: hostname(),
-      jobId: jobId && process.env["SLURM_ARRAY_TASK_ID"] ? `${jobId}_${process.env["SLURM_ARRAY_TASK_ID"]}` : jobId,
+      jobId:
+        jobId && process.env["SLURM_ARRAY_TASK_ID"]
+          ? `${jobId}_${process.env["SLURM_ARRAY_TASK_ID"]}`
+          : jobId,
       ...body,
     };
     const path = resultPath(opts.subDir, opts.index);
@@ -98,9 +103,9 @@ function columnsOf(db: Db, table: string): Set<string> {
 function insertRows(db: Db, table: string, rows: Record<string, unknown>[], cols: Set<string>): void {
   for (const row of rows) {
     const keys = Object.keys(row).filter((k) => cols.has(k));
-    db.prepare(`INSERT OR REPLACE INTO ${table} (${keys.join(", ")}) VALUES (${keys.map(() => "?").join(", ")})`).run(
-      ...keys.map((k) => row[k] as string | number | null),
-    );
+    db.prepare(
+      `INSERT OR REPLACE INTO ${table} (${keys.join(", ")}) VALUES (${keys.map(() => "?").join(", ")})`,
+    ).run(...keys.map((k) => row[k] as string | number | null));
   }
 }
 
@@ -128,8 +133,7 @@ export function importResult(
   const row: Record<string, unknown> = { ...result.run, sweep_id: sweepId, owner_pid: null };
   let runId = String(row["id"]);
   const existing = db.prepare(`SELECT sweep_id, label FROM runs WHERE id=?`).get(runId) as
-    | { sweep_id: string | null; label: string | null }
-    | undefined;
+    { sweep_id: string | null; label: string | null } | undefined;
   if (existing && existing.sweep_id === sweepId && existing.label === row["label"]) {
     return { runId, status: String(row["status"]), error: parseError(row["error_json"]) };
   }

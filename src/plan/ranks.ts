@@ -30,7 +30,7 @@ export interface RankLink {
 /**
  * Defaults, assumed, not measured here: NVLink-class all-reduce bus bandwidth of 100 GB/s (well under
  * the H200's 900 GB/s NVLink, as small LoRA buckets do not reach peak), 50 µs per call, 512 MiB of
- * NCCL buffers per rank. `bench/gpu/ddp-scaling.sh` measures them on a GPU host.
+ * NCCL buffers per rank. `bench/gpu/ddp-scaling.sh` measures per-rank peaks and step times on a GPU host.
  */
 export const DEFAULT_RANK_LINK: RankLink = {
   busBandwidthBytesPerSecond: 100e9,
@@ -69,6 +69,8 @@ export interface RankPlan {
     efficiency: number;
   } | null;
   assumptions: string[];
+  /** Settings the engine refuses with more than one rank (the run would stop before loading). */
+  unsupported: { field: string; message: string; hint: string }[];
 }
 
 export function planRanks(
@@ -131,8 +133,24 @@ export function planRanks(
         ]
       : []),
   ];
+  const unsupported: RankPlan["unsupported"] = [];
+  if (multi && (input.lossImplementation ?? "full") !== "full") {
+    unsupported.push({
+      field: "loss",
+      message: `${input.lossImplementation} is not supported with --nproc-per-node > 1`,
+      hint: "use the full loss for data-parallel runs",
+    });
+  }
+  if (multi && input.gradCheckpointing) {
+    unsupported.push({
+      field: "gradCheckpointing",
+      message: "not supported with --nproc-per-node > 1 yet",
+      hint: "turn gradient checkpointing off for data-parallel runs",
+    });
+  }
   return {
     ranks,
+    unsupported,
     globalBatchRows: input.batchSize * input.gradAccum * ranks,
     perRank,
     scaling,

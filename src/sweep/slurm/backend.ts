@@ -44,7 +44,6 @@ import {
   submissionDir,
   writeAtomic,
   writeManifest,
-  type SlurmManifest,
   type SlurmSubmission,
   type TaskFile,
 } from "./files.js";

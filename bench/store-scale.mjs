@@ -20,7 +20,8 @@ import { fileURLToPath } from "node:url";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = (p) => import(join(root, "dist", p));
 const { openStore } = await dist("store/db.js");
-const { createRun, markRunning, setRunFields, insertSteps, finishRun, listRuns } = await dist("store/runs.js");
+const { createRun, markRunning, setRunFields, insertSteps, finishRun, listRuns } =
+  await dist("store/runs.js");
 const { listRunRows } = await dist("store/dashboard.js");
 const { parseSweepSpec } = await dist("sweep/spec.js");
 const { prepareSweep, planSweep } = await dist("sweep/run.js");
@@ -69,15 +70,20 @@ const entries = listEntries(db, prepared.sweep.id).slice(0, N);
 
 // Deterministic noise.
 let seed = 1;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 
-time(`insert ${N} runs (${STEPS} steps each), one run at a time`, () => {
-  for (const [i, e] of entries.entries()) {
+const insertRuns = (from, to) => {
+  for (let i = from; i < to; i++) {
+    const e = entries[i];
     const config = { ...e.config, label: e.label };
     noteAttempt(db, prepared.sweep.id, e.key);
     const id = createRun(db, { config, label: e.label, sweepId: prepared.sweep.id });
     markRunning(db, id, record.spec);
-    setRunFields(db, id, { environment: record.environment, loaded: { type: "loaded" }, data: { records: 5000 } });
+    setRunFields(db, id, {
+      environment: record.environment,
+      loaded: { type: "loaded" },
+      data: { records: 5000 },
+    });
     const oom = i % 20 === 7;
     const failed = i % 50 === 11;
     const steps = [];
@@ -104,7 +110,10 @@ time(`insert ${N} runs (${STEPS} steps each), one run at a time`, () => {
         error: { kind: "oom", message: "CUDA out of memory (synthetic)", hint: null, step: 2 },
       });
     } else if (failed) {
-      finishRun(db, id, { status: "failed", error: { kind: "crash", message: "synthetic crash", hint: null } });
+      finishRun(db, id, {
+        status: "failed",
+        error: { kind: "crash", message: "synthetic crash", hint: null },
+      });
     } else {
       const f = 0.5 + rand();
       const m = record.metrics;
@@ -123,11 +132,24 @@ time(`insert ${N} runs (${STEPS} steps each), one run at a time`, () => {
     }
     linkRun(db, prepared.sweep.id, e.key, id);
   }
-});
+};
+const INSERT = `insert ${N} runs (${STEPS} steps each), one run at a time`;
+const half = Math.floor(entries.length / 2);
+time("insert, first half", () => insertRuns(0, half));
+// A sweep resumed half-way: half its runs stored, half to estimate from them.
+time("sweep resume half-way: plan what is left (adopt orphans, estimate)", () =>
+  planSweep(db, prepared.sweep.id),
+);
+time("insert, second half", () => insertRuns(half, entries.length));
+t[INSERT] = t["insert, first half"] + t["insert, second half"];
+delete t["insert, first half"];
+delete t["insert, second half"];
 
-const counts = db.prepare(`SELECT (SELECT count(*) FROM runs) AS runs, (SELECT count(*) FROM steps) AS steps`).get();
+const counts = db
+  .prepare(`SELECT (SELECT count(*) FROM runs) AS runs, (SELECT count(*) FROM steps) AS steps`)
+  .get();
 time("sweeps show: every planned run with its latest run", () => listEntries(db, prepared.sweep.id));
-time("sweep resume: plan what is left (adopt orphans, estimate)", () => planSweep(db, prepared.sweep.id));
+time("sweep resume at the end: plan what is left", () => planSweep(db, prepared.sweep.id));
 time("runs list --limit 50", () => listRuns(db, { limit: 50 }));
 time("runs of the sweep, every row parsed", () => listRuns(db, { sweepId: prepared.sweep.id }));
 time("dashboard: run list (1,000 rows)", () => listRunRows(db, 1000));
@@ -151,7 +173,7 @@ const out = {
   steps: counts.steps,
   plannedRuns: listEntriesCount(),
   seconds: t,
-  runsPerSecondInsert: N / t[`insert ${N} runs (${STEPS} steps each), one run at a time`],
+  runsPerSecondInsert: N / t[INSERT],
   storeBytes: size(dbPath) + walSize,
   report: {
     htmlBytes: size(written.html),

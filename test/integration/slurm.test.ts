@@ -136,6 +136,10 @@ describe.skipIf(Boolean(unavailable) && !required)("sweeps on a real Slurm", () 
     expect(await firstDone).toBeNull();
     // The tasks live on without the CLI.
     expect(squeueIds(jobId).length).toBeGreaterThan(0);
+    // Running the sweep here instead would run those configurations twice: refused.
+    const local = cli(["sweep", spec], env);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toMatch(/task\(s\) submitted to Slurm[\s\S]*--backend slurm to gather them/);
 
     const second = cli(["sweep", spec, ...slurmFlags], env);
     expect(second.code, second.stderr).toBe(0);
@@ -167,5 +171,25 @@ describe.skipIf(Boolean(unavailable) && !required)("sweeps on a real Slurm", () 
     const dir = join(home, "slurm", sweepIdOf("slurm-cancel"), "s1", "results");
     if (existsSync(dir)) expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
     expect(await until(() => squeueIds(jobId).length === 0, 1000)).toBe(true);
+  });
+});
+
+describe("--backend slurm without Slurm's commands", () => {
+  it("stops before planning anything, naming --backend and the fix", () => {
+    const { env, home } = makeEnv();
+    const spec = join(home, "s.yaml");
+    writeFileSync(
+      spec,
+      "name: no-slurm\nbase: { model: tiny-qwen2, weights: random, device: cpu, steps: 2, warmupSteps: 1 }\n",
+    );
+    const r = cli(["sweep", spec, "--backend", "slurm"], {
+      ...env,
+      PATH: mkdtempSync(join(home, "empty-path-")),
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/error\[FLAG_INVALID\]: --backend slurm: sbatch, squeue, scancel not on PATH/);
+    expect(r.stderr).toMatch(/fix: .*module load slurm/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(json<unknown[]>(cli(["sweeps", "list", "--json"], env))).toEqual([]);
   });
 });

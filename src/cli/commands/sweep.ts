@@ -24,6 +24,8 @@ import { interruptible } from "../interrupt.js";
 import { formatNumber, formatSeconds, renderTable, statusColor } from "../render.js";
 import { telemetryObservers } from "./run.js";
 import { addSlurmFlags, executeSlurmSweep, slurmOptionsFromFlags, type SlurmCliOptions } from "./slurm.js";
+import { requireSlurmClient } from "../../sweep/slurm/commands.js";
+import { outstandingSlurmTasks } from "../../sweep/slurm/backend.js";
 
 /** `--set optimizer.lr=1e-4 --set gradCheckpointing=true`: values read as YAML scalars. */
 export function collectSet(value: string, previous: string[] = []): string[] {
@@ -333,6 +335,8 @@ export async function executeSweepCommand(
   opts: SweepCliOptions,
 ): Promise<{ code: number; outcome: SweepOutcome | null }> {
   const slurm = slurmOptionsFromFlags(opts);
+  // Without Slurm's commands nothing is planned or stored: the error comes first.
+  if (slurm && !opts.dryRun) requireSlurmClient();
   const gpus = parseGpus(opts.gpus);
   const policy = {
     rerunFailed: Boolean(opts.rerunFailed),
@@ -375,6 +379,23 @@ export async function executeSweepCommand(
     );
     printOutcome(ctx, outcome, prepared.sweep.name, opts);
     return { code: sweepExitCode(outcome, cancelled), outcome };
+  }
+  const onSlurm = outstandingSlurmTasks(ctx.home, prepared.sweep.id);
+  if (onSlurm > 0) {
+    // Running them here too would run those configurations twice.
+    throw new LoraprofError(
+      "FLAG_INVALID",
+      `sweep ${prepared.sweep.name} has ${onSlurm} task(s) submitted to Slurm`,
+      {
+        problems: [
+          {
+            field: "--backend",
+            message: "this sweep's outstanding runs are Slurm jobs",
+            hint: "run the same command with --backend slurm to gather them (Ctrl-C there cancels them)",
+          },
+        ],
+      },
+    );
   }
   const interrupt = interruptible("stopping the sweep: cancelling the current run(s)");
   try {

@@ -459,7 +459,12 @@ export async function runSlurmSweep(sweepId: string, opts: SlurmSweepOptions): P
   return outcome;
 }
 
-/** True when `dir` holds a Slurm manifest (the sweep was run with --backend slurm before). */
-export function hasSlurmManifest(home: string, sweepId: string, sharedDir?: string): boolean {
-  return existsSync(join(slurmSweepDir(home, sweepId, sharedDir), "slurm.json"));
+/** Tasks of the sweep submitted to Slurm and not yet gathered (0 when it never ran there). */
+export function outstandingSlurmTasks(home: string, sweepId: string, sharedDir?: string): number {
+  const dir = slurmSweepDir(home, sweepId, sharedDir);
+  if (!existsSync(join(dir, "slurm.json"))) return 0;
+  return readManifest(dir, sweepId).submissions.reduce(
+    (n, s) => n + s.tasks.filter((t) => !t.settled).length,
+    0,
+  );
 }

@@ -372,7 +372,7 @@ export async function executeSweepCommand(
     const { outcome, cancelled } = await executeSlurmSweep(
       ctx,
       prepared.sweep.id,
-      slurm,
+      { ...slurm, telemetry: opts.telemetry !== false },
       policy,
       progress,
       Boolean(opts.quiet) || Boolean(opts.json),

@@ -184,6 +184,9 @@ describe("the Slurm backend (a Slurm in memory)", () => {
       skipClientCheck: true,
       onEvent: (e) => events.push(e),
     });
+    expect(readFileSync(join(slurmSweepDir(home, sweepId), "s1", "job.sh"), "utf8")).not.toMatch(
+      /--no-telemetry/,
+    );
     expect(slurm.calls.filter((c) => c[0] === "sbatch")).toHaveLength(1);
     expect(slurm.calls.find((c) => c[0] === "sbatch")).toEqual(
       expect.arrayContaining(["--array=0-3", "--partition=debug", "--time=10:00", "--export=ALL"]),
@@ -311,7 +314,7 @@ describe("the Slurm backend (a Slurm in memory)", () => {
     const outcome = await runSlurmSweep(sweepId, {
       db,
       home,
-      slurm: {},
+      slurm: { telemetry: false },
       exec: slurm.exec,
       pollMs: 1,
       skipClientCheck: true,
@@ -322,6 +325,9 @@ describe("the Slurm backend (a Slurm in memory)", () => {
       },
     });
     expect(slurm.calls).toContainEqual(["scancel", "100"]);
+    // The batch script runs this CLI's hidden task command, with --no-telemetry passed on.
+    const script = readFileSync(join(slurmSweepDir(home, sweepId), "s1", "job.sh"), "utf8");
+    expect(script).toMatch(/bin\/loraprof\.js' slurm-task '.*\/s1' "\$SLURM_ARRAY_TASK_ID" --no-telemetry\n/);
     expect(outcome.status).toBe("interrupted");
     expect(listEntries(db, sweepId).map((x) => x.status)).toEqual(["cancelled", "cancelled"]);
     expect(listEntries(db, sweepId)[0]!.error!.message).toMatch(/cancelled \(scancel\)/);

@@ -61,6 +61,8 @@ export interface SlurmOptions {
   sharedDir?: string | undefined;
   /** Further sbatch arguments, e.g. ["--mem=32G", "--cpus-per-task=8"]. */
   sbatchArgs?: string[] | undefined;
+  /** false: tasks do not sample their GPUs with nvidia-smi (`--no-telemetry`). */
+  telemetry?: boolean | undefined;
 }
 
 export type SlurmSweepEvent = SweepEvent | { type: "slurm"; message: string };
@@ -314,7 +316,7 @@ export async function runSlurmSweep(sweepId: string, opts: SlurmSweepOptions): P
         [
           "#!/bin/sh",
           `# loraprof sweep ${getSweep(db, sweepId).name} (${sweepId}), submission ${id}: one planned run per array task.`,
-          `exec ${command.map(q).join(" ")} slurm-task ${q(subDir)} "$SLURM_ARRAY_TASK_ID"`,
+          `exec ${command.map(q).join(" ")} slurm-task ${q(subDir)} "$SLURM_ARRAY_TASK_ID"${opts.slurm.telemetry === false ? " --no-telemetry" : ""}`,
           "",
         ].join("\n"),
       );

@@ -153,6 +153,37 @@ describe.skipIf(Boolean(unavailable) && !required)("sweeps on a real Slurm", () 
     }
   });
 
+  it("stores a node failure as a row with its reason (the node set DOWN under a running task)", async (t) => {
+    const spec = writeSpec("slurm-nodefail", 400, [31]);
+    // --no-requeue: Slurm would otherwise requeue the task on another (here: the same) node.
+    const child = cliAsync(["sweep", spec, ...slurmFlags, "--sbatch-arg=--no-requeue"], env);
+    const done = exited(child);
+    const seen = await waitForStderr(child, /\[1\/1\] .* on job (\d+)_0 \((\S+)\)/);
+    const node = /on job \d+_0 \((\S+)\)/.exec(seen)![1]!;
+    const down = spawnSync("scontrol", ["update", `nodename=${node}`, "state=down", "reason=loraprof-test"], {
+      encoding: "utf8",
+    });
+    if (down.status !== 0) {
+      child.kill("SIGINT");
+      await done;
+      t.skip(`cannot set a node DOWN here (${down.stderr.trim()}): needs Slurm's admin (root in CI)`);
+    }
+    try {
+      expect(await done).toBe(1);
+      const [e] = entries("slurm-nodefail");
+      expect(e).toMatchObject({ status: "failed", error: { kind: "interrupted" } });
+      expect(e!.error!.message).toMatch(/node failure \(state NODE_FAIL\)/);
+    } finally {
+      // The node comes back by itself once its task is gone (ReturnToService=2); resume it if not.
+      const idle = () =>
+        /idle|mixed/.test(spawnSync("sinfo", ["-h", "-o", "%T"], { encoding: "utf8" }).stdout);
+      if (!(await until(idle, 10_000))) {
+        spawnSync("scontrol", ["update", `nodename=${node}`, "state=resume"]);
+        await until(idle, 20_000);
+      }
+    }
+  });
+
   it("cancels the array with scancel on Ctrl-C and stores the runs as cancelled", async () => {
     const spec = writeSpec("slurm-cancel", 400, [21, 22, 23]);
     const child = cliAsync(["sweep", spec, ...slurmFlags], env);

@@ -37,6 +37,13 @@ export {
 export { parseSweepSpec, type SweepSpec } from "./sweep/spec.js";
 export { paperStudy, type StudyOptions } from "./sweep/study.js";
 export {
+  runSlurmSweep,
+  type SlurmOptions,
+  type SlurmSweepOptions,
+  type SlurmSweepEvent,
+} from "./sweep/slurm/backend.js";
+export { planRanks, DEFAULT_RANK_LINK, type RankPlan, type RankLink } from "./plan/ranks.js";
+export {
   buildReport,
   writeReport,
   buildReportModel,

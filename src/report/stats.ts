@@ -86,14 +86,29 @@ export function studentTCdf(t: number, df: number): number {
   return t >= 0 ? 1 - tail : tail;
 }
 
+/** Critical values already found: a report of thousands of runs asks for the same few (n − 1) again and again. */
+const tCriticalCache = new Map<string, number>();
+
 /** The two-sided (1 − alpha) critical value of Student's t. */
 export function tCritical(df: number, alpha = 0.05): number {
   if (!Number.isFinite(df)) return 1.959963984540054;
+  const key = `${df}|${alpha}`;
+  const known = tCriticalCache.get(key);
+  if (known !== undefined) return known;
+  const value = tCriticalSearch(df, alpha);
+  if (tCriticalCache.size >= 4096) tCriticalCache.clear();
+  tCriticalCache.set(key, value);
+  return value;
+}
+
+function tCriticalSearch(df: number, alpha: number): number {
   const target = 1 - alpha / 2;
   let lo = 0;
   let hi = 1000;
   for (let i = 0; i < 200; i++) {
     const mid = (lo + hi) / 2;
+    // lo and hi are neighbouring doubles: no further halving changes the answer.
+    if (mid === lo || mid === hi) break;
     if (studentTCdf(mid, df) < target) lo = mid;
     else hi = mid;
   }

@@ -67,12 +67,38 @@ export function estimatePlan(db: Db, configs: RunConfig[]): PlanEstimate {
       seconds: (Date.parse(r.finished_at) - Date.parse(r.started_at)) / 1000,
     }))
     .filter((r) => Number.isFinite(r.seconds) && r.seconds >= 0);
+  // `sameShape` compares the planned config's settings that are neither ignored nor `auto`. Planned
+  // configs that compare the same settings (a sweep's usually all do) share one index of the stored
+  // runs by those settings' values, so a 10k-run sweep resumed half-way is not 5k × 5k comparisons.
   const cache = new Map<string, number | null>();
+  const indexes = new Map<string, Map<string, number[]>>();
+  const compared = (flat: Flat) =>
+    Object.keys(flat)
+      .filter((k) => !IGNORED.has(k) && flat[k] !== '"auto"')
+      .sort();
+  const valueAt = (flat: Flat, k: string): string => {
+    const v = flat[k];
+    if (v === undefined) return "\u0000missing";
+    return k === "device" ? deviceKind(v) : v;
+  };
   const perRun = configs.map((c) => {
     const flat = flattenConfig(c);
     const sig = canonicalJson(flat);
     if (!cache.has(sig)) {
-      const matches = stored.filter((s) => sameShape(flat, s.flat)).map((s) => s.seconds);
+      const keys = compared(flat);
+      const pattern = keys.join("\u0001");
+      let index = indexes.get(pattern);
+      if (!index) {
+        index = new Map();
+        for (const s of stored) {
+          const key = keys.map((k) => valueAt(s.flat, k)).join("\u0001");
+          const list = index.get(key);
+          if (list) list.push(s.seconds);
+          else index.set(key, [s.seconds]);
+        }
+        indexes.set(pattern, index);
+      }
+      const matches = index.get(keys.map((k) => valueAt(flat, k)).join("\u0001")) ?? [];
       cache.set(sig, matches.length ? median(matches) : null);
     }
     return cache.get(sig)!;

@@ -219,7 +219,7 @@ function gate() {
   };
 }
 
-function errorFromException(err: unknown): RunError {
+export function errorFromException(err: unknown): RunError {
   if (err instanceof LoraprofError) {
     const kind: RunError["kind"] =
       err.code === "CONFIG_INVALID" || err.code === "MODEL_NOT_FOUND"

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerData } from "./data.js";
 import { registerModels } from "./models.js";
 import { registerPlan } from "./plan.js";
+import { registerSlurmTask } from "./slurm.js";
 import { registerReport } from "./report.js";
 import { registerStudy } from "./study.js";
 import { registerSweep } from "./sweep.js";
@@ -18,4 +19,5 @@ export function registerExtraCommands(program: Command): void {
   registerReport(program);
   registerTelemetry(program);
   registerUi(program);
+  registerSlurmTask(program);
 }

@@ -20,6 +20,8 @@ import type {
 } from "../../plan/index.js";
 import { cacheDir, defaultDbPath } from "../../util/paths.js";
 import { printJson } from "../context.js";
+import { parseRanks } from "./run.js";
+import { renderRanks } from "./plan-ranks.js";
 import { addRunFlags, runConfigFromFlags } from "../flags.js";
 import { formatBytes, formatNumber, formatSeconds, renderPairs, renderTable } from "../render.js";
 
@@ -80,9 +82,14 @@ export function registerPlan(program: Command): void {
       "--fit",
       "search batch × sequence for the largest that fits and the fastest per optimizer and precision",
     )
+    .option(
+      "--nproc-per-node <n>",
+      "also predict each of N data-parallel ranks' memory and the speed-up (as `run --nproc-per-node`)",
+    )
     .option("--db <path>", "run store whose calibrations to use (default .loraprof/loraprof.db)")
     .option("--json", "print one JSON object instead of tables")
     .action(async (opts: Record<string, unknown>) => {
+      const ranks = parseRanks(opts["nprocPerNode"]);
       const req = planRequestFromFlags(opts);
       const gpu = await resolvePlanGpu(req.gpu, req.config.device, req.custom);
       const { planForConfig, loadCalibration, calibrationsPath, toCalibration } =
@@ -95,9 +102,13 @@ export function registerPlan(program: Command): void {
         calibration: saved ? toCalibration(saved) : null,
         fit: req.fit,
       });
-      if (req.json) printJson(planJson(plan, saved, path));
+      const { planRanks } = await import("../../plan/ranks.js");
+      const rankPlan =
+        ranks === undefined ? null : planRanks(plan.input, plan.result.memory, plan.result.throughput, ranks);
+      if (req.json) printJson({ ...planJson(plan, saved, path), ...(rankPlan ? { ranks: rankPlan } : {}) });
       else {
         const out = [renderPlan(plan, saved, path)];
+        if (rankPlan) out.push("", renderRanks(rankPlan));
         if (plan.fit) out.push("", renderFit(plan.fit, plan.input));
         process.stdout.write(out.join("\n") + "\n");
       }

@@ -53,7 +53,7 @@ export function registerRun(program: Command): void {
     });
 }
 
-function parseRanks(v: unknown): number | undefined {
+export function parseRanks(v: unknown): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 64) {

@@ -23,6 +23,9 @@ import { openContext, printJson, type CliContext } from "../context.js";
 import { interruptible } from "../interrupt.js";
 import { formatNumber, formatSeconds, renderTable, statusColor } from "../render.js";
 import { telemetryObservers } from "./run.js";
+import { addSlurmFlags, executeSlurmSweep, slurmOptionsFromFlags, type SlurmCliOptions } from "./slurm.js";
+import { requireSlurmClient } from "../../sweep/slurm/commands.js";
+import { outstandingSlurmTasks } from "../../sweep/slurm/backend.js";
 
 /** `--set optimizer.lr=1e-4 --set gradCheckpointing=true`: values read as YAML scalars. */
 export function collectSet(value: string, previous: string[] = []): string[] {
@@ -75,7 +78,7 @@ export function parseGpus(value: string | undefined): number[] | undefined {
   return parts.map(Number);
 }
 
-export interface SweepCliOptions {
+export interface SweepCliOptions extends SlurmCliOptions {
   db?: string;
   gpus?: string;
   rerunFailed?: boolean;
@@ -90,7 +93,7 @@ export interface SweepCliOptions {
 }
 
 export function addSweepRunFlags(cmd: Command): Command {
-  return cmd
+  return addSlurmFlags(cmd)
     .option(
       "--gpus <list>",
       "run one configuration per GPU in parallel, e.g. 0,1 (each run pinned to cuda:i)",
@@ -309,12 +312,31 @@ function printPlan(prepared: PreparedSweep, plan: SweepPlan, opts: SweepCliOptio
   }
 }
 
+function printOutcome(ctx: CliContext, outcome: SweepOutcome, name: string, opts: SweepCliOptions): void {
+  if (opts.json) {
+    printJson({
+      ...outcome,
+      entries: listEntries(ctx.db, outcome.sweepId).map((e) => ({
+        key: e.key,
+        label: e.label,
+        runId: e.runId,
+        status: e.status,
+        attempts: e.attempts,
+        error: e.error,
+      })),
+    });
+  } else process.stdout.write(renderOutcome(outcome, name) + "\n");
+}
+
 /** Shared by `sweep` and `study`: plan, then run with progress, Ctrl-C handling and a summary. */
 export async function executeSweepCommand(
   ctx: CliContext,
   prepare: () => PreparedSweep,
   opts: SweepCliOptions,
 ): Promise<{ code: number; outcome: SweepOutcome | null }> {
+  const slurm = slurmOptionsFromFlags(opts);
+  // Without Slurm's commands nothing is planned or stored: the error comes first.
+  if (slurm && !opts.dryRun) requireSlurmClient();
   const gpus = parseGpus(opts.gpus);
   const policy = {
     rerunFailed: Boolean(opts.rerunFailed),
@@ -343,6 +365,38 @@ export async function executeSweepCommand(
   log(describePlan(prepared, plan));
   const note = opts.quiet || opts.json ? null : await gpuNote(plan, gpus);
   if (note) log(pc.yellow(`note: ${note}`));
+  const progress = sweepProgress({
+    quiet: Boolean(opts.quiet) || (Boolean(opts.json) && !process.stderr.isTTY),
+  });
+  if (slurm) {
+    const { outcome, cancelled } = await executeSlurmSweep(
+      ctx,
+      prepared.sweep.id,
+      { ...slurm, telemetry: opts.telemetry !== false },
+      policy,
+      progress,
+      Boolean(opts.quiet) || Boolean(opts.json),
+    );
+    printOutcome(ctx, outcome, prepared.sweep.name, opts);
+    return { code: sweepExitCode(outcome, cancelled), outcome };
+  }
+  const onSlurm = outstandingSlurmTasks(ctx.home, prepared.sweep.id);
+  if (onSlurm > 0) {
+    // Running them here too would run those configurations twice.
+    throw new LoraprofError(
+      "FLAG_INVALID",
+      `sweep ${prepared.sweep.name} has ${onSlurm} task(s) submitted to Slurm`,
+      {
+        problems: [
+          {
+            field: "--backend",
+            message: "this sweep's outstanding runs are Slurm jobs",
+            hint: "run the same command with --backend slurm to gather them (Ctrl-C there cancels them)",
+          },
+        ],
+      },
+    );
+  }
   const interrupt = interruptible("stopping the sweep: cancelling the current run(s)");
   try {
     const outcome = await runSweep(prepared.sweep.id, {
@@ -353,21 +407,9 @@ export async function executeSweepCommand(
       ...policy,
       // One sampler per run, on that run's GPU: power, clocks, sampled memory, integrated energy.
       observers: () => telemetryObservers(ctx, { telemetry: opts.telemetry !== false }),
-      onEvent: sweepProgress({ quiet: Boolean(opts.quiet) || (Boolean(opts.json) && !process.stderr.isTTY) }),
+      onEvent: progress,
     });
-    if (opts.json) {
-      printJson({
-        ...outcome,
-        entries: listEntries(ctx.db, outcome.sweepId).map((e) => ({
-          key: e.key,
-          label: e.label,
-          runId: e.runId,
-          status: e.status,
-          attempts: e.attempts,
-          error: e.error,
-        })),
-      });
-    } else process.stdout.write(renderOutcome(outcome, prepared.sweep.name) + "\n");
+    printOutcome(ctx, outcome, prepared.sweep.name, opts);
     return { code: sweepExitCode(outcome, interrupt.signal.aborted), outcome };
   } finally {
     interrupt.dispose();

@@ -158,7 +158,11 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     2; /* residuals */
   const passesOfForward = 1 + 2 /* backward ≈ 2 ops per forward op */ + (input.gradCheckpointing ? 1 : 0);
   const headOps = 3 * 12; // final norm, LM head, fp32 cast, cross-entropy: forward and backward
-  const opsPerMicroStep = arch.numLayers * layerForwardOps * passesOfForward + headOps;
+  // CUDA graphs (packed rows): the decoder's forward and backward are two graph replays, plus copying
+  // the three inputs in and the autograd function around them; only the head and the loss stay eager.
+  const opsPerMicroStep = input.cudaGraphs
+    ? GRAPHED_DECODER_OPS + headOps
+    : arch.numLayers * layerForwardOps * passesOfForward + headOps;
 
   const loraTensors = 2 * adapted.length * arch.numLayers;
   return {
@@ -178,6 +182,9 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     boardPowerWatts: gpu.boardPowerWatts,
   };
 }
+
+/** Host operations of a graphed decoder per micro-step: 2 replays, 3 input copies, the autograd wrapper. */
+const GRAPHED_DECODER_OPS = 10;
 
 /** Real tokens/s alone (no breakdown): what calibration evaluates thousands of times. */
 export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstants): number {

@@ -219,6 +219,27 @@ function gate() {
   };
 }
 
+/** A sweep's outcome from its stored entries: counts by status, what remains to run, finished or not. */
+export function sweepOutcome(
+  db: Db,
+  sweepId: string,
+  ran: SweepOutcome["ran"],
+  interrupted: boolean,
+): SweepOutcome {
+  const entries = listEntries(db, sweepId);
+  const counts = zeroCounts();
+  for (const e of entries) counts[e.status]++;
+  const remaining = entries.filter((e) => needsRun(e)).length;
+  return {
+    sweepId,
+    status: interrupted || remaining > 0 ? "interrupted" : "finished",
+    ran,
+    counts,
+    total: entries.length,
+    remaining,
+  };
+}
+
 export function errorFromException(err: unknown): RunError {
   if (err instanceof LoraprofError) {
     const kind: RunError["kind"] =
@@ -427,18 +448,7 @@ export async function runSweep(sweepId: string, opts: SweepRunOptions): Promise<
     const remaining = entries.filter((e) => needsRun(e)).length;
     releaseSweep(db, sweepId, interrupted || remaining > 0 ? "interrupted" : "finished");
   }
-  const entries = listEntries(db, sweepId);
-  const counts = zeroCounts();
-  for (const e of entries) counts[e.status]++;
-  const remaining = entries.filter((e) => needsRun(e)).length;
-  const outcome: SweepOutcome = {
-    sweepId,
-    status: interrupted || remaining > 0 ? "interrupted" : "finished",
-    ran,
-    counts,
-    total: entries.length,
-    remaining,
-  };
+  const outcome = sweepOutcome(db, sweepId, ran, interrupted);
   opts.onEvent?.({ type: "end", outcome });
   return outcome;
 }

@@ -23,7 +23,14 @@ import {
   releaseSweep,
   type SweepEntry,
 } from "../store.js";
-import { needsRun, planSweep, type RerunPolicy, type SweepEvent, type SweepOutcome } from "../run.js";
+import {
+  needsRun,
+  planSweep,
+  sweepOutcome,
+  type RerunPolicy,
+  type SweepEvent,
+  type SweepOutcome,
+} from "../run.js";
 import {
   LIVE_STATES,
   execSlurm,
@@ -164,15 +171,6 @@ export function outcomeOfSlurmState(
       };
   }
 }
-
-const zeroCounts = (): Record<RunStatus, number> => ({
-  pending: 0,
-  running: 0,
-  completed: 0,
-  oom: 0,
-  failed: 0,
-  cancelled: 0,
-});
 
 /** Submits, follows and gathers a sweep on Slurm. Resolves when every task is settled or Ctrl-C stopped it. */
 export async function runSlurmSweep(sweepId: string, opts: SlurmSweepOptions): Promise<SweepOutcome> {
@@ -445,18 +443,7 @@ export async function runSlurmSweep(sweepId: string, opts: SlurmSweepOptions): P
       // a stale claim is reaped by the next call
     }
   }
-  const entries = listEntries(db, sweepId);
-  const counts = zeroCounts();
-  for (const e of entries) counts[e.status]++;
-  const remaining = entries.filter((e) => needsRun(e)).length;
-  const outcome: SweepOutcome = {
-    sweepId,
-    status: interrupted || remaining > 0 ? "interrupted" : "finished",
-    ran,
-    counts,
-    total: entries.length,
-    remaining,
-  };
+  const outcome = sweepOutcome(db, sweepId, ran, interrupted);
   emit({ type: "end", outcome });
   return outcome;
 }

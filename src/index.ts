@@ -23,7 +23,7 @@ export {
   KERNELS,
   RECIPES,
   type RunSpec,
-} from "./run/protocol.js";
+} from "./protocol/index.js";
 export * from "./plan/index.js";
 export {
   prepareSweep,

@@ -9,7 +9,7 @@ import { findModel, MODELS } from "../catalog/models.js";
 import { locateHfConfig, modelFromHfConfig } from "../catalog/hfconfig.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
-import { DEFAULT_LOSS_CHUNK_TOKENS, type Precision } from "../run/protocol.js";
+import { DEFAULT_LOSS_CHUNK_TOKENS, type Precision } from "../protocol/index.js";
 import { LoraprofError } from "../util/errors.js";
 import type { Calibration } from "./constants.js";
 import type { LengthStats } from "./lengths.js";

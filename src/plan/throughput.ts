@@ -13,7 +13,7 @@
  */
 import { countParameters, decoderLinearShapes, loraShapes } from "../catalog/params.js";
 import type { GpuEntry } from "../catalog/gpus.js";
-import type { OptimizerName, Precision } from "../run/protocol.js";
+import type { OptimizerName, Precision } from "../protocol/index.js";
 import type { PlannerConstants } from "./constants.js";
 import { flopsPerToken, type FlopsPerToken } from "./flops.js";
 import { runWidths } from "./lengths.js";

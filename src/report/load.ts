@@ -4,7 +4,7 @@
  */
 import type { Db } from "../store/db.js";
 import { predictForRun } from "../plan/predict.js";
-import type { HelloEvent, RunSpec, SummaryEvent } from "../run/protocol.js";
+import type { HelloEvent, RunSpec, SummaryEvent } from "../protocol/index.js";
 import { computeTelemetryMetrics } from "../telemetry/metrics.js";
 import { runFacts } from "../telemetry/observer.js";
 import { getRun, getSteps, type RunRecord } from "../store/runs.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { startEngine, type EngineOutcome } from "./engine.js";
-import { PROTOCOL_VERSION, type EngineEvent, type RunSpec } from "./protocol.js";
+import { PROTOCOL_VERSION, type EngineEvent, type RunSpec } from "../protocol/index.js";
 import { classifyOutcome } from "./outcome.js";
 
 // Fakes at the process boundary: small shell scripts stand in for the Python engine, so the

@@ -1,7 +1,7 @@
 /** How a finished engine process maps to a run status and error. */
 import type { RunError, RunStatus } from "../store/runs.js";
 import type { EngineOutcome } from "./engine.js";
-import type { ErrorEvent, SummaryEvent } from "./protocol.js";
+import type { ErrorEvent, SummaryEvent } from "../protocol/index.js";
 
 const OOM_HINT =
   "lower --batch-size or --seq-len, turn on --grad-checkpointing, or use --method qlora / a paged optimizer";

@@ -13,7 +13,7 @@ import { parseByteSize, type RunConfig } from "../config/schema.js";
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { listGpus, type GpuInfo } from "../util/gpu.js";
 import { huggingfaceHubCache } from "../util/paths.js";
-import { CUDA_ONLY_OPTIMIZERS, PROTOCOL_VERSION, type Precision, type RunSpec } from "./protocol.js";
+import { CUDA_ONLY_OPTIMIZERS, PROTOCOL_VERSION, type Precision, type RunSpec } from "../protocol/index.js";
 
 export interface ResolvedModel {
   /** What the user named. */

@@ -27,7 +27,7 @@ import type {
   RunSpec,
   StepEvent,
   SummaryEvent,
-} from "./protocol.js";
+} from "../protocol/index.js";
 import { buildRunSpec, resolveConfig, resolveDevice, resolveModel, type ResolvedConfig } from "./resolve.js";
 
 export type RunProgress =

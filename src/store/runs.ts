@@ -1,6 +1,6 @@
 /** Runs and steps in the store. Each write is one transaction. */
 import { randomBytes } from "node:crypto";
-import type { StepEvent } from "../run/protocol.js";
+import type { StepEvent } from "../protocol/index.js";
 import { LoraprofError } from "../util/errors.js";
 import { THIS_HOST, processAlive, type Db } from "./db.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SummaryEventSchema, type SummaryEvent } from "../run/protocol.js";
+import { SummaryEventSchema, type SummaryEvent } from "../protocol/index.js";
 import { findGpu } from "../catalog/gpus.js";
 import { requireModel } from "../catalog/models.js";
 import { flopsPerToken } from "../plan/flops.js";

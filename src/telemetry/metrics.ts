@@ -11,7 +11,7 @@
 import { findGpu } from "../catalog/gpus.js";
 import type { ModelArchitecture } from "../catalog/types.js";
 import { flopsPerToken, type FlopsOptions } from "../plan/flops.js";
-import type { Precision, SummaryEvent } from "../run/protocol.js";
+import type { Precision, SummaryEvent } from "../protocol/index.js";
 import {
   choosePowerField,
   crossCheck,

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { TEMPLATE_NAMES } from "../data/chat-templates.js";
 import { DATASET_FORMATS } from "../data/formats.js";
+import { cpuConfigProblems } from "./device.js";
 import {
   ATTN_IMPLEMENTATIONS,
   DEFAULT_LOSS_CHUNK_TOKENS,
@@ -176,19 +177,10 @@ export const RunConfigSchema = z
         message: `warmupSteps (${cfg.warmupSteps}) must be smaller than steps (${cfg.steps}) so that some steps are measured`,
       });
     }
-    if (cfg.precision === "fp16" && cfg.device === "cpu") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["precision"],
-        message: "fp16 training is not supported on the CPU",
-      });
-    }
-    if (cfg.method === "qlora" && cfg.device === "cpu") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["method"],
-        message: "qlora needs a CUDA GPU (bitsandbytes 4-bit kernels)",
-      });
+    if (cfg.device === "cpu") {
+      for (const problem of cpuConfigProblems(cfg)) {
+        ctx.addIssue({ code: "custom", path: problem.field.split("."), message: problem.message });
+      }
     }
   });
 

@@ -16,7 +16,7 @@ import {
   type SweepPlan,
 } from "../../sweep/run.js";
 import { listEntries, listSweeps, getSweep, reapStaleSweeps } from "../../sweep/store.js";
-import { cudaOnlySettings } from "../../run/resolve.js";
+import { cudaOnlySettings } from "../../config/device.js";
 import { EXIT, LoraprofError, type Problem } from "../../util/errors.js";
 import { listGpus } from "../../util/gpu.js";
 import { openContext, printJson, type CliContext } from "../context.js";

@@ -48,6 +48,7 @@ KERNELS: tuple[str, ...] = get_args(Kernels)
 QUANT_TYPES: tuple[str, ...] = get_args(QuantType)
 LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
+
 @dataclass(frozen=True)
 class Architecture:
     model_type: ModelType

@@ -16,7 +16,7 @@ import { flattenConfig } from "../sweep/estimate.js";
 import { canonicalJson } from "../sweep/spec.js";
 import { fmtEffect, fmtGiB, fmtNumber, fmtRatio, fmtSig, fmtWithInterval } from "./format.js";
 import { REFERENCE_FIELDS, type Reference, type ReferenceRun } from "./reference.js";
-import { differenceEffect, median, ratioEffect, summarize, type Effect, type Summary } from "./stats.js";
+import { differenceEffect, median, ratioEffect, summarize, type Effect, type Summary } from "../util/stats.js";
 
 /** One run as the report sees it. */
 export interface ReportRun {

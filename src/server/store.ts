@@ -18,7 +18,7 @@ import {
 } from "../store/dashboard.js";
 import { getTelemetrySamples } from "../store/telemetry.js";
 import { listEntries, listSweeps, type SweepRecord } from "../sweep/store.js";
-import { summarize, median } from "../report/stats.js";
+import { summarize, median } from "../util/stats.js";
 import { LoraprofError } from "../util/errors.js";
 import type {
   Compare,

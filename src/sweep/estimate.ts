@@ -5,6 +5,7 @@
  */
 import type { Db } from "../store/db.js";
 import type { RunConfig } from "../config/schema.js";
+import { median } from "../util/stats.js";
 import { canonicalJson } from "./spec.js";
 
 /** Settings that do not change how long a run takes. */
@@ -37,12 +38,6 @@ export function sameShape(planned: Flat, stored: Flat): boolean {
   }
   return true;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export interface PlanEstimate {
   /** Sum of the estimates that are known, in seconds; null when none is. */

@@ -12,11 +12,17 @@ import { parseByteSize } from "../config/schema.js";
 import { PRESETS } from "../config/presets.js";
 import type { PresetName } from "../config/schema.js";
 import type { RunError, RunStatus } from "../store/runs.js";
-import { flattenConfig } from "../sweep/estimate.js";
-import { canonicalJson } from "../sweep/spec.js";
+import { canonicalJson, flattenConfig, normalizedConfig } from "../config/identity.js";
 import { fmtEffect, fmtGiB, fmtNumber, fmtRatio, fmtSig, fmtWithInterval } from "./format.js";
 import { REFERENCE_FIELDS, type Reference, type ReferenceRun } from "./reference.js";
-import { differenceEffect, median, ratioEffect, summarize, type Effect, type Summary } from "../util/stats.js";
+import {
+  differenceEffect,
+  median,
+  ratioEffect,
+  summarize,
+  type Effect,
+  type Summary,
+} from "../util/stats.js";
 
 /** One run as the report sees it. */
 export interface ReportRun {
@@ -215,20 +221,6 @@ export interface ReportModel {
   predicted: PredictedRow[];
   environment: { devices: string[]; weights: string[]; libraries: Record<string, string> };
   notes: string[];
-}
-
-/** Settings that name a run rather than define it. */
-const NAMING_FIELDS = new Set(["label", "preset"]);
-
-export function normalizedConfig(config: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(config)) {
-    if (NAMING_FIELDS.has(k)) continue;
-    // syntheticRecords is only read for the synthetic dataset: elsewhere it defines nothing.
-    if (k === "syntheticRecords" && config["dataset"] !== "synthetic") continue;
-    out[k] = k === "device" && typeof v === "string" ? v.replace(/:\d+$/, "") : v;
-  }
-  return out;
 }
 
 const parseSetting = (s: string | undefined): unknown => (s === undefined ? undefined : JSON.parse(s));

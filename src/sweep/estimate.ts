@@ -6,38 +6,7 @@
 import type { Db } from "../store/db.js";
 import type { RunConfig } from "../config/schema.js";
 import { median } from "../util/stats.js";
-import { canonicalJson } from "./spec.js";
-
-/** Settings that do not change how long a run takes. */
-const IGNORED = new Set(["label", "preset", "seed", "logEverySteps"]);
-
-type Flat = Record<string, string>;
-
-/** Leaves of a config by dotted path, values as canonical JSON. Arrays are leaves. */
-export function flattenConfig(config: unknown, prefix = "", out: Flat = {}): Flat {
-  if (config && typeof config === "object" && !Array.isArray(config)) {
-    for (const [k, v] of Object.entries(config as Record<string, unknown>)) {
-      flattenConfig(v, prefix ? `${prefix}.${k}` : k, out);
-    }
-  } else if (prefix) out[prefix] = canonicalJson(config);
-  return out;
-}
-
-const deviceKind = (d: string) => JSON.parse(d).replace(/:\d+$/, "") as string;
-
-/** True when a stored (resolved) run has the shape a planned config asks for. */
-export function sameShape(planned: Flat, stored: Flat): boolean {
-  for (const [k, pv] of Object.entries(planned)) {
-    if (IGNORED.has(k)) continue;
-    if (pv === '"auto"') continue;
-    const sv = stored[k];
-    if (sv === undefined) return false;
-    if (k === "device") {
-      if (deviceKind(pv) !== deviceKind(sv)) return false;
-    } else if (pv !== sv) return false;
-  }
-  return true;
-}
+import { canonicalJson, flattenConfig, sameShape } from "../config/identity.js";
 
 export interface PlanEstimate {
   /** Sum of the estimates that are known, in seconds; null when none is. */

@@ -12,6 +12,7 @@ import { parseByteSize } from "../config/schema.js";
 import { PRESETS } from "../config/presets.js";
 import type { PresetName } from "../config/schema.js";
 import type { RunError, RunStatus } from "../store/runs.js";
+import type { StoredFigure, StoredMetrics } from "../store/metrics.js";
 import { canonicalJson, flattenConfig, normalizedConfig } from "../config/identity.js";
 import { fmtEffect, fmtGiB, fmtNumber, fmtRatio, fmtSig, fmtWithInterval } from "./format.js";
 import { REFERENCE_FIELDS, type Reference, type ReferenceRun } from "./reference.js";
@@ -35,7 +36,8 @@ export interface ReportRun {
   groups: string[];
   /** The resolved config stored with the run. */
   config: Record<string, unknown>;
-  metrics: Record<string, unknown> | null;
+  /** Decoded by the store (store/metrics.ts). */
+  metrics: StoredMetrics | null;
   error: RunError | null;
   device: { kind: string; name: string } | null;
   libraries: Record<string, string | null> | null;
@@ -56,7 +58,7 @@ export const METRICS = {
   paperMethodJoulesPerToken: { label: "study's method J/token", unit: "J/token" },
   mfu: { label: "MFU", unit: "fraction" },
   hfu: { label: "HFU", unit: "fraction" },
-} as const;
+} as const satisfies Partial<Record<StoredFigure, { label: string; unit: string }>>;
 export type MetricName = keyof typeof METRICS;
 export const MEMORY_METRICS = [
   "peakReservedBytes",
@@ -66,26 +68,10 @@ export const MEMORY_METRICS = [
 ] as const;
 export type MemoryMetric = (typeof MEMORY_METRICS)[number];
 
-/** A number from a metric that is a plain number or a `{ value, reason }` pair. */
-export function metricValue(metrics: Record<string, unknown> | null, name: string): number | null {
-  if (!metrics) return null;
-  let v: unknown = metrics[name];
-  if (v === undefined && metrics["telemetry"] && typeof metrics["telemetry"] === "object") {
-    v = (metrics["telemetry"] as Record<string, unknown>)[name];
-  }
-  if (v && typeof v === "object" && "value" in (v as object)) v = (v as { value: unknown }).value;
-  return typeof v === "number" && Number.isFinite(v) ? v : null;
-}
-
+/** A run's figure, as the store decoded it (telemetry headlines lifted, J/processed token derived). */
 function runMetric(run: ReportRun, name: MetricName): number | null {
-  const direct = metricValue(run.metrics, name);
-  if (direct !== null) return direct;
-  if (name === "joulesPerProcessedToken") {
-    const e = metricValue(run.metrics, "energyJoules");
-    const p = metricValue(run.metrics, "processedTokens");
-    return e !== null && p ? e / p : null;
-  }
-  return null;
+  const v = run.metrics?.[name] ?? null;
+  return v !== null && Number.isFinite(v) ? v : null;
 }
 
 /** Memory at failure (OOM rows): the engine's snapshot, largest figure it has. */
@@ -1065,17 +1051,22 @@ function claimFindings(claims: ClaimCheck[]): Finding[] {
     }));
 }
 
+/** The figures the planner predicts for a run. */
+const PREDICTED_FIGURES = ["peakAllocatedBytes", "peakDeviceBytes", "realTokensPerSecond"] as const;
+const isPredictedFigure = (k: string): k is (typeof PREDICTED_FIGURES)[number] =>
+  (PREDICTED_FIGURES as readonly string[]).includes(k);
+
 function predictedRows(conditions: Condition[]): PredictedRow[] {
   const out: PredictedRow[] = [];
   for (const c of conditions) {
     const byMetric = new Map<string, { predicted: number[]; measured: number[] }>();
     for (const r of c.completed) {
-      const p = r.metrics?.["predicted"];
-      if (!p || typeof p !== "object") continue;
-      for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
-        const pv = typeof v === "number" ? v : metricValue(p as Record<string, unknown>, k);
-        const mv = metricValue(r.metrics, k);
-        if (pv === null || mv === null) continue;
+      const p = r.metrics?.predicted;
+      if (!p) continue;
+      for (const k of Object.keys(p).filter(isPredictedFigure)) {
+        const pv = p[k] ?? null;
+        const mv = runMetric(r, k);
+        if (pv === null || !Number.isFinite(pv) || mv === null) continue;
         const m = byMetric.get(k) ?? { predicted: [], measured: [] };
         m.predicted.push(pv);
         m.measured.push(mv);
@@ -1136,7 +1127,7 @@ export function buildReportModel(input: BuildReportInput): ReportModel {
     );
   const warnings = new Map<string, number>();
   for (const r of input.runs) {
-    for (const w of (r.metrics?.["warnings"] as string[] | undefined) ?? []) {
+    for (const w of r.metrics?.warnings ?? []) {
       const k = w.replace(/\([^)]*\)/g, "(…)");
       warnings.set(k, (warnings.get(k) ?? 0) + 1);
     }

@@ -140,8 +140,8 @@ describe("engine process", () => {
 
 describe("missing figures", () => {
   it("carry one reason each: the telemetry stage's, where it supplies the headline", async () => {
-    const { withTelemetryHeadlines } = await import("./run.js");
-    const m = withTelemetryHeadlines({
+    const { liftHeadlines } = await import("../store/metrics.js");
+    const m = liftHeadlines({
       energyJoules: null,
       joulesPerRealToken: null,
       nullReasons: { energyJoules: "disabled (telemetry.energy is false)" },
@@ -150,7 +150,7 @@ describe("missing figures", () => {
         energyJoules: { value: null, reason: "the run used the CPU" },
         joulesPerRealToken: { value: null, reason: "the run used the CPU" },
       },
-    } as never);
+    });
     expect(m.nullReasons["energyJoules"]).toBe("the run used the CPU");
   });
 });

@@ -35,7 +35,7 @@ export {
   type SweepRunOptions,
 } from "./sweep/run.js";
 export { parseSweepSpec, type SweepSpec } from "./sweep/spec.js";
-export { paperStudy, type StudyOptions } from "./sweep/study.js";
+export { paperStudy, type StudyOptions } from "./study/sweep.js";
 export {
   buildReport,
   writeReport,

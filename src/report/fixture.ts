@@ -6,7 +6,7 @@
  * Reports built from it are titled as synthetic.
  */
 import { expandSweep } from "../sweep/spec.js";
-import { paperStudy } from "../sweep/study.js";
+import { paperStudy } from "../study/sweep.js";
 import { decodeMetrics } from "../store/metrics.js";
 import type { ReportRun } from "./model.js";
 

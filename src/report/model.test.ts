@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { decodeMetrics } from "../store/metrics.js";
 import { syntheticStudyRuns } from "./fixture.js";
 import { buildReportModel, type ReportRun } from "./model.js";
-import { readReference } from "./reference.js";
+import { readReference } from "../study/reference.js";
 
 const reference = readReference(
   resolve(import.meta.dirname, "../../../shared/reference/paper-2509.12229.json"),

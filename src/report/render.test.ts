@@ -7,7 +7,7 @@ import { syntheticStudyRuns } from "./fixture.js";
 import { renderHtml } from "./html.js";
 import { writeReport } from "./index.js";
 import { buildReportModel } from "./model.js";
-import { readReference } from "./reference.js";
+import { readReference } from "../study/reference.js";
 import { shortReason } from "../run/failure.js";
 
 const reference = readReference(

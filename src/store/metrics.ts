@@ -99,7 +99,9 @@ function telemetryFigure(
  * from the energy counter where the telemetry stage did not. Where the headline is the telemetry
  * stage's, so is its null reason (the engine's own note said the same thing twice).
  */
-export function liftHeadlines<M extends Partial<StoredMetrics>>(m: M): M {
+export function liftHeadlines<M extends Partial<StoredMetrics>>(
+  m: M,
+): M & Partial<Pick<StoredMetrics, (typeof TELEMETRY_HEADLINES)[number]>> {
   const v = (k: string) => telemetryFigure(m, k)?.value ?? null;
   const out: Partial<StoredMetrics> = { ...m };
   if (m.nullReasons && m.telemetry) {
@@ -129,7 +131,7 @@ export function liftHeadlines<M extends Partial<StoredMetrics>>(m: M): M {
   for (const key of TELEMETRY_HEADLINES) {
     if (m.telemetry !== undefined || key in m || lifted[key] !== null) out[key] = lifted[key];
   }
-  return out as M;
+  return out as M & Partial<Pick<StoredMetrics, (typeof TELEMETRY_HEADLINES)[number]>>;
 }
 
 /** A stored metrics column, decoded (null stays null: the run ended before the engine's summary). */

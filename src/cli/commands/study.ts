@@ -3,7 +3,7 @@ import pc from "picocolors";
 import { buildReport, writeReport } from "../../report/index.js";
 import { prepareSweep } from "../../sweep/run.js";
 import { reapStaleSweeps } from "../../sweep/store.js";
-import { DEFAULT_STUDY_BUDGET, DEFAULT_STUDY_REPEATS, paperStudy } from "../../sweep/study.js";
+import { DEFAULT_STUDY_BUDGET, DEFAULT_STUDY_REPEATS, paperStudy } from "../../study/sweep.js";
 import { LoraprofError, type Problem } from "../../util/errors.js";
 import { openContext } from "../context.js";
 import { addSweepRunFlags, executeSweepCommand, setsToOverrides, type SweepCliOptions } from "./sweep.js";

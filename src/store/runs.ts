@@ -365,3 +365,18 @@ export function deleteRuns(
   })();
   return full;
 }
+
+/** Completed runs with both times: their config and when they started and finished (for time estimates). */
+export function completedRunTimes(db: Db): { config: unknown; startedAt: string; finishedAt: string }[] {
+  const rows = db
+    .prepare(
+      `SELECT config_json, started_at, finished_at FROM runs
+       WHERE status='completed' AND started_at IS NOT NULL AND finished_at IS NOT NULL`,
+    )
+    .all() as { config_json: string; started_at: string; finished_at: string }[];
+  return rows.map((r) => ({
+    config: parse(r.config_json),
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  }));
+}

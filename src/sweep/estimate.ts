@@ -4,6 +4,7 @@
  * the GPU index and the seed ignored), and its estimate is their median wall time.
  */
 import type { Db } from "../store/db.js";
+import { completedRunTimes } from "../store/runs.js";
 import type { RunConfig } from "../config/schema.js";
 import { median } from "../util/stats.js";
 import { canonicalJson, flattenConfig, sameShape } from "../config/identity.js";
@@ -19,16 +20,10 @@ export interface PlanEstimate {
 }
 
 export function estimatePlan(db: Db, configs: RunConfig[]): PlanEstimate {
-  const rows = db
-    .prepare(
-      `SELECT config_json, started_at, finished_at FROM runs
-       WHERE status='completed' AND started_at IS NOT NULL AND finished_at IS NOT NULL`,
-    )
-    .all() as { config_json: string; started_at: string; finished_at: string }[];
-  const stored = rows
+  const stored = completedRunTimes(db)
     .map((r) => ({
-      flat: flattenConfig(JSON.parse(r.config_json)),
-      seconds: (Date.parse(r.finished_at) - Date.parse(r.started_at)) / 1000,
+      flat: flattenConfig(r.config),
+      seconds: (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000,
     }))
     .filter((r) => Number.isFinite(r.seconds) && r.seconds >= 0);
   const cache = new Map<string, number | null>();

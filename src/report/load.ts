@@ -3,7 +3,7 @@
  * planned entry) and single runs (by id or prefix), with their loss curves.
  */
 import type { Db } from "../store/db.js";
-import { completeMetrics } from "../telemetry/derive.js";
+import { completeMetrics } from "./derive.js";
 import { getRun, getSteps, type RunRecord } from "../store/runs.js";
 import { findSweep, listEntries } from "../sweep/store.js";
 import { LoraprofError } from "../util/errors.js";

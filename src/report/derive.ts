@@ -2,14 +2,14 @@
  * Figures a stored run lacks, derived in one place from what it did store: telemetry figures that
  * need no samples (a run stored without the sampler: a sweep without it, or an older loraprof) and
  * the planner's prediction beside what was measured. Runs written with both are returned as they
- * are. The report's loader (report/load.ts) reads every run through here.
+ * are. The report's loader (./load.ts) reads every run through here.
  */
 import { predictForRun } from "../plan/predict.js";
 import type { HelloEvent, RunSpec, SummaryEvent } from "../protocol/index.js";
 import { liftHeadlines, type StoredMetrics } from "../store/metrics.js";
 import type { RunRecord } from "../store/runs.js";
-import { computeTelemetryMetrics } from "./metrics.js";
-import { runFacts } from "./observer.js";
+import { computeTelemetryMetrics } from "../telemetry/metrics.js";
+import { runFacts } from "../telemetry/observer.js";
 
 /** The run's metrics with derived telemetry and the planner's prediction where it lacks them. */
 export function completeMetrics(r: RunRecord): StoredMetrics | null {

@@ -37,7 +37,7 @@ for (const [name, [cmd, ...args]] of steps) {
   const r = spawnSync(cmd, args, {
     cwd: root,
     stdio: "inherit",
-    env: { ...process.env, PYTHONPATH: join(root, "engine", "src") },
+    env: { ...process.env, PYTHONPATH: join(root, "engine", "src"), MYPYPATH: join(root, "engine", "src") },
   });
   if (r.status !== 0) {
     console.error(`engine ${name} failed (exit ${r.status ?? r.signal})`);

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { decodeMetrics, liftHeadlines } from "./metrics.js";
 
@@ -29,5 +30,16 @@ describe("stored metrics, decoded once", () => {
     expect(m.averagePowerWatts).toBeNull();
     expect(m.nullReasons?.["averagePowerWatts"]).toBe("no power samples in the window");
     expect(liftHeadlines(m)).toEqual(m);
+  });
+
+  it("keeps every figure of a run stored before telemetry headlines (the H200 fixture), adding only derived ones", () => {
+    const record = JSON.parse(
+      readFileSync(new URL("../../test/fixtures/h200-run-record.json", import.meta.url), "utf8"),
+    ) as { metrics: Record<string, unknown> };
+    const decoded = decodeMetrics(record.metrics)!;
+    for (const [key, value] of Object.entries(record.metrics)) expect(decoded[key], key).toEqual(value);
+    const energy = record.metrics["energyJoules"] as number;
+    const processed = record.metrics["processedTokens"] as number;
+    expect(decoded.joulesPerProcessedToken).toBeCloseTo(energy / processed, 12);
   });
 });

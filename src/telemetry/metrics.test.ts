@@ -222,7 +222,7 @@ describe("computeTelemetryMetrics", () => {
   });
 });
 
-describe("densePeakForPrecision", () => {
+describe("peakFlopsFor (catalog/peak.ts)", () => {
   const peak = { fp32: 67e12, tf32: 495e12, fp16: 989e12, bf16: 989e12 };
   it("uses the fp32 peak for fp32 unless TF32 matmuls were turned on", () => {
     expect(peakFlopsFor(peak, "fp32")).toBe(67e12);

@@ -19,8 +19,9 @@ import torch
 from loraprof_engine.data import micro_batches, open_shard
 from loraprof_engine.model import load_model
 from loraprof_engine.optim import build_optimizer
-from loraprof_engine.recipe import step_settings, train_step
+from loraprof_engine.recipe import step_settings
 from loraprof_engine.spec import parse_runspec
+from loraprof_engine.step import train_step
 
 
 def main() -> None:

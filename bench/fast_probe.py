@@ -31,8 +31,9 @@ from loraprof_engine.data import micro_batches, open_shard
 from loraprof_engine.device import NvmlWatch, open_nvml
 from loraprof_engine.model import load_model
 from loraprof_engine.optim import build_optimizer
-from loraprof_engine.recipe import step_settings, train_step
+from loraprof_engine.recipe import step_settings
 from loraprof_engine.spec import parse_runspec
+from loraprof_engine.step import train_step
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
@@ -145,9 +146,12 @@ def main() -> None:
             figures = measure(apply(base, changes, shards), args.steps, args.warmup)
             row = {"name": name, "changes": changes, **figures}
             print(
-                f"{name:28s} {figures['realTokensPerSecond']:9.0f} real tok/s  {figures['stepSeconds'] * 1000:7.0f} ms/step"
-                f"  {figures['realTokensPerStep']:7.0f} real tok/step  alloc {figures['peakAllocatedBytes'] / 2**30:5.2f}"
-                f"  reserved {figures['peakReservedBytes'] / 2**30:5.2f}  device {(figures['nvmlPeakDeviceBytes'] or 0) / 2**30:5.2f} GiB"
+                f"{name:28s} {figures['realTokensPerSecond']:9.0f} real tok/s"
+                f"  {figures['stepSeconds'] * 1000:7.0f} ms/step"
+                f"  {figures['realTokensPerStep']:7.0f} real tok/step"
+                f"  alloc {figures['peakAllocatedBytes'] / 2**30:5.2f}"
+                f"  reserved {figures['peakReservedBytes'] / 2**30:5.2f}"
+                f"  device {(figures['nvmlPeakDeviceBytes'] or 0) / 2**30:5.2f} GiB"
                 f"  loss {figures['losses'][0]:.3f}->{figures['losses'][-1]:.3f}",
                 flush=True,
             )
@@ -163,7 +167,9 @@ def main() -> None:
                 torch.cuda.empty_cache()
         results.append(row)
         if args.out:
-            Path(args.out).write_text(json.dumps({"spec": args.spec, "torch": torch.__version__, "results": results}, indent=1))
+            Path(args.out).write_text(
+                json.dumps({"spec": args.spec, "torch": torch.__version__, "results": results}, indent=1)
+            )
 
 
 if __name__ == "__main__":

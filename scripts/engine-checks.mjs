@@ -1,7 +1,9 @@
 // Runs the engine's own checks with the engine's Python (the one `loraprof setup` recorded):
 // ruff (lint + format check), mypy, and the pytest suite (GPU tests skip themselves without CUDA).
+// The Python benchmarks (bench/*.py) drive the engine's own functions: they are held to the same
+// ruff and mypy settings, so a change to the engine's API fails here rather than on the GPU host.
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const root = resolve(new URL("..", import.meta.url).pathname);
@@ -14,10 +16,19 @@ if (!python) {
   process.exit(1);
 }
 const only = process.argv.slice(2);
+const benchPy = readdirSync(join(root, "bench"))
+  .filter((f) => f.endsWith(".py"))
+  .map((f) => join("bench", f));
 const steps = [
   ["ruff", [python, "-m", "ruff", "check", "engine"]],
   ["ruff-format", [python, "-m", "ruff", "format", "--check", "engine"]],
   ["mypy", [python, "-m", "mypy", "--config-file", "engine/pyproject.toml", "engine/src"]],
+  ["bench-ruff", [python, "-m", "ruff", "check", "--config", "engine/pyproject.toml", ...benchPy]],
+  [
+    "bench-ruff-format",
+    [python, "-m", "ruff", "format", "--check", "--config", "engine/pyproject.toml", ...benchPy],
+  ],
+  ["bench-mypy", [python, "-m", "mypy", "--config-file", "engine/pyproject.toml", ...benchPy]],
   ["pytest", [python, "-m", "pytest", "engine/tests", "-q", "-p", "no:cacheprovider"]],
 ];
 for (const [name, [cmd, ...args]] of steps) {
@@ -26,7 +37,7 @@ for (const [name, [cmd, ...args]] of steps) {
   const r = spawnSync(cmd, args, {
     cwd: root,
     stdio: "inherit",
-    env: { ...process.env, PYTHONPATH: join(root, "engine", "src") },
+    env: { ...process.env, PYTHONPATH: join(root, "engine", "src"), MYPYPATH: join(root, "engine", "src") },
   });
   if (r.status !== 0) {
     console.error(`engine ${name} failed (exit ${r.status ?? r.signal})`);

@@ -1,6 +1,6 @@
 // Writes the protocol's JSON Schemas for the engine's tests. Run after `npm run build`.
 import { writeFileSync, mkdirSync } from "node:fs";
-import { protocolJsonSchemas } from "../dist/run/protocol.js";
+import { protocolJsonSchemas } from "../dist/protocol/index.js";
 
 const { runSpec, event } = protocolJsonSchemas();
 mkdirSync(new URL("../engine/schema/", import.meta.url), { recursive: true });

@@ -14,16 +14,22 @@ export {
   type RunProgress,
 } from "./run/run.js";
 export {
+  setup,
+  doctor,
+  doctorOk,
+  DEFAULT_TORCH_SPEC,
+  type Check,
+  type SetupResult,
+} from "./run/environment.js";
+export * from "./protocol/vocabulary.js";
+export {
   PROTOCOL_VERSION,
   RunSpecSchema,
-  OPTIMIZERS,
-  PRECISIONS,
-  PADDING_MODES,
-  LOSS_IMPLEMENTATIONS,
-  KERNELS,
-  RECIPES,
+  EngineEventSchema,
   type RunSpec,
-} from "./run/protocol.js";
+  type EngineEvent,
+  type SummaryEvent,
+} from "./protocol/index.js";
 export * from "./plan/index.js";
 export {
   prepareSweep,
@@ -35,7 +41,7 @@ export {
   type SweepRunOptions,
 } from "./sweep/run.js";
 export { parseSweepSpec, type SweepSpec } from "./sweep/spec.js";
-export { paperStudy, type StudyOptions } from "./sweep/study.js";
+export { paperStudy, planStudy, writeStudyReport, type StudyOptions } from "./study/index.js";
 export {
   runSlurmSweep,
   type SlurmOptions,
@@ -53,4 +59,6 @@ export {
   type ReportRun,
 } from "./report/index.js";
 export { openStore, type Db } from "./store/db.js";
+export { getRun, listRuns, type RunRecord, type RunStatus } from "./store/runs.js";
+export { decodeMetrics, type StoredMetrics } from "./store/metrics.js";
 export { LoraprofError, type Problem } from "./util/errors.js";

@@ -9,7 +9,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve as resolvePath } from "node:path";
 import { LoraprofError } from "../util/errors.js";
 import { huggingfaceHubCache } from "../util/paths.js";
-import { MODEL_TYPES, type ModelArchitecture, type ModelEntry, type ModelType } from "./types.js";
+import { MODEL_TYPES, type ModelType } from "../protocol/vocabulary.js";
+import type { ModelArchitecture, ModelEntry } from "./types.js";
 
 type Json = Record<string, unknown>;
 

@@ -1,6 +1,4 @@
-/** The decoder-only families loraprof reads (transformers `model_type` values). */
-export const MODEL_TYPES = ["qwen2", "llama", "mistral", "qwen3", "gemma2", "gemma3_text", "phi3"] as const;
-export type ModelType = (typeof MODEL_TYPES)[number];
+import type { ModelType } from "../protocol/vocabulary.js";
 
 /**
  * Exact, published architecture facts of a decoder-only transformer: what the engine needs to

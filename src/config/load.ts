@@ -9,7 +9,7 @@ import type { z } from "zod";
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { PRESETS } from "./presets.js";
 import { RECIPE_DEFAULTS } from "./recipes.js";
-import type { Recipe } from "../run/protocol.js";
+import type { Recipe } from "../protocol/index.js";
 import { FIELD_HINTS, PRESET_NAMES, RunConfigSchema, type RunConfig, type PresetName } from "./schema.js";
 
 type Plain = Record<string, unknown>;

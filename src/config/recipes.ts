@@ -5,7 +5,7 @@
  * measured best on a GPU (README, "Train fast"); the engine falls back, with a note stored with the
  * run, where a kernel cannot run (no GPU, no Triton, no liger-kernel).
  */
-import type { Recipe } from "../run/protocol.js";
+import type { Recipe } from "../protocol/index.js";
 
 export const RECIPE_DEFAULTS: Record<Recipe, Record<string, unknown>> = {
   /** Plain PEFT, as the study ran it: one record per row, the model's own ops, full logits. */

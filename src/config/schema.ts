@@ -6,15 +6,20 @@
 import { z } from "zod";
 import { TEMPLATE_NAMES } from "../data/chat-templates.js";
 import { DATASET_FORMATS } from "../data/formats.js";
+import { cpuConfigProblems } from "./device.js";
 import {
+  ATTN_IMPLEMENTATIONS,
   DEFAULT_LOSS_CHUNK_TOKENS,
+  LR_SCHEDULES,
+  METHODS,
+  QUANT_TYPES,
   KERNELS,
   LOSS_IMPLEMENTATIONS,
   OPTIMIZERS,
   PADDING_MODES,
   PRECISIONS,
   RECIPES,
-} from "../run/protocol.js";
+} from "../protocol/index.js";
 
 const posInt = () => z.number().int().positive();
 
@@ -38,7 +43,7 @@ export const LoraSchema = z
 export const QuantSchema = z
   .object({
     /** 4-bit data type for QLoRA base weights. */
-    type: z.enum(["nf4", "fp4"]).default("nf4"),
+    type: z.enum(QUANT_TYPES).default("nf4"),
     /** Quantize the quantization constants too (saves ~0.37 bit/param). */
     doubleQuant: z.boolean().default(true),
   })
@@ -54,7 +59,7 @@ export const OptimizerSchema = z
     /** Clip the global gradient norm; null turns clipping off. */
     maxGradNorm: z.number().positive().nullable().default(1.0),
     /** LR schedule after the linear warmup over `warmupSteps`. */
-    schedule: z.enum(["constant", "linear", "cosine"]).default("constant"),
+    schedule: z.enum(LR_SCHEDULES).default("constant"),
   })
   .strict();
 
@@ -120,13 +125,13 @@ export const RunConfigSchema = z
     /** auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on the CPU. */
     precision: z.enum(["auto", ...PRECISIONS]).default("auto"),
     /** lora: 16-bit (or fp32) frozen base; qlora: 4-bit base through bitsandbytes. */
-    method: z.enum(["lora", "qlora"]).default("lora"),
+    method: z.enum(METHODS).default("lora"),
     lora: LoraSchema.default(LoraSchema.parse({})),
     quant: QuantSchema.default(QuantSchema.parse({})),
     optimizer: OptimizerSchema.default(OptimizerSchema.parse({})),
     /** Recompute activations in the backward pass (non-reentrant): less memory, ~1/3 more compute. */
     gradCheckpointing: z.boolean().default(false),
-    attnImplementation: z.enum(["sdpa", "eager"]).default("sdpa"),
+    attnImplementation: z.enum(ATTN_IMPLEMENTATIONS).default("sdpa"),
     /**
      * How the LM head and the loss are computed. full: the model returns tokens × vocab logits and the
      * loss upcasts them to fp32 (about 3 fp32 copies alive at once: 7 GiB for Qwen's 152k vocabulary at
@@ -177,19 +182,10 @@ export const RunConfigSchema = z
         message: `warmupSteps (${cfg.warmupSteps}) must be smaller than steps (${cfg.steps}) so that some steps are measured`,
       });
     }
-    if (cfg.precision === "fp16" && cfg.device === "cpu") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["precision"],
-        message: "fp16 training is not supported on the CPU",
-      });
-    }
-    if (cfg.method === "qlora" && cfg.device === "cpu") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["method"],
-        message: "qlora needs a CUDA GPU (bitsandbytes 4-bit kernels)",
-      });
+    if (cfg.device === "cpu") {
+      for (const problem of cpuConfigProblems(cfg)) {
+        ctx.addIssue({ code: "custom", path: problem.field.split("."), message: problem.message });
+      }
     }
   });
 

@@ -22,6 +22,7 @@ import { memoryPeaks, memoryComponents, type MemoryComponents } from "./memory.j
 import { realTokensPerSecondOf, throughputComponents, type ThroughputComponents } from "./throughput.js";
 import type { PlanInput } from "./types.js";
 import { LoraprofError } from "../util/errors.js";
+import { median } from "../util/stats.js";
 
 export interface MeasuredRun {
   input: PlanInput;
@@ -319,10 +320,8 @@ function fitConstants(
 
 function stats(errors: number[]): ErrorStats | null {
   if (errors.length === 0) return null;
-  const abs = errors.map((e) => Math.abs(e) * 100).sort((a, b) => a - b);
-  const mid = abs.length / 2;
-  const median = abs.length % 2 === 1 ? abs[Math.floor(mid)]! : (abs[mid - 1]! + abs[mid]!) / 2;
-  return { runs: abs.length, medianAbsPct: median, maxAbsPct: abs[abs.length - 1]! };
+  const abs = errors.map((e) => Math.abs(e) * 100);
+  return { runs: abs.length, medianAbsPct: median(abs), maxAbsPct: Math.max(...abs) };
 }
 
 export interface RunPrediction {

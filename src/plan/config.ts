@@ -4,12 +4,13 @@
  * statistics and the GPU are passed in (see ./dataset.ts for the lengths, `resolvePlanGpu` for the
  * GPU), so the same mapping serves the CLI, the calibration and the accuracy benchmark.
  */
+import { resolvePrecision } from "../config/device.js";
 import { findGpu, GPUS, type GpuEntry } from "../catalog/gpus.js";
 import { findModel, MODELS } from "../catalog/models.js";
 import { locateHfConfig, modelFromHfConfig } from "../catalog/hfconfig.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
-import { DEFAULT_LOSS_CHUNK_TOKENS, type Precision } from "../run/protocol.js";
+import { DEFAULT_LOSS_CHUNK_TOKENS, type Precision } from "../protocol/index.js";
 import { LoraprofError } from "../util/errors.js";
 import type { Calibration } from "./constants.js";
 import type { LengthStats } from "./lengths.js";
@@ -51,11 +52,9 @@ export function planModel(config: Pick<PlannableConfig, "model">): ModelEntry {
   });
 }
 
-/** `auto` precision as `run` resolves it on a GPU: bf16 from compute capability 8.0 (Ampere), else fp16. */
+/** `auto` precision as `run` resolves it (config/device.ts): fp32 on the CPU (no GPU), bf16 from compute capability 8.0, else fp16. */
 export function planPrecision(config: Pick<PlannableConfig, "precision">, gpu: GpuEntry | null): Precision {
-  if (config.precision !== "auto") return config.precision;
-  if (gpu === null) return "bf16";
-  return Number(gpu.computeCapability) >= 8 ? "bf16" : "fp16";
+  return resolvePrecision(config.precision, gpu === null ? null : gpu.computeCapability);
 }
 
 /** The budget a config holds a run to, in bytes; null for the whole GPU. */

@@ -29,7 +29,8 @@ export { flopsPerToken } from "./flops.js";
 export type { FlopsPerToken, FlopsOptions, FlopsBreakdown } from "./flops.js";
 export { estimateMemory, layerActivationBytesPerToken, optimizerStateBytes } from "./memory.js";
 export type { MemoryEstimate, MemoryItem, LayerActivationBytes } from "./memory.js";
-export { estimateThroughput, peakFlopsFor } from "./throughput.js";
+export { estimateThroughput } from "./throughput.js";
+export { peakFlopsFor } from "../catalog/peak.js";
 export type { ThroughputEstimate, EnergyEstimate } from "./throughput.js";
 export {
   expectedMaxLength,

@@ -9,7 +9,7 @@
  * datasets are right-skewed: Alpaca's mean is above its median) fitted to the median and p90, or
  * the median and mean, or the mean alone with DEFAULT_LENGTH_SIGMA.
  */
-import type { PaddingMode } from "../run/protocol.js";
+import type { PaddingMode } from "../protocol/index.js";
 import { packedBatchTokens, packRows } from "./packing.js";
 import { LoraprofError } from "../util/errors.js";
 import { recordOrder, recordStream } from "./order.js";

@@ -5,6 +5,7 @@
  * which have the same shape as `loraprof run --json`).
  */
 import { findGpu, type GpuEntry } from "../catalog/gpus.js";
+import type { StoredMetrics } from "../store/metrics.js";
 import type { MeasuredRun } from "./calibrate.js";
 import type { PlanInput } from "./types.js";
 
@@ -13,7 +14,10 @@ export interface RunLike {
   id?: string;
   status: string;
   config: unknown;
-  metrics?: Record<string, unknown> | null;
+  /** The figures the planner reads (a stored run's decoded metrics, or a `run --json` file's). */
+  metrics?: Partial<
+    Pick<StoredMetrics, "measuredSteps" | "peakDeviceBytes" | "peakAllocatedBytes" | "realTokensPerSecond">
+  > | null;
   environment?: unknown;
   error?: { kind?: string } | null;
 }
@@ -58,14 +62,14 @@ export function measuredFromRun(run: RunLike): MeasuredRun["measured"] | null {
   if (oom) return { devicePeakBytes: null, allocatorPeakBytes: null, realTokensPerSecond: null, oom: true };
   if (run.status !== "completed") return null;
   const m = run.metrics ?? {};
-  const steps = num(m["measuredSteps"]);
+  const steps = num(m.measuredSteps);
   return {
-    devicePeakBytes: num(m["peakDeviceBytes"]),
-    allocatorPeakBytes: num(m["peakAllocatedBytes"]),
+    devicePeakBytes: num(m.peakDeviceBytes),
+    allocatorPeakBytes: num(m.peakAllocatedBytes),
     // A handful of steps is no steady state (first-call costs, one slow step weighs a third): such a
     // run's memory counts, its speed does not.
     realTokensPerSecond:
-      steps !== null && steps < MIN_MEASURED_STEPS_FOR_SPEED ? null : num(m["realTokensPerSecond"]),
+      steps !== null && steps < MIN_MEASURED_STEPS_FOR_SPEED ? null : num(m.realTokensPerSecond),
     oom: false,
   };
 }

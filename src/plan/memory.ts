@@ -21,7 +21,7 @@
  */
 import { countLoraParameters, countParameters, decoderLinearShapes, loraShapes } from "../catalog/params.js";
 import type { ModelArchitecture } from "../catalog/types.js";
-import { DEFAULT_LOSS_CHUNK_TOKENS, type OptimizerName } from "../run/protocol.js";
+import { DEFAULT_LOSS_CHUNK_TOKENS, type OptimizerName } from "../protocol/index.js";
 import type { PlannerConstants } from "./constants.js";
 import { runWidths } from "./lengths.js";
 import { architectureOf, computeBytes, type PlanInput } from "./types.js";

@@ -6,7 +6,7 @@
  * precision. Both are pure and fast (planRun: well under a millisecond).
  */
 import { usableMemoryBytes, type GpuEntry } from "../catalog/gpus.js";
-import { OPTIMIZERS, PRECISIONS, type OptimizerName, type Precision } from "../run/protocol.js";
+import { OPTIMIZERS, PRECISIONS, type OptimizerName, type Precision } from "../protocol/index.js";
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { resolveConstants, type PlannerConstants } from "./constants.js";
 import { validateLengthStats } from "./lengths.js";

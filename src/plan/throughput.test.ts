@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONSTANTS } from "./constants.js";
 import { expectedTruncatedLength } from "./lengths.js";
-import { estimateThroughput, peakFlopsFor } from "./throughput.js";
+import { peakFlopsFor } from "../catalog/peak.js";
+import { estimateThroughput } from "./throughput.js";
 import { ALPACA_LIKE, gpu, model, qloraInput } from "./testing.js";
 import type { PlanInput } from "./types.js";
 
@@ -36,7 +37,7 @@ describe("throughput estimate", () => {
     const fp32 = tp(qloraInput({ precision: "fp32" }));
     expect(bf16.realTokensPerSecond).toBeCloseTo(fp16.realTokensPerSecond, 6);
     expect(fp32.realTokensPerSecond).toBeLessThan(fp16.realTokensPerSecond);
-    expect(peakFlopsFor(gpu("rtx-4060"), "fp32")).toBe(gpu("rtx-4060").peakFlops.fp32);
+    expect(peakFlopsFor(gpu("rtx-4060").peakFlops, "fp32")).toBe(gpu("rtx-4060").peakFlops.fp32);
   });
 
   it("runs a large batch faster per token on an H200 than on an RTX 4060", () => {

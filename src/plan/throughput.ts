@@ -13,7 +13,8 @@
  */
 import { countParameters, decoderLinearShapes, loraShapes } from "../catalog/params.js";
 import type { GpuEntry } from "../catalog/gpus.js";
-import type { OptimizerName, Precision } from "../run/protocol.js";
+import { peakFlopsFor } from "../catalog/peak.js";
+import type { OptimizerName } from "../protocol/index.js";
 import type { PlannerConstants } from "./constants.js";
 import { flopsPerToken, type FlopsPerToken } from "./flops.js";
 import { runWidths } from "./lengths.js";
@@ -52,15 +53,6 @@ export interface ThroughputEstimate {
   /** Model FLOPs of the real tokens × real tokens/s ÷ peak. */
   mfu: number;
   energy: EnergyEstimate;
-}
-
-/** Peak FLOP/s a precision's matmuls run at (fp32: CUDA cores; PyTorch leaves TF32 off). */
-export function peakFlopsFor(gpu: GpuEntry, precision: Precision): number {
-  return precision === "fp32"
-    ? gpu.peakFlops.fp32
-    : precision === "fp16"
-      ? gpu.peakFlops.fp16
-      : gpu.peakFlops.bf16;
 }
 
 /** Operations the optimizer issues per step over `tensors` trainable tensors. */
@@ -177,7 +169,7 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     optimizerBytes: fl.loraParams * optimizerBytesPerParam(input.optimizer),
     optimizerOps: optimizerOps(input.optimizer, loraTensors),
     gradAccum: input.gradAccum,
-    peakFlopsPerSecond: peakFlopsFor(gpu, input.precision),
+    peakFlopsPerSecond: peakFlopsFor(gpu.peakFlops, input.precision),
     bandwidthBytesPerSecond: gpu.bandwidthBytesPerSecond,
     boardPowerWatts: gpu.boardPowerWatts,
   };

@@ -1,7 +1,7 @@
 /** The planner's input: one run configuration, on one GPU or memory budget. */
 import type { GpuEntry } from "../catalog/gpus.js";
 import type { ModelArchitecture, ModelEntry } from "../catalog/types.js";
-import type { LossImplementation, OptimizerName, PaddingMode, Precision } from "../run/protocol.js";
+import type { LossImplementation, OptimizerName, PaddingMode, Precision } from "../protocol/index.js";
 import type { Calibration, PlannerConstants } from "./constants.js";
 import type { LengthStats } from "./lengths.js";
 

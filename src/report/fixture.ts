@@ -6,7 +6,8 @@
  * Reports built from it are titled as synthetic.
  */
 import { expandSweep } from "../sweep/spec.js";
-import { paperStudy } from "../sweep/study.js";
+import { paperStudy } from "../study/sweep.js";
+import { decodeMetrics } from "../store/metrics.js";
 import type { ReportRun } from "./model.js";
 
 const GiB = 2 ** 30;
@@ -102,7 +103,7 @@ export function syntheticStudyRuns(opts: FixtureOptions = {}): ReportRun[] {
       ...base,
       status: "completed",
       error: null,
-      metrics: {
+      metrics: decodeMetrics({
         realTokensPerSecond: realTokens / measuredSeconds,
         processedTokensPerSecond: processedTokens / measuredSeconds,
         secondsPer10kRealTokens: (10_000 * measuredSeconds) / realTokens,
@@ -116,7 +117,7 @@ export function syntheticStudyRuns(opts: FixtureOptions = {}): ReportRun[] {
         realTokens,
         mfu: { value: 0.05 + processedPerStep / 40_000, reason: null },
         warnings: [],
-      },
+      }),
       losses: Array.from({ length: c.steps }, (_, s) => ({
         step: s + 1,
         loss: 2.4 * Math.exp(-s / 25) + 0.9 + rand() * 0.05,

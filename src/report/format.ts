@@ -1,5 +1,5 @@
 /** Number formatting shared by the report's renderers (HTML, Markdown, SVG). Pure, no colours. */
-import type { Effect } from "./stats.js";
+import type { Effect } from "../util/stats.js";
 
 export const GiB = 2 ** 30;
 

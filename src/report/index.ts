@@ -10,10 +10,10 @@ import { renderHtml } from "./html.js";
 import { loadReportTargets } from "./load.js";
 import { renderMarkdown } from "./markdown.js";
 import { buildReportModel, type ReportModel } from "./model.js";
-import { readReference, type Reference } from "./reference.js";
+import { readReference, type Reference } from "../study/reference.js";
 
 export { buildReportModel, type ReportModel, type ReportRun } from "./model.js";
-export { readReference, type Reference } from "./reference.js";
+export { readReference, type Reference } from "../study/reference.js";
 export { reportCharts, type Chart } from "./charts.js";
 
 export interface BuildReportOptions {

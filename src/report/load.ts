@@ -3,10 +3,7 @@
  * planned entry) and single runs (by id or prefix), with their loss curves.
  */
 import type { Db } from "../store/db.js";
-import { predictForRun } from "../plan/predict.js";
-import type { HelloEvent, RunSpec, SummaryEvent } from "../run/protocol.js";
-import { computeTelemetryMetrics } from "../telemetry/metrics.js";
-import { runFacts } from "../telemetry/observer.js";
+import { completeMetrics } from "./derive.js";
 import { getRun, getSteps, type RunRecord } from "../store/runs.js";
 import { findSweep, listEntries } from "../sweep/store.js";
 import { LoraprofError } from "../util/errors.js";
@@ -30,70 +27,12 @@ function toReportRun(db: Db, r: RunRecord, groups: string[]): ReportRun {
     sweepId: r.sweepId,
     groups,
     config: (r.config ?? {}) as Record<string, unknown>,
-    metrics: withPrediction(r, withDerivedTelemetry(r)),
+    metrics: completeMetrics(r),
     error: r.error,
     device: hello?.device?.name ? { kind: hello.device.kind ?? "", name: hello.device.name } : null,
     libraries: hello?.libraries ?? null,
     losses,
   };
-}
-
-/**
- * The planner's prediction for a measured GPU run (uncalibrated constants), so the report can show
- * predicted beside measured. Runs the planner cannot model (CPU, uncatalogued model or GPU) get none.
- */
-function withPrediction(
-  r: RunRecord,
-  metrics: Record<string, unknown> | null,
-): Record<string, unknown> | null {
-  if (!metrics || metrics["predicted"] !== undefined) return metrics;
-  let plan: ReturnType<typeof predictForRun> = null;
-  try {
-    plan = predictForRun(r.config as Parameters<typeof predictForRun>[0], r.environment, {
-      data: (r.data ?? undefined) as { meanTokens?: number } | undefined,
-    });
-  } catch {
-    plan = null;
-  }
-  if (!plan) return metrics;
-  return {
-    ...metrics,
-    predicted: {
-      peakAllocatedBytes: plan.memory.allocatorPeakBytes,
-      peakDeviceBytes: plan.memory.devicePeakBytes,
-      ...(plan.throughput ? { realTokensPerSecond: plan.throughput.realTokensPerSecond } : {}),
-    },
-  };
-}
-
-/**
- * A GPU run stored without telemetry metrics (a sweep that ran without the sampler, or an older
- * loraprof): the figures that need no samples (MFU, HFU, energy per token from the counter) are
- * derived from its RunSpec, hello and summary by the same code the telemetry stage uses; the
- * sampled ones say why they are missing.
- */
-function withDerivedTelemetry(r: RunRecord): Record<string, unknown> | null {
-  const metrics = (r.metrics ?? null) as Record<string, unknown> | null;
-  if (!metrics || metrics["telemetry"] !== undefined || !r.spec || !r.summary) return metrics;
-  const spec = r.spec as RunSpec;
-  const hello = (r.environment ?? null) as HelloEvent | null;
-  const onGpu = hello?.device?.kind === "cuda" || String(spec.device ?? "").startsWith("cuda");
-  if (!onGpu) return metrics;
-  const summary = r.summary as SummaryEvent;
-  try {
-    const telemetry = computeTelemetryMetrics({
-      summary,
-      samples: null,
-      samplerUnavailableReason: "the run was stored without telemetry sampling",
-      window: null,
-      device: "cuda",
-      precision: spec.train.precision,
-      ...runFacts(spec, hello, summary, true),
-    });
-    return { ...metrics, telemetry };
-  } catch {
-    return metrics; // a record from another protocol version: show what was stored
-  }
 }
 
 export interface ReportTargets {

@@ -1,8 +1,9 @@
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { decodeMetrics } from "../store/metrics.js";
 import { syntheticStudyRuns } from "./fixture.js";
 import { buildReportModel, type ReportRun } from "./model.js";
-import { readReference } from "./reference.js";
+import { readReference } from "../study/reference.js";
 
 const reference = readReference(
   resolve(import.meta.dirname, "../../../shared/reference/paper-2509.12229.json"),
@@ -34,12 +35,12 @@ function run(
     metrics:
       tps === null
         ? null
-        : {
+        : decodeMetrics({
             realTokensPerSecond: tps,
             processedTokensPerSecond: tps * 2,
             peakAllocatedBytes: 1e9,
             warnings: [],
-          },
+          }),
     error:
       status === "oom"
         ? { kind: "oom", message: "oom", hint: null, memory: { peakReservedBytes: 8e9 } }
@@ -133,7 +134,10 @@ describe("report model", () => {
 
   it("shows predicted beside measured when a run carries predictions", () => {
     const r = run({}, 100);
-    r.metrics!["predicted"] = { realTokensPerSecond: 80, peakAllocatedBytes: { value: 1.2e9, reason: null } };
+    r.metrics = decodeMetrics({
+      ...r.metrics,
+      predicted: { realTokensPerSecond: 80, peakAllocatedBytes: { value: 1.2e9, reason: null } },
+    });
     const m = buildReportModel({ runs: [r] });
     expect(m.predicted.map((p) => [p.metric, p.predicted, p.measured, p.runs])).toEqual([
       ["realTokensPerSecond", 80, 100, 1],

@@ -7,8 +7,8 @@ import { syntheticStudyRuns } from "./fixture.js";
 import { renderHtml } from "./html.js";
 import { writeReport } from "./index.js";
 import { buildReportModel } from "./model.js";
-import { readReference } from "./reference.js";
-import { shortReason } from "./tables.js";
+import { readReference } from "../study/reference.js";
+import { shortReason } from "../run/failure.js";
 
 const reference = readReference(
   resolve(import.meta.dirname, "../../../shared/reference/paper-2509.12229.json"),

@@ -4,7 +4,8 @@
  */
 import { fmtGiB, fmtNumber, fmtPercent, fmtSig, fmtWithInterval } from "./format.js";
 import { memoryAtFailure, METRICS, type ClaimCheck, type Condition, type ReportModel } from "./model.js";
-import type { ReferenceRun } from "./reference.js";
+import type { ReferenceRun } from "../study/reference.js";
+import { shortReason } from "../run/failure.js";
 import { fmtEffect, fmtRatio } from "./format.js";
 
 export interface Table {
@@ -126,19 +127,6 @@ export function conditionsTable(model: ReportModel): Table {
     ...(hasMfu ? [c.stats.mfu ? fmtPercent(c.stats.mfu.median) : "—"] : []),
   ]);
   return { id: "conditions-table", header, rows, numeric: header.map((_, i) => i).filter((i) => i >= 2) };
-}
-
-/** PyTorch's OOM message is a paragraph; its three figures are what a reader needs. */
-export function shortReason(error: { kind: string; message: string }): string {
-  if (error.kind === "oom") {
-    const tried = /Tried to allocate ([\d.]+ [KMG]iB)/.exec(error.message)?.[1];
-    const inUse = /this process has ([\d.]+ [KMG]iB) memory in use/.exec(error.message)?.[1];
-    const allowed = /([\d.]+ [KMG]iB) allowed/.exec(error.message)?.[1];
-    if (tried)
-      return `out of memory: tried to allocate ${tried}${inUse ? ` with ${inUse} in use` : ""}${allowed ? ` (${allowed} allowed)` : ""}`;
-  }
-  const m = error.message.replace(/\s+/g, " ");
-  return `${error.kind}: ${m.length > 240 ? `${m.slice(0, 239)}…` : m}`;
 }
 
 export function failuresTable(model: ReportModel): Table | null {

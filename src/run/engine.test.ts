@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { startEngine, type EngineOutcome } from "./engine.js";
-import { PROTOCOL_VERSION, type EngineEvent, type RunSpec } from "./protocol.js";
+import { PROTOCOL_VERSION, type EngineEvent, type RunSpec } from "../protocol/index.js";
 import { classifyOutcome } from "./outcome.js";
 
 // Fakes at the process boundary: small shell scripts stand in for the Python engine, so the
@@ -140,8 +140,8 @@ describe("engine process", () => {
 
 describe("missing figures", () => {
   it("carry one reason each: the telemetry stage's, where it supplies the headline", async () => {
-    const { withTelemetryHeadlines } = await import("./run.js");
-    const m = withTelemetryHeadlines({
+    const { liftHeadlines } = await import("../store/metrics.js");
+    const m = liftHeadlines({
       energyJoules: null,
       joulesPerRealToken: null,
       nullReasons: { energyJoules: "disabled (telemetry.energy is false)" },
@@ -150,7 +150,7 @@ describe("missing figures", () => {
         energyJoules: { value: null, reason: "the run used the CPU" },
         joulesPerRealToken: { value: null, reason: "the run used the CPU" },
       },
-    } as never);
+    });
     expect(m.nullReasons["energyJoules"]).toBe("the run used the CPU");
   });
 });

@@ -18,7 +18,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { LoraprofError } from "../util/errors.js";
 import { engineSourceDir, loraprofHome } from "../util/paths.js";
-import { EngineEventSchema, type EngineEvent, type RunSpec } from "./protocol.js";
+import { EngineEventSchema, type EngineEvent, type RunSpec } from "../protocol/index.js";
 
 /**
  * One line of the event stream → a validated event, or what is wrong with it (the field at fault

@@ -2,7 +2,7 @@
  * Per-run metrics derived from the engine's summary: the headline figures. Rates divide tokens
  * counted over the measured window by the window's synchronized wall time.
  */
-import type { SummaryEvent } from "./protocol.js";
+import type { SummaryEvent } from "../protocol/index.js";
 
 /** Windows shorter than this (or with fewer steps) are reported with a warning, never silently. */
 export const MIN_TRUSTED_WINDOW_SECONDS = 2;

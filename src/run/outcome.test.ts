@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { RUN_FLAGS } from "../cli/flags.js";
 import type { EngineOutcome } from "./engine.js";
-import { classifyOutcome, inUserWords, SPEC_PATH_FLAGS } from "./outcome.js";
+import { inUserWords, SPEC_PATH_FLAGS } from "./failure.js";
+import { classifyOutcome } from "./outcome.js";
 
 const outcome: EngineOutcome = {
   exitCode: 1,

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { addRunFlags, flagsToOverrides } from "../cli/flags.js";
 import { loadRunConfig } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
-import { RunSpecSchema, type RunSpec } from "./protocol.js";
+import { RunSpecSchema, type RunSpec } from "../protocol/index.js";
 import { buildRunSpec, checkpointCached, resolveConfig, resolveDevice, resolveModel } from "./resolve.js";
 
 /** The `run` command's path from argv to the engine's RunSpec, on the CPU (no GPU probe). */

@@ -9,11 +9,12 @@ import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { locateHfConfig, modelFromHfConfig } from "../catalog/hfconfig.js";
 import { findModel, MODELS } from "../catalog/models.js";
 import type { ModelEntry } from "../catalog/types.js";
+import { cudaOnlySettings, resolvePrecision } from "../config/device.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
-import { LoraprofError, type Problem } from "../util/errors.js";
+import { LoraprofError } from "../util/errors.js";
 import { listGpus, type GpuInfo } from "../util/gpu.js";
 import { huggingfaceHubCache } from "../util/paths.js";
-import { CUDA_ONLY_OPTIMIZERS, PROTOCOL_VERSION, type Precision, type RunSpec } from "./protocol.js";
+import { PROTOCOL_VERSION, type Precision, type RunSpec } from "../protocol/index.js";
 
 export interface ResolvedModel {
   /** What the user named. */
@@ -224,56 +225,6 @@ export async function resolveDevice(config: RunConfig, probe = listGpus): Promis
   return { device: `cuda:${index}`, gpu };
 }
 
-export function resolvePrecision(config: RunConfig, choice: DeviceChoice): Precision {
-  if (config.precision !== "auto") {
-    if (config.precision === "fp16" && choice.device === "cpu") {
-      throw new LoraprofError("CONFIG_INVALID", "fp16 training needs a GPU", {
-        problems: [
-          { field: "precision", message: "fp16 on the CPU", hint: "use --precision fp32 or bf16 on the CPU" },
-        ],
-      });
-    }
-    return config.precision;
-  }
-  if (choice.device === "cpu") return "fp32";
-  const cap = Number(choice.gpu?.computeCapability ?? "0");
-  return cap >= 8 ? "bf16" : "fp16";
-}
-
-/** The settings of `config` that cannot run on the CPU, each with the CPU alternative. */
-export function cudaOnlySettings(config: RunConfig): Problem[] {
-  const problems: Problem[] = [];
-  if (config.method === "qlora") {
-    problems.push({
-      field: "method",
-      message: "no CUDA GPU was found for bitsandbytes' 4-bit kernels",
-      hint: "use --method lora on the CPU",
-    });
-  }
-  if (config.precision === "fp16") {
-    problems.push({
-      field: "precision",
-      message: "fp16 on the CPU",
-      hint: "use --precision fp32 or bf16 on the CPU",
-    });
-  }
-  if (CUDA_ONLY_OPTIMIZERS.includes(config.optimizer.name)) {
-    problems.push({
-      field: "optimizer.name",
-      message: `${config.optimizer.name} is a bitsandbytes optimizer: it needs a CUDA GPU`,
-      hint: "use --optimizer adamw_torch on the CPU",
-    });
-  }
-  if (config.vramBudget !== null) {
-    problems.push({
-      field: "vramBudget",
-      message: "a VRAM budget emulates a smaller GPU: there is no GPU memory to budget on the CPU",
-      hint: "drop --vram-budget (or pass --vram-budget none) on the CPU",
-    });
-  }
-  return problems;
-}
-
 export function resolveConfig(config: RunConfig, model: ResolvedModel, choice: DeviceChoice): ResolvedConfig {
   // Settings that need a GPU, all named at once before any data is prepared or the engine starts.
   if (choice.device === "cpu") {
@@ -289,7 +240,10 @@ export function resolveConfig(config: RunConfig, model: ResolvedModel, choice: D
   return {
     ...config,
     device: choice.device,
-    precision: resolvePrecision(config, choice),
+    precision: resolvePrecision(
+      config.precision,
+      choice.device === "cpu" ? null : (choice.gpu?.computeCapability ?? "0"),
+    ),
     weights: model.source === "synthetic" ? "random" : "pretrained",
   };
 }

@@ -19,6 +19,7 @@ import { startEngine, resolvePython, type EngineOutcome } from "./engine.js";
 import { checkPreparedData } from "./data-checks.js";
 import { classifyOutcome } from "./outcome.js";
 import { metricsFromSummary, type RunMetrics } from "./metrics.js";
+import { decodeMetrics, type StoredMetrics } from "../store/metrics.js";
 import type {
   EngineEvent,
   ErrorEvent,
@@ -27,7 +28,7 @@ import type {
   RunSpec,
   StepEvent,
   SummaryEvent,
-} from "./protocol.js";
+} from "../protocol/index.js";
 import { buildRunSpec, resolveConfig, resolveDevice, resolveModel, type ResolvedConfig } from "./resolve.js";
 
 export type RunProgress =
@@ -69,7 +70,7 @@ export interface RunResult {
   id: string;
   status: Exclude<RunStatus, "pending" | "running">;
   config: ResolvedConfig;
-  metrics: (RunMetrics & Record<string, unknown>) | null;
+  metrics: StoredMetrics | null;
   error?: RunError;
   environment: HelloEvent | null;
   loaded: LoadedEvent | null;
@@ -213,19 +214,20 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   if (storeError) throw storeFailure(storeError, ctx.db.name);
 
   const { status, error } = classifyOutcome(outcome, summary, engineError);
-  let metrics: (RunMetrics & Record<string, unknown>) | null = summary
+  let raw: (RunMetrics & Record<string, unknown>) | null = summary
     ? { ...metricsFromSummary(summary) }
     : null;
   for (const o of ctx.observers ?? []) {
     try {
-      const extra = await o.finish({ runId: id, summary, metrics });
-      if (metrics) metrics = { ...metrics, ...extra };
+      const extra = await o.finish({ runId: id, summary, metrics: raw });
+      if (raw) raw = { ...raw, ...extra };
     } catch (err) {
-      metrics?.warnings.push(`telemetry failed: ${(err as Error).message}`);
+      raw?.warnings.push(`telemetry failed: ${(err as Error).message}`);
     }
   }
-  if (metrics) metrics = withTelemetryHeadlines(metrics);
-  metrics?.warnings.push(...dataWarnings);
+  raw?.warnings.push(...dataWarnings);
+  // Decoded as every reader decodes it (headlines lifted here, once, at write time).
+  const metrics = decodeMetrics(raw);
   finishRun(ctx.db, id, { status, metrics, error: error ?? null });
   ctx.onProgress?.({ stage: "done", status });
   return {
@@ -237,38 +239,5 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     environment: hello,
     loaded,
     data: data.summary,
-  };
-}
-
-type Measured = { value: number | null } | undefined;
-
-/**
- * The telemetry stage's figures, lifted to the top level of the metrics where reports look for
- * them: energy (the counter, or the power integral when the counter is missing), J/token, power,
- * MFU/HFU and the study's estimate method.
- */
-export function withTelemetryHeadlines(
-  m: RunMetrics & Record<string, unknown>,
-): RunMetrics & Record<string, unknown> {
-  const t = m["telemetry"] as Record<string, Measured> | undefined;
-  if (!t) return m;
-  const v = (k: string) => t[k]?.value ?? null;
-  // One reason per missing figure: where the headline is the telemetry stage's, so is its reason
-  // (the engine's own note, e.g. "disabled (telemetry.energy is false)", said the same thing twice).
-  const nullReasons = { ...m.nullReasons };
-  for (const key of Object.keys(nullReasons)) {
-    const reason = (t[key] as { reason?: unknown } | undefined)?.reason;
-    if (v(key) === null && typeof reason === "string") nullReasons[key] = reason;
-  }
-  return {
-    ...m,
-    nullReasons,
-    energyJoules: m.energyJoules ?? v("energyJoules"),
-    joulesPerRealToken: m.joulesPerRealToken ?? v("joulesPerRealToken"),
-    joulesPerProcessedToken: v("joulesPerProcessedToken"),
-    averagePowerWatts: v("averagePowerWatts"),
-    mfu: v("mfu"),
-    hfu: v("hfu"),
-    paperMethodJoulesPerToken: v("paperMethodJoulesPerToken"),
   };
 }

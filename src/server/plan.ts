@@ -7,7 +7,7 @@ import { GPUS } from "../catalog/gpus.js";
 import { MODELS } from "../catalog/models.js";
 import { loadRunConfig } from "../config/load.js";
 import { PRESETS } from "../config/presets.js";
-import { PADDING_MODES, PRECISIONS, OPTIMIZERS, RECIPES } from "../run/protocol.js";
+import { METHODS, PADDING_MODES, PRECISIONS, OPTIMIZERS, RECIPES } from "../protocol/index.js";
 import { cacheDir } from "../util/paths.js";
 import { LoraprofError } from "../util/errors.js";
 import {
@@ -25,7 +25,7 @@ export function planOptions(): PlanOptions {
     gpus: GPUS.map((g) => ({ id: g.id, name: g.name, memoryBytes: g.nvmlTotalBytes ?? g.memoryBytes })),
     presets: Object.keys(PRESETS),
     recipes: [...RECIPES],
-    methods: ["lora", "qlora"],
+    methods: [...METHODS],
     precisions: ["auto", ...PRECISIONS],
     optimizers: [...OPTIMIZERS],
     paddings: [...PADDING_MODES],

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { StepEvent } from "../run/protocol.js";
+import type { StepEvent } from "../protocol/index.js";
 import { openStore, type Db } from "../store/db.js";
 import { createRun, finishRun, insertSteps, markRunning } from "../store/runs.js";
 import { RunDetailSchema, RunEventSchema, RunListSchema } from "./api.js";

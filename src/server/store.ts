@@ -8,6 +8,8 @@ import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import type { Db } from "../store/db.js";
 import { MIGRATIONS } from "../store/db.js";
+import { canonicalJson, NAMING_FIELDS, normalizedConfig } from "../config/identity.js";
+import { decodeMetrics, type StoredFigure } from "../store/metrics.js";
 import { getRun, getSteps, listRuns } from "../store/runs.js";
 import {
   countSteps,
@@ -18,7 +20,7 @@ import {
 } from "../store/dashboard.js";
 import { getTelemetrySamples } from "../store/telemetry.js";
 import { listEntries, listSweeps, type SweepRecord } from "../sweep/store.js";
-import { summarize, median } from "../report/stats.js";
+import { summarize, median } from "../util/stats.js";
 import { LoraprofError } from "../util/errors.js";
 import type {
   Compare,
@@ -133,8 +135,7 @@ type RowSource = Omit<RunListRow, "stepsDone">;
 
 function runRow(r: RowSource, stepsDone: number | null): RunRow {
   const c = obj(r.config);
-  const m = obj(r.metrics);
-  const telemetry = obj(m["telemetry"]);
+  const m = r.metrics;
   return {
     id: r.id,
     status: r.status,
@@ -155,12 +156,11 @@ function runRow(r: RowSource, stepsDone: number | null): RunRow {
     device: str(c["device"]),
     stepsDone,
     stepsTotal: numOrNull(c["steps"]),
-    realTokensPerSecond: numOrNull(m["realTokensPerSecond"]),
-    processedTokensPerSecond: numOrNull(m["processedTokensPerSecond"]),
-    peakDeviceBytes: numOrNull(m["peakDeviceBytes"]),
-    peakAllocatedBytes:
-      numOrNull(m["peakAllocatedBytes"]) ?? numOrNull(r.error?.memory?.["peakAllocatedBytes"] ?? null),
-    joulesPerRealToken: numOrNull(m["joulesPerRealToken"]) ?? numOrNull(telemetry["joulesPerRealToken"]),
+    realTokensPerSecond: m?.realTokensPerSecond ?? null,
+    processedTokensPerSecond: m?.processedTokensPerSecond ?? null,
+    peakDeviceBytes: m?.peakDeviceBytes ?? null,
+    peakAllocatedBytes: m?.peakAllocatedBytes ?? numOrNull(r.error?.memory?.["peakAllocatedBytes"] ?? null),
+    joulesPerRealToken: m?.joulesPerRealToken ?? null,
     error: r.error
       ? {
           kind: r.error.kind,
@@ -242,10 +242,7 @@ function flatten(v: unknown, prefix = "", out: Record<string, string> = {}): Rec
   return out;
 }
 
-/** Fields that label a run rather than configure it: never a "difference". */
-const NOT_SETTINGS = new Set(["label"]);
-
-const COMPARE_METRICS: { key: string; label: string; unit: string }[] = [
+const COMPARE_METRICS: { key: StoredFigure; label: string; unit: string }[] = [
   { key: "realTokensPerSecond", label: "real tokens/s", unit: "tokens/s" },
   { key: "processedTokensPerSecond", label: "processed tokens/s", unit: "tokens/s" },
   { key: "stepSecondsMedian", label: "step time (median)", unit: "s" },
@@ -258,7 +255,9 @@ const COMPARE_METRICS: { key: string; label: string; unit: string }[] = [
 export function compareRuns(db: Db, ids: string[]): Compare {
   const details = ids.map((id) => runDetail(db, id));
   const flat = details.map((d) => flatten(d.config));
-  const fields = [...new Set(flat.flatMap((f) => Object.keys(f)))].filter((f) => !NOT_SETTINGS.has(f)).sort();
+  const fields = [...new Set(flat.flatMap((f) => Object.keys(f)))]
+    .filter((f) => !NAMING_FIELDS.has(f))
+    .sort();
   const differences: Compare["differences"] = [];
   const same: Compare["same"] = [];
   for (const field of fields) {
@@ -266,13 +265,8 @@ export function compareRuns(db: Db, ids: string[]): Compare {
     if (new Set(values).size > 1) differences.push({ field, values });
     else same.push({ field, value: values[0]! });
   }
-  // Repeats: every stored run with exactly this run's settings (labels aside) pools into its interval.
-  const key = (c: unknown) =>
-    JSON.stringify(
-      Object.entries(flatten(c))
-        .filter(([f]) => !NOT_SETTINGS.has(f))
-        .sort(),
-    );
+  // Repeats: every stored run of this run's condition (config/identity.ts) pools into its interval.
+  const key = (c: unknown) => canonicalJson(normalizedConfig(obj(c)));
   const all = listRuns(db).filter((r) => r.status === "completed");
   const metrics = COMPARE_METRICS.map((m) => ({
     ...m,
@@ -280,9 +274,9 @@ export function compareRuns(db: Db, ids: string[]): Compare {
       const k = key(d.config);
       const values = all
         .filter((r) => key(r.config) === k)
-        .map((r) => numOrNull(obj(r.metrics)[m.key]))
+        .map((r) => r.metrics?.[m.key] ?? null)
         .filter((v): v is number => v !== null);
-      const own = numOrNull(d.metrics?.[m.key]);
+      const own = decodeMetrics(d.metrics)?.[m.key] ?? null;
       const s = summarize(values.length ? values : own === null ? [] : [own]);
       return s ? { median: s.median, low: s.low, high: s.high, n: s.n } : null;
     }),

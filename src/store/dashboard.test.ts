@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { StepEvent } from "../run/protocol.js";
+import type { StepEvent } from "../protocol/index.js";
 import { listRunRows, rowsSince, runCursor } from "./dashboard.js";
 import { openStore } from "./db.js";
 import { createRun, finishRun, insertSteps, markRunning } from "./runs.js";

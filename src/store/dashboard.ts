@@ -6,6 +6,7 @@
  */
 import type { Db } from "./db.js";
 import { parse, runHeader, type RunError, type RunRecord, type RunRow } from "./runs.js";
+import { decodeMetrics } from "./metrics.js";
 
 /** What the runs list shows of a run: a RunRecord without its spec, environment, data and summary. */
 export type RunListRow = Pick<
@@ -50,7 +51,7 @@ export function listRunRows(db: Db, limit = 1000): RunListRow[] {
   return rows.map((r) => ({
     ...runHeader(r),
     config: parse(r.config_json),
-    metrics: parse(r.metrics_json) as Record<string, unknown> | null,
+    metrics: decodeMetrics(parse(r.metrics_json)),
     error: parse(r.error_json) as RunError | null,
     stepsDone: r.steps_done,
   }));

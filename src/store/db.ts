@@ -225,3 +225,14 @@ export function processAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
+
+/**
+ * Runs `fn` inside a savepoint that is rolled back afterwards, whatever `fn` did: a dry run (e.g.
+ * `sweep --dry-run` plans a sweep) leaves the store as it was.
+ */
+export function withRolledBack<T>(db: Db, fn: () => T | Promise<T>): Promise<T> {
+  db.exec("SAVEPOINT dry_run");
+  return Promise.resolve()
+    .then(fn)
+    .finally(() => db.exec("ROLLBACK TO dry_run; RELEASE dry_run"));
+}

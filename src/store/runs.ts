@@ -1,8 +1,9 @@
 /** Runs and steps in the store. Each write is one transaction. */
 import { randomBytes } from "node:crypto";
-import type { StepEvent } from "../run/protocol.js";
+import type { StepEvent } from "../protocol/index.js";
 import { LoraprofError } from "../util/errors.js";
 import { THIS_HOST, processAlive, type Db } from "./db.js";
+import { decodeMetrics, type StoredMetrics } from "./metrics.js";
 
 export const RUN_STATUSES = ["pending", "running", "completed", "oom", "failed", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -30,7 +31,7 @@ export interface RunError {
   step?: number | null;
 }
 
-export interface RunRecord<C = unknown, M = Record<string, unknown>> {
+export interface RunRecord<C = unknown> {
   id: string;
   createdAt: string;
   startedAt: string | null;
@@ -45,7 +46,8 @@ export interface RunRecord<C = unknown, M = Record<string, unknown>> {
   /** What the data stage produced (records, mean tokens, shard). */
   data: unknown;
   summary: unknown;
-  metrics: M | null;
+  /** Decoded once, here (store/metrics.ts): typed figures, headlines lifted. */
+  metrics: StoredMetrics | null;
   error: RunError | null;
   logPath: string | null;
 }
@@ -90,7 +92,7 @@ export function runHeader(
   };
 }
 
-function fromRow<C, M>(r: RunRow): RunRecord<C, M> {
+function fromRow<C>(r: RunRow): RunRecord<C> {
   return {
     ...runHeader(r),
     config: parse(r.config_json) as C,
@@ -99,7 +101,7 @@ function fromRow<C, M>(r: RunRow): RunRecord<C, M> {
     loaded: parse(r.loaded_json),
     data: parse(r.data_json),
     summary: parse(r.summary_json),
-    metrics: parse(r.metrics_json) as M | null,
+    metrics: decodeMetrics(parse(r.metrics_json)),
     error: parse(r.error_json) as RunError | null,
     logPath: r.log_path,
   };
@@ -234,7 +236,7 @@ export function finishRun(
   })();
 }
 
-export function getRun<C = unknown, M = Record<string, unknown>>(db: Db, id: string): RunRecord<C, M> {
+export function getRun<C = unknown>(db: Db, id: string): RunRecord<C> {
   let row = db.prepare(`SELECT * FROM runs WHERE id=?`).get(id) as RunRow | undefined;
   if (!row) {
     const matches = db
@@ -252,13 +254,13 @@ export function getRun<C = unknown, M = Record<string, unknown>>(db: Db, id: str
       hint: "list runs with `loraprof runs list` (and check --db)",
     });
   }
-  return fromRow<C, M>(row);
+  return fromRow<C>(row);
 }
 
-export function listRuns<C = unknown, M = Record<string, unknown>>(
+export function listRuns<C = unknown>(
   db: Db,
   filter: { status?: RunStatus; sweepId?: string; limit?: number } = {},
-): RunRecord<C, M>[] {
+): RunRecord<C>[] {
   const where: string[] = [];
   const vals: unknown[] = [];
   if (filter.status) {
@@ -272,7 +274,7 @@ export function listRuns<C = unknown, M = Record<string, unknown>>(
   const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC ${
     filter.limit ? `LIMIT ${Math.floor(filter.limit)}` : ""
   }`;
-  return (db.prepare(sql).all(...vals) as RunRow[]).map((r) => fromRow<C, M>(r));
+  return (db.prepare(sql).all(...vals) as RunRow[]).map((r) => fromRow<C>(r));
 }
 
 export interface StepRow {
@@ -362,4 +364,19 @@ export function deleteRuns(
     for (const id of full) del.run(id);
   })();
   return full;
+}
+
+/** Completed runs with both times: their config and when they started and finished (for time estimates). */
+export function completedRunTimes(db: Db): { config: unknown; startedAt: string; finishedAt: string }[] {
+  const rows = db
+    .prepare(
+      `SELECT config_json, started_at, finished_at FROM runs
+       WHERE status='completed' AND started_at IS NOT NULL AND finished_at IS NOT NULL`,
+    )
+    .all() as { config_json: string; started_at: string; finished_at: string }[];
+  return rows.map((r) => ({
+    config: parse(r.config_json),
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  }));
 }

@@ -1,8 +1,15 @@
 /** Telemetry samples at full rate, tagged idle/warmup/measure, with the run they belong to. */
-import type { TaggedSample } from "../telemetry/sampler.js";
 import type { Db } from "./db.js";
 
-export function insertTelemetrySamples(db: Db, runId: string, samples: readonly TaggedSample[]): void {
+/** A sample as written: what is read back (StoredSample) and the readings kept for the record. */
+export interface SampleRow extends StoredSample {
+  utilizationMemoryPercent: number | null;
+  memClockHz: number | null;
+  pstate: string | null;
+}
+
+/** Writes the sampler's tagged samples (telemetry/sampler.ts TaggedSample has these fields and more). */
+export function insertTelemetrySamples(db: Db, runId: string, samples: readonly SampleRow[]): void {
   if (samples.length === 0) return;
   const stmt = db.prepare(
     `INSERT INTO telemetry_samples (run_id, t_ms, gpu_index, phase, power_watts, power_instant_watts, memory_used_bytes,

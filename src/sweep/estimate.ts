@@ -4,45 +4,10 @@
  * the GPU index and the seed ignored), and its estimate is their median wall time.
  */
 import type { Db } from "../store/db.js";
+import { completedRunTimes } from "../store/runs.js";
 import type { RunConfig } from "../config/schema.js";
-import { canonicalJson } from "./spec.js";
-
-/** Settings that do not change how long a run takes. */
-const IGNORED = new Set(["label", "preset", "seed", "logEverySteps"]);
-
-type Flat = Record<string, string>;
-
-/** Leaves of a config by dotted path, values as canonical JSON. Arrays are leaves. */
-export function flattenConfig(config: unknown, prefix = "", out: Flat = {}): Flat {
-  if (config && typeof config === "object" && !Array.isArray(config)) {
-    for (const [k, v] of Object.entries(config as Record<string, unknown>)) {
-      flattenConfig(v, prefix ? `${prefix}.${k}` : k, out);
-    }
-  } else if (prefix) out[prefix] = canonicalJson(config);
-  return out;
-}
-
-const deviceKind = (d: string) => JSON.parse(d).replace(/:\d+$/, "") as string;
-
-/** True when a stored (resolved) run has the shape a planned config asks for. */
-export function sameShape(planned: Flat, stored: Flat): boolean {
-  for (const [k, pv] of Object.entries(planned)) {
-    if (IGNORED.has(k)) continue;
-    if (pv === '"auto"') continue;
-    const sv = stored[k];
-    if (sv === undefined) return false;
-    if (k === "device") {
-      if (deviceKind(pv) !== deviceKind(sv)) return false;
-    } else if (pv !== sv) return false;
-  }
-  return true;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+import { median } from "../util/stats.js";
+import { canonicalJson, flattenConfig, sameShape } from "../config/identity.js";
 
 export interface PlanEstimate {
   /** Sum of the estimates that are known, in seconds; null when none is. */
@@ -55,16 +20,10 @@ export interface PlanEstimate {
 }
 
 export function estimatePlan(db: Db, configs: RunConfig[]): PlanEstimate {
-  const rows = db
-    .prepare(
-      `SELECT config_json, started_at, finished_at FROM runs
-       WHERE status='completed' AND started_at IS NOT NULL AND finished_at IS NOT NULL`,
-    )
-    .all() as { config_json: string; started_at: string; finished_at: string }[];
-  const stored = rows
+  const stored = completedRunTimes(db)
     .map((r) => ({
-      flat: flattenConfig(JSON.parse(r.config_json)),
-      seconds: (Date.parse(r.finished_at) - Date.parse(r.started_at)) / 1000,
+      flat: flattenConfig(r.config),
+      seconds: (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000,
     }))
     .filter((r) => Number.isFinite(r.seconds) && r.seconds >= 0);
   // `sameShape` compares the planned config's settings that are neither ignored nor `auto`. Planned

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
-import { canonicalJson, configKeyOf, expandSweep, parseSweepSpec } from "./spec.js";
+import { canonicalJson, configKeyOf } from "../config/identity.js";
+import { expandSweep, parseSweepSpec } from "./spec.js";
 
 const problemsOf = (fn: () => unknown) => {
   try {

@@ -8,9 +8,9 @@
  * plus the repeat index. The key, not the position, is how a resumed sweep recognizes finished runs,
  * so reordering or extending a spec keeps what already ran.
  */
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import { deepMerge, loadRunConfig, readConfigFile } from "../config/load.js";
+import { configKeyOf } from "../config/identity.js";
 import { BYTE_SIZE_PATTERN, RunConfigSchema, type RunConfig } from "../config/schema.js";
 import { LoraprofError, type Problem } from "../util/errors.js";
 
@@ -177,24 +177,6 @@ export function knownConfigFields(): string[] {
   };
   walk(RunConfigSchema, "");
   return out;
-}
-
-/** Canonical JSON: keys sorted at every level, so equal configs hash equally. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Plain)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** The part of a config that defines a condition: label and preset tag are names, not settings. */
-export function configKeyOf(config: RunConfig | Plain): string {
-  const { label: _label, preset: _preset, ...rest } = config as Plain;
-  return createHash("sha256").update(canonicalJson(rest)).digest("hex").slice(0, 16);
 }
 
 export const runKey = (configKey: string, repeat: number) => `${configKey}-r${repeat}`;

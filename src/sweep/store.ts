@@ -8,7 +8,8 @@ import { THIS_HOST, processAlive, type Db } from "../store/db.js";
 import { newRunId, type RunError, type RunStatus } from "../store/runs.js";
 import { LoraprofError } from "../util/errors.js";
 import type { RunConfig } from "../config/schema.js";
-import { configKeyOf, type PlannedRun, type SweepSpec } from "./spec.js";
+import { configKeyOf } from "../config/identity.js";
+import type { PlannedRun, SweepSpec } from "./spec.js";
 
 export type SweepStatus = "planned" | "running" | "interrupted" | "finished";
 

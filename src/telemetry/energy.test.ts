@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { choosePowerField, crossCheck, idleBaselineWatts, integrateEnergyJoules, median } from "./energy.js";
+import { median } from "../util/stats.js";
+import { choosePowerField, crossCheck, idleBaselineWatts, integrateEnergyJoules } from "./energy.js";
 import { emptyReadings, type TelemetrySample } from "./parse.js";
 
 function sample(

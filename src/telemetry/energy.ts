@@ -8,6 +8,7 @@
  * This is the cross-check. The headline energy is NVML's cumulative counter read by the engine at
  * the window's boundaries; `crossCheck` flags the two when they differ by more than 10%.
  */
+import { median } from "../util/stats.js";
 import type { TelemetrySample } from "./parse.js";
 
 /** Which power reading to integrate: `power.draw` (a 1 s trailing average on recent drivers) or the instant one. */
@@ -265,10 +266,4 @@ export function idleBaselineWatts(
   }
   if (short.length > 0) return { watts: null, perGpu, field, reason: short.join("; ") };
   return { watts: perGpu.reduce((s, g) => s + g.watts, 0), perGpu, field, reason: null };
-}
-
-export function median(values: readonly number[]): number {
-  const v = [...values].sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length % 2 === 1 ? (v[m] as number) : ((v[m - 1] as number) + (v[m] as number)) / 2;
 }

@@ -1,14 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { SummaryEventSchema, type SummaryEvent } from "../run/protocol.js";
+import { peakFlopsFor } from "../catalog/peak.js";
+import { SummaryEventSchema, type SummaryEvent } from "../protocol/index.js";
 import { findGpu } from "../catalog/gpus.js";
 import { requireModel } from "../catalog/models.js";
 import { flopsPerToken } from "../plan/flops.js";
-import {
-  catalogFacts,
-  computeTelemetryMetrics,
-  densePeakForPrecision,
-  type TelemetryMetricsInput,
-} from "./metrics.js";
+import { catalogFacts, computeTelemetryMetrics, type TelemetryMetricsInput } from "./metrics.js";
 import type { TelemetrySample } from "./parse.js";
 
 const GiB = 1024 ** 3;
@@ -226,12 +222,12 @@ describe("computeTelemetryMetrics", () => {
   });
 });
 
-describe("densePeakForPrecision", () => {
+describe("peakFlopsFor (catalog/peak.ts)", () => {
   const peak = { fp32: 67e12, tf32: 495e12, fp16: 989e12, bf16: 989e12 };
   it("uses the fp32 peak for fp32 unless TF32 matmuls were turned on", () => {
-    expect(densePeakForPrecision(peak, "fp32")).toBe(67e12);
-    expect(densePeakForPrecision(peak, "fp32", { tf32: true })).toBe(495e12);
-    expect(densePeakForPrecision(peak, "bf16")).toBe(989e12);
+    expect(peakFlopsFor(peak, "fp32")).toBe(67e12);
+    expect(peakFlopsFor(peak, "fp32", { tf32: true })).toBe(495e12);
+    expect(peakFlopsFor(peak, "bf16")).toBe(989e12);
   });
 });
 

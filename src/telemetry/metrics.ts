@@ -9,9 +9,10 @@
  * on missing data; a run without telemetry still gets its throughput.
  */
 import { findGpu } from "../catalog/gpus.js";
+import { peakFlopsFor } from "../catalog/peak.js";
 import type { ModelArchitecture } from "../catalog/types.js";
 import { flopsPerToken, type FlopsOptions } from "../plan/flops.js";
-import type { Precision, SummaryEvent } from "../run/protocol.js";
+import type { Precision, SummaryEvent } from "../protocol/index.js";
 import {
   choosePowerField,
   crossCheck,
@@ -30,28 +31,6 @@ export interface Metric {
 
 const ok = (value: number): Metric => ({ value, reason: null });
 const missing = (reason: string): Metric => ({ value: null, reason });
-
-/** Dense (no sparsity) peak FLOP/s by precision, as the GPU catalog lists it. */
-export interface PeakFlops {
-  fp32: number | null;
-  tf32: number | null;
-  fp16: number | null;
-  bf16: number | null;
-}
-
-/**
- * The peak a run at `precision` can reach. fp32 runs use the fp32 peak: PyTorch leaves TF32 matmuls
- * off unless asked (`torch.backends.cuda.matmul.allow_tf32`), so pass `tf32: true` only when the
- * engine turned them on. QLoRA's matmuls run in the compute dtype, which is the run's precision.
- */
-export function densePeakForPrecision(
-  peak: PeakFlops,
-  precision: Precision,
-  opts: { tf32?: boolean } = {},
-): number | null {
-  if (precision === "fp32") return opts.tf32 ? peak.tf32 : peak.fp32;
-  return peak[precision];
-}
 
 export interface TelemetryMetricsInput {
   /** The engine's summary; null when the run died before it. */
@@ -343,7 +322,7 @@ export function catalogFacts(
       gpu = {
         name: entry.name,
         boardPowerWatts: entry.boardPowerWatts,
-        densePeakFlopsPerSecond: densePeakForPrecision(entry.peakFlops, input.precision, {
+        densePeakFlopsPerSecond: peakFlopsFor(entry.peakFlops, input.precision, {
           tf32: input.tf32 ?? false,
         }),
       };

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { requireModel } from "../catalog/models.js";
-import { PROTOCOL_VERSION, SummaryEventSchema, type HelloEvent, type RunSpec } from "../run/protocol.js";
+import { PROTOCOL_VERSION, SummaryEventSchema, type HelloEvent, type RunSpec } from "../protocol/index.js";
 import type { RunObserver } from "../run/run.js";
 import type { TelemetryMetrics } from "./metrics.js";
 import { createTelemetryObserver, smiIndexForCudaDevice } from "./observer.js";

@@ -5,7 +5,7 @@
  * per-run telemetry metrics. It never fails a run: without a GPU or nvidia-smi the metrics say why.
  */
 import type { ModelArchitecture } from "../catalog/types.js";
-import type { EngineEvent, HelloEvent, RunSpec, SummaryEvent } from "../run/protocol.js";
+import type { EngineEvent, HelloEvent, RunSpec, SummaryEvent } from "../protocol/index.js";
 import { catalogFacts, computeTelemetryMetrics, type TelemetryMetrics } from "./metrics.js";
 import type { TelemetrySample } from "./parse.js";
 import {

@@ -22,7 +22,7 @@
 import { spawn } from "node:child_process";
 import { StringDecoder } from "node:string_decoder";
 import type { z } from "zod";
-import type { WindowEventSchema } from "../run/protocol.js";
+import type { WindowEventSchema } from "../protocol/index.js";
 import { RowParser, SAMPLER_FIELDS, layoutFromFields, type TelemetrySample } from "./parse.js";
 
 /** The part of a child process the sampler uses (node's ChildProcess satisfies it; tests fake it). */

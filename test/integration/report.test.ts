@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticStudyRuns } from "../../src/report/fixture.js";
 import { writeReport } from "../../src/report/index.js";
 import { buildReportModel } from "../../src/report/model.js";
-import { readReference } from "../../src/report/reference.js";
+import { readReference } from "../../src/study/reference.js";
 import { launchBrowser, screenshotDir as shots } from "./browser.js";
 import { cli, json, makeEnv, sharedDir } from "./helpers.js";
 

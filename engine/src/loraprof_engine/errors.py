@@ -69,6 +69,8 @@ CUDA_HINT = (
 # (bitsandbytes' paged allocation, cget_managed_ptr, checks the CUDA status in C; in the versions read
 # it prints "Error out of memory at line …" and calls exit(1), so that failure never reaches Python: the
 # TS side sees exit code 1 with the message in the stderr tail. Not verified on a GPU here.)
+# The TypeScript side reads that stderr with the same list (OOM_MARKERS in src/run/failure.ts); its unit
+# test fails when the two lists differ.
 _OOM_MARKERS = (
     "out of memory",
     "cublas_status_alloc_failed",

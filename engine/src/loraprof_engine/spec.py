@@ -1,4 +1,4 @@
-"""The RunSpec (written by the TS side, defined in src/run/protocol.ts), read into typed dataclasses.
+"""The RunSpec (written by the TS side, defined in src/protocol/wire.ts), read into typed dataclasses.
 
 The TS side validates the spec with zod before writing it; this module re-checks what the engine relies
 on, so that a hand-written or stale spec fails as one `config` error naming every field at fault
@@ -11,24 +11,47 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .errors import EngineError
 
 PROTOCOL_VERSION = 1
 
+# The vocabulary, mirrored from src/protocol/vocabulary.ts; tests/test_spec_vocabulary.py fails when an enum
+# here and the committed JSON Schema (engine/schema/runspec.schema.json) disagree.
+ModelType = Literal["qwen2", "llama", "mistral", "qwen3", "gemma2", "gemma3_text", "phi3"]
+HiddenAct = Literal["silu", "gelu_pytorch_tanh"]
+ModelSource = Literal["synthetic", "hub", "local"]
 Precision = Literal["fp32", "fp16", "bf16"]
 OptimizerName = Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"]
+PaddingMode = Literal["longest", "max_length", "packed"]
+Method = Literal["lora", "qlora"]
+AttnImplementation = Literal["sdpa", "eager"]
+LossImplementation = Literal["full", "chunked", "fused"]
+Recipe = Literal["reference", "fast"]
+Kernels = Literal["none", "liger"]
+QuantType = Literal["nf4", "fp4"]
+LrSchedule = Literal["constant", "linear", "cosine"]
+
+MODEL_TYPES: tuple[str, ...] = get_args(ModelType)
+HIDDEN_ACTS: tuple[str, ...] = get_args(HiddenAct)
+MODEL_SOURCES: tuple[str, ...] = get_args(ModelSource)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
 BNB_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
-PADDING_MODES = ("longest", "max_length", "packed")
-LOSS_IMPLEMENTATIONS = ("full", "chunked", "fused")
-KERNELS = ("none", "liger")
-RECIPES = ("reference", "fast")
+PADDING_MODES: tuple[str, ...] = get_args(PaddingMode)
+METHODS: tuple[str, ...] = get_args(Method)
+ATTN_IMPLEMENTATIONS: tuple[str, ...] = get_args(AttnImplementation)
+LOSS_IMPLEMENTATIONS: tuple[str, ...] = get_args(LossImplementation)
+RECIPES: tuple[str, ...] = get_args(Recipe)
+KERNELS: tuple[str, ...] = get_args(Kernels)
+QUANT_TYPES: tuple[str, ...] = get_args(QuantType)
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
 
 @dataclass(frozen=True)
 class Architecture:
-    model_type: Literal["qwen2", "llama", "mistral", "qwen3", "gemma2", "gemma3_text", "phi3"]
+    model_type: ModelType
     hidden_size: int
     num_layers: int
     num_heads: int
@@ -42,7 +65,7 @@ class Architecture:
     qkv_bias: bool
     max_position_embeddings: int
     rms_norm_eps: float
-    hidden_act: Literal["silu", "gelu_pytorch_tanh"] = "silu"
+    hidden_act: HiddenAct = "silu"
     # Sliding-window span (Mistral, Gemma 2/3 local layers, Phi-3); None: full attention.
     sliding_window: int | None = None
     # Gemma 2's tanh soft-capping of attention scores and of the final logits; None: none.
@@ -53,7 +76,7 @@ class Architecture:
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
-    source: Literal["synthetic", "hub", "local"]
+    source: ModelSource
     path: str | None
     hub_id: str | None
     revision: str | None
@@ -68,7 +91,7 @@ class DataSpec:
     batch_size: int
     seq_len: int
     grad_accum: int
-    padding: Literal["longest", "max_length", "packed"]
+    padding: PaddingMode
     seed: int
 
 
@@ -77,15 +100,15 @@ class TrainSpec:
     steps: int
     warmup_steps: int
     precision: Precision
-    method: Literal["lora", "qlora"]
+    method: Method
     grad_checkpointing: bool
-    attn_implementation: Literal["sdpa", "eager"]
+    attn_implementation: AttnImplementation
     seed: int
     log_every_steps: int
-    loss_implementation: Literal["full", "chunked", "fused"]
+    loss_implementation: LossImplementation
     loss_chunk_tokens: int  # target rows per LM-head chunk (chunked only)
-    recipe: Literal["reference", "fast"]  # what the CLI resolved the settings from (recorded, not acted on)
-    kernels: Literal["none", "liger"]  # fused Triton kernels for RMSNorm, SwiGLU and RoPE (GPU only)
+    recipe: Recipe  # what the CLI resolved the settings from (recorded, not acted on)
+    kernels: Kernels  # fused Triton kernels for RMSNorm, SwiGLU and RoPE (GPU only)
     fused_lora: bool  # LoRA's update added by one addmm per layer (kernels.fused_lora_forward)
     cuda_graphs: bool  # the decoder's forward and backward replayed as CUDA graphs (graphs.py; packed, GPU)
 
@@ -100,7 +123,7 @@ class LoraSpec:
 
 @dataclass(frozen=True)
 class QuantSpec:
-    type: Literal["nf4", "fp4"]
+    type: QuantType
     double_quant: bool
 
 
@@ -113,7 +136,7 @@ class OptimizerSpec:
     beta2: float
     eps: float
     max_grad_norm: float | None
-    schedule: Literal["constant", "linear", "cosine"]
+    schedule: LrSchedule
 
 
 @dataclass(frozen=True)
@@ -255,10 +278,10 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
     train = TrainSpec(
         steps=r.int_(t, "steps", "train.", 1),
         warmup_steps=r.int_(t, "warmupSteps", "train."),
-        precision=r.enum(t, "precision", "train.", ("fp32", "fp16", "bf16")),
-        method=r.enum(t, "method", "train.", ("lora", "qlora")),
+        precision=r.enum(t, "precision", "train.", PRECISIONS),
+        method=r.enum(t, "method", "train.", METHODS),
         grad_checkpointing=r.bool_(t, "gradCheckpointing", "train."),
-        attn_implementation=r.enum(t, "attnImplementation", "train.", ("sdpa", "eager")),
+        attn_implementation=r.enum(t, "attnImplementation", "train.", ATTN_IMPLEMENTATIONS),
         seed=r.int_(t, "seed", "train."),
         log_every_steps=r.int_(t, "logEverySteps", "train.", 1),
         loss_implementation=r.enum(t, "lossImplementation", "train.", LOSS_IMPLEMENTATIONS),
@@ -286,7 +309,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         q = r.obj(raw, "quant", "")
         if q is not None:
             quant = QuantSpec(
-                type=r.enum(q, "type", "quant.", ("nf4", "fp4")),
+                type=r.enum(q, "type", "quant.", QUANT_TYPES),
                 double_quant=r.bool_(q, "doubleQuant", "quant."),
             )
     elif "quant" not in raw:
@@ -295,14 +318,14 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
     if max_grad_norm is not None:
         max_grad_norm = r.num(o, "maxGradNorm", "optimizer.", 0, low_inclusive=False)
     optimizer = OptimizerSpec(
-        name=r.enum(o, "name", "optimizer.", ("adamw_torch", "adamw_torch_fused", *BNB_OPTIMIZERS)),
+        name=r.enum(o, "name", "optimizer.", OPTIMIZERS),
         lr=r.num(o, "lr", "optimizer.", 0, low_inclusive=False),
         weight_decay=r.num(o, "weightDecay", "optimizer.", 0),
         beta1=r.num(o, "beta1", "optimizer.", 0, 1),
         beta2=r.num(o, "beta2", "optimizer.", 0, 1),
         eps=r.num(o, "eps", "optimizer.", 0, low_inclusive=False),
         max_grad_norm=max_grad_norm,
-        schedule=r.enum(o, "schedule", "optimizer.", ("constant", "linear", "cosine")),
+        schedule=r.enum(o, "schedule", "optimizer.", LR_SCHEDULES),
     )
     device = r.str_(raw, "device", "") or "cpu"
     if not re.fullmatch(r"cpu|cuda:\d+", device):
@@ -329,7 +352,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
 
 
 def _read_model(r: _Reader, m: dict[str, Any]) -> ModelSpec:
-    source = r.enum(m, "source", "model.", ("synthetic", "hub", "local"))
+    source = r.enum(m, "source", "model.", MODEL_SOURCES)
     arch: Architecture | None = None
     a = m.get("architecture")
     if a is not None:
@@ -354,9 +377,7 @@ def _read_model(r: _Reader, m: dict[str, Any]) -> ModelSpec:
         if window is not None and window != int(window):
             r.problems.append(f"{w}slidingWindow must be an integer (got {window!r})")
         arch = Architecture(
-            model_type=r.enum(
-                a, "modelType", w, ("qwen2", "llama", "mistral", "qwen3", "gemma2", "gemma3_text", "phi3")
-            ),
+            model_type=r.enum(a, "modelType", w, MODEL_TYPES),
             hidden_size=r.int_(a, "hiddenSize", w, 1),
             num_layers=r.int_(a, "numLayers", w, 1),
             num_heads=r.int_(a, "numHeads", w, 1),
@@ -370,7 +391,7 @@ def _read_model(r: _Reader, m: dict[str, Any]) -> ModelSpec:
             qkv_bias=r.bool_(a, "qkvBias", w),
             max_position_embeddings=r.int_(a, "maxPositionEmbeddings", w, 1),
             rms_norm_eps=r.num(a, "rmsNormEps", w, 0, low_inclusive=False),
-            hidden_act=r.enum(a, "hiddenAct", w, ("silu", "gelu_pytorch_tanh")),
+            hidden_act=r.enum(a, "hiddenAct", w, HIDDEN_ACTS),
             sliding_window=int(window) if window is not None else None,
             attn_logit_softcapping=optional["attnLogitSoftcapping"],
             final_logit_softcapping=optional["finalLogitSoftcapping"],

@@ -1,24 +1,11 @@
 import type { Command } from "commander";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
 import pc from "picocolors";
 import { buildReport, writeReport } from "../../report/index.js";
+import { defaultReferencePath } from "../../study/reference.js";
 import type { Db } from "../../store/db.js";
 import { listRuns } from "../../store/runs.js";
 import { LoraprofError } from "../../util/errors.js";
-import { packageRoot } from "../../util/paths.js";
 import { openContext, printJson } from "../context.js";
-
-/** The study's published figures, when this checkout sits beside the shared reference data. */
-export function defaultReferencePath(): string | null {
-  const candidates = [resolve("../shared/reference/paper-2509.12229.json")];
-  try {
-    candidates.push(resolve(packageRoot(), "../shared/reference/paper-2509.12229.json"));
-  } catch {
-    // Not inside a checkout: no default reference.
-  }
-  return candidates.find((p) => existsSync(p)) ?? null;
-}
 
 function parseLast(value: string | undefined): number | null {
   if (value === undefined) return null;

@@ -227,27 +227,26 @@ export function renderRunResult(r: RunResult, title?: string): string {
           : `${formatNumber(m.lossFirst, 3)} → ${formatNumber(m.lossLast, 3)} (mean of first/last ${lossEdgeSteps(c.steps)} step${lossEdgeSteps(c.steps) === 1 ? "" : "s"}${c.weights === "random" ? "; random weights: not meaningful as quality" : ""})`,
       ],
     );
-    const x = m as typeof m & Record<string, number | null | undefined>;
     if (m.energyJoules !== null) {
       pairs.push([
         "energy",
         `${formatNumber(m.energyJoules)} J over the window, ${formatNumber(m.joulesPerRealToken, 4)} J/real token, ` +
-          `${formatNumber(x["averagePowerWatts"])} W average` +
-          (x["paperMethodJoulesPerToken"]
-            ? ` (study's estimate method: ${formatNumber(x["paperMethodJoulesPerToken"], 4)} J/token)`
+          `${formatNumber(m.averagePowerWatts)} W average` +
+          (m.paperMethodJoulesPerToken
+            ? ` (study's estimate method: ${formatNumber(m.paperMethodJoulesPerToken, 4)} J/token)`
             : ""),
       ]);
     }
-    if (typeof x["mfu"] === "number") {
-      pairs.push(["MFU / HFU", `${formatNumber(x["mfu"] * 100)}% / ${formatNumber((x["hfu"] ?? 0) * 100)}%`]);
+    if (m.mfu !== null && m.mfu !== undefined) {
+      pairs.push(["MFU / HFU", `${formatNumber(m.mfu * 100)}% / ${formatNumber((m.hfu ?? 0) * 100)}%`]);
     }
-    const reasons = Object.entries(m.nullReasons);
+    const reasons = Object.entries(m.nullReasons ?? {});
     // On the CPU every GPU figure is absent for the same reason, said once in the memory line.
     if (reasons.length && c.device !== "cpu")
       pairs.push(["not measured", reasons.map(([k, v]) => `${k}: ${v}`).join("; ")]);
   }
   const out = [head, renderPairs(pairs)];
-  if (m?.warnings.length) out.push(...m.warnings.map((w) => pc.yellow(`warning: ${w}`)));
+  if (m?.warnings?.length) out.push(...m.warnings.map((w) => pc.yellow(`warning: ${w}`)));
   if (r.error) out.push(renderError(r.error));
   return out.join("\n");
 }

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import type { ResolvedConfig } from "../../run/resolve.js";
-import type { RunMetrics } from "../../run/metrics.js";
 import type { RunResult } from "../../run/run.js";
 import { deleteRuns, getRun, getSteps, listRuns, RUN_STATUSES, type RunStatus } from "../../store/runs.js";
 import { LoraprofError } from "../../util/errors.js";
@@ -43,7 +42,7 @@ export function registerRuns(program: Command): void {
       }
       const ctx = openContext(opts);
       try {
-        const rows = listRuns<ResolvedConfig, RunMetrics>(ctx.db, {
+        const rows = listRuns<ResolvedConfig>(ctx.db, {
           ...(opts.status ? { status: opts.status as RunStatus } : {}),
           limit,
         });
@@ -101,7 +100,7 @@ export function registerRuns(program: Command): void {
     .action((id: string, opts: { db?: string; steps?: boolean; json?: boolean }) => {
       const ctx = openContext(opts);
       try {
-        const run = getRun<ResolvedConfig, RunMetrics & Record<string, unknown>>(ctx.db, id);
+        const run = getRun<ResolvedConfig>(ctx.db, id);
         const steps = getSteps(ctx.db, run.id);
         if (opts.json) {
           printJson({ ...run, steps });

@@ -1,13 +1,16 @@
 import type { Command } from "commander";
 import pc from "picocolors";
-import { buildReport, writeReport } from "../../report/index.js";
 import { prepareSweep } from "../../sweep/run.js";
 import { reapStaleSweeps } from "../../sweep/store.js";
-import { DEFAULT_STUDY_BUDGET, DEFAULT_STUDY_REPEATS, paperStudy } from "../../sweep/study.js";
+import {
+  DEFAULT_STUDY_BUDGET,
+  DEFAULT_STUDY_REPEATS,
+  planStudy,
+  writeStudyReport,
+} from "../../study/index.js";
 import { LoraprofError, type Problem } from "../../util/errors.js";
 import { openContext } from "../context.js";
 import { addSweepRunFlags, executeSweepCommand, setsToOverrides, type SweepCliOptions } from "./sweep.js";
-import { defaultReferencePath } from "./report.js";
 
 interface StudyCliOptions extends SweepCliOptions {
   steps?: string;
@@ -65,11 +68,6 @@ export function registerStudy(program: Command): void {
     .option("--no-budget", "lift the VRAM budget: use the whole GPU")
     .option("--report <dir>", "write the report to DIR when the study finishes");
   addSweepRunFlags(cmd).action(async (name: string, opts: StudyCliOptions) => {
-    if (name !== "paper") {
-      throw new LoraprofError("FLAG_INVALID", `unknown study "${name}"`, {
-        problems: [{ field: "name", message: "not a known study", hint: "use `loraprof study paper`" }],
-      });
-    }
     const problems: Problem[] = [];
     const steps = positiveInt("steps", opts.steps, problems, 2);
     const warmupSteps = positiveInt("warmup-steps", opts.warmupSteps, problems, 0);
@@ -87,7 +85,7 @@ export function registerStudy(program: Command): void {
     if (problems.length) throw new LoraprofError("FLAG_INVALID", "invalid study flags", { problems });
     const overrides = setsToOverrides(opts.set);
     if (opts.device !== undefined) overrides["device"] = opts.device;
-    const { spec, overrides: studyOverrides } = paperStudy({
+    const { spec, overrides: studyOverrides } = planStudy(name, {
       ...(steps !== undefined ? { steps } : {}),
       ...(warmupSteps !== undefined ? { warmupSteps } : {}),
       ...(repeats !== undefined ? { repeats } : {}),
@@ -103,13 +101,7 @@ export function registerStudy(program: Command): void {
         prepareSweep(ctx.db, spec, { overrides: studyOverrides, fresh: Boolean(opts.fresh) });
       const { code, outcome } = await executeSweepCommand(ctx, prepare, opts);
       if (opts.report && outcome) {
-        const reference = defaultReferencePath();
-        const model = buildReport(ctx.db, {
-          targets: [outcome.sweepId],
-          reference,
-          title: "loraprof: the paper study",
-        });
-        const written = writeReport(model, opts.report);
+        const written = writeStudyReport(ctx.db, outcome.sweepId, opts.report);
         if (!opts.json) process.stdout.write(`report: ${pc.bold(written.html)} and ${written.markdown}\n`);
       }
       process.exitCode = code;

@@ -15,8 +15,9 @@ import {
   type SweepOutcome,
   type SweepPlan,
 } from "../../sweep/run.js";
+import { withRolledBack } from "../../store/db.js";
 import { listEntries, listSweeps, getSweep, reapStaleSweeps } from "../../sweep/store.js";
-import { cudaOnlySettings } from "../../run/resolve.js";
+import { cudaOnlySettings } from "../../config/device.js";
 import { EXIT, LoraprofError, type Problem } from "../../util/errors.js";
 import { listGpus } from "../../util/gpu.js";
 import { openContext, printJson, type CliContext } from "../context.js";
@@ -348,16 +349,13 @@ export async function executeSweepCommand(
   };
   if (opts.dryRun) {
     // A dry run plans inside a savepoint and rolls it back: the store is left as it was.
-    ctx.db.exec("SAVEPOINT dry_run");
-    try {
+    await withRolledBack(ctx.db, async () => {
       const prepared = prepare();
       const plan = planSweep(ctx.db, prepared.sweep.id, policy);
       printPlan(prepared, plan, opts);
       const note = opts.json ? null : await gpuNote(plan, gpus);
       if (note) process.stderr.write(pc.yellow(`note: ${note}`) + "\n");
-    } finally {
-      ctx.db.exec("ROLLBACK TO dry_run; RELEASE dry_run");
-    }
+    });
     return { code: 0, outcome: null };
   }
   const prepared = prepare();

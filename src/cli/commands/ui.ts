@@ -11,7 +11,7 @@ import { join } from "node:path";
 import pc from "picocolors";
 import { LoraprofError } from "../../util/errors.js";
 import { defaultDbPath, packageRoot } from "../../util/paths.js";
-import { defaultReferencePath } from "./report.js";
+import { defaultReferencePath } from "../../study/reference.js";
 
 export function registerUi(program: Command): void {
   program

@@ -4,6 +4,7 @@
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { RunDetail, RunEvent } from "../../server/api.js";
+import { median } from "../../util/stats.js";
 import { api, followRun } from "../api.js";
 import { Chart } from "../chart.js";
 import { fmtNum, fmtSeconds, fmtWhen, formatBytes } from "../format.js";
@@ -61,9 +62,7 @@ export function RunView({ id }: { id: string }) {
   const processedRate = r.processedTokensPerSecond ?? (live ? soFar((s) => s.processedTokens) : null);
   const stepMedian =
     num("stepSecondsMedian") ??
-    (live && measured.length
-      ? [...measured.map((s) => s.stepSeconds!)].sort((a, b) => a - b)[Math.floor(measured.length / 2)]!
-      : null);
+    (live && measured.length ? median(measured.map((s) => s.stepSeconds!)) : null);
   const env = detail.environment as {
     device?: { name?: string; kind?: string };
     libraries?: Record<string, string | null>;

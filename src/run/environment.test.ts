@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { doctorOk, type Check } from "./doctor.js";
+import { doctorOk, type Check } from "./environment.js";
 
 const check = (name: string, status: Check["status"]): Check => ({ name, status, detail: "" });
 

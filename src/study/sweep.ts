@@ -16,7 +16,7 @@
  */
 import { scaledWarmupSteps } from "../config/load.js";
 import type { RunConfigInput } from "../config/schema.js";
-import { parseSweepSpec, type SweepSpec } from "./spec.js";
+import { parseSweepSpec, type SweepSpec } from "../sweep/spec.js";
 
 export interface StudyOptions {
   /** Steps per run (the presets use 70, 10 of them warmup). */

@@ -5,6 +5,8 @@
  * map onto loraprof's settings.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { packageRoot } from "../util/paths.js";
 import { z } from "zod";
 import { LoraprofError } from "../util/errors.js";
 
@@ -84,4 +86,15 @@ export function readReference(path: string): Reference {
     });
   }
   return parsed.data;
+}
+
+/** The study's published figures in a checkout (`../shared/reference/`), or null outside one. */
+export function defaultReferencePath(): string | null {
+  const candidates = [resolve("../shared/reference/paper-2509.12229.json")];
+  try {
+    candidates.push(resolve(packageRoot(), "../shared/reference/paper-2509.12229.json"));
+  } catch {
+    // Not inside a checkout: no default reference.
+  }
+  return candidates.find((p) => existsSync(p)) ?? null;
 }

@@ -1,5 +1,6 @@
 /**
- * The statistics behind every interval in a report, kept small and exact:
+ * The statistics, one owner (median, mean, intervals): behind every interval in a report, the
+ * planner's held-out errors, the idle-power baseline and the sweep's time estimate. Kept small and exact:
  *
  * - A condition's figure is the **median** of its repeats; its 95% interval is the Student-t
  *   interval of the mean (n ≥ 2; none for one run).

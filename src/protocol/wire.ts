@@ -10,7 +10,19 @@
  * against; a unit test fails when the committed schema drifts from this file.
  */
 import { z } from "zod";
-import { MODEL_TYPES } from "../catalog/types.js";
+import {
+  ATTN_IMPLEMENTATIONS,
+  LR_SCHEDULES,
+  METHODS,
+  QUANT_TYPES,
+  MODEL_TYPES,
+  KERNELS,
+  LOSS_IMPLEMENTATIONS,
+  OPTIMIZERS,
+  PADDING_MODES,
+  PRECISIONS,
+  RECIPES,
+} from "./vocabulary.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -40,36 +52,6 @@ export const ArchitectureSchema = z
     finalLogitSoftcapping: z.number().positive().nullable().optional(),
   })
   .strict();
-
-export const OPTIMIZERS = [
-  "adamw_torch",
-  "adamw_torch_fused",
-  "adamw_8bit",
-  "paged_adamw_8bit",
-  "paged_adamw_32bit",
-] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
-/** Optimizers from bitsandbytes: CUDA kernels only (the engine refuses them elsewhere too). */
-export const CUDA_ONLY_OPTIMIZERS: readonly OptimizerName[] = [
-  "adamw_8bit",
-  "paged_adamw_8bit",
-  "paged_adamw_32bit",
-];
-export const PRECISIONS = ["fp32", "fp16", "bf16"] as const;
-export type Precision = (typeof PRECISIONS)[number];
-/** longest / max_length: one record per row, right-padded; packed: whole records laid end to end in rows. */
-export const PADDING_MODES = ["longest", "max_length", "packed"] as const;
-export type PaddingMode = (typeof PADDING_MODES)[number];
-export const LOSS_IMPLEMENTATIONS = ["full", "chunked", "fused"] as const;
-export type LossImplementation = (typeof LOSS_IMPLEMENTATIONS)[number];
-/** none: PyTorch's own ops; liger: Liger Kernel's fused RMSNorm, SwiGLU and RoPE (Triton, GPU only). */
-export const KERNELS = ["none", "liger"] as const;
-export type Kernels = (typeof KERNELS)[number];
-/** reference: plain PEFT as the study ran it; fast: the measured-best settings (see config/recipes.ts). */
-export const RECIPES = ["reference", "fast"] as const;
-export type Recipe = (typeof RECIPES)[number];
-/** Target rows per LM-head chunk unless the config says otherwise: 1024 × Qwen's 152k vocabulary is 0.6 GiB per fp32 copy. */
-export const DEFAULT_LOSS_CHUNK_TOKENS = 1024;
 
 export const RunSpecSchema = z
   .object({
@@ -111,9 +93,9 @@ export const RunSpecSchema = z
         /** Steps excluded from the measured window. */
         warmupSteps: nonNegInt(),
         precision: z.enum(PRECISIONS),
-        method: z.enum(["lora", "qlora"]),
+        method: z.enum(METHODS),
         gradCheckpointing: z.boolean(),
-        attnImplementation: z.enum(["sdpa", "eager"]),
+        attnImplementation: z.enum(ATTN_IMPLEMENTATIONS),
         seed: nonNegInt(),
         /** Steps per event flush: the only points where the engine synchronizes the device mid-run. */
         logEverySteps: int().positive(),
@@ -148,7 +130,7 @@ export const RunSpecSchema = z
       .strict(),
     quant: z
       .object({
-        type: z.enum(["nf4", "fp4"]),
+        type: z.enum(QUANT_TYPES),
         doubleQuant: z.boolean(),
       })
       .strict()
@@ -163,7 +145,7 @@ export const RunSpecSchema = z
         eps: z.number().positive(),
         /** Gradient clipping by global norm; null disables it. */
         maxGradNorm: z.number().positive().nullable(),
-        schedule: z.enum(["constant", "linear", "cosine"]),
+        schedule: z.enum(LR_SCHEDULES),
       })
       .strict(),
     /** "cpu" or "cuda:N". */

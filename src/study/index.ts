@@ -1,0 +1,43 @@
+/**
+ * The study room: everything about arXiv 2509.12229 (the paper loraprof reproduces): its sweep
+ * (./sweep.ts: the three runs and the ablations), its published figures (./reference.ts) and the
+ * checks of its claims (./claims.ts), and what `loraprof study` does with them. The presets
+ * (`preset: paper-run1` …) stay in config/presets.ts, where the config loader applies them.
+ */
+import { buildReport, writeReport, type WrittenReport } from "../report/index.js";
+import type { Db } from "../store/db.js";
+import { LoraprofError } from "../util/errors.js";
+import { defaultReferencePath } from "./reference.js";
+import { paperStudy, type StudyOptions } from "./sweep.js";
+
+export { defaultReferencePath, readReference, type Reference } from "./reference.js";
+export {
+  DEFAULT_STUDY_BUDGET,
+  DEFAULT_STUDY_REPEATS,
+  paperStudy,
+  STUDY_NAME,
+  type StudyOptions,
+} from "./sweep.js";
+
+export const STUDIES = ["paper"] as const;
+export type StudyName = (typeof STUDIES)[number];
+
+/** The sweep a named study runs (today one: `paper`); an unknown name is an error naming the known ones. */
+export function planStudy(name: string, opts: StudyOptions): ReturnType<typeof paperStudy> {
+  if (!(STUDIES as readonly string[]).includes(name)) {
+    throw new LoraprofError("FLAG_INVALID", `unknown study "${name}"`, {
+      problems: [{ field: "name", message: "not a known study", hint: "use `loraprof study paper`" }],
+    });
+  }
+  return paperStudy(opts);
+}
+
+/** The study's report for a finished sweep, with the published figures beside it when they are here. */
+export function writeStudyReport(db: Db, sweepId: string, outDir: string): WrittenReport {
+  const model = buildReport(db, {
+    targets: [sweepId],
+    reference: defaultReferencePath(),
+    title: "loraprof: the paper study",
+  });
+  return writeReport(model, outDir);
+}

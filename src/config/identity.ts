@@ -64,16 +64,23 @@ export function flattenConfig(config: unknown, prefix = "", out: FlatConfig = {}
 
 const deviceKind = (d: string) => (JSON.parse(d) as string).replace(/:\d+$/, "");
 
+/** The settings of a planned config that a shape compares: not timing-ignored, not `auto`; sorted. */
+export function shapeKeys(planned: FlatConfig): string[] {
+  return Object.keys(planned)
+    .filter((k) => !TIMING_IGNORED.has(k) && planned[k] !== '"auto"')
+    .sort();
+}
+
+/** One compared setting's value as a shape sees it (the device by kind; a missing one as itself). */
+export function shapeValue(flat: FlatConfig, key: string): string {
+  const v = flat[key];
+  if (v === undefined) return "\u0000missing";
+  return key === "device" ? deviceKind(v) : v;
+}
+
 /** True when a stored (resolved) run has the shape a planned config asks for (see the header). */
 export function sameShape(planned: FlatConfig, stored: FlatConfig): boolean {
-  for (const [k, pv] of Object.entries(planned)) {
-    if (TIMING_IGNORED.has(k)) continue;
-    if (pv === '"auto"') continue;
-    const sv = stored[k];
-    if (sv === undefined) return false;
-    if (k === "device") {
-      if (deviceKind(pv) !== deviceKind(sv)) return false;
-    } else if (pv !== sv) return false;
-  }
-  return true;
+  return shapeKeys(planned).every(
+    (k) => stored[k] !== undefined && shapeValue(stored, k) === shapeValue(planned, k),
+  );
 }

@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import type { RunConfig } from "../config/schema.js";
 import { openStore } from "../store/db.js";
 import { createRun, finishRun } from "../store/runs.js";
-import { estimatePlan, flattenConfig, sameShape } from "./estimate.js";
+import { flattenConfig, sameShape } from "../config/identity.js";
+import { estimatePlan } from "./estimate.js";
 
 /** The estimate by its definition: the median wall time of every stored run `sameShape` accepts. */
 function reference(stored: { config: object; seconds: number }[], planned: object): number | null {

@@ -7,7 +7,7 @@ import type { Db } from "../store/db.js";
 import { completedRunTimes } from "../store/runs.js";
 import type { RunConfig } from "../config/schema.js";
 import { median } from "../util/stats.js";
-import { canonicalJson, flattenConfig, sameShape } from "../config/identity.js";
+import { canonicalJson, flattenConfig, shapeKeys, shapeValue } from "../config/identity.js";
 
 export interface PlanEstimate {
   /** Sum of the estimates that are known, in seconds; null when none is. */
@@ -31,33 +31,24 @@ export function estimatePlan(db: Db, configs: RunConfig[]): PlanEstimate {
   // runs by those settings' values, so a 10k-run sweep resumed half-way is not 5k × 5k comparisons.
   const cache = new Map<string, number | null>();
   const indexes = new Map<string, Map<string, number[]>>();
-  const compared = (flat: Flat) =>
-    Object.keys(flat)
-      .filter((k) => !IGNORED.has(k) && flat[k] !== '"auto"')
-      .sort();
-  const valueAt = (flat: Flat, k: string): string => {
-    const v = flat[k];
-    if (v === undefined) return "\u0000missing";
-    return k === "device" ? deviceKind(v) : v;
-  };
   const perRun = configs.map((c) => {
     const flat = flattenConfig(c);
     const sig = canonicalJson(flat);
     if (!cache.has(sig)) {
-      const keys = compared(flat);
+      const keys = shapeKeys(flat);
       const pattern = keys.join("\u0001");
       let index = indexes.get(pattern);
       if (!index) {
         index = new Map();
         for (const s of stored) {
-          const key = keys.map((k) => valueAt(s.flat, k)).join("\u0001");
+          const key = keys.map((k) => shapeValue(s.flat, k)).join("\u0001");
           const list = index.get(key);
           if (list) list.push(s.seconds);
           else index.set(key, [s.seconds]);
         }
         indexes.set(pattern, index);
       }
-      const matches = index.get(keys.map((k) => valueAt(flat, k)).join("\u0001")) ?? [];
+      const matches = index.get(keys.map((k) => shapeValue(flat, k)).join("\u0001")) ?? [];
       cache.set(sig, matches.length ? median(matches) : null);
     }
     return cache.get(sig)!;

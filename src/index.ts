@@ -41,7 +41,15 @@ export {
   type SweepRunOptions,
 } from "./sweep/run.js";
 export { parseSweepSpec, type SweepSpec } from "./sweep/spec.js";
-export { paperStudy, planStudy, writeStudyReport, type StudyOptions } from "./study/index.js";
+export {
+  paperComparison,
+  paperStudy,
+  planStudy,
+  readReference,
+  writeStudyReport,
+  type Reference,
+  type StudyOptions,
+} from "./study/index.js";
 export {
   runSlurmSweep,
   type SlurmOptions,
@@ -53,7 +61,9 @@ export {
   buildReport,
   writeReport,
   buildReportModel,
+  type BuildReportInput,
   type BuildReportOptions,
+  type ReferenceComparison,
   type WrittenReport,
   type ReportModel,
   type ReportRun,

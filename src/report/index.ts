@@ -10,10 +10,12 @@ import { renderHtml } from "./html.js";
 import { loadReportTargets } from "./load.js";
 import { renderMarkdown } from "./markdown.js";
 import { buildReportModel, type ReportModel } from "./model.js";
-import { readReference, type Reference } from "../study/reference.js";
+import { readReference, type Reference } from "./reference.js";
+import type { ReferenceComparison } from "./types.js";
 
-export { buildReportModel, type ReportModel, type ReportRun } from "./model.js";
-export { readReference, type Reference } from "../study/reference.js";
+export { buildReportModel, type BuildReportInput, type ReportModel, type ReportRun } from "./model.js";
+export { readReference, type Reference, type ReferenceRun } from "./reference.js";
+export type { ReferenceComparison } from "./types.js";
 export { reportCharts, type Chart } from "./charts.js";
 
 export interface BuildReportOptions {
@@ -21,6 +23,8 @@ export interface BuildReportOptions {
   targets: string[];
   /** A reference file path, or an already-read reference; null for none. */
   reference?: string | Reference | null;
+  /** How to compare with `reference`; required with one (the paper's: study/claims.ts `paperComparison`). */
+  comparison?: ReferenceComparison | null;
   title?: string;
 }
 
@@ -29,7 +33,7 @@ export function buildReport(db: Db, opts: BuildReportOptions): ReportModel {
   const reference =
     typeof opts.reference === "string" ? readReference(opts.reference) : (opts.reference ?? null);
   const title = opts.title ?? (names.length ? `loraprof report: ${names.join(", ")}` : "loraprof report");
-  return buildReportModel({ runs, reference, title, sources });
+  return buildReportModel({ runs, reference, comparison: opts.comparison ?? null, title, sources });
 }
 
 export interface WrittenReport {

@@ -4,7 +4,8 @@
  * of conditions that differ in one factor only (found from the data, not from how the sweep was
  * labelled); every comparison yields effects with intervals (see util/stats.ts) and findings whose
  * text is filled from those numbers. Published figures, when given, are matched to conditions and
- * their comparisons checked (study/claims.ts), confounded ones attributed factor by factor to controlled pairs.
+ * their claims checked by the `ReferenceComparison` passed in with them (the paper's is
+ * study/claims.ts: confounded claims attributed factor by factor to controlled pairs).
  *
  * HTML and Markdown are renderers of this model (./html.ts, ./markdown.ts).
  */
@@ -12,8 +13,7 @@ import { parseByteSize } from "../config/schema.js";
 import type { RunStatus } from "../store/runs.js";
 import { canonicalJson, flattenConfig, normalizedConfig } from "../config/identity.js";
 import { fmtEffect, fmtGiB, fmtNumber } from "./format.js";
-import { checkClaims, claimFindings, matchReference } from "../study/claims.js";
-import type { Reference } from "../study/reference.js";
+import type { Reference } from "./reference.js";
 import {
   FACTOR_NAMES,
   FACTOR_ORDER,
@@ -38,6 +38,7 @@ import {
   type MemoryMetric,
   type MetricName,
   type PredictedRow,
+  type ReferenceComparison,
   type ReportModel,
   type ReportRun,
 } from "./types.js";
@@ -402,7 +403,10 @@ function predictedRows(conditions: Condition[]): PredictedRow[] {
 
 export interface BuildReportInput {
   runs: ReportRun[];
+  /** Published figures to compare with; needs `comparison`. */
   reference?: Reference | null;
+  /** How to compare with `reference` (the paper's: study/claims.ts `paperComparison`). */
+  comparison?: ReferenceComparison | null;
   title?: string;
   sources?: ReportModel["sources"];
   now?: Date;
@@ -411,14 +415,19 @@ export interface BuildReportInput {
 export function buildReportModel(input: BuildReportInput): ReportModel {
   const { conditions, varying } = buildConditions(input.runs);
   const reference = input.reference ?? null;
-  let study = reference ? matchReference(conditions, reference) : [];
+  const comparison = input.comparison ?? null;
+  if (reference && !comparison)
+    throw new Error(
+      "buildReportModel: a reference needs a comparison (e.g. study/claims.ts paperComparison)",
+    );
+  let study = reference && comparison ? comparison.match(conditions, reference) : [];
   // A reference none of whose runs was reproduced has nothing to compare with: left out, and said.
   const unmatched = reference !== null && study.every((s) => s.condition === null);
   if (unmatched) study = [];
   const comparisons = buildComparisons(conditions, varying);
-  const claims = reference && !unmatched ? checkClaims(reference, conditions, study) : [];
+  const claims = reference && comparison && !unmatched ? comparison.check(reference, conditions, study) : [];
   const findings = [
-    ...claimFindings(claims),
+    ...(comparison ? comparison.findings(claims) : []),
     ...comparisons.flatMap(comparisonFindings),
     ...fastArmFindings(conditions),
   ];

@@ -4,7 +4,7 @@
  */
 import { fmtGiB, fmtNumber, fmtPercent, fmtSig, fmtWithInterval } from "./format.js";
 import { memoryAtFailure, METRICS, type ClaimCheck, type Condition, type ReportModel } from "./model.js";
-import type { ReferenceRun } from "../study/reference.js";
+import type { ReferenceRun } from "./reference.js";
 import { shortReason } from "../run/failure.js";
 import { fmtEffect, fmtRatio } from "./format.js";
 

@@ -1,11 +1,12 @@
 /**
  * The report model's types and its table of figures (what a condition, a comparison, a finding and
- * a claim check are). Shared by the model (./model.ts), its renderers and the study's claim checks
- * (study/claims.ts).
+ * a claim check are), and the plug-in a caller passes to compare the runs with published figures
+ * (`ReferenceComparison`). Shared by the model (./model.ts), its renderers and the comparisons
+ * that implement the plug-in (the paper's: study/claims.ts).
  */
 import type { RunError, RunStatus } from "../store/runs.js";
 import type { StoredFigure, StoredMetrics } from "../store/metrics.js";
-import type { Reference, ReferenceRun } from "../study/reference.js";
+import type { Reference, ReferenceRun } from "./reference.js";
 import type { Effect, Summary } from "../util/stats.js";
 
 /** One run as the report sees it. */
@@ -172,6 +173,21 @@ export interface PredictedRow {
   metric: string;
   predicted: number;
   measured: number;
+}
+
+/**
+ * How a report compares its conditions with a published reference: which condition reproduces each
+ * reference run, how the reference's claims hold up, and the findings those checks give. The report
+ * owns the interface and calls it; a study implements it (the paper's: study/claims.ts
+ * `paperComparison`) and its callers pass it in with the reference.
+ */
+export interface ReferenceComparison {
+  /** One row per reference run, with the condition that reproduces it (null when none does). */
+  match(conditions: Condition[], reference: Reference): StudyRow[];
+  /** Each published claim checked against the matched conditions. */
+  check(reference: Reference, conditions: Condition[], matched: StudyRow[]): ClaimCheck[];
+  /** The findings the claim checks give, listed first in the report. */
+  findings(claims: ClaimCheck[]): Finding[];
 }
 
 export interface ReportModel {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { isOutOfMemoryText, OOM_MARKERS } from "./failure.js";
+import { isOutOfMemoryText, OOM_MARKERS, shortReason } from "./failure.js";
 
 /** The engine's `_OOM_MARKERS` tuple, read from its source. */
 function engineOomMarkers(): string[] {
@@ -24,5 +24,16 @@ describe("out-of-memory markers", () => {
       true,
     );
     expect(isOutOfMemoryText("Segmentation fault (core dumped)")).toBe(false);
+  });
+});
+
+describe("failure reasons", () => {
+  it("shortens PyTorch's OOM paragraph to its three figures", () => {
+    const message =
+      "CUDA out of memory. Tried to allocate 2.32 GiB. GPU 1 has a total capacity of 139.80 GiB of which 132.87 GiB is free. Including non-PyTorch memory, this process has 6.92 GiB memory in use. 8.00 GiB allowed; Of the allocated memory 6.16 GiB is allocated by PyTorch";
+    expect(shortReason({ kind: "oom", message })).toBe(
+      "out of memory: tried to allocate 2.32 GiB with 6.92 GiB in use (8.00 GiB allowed)",
+    );
+    expect(shortReason({ kind: "data", message: "no  such\nfile" })).toBe("data: no such file");
   });
 });

@@ -18,6 +18,7 @@ import { readFileSync, realpathSync, statSync } from "node:fs";
 import { extname, join, resolve, sep } from "node:path";
 import { LoraprofError } from "../util/errors.js";
 import { buildReport } from "../report/index.js";
+import { paperComparison } from "../study/claims.js";
 import { reportCharts } from "../report/charts.js";
 import { renderHtml } from "../report/html.js";
 import {
@@ -349,7 +350,11 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   function report(res: ServerResponse, sweepId: string): void {
     const html = store.read((db) => {
-      const model = buildReport(db, { targets: [sweepId], reference: opts.referencePath ?? null });
+      const model = buildReport(db, {
+        targets: [sweepId],
+        reference: opts.referencePath ?? null,
+        comparison: paperComparison,
+      });
       return renderHtml(model, reportCharts(model));
     });
     res.writeHead(200, {

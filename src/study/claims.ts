@@ -1,8 +1,9 @@
 /**
  * The study's published figures against what was measured: reference runs matched to conditions,
  * and each published claim checked (confounded comparisons attributed factor by factor to
- * controlled pairs). Moved out of report/model.ts, which calls `matchReference`, `checkClaims` and
- * `claimFindings` when a report is given a reference.
+ * controlled pairs). `paperComparison` is the report's `ReferenceComparison` plug-in for the paper:
+ * callers that want the paper beside their runs pass it to `buildReport`/`buildReportModel` with
+ * the reference (report/ never imports study/).
  */
 import { PRESETS } from "../config/presets.js";
 import type { PresetName } from "../config/schema.js";
@@ -16,6 +17,7 @@ import {
   type Condition,
   type Finding,
   type PairAttribution,
+  type ReferenceComparison,
   type StudyRow,
 } from "../report/types.js";
 import { ratioEffect } from "../util/stats.js";
@@ -474,3 +476,10 @@ export function claimFindings(claims: ClaimCheck[]): Finding[] {
       text: `"${claimProper(c.claim)}" — ${c.verdict}: ${c.summary}.`,
     }));
 }
+
+/** The paper's comparison, as the report's plug-in: pass it with the paper's reference. */
+export const paperComparison: ReferenceComparison = {
+  match: matchReference,
+  check: checkClaims,
+  findings: claimFindings,
+};

@@ -7,10 +7,13 @@
 import { buildReport, writeReport, type WrittenReport } from "../report/index.js";
 import type { Db } from "../store/db.js";
 import { LoraprofError } from "../util/errors.js";
+import { paperComparison } from "./claims.js";
 import { defaultReferencePath } from "./reference.js";
 import { paperStudy, type StudyOptions } from "./sweep.js";
 
 export { defaultReferencePath, readReference, type Reference } from "./reference.js";
+export { paperComparison } from "./claims.js";
+export { syntheticStudyRuns, type FixtureOptions } from "./fixture.js";
 export {
   DEFAULT_STUDY_BUDGET,
   DEFAULT_STUDY_REPEATS,
@@ -37,6 +40,7 @@ export function writeStudyReport(db: Db, sweepId: string, outDir: string): Writt
   const model = buildReport(db, {
     targets: [sweepId],
     reference: defaultReferencePath(),
+    comparison: paperComparison,
     title: "loraprof: the paper study",
   });
   return writeReport(model, outDir);

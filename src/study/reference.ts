@@ -1,51 +1,13 @@
 /**
- * Published figures a report is compared with (e.g. `../shared/reference/paper-2509.12229.json`):
- * per run, the settings that define it and the figures it reported, plus the hardware and the
- * claims as stated. Read as data; nothing about the study is hard-coded beyond how its run fields
- * map onto loraprof's settings.
+ * The paper's published figures: where they are in a checkout, and how its reference runs' fields
+ * map onto loraprof's settings. The file's format (and reading it) is the report's
+ * (report/reference.ts).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { packageRoot } from "../util/paths.js";
-import { z } from "zod";
-import { LoraprofError } from "../util/errors.js";
 
-const num = z.number().nullable();
-
-export const ReferenceRunSchema = z.looseObject({
-  id: z.string(),
-  label: z.string().optional(),
-  optimizer: z.string().optional(),
-  batch_size: z.number().int().positive().optional(),
-  seq_len: z.number().int().positive().optional(),
-  precision: z.string().optional(),
-  tokens_per_s: num.optional(),
-  seconds_per_10k_tokens: num.optional(),
-  peak_vram_gb: num.optional(),
-  /** One figure, or a published range [low, high]. */
-  energy_j_per_token: z
-    .union([z.number(), z.tuple([z.number(), z.number()])])
-    .nullable()
-    .optional(),
-});
-
-export const ReferenceSchema = z.looseObject({
-  source: z.string(),
-  hardware: z
-    .looseObject({
-      gpu: z.string().optional(),
-      vram_gb: z.number().optional(),
-      board_power_w_assumed: z.union([z.number(), z.tuple([z.number(), z.number()])]).optional(),
-    })
-    .optional(),
-  common: z.record(z.string(), z.unknown()).optional(),
-  runs: z.array(ReferenceRunSchema).min(1),
-  claims: z.array(z.string()).default([]),
-  notes: z.array(z.string()).default([]),
-});
-
-export type ReferenceRun = z.infer<typeof ReferenceRunSchema>;
-export type Reference = z.infer<typeof ReferenceSchema>;
+export { readReference, type Reference, type ReferenceRun } from "../report/reference.js";
 
 /** How a reference run's fields map onto RunConfig fields (dotted). */
 export const REFERENCE_FIELDS: Record<string, string> = {
@@ -54,39 +16,6 @@ export const REFERENCE_FIELDS: Record<string, string> = {
   seq_len: "seqLen",
   precision: "precision",
 };
-
-export function readReference(path: string): Reference {
-  if (!existsSync(path)) {
-    throw new LoraprofError("CONFIG_INVALID", `reference file not found: ${path}`, {
-      problems: [
-        {
-          field: "--reference",
-          message: "no such file",
-          hint: "pass the path of a reference JSON, or leave --reference out",
-        },
-      ],
-    });
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new LoraprofError("CONFIG_INVALID", `cannot parse ${path}`, {
-      problems: [{ field: "--reference", message: (err as Error).message, hint: "fix the JSON syntax" }],
-    });
-  }
-  const parsed = ReferenceSchema.safeParse(doc);
-  if (!parsed.success) {
-    throw new LoraprofError("CONFIG_INVALID", `invalid reference file ${path}`, {
-      problems: parsed.error.issues.map((i) => ({
-        field: i.path.join(".") || "(file)",
-        message: i.message,
-        hint: "see ../shared/reference/paper-2509.12229.json for the expected shape",
-      })),
-    });
-  }
-  return parsed.data;
-}
 
 /** The study's published figures in a checkout (`../shared/reference/`), or null outside one. */
 export function defaultReferencePath(): string | null {

@@ -11,9 +11,10 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { syntheticStudyRuns } from "../../src/report/fixture.js";
 import { writeReport } from "../../src/report/index.js";
 import { buildReportModel } from "../../src/report/model.js";
+import { paperComparison } from "../../src/study/claims.js";
+import { syntheticStudyRuns } from "../../src/study/fixture.js";
 import { readReference } from "../../src/study/reference.js";
 import { launchBrowser, screenshotDir as shots } from "./browser.js";
 import { cli, json, makeEnv, sharedDir } from "./helpers.js";
@@ -95,6 +96,7 @@ describe("the report in a browser", () => {
     const model = buildReportModel({
       runs: syntheticStudyRuns(),
       reference,
+      comparison: paperComparison,
       title: "SYNTHETIC fixture (toy cost model, not measurements)",
     });
     const dir = join(tmpdir(), `loraprof-report-fixture-${process.pid}`);

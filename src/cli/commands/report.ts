@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import pc from "picocolors";
 import { buildReport, writeReport } from "../../report/index.js";
+import { paperComparison } from "../../study/claims.js";
 import { defaultReferencePath } from "../../study/reference.js";
 import type { Db } from "../../store/db.js";
 import { listRuns } from "../../store/runs.js";
@@ -82,6 +83,7 @@ export function registerReport(program: Command): void {
           const model = buildReport(ctx.db, {
             targets,
             reference,
+            comparison: paperComparison,
             ...(opts.title ? { title: opts.title } : {}),
           });
           const written = writeReport(model, opts.out);

@@ -2,18 +2,23 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { reportCharts } from "./charts.js";
+import { reportCharts } from "../report/charts.js";
+import { renderHtml } from "../report/html.js";
+import { writeReport } from "../report/index.js";
+import { buildReportModel } from "../report/model.js";
+import { paperComparison } from "./claims.js";
 import { syntheticStudyRuns } from "./fixture.js";
-import { renderHtml } from "./html.js";
-import { writeReport } from "./index.js";
-import { buildReportModel } from "./model.js";
-import { readReference } from "../study/reference.js";
-import { shortReason } from "../run/failure.js";
+import { readReference } from "./reference.js";
 
 const reference = readReference(
   resolve(import.meta.dirname, "../../../shared/reference/paper-2509.12229.json"),
 );
-const model = buildReportModel({ runs: syntheticStudyRuns(), reference, title: "SYNTHETIC fixture" });
+const model = buildReportModel({
+  runs: syntheticStudyRuns(),
+  reference,
+  comparison: paperComparison,
+  title: "SYNTHETIC fixture",
+});
 
 describe("report renderers", () => {
   it("writes HTML that loads nothing from outside the file", () => {
@@ -56,16 +61,5 @@ describe("report renderers", () => {
     expect(md).toContain("## Published claims, checked");
     expect(md).toContain("Libraries: torch fixture.");
     expect(readFileSync(written.html, "utf8")).toContain('id="study-table"');
-  });
-});
-
-describe("failure reasons", () => {
-  it("shortens PyTorch's OOM paragraph to its three figures", () => {
-    const message =
-      "CUDA out of memory. Tried to allocate 2.32 GiB. GPU 1 has a total capacity of 139.80 GiB of which 132.87 GiB is free. Including non-PyTorch memory, this process has 6.92 GiB memory in use. 8.00 GiB allowed; Of the allocated memory 6.16 GiB is allocated by PyTorch";
-    expect(shortReason({ kind: "oom", message })).toBe(
-      "out of memory: tried to allocate 2.32 GiB with 6.92 GiB in use (8.00 GiB allowed)",
-    );
-    expect(shortReason({ kind: "data", message: "no  such\nfile" })).toBe("data: no such file");
   });
 });

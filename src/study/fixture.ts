@@ -6,9 +6,9 @@
  * Reports built from it are titled as synthetic.
  */
 import { expandSweep } from "../sweep/spec.js";
-import { paperStudy } from "../study/sweep.js";
+import { paperStudy } from "./sweep.js";
 import { decodeMetrics } from "../store/metrics.js";
-import type { ReportRun } from "./model.js";
+import type { ReportRun } from "../report/model.js";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;

@@ -9,12 +9,14 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          setupFiles: ["test/setup/presets.ts"],
           include: ["src/**/*.test.ts", "test/unit/**/*.test.ts", "bench/**/*.test.mjs"],
         },
       },
       {
         test: {
           name: "integration",
+          setupFiles: ["test/setup/presets.ts"],
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 600_000,
           hookTimeout: 600_000,

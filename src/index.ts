@@ -2,10 +2,17 @@
  * loraprof as a library: the functions the CLI, the dashboard and the benchmarks call, and their
  * types. `import { loadRunConfig, executeRun, planRun, runSweep, buildReport } from "loraprof"`.
  * Library functions return data and never print; rendering is the caller's.
+ *
+ * Importing it registers the paper's presets (`preset: paper-run1` …) with the config loader.
  */
+import { registerPaperPresets } from "./study/presets.js";
+
+registerPaperPresets();
+
 export { loadRunConfig, type LoadConfigOptions } from "./config/load.js";
 export { RunConfigSchema, type RunConfig, type RunConfigInput } from "./config/schema.js";
 export { RECIPE_DEFAULTS } from "./config/recipes.js";
+export { registerPresets, presetNames, type Preset } from "./config/presets.js";
 export {
   executeRun,
   type RunContext,

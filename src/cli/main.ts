@@ -15,6 +15,10 @@ import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerSetup } from "./commands/setup.js";
 import { registerExtraCommands } from "./commands/index.js";
+import { registerPaperPresets } from "../study/presets.js";
+
+// The composition root: the presets `--preset` and config files name (config/presets.ts).
+registerPaperPresets();
 
 function version(): string {
   try {

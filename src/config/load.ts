@@ -7,10 +7,10 @@ import { extname } from "node:path";
 import { parseDocument, YAMLError } from "yaml";
 import type { z } from "zod";
 import { LoraprofError, type Problem } from "../util/errors.js";
-import { PRESETS } from "./presets.js";
+import { findPreset } from "./presets.js";
 import { RECIPE_DEFAULTS } from "./recipes.js";
 import type { Recipe } from "../protocol/index.js";
-import { FIELD_HINTS, PRESET_NAMES, RunConfigSchema, type RunConfig, type PresetName } from "./schema.js";
+import { FIELD_HINTS, RunConfigSchema, type RunConfig } from "./schema.js";
 
 type Plain = Record<string, unknown>;
 
@@ -190,7 +190,7 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
   const presetName = merged["preset"];
   let base: Plain = {};
   if (typeof presetName === "string") {
-    const preset = PRESETS[presetName as PresetName];
+    const preset = findPreset(presetName);
     if (preset) base = preset.config as Plain;
   }
   const recipe = merged["recipe"] ?? base["recipe"];
@@ -240,5 +240,3 @@ function scaleDefaultWarmup(input: Plain, userDoc: Plain): void {
   const inherited = typeof input["warmupSteps"] === "number" ? input["warmupSteps"] : DEFAULT_WARMUP_STEPS;
   if (inherited >= steps) input["warmupSteps"] = scaledWarmupSteps(steps, inherited);
 }
-
-export { PRESET_NAMES };

@@ -1,62 +1,36 @@
 /**
- * The study's three runs (arXiv 2509.12229: Qwen2.5-1.5B-Instruct, 4-bit QLoRA, Alpaca 5k subset,
- * gradient checkpointing, RTX 4060 8 GB). Only what the study states is taken from it; where it is
- * silent the choices below are loraprof's documented defaults and are printed with every result.
+ * Presets: named starting configurations (`preset: NAME` in a file, `--preset NAME` on the command
+ * line) that the loader (./load.ts) applies under the recipe's defaults, the file and the flags.
+ * config/ owns the mechanism, not the presets: whoever defines presets registers them here. The
+ * paper's three (study/presets.ts) are registered by the composition roots: the CLI entry
+ * (cli/main.ts), the library's front door (index.ts) and the unit tests' setup
+ * (test/setup/presets.ts). This keeps the import arrow one way (study → config); the price is a
+ * registry held by this module, filled before the first configuration that names a preset is loaded.
  */
-import type { RunConfigInput, PresetName } from "./schema.js";
+import type { RunConfigInput } from "./schema.js";
 
-/** Choices the study does not state, shared by the three presets. */
-export const PAPER_UNSTATED_DEFAULTS = {
-  lora: { r: 16, alpha: 32, dropout: 0.05, targetModules: "all-linear" as const },
-  optimizer: { lr: 2e-4 },
-  quant: { type: "nf4" as const, doubleQuant: true },
-  // Trainer-style scripts of the period tokenized with padding="max_length"; `loraprof study paper`
-  // measures `longest` beside it.
-  padding: "max_length" as const,
-  subsetMode: "first" as const,
-  template: "alpaca" as const,
-};
+export interface Preset {
+  /** One line, shown where presets are listed. */
+  description: string;
+  config: RunConfigInput;
+}
 
-const common: RunConfigInput = {
-  model: "qwen2.5-1.5b-instruct",
-  method: "qlora",
-  gradCheckpointing: true,
-  dataset: "alpaca",
-  subset: 5000,
-  steps: 70,
-  warmupSteps: 10,
-  ...PAPER_UNSTATED_DEFAULTS,
-};
+const registry = new Map<string, Preset>();
 
-export const PRESETS: Record<PresetName, { description: string; config: RunConfigInput }> = {
-  "paper-run1": {
-    description: "study run 1 (baseline): batch 1, seq 512, adamw_torch, fp16",
-    config: {
-      ...common,
-      batchSize: 1,
-      seqLen: 512,
-      precision: "fp16",
-      optimizer: { name: "adamw_torch", lr: 2e-4 },
-    },
-  },
-  "paper-run2": {
-    description: "study run 2 (paged optimizer stress test): batch 2, seq 2048, paged_adamw_8bit, fp16",
-    config: {
-      ...common,
-      batchSize: 2,
-      seqLen: 2048,
-      precision: "fp16",
-      optimizer: { name: "paged_adamw_8bit", lr: 2e-4 },
-    },
-  },
-  "paper-run3": {
-    description: "study run 3 (bf16 test): batch 2, seq 1024, paged_adamw_8bit, bf16",
-    config: {
-      ...common,
-      batchSize: 2,
-      seqLen: 1024,
-      precision: "bf16",
-      optimizer: { name: "paged_adamw_8bit", lr: 2e-4 },
-    },
-  },
-};
+/** Adds presets by name; registering the same preset again is a no-op, another under a taken name an error. */
+export function registerPresets(presets: Readonly<Record<string, Preset>>): void {
+  for (const [name, preset] of Object.entries(presets)) {
+    const known = registry.get(name);
+    if (known && known !== preset) throw new Error(`preset "${name}" is already registered`);
+    registry.set(name, preset);
+  }
+}
+
+/** The registered presets' names, in registration order. */
+export function presetNames(): string[] {
+  return [...registry.keys()];
+}
+
+export function findPreset(name: string): Preset | undefined {
+  return registry.get(name);
+}

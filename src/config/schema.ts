@@ -7,6 +7,7 @@ import { z } from "zod";
 import { TEMPLATE_NAMES } from "../data/chat-templates.js";
 import { DATASET_FORMATS } from "../data/formats.js";
 import { cpuConfigProblems } from "./device.js";
+import { findPreset, presetNames } from "./presets.js";
 import {
   ATTN_IMPLEMENTATIONS,
   DEFAULT_LOSS_CHUNK_TOKENS,
@@ -63,13 +64,22 @@ export const OptimizerSchema = z
   })
   .strict();
 
-export const PRESET_NAMES = ["paper-run1", "paper-run2", "paper-run3"] as const;
-export type PresetName = (typeof PRESET_NAMES)[number];
+/** A registered preset's name (config/presets.ts); the loader applies it. */
+const PresetNameSchema = z.string().superRefine((name, ctx) => {
+  if (findPreset(name)) return;
+  const names = presetNames();
+  ctx.addIssue({
+    code: "custom",
+    message: names.length
+      ? `Invalid option: expected one of ${names.map((n) => JSON.stringify(n)).join("|")}`
+      : "Invalid option: no presets are registered",
+  });
+});
 
 export const RunConfigSchema = z
   .object({
     /** Start from one of the study's runs; the file and flags override it. */
-    preset: z.enum(PRESET_NAMES).optional(),
+    preset: PresetNameSchema.optional(),
     /** Free-text label stored with the run. */
     label: z.string().optional(),
     /** Catalog id (`qwen2.5-1.5b-instruct`), Hugging Face id (`Qwen/Qwen2.5-1.5B-Instruct`) or a local folder. */
@@ -216,7 +226,10 @@ export const FIELD_HINTS: Record<string, string> = {
   template: `use one of ${TEMPLATE_NAMES.join(", ")}`,
   loss: "use full, chunked or fused (fused needs a GPU with liger-kernel; elsewhere chunked runs)",
   lossChunkTokens: "use a positive whole number of tokens, e.g. 1024",
-  preset: `use one of ${PRESET_NAMES.join(", ")}`,
+  /** The presets registered when the hint is read (config/presets.ts). */
+  get preset() {
+    return `use one of ${presetNames().join(", ")}`;
+  },
 };
 
 export function parseByteSize(value: string | number): number {

@@ -6,7 +6,7 @@
 import { GPUS } from "../catalog/gpus.js";
 import { MODELS } from "../catalog/models.js";
 import { loadRunConfig } from "../config/load.js";
-import { PRESETS } from "../config/presets.js";
+import { presetNames } from "../config/presets.js";
 import { METHODS, PADDING_MODES, PRECISIONS, OPTIMIZERS, RECIPES } from "../protocol/index.js";
 import { cacheDir } from "../util/paths.js";
 import { LoraprofError } from "../util/errors.js";
@@ -23,7 +23,7 @@ export function planOptions(): PlanOptions {
   return {
     models: MODELS.map((m) => ({ id: m.id, name: m.displayName })),
     gpus: GPUS.map((g) => ({ id: g.id, name: g.name, memoryBytes: g.nvmlTotalBytes ?? g.memoryBytes })),
-    presets: Object.keys(PRESETS),
+    presets: presetNames(),
     recipes: [...RECIPES],
     methods: [...METHODS],
     precisions: ["auto", ...PRECISIONS],

@@ -5,9 +5,8 @@
  * callers that want the paper beside their runs pass it to `buildReport`/`buildReportModel` with
  * the reference (report/ never imports study/).
  */
-import { PRESETS } from "../config/presets.js";
-import type { PresetName } from "../config/schema.js";
 import { canonicalJson, flattenConfig } from "../config/identity.js";
+import type { Preset } from "../config/presets.js";
 import { atFailure, describeSettings, oomRuns, show, valuesOf } from "../report/describe.js";
 import { fmtEffect, fmtGiB, fmtNumber, fmtRatio, fmtSig, fmtWithInterval } from "../report/format.js";
 import {
@@ -21,6 +20,7 @@ import {
   type StudyRow,
 } from "../report/types.js";
 import { ratioEffect } from "../util/stats.js";
+import { PAPER_PRESETS } from "./presets.js";
 import { REFERENCE_FIELDS, type Reference, type ReferenceRun } from "./reference.js";
 
 const REF_FACTORS: { factor: string; refFields: string[]; keywords: RegExp }[] = [
@@ -64,10 +64,10 @@ function matchScore(c: Condition, run: ReferenceRun): number {
     if (rv !== null && c.settings[cf] !== rv) return -1;
   }
   let score = 0;
-  const presetName = `paper-${run.id}` as PresetName;
+  const presetName = `paper-${run.id}`;
   const tags = new Set(c.runs.map((r) => r.config["preset"]));
   if (tags.has(presetName)) score += 2;
-  const preset = PRESETS[presetName];
+  const preset = (PAPER_PRESETS as Record<string, Preset>)[presetName];
   if (preset) {
     // The preset's training recipe (padding, LoRA, quantization, ...); how long it runs and on which
     // data or weights do not make it another configuration.

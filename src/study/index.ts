@@ -1,8 +1,9 @@
 /**
  * The study room: everything about arXiv 2509.12229 (the paper loraprof reproduces): its sweep
  * (./sweep.ts: the three runs and the ablations), its published figures (./reference.ts) and the
- * checks of its claims (./claims.ts), and what `loraprof study` does with them. The presets
- * (`preset: paper-run1` …) stay in config/presets.ts, where the config loader applies them.
+ * checks of its claims (./claims.ts), its presets (./presets.ts: `preset: paper-run1` …, registered
+ * with the config loader by the CLI entry and the library's front door), and what `loraprof study`
+ * does with them.
  */
 import { buildReport, writeReport, type WrittenReport } from "../report/index.js";
 import type { Db } from "../store/db.js";
@@ -13,6 +14,12 @@ import { paperStudy, type StudyOptions } from "./sweep.js";
 
 export { defaultReferencePath, readReference, type Reference } from "./reference.js";
 export { paperComparison } from "./claims.js";
+export {
+  PAPER_PRESETS,
+  PAPER_UNSTATED_DEFAULTS,
+  registerPaperPresets,
+  type PaperPresetName,
+} from "./presets.js";
 export { syntheticStudyRuns, type FixtureOptions } from "./fixture.js";
 export {
   DEFAULT_STUDY_BUDGET,

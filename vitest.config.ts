@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: "unit",
           setupFiles: ["test/setup/presets.ts"],
-          include: ["src/**/*.test.ts", "test/unit/**/*.test.ts", "bench/**/*.test.mjs"],
+          include: ["src/**/*.test.ts", "test/unit/**/*.test.ts", "bench/**/*.test.ts"],
         },
       },
       {

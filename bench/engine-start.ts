@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { performance } from "node:perf_hooks";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { median } from "./lib/common.mjs";
+import { median } from "./lib/common.js";
 
 const argv = process.argv.slice(2);
 const opt = (name, def) => {

@@ -23,8 +23,8 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { clearInterval, setInterval } from "node:timers";
 import { join, resolve } from "node:path";
-import { median, runCliJson } from "./lib/common.mjs";
-import { labelSteps, pairedEffect } from "./lib/paired.mjs";
+import { median, runCliJson } from "./lib/common.js";
+import { labelSteps, pairedEffect } from "./lib/paired.js";
 
 const argv = process.argv.slice(2);
 

@@ -19,8 +19,8 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { clearInterval, setInterval } from "node:timers";
-import { median, runCliJson } from "./lib/common.mjs";
-import { childProcesses, labelSteps, pairedEffect } from "./lib/paired.mjs";
+import { median, runCliJson } from "./lib/common.js";
+import { childProcesses, labelSteps, pairedEffect } from "./lib/paired.js";
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf("--");

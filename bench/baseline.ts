@@ -10,7 +10,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { median, runCliJson } from "./lib/common.mjs";
+import { median, runCliJson } from "./lib/common.js";
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf("--");

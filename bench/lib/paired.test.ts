@@ -4,15 +4,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout } from "node:timers";
 import { describe, expect, it } from "vitest";
-import { childProcesses, labelSteps, pairedEffect } from "./paired.mjs";
+import { childProcesses, labelSteps, pairedEffect, type StepRow, type Toggle } from "./paired.js";
 
 /** Steps of `base` seconds (× `slow` while the sampler is on), back to back from t=0, drifting. */
-function simulate({ steps, slow, drift, toggleMs }) {
-  const out = [];
+function simulate({
+  steps,
+  slow,
+  drift,
+  toggleMs,
+}: {
+  steps: number;
+  slow: number;
+  drift: number;
+  toggleMs: number;
+}): { steps: StepRow[]; toggles: Toggle[] } {
+  const out: StepRow[] = [];
   let t = 1000;
   const toggles = [{ t: 0, on: true }];
   for (let k = 1; k * toggleMs < 200_000; k++) toggles.push({ t: k * toggleMs, on: k % 2 === 0 });
-  const stateAt = (ms) => toggles.filter((x) => x.t <= ms).at(-1).on;
+  const stateAt = (ms: number) => toggles.filter((x) => x.t <= ms).at(-1)!.on;
   for (let i = 1; i <= steps; i++) {
     const base = 0.4 * (1 + drift * Math.sin(i / 15)); // slow regime changes within the run
     const seconds = base * (stateAt(t) ? slow : 1);
@@ -46,17 +56,17 @@ describe("paired sampler-overhead analysis", () => {
     const r = pairedEffect(labelSteps(steps, toggles));
     expect(r.pairs).toBeGreaterThan(20);
     expect(r.relativeStepTime).toBeCloseTo(0.02, 2);
-    expect(r.ci95[0]).toBeLessThan(0.02);
-    expect(r.ci95[1]).toBeGreaterThan(0.02);
+    expect(r.ci95![0]).toBeLessThan(0.02);
+    expect(r.ci95![1]).toBeGreaterThan(0.02);
     expect(r.relativeThroughput).toBeCloseTo(1 / 1.02 - 1, 2);
   });
 
   it("finds no effect when there is none", () => {
     const { steps, toggles } = simulate({ steps: 300, slow: 1, drift: 0.15, toggleMs: 2000 });
     const r = pairedEffect(labelSteps(steps, toggles));
-    expect(Math.abs(r.relativeStepTime)).toBeLessThan(0.005);
-    expect(r.ci95[0]).toBeLessThanOrEqual(0);
-    expect(r.ci95[1]).toBeGreaterThanOrEqual(0);
+    expect(Math.abs(r.relativeStepTime!)).toBeLessThan(0.005);
+    expect(r.ci95![0]).toBeLessThanOrEqual(0);
+    expect(r.ci95![1]).toBeGreaterThanOrEqual(0);
   });
 
   it("reports no estimate without both states", () => {
@@ -75,7 +85,7 @@ describe("childProcesses", () => {
     try {
       await new Promise((r) => setTimeout(r, 300));
       expect(childProcesses(process.pid, "nvidia-smi")).toEqual([child.pid]);
-      expect(childProcesses(child.pid, "nvidia-smi")).toEqual([]);
+      expect(childProcesses(child.pid!, "nvidia-smi")).toEqual([]);
       expect(childProcesses(process.pid, "nvidia")).toEqual([]);
     } finally {
       child.kill("SIGKILL");

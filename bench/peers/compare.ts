@@ -4,7 +4,8 @@
 // the three tools rotates from repeat to repeat (L U T, U T L, T L U) so that drift favours none; a peer that
 // runs before loraprof in a repeat uses the previous repeat's RunSpec (the same configuration and records).
 //
-//   node bench/peers/compare.mjs [--shapes "NAME:FLAGS;NAME:FLAGS"] [--repeats 3] [--peers unsloth,trainer]
+//   node dist-bench/peers-compare.mjs (npm run bench:build; on a GPU host: $CARRY/cli/bench/peers-compare.mjs)
+//         [--shapes "NAME:FLAGS;NAME:FLAGS"] [--repeats 3] [--peers unsloth,trainer]
 //        [--peer-padding spec|longest|max_length|packed] [--deadline-s N] [--run-timeout-s N] [--cli "node bin/loraprof.js"]
 //        [--out results.json] -- [loraprof flags for every shape, e.g. --weights random --dataset PATH --recipe fast]
 //
@@ -19,7 +20,90 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { median, runCliJson } from "../lib/common.mjs";
+import { median, repoRoot, runCliJson } from "../lib/common.js";
+import type { RunResult } from "../../src/index.js";
+
+export interface Shape {
+  name: string;
+  flags: string[];
+}
+type Peer = "unsloth" | "trainer";
+type Figure = "realTokens" | "processedTokens" | "measuredSteps" | "measuredSeconds" | FigureName;
+type FigureName = "realTokensPerSecond" | "processedTokensPerSecond" | "deviceBytes" | "peakAllocatedBytes";
+type Figures = Partial<Record<Figure, number | null | undefined>>;
+export interface Args {
+  shapes: Shape[];
+  repeats: number;
+  peers: Peer[];
+  peerPadding: string;
+  deadlineSeconds: number | null;
+  runTimeoutSeconds: number | null;
+  cli: string | null;
+  out: string | null;
+  extra: string[];
+}
+/** What one tool's run gave (figures, or an error). */
+export interface ToolRunOutcome {
+  command?: string | null;
+  runId?: string;
+  spec?: string;
+  figures?: Figures;
+  error?: string;
+  options?: unknown;
+  nvmlPeakDeviceReason?: unknown;
+  overBudget?: unknown;
+  engineOnlySettings?: unknown;
+}
+/** One run of one tool, as stored in --out. */
+export interface ToolRun extends ToolRunOutcome {
+  tool: string;
+  repeat: number;
+  position?: number;
+  wallSeconds?: number;
+}
+interface ToolSummary {
+  runs: number;
+  realTokens: unknown[];
+  errors: string[];
+  [figure: string]: unknown;
+}
+type Spread = { median: number | null; range: [number, number] | null };
+export interface ShapeSummary {
+  tools: Record<string, ToolSummary & Record<FigureName, Spread>>;
+  ratios: Record<string, Record<string, { ofMedians: number | null; perRepeatRange: [number, number] | null }>>;
+}
+interface ShapeEntry extends Shape {
+  peerPadding?: string;
+  runs: ToolRun[];
+  summary: ShapeSummary | null;
+}
+interface PeerOutput {
+  runSpec: string;
+  versions?: unknown;
+  options?: unknown;
+  nvmlPeakDeviceReason?: unknown;
+  overBudget?: unknown;
+  engineOnlySettings?: unknown;
+  realTokens: number;
+  processedTokens: number;
+  measuredSteps: number;
+  measuredSeconds: number;
+  realTokensPerSecond: number;
+  processedTokensPerSecond: number;
+  nvmlPeakDeviceBytes: number | null;
+  peakAllocatedBytes: number | null;
+}
+type UsageError = Error & { code: "USAGE" };
+interface PeersResult {
+  benchmark: string;
+  commands: string[];
+  gpu: string | null;
+  driver: string | null;
+  repeats: number;
+  versions: Record<string, unknown>;
+  date: string;
+  shapes: ShapeEntry[];
+}
 
 export const DEFAULT_SHAPES = [
   "run1:--preset paper-run1",
@@ -28,14 +112,14 @@ export const DEFAULT_SHAPES = [
   "lora-bf16-b16-s2048:--preset paper-run3 --method lora --batch-size 16 --seq-len 2048 --padding max_length --no-grad-checkpointing --loss chunked",
 ].join(";");
 export const TOOLS = ["loraprof", "unsloth", "trainer"];
-const PEER_SCRIPTS = { unsloth: "bench/peers/unsloth_run.py", trainer: "bench/peers/trainer_run.py" };
+const PEER_SCRIPTS: Record<Peer, string> = { unsloth: "bench/peers/unsloth_run.py", trainer: "bench/peers/trainer_run.py" };
 
 /** Splits argv at `--`: [own options, loraprof flags for every shape]. Throws on an unknown option. */
-export function parseArgs(argv) {
+export function parseArgs(argv: readonly string[]): Args {
   const dash = argv.indexOf("--");
   const own = dash >= 0 ? argv.slice(0, dash) : argv;
   const extra = dash >= 0 ? argv.slice(dash + 1) : [];
-  const known = {
+  const known: Record<string, string | null> = {
     "--shapes": DEFAULT_SHAPES,
     "--repeats": "3",
     "--peers": "unsloth,trainer",
@@ -47,45 +131,47 @@ export function parseArgs(argv) {
   };
   const opts = { ...known };
   for (let i = 0; i < own.length; i += 2) {
-    if (!(own[i] in known))
+    const name = own[i]!;
+    if (!(name in known))
       throw usage(
-        `unknown option ${own[i]}`,
+        `unknown option ${name}`,
         `use ${Object.keys(known).join(", ")}, then -- and loraprof flags`,
       );
-    if (own[i + 1] === undefined)
-      throw usage(`${own[i]} needs a value`, `e.g. ${own[i]} ${known[own[i]] ?? "VALUE"}`);
-    opts[own[i]] = own[i + 1];
+    const value = own[i + 1];
+    if (value === undefined) throw usage(`${name} needs a value`, `e.g. ${name} ${known[name] ?? "VALUE"}`);
+    opts[name] = value;
   }
   const repeats = Number(opts["--repeats"]);
   if (!Number.isInteger(repeats) || repeats < 1)
     throw usage(`--repeats: ${opts["--repeats"]}`, "a whole number ≥ 1 (3 or more for a range)");
-  const peers = opts["--peers"].split(",").filter(Boolean);
+  const peers = (opts["--peers"] ?? "").split(",").filter(Boolean) as Peer[];
   for (const p of peers)
     if (!(p in PEER_SCRIPTS))
       throw usage(`--peers: ${p}`, `use a subset of ${Object.keys(PEER_SCRIPTS).join(",")}`);
-  if (!["spec", "longest", "max_length", "packed"].includes(opts["--peer-padding"]))
+  const peerPadding = opts["--peer-padding"] ?? "spec";
+  if (!["spec", "longest", "max_length", "packed"].includes(peerPadding))
     throw usage(`--peer-padding: ${opts["--peer-padding"]}`, "spec, longest, max_length or packed");
-  const seconds = (name) => {
-    if (opts[name] === null) return null;
+  const seconds = (name: string): number | null => {
+    if (opts[name] === null || opts[name] === undefined) return null;
     const n = Number(opts[name]);
     if (!(n > 0)) throw usage(`${name}: ${opts[name]}`, "a number of seconds > 0");
     return n;
   };
   return {
-    shapes: parseShapes(opts["--shapes"]),
+    shapes: parseShapes(opts["--shapes"] ?? DEFAULT_SHAPES),
     repeats,
     peers,
-    peerPadding: opts["--peer-padding"],
+    peerPadding,
     deadlineSeconds: seconds("--deadline-s"),
     runTimeoutSeconds: seconds("--run-timeout-s"),
-    cli: opts["--cli"],
-    out: opts["--out"],
+    cli: opts["--cli"] ?? null,
+    out: opts["--out"] ?? null,
     extra,
   };
 }
 
 /** "NAME:FLAGS;NAME:FLAGS" → [{name, flags: [...]}]; flags split on spaces (no quoting). */
-export function parseShapes(text) {
+export function parseShapes(text: string): Shape[] {
   const shapes = text
     .split(";")
     .map((s) => s.trim())
@@ -111,61 +197,61 @@ export function parseShapes(text) {
 }
 
 /** The tools' order in repeat i (0-based): rotated so that each runs first, second and third in turn. */
-export function orderOf(i, tools) {
+export function orderOf<T>(i: number, tools: readonly T[]): T[] {
   const k = i % tools.length;
   return [...tools.slice(k), ...tools.slice(0, k)];
 }
 
-const FIGURES = ["realTokensPerSecond", "processedTokensPerSecond", "deviceBytes", "peakAllocatedBytes"];
-const range = (xs) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : null);
+const FIGURES: FigureName[] = ["realTokensPerSecond", "processedTokensPerSecond", "deviceBytes", "peakAllocatedBytes"];
+const range = (xs: number[]): [number, number] | null =>
+  xs.length ? [Math.min(...xs), Math.max(...xs)] : null;
 
 /** Per-tool medians and ranges, and loraprof ÷ peer ratios, of one shape's runs. */
-export function summarize(runs, peers) {
-  const ok = (tool) => runs.filter((r) => r.tool === tool && !r.error);
-  const tools = {};
+export function summarize(runs: readonly ToolRun[], peers: readonly string[]): ShapeSummary {
+  const ok = (tool: string) => runs.filter((r) => r.tool === tool && !r.error);
+  const tools: ShapeSummary["tools"] = {};
   for (const tool of ["loraprof", ...peers]) {
     const rs = ok(tool);
     tools[tool] = {
       runs: rs.length,
       // The distinct real-token counts of the measured windows: one value, the same as loraprof's, when the
       // tool saw exactly the records loraprof did (unpacked; a packed peer packs its own way).
-      realTokens: [...new Set(rs.map((r) => r.figures.realTokens))],
-      errors: runs.filter((r) => r.tool === tool && r.error).map((r) => r.error),
+      realTokens: [...new Set(rs.map((r) => r.figures?.realTokens))],
+      errors: runs.filter((r) => r.tool === tool && r.error).map((r) => r.error!),
       ...Object.fromEntries(
         FIGURES.map((f) => {
-          const xs = rs.map((r) => r.figures[f]).filter((x) => typeof x === "number");
+          const xs = rs.map((r) => r.figures?.[f]).filter((x): x is number => typeof x === "number");
           return [f, { median: xs.length ? median(xs) : null, range: range(xs) }];
         }),
       ),
-    };
+    } as ToolSummary & Record<FigureName, Spread>;
   }
-  const ratios = {};
+  const ratios: ShapeSummary["ratios"] = {};
   for (const peer of peers) {
-    ratios[peer] = {};
-    for (const f of ["realTokensPerSecond", "deviceBytes"]) {
-      const a = tools.loraprof[f].median;
-      const b = tools[peer][f].median;
-      const perRepeat = [];
+    const byFigure: ShapeSummary["ratios"][string] = {};
+    ratios[peer] = byFigure;
+    for (const f of ["realTokensPerSecond", "deviceBytes"] as const) {
+      const a = tools["loraprof"]![f].median;
+      const b = tools[peer]![f].median;
+      const perRepeat: number[] = [];
       for (const l of ok("loraprof")) {
         const p = ok(peer).find((r) => r.repeat === l.repeat);
-        if (p && typeof l.figures[f] === "number" && typeof p.figures[f] === "number" && p.figures[f] > 0) {
-          perRepeat.push(l.figures[f] / p.figures[f]);
-        }
+        const x = l.figures?.[f];
+        const y = p?.figures?.[f];
+        if (typeof x === "number" && typeof y === "number" && y > 0) perRepeat.push(x / y);
       }
-      ratios[peer][f] = { ofMedians: a !== null && b ? a / b : null, perRepeatRange: range(perRepeat) };
+      byFigure[f] = { ofMedians: a !== null && b ? a / b : null, perRepeatRange: range(perRepeat) };
     }
   }
   return { tools, ratios };
 }
 
-function usage(message, fix) {
-  const err = new Error(`${message}: ${fix}`);
-  err.code = "USAGE";
-  return err;
+function usage(message: string, fix: string): UsageError {
+  return Object.assign(new Error(`${message}: ${fix}`), { code: "USAGE" as const });
 }
 
-function figuresOfEngine(engine) {
-  const m = engine.metrics;
+function figuresOfEngine(engine: RunResult): Figures {
+  const m = engine.metrics ?? {};
   return {
     realTokens: m.realTokens,
     processedTokens: m.processedTokens,
@@ -178,7 +264,7 @@ function figuresOfEngine(engine) {
   };
 }
 
-function figuresOfPeer(p) {
+function figuresOfPeer(p: PeerOutput): Figures {
   return {
     realTokens: p.realTokens,
     processedTokens: p.processedTokens,
@@ -191,20 +277,21 @@ function figuresOfPeer(p) {
   };
 }
 
-function main() {
-  let args;
+function main(): void {
+  let args: Args;
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (err) {
-    if (err.code !== "USAGE") throw err;
-    console.error(`error: ${err.message}`);
+    if ((err as Partial<UsageError>).code !== "USAGE") throw err;
+    console.error(`error: ${(err as Error).message}`);
     process.exit(2);
   }
-  const root = resolve(new URL("../..", import.meta.url).pathname);
+  const root = repoRoot();
   const cli = (args.cli ?? `node ${join(root, "bin/loraprof.js")}`).split(" ");
   const home = resolve(process.env.LORAPROF_HOME ?? ".loraprof");
   const python =
-    process.env.LORAPROF_PYTHON ?? JSON.parse(readFileSync(join(home, "engine.json"), "utf8")).python;
+    process.env.LORAPROF_PYTHON ??
+    (JSON.parse(readFileSync(join(home, "engine.json"), "utf8")) as { python: string }).python;
   const env = {
     ...process.env,
     PYTHONUNBUFFERED: "1",
@@ -216,20 +303,21 @@ function main() {
     args.deadlineSeconds === null ? Infinity : args.deadlineSeconds - (Date.now() - start) / 1000;
   const limitMs = () => Math.floor(Math.max(1, Math.min(args.runTimeoutSeconds ?? Infinity, left())) * 1000);
 
-  let gpu = null;
+  let gpu: string | null = null;
   try {
     gpu = execFileSync("nvidia-smi", ["--query-gpu=name,driver_version", "--format=csv,noheader"], {
       encoding: "utf8",
     })
       .trim()
-      .split("\n")[0];
+      .split("\n")[0]!;
   } catch {
     /* no nvidia-smi */
   }
-  const prior = args.out && existsSync(args.out) ? JSON.parse(readFileSync(args.out, "utf8")) : null;
-  const result = {
+  const prior: Partial<PeersResult> | null =
+    args.out && existsSync(args.out) ? (JSON.parse(readFileSync(args.out, "utf8")) as PeersResult) : null;
+  const result: PeersResult = {
     benchmark: "peers: loraprof vs Unsloth vs HF Trainer + PEFT, same RunSpec",
-    commands: [...(prior?.commands ?? []), `node bench/peers/compare.mjs ${process.argv.slice(2).join(" ")}`],
+    commands: [...(prior?.commands ?? []), `node dist-bench/peers-compare.mjs ${process.argv.slice(2).join(" ")}`],
     gpu: gpu?.split(", ")[0] ?? prior?.gpu ?? null,
     driver: gpu?.split(", ")[1] ?? prior?.driver ?? null,
     repeats: args.repeats,
@@ -250,7 +338,7 @@ function main() {
     renameSync(`${args.out}.tmp`, args.out);
   };
 
-  const runEngine = (shape, repeat) => {
+  const runEngine = (shape: Shape, repeat: number): ToolRunOutcome => {
     const flags = [
       ...shape.flags,
       ...args.extra,
@@ -261,15 +349,15 @@ function main() {
     ];
     const command = `loraprof run ${flags.join(" ")}`;
     process.stderr.write(`· ${command}\n`);
-    const engine = runCliJson(cli, ["run", ...flags], { timeout: limitMs(), killSignal: "SIGINT" });
+    const engine = runCliJson<RunResult>(cli, ["run", ...flags], { timeout: limitMs(), killSignal: "SIGINT" });
     if (engine.status !== "completed")
       throw Object.assign(new Error(`run ${engine.status}: ${engine.error?.message}`), { command });
-    result.versions.loraprof ??= engine.environment ?? null;
+    result.versions["loraprof"] ??= engine.environment ?? null;
     const spec = join(home, "runs", engine.id, "spec.json");
     if (!existsSync(spec)) throw Object.assign(new Error(`no RunSpec at ${spec}`), { command });
     return { command, runId: engine.id, spec, figures: figuresOfEngine(engine) };
   };
-  const runPeer = (peer, spec) => {
+  const runPeer = (peer: Peer, spec: string): ToolRunOutcome => {
     const padding = args.peerPadding === "spec" ? [] : ["--padding", args.peerPadding];
     const cmd = [join(root, PEER_SCRIPTS[peer]), "--spec", spec, ...padding];
     const command = `${python} ${cmd.join(" ")}`;
@@ -278,9 +366,9 @@ function main() {
     const cwd = join(tmpdir(), "loraprof-peers");
     mkdirSync(cwd, { recursive: true });
     const t = spawnSync(python, cmd, { encoding: "utf8", maxBuffer: 64 << 20, env, cwd, timeout: limitMs() });
-    let out;
+    let out: PeerOutput;
     try {
-      out = JSON.parse(t.stdout.trim().split("\n").pop());
+      out = JSON.parse(t.stdout.trim().split("\n").pop() ?? "") as PeerOutput;
     } catch {
       const why = t.error ? String(t.error.message) : `exit ${t.status}`;
       throw Object.assign(
@@ -307,13 +395,13 @@ function main() {
     const key = { name: shape.name, flags: [...shape.flags, ...args.extra], peerPadding: args.peerPadding };
     const old = prior?.shapes?.find((s) => sameShape(s, key));
     const runs = old ? old.runs.filter((r) => !r.error) : [];
-    const entry = { ...key, runs, summary: null };
+    const entry: ShapeEntry = { ...key, runs, summary: null };
     result.shapes.push(entry);
     // The last stored loraprof run's RunSpec, while it is still there (a fresh machine has none).
-    let spec = [...runs].reverse().find((r) => r.tool === "loraprof")?.spec ?? null;
+    let spec: string | null = [...runs].reverse().find((r) => r.tool === "loraprof")?.spec ?? null;
     if (spec !== null && !existsSync(spec)) spec = null;
     for (let i = 0; i < args.repeats; i++) {
-      let tools = orderOf(i, ["loraprof", ...args.peers]);
+      let tools: string[] = orderOf(i, ["loraprof", ...args.peers]);
       if (spec === null) tools = ["loraprof", ...tools.filter((t) => t !== "loraprof")];
       for (const tool of tools) {
         if (runs.some((r) => r.tool === tool && r.repeat === i + 1)) continue;
@@ -322,17 +410,18 @@ function main() {
           continue;
         }
         const t0 = Date.now();
-        let run;
+        let run: ToolRunOutcome;
         try {
           if (tool === "loraprof") {
             run = runEngine(shape, i + 1);
-            spec = run.spec;
+            spec = run.spec ?? null;
           } else {
             if (spec === null) throw new Error("no RunSpec: loraprof's run of this shape failed");
-            run = runPeer(tool, spec);
+            run = runPeer(tool as Peer, spec);
           }
         } catch (err) {
-          run = { command: err.command ?? null, error: String(err.message ?? err) };
+          const e = err as Error & { command?: string };
+          run = { command: e.command ?? null, error: String(e.message ?? err) };
         }
         runs.push({
           tool,
@@ -341,9 +430,9 @@ function main() {
           wallSeconds: (Date.now() - t0) / 1000,
           ...run,
         });
-        const f = run.figures;
+        const f: Figures = run.figures ?? {};
         process.stderr.write(
-          `  ${shape.name} #${i + 1} ${tool}: ${run.error ? `error: ${run.error.split("\n")[0]}` : `${f.realTokensPerSecond?.toFixed(1)} real tok/s, device ${gib(f.deviceBytes)} GiB`}\n`,
+          `  ${shape.name} #${i + 1} ${tool}: ${typeof run.error === "string" ? `error: ${run.error.split("\n")[0]}` : `${f.realTokensPerSecond?.toFixed(1)} real tok/s, device ${gib(f.deviceBytes)} GiB`}\n`,
         );
         entry.summary = summarize(runs, args.peers);
         save();
@@ -356,14 +445,14 @@ function main() {
 }
 
 /** One shape of one call: the same name, loraprof flags and peer padding (older results have none: "spec"). */
-const sameShape = (a, b) =>
+const sameShape = (a: Shape & { peerPadding?: string }, b: Shape & { peerPadding?: string }) =>
   a.name === b.name &&
   JSON.stringify(a.flags) === JSON.stringify(b.flags) &&
   (a.peerPadding ?? "spec") === (b.peerPadding ?? "spec");
-const gib = (b) => (typeof b === "number" ? (b / 2 ** 30).toFixed(2) : "—");
-const fmt = (n, d = 1) => (typeof n === "number" ? n.toFixed(d) : "—");
+const gib = (b: unknown) => (typeof b === "number" ? (b / 2 ** 30).toFixed(2) : "—");
+const fmt = (n: unknown, d = 1) => (typeof n === "number" ? n.toFixed(d) : "—");
 
-function printTable(result, peers) {
+function printTable(result: PeersResult, peers: readonly string[]): void {
   console.log(`${result.gpu ?? "no GPU"} (driver ${result.driver ?? "—"})`);
   const head = [
     "shape",
@@ -378,7 +467,7 @@ function printTable(result, peers) {
   for (const s of result.shapes) {
     if (!s.summary) continue;
     for (const tool of ["loraprof", ...peers]) {
-      const t = s.summary.tools[tool];
+      const t = s.summary.tools[tool]!;
       const r = tool === "loraprof" ? null : s.summary.ratios[tool];
       const rr = t.realTokensPerSecond.range;
       console.log(
@@ -388,8 +477,8 @@ function printTable(result, peers) {
           `${t.runs}${t.errors.length ? ` (+${t.errors.length} failed)` : ""}`,
           `${fmt(t.realTokensPerSecond.median)} (${rr ? `${fmt(rr[0])}–${fmt(rr[1])}` : "—"})`,
           gib(t.deviceBytes.median),
-          r ? fmt(r.realTokensPerSecond.ofMedians, 2) : "",
-          r ? fmt(r.deviceBytes.ofMedians, 2) : "",
+          r ? fmt(r["realTokensPerSecond"]?.ofMedians, 2) : "",
+          r ? fmt(r["deviceBytes"]?.ofMedians, 2) : "",
         ].join(" | "),
       );
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SHAPES, orderOf, parseArgs, parseShapes, summarize } from "./compare.mjs";
+import { DEFAULT_SHAPES, orderOf, parseArgs, parseShapes, summarize, type ToolRun } from "./compare.js";
 
 describe("compare.mjs arguments", () => {
   it("splits own options from loraprof's flags at --", () => {
@@ -27,14 +27,14 @@ describe("compare.mjs arguments", () => {
   });
 });
 
-describe("compare.mjs design", () => {
+describe("compare.ts design", () => {
   it("rotates the order so each tool takes each position once in three repeats", () => {
     const tools = ["loraprof", "unsloth", "trainer"];
     const orders = [0, 1, 2].map((i) => orderOf(i, tools));
     for (const t of tools) expect(new Set(orders.map((o) => o.indexOf(t)))).toEqual(new Set([0, 1, 2]));
   });
   it("summarizes medians, ranges and loraprof ÷ peer ratios, leaving failed runs out", () => {
-    const run = (tool, repeat, tps, dev) => ({
+    const run = (tool: string, repeat: number, tps: number, dev: number): ToolRun => ({
       tool,
       repeat,
       figures: {
@@ -44,7 +44,7 @@ describe("compare.mjs design", () => {
         peakAllocatedBytes: null,
       },
     });
-    const runs = [
+    const runs: ToolRun[] = [
       run("loraprof", 1, 300, 4e9),
       run("loraprof", 2, 200, 4e9),
       run("loraprof", 3, 250, 4e9),
@@ -54,11 +54,11 @@ describe("compare.mjs design", () => {
       { tool: "unsloth", repeat: 4, error: "boom" },
     ];
     const s = summarize(runs, ["unsloth"]);
-    expect(s.tools.loraprof.realTokensPerSecond).toEqual({ median: 250, range: [200, 300] });
-    expect(s.tools.unsloth.runs).toBe(3);
-    expect(s.tools.unsloth.errors).toEqual(["boom"]);
-    expect(s.ratios.unsloth.realTokensPerSecond).toEqual({ ofMedians: 2, perRepeatRange: [2, 2] });
-    expect(s.ratios.unsloth.deviceBytes.ofMedians).toBe(2);
-    expect(s.tools.loraprof.peakAllocatedBytes).toEqual({ median: null, range: null });
+    expect(s.tools["loraprof"]!.realTokensPerSecond).toEqual({ median: 250, range: [200, 300] });
+    expect(s.tools["unsloth"]!.runs).toBe(3);
+    expect(s.tools["unsloth"]!.errors).toEqual(["boom"]);
+    expect(s.ratios["unsloth"]!["realTokensPerSecond"]).toEqual({ ofMedians: 2, perRepeatRange: [2, 2] });
+    expect(s.ratios["unsloth"]!["deviceBytes"]!.ofMedians).toBe(2);
+    expect(s.tools["loraprof"]!.peakAllocatedBytes).toEqual({ median: null, range: null });
   });
 });

@@ -6,12 +6,12 @@
 //
 //   paired (default): one run with the UI and its client open throughout, both paused (SIGSTOP) and
 //     resumed (SIGCONT) every --period-ms; each measured step is labelled by their state and
-//     neighbouring open/paused segments are compared (bench/lib/paired.mjs), so the host's drift (a
+//     neighbouring open/paused segments are compared (bench/lib/paired.ts), so the host's drift (a
 //     shared machine) cancels. Padding max_length keeps the work per step constant.
 //   runs: whole runs, UI open vs closed, in ABBA pairs; per pair open ÷ closed real tokens/s − 1.
 //     Simple, but only as sharp as the host's run-to-run spread.
 //
-//   node bench/ui-overhead.mjs [--design paired|runs] [--runs 2] [--pairs 3] [--period-ms 3000]
+//   npm run bench:build && node dist-bench/ui-overhead.mjs [--design paired|runs] [--runs 2] [--pairs 3] [--period-ms 3000]
 //        [--cli "node bin/loraprof.js"] [--out FILE] -- [run flags]
 //
 // The browser's rendering is not in the figure: on the same few cores it competes for CPU as any
@@ -22,30 +22,47 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { clearInterval, setInterval } from "node:timers";
-import { join, resolve } from "node:path";
-import { median, runCliJson } from "./lib/common.js";
-import { labelSteps, pairedEffect } from "./lib/paired.js";
+import { join } from "node:path";
+import { setTimeout } from "node:timers";
+import { median, repoRoot, runCliJson } from "./lib/common.js";
+import { labelSteps, pairedEffect, type PairedEffect, type StepRow, type Toggle } from "./lib/paired.js";
+import type { RunResult } from "../src/index.js";
+
+/** What the client reports when it is stopped, with the CPU both processes used. */
+interface ClientReport {
+  runEvents: number;
+  uiCpuSeconds: number | null;
+  clientCpuSeconds: number | null;
+}
+interface PairRow {
+  open?: number | null;
+  closed?: number | null;
+  runEventsPushed?: number;
+  uiCpuSeconds?: number | null;
+  clientCpuSeconds?: number | null;
+  relativeChange?: number;
+}
 
 const argv = process.argv.slice(2);
 
 // ---- client mode: a browser on the run page, without the rendering ------------------------------
 if (argv[0] === "--client") {
-  const base = new URL(argv[1]);
-  const get = (path) =>
-    new Promise((ok) => {
+  const base = new URL(argv[1] ?? "");
+  const get = (path: string) =>
+    new Promise<string>((ok) => {
       request({ host: base.hostname, port: base.port, path }, (res) => {
         let body = "";
-        res.on("data", (c) => (body += c));
+        res.on("data", (c: Buffer) => (body += c.toString()));
         res.on("end", () => ok(body));
       })
         .on("error", () => ok("null"))
         .end();
     });
-  const events = (path, onEvent) =>
+  const events = (path: string, onEvent: (name: string) => void) =>
     request({ host: base.hostname, port: base.port, path }, (res) => {
       let buf = "";
-      res.on("data", (c) => {
-        buf += c;
+      res.on("data", (c: Buffer) => {
+        buf += c.toString();
         let i;
         while ((i = buf.indexOf("\n\n")) >= 0) {
           const block = buf.slice(0, i);
@@ -55,14 +72,16 @@ if (argv[0] === "--client") {
         }
       });
     }).end();
-  let following = null;
+  let following: string | null = null;
   let received = 0;
   events("/api/events", async () => {
-    const runs = JSON.parse(await get("/api/runs")) ?? [];
+    const runs = (JSON.parse(await get("/api/runs")) as { id: string; status: string }[] | null) ?? [];
     const live = runs.find((r) => r.status === "running");
     if (live && live.id !== following) {
       following = live.id;
-      const detail = JSON.parse(await get(`/api/runs/${live.id}`));
+      const detail = JSON.parse(await get(`/api/runs/${live.id}`)) as {
+        cursor: { stepRowid: number; sampleRowid: number };
+      };
       const c = detail.cursor;
       events(`/api/events?run=${live.id}&steps=${c.stepRowid}&samples=${c.sampleRowid}`, (name) => {
         if (name === "run") received++;
@@ -78,7 +97,7 @@ if (argv[0] === "--client") {
 }
 
 /** CPU time (user + system) a process has used so far, from Linux's /proc; null elsewhere. */
-function cpuSeconds(pid) {
+function cpuSeconds(pid: number | undefined): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -91,7 +110,11 @@ function cpuSeconds(pid) {
 async function main() {
   const dash = argv.indexOf("--");
   const own = dash >= 0 ? argv.slice(0, dash) : argv;
-  const opt = (name, def) => (own.includes(name) ? own[own.indexOf(name) + 1] : def);
+  function opt(name: string, def: string): string;
+  function opt(name: string, def: null): string | null;
+  function opt(name: string, def: string | null): string | null {
+    return own.includes(name) ? (own[own.indexOf(name) + 1] ?? def) : def;
+  }
   const design = opt("--design", "paired");
   if (!["paired", "runs"].includes(design)) throw new Error(`--design ${design}: use paired or runs`);
   const extra =
@@ -100,24 +123,24 @@ async function main() {
       : design === "paired"
         ? ["--steps", "150", "--warmup-steps", "5", "--padding", "max_length", "--seq-len", "128"]
         : ["--steps", "60", "--warmup-steps", "5", "--seq-len", "128"];
-  const root = resolve(new URL("..", import.meta.url).pathname);
+  const root = repoRoot();
   const cli = opt("--cli", `node ${join(root, "bin/loraprof.js")}`).split(" ");
   const out = opt("--out", null);
   const db = join(mkdtempSync(join(tmpdir(), "loraprof-ui-bench-")), "loraprof.db");
   const runArgs = ["run", "--synthetic-records", "200", "--device", "cpu", ...extra, "--log-every", "1"];
   runArgs.push("--db", db, "--json", "-q");
-  const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(2)}%`);
-  const command = `node bench/ui-overhead.mjs ${argv.join(" ")}`;
+  const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(2)}%`);
+  const command = `node dist-bench/ui-overhead.mjs ${argv.join(" ")}`;
 
   /** One run as a child process (this process keeps its timers running meanwhile). */
   const runAsync = () =>
-    new Promise((ok, fail) => {
-      const child = spawn(cli[0], [...cli.slice(1), ...runArgs], { stdio: ["ignore", "pipe", "inherit"] });
+    new Promise<RunResult>((ok, fail) => {
+      const child = spawn(cli[0]!, [...cli.slice(1), ...runArgs], { stdio: ["ignore", "pipe", "inherit"] });
       let text = "";
-      child.stdout.on("data", (d) => (text += d));
+      child.stdout.on("data", (d: Buffer) => (text += d.toString()));
       child.on("exit", () => {
         try {
-          const r = JSON.parse(text);
+          const r = JSON.parse(text) as RunResult;
           if (r.status !== "completed")
             fail(new Error(`run ${r.id} ended ${r.status}: ${r.error?.message ?? ""}`));
           else ok(r);
@@ -129,15 +152,15 @@ async function main() {
 
   /** `loraprof ui` on the bench's store and the browser-like client; returns both processes. */
   async function openUi() {
-    const ui = spawn(cli[0], [...cli.slice(1), "ui", "--port", "0", "--db", db], {
+    const ui = spawn(cli[0]!, [...cli.slice(1), "ui", "--port", "0", "--db", db], {
       stdio: ["ignore", "pipe", "inherit"],
     });
-    const url = await new Promise((ok, fail) => {
+    const url = await new Promise<string>((ok, fail) => {
       let seen = "";
-      ui.stdout.on("data", (d) => {
-        seen += d;
+      ui.stdout.on("data", (d: Buffer) => {
+        seen += d.toString();
         const m = /loraprof ui: (http:\/\/\S+)/.exec(seen);
-        if (m) ok(m[1]);
+        if (m) ok(m[1]!);
       });
       ui.on("exit", (code) => fail(new Error(`loraprof ui exited ${code}`)));
     });
@@ -147,52 +170,56 @@ async function main() {
     await new Promise((r) => setTimeout(r, 500));
     // CPU used while the run trains, not the processes' start (module loading).
     const start = { ui: cpuSeconds(ui.pid), client: cpuSeconds(client.pid) };
-    const used = (pid, from) => {
+    const used = (pid: number | undefined, from: number | null) => {
       const now = cpuSeconds(pid);
       return now === null || from === null ? null : Number((now - from).toFixed(2));
     };
     const close = async () => {
       const cpu = { uiCpuSeconds: used(ui.pid, start.ui), clientCpuSeconds: used(client.pid, start.client) };
-      const report = new Promise((ok) => {
+      const report = new Promise<ClientReport>((ok) => {
         let s = "";
-        client.stdout.on("data", (d) => (s += d));
-        client.on("exit", () => ok({ ...(s.trim() ? JSON.parse(s) : { runEvents: 0 }), ...cpu }));
+        client.stdout.on("data", (d: Buffer) => (s += d.toString()));
+        client.on("exit", () =>
+          ok({ ...((s.trim() ? JSON.parse(s) : { runEvents: 0 }) as { runEvents: number }), ...cpu }),
+        );
       });
       for (const p of [client, ui]) p.kill("SIGCONT");
       client.kill("SIGTERM");
       ui.kill("SIGINT");
       return report;
     };
-    return { pids: [ui.pid, client.pid], close };
+    return { pids: [ui.pid, client.pid].filter((p): p is number => p !== undefined), close };
   }
 
   await runAsync(); // warms the shard and checkpoint caches; not counted
-  let result;
+  let result: Record<string, unknown>;
   if (design === "paired") {
     const periodMs = Number(opt("--period-ms", "3000"));
     const runs = Number(opt("--runs", "2"));
-    const perRun = [];
+    const perRun: ({ runId: string; runSeconds: number | null } & Partial<ClientReport> & PairedEffect & {
+      runEventsPushed: number;
+    })[] = [];
     for (let i = 0; i < runs; i++) {
       const ui = await openUi();
-      const toggles = [{ t: Date.now(), on: true }];
+      const toggles: Toggle[] = [{ t: Date.now(), on: true }];
       let on = true;
       const timer = setInterval(() => {
         on = !on;
         for (const pid of ui.pids) process.kill(pid, on ? "SIGCONT" : "SIGSTOP");
         toggles.push({ t: Date.now(), on });
       }, periodMs);
-      let r;
+      let r: RunResult;
       try {
         r = await runAsync();
       } finally {
         clearInterval(timer);
       }
       const client = await ui.close();
-      const steps = runCliJson(cli, ["runs", "show", r.id, "--db", db, "--json"]).steps;
+      const steps = runCliJson<{ steps: StepRow[] }>(cli, ["runs", "show", r.id, "--db", db, "--json"]).steps;
       const effect = pairedEffect(labelSteps(steps, toggles));
       perRun.push({
         runId: r.id,
-        runSeconds: r.metrics.measuredSeconds,
+        runSeconds: r.metrics?.measuredSeconds ?? null,
         runEventsPushed: client.runEvents,
         uiCpuSeconds: client.uiCpuSeconds,
         clientCpuSeconds: client.clientCpuSeconds,
@@ -202,7 +229,10 @@ async function main() {
         `run ${i + 1}/${runs}: tokens/s with the UI open vs paused ${pct(effect.relativeThroughput)} (${effect.pairs} segment pairs, 95% CI of step time ${effect.ci95 ? effect.ci95.map(pct).join(" to ") : "—"}; ${client.runEvents} run events pushed)\n`,
       );
     }
-    const changes = perRun.map((r) => r.relativeThroughput).filter((x) => x !== null);
+    const changes = perRun
+      .map((r) => r.relativeThroughput)
+      .filter((x): x is number => x !== null && x !== undefined);
+    const medianRelativeThroughput = changes.length ? median(changes) : null;
     result = {
       benchmark:
         "ui overhead (paired): real tokens/s of a CPU run with the dashboard open vs paused, within each run",
@@ -211,35 +241,40 @@ async function main() {
       periodMs,
       runFlags: runArgs,
       runs: perRun,
-      medianRelativeThroughput: changes.length ? median(changes) : null,
+      medianRelativeThroughput,
     };
     console.log(
-      `UI open vs paused: median ${pct(result.medianRelativeThroughput)} real tokens/s over ${runs} runs (${perRun.map((r) => pct(r.relativeThroughput)).join(", ")})`,
+      `UI open vs paused: median ${pct(medianRelativeThroughput)} real tokens/s over ${runs} runs (${perRun.map((r) => pct(r.relativeThroughput)).join(", ")})`,
     );
   } else {
     const pairs = Number(opt("--pairs", "3"));
-    const rows = [];
+    const rows: PairRow[] = [];
     for (let i = 0; i < pairs; i++) {
       // ABBA: open first on even pairs, closed first on odd ones, so a linear drift cancels.
       const order = i % 2 === 0 ? ["open", "closed"] : ["closed", "open"];
-      const row = {};
+      const row: PairRow = {};
       for (const arm of order) {
         if (arm === "open") {
           const ui = await openUi();
-          row.open = (await runAsync()).metrics.realTokensPerSecond;
+          row.open = (await runAsync()).metrics?.realTokensPerSecond ?? null;
           const closed = await ui.close();
           row.runEventsPushed = closed.runEvents;
           row.uiCpuSeconds = closed.uiCpuSeconds;
           row.clientCpuSeconds = closed.clientCpuSeconds;
-        } else row.closed = (await runAsync()).metrics.realTokensPerSecond;
+        } else row.closed = (await runAsync()).metrics?.realTokensPerSecond ?? null;
       }
-      row.relativeChange = row.open / row.closed - 1;
+      row.relativeChange = (row.open ?? NaN) / (row.closed ?? NaN) - 1;
       rows.push(row);
       process.stderr.write(
-        `pair ${i + 1}/${pairs}: closed ${row.closed.toFixed(1)}, open ${row.open.toFixed(1)} real tokens/s (${pct(row.relativeChange)}; ${row.runEventsPushed} run events pushed)\n`,
+        `pair ${i + 1}/${pairs}: closed ${row.closed?.toFixed(1)}, open ${row.open?.toFixed(1)} real tokens/s (${pct(row.relativeChange)}; ${row.runEventsPushed} run events pushed)\n`,
       );
     }
-    const changes = rows.map((r) => r.relativeChange);
+    const changes = rows.map((r) => r.relativeChange ?? NaN);
+    const summary = {
+      medianRelativeChange: median(changes),
+      minRelativeChange: Math.min(...changes),
+      maxRelativeChange: Math.max(...changes),
+    };
     result = {
       benchmark:
         "ui overhead (runs): real tokens/s of CPU runs with the dashboard open vs closed (ABBA pairs)",
@@ -247,12 +282,10 @@ async function main() {
       design,
       runFlags: runArgs,
       pairs: rows,
-      medianRelativeChange: median(changes),
-      minRelativeChange: Math.min(...changes),
-      maxRelativeChange: Math.max(...changes),
+      ...summary,
     };
     console.log(
-      `UI open vs closed: median ${pct(result.medianRelativeChange)} real tokens/s (range ${pct(result.minRelativeChange)} to ${pct(result.maxRelativeChange)}, ${pairs} pairs)`,
+      `UI open vs closed: median ${pct(summary.medianRelativeChange)} real tokens/s (range ${pct(summary.minRelativeChange)} to ${pct(summary.maxRelativeChange)}, ${pairs} pairs)`,
     );
   }
   if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");

@@ -2,11 +2,11 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "engine/", ".loraprof/", "bin/", "scripts/"] },
+  { ignores: ["dist/", "dist-bench/", "dist-bundle/", "node_modules/", "engine/", ".loraprof/", "bin/", "scripts/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    // Node scripts (bench/*.mjs) run outside TypeScript.
+    // Node scripts (bench/store-scale.mjs) run outside TypeScript.
     files: ["**/*.mjs"],
     languageOptions: {
       globals: {

@@ -1,8 +1,8 @@
 // Engine start time, plain process vs forked from the zygote, and a 12-run CPU sweep's overhead.
 //
-//   node bench/engine-start.mjs [--repeats 3] [--runs 12] [--steps 8] [--plain-sweep]
+//   npm run build && npm run bench:build && node dist-bench/engine-start.mjs [--repeats 3] [--runs 12] [--steps 8] [--plain-sweep]
 //
-// Needs `npm run build` and the engine (`loraprof setup`). Runs tiny-qwen2 (random weights) on the CPU
+// Needs the built CLI (it runs sweeps through bin/loraprof.js) and the engine (`loraprof setup`). Runs tiny-qwen2 (random weights) on the CPU
 // in a temporary LORAPROF_HOME. Prints, as medians of --repeats starts of the same RunSpec:
 //   spawn → hello (the engine is up: imports, device) and spawn → loaded (model + LoRA + optimizer),
 // for a plain `python -m loraprof_engine` and for a run forked from an already-ready zygote (plus the
@@ -13,24 +13,31 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { performance } from "node:perf_hooks";
 import { join, resolve } from "node:path";
-import Database from "better-sqlite3";
-import { median } from "./lib/common.js";
+import {
+  findSweep,
+  listRuns,
+  openStore,
+  resolvePython,
+  startEngine,
+  startZygote,
+  type RunSpec,
+  type StoredMetrics,
+} from "../src/index.js";
+import { median, repoRoot } from "./lib/common.js";
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
+const opt = (name: string, def: string): string => {
   const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : def;
+  return i >= 0 ? (argv[i + 1] ?? def) : def;
 };
 const repeats = Number(opt("--repeats", "3"));
 const runs = Number(opt("--runs", "12"));
 const steps = Number(opt("--steps", "8"));
-const root = resolve(new URL("..", import.meta.url).pathname);
-const { startEngine, resolvePython } = await import(join(root, "dist/run/engine.js"));
-const { startZygote } = await import(join(root, "dist/run/zygote.js"));
+const root = repoRoot();
 const python = resolvePython(resolve(process.env.LORAPROF_HOME ?? join(root, ".loraprof")));
 const home = mkdtempSync(join(tmpdir(), "loraprof-bench-start-"));
 const env = { ...process.env, LORAPROF_HOME: home, LORAPROF_PYTHON: python };
-const cli = (args, extraEnv = {}) => {
+const cli = (args: string[], extraEnv: Record<string, string> = {}) => {
   const t0 = performance.now();
   const r = spawnSync("node", [join(root, "bin/loraprof.js"), ...args], {
     env: { ...env, ...extraEnv },
@@ -41,7 +48,7 @@ const cli = (args, extraEnv = {}) => {
   return { seconds: (performance.now() - t0) / 1000, stdout: r.stdout, stderr: r.stderr };
 };
 
-const sweepSpec = (name) => {
+const sweepSpec = (name: string) => {
   const path = join(home, `${name}.yaml`);
   const lines = [
     `name: ${name}`,
@@ -63,16 +70,13 @@ const sweepSpec = (name) => {
 };
 
 /** Wall time of a sweep vs Σ of its runs' measured windows (from the store) + 3 s per run. */
-function timeSweep(name, extraEnv) {
+function timeSweep(name: string, extraEnv: Record<string, string>) {
   const { seconds, stderr } = cli(["sweep", sweepSpec(name)], extraEnv);
-  const db = new Database(join(home, "loraprof.db"), { readonly: true });
-  const rows = db
-    .prepare(
-      "SELECT r.status, r.metrics_json FROM runs r JOIN sweeps s ON s.id = r.sweep_id WHERE s.name = ?",
-    )
-    .all(name);
+  const db = openStore(join(home, "loraprof.db"));
+  const sweep = findSweep(db, name);
+  const rows = sweep ? listRuns(db, { sweepId: sweep.id }) : [];
   db.close();
-  const windows = rows.map((r) => JSON.parse(r.metrics_json ?? "{}").measuredSeconds ?? 0);
+  const windows = rows.map((r) => (r.metrics as StoredMetrics | null)?.measuredSeconds ?? 0);
   const completed = rows.filter((r) => r.status === "completed").length;
   const budget = windows.reduce((a, b) => a + b, 0) + 3 * rows.length;
   const engineLine = stderr.split("\n").find((l) => l.startsWith("engine zygote")) ?? "(no engine line)";
@@ -80,10 +84,15 @@ function timeSweep(name, extraEnv) {
 }
 
 /** spawn → hello and spawn → loaded of one engine start, in seconds. */
-function startOnce(spec, runDir, zygote) {
+interface Marks {
+  hello?: number;
+  loaded?: number;
+}
+
+function startOnce(spec: RunSpec, runDir: string, zygote: string | undefined): Promise<Required<Marks>> {
   return new Promise((resolveStart, reject) => {
     const t0 = performance.now();
-    const marks = {};
+    const marks: Marks = {};
     const handle = startEngine({
       spec,
       python,
@@ -96,13 +105,13 @@ function startOnce(spec, runDir, zygote) {
     void handle.done.then((outcome) => {
       if (outcome.exitCode !== 0 || !marks.hello || !marks.loaded)
         reject(new Error(`engine failed (${outcome.exitCode}): ${outcome.stderrTail.slice(-1500)}`));
-      else resolveStart(marks);
+      else resolveStart({ hello: marks.hello, loaded: marks.loaded });
     });
   });
 }
 
-async function startTimes(spec, zygote) {
-  const marks = [];
+async function startTimes(spec: RunSpec, zygote: string | undefined) {
+  const marks: Required<Marks>[] = [];
   for (let i = 0; i < repeats; i++)
     marks.push(await startOnce(spec, join(home, "bench-runs", `r${i}`), zygote));
   return {
@@ -112,7 +121,7 @@ async function startTimes(spec, zygote) {
   };
 }
 
-const fmt = (x) => x.toFixed(2);
+const fmt = (x: number) => x.toFixed(2);
 try {
   // The sweep first: it prepares the token shard and the synthetic checkpoint the start timings reuse.
   const withZygote = timeSweep("bench-zygote", {});
@@ -120,8 +129,8 @@ try {
     ? timeSweep("bench-plain", { LORAPROF_ZYGOTE: "0" })
     : null;
 
-  const runDir = readdirSync(join(home, "runs"))[0];
-  const spec = JSON.parse(readFileSync(join(home, "runs", runDir, "spec.json"), "utf8"));
+  const runDir = readdirSync(join(home, "runs"))[0]!;
+  const spec = JSON.parse(readFileSync(join(home, "runs", runDir, "spec.json"), "utf8")) as RunSpec;
   const plain = await startTimes(spec, undefined);
   const z0 = performance.now();
   const started = await startZygote({ python });
@@ -141,7 +150,7 @@ try {
   for (const [label, s] of [
     ["zygote", withZygote],
     ["plain", plainSweep],
-  ]) {
+  ] as const) {
     if (!s) continue;
     console.log(
       `${s.runs}-run CPU sweep (${label}; ${s.completed} completed): wall ${fmt(s.seconds)} s; ` +

@@ -1,11 +1,10 @@
-#!/usr/bin/env node
 /**
  * The planner's accuracy against measured GPU runs: predicted vs measured device-level peak memory
  * (NVML) and real tokens/s for every measured run in bench/results/*.json (and, with --db, every GPU
  * run in a store), uncalibrated and calibrated with the error taken on runs the calibration did not
  * see, plus the fit/OOM classification under an 8 GiB budget.
  *
- *   npm run build && node bench/plan-accuracy.mjs [--results bench/results] [--db PATH]
+ *   npm run bench:build && node dist-bench/plan-accuracy.mjs [--results bench/results] [--db PATH]
  *     [--data-dir ../shared/data/alpaca] [--out bench/results/plan-accuracy.json]
  *
  * Runs are found by shape in the result files: `loraprof run --json` objects (anything with
@@ -27,15 +26,23 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import * as plan from "../src/index.js";
+import {
+  RUN_FLAGS,
+  cacheDir,
+  findGpu,
+  flagsToOverrides,
+  listRuns,
+  loadRunConfig,
+  openStore,
+} from "../src/index.js";
+import { repoRoot } from "./lib/common.js";
 
-const root = resolve(fileURLToPath(import.meta.url), "../..");
-const dist = (p) => import(join(root, "dist", p));
-const plan = await dist("plan/index.js");
-const { loadRunConfig } = await dist("config/load.js");
-const { RUN_FLAGS, flagsToOverrides } = await dist("cli/flags.js");
-const { findGpu } = await dist("catalog/gpus.js");
-const { cacheDir } = await dist("util/paths.js");
+// The result files are walked by shape, untyped (see the module comment).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+const root = repoRoot();
 
 const { values: args } = parseArgs({
   options: {
@@ -56,34 +63,34 @@ const BUDGET = (() => {
 
 // ---- collecting runs ---------------------------------------------------------------------------
 
-const camel = (f) => f.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+const camel = (f: string) => f.replace(/-([a-z])/g, (_: string, c: string) => c.toUpperCase());
 const FLAG_KIND = new Map(RUN_FLAGS.map((f) => [f.flag, f.kind]));
 
 /** `loraprof run --preset x --no-grad-checkpointing ...` → commander-like options for flagsToOverrides. */
-function optsFromArgs(tokens) {
-  const opts = {};
+function optsFromArgs(tokens: string[]): Record<string, unknown> {
+  const opts: Record<string, unknown> = {};
   for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i];
+    const t = tokens[i]!;
     if (!t.startsWith("--")) continue;
     const name = t.slice(2);
     if (name.startsWith("no-") && FLAG_KIND.get(name.slice(3)) === "bool") opts[camel(name.slice(3))] = false;
     else if (FLAG_KIND.get(name) === "bool") opts[camel(name)] = true;
     else if (FLAG_KIND.has(name)) opts[camel(name)] = tokens[++i];
-    else if (name === "config") opts.config = tokens[++i];
+    else if (name === "config") opts["config"] = tokens[++i];
     // --json, --quiet, --no-telemetry, --db, --label values etc. do not change the config
   }
   return opts;
 }
 
-function configFromArgs(tokens) {
+function configFromArgs(tokens: string[]) {
   const opts = optsFromArgs(tokens);
   return loadRunConfig({ overrides: flagsToOverrides(opts) });
 }
 
-const runs = [];
-const excluded = [];
+const runs: Json[] = [];
+const excluded: { name: string; reason: string }[] = [];
 const seen = new Set();
-function addRun(r) {
+function addRun(r: Json) {
   if (r.id && seen.has(r.id)) return;
   if (r.id) seen.add(r.id);
   runs.push(r);
@@ -92,11 +99,11 @@ function addRun(r) {
 for (const file of readdirSync(args.results)
   .filter((f) => f.endsWith(".json") && f !== OUT_NAME)
   .sort()) {
-  const doc = JSON.parse(readFileSync(join(args.results, file), "utf8"));
+  const doc: Json = JSON.parse(readFileSync(join(args.results, file), "utf8"));
   const fileGpu = doc?.environment?.gpu ?? null;
   const fileArgs = typeof doc?.command === "string" ? doc.command.split(/\s+/) : [];
   const afterDashes = fileArgs.includes("--") ? fileArgs.slice(fileArgs.indexOf("--") + 1) : [];
-  const visit = (node, name) => {
+  const visit = (node: Json, name: string): void => {
     if (Array.isArray(node)) return node.forEach((x, i) => visit(x, `${name}[${i}]`));
     if (!node || typeof node !== "object") return;
     const label = node.name ?? node.preset ?? name;
@@ -142,8 +149,6 @@ for (const file of readdirSync(args.results)
 }
 
 if (args.db) {
-  const { openStore } = await dist("store/db.js");
-  const { listRuns } = await dist("store/runs.js");
   const db = openStore(args.db);
   for (const r of listRuns(db)) {
     if (r.status !== "completed" && r.status !== "oom") continue;
@@ -154,7 +159,7 @@ if (args.db) {
 
 // ---- predicting ------------------------------------------------------------------------------
 
-function localDataset(config) {
+function localDataset(config: Json): Json {
   const d = config.dataset;
   if (d === "synthetic" || d === "alpaca" || existsSync(d)) return config;
   for (const dir of args["data-dir"]) {
@@ -164,8 +169,8 @@ function localDataset(config) {
   return null;
 }
 
-const items = [];
-const lengthMemo = new Map();
+const items: Json[] = [];
+const lengthMemo = new Map<string, Json>();
 for (const r of runs) {
   const gpu = plan.runGpu(r) ?? (r.environment?.device?.name ? findGpu(r.environment.device.name) : null);
   if (!gpu) {
@@ -229,14 +234,14 @@ const shapeOut = plan.crossValidate(measuredRuns, (_, i) => items[i].shape);
 const fitSeconds = (performance.now() - t0) / 1000;
 
 /** Fit/OOM under the budget, each run judged with the given constants (one set, or one per run). */
-function classify(calFor) {
+function classify(calFor: (i: number) => Json) {
   const perRun = items.map((it, i) => {
     if (!it.budgetRun) return null;
     const cal = calFor(i);
     if (cal === undefined) return null;
     return plan.evaluatePredictions([it.budgetRun], cal ?? plan.DEFAULT_CONSTANTS).perRun[0];
   });
-  const judged = perRun.filter(Boolean);
+  const judged = perRun.filter((x): x is NonNullable<typeof x> => Boolean(x));
   return { perRun, summary: plan.summarizePredictions(judged).fitAccuracy };
 }
 const budgetUncal = classify(() => null);
@@ -245,13 +250,13 @@ const budgetShape = classify((i) => shapeOut.calibrations[i] ?? undefined);
 
 // ---- output ----------------------------------------------------------------------------------
 
-const pct = (x) => (x === null || x === undefined ? "—" : `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`);
-const gib = (b) => (b === null || b === undefined ? "—" : (b / GiB).toFixed(2));
-const tps = (x) => (x === null || x === undefined ? "—" : x.toFixed(0));
-const fitsMark = (f) => (f === null || f === undefined ? "—" : f ? "fits" : "OOM");
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`);
+const gib = (b: number | null | undefined) => (b === null || b === undefined ? "—" : (b / GiB).toFixed(2));
+const tps = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toFixed(0));
+const fitsMark = (f: boolean | null | undefined) => (f === null || f === undefined ? "—" : f ? "fits" : "OOM");
 
-const rows = items.map((it, i) => {
-  const u = uncal.perRun[i];
+const rows = items.map((it: Json, i: number) => {
+  const u = uncal.perRun[i]!;
   const l = loo.predictions[i];
   const s = shapeOut.predictions[i];
   return {
@@ -306,7 +311,7 @@ const table = [
     "LOO",
     "shape-out",
   ],
-  ...rows.map((r) => [
+  ...rows.map((r: Json) => [
     r.name,
     r.shape,
     r.optimizer,
@@ -324,20 +329,20 @@ const table = [
     fitsMark(r.budget?.predictedFits.leaveOneShapeOut),
   ]),
 ];
-const widths = table[0].map((_, c) => Math.max(...table.map((row) => String(row[c]).length)));
-const line = (row) =>
-  row.map((v, c) => (c < 3 ? String(v).padEnd(widths[c]) : String(v).padStart(widths[c]))).join("  ");
+const widths = table[0]!.map((_: unknown, c: number) => Math.max(...table.map((row: Json[]) => String(row[c]).length)));
+const line = (row: Json[]) =>
+  row.map((v, c) => (c < 3 ? String(v).padEnd(widths[c]!) : String(v).padStart(widths[c]!))).join("  ");
 console.log("predicted vs measured (errors are (predicted − measured) / measured)");
-console.log(line(table[0]));
+console.log(line(table[0]!));
 console.log(widths.map((w) => "─".repeat(w)).join("  "));
 for (const row of table.slice(1)) console.log(line(row));
 
-const summary = (ev) => ({
+const summary = (ev: Json) => ({
   devicePeakBytes: ev.error.devicePeakBytes,
   allocatorPeakBytes: ev.error.allocatorPeakBytes,
   realTokensPerSecond: ev.error.realTokensPerSecond,
 });
-const figures = {
+const figures: Record<string, Json> = {
   uncalibrated: { ...summary(uncal), fitAccuracyBudget: budgetUncal.summary },
   leaveOneOut: { ...summary(loo.heldOut), fitAccuracyBudget: budgetLoo.summary },
   leaveOneShapeOut: {
@@ -347,9 +352,9 @@ const figures = {
   },
   inSample: { ...full.error, runs: full.runs, oomRuns: full.oomRuns ?? 0 },
 };
-const s = (e) =>
+const s = (e: Json) =>
   e ? `median ${e.medianAbsPct.toFixed(1)}%, max ${e.maxAbsPct.toFixed(1)}% (${e.runs} runs)` : "—";
-const acc = (a) => (a ? `${a.correct}/${a.runs} (${(a.accuracy * 100).toFixed(0)}%)` : "—");
+const acc = (a: Json) => (a ? `${a.correct}/${a.runs} (${(a.accuracy * 100).toFixed(0)}%)` : "—");
 console.log("");
 for (const [k, v] of Object.entries(figures)) {
   console.log(
@@ -374,7 +379,7 @@ writeFileSync(
   JSON.stringify(
     {
       what: "the planner's predictions (src/plan) vs measured GPU runs: NVML device peak and real tokens/s, uncalibrated and held-out after calibration; fit/OOM under a budget",
-      command: `node bench/plan-accuracy.mjs${process.argv.slice(2).length ? " " + process.argv.slice(2).join(" ") : ""}`,
+      command: `node dist-bench/plan-accuracy.mjs${process.argv.slice(2).length ? " " + process.argv.slice(2).join(" ") : ""}`,
       date: new Date().toISOString().slice(0, 10),
       sources,
       environment: envs[0] ?? null,

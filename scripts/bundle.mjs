@@ -1,7 +1,9 @@
 // Builds a single-file CLI for GPU hosts that have Python but no Node toolchain or npm access:
 // dist-bundle/loraprof.mjs plus the one native dependency (better-sqlite3) beside it. Carry that
-// folder with a Node binary; see docs/gpu-host.md.
+// folder with a Node binary; see docs/gpu-host.md. The GPU benchmarks (bench/gpu/*.sh run them) go
+// beside it as bench/*.mjs (scripts/build-bench.mjs).
 import { build } from "esbuild";
+import { buildBench, GPU_BENCHES } from "./build-bench.mjs";
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -50,4 +52,5 @@ for (const dep of ["better-sqlite3", "bindings", "file-uri-to-path", ...tokenize
     },
   });
 }
-console.log(`bundled CLI in ${out}`);
+await buildBench(join(out, "bench"), GPU_BENCHES);
+console.log(`bundled CLI in ${out} (and ${GPU_BENCHES.length} GPU benchmarks in ${join(out, "bench")})`);

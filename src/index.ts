@@ -79,3 +79,12 @@ export { openStore, type Db } from "./store/db.js";
 export { getRun, listRuns, type RunRecord, type RunStatus } from "./store/runs.js";
 export { decodeMetrics, type StoredMetrics } from "./store/metrics.js";
 export { LoraprofError, type Problem } from "./util/errors.js";
+
+// Lower-level pieces the benchmarks (bench/) and other tools build on: the engine process and its
+// zygote, the sweep table lookup, the GPU catalog, the cache folder and the CLI's run flags.
+export { startEngine, resolvePython } from "./run/engine.js";
+export { startZygote, type ZygoteStart } from "./run/zygote.js";
+export { findSweep } from "./sweep/store.js";
+export { findGpu } from "./catalog/gpus.js";
+export { cacheDir, loraprofHome } from "./util/paths.js";
+export { RUN_FLAGS, flagsToOverrides } from "./cli/flags.js";

@@ -2,7 +2,18 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "dist-bench/", "dist-bundle/", "node_modules/", "engine/", ".loraprof/", "bin/", "scripts/"] },
+  {
+    ignores: [
+      "dist/",
+      "dist-bench/",
+      "dist-bundle/",
+      "node_modules/",
+      "engine/",
+      ".loraprof/",
+      "bin/",
+      "scripts/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

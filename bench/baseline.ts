@@ -66,8 +66,10 @@ const python =
   process.env.LORAPROF_PYTHON ??
   (JSON.parse(readFileSync(join(home, "engine.json"), "utf8")) as { python: string }).python;
 
-const fmt = (n: number | null | undefined, d = 1) => (n === null || n === undefined ? "—" : Number(n).toFixed(d));
-const gib = (b: number | null | undefined) => (b === null || b === undefined ? "—" : (b / 2 ** 30).toFixed(2));
+const fmt = (n: number | null | undefined, d = 1) =>
+  n === null || n === undefined ? "—" : Number(n).toFixed(d);
+const gib = (b: number | null | undefined) =>
+  b === null || b === undefined ? "—" : (b / 2 ** 30).toFixed(2);
 let environment: RunResult["environment"] = null; // the first engine run's (GPU, driver, libraries)
 function runEngine(preset: string, repeat: number): RunResult {
   const args = [
@@ -188,7 +190,10 @@ for (const preset of presets) {
       FIGURES.map((f) => [
         f,
         pairs.length
-          ? [Math.min(...pairs.map((p) => p.ratio[f] ?? NaN)), Math.max(...pairs.map((p) => p.ratio[f] ?? NaN))]
+          ? [
+              Math.min(...pairs.map((p) => p.ratio[f] ?? NaN)),
+              Math.max(...pairs.map((p) => p.ratio[f] ?? NaN)),
+            ]
           : null,
       ]),
     ) as Row["ratioRange"],

@@ -250,10 +250,12 @@ const budgetShape = classify((i) => shapeOut.calibrations[i] ?? undefined);
 
 // ---- output ----------------------------------------------------------------------------------
 
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`);
+const pct = (x: number | null | undefined) =>
+  x === null || x === undefined ? "—" : `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`;
 const gib = (b: number | null | undefined) => (b === null || b === undefined ? "—" : (b / GiB).toFixed(2));
 const tps = (x: number | null | undefined) => (x === null || x === undefined ? "—" : x.toFixed(0));
-const fitsMark = (f: boolean | null | undefined) => (f === null || f === undefined ? "—" : f ? "fits" : "OOM");
+const fitsMark = (f: boolean | null | undefined) =>
+  f === null || f === undefined ? "—" : f ? "fits" : "OOM";
 
 const rows = items.map((it: Json, i: number) => {
   const u = uncal.perRun[i]!;
@@ -329,7 +331,9 @@ const table = [
     fitsMark(r.budget?.predictedFits.leaveOneShapeOut),
   ]),
 ];
-const widths = table[0]!.map((_: unknown, c: number) => Math.max(...table.map((row: Json[]) => String(row[c]).length)));
+const widths = table[0]!.map((_: unknown, c: number) =>
+  Math.max(...table.map((row: Json[]) => String(row[c]).length)),
+);
 const line = (row: Json[]) =>
   row.map((v, c) => (c < 3 ? String(v).padEnd(widths[c]!) : String(v).padStart(widths[c]!))).join("  ");
 console.log("predicted vs measured (errors are (predicted − measured) / measured)");

@@ -18,10 +18,17 @@
 // to hold.
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { clearInterval, setInterval } from "node:timers";
 import { median, repoRoot, runCliJson } from "./lib/common.js";
-import { childProcesses, labelSteps, pairedEffect, type PairedEffect, type StepRow, type Toggle } from "./lib/paired.js";
+import {
+  childProcesses,
+  labelSteps,
+  pairedEffect,
+  type PairedEffect,
+  type StepRow,
+  type Toggle,
+} from "./lib/paired.js";
 import type { RunResult } from "../src/index.js";
 
 interface ArmRun {
@@ -56,7 +63,8 @@ const periodMs = Number(opt("--period-ms", "2000"));
 const out = opt("--out", null);
 if (!["paired", "runs"].includes(design)) throw new Error(`--design ${design}: use paired or runs`);
 
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(2)}%`);
+const pct = (x: number | null | undefined) =>
+  x === null || x === undefined ? "—" : `${(x * 100).toFixed(2)}%`;
 const command = `node dist-bench/sampler-overhead.mjs ${process.argv.slice(2).join(" ")}`;
 const write = (result: unknown) => {
   if (out) writeFileSync(out, JSON.stringify(result, null, 2) + "\n");

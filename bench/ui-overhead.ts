@@ -129,7 +129,8 @@ async function main() {
   const db = join(mkdtempSync(join(tmpdir(), "loraprof-ui-bench-")), "loraprof.db");
   const runArgs = ["run", "--synthetic-records", "200", "--device", "cpu", ...extra, "--log-every", "1"];
   runArgs.push("--db", db, "--json", "-q");
-  const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(2)}%`);
+  const pct = (x: number | null | undefined) =>
+    x === null || x === undefined ? "—" : `${(x * 100).toFixed(2)}%`;
   const command = `node dist-bench/ui-overhead.mjs ${argv.join(" ")}`;
 
   /** One run as a child process (this process keeps its timers running meanwhile). */
@@ -196,9 +197,10 @@ async function main() {
   if (design === "paired") {
     const periodMs = Number(opt("--period-ms", "3000"));
     const runs = Number(opt("--runs", "2"));
-    const perRun: ({ runId: string; runSeconds: number | null } & Partial<ClientReport> & PairedEffect & {
-      runEventsPushed: number;
-    })[] = [];
+    const perRun: ({ runId: string; runSeconds: number | null } & Partial<ClientReport> &
+      PairedEffect & {
+        runEventsPushed: number;
+      })[] = [];
     for (let i = 0; i < runs; i++) {
       const ui = await openUi();
       const toggles: Toggle[] = [{ t: Date.now(), on: true }];

@@ -2,9 +2,9 @@
 # Needs .carry/ (scripts/make-carry.sh) and .carry-peers/ (scripts/make-peers-carry.sh): run with carry
 # [".carry", ".carry-peers"]. Unpacks the peers' packages to /tmp/peers/site (once per machine), puts them on
 # PYTHONPATH after the carried site, prints an import smoke of Unsloth with versions ($OUT/peers-smoke.txt), then
-# runs bench/peers/compare.mjs within DEADLINE seconds (default 540) of the call's start.
+# runs bench/peers/compare.ts (bundled by scripts/bundle.mjs as $CARRY/cli/bench/peers-compare.mjs) within DEADLINE seconds (default 540) of the call's start.
 #
-#   PEERS_SHAPES   "NAME:FLAGS;NAME:FLAGS" (default: compare.mjs's: run1, run2, b32-s512-bf16, lora-bf16-b16-s2048)
+#   PEERS_SHAPES   "NAME:FLAGS;NAME:FLAGS" (default: compare.ts's: run1, run2, b32-s512-bf16, lora-bf16-b16-s2048)
 #   PEERS_FLAGS    loraprof flags added to every shape, e.g. "--recipe fast --packing" (the peers pack too)
 #   PEERS_COMMON   the setup of issue 12 (default: random weights, the Alpaca sample, dropout 0, 35 steps, 5 warmup)
 #   PEERS_PADDING  the peers' batching: spec (default: as loraprof's RunSpec), longest, max_length or packed
@@ -47,7 +47,7 @@ COMMON=${PEERS_COMMON:-"--weights random --dataset $DATA --lora-dropout 0 --step
 BUDGET=$(( $(left) - 10 ))
 if [ "$BUDGET" -lt 60 ]; then echo "skipped compare: $BUDGET s left"; else
   # shellcheck disable=SC2086  # flags are word lists
-  timeout -k 15 "$BUDGET" node bench/peers/compare.mjs --cli "$LP" --out "$RESULTS" --deadline-s $(( BUDGET - 20 )) \
+  timeout -k 15 "$BUDGET" node $CARRY/cli/bench/peers-compare.mjs --cli "$LP" --out "$RESULTS" --deadline-s $(( BUDGET - 20 )) \
     --run-timeout-s "${PEERS_RUN_TIMEOUT:-240}" --repeats "${PEERS_REPEATS:-3}" --peers "${PEERS_TOOLS:-unsloth,trainer}" \
     --peer-padding "${PEERS_PADDING:-spec}" \
     ${PEERS_SHAPES:+--shapes "$PEERS_SHAPES"} -- $COMMON ${PEERS_FLAGS:-} 2> "$OUT/peers.err"

@@ -1,10 +1,10 @@
 # Issue 3/4 on an H200 (synthetic weights): the study's three presets through loraprof's engine and
-# through the HF Trainer (bench/baseline.mjs), then the 8 GiB budget runs and an OOM followed by a
+# through the HF Trainer (bench/baseline.ts, bundled as $CARRY/cli/bench/baseline.mjs), then the 8 GiB budget runs and an OOM followed by a
 # run that must succeed. Results land in $OUT.
 source bench/gpu/env.sh
 START=$(date +%s)
 COMMON="--weights random --dataset $DATA"
-node bench/baseline.mjs --cli "$LP" --out $OUT/baseline.json -- $COMMON 2> $OUT/baseline.err | tee $OUT/baseline.txt
+node $CARRY/cli/bench/baseline.mjs --cli "$LP" --out $OUT/baseline.json -- $COMMON 2> $OUT/baseline.err | tee $OUT/baseline.txt
 tail -3 $OUT/baseline.err
 run() { # name, args...
   local name=$1; shift

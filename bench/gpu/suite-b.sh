@@ -5,7 +5,7 @@ source bench/gpu/env.sh
 START=$(date +%s)
 SHORT="--steps 30 --warmup-steps 5"
 COMMON="--weights random --dataset $DATA $SHORT"
-node bench/baseline.mjs --cli "$LP" --out $OUT/baseline.json -- $COMMON 2> $OUT/baseline.err | tee $OUT/baseline.txt
+node $CARRY/cli/bench/baseline.mjs --cli "$LP" --out $OUT/baseline.json -- $COMMON 2> $OUT/baseline.err | tee $OUT/baseline.txt
 grep -i -m3 "error\|traceback" $OUT/baseline.err
 : > $OUT/runs.jsonl
 run() { # name, args...

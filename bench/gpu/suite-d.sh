@@ -15,7 +15,7 @@ echo "after probe: $(left) s left"
 $LP run --preset paper-run2 --precision bf16 $COMMON --label prec-bf16 --json --quiet > $OUT/r/prec-bf16.json
 $LP run --preset paper-run2 --precision fp16 $COMMON --label prec-fp16 --json --quiet > $OUT/r/prec-fp16.json
 echo "after precision: $(left) s left"
-timeout $(left) node bench/baseline.mjs --cli "$LP" --repeats 2 --out $OUT/r/baseline.json -- $COMMON 2> $OUT/r/baseline.log
+timeout $(left) node $CARRY/cli/bench/baseline.mjs --cli "$LP" --repeats 2 --out $OUT/r/baseline.json -- $COMMON 2> $OUT/r/baseline.log
 cp $LORAPROF_HOME/loraprof.db $OUT/r/suite-d.db
 tar czf $OUT/r.tgz -C $OUT r && rm -rf $OUT/r
 echo "elapsed $(( $(date +%s) - START )) s"

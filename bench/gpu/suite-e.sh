@@ -16,9 +16,9 @@ if [ "$1" = tests ]; then
   grep -E "^# (tests|pass|fail|skipped)|^not ok" $OUT/r/node-gpu.txt
   echo "after node tier: $(left) s left"
 else
-  timeout 340 node bench/baseline.mjs --cli "$LP" --presets paper-run2,paper-run3 --repeats 2 --out $OUT/r/baseline-run23.json -- $COMMON 2> $OUT/r/baseline-run23.log | tail -4
+  timeout 340 node $CARRY/cli/bench/baseline.mjs --cli "$LP" --presets paper-run2,paper-run3 --repeats 2 --out $OUT/r/baseline-run23.json -- $COMMON 2> $OUT/r/baseline-run23.log | tail -4
   echo "after baseline: $(left) s left"
-  timeout $(left) node bench/sampler-overhead.mjs --cli "$LP" --repeats 3 --out $OUT/r/sampler.json -- --preset paper-run1 $COMMON 2> $OUT/r/sampler.log | tail -5
+  timeout $(left) node $CARRY/cli/bench/sampler-overhead.mjs --cli "$LP" --repeats 3 --out $OUT/r/sampler.json -- --preset paper-run1 $COMMON 2> $OUT/r/sampler.log | tail -5
 fi
 cp $LORAPROF_HOME/loraprof.db $OUT/r/suite-e-$1.db
 tar czf $OUT/r.tgz -C $OUT r && rm -rf $OUT/r

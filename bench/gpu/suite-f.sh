@@ -52,7 +52,7 @@ for mode in "$@"; do
       done
       ;;
     sampler)
-      timeout -k 15 "$(left)" node bench/sampler-overhead.mjs --cli "$LP" --design paired --repeats 3 \
+      timeout -k 15 "$(left)" node $CARRY/cli/bench/sampler-overhead.mjs --cli "$LP" --design paired --repeats 3 \
         --out "$OUT/sampler-paired.json" -- --preset paper-run1 --weights random --dataset "$DATA" \
         --steps 130 --warmup-steps 10 2>&1 | tail -6
       ;;
@@ -62,7 +62,7 @@ for mode in "$@"; do
       # ~20% of the host-bound paper-run1 steps, so a 1% effect may be resolvable. sampler-gpu: paired
       # design (3 runs); sampler-runs-gpu: whole runs with the sampler on vs off (3 of each, alternating).
       if [ "$mode" = sampler-gpu ]; then design=paired; else design=runs; fi
-      timeout -k 15 "$(left)" node bench/sampler-overhead.mjs --cli "$LP" --design $design --repeats 3 \
+      timeout -k 15 "$(left)" node $CARRY/cli/bench/sampler-overhead.mjs --cli "$LP" --design $design --repeats 3 \
         --out "$OUT/$mode.json" -- --preset paper-run2 --method lora --precision bf16 \
         --no-grad-checkpointing --loss chunked --batch-size 16 --seq-len 2048 --padding max_length \
         --weights random --dataset "$DATA" --steps ${SAMPLER_STEPS:-70} --warmup-steps 10 2>&1 | tail -8

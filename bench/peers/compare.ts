@@ -70,7 +70,10 @@ interface ToolSummary {
 type Spread = { median: number | null; range: [number, number] | null };
 export interface ShapeSummary {
   tools: Record<string, ToolSummary & Record<FigureName, Spread>>;
-  ratios: Record<string, Record<string, { ofMedians: number | null; perRepeatRange: [number, number] | null }>>;
+  ratios: Record<
+    string,
+    Record<string, { ofMedians: number | null; perRepeatRange: [number, number] | null }>
+  >;
 }
 interface ShapeEntry extends Shape {
   peerPadding?: string;
@@ -112,7 +115,10 @@ export const DEFAULT_SHAPES = [
   "lora-bf16-b16-s2048:--preset paper-run3 --method lora --batch-size 16 --seq-len 2048 --padding max_length --no-grad-checkpointing --loss chunked",
 ].join(";");
 export const TOOLS = ["loraprof", "unsloth", "trainer"];
-const PEER_SCRIPTS: Record<Peer, string> = { unsloth: "bench/peers/unsloth_run.py", trainer: "bench/peers/trainer_run.py" };
+const PEER_SCRIPTS: Record<Peer, string> = {
+  unsloth: "bench/peers/unsloth_run.py",
+  trainer: "bench/peers/trainer_run.py",
+};
 
 /** Splits argv at `--`: [own options, loraprof flags for every shape]. Throws on an unknown option. */
 export function parseArgs(argv: readonly string[]): Args {
@@ -202,7 +208,12 @@ export function orderOf<T>(i: number, tools: readonly T[]): T[] {
   return [...tools.slice(k), ...tools.slice(0, k)];
 }
 
-const FIGURES: FigureName[] = ["realTokensPerSecond", "processedTokensPerSecond", "deviceBytes", "peakAllocatedBytes"];
+const FIGURES: FigureName[] = [
+  "realTokensPerSecond",
+  "processedTokensPerSecond",
+  "deviceBytes",
+  "peakAllocatedBytes",
+];
 const range = (xs: number[]): [number, number] | null =>
   xs.length ? [Math.min(...xs), Math.max(...xs)] : null;
 
@@ -317,7 +328,10 @@ function main(): void {
     args.out && existsSync(args.out) ? (JSON.parse(readFileSync(args.out, "utf8")) as PeersResult) : null;
   const result: PeersResult = {
     benchmark: "peers: loraprof vs Unsloth vs HF Trainer + PEFT, same RunSpec",
-    commands: [...(prior?.commands ?? []), `node dist-bench/peers-compare.mjs ${process.argv.slice(2).join(" ")}`],
+    commands: [
+      ...(prior?.commands ?? []),
+      `node dist-bench/peers-compare.mjs ${process.argv.slice(2).join(" ")}`,
+    ],
     gpu: gpu?.split(", ")[0] ?? prior?.gpu ?? null,
     driver: gpu?.split(", ")[1] ?? prior?.driver ?? null,
     repeats: args.repeats,
@@ -349,7 +363,10 @@ function main(): void {
     ];
     const command = `loraprof run ${flags.join(" ")}`;
     process.stderr.write(`· ${command}\n`);
-    const engine = runCliJson<RunResult>(cli, ["run", ...flags], { timeout: limitMs(), killSignal: "SIGINT" });
+    const engine = runCliJson<RunResult>(cli, ["run", ...flags], {
+      timeout: limitMs(),
+      killSignal: "SIGINT",
+    });
     if (engine.status !== "completed")
       throw Object.assign(new Error(`run ${engine.status}: ${engine.error?.message}`), { command });
     result.versions["loraprof"] ??= engine.environment ?? null;

@@ -7,7 +7,7 @@
  * dataset: the dataset's files (path, size, modification time), the read options (format, columns,
  * subset, seed), the tokenizer's files (tokenizer.ts tokenizerFingerprint), the template asked for
  * and the sequence lengths. A repeated `data stats` then costs a few stat calls and one small JSON
- * read (52k Alpaca records: well under 0.5 s, bench/tokenize.mjs), where tokenizing again took
+ * read (52k Alpaca records: well under 0.5 s, bench/tokenize.ts), where tokenizing again took
  * seconds. Editing the file, the tokenizer or any option re-keys the entry; a cache that cannot be
  * written costs the next call time, no more.
  */

@@ -17,7 +17,9 @@ describe("loraprof as a library", () => {
       import("loraprof").then((m) => {
         const config = m.loadRunConfig({ overrides: { recipe: "fast", device: "cpu" } });
         const fns = ["executeRun", "planRun", "runSweep", "buildReport", "openStore"].filter((k) => typeof m[k] === "function");
-        console.log(JSON.stringify({ fns, padding: config.padding, loss: config.loss, optimizers: m.OPTIMIZERS.length }));
+        const preset = m.loadRunConfig({ overrides: { preset: "paper-run2" } });
+        console.log(JSON.stringify({ fns, padding: config.padding, loss: config.loss, optimizers: m.OPTIMIZERS.length,
+          presets: m.presetNames(), presetSeqLen: preset.seqLen, comparison: typeof m.paperComparison.match }));
       });`;
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
       cwd: project,
@@ -28,6 +30,10 @@ describe("loraprof as a library", () => {
       padding: "packed",
       loss: "fused",
       optimizers: 5,
+      // The front door registers the paper's presets (study/presets.ts) with the config loader.
+      presets: ["paper-run1", "paper-run2", "paper-run3"],
+      presetSeqLen: 2048,
+      comparison: "function",
     });
   });
 });

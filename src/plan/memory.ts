@@ -231,6 +231,8 @@ export interface MemoryComponents {
    */
   lossRowBytes: number;
   peakSeqLen: number;
+  /** Which reserve-over-allocated the run has: expandable segments, or PyTorch's default with fixed or varying shapes. */
+  reserve: "expandable" | "default-fixed" | "default-variable";
 }
 
 export function memoryComponents(input: PlanInput): MemoryComponents {
@@ -364,7 +366,25 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     lossChunkRows,
     lossRowBytes: chunked ? 2 * c * T * arch.hiddenSize : 0,
     peakSeqLen: S,
+    reserve:
+      input.cudaAllocator === "expandable"
+        ? "expandable"
+        : input.padding === "max_length"
+          ? "default-fixed"
+          : "default-variable",
   };
+}
+
+/** Reserved over allocated, as a fraction of the allocated peak. */
+export function reserveFraction(m: Pick<MemoryComponents, "reserve">, k: PlannerConstants): number {
+  switch (m.reserve) {
+    case "expandable":
+      return k.expandableFragmentation;
+    case "default-fixed":
+      return k.allocatorFragmentation;
+    case "default-variable":
+      return k.allocatorFragmentation + k.variableShapeFragmentation;
+  }
 }
 
 /** The peak figures alone (no breakdown): what calibration evaluates thousands of times. */
@@ -378,7 +398,7 @@ export function memoryPeaks(m: MemoryComponents, k: PlannerConstants) {
   const lossBytes = base + lossBuffers;
   const layerBackwardBytes = base + layerPhase;
   const allocatorPeakBytes = Math.max(lossBytes, layerBackwardBytes);
-  const allocatorReservedPeakBytes = allocatorPeakBytes * (1 + k.allocatorFragmentation);
+  const allocatorReservedPeakBytes = allocatorPeakBytes * (1 + reserveFraction(m, k));
   const devicePeakBytes = allocatorReservedPeakBytes + k.cudaContextBytes + (m.managedItem?.bytes ?? 0);
   return {
     saved,
@@ -439,13 +459,16 @@ export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryE
   breakdown.push({
     name: "allocator reserve",
     bytes: allocatorReservedPeakBytes - allocatorPeakBytes,
-    note: `caching-allocator rounding and fragmentation (${Math.round(k.allocatorFragmentation * 100)}% of the allocated peak)`,
+    note:
+      m.reserve === "expandable"
+        ? `expandable segments: page rounding and freed-but-mapped memory (${Math.round(reserveFraction(m, k) * 100)}% of the allocated peak)`
+        : `PyTorch's default caching allocator: rounding and fragmentation${m.reserve === "default-variable" ? " with batch shapes that vary" : ""} (${Math.round(reserveFraction(m, k) * 100)}% of the allocated peak)`,
     counted: "device",
   });
   breakdown.push({
-    name: "CUDA context",
+    name: "CUDA context and driver",
     bytes: k.cudaContextBytes,
-    note: "driver context and loaded kernels; outside the allocator",
+    note: "CUDA context, loaded kernels (PyTorch, cuBLAS, bitsandbytes) and the driver's reservation; outside the allocator",
     counted: "device",
   });
   if (m.managedItem) breakdown.push(m.managedItem);

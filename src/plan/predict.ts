@@ -15,6 +15,8 @@ import { ALPACA_PUBLISHED_LENGTHS, type LengthStats } from "./lengths.js";
 import { measuredFromRun, runGpu, type RunLike } from "./measured.js";
 import { fitSearch, planRun, type FitSearchResult, type PlanResult } from "./plan.js";
 import type { PlanInput } from "./types.js";
+import type { SavedCalibration } from "./calibrations.js";
+import { chooseConstants, recipeClass } from "./shipped.js";
 
 export interface ConfigPlan {
   gpu: GpuEntry;
@@ -29,7 +31,12 @@ export interface ConfigPlan {
 export interface PlanForConfigOptions {
   gpu: GpuEntry;
   cacheDir: string;
+  /** Constants to use as they are (library callers); else chosen by `chooseConstants` from `user`. */
   calibration?: Calibration | null;
+  /** The user's saved calibration for this GPU: wins over the shipped or transferred one. */
+  user?: SavedCalibration | null;
+  /** Host seconds per operation relative to the H200 machine's, for a transferred calibration. */
+  hostSpeedFactor?: number;
   /** Also search batch size × sequence length (`plan --fit`). */
   fit?: boolean;
 }
@@ -40,11 +47,24 @@ export async function planForConfig(
 ): Promise<ConfigPlan> {
   const model = planModel(config);
   const lengths = await datasetLengths(config, model, { cacheDir: opts.cacheDir });
-  const input = planInputFromConfig(config, {
+  let input = planInputFromConfig(config, {
     gpu: opts.gpu,
     lengthStats: lengths.stats,
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
   });
+  if (!opts.calibration) {
+    const chosen = chooseConstants({
+      gpu: opts.gpu,
+      recipeClass: recipeClass(input),
+      user: opts.user ?? null,
+      ...(opts.hostSpeedFactor !== undefined ? { hostSpeedFactor: opts.hostSpeedFactor } : {}),
+    });
+    input = {
+      ...input,
+      ...(chosen.calibration ? { calibration: chosen.calibration } : {}),
+      constantsSource: chosen.source,
+    };
+  }
   const result = planRun(input);
   result.assumptions.splice(1, 0, `record lengths: ${lengths.description}`);
   return { gpu: opts.gpu, model, lengths, input, result, fit: opts.fit ? fitSearch(input) : null };

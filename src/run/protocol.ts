@@ -67,6 +67,8 @@ export const KERNELS = ["none", "liger"] as const;
 export type Kernels = (typeof KERNELS)[number];
 /** reference: plain PEFT as the study ran it; fast: the measured-best settings (see config/recipes.ts). */
 export const RECIPES = ["reference", "fast"] as const;
+export const CUDA_ALLOCATOR_MODES = ["expandable", "default"] as const;
+export type CudaAllocatorMode = (typeof CUDA_ALLOCATOR_MODES)[number];
 export type Recipe = (typeof RECIPES)[number];
 /** Target rows per LM-head chunk unless the config says otherwise: 1024 × Qwen's 152k vocabulary is 0.6 GiB per fp32 copy. */
 export const DEFAULT_LOSS_CHUNK_TOKENS = 1024;
@@ -168,6 +170,13 @@ export const RunSpecSchema = z
     device: z.string().regex(/^(cpu|cuda:\d+)$/),
     /** Emulate a smaller card: allocator cap plus an NVML watch of device-used memory. */
     vramBudgetBytes: nonNegInt().nullable(),
+    /**
+     * PyTorch's CUDA caching allocator. expandable: `expandable_segments:True`, segments grow in
+     * place, so reserved memory stays near allocated when batch shapes vary; default: PyTorch's own
+     * settings. An allocator setting in the engine's environment (PYTORCH_ALLOC_CONF or
+     * PYTORCH_CUDA_ALLOC_CONF) wins over both; the hello event records what applied.
+     */
+    cudaAllocator: z.enum(CUDA_ALLOCATOR_MODES),
     telemetry: z.object({ energy: z.boolean() }).strict(),
   })
   .strict();
@@ -218,6 +227,18 @@ export const HelloEventSchema = z
     startupSeconds: z
       .object({ imports: z.number().nonnegative(), device: z.number().nonnegative() })
       .strict(),
+    /**
+     * The CUDA caching allocator's settings as the run had them: from the RunSpec's cudaAllocator,
+     * from the environment (the user's PYTORCH_ALLOC_CONF / PYTORCH_CUDA_ALLOC_CONF), or PyTorch's
+     * default; `cpu` for CPU runs. Absent in runs recorded before the engine set it.
+     */
+    allocator: z
+      .object({
+        settings: z.string().nullable(),
+        source: z.enum(["runspec", "environment", "pytorch-default", "cpu"]),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

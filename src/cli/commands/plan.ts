@@ -12,6 +12,7 @@ import type { RunConfig } from "../../config/schema.js";
 import type { GpuEntry } from "../../catalog/gpus.js";
 import type {
   CalibrateFromRunsResult,
+  ConstantsSource,
   ConfigPlan,
   FitSearchResult,
   PlanInput,
@@ -19,6 +20,7 @@ import type {
   SavedCalibration,
 } from "../../plan/index.js";
 import { cacheDir, defaultDbPath } from "../../util/paths.js";
+import { LoraprofError } from "../../util/errors.js";
 import { printJson } from "../context.js";
 import { addRunFlags, runConfigFromFlags } from "../flags.js";
 import { formatBytes, formatNumber, formatSeconds, renderPairs, renderTable } from "../render.js";
@@ -32,6 +34,8 @@ export interface PlanRequest {
   fit: boolean;
   /** `--gpu custom` card description. */
   custom: { memory?: string; tflops?: string; bandwidth?: string };
+  /** `--host-speed`: host seconds per operation relative to the H200 machine's (transferred calibrations). */
+  hostSpeedFactor?: number;
 }
 
 /** Parsed flags → the plan request: the config resolved exactly as `run` resolves it. */
@@ -43,12 +47,29 @@ export function planRequestFromFlags(opts: Record<string, unknown>): PlanRequest
     dbPath: typeof opts["db"] === "string" ? opts["db"] : defaultDbPath(),
     json: Boolean(opts["json"]),
     fit: Boolean(opts["fit"]),
+    ...(opts["hostSpeed"] !== undefined ? { hostSpeedFactor: hostSpeedFrom(opts["hostSpeed"]) } : {}),
     custom: {
       ...(typeof opts["gpuMemory"] === "string" ? { memory: opts["gpuMemory"] } : {}),
       ...(typeof opts["gpuTflops"] === "string" ? { tflops: opts["gpuTflops"] } : {}),
       ...(typeof opts["gpuBandwidth"] === "string" ? { bandwidth: opts["gpuBandwidth"] } : {}),
     },
   };
+}
+
+function hostSpeedFrom(raw: unknown): number {
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) {
+    throw new LoraprofError("FLAG_INVALID", `--host-speed: "${String(raw)}" is not a positive number`, {
+      problems: [
+        {
+          field: "--host-speed",
+          message: "expected the host's seconds per operation relative to the H200 machine's",
+          hint: "e.g. --host-speed 1.5 for a host 1.5× slower per launched operation",
+        },
+      ],
+    });
+  }
+  return v;
 }
 
 /** `--gpu NAME|auto` → a catalog GPU (auto asks nvidia-smi for the GPU the run's device names). */
@@ -80,19 +101,23 @@ export function registerPlan(program: Command): void {
       "--fit",
       "search batch × sequence for the largest that fits and the fastest per optimizer and precision",
     )
+    .option(
+      "--host-speed <factor>",
+      "for GPUs without a calibration: host seconds per operation relative to the H200 machine's (default 1)",
+    )
     .option("--db <path>", "run store whose calibrations to use (default .loraprof/loraprof.db)")
     .option("--json", "print one JSON object instead of tables")
     .action(async (opts: Record<string, unknown>) => {
       const req = planRequestFromFlags(opts);
       const gpu = await resolvePlanGpu(req.gpu, req.config.device, req.custom);
-      const { planForConfig, loadCalibration, calibrationsPath, toCalibration } =
-        await import("../../plan/index.js");
+      const { planForConfig, loadCalibration, calibrationsPath } = await import("../../plan/index.js");
       const path = calibrationsPath(req.dbPath);
       const saved = loadCalibration(path, gpu.id);
       const plan = await planForConfig(req.config, {
         gpu,
         cacheDir: cacheDir(),
-        calibration: saved ? toCalibration(saved) : null,
+        user: saved,
+        ...(req.hostSpeedFactor !== undefined ? { hostSpeedFactor: req.hostSpeedFactor } : {}),
         fit: req.fit,
       });
       if (req.json) printJson(planJson(plan, saved, path));
@@ -172,6 +197,12 @@ export function calibrationLine(saved: SavedCalibration | null, path: string): s
   return `calibrated from ${c.runs} run${c.runs === 1 ? "" : "s"}${oom} (${saved.createdAt.slice(0, 10)})${err}`;
 }
 
+/** Where the constants came from: the user's calibration (with its held-out error), or the shipped/transferred/default source. */
+export function sourceLine(source: ConstantsSource, saved: SavedCalibration | null, path: string): string {
+  if (source.kind === "user" && saved) return `user calibration: ${calibrationLine(saved, path)}`;
+  return [source.label, ...source.notes.map((n) => pc.dim(n))].join("; ");
+}
+
 export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, path: string): string {
   const { result, input, gpu } = plan;
   const m = result.memory;
@@ -218,11 +249,17 @@ export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, pat
         ["s / 10k real tokens", formatNumber(t.secondsPer10kRealTokens, 1)],
         ["J / real token", `${formatNumber(t.energy.joulesPerRealToken, 3)} (${t.energy.method})`],
         ["MFU", `${formatNumber(t.mfu * 100)}%`],
-        ["constants", calibrationLine(saved, path)],
+        [
+          "interval",
+          result.speedInterval
+            ? `${formatNumber(result.speedInterval.low)}–${formatNumber(result.speedInterval.high)} real tokens/s (×${formatNumber(result.constantsSource.speedFactor, 2)} either way)`
+            : "—",
+        ],
+        ["constants", sourceLine(result.constantsSource, saved, path)],
       ]),
     );
   } else {
-    out.push(renderPairs([["constants", calibrationLine(saved, path)]]));
+    out.push(renderPairs([["constants", sourceLine(result.constantsSource, saved, path)]]));
   }
   // The record lengths are on their own line above; the JSON keeps them among the assumptions.
   const assumptions = result.assumptions.filter((a) => !a.startsWith("record lengths:"));
@@ -304,8 +341,10 @@ export function planJson(
     memory: result.memory,
     fits: result.fits,
     throughput: result.throughput,
+    speedInterval: result.speedInterval,
     calibration: {
       calibrated: result.calibrated,
+      source: result.constantsSource,
       runs: result.calibrationRuns,
       oomRuns: saved?.calibration.oomRuns ?? 0,
       createdAt: saved?.createdAt ?? null,

@@ -85,3 +85,19 @@ export {
 export type { ConstantsSource, ChosenConstants, RecipeClass, ShippedCalibration } from "./shipped.js";
 export { deviceOverheadFor, H200_DEVICE_OVERHEAD_BYTES } from "./device-overhead.js";
 export type { DeviceOverhead } from "./device-overhead.js";
+export {
+  recommend,
+  candidateSettings,
+  applySettings,
+  spaceFor,
+  settingsToConfig,
+  DEFAULT_SPACE,
+  DEFAULT_MARGIN_FRACTION,
+} from "./recommend.js";
+export type {
+  Candidate,
+  CandidateSettings,
+  RecommendSpace,
+  RecommendOptions,
+  Recommendation,
+} from "./recommend.js";

@@ -16,7 +16,8 @@ import { measuredFromRun, runGpu, type RunLike } from "./measured.js";
 import { fitSearch, planRun, type FitSearchResult, type PlanResult } from "./plan.js";
 import type { PlanInput } from "./types.js";
 import type { SavedCalibration } from "./calibrations.js";
-import { chooseConstants, recipeClass } from "./shipped.js";
+import { chooseConstants, recipeClass, type RecipeClass } from "./shipped.js";
+import { recommend, type Recommendation, type RecommendSpace } from "./recommend.js";
 
 export interface ConfigPlan {
   gpu: GpuEntry;
@@ -26,6 +27,8 @@ export interface ConfigPlan {
   result: PlanResult;
   /** `plan --fit` only. */
   fit: FitSearchResult | null;
+  /** `plan --fit` only: every recipe, padding, loss, checkpointing, optimizer, precision and batch that fits, fastest first. */
+  recommendation: Recommendation | null;
 }
 
 export interface PlanForConfigOptions {
@@ -37,6 +40,8 @@ export interface PlanForConfigOptions {
   user?: SavedCalibration | null;
   /** Host seconds per operation relative to the H200 machine's, for a transferred calibration. */
   hostSpeedFactor?: number;
+  /** The recommender's search space (default DEFAULT_SPACE, less what the GPU cannot run). */
+  space?: Partial<RecommendSpace>;
   /** Also search batch size × sequence length (`plan --fit`). */
   fit?: boolean;
 }
@@ -52,13 +57,15 @@ export async function planForConfig(
     lengthStats: lengths.stats,
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
   });
-  if (!opts.calibration) {
-    const chosen = chooseConstants({
+  const choose = (cls: RecipeClass) =>
+    chooseConstants({
       gpu: opts.gpu,
-      recipeClass: recipeClass(input),
+      recipeClass: cls,
       user: opts.user ?? null,
       ...(opts.hostSpeedFactor !== undefined ? { hostSpeedFactor: opts.hostSpeedFactor } : {}),
     });
+  if (!opts.calibration) {
+    const chosen = choose(recipeClass(input));
     input = {
       ...input,
       ...(chosen.calibration ? { calibration: chosen.calibration } : {}),
@@ -67,7 +74,20 @@ export async function planForConfig(
   }
   const result = planRun(input);
   result.assumptions.splice(1, 0, `record lengths: ${lengths.description}`);
-  return { gpu: opts.gpu, model, lengths, input, result, fit: opts.fit ? fitSearch(input) : null };
+  return {
+    gpu: opts.gpu,
+    model,
+    lengths,
+    input,
+    result,
+    fit: opts.fit ? fitSearch(input) : null,
+    recommendation: opts.fit
+      ? recommend(input, {
+          ...(opts.calibration ? {} : { constantsFor: choose }),
+          ...(opts.space ? { space: opts.space } : {}),
+        })
+      : null,
+  };
 }
 
 /** What the data stage stored with a run (store/runs.ts RunRecord.data); only the mean is read. */

@@ -16,6 +16,7 @@ import type {
   ConfigPlan,
   FitSearchResult,
   PlanInput,
+  Recommendation,
   PlannerConstants,
   SavedCalibration,
 } from "../../plan/index.js";
@@ -124,6 +125,7 @@ export function registerPlan(program: Command): void {
       else {
         const out = [renderPlan(plan, saved, path)];
         if (plan.fit) out.push("", renderFit(plan.fit, plan.input));
+        if (plan.recommendation) out.push("", renderRecommendation(plan.recommendation, plan.input));
         process.stdout.write(out.join("\n") + "\n");
       }
     });
@@ -314,6 +316,55 @@ export function renderFit(fit: FitSearchResult, input: PlanInput): string {
   return out.join("\n");
 }
 
+/** How many ranked candidates `plan --fit` prints (the JSON has them all). */
+export const RECOMMEND_ROWS = 12;
+
+export function renderRecommendation(rec: Recommendation, input: PlanInput, rows = RECOMMEND_ROWS): string {
+  const limit = `${formatBytes(rec.limitBytes)} (${rec.limitSource === "budget" ? "--vram-budget" : "the GPU's memory"})`;
+  const out = [
+    pc.bold(
+      `fastest configurations that fit under ${limit} with ${Math.round(rec.marginFraction * 100)}% to spare`,
+    ),
+    pc.dim(
+      `${rec.considered} planned (recipe × padding × loss × checkpointing × optimizer × precision × batch), ${rec.ranked.length} fit; ` +
+        `${input.method}, LoRA r=${input.lora.r}, seq ≤ ${input.seqLen} and grad-accum ${input.gradAccum} kept (batch changes the effective batch)`,
+    ),
+  ];
+  if (!rec.ranked.length) {
+    out.push(pc.red("nothing fits: try a smaller --seq-len, qlora, or a larger card"));
+    return out.join("\n");
+  }
+  out.push(
+    renderTable(
+      rec.ranked.slice(0, rows).map((c, i) => ({ c, i })),
+      [
+        { header: "#", value: ({ i }) => String(i + 1), align: "right" },
+        { header: "recipe", value: ({ c }) => c.settings.recipe },
+        { header: "padding", value: ({ c }) => c.settings.padding },
+        { header: "loss", value: ({ c }) => c.settings.loss },
+        { header: "ckpt", value: ({ c }) => (c.settings.gradCheckpointing ? "on" : "off") },
+        { header: "optimizer", value: ({ c }) => c.settings.optimizer },
+        { header: "precision", value: ({ c }) => c.settings.precision },
+        { header: "batch", value: ({ c }) => String(c.settings.batchSize), align: "right" },
+        { header: "device peak", value: ({ c }) => formatBytes(c.devicePeakBytes), align: "right" },
+        { header: "real tok/s", value: ({ c }) => formatNumber(c.realTokensPerSecond), align: "right" },
+        {
+          header: "interval",
+          value: ({ c }) =>
+            c.speedInterval
+              ? `${formatNumber(c.speedInterval.low)}–${formatNumber(c.speedInterval.high)}`
+              : "—",
+          align: "right",
+        },
+      ],
+    ),
+  );
+  const sources = [...new Set(rec.ranked.slice(0, rows).map((c) => c.constants))];
+  out.push(pc.dim(`constants: ${sources.join("; ")}`));
+  out.push(pc.dim("measure the top candidates on this GPU with `loraprof tune` (same flags)"));
+  return out.join("\n");
+}
+
 /** The JSON form: the planner's result plus what it was computed from (record lengths summarized). */
 export function planJson(
   plan: ConfigPlan,
@@ -354,6 +405,7 @@ export function planJson(
     constants: result.constants,
     assumptions: result.assumptions,
     ...(plan.fit ? { fit: plan.fit } : {}),
+    ...(plan.recommendation ? { recommendation: plan.recommendation } : {}),
   };
 }
 

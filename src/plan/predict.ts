@@ -42,6 +42,8 @@ export interface PlanForConfigOptions {
   hostSpeedFactor?: number;
   /** The recommender's search space (default DEFAULT_SPACE, less what the GPU cannot run). */
   space?: Partial<RecommendSpace>;
+  /** Rank every candidate of the space, fitting or not. */
+  includeUnfit?: boolean;
   /** Also search batch size × sequence length (`plan --fit`). */
   fit?: boolean;
 }
@@ -85,6 +87,7 @@ export async function planForConfig(
       ? recommend(input, {
           ...(opts.calibration ? {} : { constantsFor: choose }),
           ...(opts.space ? { space: opts.space } : {}),
+          ...(opts.includeUnfit ? { includeUnfit: true } : {}),
         })
       : null,
   };

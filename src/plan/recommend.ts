@@ -72,6 +72,8 @@ export const DEFAULT_MARGIN_FRACTION = 0.05;
 export interface RecommendOptions {
   space?: Partial<RecommendSpace>;
   marginFraction?: number;
+  /** Rank every candidate, fitting or not (an exhaustive sweep's list). */
+  includeUnfit?: boolean;
   /** Constants per recipe class (shipped, transferred or the user's); absent: the input's own. */
   constantsFor?: (cls: RecipeClass) => ChosenConstants;
 }
@@ -81,7 +83,7 @@ export interface Recommendation {
   limitSource: "budget" | "gpu";
   marginFraction: number;
   considered: number;
-  /** Candidates that fit with the margin, fastest first. */
+  /** Candidates that fit with the margin (every one with includeUnfit), fastest first. */
   ranked: Candidate[];
   /** How many did not fit (or fit without the margin). */
   rejected: number;
@@ -184,7 +186,7 @@ export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recomm
     });
   }
   const ranked = all
-    .filter((c) => c.fitsWithMargin)
+    .filter((c) => c.fitsWithMargin || opts.includeUnfit === true)
     .sort(
       (a, b) =>
         (b.realTokensPerSecond ?? b.settings.batchSize) - (a.realTokensPerSecond ?? a.settings.batchSize) ||
@@ -196,7 +198,7 @@ export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recomm
     marginFraction,
     considered: all.length,
     ranked,
-    rejected: all.length - ranked.length,
+    rejected: all.filter((c) => !c.fitsWithMargin).length,
   };
 }
 

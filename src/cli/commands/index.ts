@@ -6,6 +6,7 @@ import { registerReport } from "./report.js";
 import { registerStudy } from "./study.js";
 import { registerSweep } from "./sweep.js";
 import { registerTelemetry } from "./telemetry.js";
+import { registerTune } from "./tune.js";
 import { registerUi } from "./ui.js";
 
 /** Commands beyond the core run loop. */
@@ -14,6 +15,7 @@ export function registerExtraCommands(program: Command): void {
   registerModels(program);
   registerPlan(program);
   registerSweep(program);
+  registerTune(program);
   registerStudy(program);
   registerReport(program);
   registerTelemetry(program);

@@ -94,8 +94,11 @@ function probeConfig(changes) {
   return { ...out, cudaAllocator: "default" };
 }
 
-/** Every run in the result files of `dir` (files in `skip` left out), as stored-run-like objects. */
-export function readResultRuns(dir, skip = []) {
+/** Result files no calibration or in-sample figure may use: the holdout runs (bench/plan-holdout.mjs) and the accuracy report. */
+export const notForFitting = (file) => file === "plan-accuracy.json" || file.startsWith("h200-plan-holdout");
+
+/** Every run in the result files of `dir` (files for which `skip` is true left out), as stored-run-like objects. */
+export function readResultRuns(dir, skip = notForFitting) {
   const runs = [];
   const excluded = [];
   const seen = new Set();
@@ -105,7 +108,7 @@ export function readResultRuns(dir, skip = []) {
     runs.push(r);
   };
   for (const file of readdirSync(dir)
-    .filter((f) => f.endsWith(".json") && !skip.includes(f))
+    .filter((f) => f.endsWith(".json") && !skip(f))
     .sort()) {
     const doc = JSON.parse(readFileSync(join(dir, file), "utf8"));
     const fileGpu = doc?.environment?.gpu ?? (typeof doc?.gpu === "string" ? doc.gpu : null);

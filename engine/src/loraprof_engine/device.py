@@ -71,7 +71,10 @@ def configure_allocator(
     if mode != "expandable":
         return {"settings": None, "source": "pytorch-default"}
     env["PYTORCH_CUDA_ALLOC_CONF"] = EXPANDABLE_SEGMENTS
-    setter = apply if apply is not None else getattr(torch.cuda.memory, "_set_allocator_settings", None)
+    # torch ≥ 2.9: the accelerator-wide setter (the CUDA one warns it is deprecated); older: the CUDA one.
+    setter = apply or getattr(torch._C, "_accelerator_setAllocatorSettings", None)
+    if setter is None:
+        setter = getattr(torch.cuda.memory, "_set_allocator_settings", None)
     if setter is not None:
         setter(EXPANDABLE_SEGMENTS)
     return {"settings": EXPANDABLE_SEGMENTS, "source": "runspec"}

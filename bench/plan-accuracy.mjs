@@ -140,7 +140,13 @@ for (const file of holdoutFiles) {
       file,
       status: h.result.status,
       constants: chosen.source.label,
+      cudaAllocator: it.measuredRun.input.cudaAllocator,
       measured: m,
+      // What the allocator mode decides: reserved over allocated (the expandable-segments A/B pair).
+      reservedOverAllocated:
+        h.result.metrics?.peakReservedBytes && h.result.metrics?.peakAllocatedBytes
+          ? h.result.metrics.peakReservedBytes / h.result.metrics.peakAllocatedBytes - 1
+          : null,
       predictedBeforeRun: h.prediction,
       predictedNow: now.predicted,
       relativeError: {
@@ -295,7 +301,7 @@ if (holdoutRows.length) {
   );
   for (const r of holdoutRows) {
     console.log(
-      `  ${r.name.padEnd(36)} ${r.status.padEnd(9)} device ${gib(r.measured.devicePeakBytes)} GiB: before ${pct(r.relativeError.beforeRun.devicePeakBytes)}, now ${pct(r.relativeError.now.devicePeakBytes)} | tok/s ${tps(r.measured.realTokensPerSecond)}: before ${pct(r.relativeError.beforeRun.realTokensPerSecond)}, now ${pct(r.relativeError.now.realTokensPerSecond)}${r.insideInterval === null ? "" : r.insideInterval ? " (inside its interval)" : " (OUTSIDE its interval)"}`,
+      `  ${r.name.padEnd(36)} ${r.status.padEnd(9)} ${r.cudaAllocator} reserve ${pct(r.reservedOverAllocated)}; device ${gib(r.measured.devicePeakBytes)} GiB: before ${pct(r.relativeError.beforeRun.devicePeakBytes)}, now ${pct(r.relativeError.now.devicePeakBytes)} | tok/s ${tps(r.measured.realTokensPerSecond)}: before ${pct(r.relativeError.beforeRun.realTokensPerSecond)}, now ${pct(r.relativeError.now.realTokensPerSecond)}${r.insideInterval === null ? "" : r.insideInterval ? " (inside its interval)" : " (OUTSIDE its interval)"}`,
     );
   }
 } else

@@ -165,6 +165,25 @@ export const HOLDOUT = [
     ],
   },
   {
+    // Paired with the next one: the same run with expandable segments (the engine's default) and
+    // with PyTorch's default allocator, for the reserve each leaves over the allocated peak.
+    name: "3b-lora-longest-expandable",
+    flags: [
+      ...q3,
+      "--method",
+      "lora",
+      "--precision",
+      "bf16",
+      "--batch-size",
+      "4",
+      "--seq-len",
+      "2048",
+      "--optimizer",
+      "adamw_torch",
+      "--grad-checkpointing",
+    ],
+  },
+  {
     name: "3b-lora-longest-default-allocator",
     flags: [
       ...q3,

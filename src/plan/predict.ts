@@ -295,14 +295,19 @@ export async function calibrateFromRuns(
       ],
     });
   }
-  const calibration = calibrate(measured);
+  // The fit refines what `plan` used before it: the shipped calibration of this GPU, or the H200's
+  // transferred (its constants are the starting point and the centre of the prior), so a handful of
+  // runs moves only what they measure.
+  const start = chooseConstants({ gpu, recipeClass: "reference", user: null }).calibration?.constants;
+  const fitOptions = start ? { start } : {};
+  const calibration = calibrate(measured, fitOptions);
   const withMeasurements = measured.filter((r) => !r.measured.oom).length;
   let heldOut: CalibrateFromRunsResult["heldOut"] = null;
   if (withMeasurements >= 3) {
     const loo = measured.length <= 12;
     heldOut = {
       method: loo ? "leave-one-out" : "10-fold (runs dealt round-robin)",
-      validation: crossValidate(measured, loo ? undefined : (_, i) => String(i % 10)),
+      validation: crossValidate(measured, loo ? undefined : (_, i) => String(i % 10), fitOptions),
     };
   }
   return { gpu, calibration, used, skipped, heldOut };

@@ -223,7 +223,7 @@ export const HOLDOUT = [
   },
 ];
 
-/** tune vs exhaustive: one small space under an 8 GiB budget on the 0.5B model (12 configurations). */
+/** tune vs exhaustive: one small space under an 8 GiB budget on the 0.5B model (16 configurations: 3 paddings + the fast recipe, × 4 batch sizes). */
 const TUNE_BASE = [
   ...q05,
   "--method",
@@ -245,7 +245,7 @@ const TUNE_SPACE = [
   "--recipes",
   "reference,fast",
   "--paddings",
-  "longest,packed",
+  "longest,max_length,packed",
   "--losses",
   "chunked",
   "--checkpointing",
@@ -270,6 +270,7 @@ const doc = {
 const save = () => writeFileSync(args.out, JSON.stringify(doc, null, 2) + "\n");
 
 function pick(plan) {
+  if (!plan.memory) return { error: plan.error ?? plan };
   return {
     devicePeakBytes: plan.memory.devicePeakBytes,
     allocatorPeakBytes: plan.memory.allocatorPeakBytes,
@@ -304,7 +305,7 @@ if (args.part === "all" || args.part === "holdout") {
         cli,
         ["run", ...c.flags, ...COMMON, "--label", `holdout-${c.name}`, "--json", "--quiet"],
         {
-          timeout: Math.max(30, left() - 10) * 1000,
+          timeout: Math.floor(Math.max(30, left() - 10) * 1000),
           killSignal: "SIGINT",
         },
       );
@@ -315,7 +316,7 @@ if (args.part === "all" || args.part === "holdout") {
     save();
     const m = entry.result?.metrics ?? {};
     console.log(
-      `${c.name}: ${entry.result?.status ?? "error"}; device peak predicted ${(prediction.devicePeakBytes / 2 ** 30).toFixed(2)} GiB, measured ${m.peakDeviceBytes ? (m.peakDeviceBytes / 2 ** 30).toFixed(2) : "—"}; tok/s predicted ${prediction.realTokensPerSecond?.toFixed(0)}, measured ${m.realTokensPerSecond?.toFixed(0) ?? "—"} (${left().toFixed(0)} s left)`,
+      `${c.name}: ${entry.result?.status ?? "error"}; device peak predicted ${prediction.devicePeakBytes ? (prediction.devicePeakBytes / 2 ** 30).toFixed(2) : "—"} GiB, measured ${m.peakDeviceBytes ? (m.peakDeviceBytes / 2 ** 30).toFixed(2) : "—"}; tok/s predicted ${prediction.realTokensPerSecond?.toFixed(0)}, measured ${m.realTokensPerSecond?.toFixed(0) ?? "—"} (${left().toFixed(0)} s left)`,
     );
   }
 }
@@ -341,7 +342,7 @@ if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
           ...extra,
         ],
         {
-          timeout: Math.max(30, left() - 5) * 1000,
+          timeout: Math.floor(Math.max(30, left() - 5) * 1000),
           killSignal: "SIGINT",
         },
       );

@@ -3,7 +3,7 @@
 # bench/results/ as h200-plan-holdout-holdout.json and h200-plan-holdout-tune.json; bench/plan-accuracy.mjs
 # reads both):
 #   bash bench/gpu/plan-holdout.sh holdout   # 9 configurations: plan --json first, then run --json
-#   bash bench/gpu/plan-holdout.sh tune      # tune --top 2 vs tune --all over one 12-configuration space
+#   bash bench/gpu/plan-holdout.sh tune      # tune --top 2 vs tune --all over one 16-configuration space
 # Build .carry first (scripts/make-carry.sh) and pass carry [".carry"] to the device tool.
 source bench/gpu/env.sh
 START=$(date +%s)

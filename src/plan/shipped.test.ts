@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { estimateMemory } from "./memory.js";
+import {
+  estimateMemory,
+  fusedLossChunkRows,
+  layerActivationBytesPerToken,
+  memoryComponents,
+} from "./memory.js";
 import { DEFAULT_CONSTANTS } from "./constants.js";
 import { planRun } from "./plan.js";
 import {
@@ -89,5 +94,28 @@ describe("reserved memory by allocator mode", () => {
     expect(reserve(expandable)).toBeCloseTo(k.expandableFragmentation, 10);
     expect(reserve(fixed)).toBeCloseTo(k.allocatorFragmentation, 10);
     expect(reserve(longest)).toBeCloseTo(k.allocatorFragmentation + k.variableShapeFragmentation, 10);
+  });
+});
+
+describe("the fast recipe's memory", () => {
+  it("holds one Liger chunk of rows at the fused loss, sized so rows × vocab ≈ tokens × hidden", () => {
+    // Qwen2.5-1.5B: vocab 151936, hidden 1536 → cdiv = 99; 4096 tokens → 42 rows → 64 (power of two).
+    expect(fusedLossChunkRows(4096, 151936, 1536)).toBe(64);
+    expect(fusedLossChunkRows(8, 151936, 1536)).toBe(1);
+    expect(fusedLossChunkRows(100, 1000, 1000)).toBe(100); // never more rows than tokens
+    const full = memoryComponents(qloraInput({ padding: "packed", lossImplementation: "chunked" }));
+    const fused = memoryComponents(qloraInput({ padding: "packed", lossImplementation: "fused" }));
+    expect(fused.lossElements).toBeLessThan(full.lossElements / 10);
+  });
+
+  it("saves one copy of each layer input for all its adapters with fused LoRA", () => {
+    const arch = qloraInput().model;
+    const a = "architecture" in arch ? arch.architecture : arch;
+    const opts = { computeBytes: 2, loraR: 16, loraDropout: 0, targetModules: "all-linear" as const };
+    const peft = layerActivationBytesPerToken(a, opts);
+    const fused = layerActivationBytesPerToken(a, { ...opts, fusedLora: true });
+    expect(fused.loraInputs).toBeLessThan(peft.loraInputs);
+    // q/k/v share the attention-norm output, gate/up the MLP-norm output: 4 distinct inputs.
+    expect(fused.loraInputs).toBe(2 * (2 * a.hiddenSize + a.numHeads * a.headDim + a.intermediateSize));
   });
 });

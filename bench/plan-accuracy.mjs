@@ -23,25 +23,26 @@
  * and leave-one-shape-out (runs grouped by batch × seq × precision × checkpointing; a shape's runs
  * predicted by a calibration on the other shapes: repeats of one shape cannot vouch for each other).
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import {
+  DEFAULT_DATA_DIRS,
+  measuredItems,
+  notForFitting,
+  readResultRuns,
+  root,
+} from "./lib/measured-runs.mjs";
 
-const root = resolve(fileURLToPath(import.meta.url), "../..");
 const dist = (p) => import(join(root, "dist", p));
 const plan = await dist("plan/index.js");
-const { loadRunConfig } = await dist("config/load.js");
-const { RUN_FLAGS, flagsToOverrides } = await dist("cli/flags.js");
-const { findGpu } = await dist("catalog/gpus.js");
-const { cacheDir } = await dist("util/paths.js");
 
 const { values: args } = parseArgs({
   options: {
     results: { type: "string", default: join(root, "bench", "results") },
     db: { type: "string" },
-    "data-dir": { type: "string", multiple: true, default: [resolve(root, "../shared/data/alpaca")] },
+    "data-dir": { type: "string", multiple: true, default: DEFAULT_DATA_DIRS },
     out: { type: "string", default: join(root, "bench", "results", "plan-accuracy.json") },
     budget: { type: "string", default: "8GiB" },
   },
@@ -56,169 +57,25 @@ const BUDGET = (() => {
 
 // ---- collecting runs ---------------------------------------------------------------------------
 
-const camel = (f) => f.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-const FLAG_KIND = new Map(RUN_FLAGS.map((f) => [f.flag, f.kind]));
-
-/** `loraprof run --preset x --no-grad-checkpointing ...` → commander-like options for flagsToOverrides. */
-function optsFromArgs(tokens) {
-  const opts = {};
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i];
-    if (!t.startsWith("--")) continue;
-    const name = t.slice(2);
-    if (name.startsWith("no-") && FLAG_KIND.get(name.slice(3)) === "bool") opts[camel(name.slice(3))] = false;
-    else if (FLAG_KIND.get(name) === "bool") opts[camel(name)] = true;
-    else if (FLAG_KIND.has(name)) opts[camel(name)] = tokens[++i];
-    else if (name === "config") opts.config = tokens[++i];
-    // --json, --quiet, --no-telemetry, --db, --label values etc. do not change the config
-  }
-  return opts;
-}
-
-function configFromArgs(tokens) {
-  const opts = optsFromArgs(tokens);
-  return loadRunConfig({ overrides: flagsToOverrides(opts) });
-}
-
-const runs = [];
-const excluded = [];
-const seen = new Set();
-function addRun(r) {
-  if (r.id && seen.has(r.id)) return;
-  if (r.id) seen.add(r.id);
-  runs.push(r);
-}
-
-for (const file of readdirSync(args.results)
-  .filter((f) => f.endsWith(".json") && f !== OUT_NAME)
-  .sort()) {
-  const doc = JSON.parse(readFileSync(join(args.results, file), "utf8"));
-  const fileGpu = doc?.environment?.gpu ?? null;
-  const fileArgs = typeof doc?.command === "string" ? doc.command.split(/\s+/) : [];
-  const afterDashes = fileArgs.includes("--") ? fileArgs.slice(fileArgs.indexOf("--") + 1) : [];
-  const visit = (node, name) => {
-    if (Array.isArray(node)) return node.forEach((x, i) => visit(x, `${name}[${i}]`));
-    if (!node || typeof node !== "object") return;
-    const label = node.name ?? node.preset ?? name;
-    if (node.result && typeof node.result === "object" && node.result.config) {
-      addRun({ ...node.result, name: label, file });
-      return;
-    }
-    if (typeof node.command === "string" && node.command.startsWith("loraprof run") && node.status) {
-      addRun({
-        id: null,
-        name: label,
-        file,
-        status: node.status,
-        config: configFromArgs(node.command.split(/\s+/).slice(2)),
-        environment: fileGpu ? { device: { kind: "cuda", name: fileGpu } } : null,
-        metrics: null,
-        error: node.status === "oom" ? { kind: "oom" } : null,
-        note: node.note ?? null,
-      });
-      return;
-    }
-    if (node.engine && node.preset) {
-      addRun({
-        id: node.engineRunId ?? null,
-        name: `${node.preset} (${file.replace(/\.json$/, "")})`,
-        file,
-        status: "completed",
-        config: configFromArgs(["--preset", node.preset, ...afterDashes]),
-        environment: fileGpu ? { device: { kind: "cuda", name: fileGpu } } : null,
-        // Only allocator peaks and rates were kept for these rows: no device peak.
-        metrics: node.engine,
-      });
-      if (node.trainer)
-        excluded.push({
-          name: `${node.preset} trainer (${file})`,
-          reason: "HF Trainer run, not loraprof's engine",
-        });
-      return;
-    }
-    for (const [k, v] of Object.entries(node)) if (k !== "environment") visit(v, k);
-  };
-  visit(doc, file);
-}
-
+const { runs, excluded } = readResultRuns(args.results, (f) => notForFitting(f) || f === OUT_NAME);
 if (args.db) {
   const { openStore } = await dist("store/db.js");
   const { listRuns } = await dist("store/runs.js");
   const db = openStore(args.db);
   for (const r of listRuns(db)) {
     if (r.status !== "completed" && r.status !== "oom") continue;
-    addRun({ ...r, name: r.label ?? r.id, file: args.db });
+    runs.push({ ...r, name: r.label ?? r.id, file: args.db });
   }
   db.close();
 }
 
 // ---- predicting ------------------------------------------------------------------------------
 
-function localDataset(config) {
-  const d = config.dataset;
-  if (d === "synthetic" || d === "alpaca" || existsSync(d)) return config;
-  for (const dir of args["data-dir"]) {
-    const p = join(dir, basename(d));
-    if (existsSync(p)) return { ...config, dataset: p };
-  }
-  return null;
-}
-
-const items = [];
-const lengthMemo = new Map();
-for (const r of runs) {
-  const gpu = plan.runGpu(r) ?? (r.environment?.device?.name ? findGpu(r.environment.device.name) : null);
-  if (!gpu) {
-    excluded.push({ name: r.name, reason: "not a catalogued GPU run" });
-    continue;
-  }
-  const measured = plan.measuredFromRun(r);
-  if (!measured) {
-    excluded.push({ name: r.name, reason: `status ${r.status}` });
-    continue;
-  }
-  const config = localDataset(r.config);
-  if (!config) {
-    excluded.push({ name: r.name, reason: `dataset ${r.config.dataset} not found here` });
-    continue;
-  }
-  const model = plan.planModel(config);
-  const key = JSON.stringify([
-    config.dataset,
-    config.subset,
-    config.subsetMode,
-    config.seed,
-    config.template,
-    model.tokenizer,
-    config.syntheticRecords,
-  ]);
-  if (!lengthMemo.has(key))
-    lengthMemo.set(key, await plan.datasetLengths(config, model, { cacheDir: cacheDir() }));
-  const lengths = lengthMemo.get(key);
-  const input = plan.planInputFromConfig(config, { gpu, lengthStats: lengths.stats });
-  const budgeted = input.vramBudgetBytes !== null;
-  // Fit/OOM under the budget: a budget run's own outcome when it ran under this budget, else
-  // whether its NVML device peak stayed within it; unknown without either.
-  const fitsBudget =
-    budgeted && input.vramBudgetBytes === BUDGET
-      ? !measured.oom
-      : measured.devicePeakBytes !== null
-        ? measured.devicePeakBytes <= BUDGET
-        : measured.oom && !budgeted
-          ? false
-          : null;
-  items.push({
-    run: r,
-    gpu,
-    lengths,
-    measuredRun: { input, measured },
-    budgetRun:
-      fitsBudget === null
-        ? null
-        : { input: { ...input, vramBudgetBytes: BUDGET }, measured: { ...measured, oom: !fitsBudget } },
-    shape: `b${input.batchSize}×s${input.seqLen} ${input.precision}${input.gradCheckpointing ? "" : " no-ckpt"} ${input.method}`,
-  });
-}
+const { items, excluded: notPlanned } = await measuredItems(runs, {
+  dataDirs: args["data-dir"],
+  budgetBytes: BUDGET,
+});
+excluded.push(...notPlanned);
 
 const measuredRuns = items.map((i) => i.measuredRun);
 const uncal = plan.evaluatePredictions(measuredRuns);
@@ -242,6 +99,73 @@ function classify(calFor) {
 const budgetUncal = classify(() => null);
 const budgetLoo = classify((i) => loo.calibrations[i] ?? undefined);
 const budgetShape = classify((i) => shapeOut.calibrations[i] ?? undefined);
+
+// ---- the shipped calibration, as a new user gets it (no calibration of their own) ---------------
+
+/** The constants `loraprof plan` uses for a run of this GPU and recipe class with no user calibration. */
+const shippedFor = (it) => plan.chooseConstants({ gpu: it.gpu, recipeClass: it.recipeClass, user: null });
+const shippedEval = plan.summarizePredictions(
+  items.map((it) => plan.evaluatePredictions([it.measuredRun], shippedFor(it).calibration).perRun[0]),
+);
+
+// ---- holdout: runs no calibration saw (bench/plan-holdout.mjs on a GPU) -------------------------
+
+const holdoutFiles = readdirSync(args.results)
+  .filter((f) => f.startsWith("h200-plan-holdout") && f.endsWith(".json"))
+  .sort();
+const holdoutRows = [];
+const holdoutPerRun = [];
+const holdoutBudget = [];
+let tuneSummary = null;
+for (const file of holdoutFiles) {
+  const doc = JSON.parse(readFileSync(join(args.results, file), "utf8"));
+  if (doc.tune?.summary) tuneSummary = { file, ...doc.tune.summary, flags: doc.tune.flags };
+  for (const h of doc.holdout ?? []) {
+    if (!h.result?.config) continue;
+    const { items: got } = await measuredItems([{ ...h.result, name: h.name, file }], {
+      dataDirs: args["data-dir"],
+      budgetBytes: BUDGET,
+    });
+    const it = got[0];
+    if (!it) continue;
+    const chosen = shippedFor(it);
+    const now = plan.evaluatePredictions([it.measuredRun], chosen.calibration).perRun[0];
+    holdoutPerRun.push(now);
+    if (it.budgetRun)
+      holdoutBudget.push(plan.evaluatePredictions([it.budgetRun], chosen.calibration).perRun[0]);
+    const m = it.measuredRun.measured;
+    const rel = (pred, meas) => (pred != null && meas ? (pred - meas) / meas : null);
+    holdoutRows.push({
+      name: h.name,
+      file,
+      status: h.result.status,
+      constants: chosen.source.label,
+      cudaAllocator: it.measuredRun.input.cudaAllocator,
+      measured: m,
+      // What the allocator mode decides: reserved over allocated (the expandable-segments A/B pair).
+      reservedOverAllocated:
+        h.result.metrics?.peakReservedBytes && h.result.metrics?.peakAllocatedBytes
+          ? h.result.metrics.peakReservedBytes / h.result.metrics.peakAllocatedBytes - 1
+          : null,
+      predictedBeforeRun: h.prediction,
+      predictedNow: now.predicted,
+      relativeError: {
+        beforeRun: {
+          devicePeakBytes: rel(h.prediction?.devicePeakBytes, m.devicePeakBytes),
+          realTokensPerSecond: rel(h.prediction?.realTokensPerSecond, m.realTokensPerSecond),
+        },
+        now: now.relativeError,
+      },
+      insideInterval:
+        m.realTokensPerSecond && h.prediction?.speedInterval
+          ? m.realTokensPerSecond >= h.prediction.speedInterval.low &&
+            m.realTokensPerSecond <= h.prediction.speedInterval.high
+          : null,
+    });
+  }
+}
+const holdoutEval = holdoutPerRun.length ? plan.summarizePredictions(holdoutPerRun) : null;
+const holdoutBudgetEval = holdoutBudget.length ? plan.summarizePredictions(holdoutBudget).fitAccuracy : null;
 
 // ---- output ----------------------------------------------------------------------------------
 
@@ -346,12 +270,20 @@ const figures = {
     fitAccuracyBudget: budgetShape.summary,
   },
   inSample: { ...full.error, runs: full.runs, oomRuns: full.oomRuns ?? 0 },
+  shippedInSample: {
+    ...summary(shippedEval),
+    fitAccuracy: shippedEval.fitAccuracy,
+  },
+  holdoutShipped: holdoutEval
+    ? { ...summary(holdoutEval), fitAccuracy: holdoutEval.fitAccuracy, fitAccuracyBudget: holdoutBudgetEval }
+    : null,
 };
 const s = (e) =>
   e ? `median ${e.medianAbsPct.toFixed(1)}%, max ${e.maxAbsPct.toFixed(1)}% (${e.runs} runs)` : "—";
 const acc = (a) => (a ? `${a.correct}/${a.runs} (${(a.accuracy * 100).toFixed(0)}%)` : "—");
 console.log("");
 for (const [k, v] of Object.entries(figures)) {
+  if (!v) continue;
   console.log(
     `${k.padEnd(17)} device peak ${s(v.devicePeakBytes)} | real tokens/s ${s(v.realTokensPerSecond)}` +
       (v.fitAccuracyBudget !== undefined ? ` | fit/OOM ≤${args.budget} ${acc(v.fitAccuracyBudget)}` : ""),
@@ -363,6 +295,24 @@ console.log(
 );
 console.log(`fits: ${fitSeconds.toFixed(1)} s for ${1 + measuredRuns.length + shapeOut.groups} calibrations`);
 if (excluded.length) console.log(`left out: ${excluded.map((e) => `${e.name} (${e.reason})`).join("; ")}`);
+if (holdoutRows.length) {
+  console.log(
+    `\nholdout (${holdoutFiles.join(", ")}): prediction made before each run vs the measurement, and the planner now (shipped calibration)`,
+  );
+  for (const r of holdoutRows) {
+    console.log(
+      `  ${r.name.padEnd(36)} ${r.status.padEnd(9)} ${r.cudaAllocator} reserve ${pct(r.reservedOverAllocated)}; device ${gib(r.measured.devicePeakBytes)} GiB: before ${pct(r.relativeError.beforeRun.devicePeakBytes)}, now ${pct(r.relativeError.now.devicePeakBytes)} | tok/s ${tps(r.measured.realTokensPerSecond)}: before ${pct(r.relativeError.beforeRun.realTokensPerSecond)}, now ${pct(r.relativeError.now.realTokensPerSecond)}${r.insideInterval === null ? "" : r.insideInterval ? " (inside its interval)" : " (OUTSIDE its interval)"}`,
+    );
+  }
+} else
+  console.log(
+    "\nholdout: no bench/results/h200-plan-holdout*.json yet (bash bench/gpu/plan-holdout.sh on an H200)",
+  );
+if (tuneSummary) {
+  console.log(
+    `tune vs exhaustive: winner ${tps(tuneSummary.tuneWinnerRealTokensPerSecond)} vs best ${tps(tuneSummary.exhaustiveBestRealTokensPerSecond)} real tokens/s (${tuneSummary.withinPct?.toFixed(1)}% below), time ${((tuneSummary.timeRatio ?? NaN) * 100).toFixed(0)}% of the sweep's`,
+  );
+}
 
 const sources = [...new Set(items.map((i) => i.run.file))];
 const envs = sources
@@ -386,6 +336,10 @@ writeFileSync(
           "runs grouped by batch × seq × precision × checkpointing × method; each group predicted by a calibration fitted on the other groups",
         inSample:
           "one calibration on every run, errors on the same runs (what `loraprof plan calibrate` saves; not a held-out figure)",
+        shippedInSample:
+          "the shipped calibration (src/plan/shipped/h200.json, per recipe class) on the runs it was fitted to: what a new user's plan gets, in sample",
+        holdoutShipped:
+          "runs of bench/results/h200-plan-holdout*.json (never fitted to), predicted with the shipped calibration and no user calibration; budget: 8 GiB fit/OOM with the same constants",
         budget: `fit/OOM under ${args.budget}: measured = the run's status when it ran under --vram-budget ${args.budget}, else NVML device peak ≤ ${args.budget}; predicted = predicted device peak ≤ ${args.budget}`,
         lengths:
           "each run's dataset tokenized with its subset and template (the H200 runs' dataset: ../shared/data/alpaca/alpaca_random_9k.json, first 5000 records)",
@@ -393,7 +347,8 @@ writeFileSync(
       targets: {
         devicePeakMedianPct: 5,
         devicePeakMaxPct: 10,
-        realTokensPerSecondMedianPct: 15,
+        realTokensPerSecondMedianPct: 20,
+        realTokensPerSecondMaxPct: 40,
         fitAccuracy: 0.95,
       },
       figures,
@@ -404,6 +359,7 @@ writeFileSync(
         oomRuns: full.oomRuns ?? 0,
       },
       runs: rows,
+      holdout: { files: holdoutFiles, runs: holdoutRows, tune: tuneSummary },
       excluded,
     },
     null,

@@ -50,6 +50,12 @@ const COMMON = [
 ];
 const q05 = ["--model", "qwen2.5-0.5b-instruct"];
 const q3 = ["--model", "qwen2.5-3b-instruct"];
+// The allocator pair below: one 3B bf16 LoRA run, `longest` rows, under either allocator setting.
+const lora3bLongest = [
+  ...q3,
+  ...["--method", "lora", "--precision", "bf16", "--batch-size", "4", "--seq-len", "2048"],
+  ...["--optimizer", "adamw_torch", "--grad-checkpointing"],
+];
 /** Never used to fit anything: new model sizes, shapes and the expandable-segments allocator. */
 export const HOLDOUT = [
   {
@@ -168,39 +174,11 @@ export const HOLDOUT = [
     // Paired with the next one: the same run with expandable segments (the engine's default) and
     // with PyTorch's default allocator, for the reserve each leaves over the allocated peak.
     name: "3b-lora-longest-expandable",
-    flags: [
-      ...q3,
-      "--method",
-      "lora",
-      "--precision",
-      "bf16",
-      "--batch-size",
-      "4",
-      "--seq-len",
-      "2048",
-      "--optimizer",
-      "adamw_torch",
-      "--grad-checkpointing",
-    ],
+    flags: lora3bLongest,
   },
   {
     name: "3b-lora-longest-default-allocator",
-    flags: [
-      ...q3,
-      "--method",
-      "lora",
-      "--precision",
-      "bf16",
-      "--batch-size",
-      "4",
-      "--seq-len",
-      "2048",
-      "--optimizer",
-      "adamw_torch",
-      "--grad-checkpointing",
-      "--cuda-allocator",
-      "default",
-    ],
+    flags: [...lora3bLongest, "--cuda-allocator", "default"],
   },
   {
     name: "3b-qlora-8gib-oom",

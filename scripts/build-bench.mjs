@@ -16,13 +16,15 @@ export const BENCHES = {
   "baseline.ts": "baseline.mjs",
   "engine-start.ts": "engine-start.mjs",
   "plan-accuracy.ts": "plan-accuracy.mjs",
+  "plan-holdout.ts": "plan-holdout.mjs",
+  "ship-calibration.ts": "ship-calibration.mjs",
   "sampler-overhead.ts": "sampler-overhead.mjs",
   "tokenize.ts": "tokenize.mjs",
   "ui-overhead.ts": "ui-overhead.mjs",
   "peers/compare.ts": "peers-compare.mjs",
 };
 /** The ones bench/gpu/*.sh run on a GPU host: they call the CLI and import no npm package. */
-export const GPU_BENCHES = ["baseline.ts", "sampler-overhead.ts", "peers/compare.ts"];
+export const GPU_BENCHES = ["baseline.ts", "sampler-overhead.ts", "peers/compare.ts", "plan-holdout.ts"];
 
 const OPTIONS = {
   bundle: true,
@@ -44,7 +46,7 @@ export async function buildBench(outDir, entries = Object.keys(BENCHES)) {
   }
   // The tokenizer's worker threads (src/data/encode.ts) load it from beside the bundle (plan-accuracy
   // tokenizes datasets); without it the data stage runs on one thread.
-  if (entries.includes("plan-accuracy.ts"))
+  if (entries.some((e) => e === "plan-accuracy.ts" || e === "ship-calibration.ts"))
     await build({
       ...OPTIONS,
       entryPoints: [join(root, "src/data/encode-worker.ts")],

@@ -47,3 +47,10 @@ export function repoRoot(): string {
     dir = up;
   }
 }
+
+/**
+ * A JSON document walked by shape (result files, stored runs): the planner benchmarks read many
+ * generations of result files whose shapes are checked where they are used, not declared.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;

@@ -123,6 +123,7 @@ def make_spec(tmp: Path, shard_dir: Path, **sections: dict[str, Any]) -> dict[st
         },
         "device": "cpu",
         "vramBudgetBytes": None,
+        "cudaAllocator": "expandable",
         "telemetry": {"energy": True},
     }
     for name, values in sections.items():

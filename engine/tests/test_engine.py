@@ -119,6 +119,7 @@ def test_cpu_runs_report_null_gpu_figures_with_reasons(full_run: tuple) -> None:
         assert summary[key]["value"] is None and "CPU" in summary[key]["reason"]
     hello = full_run[1][0]
     assert hello["device"]["kind"] == "cpu" and hello["libraries"]["torch"]
+    assert hello["allocator"] == {"settings": None, "source": "cpu"}
 
 
 def test_the_loaded_event_says_what_was_loaded(full_run: tuple) -> None:

@@ -22,6 +22,7 @@ from loraprof_engine.spec import (
     ModelSpec,
     OptimizerSpec,
     QuantSpec,
+    RunSpec,
     TrainSpec,
     parse_runspec,
 )
@@ -32,6 +33,7 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schema" / "runspec.schema.j
 
 # Where each dataclass sits in the RunSpec.
 SECTIONS: dict[type, tuple[str, ...]] = {
+    RunSpec: (),
     ModelSpec: ("model",),
     Architecture: ("model", "architecture"),
     DataSpec: ("data",),

@@ -136,6 +136,12 @@ export const RUN_FLAGS: FlagDef[] = [
       "replay the decoder's forward and backward as CUDA graphs (packed, GPU; fast recipe default)",
   },
   { flag: "precision", field: "precision", kind: "string", description: "auto|fp32|fp16|bf16" },
+  {
+    flag: "cuda-allocator",
+    field: "cudaAllocator",
+    kind: "string",
+    description: "expandable|default (PyTorch's caching allocator; default expandable segments)",
+  },
   { flag: "method", field: "method", kind: "string", description: "lora|qlora" },
   { flag: "lora-r", field: "lora.r", kind: "int", description: "LoRA rank (default 16)" },
   { flag: "lora-alpha", field: "lora.alpha", kind: "number", description: "LoRA alpha (default 32)" },

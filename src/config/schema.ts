@@ -20,6 +20,7 @@ import {
   PADDING_MODES,
   PRECISIONS,
   RECIPES,
+  CUDA_ALLOCATOR_MODES,
 } from "../protocol/index.js";
 
 const posInt = () => z.number().int().positive();
@@ -176,6 +177,13 @@ export const RunConfigSchema = z
       .string()
       .regex(/^(auto|cpu|cuda|cuda:\d+)$/, "expected auto, cpu, cuda or cuda:N")
       .default("auto"),
+    /**
+     * PyTorch's CUDA caching allocator. expandable (default): expandable segments, so the memory
+     * the allocator reserves stays close to what tensors use when batch shapes vary (`longest`
+     * padding, packed rows); default: PyTorch's own settings, as runs before this setting had. A
+     * PYTORCH_ALLOC_CONF or PYTORCH_CUDA_ALLOC_CONF in the environment wins over both.
+     */
+    cudaAllocator: z.enum(CUDA_ALLOCATOR_MODES).default("expandable"),
     /** Emulate a smaller card on a larger GPU, e.g. "8GiB"; null: the whole GPU. */
     vramBudget: z
       .union([z.string().regex(BYTE_SIZE_PATTERN, 'expected a size like "8GiB" or "7.5GB"'), posInt()])

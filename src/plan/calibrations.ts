@@ -24,10 +24,12 @@ const constantKeys = Object.keys(DEFAULT_CONSTANTS) as [
   keyof PlannerConstants,
   ...(keyof PlannerConstants)[],
 ];
+// Every key optional: a file written before a constant existed keeps its other constants (the
+// missing one takes its default in toCalibration).
 const constantsSchema = z.object(
-  Object.fromEntries(constantKeys.map((k) => [k, z.number().finite()])) as Record<
+  Object.fromEntries(constantKeys.map((k) => [k, z.number().finite().optional()])) as Record<
     keyof PlannerConstants,
-    z.ZodNumber
+    z.ZodOptional<z.ZodNumber>
   >,
 );
 

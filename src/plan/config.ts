@@ -22,8 +22,11 @@ import type { PlanInput } from "./types.js";
  */
 export type PlannableConfig = Omit<
   RunConfig,
-  "precision" | "device" | "weights" | "loss" | "lossChunkTokens"
+  "precision" | "device" | "weights" | "loss" | "lossChunkTokens" | "cudaAllocator" | "kernels" | "fusedLora"
 > & {
+  kernels?: RunConfig["kernels"];
+  fusedLora?: boolean;
+  cudaAllocator?: RunConfig["cudaAllocator"];
   precision: RunConfig["precision"] | Precision;
   device?: string;
   weights?: string;
@@ -94,6 +97,10 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     gradCheckpointing: config.gradCheckpointing,
     lossImplementation: config.loss ?? "full",
     lossChunkTokens: config.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS,
+    // Stored runs from before the setting ran PyTorch's default allocator.
+    cudaAllocator: config.cudaAllocator ?? "default",
+    kernels: config.kernels ?? "none",
+    fusedLora: config.fusedLora ?? false,
     lengthStats: opts.lengthStats,
     steps: config.steps,
     warmupSteps: config.warmupSteps,

@@ -11,9 +11,9 @@ const MiB = 2 ** 20;
 export interface PlannerConstants {
   // ---- memory -------------------------------------------------------------------------------
   /**
-   * CUDA context + the kernels PyTorch, cuBLAS and bitsandbytes load: device memory NVML sees but
-   * the caching allocator never hands out. ~300–600 MiB with lazy module loading (CUDA ≥ 11.7)
-   * depending on the GPU and libraries; 500 MiB as a round default.
+   * What NVML's device-used figure holds beyond the allocator's reserve and paged state: the CUDA
+   * context, the kernels PyTorch, cuBLAS and bitsandbytes load, and the driver's own reservation on
+   * the device. Default per GPU family: `deviceOverheadBytesFor` (./device-overhead.ts).
    */
   cudaContextBytes: number;
   /**
@@ -26,6 +26,18 @@ export interface PlannerConstants {
    * fragmentation typically cost 5–20% in training loops with varying shapes.
    */
   allocatorFragmentation: number;
+  /**
+   * With PyTorch's default allocator, extra reserve when batch shapes vary from step to step
+   * (`longest` padding, packed rows): cached blocks of one shape that fit no later request. Added
+   * to allocatorFragmentation for those runs.
+   */
+  variableShapeFragmentation: number;
+  /**
+   * Reserved over allocated with expandable segments (`cudaAllocator: expandable`, the engine's
+   * default): segments grow and shrink in place, so only page rounding and freed-but-mapped
+   * memory remain, whatever the shapes.
+   */
+  expandableFragmentation: number;
   /** Multiplier on the analytic saved-activation and backward-workspace estimates. */
   activationScale: number;
   /**
@@ -60,9 +72,12 @@ export interface PlannerConstants {
 }
 
 export const DEFAULT_CONSTANTS: Readonly<PlannerConstants> = Object.freeze({
-  cudaContextBytes: 500 * MiB,
+  // H200_DEVICE_OVERHEAD_BYTES (./device-overhead.ts): measured on the committed H200 runs.
+  cudaContextBytes: 1382 * MiB,
   allocatorFixedBytes: 64 * MiB,
   allocatorFragmentation: 0.1,
+  variableShapeFragmentation: 0.2,
+  expandableFragmentation: 0.03,
   activationScale: 1,
   lossFp32Copies: 3,
   computeEfficiency: 0.55,
@@ -77,6 +92,8 @@ export const MEMORY_CONSTANTS = [
   "cudaContextBytes",
   "allocatorFixedBytes",
   "allocatorFragmentation",
+  "variableShapeFragmentation",
+  "expandableFragmentation",
   "activationScale",
   "lossFp32Copies",
 ] as const satisfies readonly (keyof PlannerConstants)[];

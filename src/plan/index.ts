@@ -71,3 +71,34 @@ export type {
   StoredRunLike,
   CalibrateFromRunsResult,
 } from "./predict.js";
+export {
+  chooseConstants,
+  recipeClass,
+  shippedCalibration,
+  transferCalibration,
+  speedInterval,
+  ShippedCalibrationSchema,
+  RECIPE_CLASSES,
+  TRANSFER_FACTOR,
+  DEFAULTS_FACTOR,
+  DEFAULTS_SOURCE,
+} from "./shipped.js";
+export type { ConstantsSource, ChosenConstants, RecipeClass, ShippedCalibration } from "./shipped.js";
+export { deviceOverheadFor, H200_DEVICE_OVERHEAD_BYTES } from "./device-overhead.js";
+export type { DeviceOverhead } from "./device-overhead.js";
+export {
+  recommend,
+  candidateSettings,
+  applySettings,
+  spaceFor,
+  settingsToConfig,
+  DEFAULT_SPACE,
+  DEFAULT_MARGIN_FRACTION,
+} from "./recommend.js";
+export type {
+  Candidate,
+  CandidateSettings,
+  RecommendSpace,
+  RecommendOptions,
+  Recommendation,
+} from "./recommend.js";

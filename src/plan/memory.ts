@@ -66,6 +66,11 @@ export interface LayerActivationOptions {
   loraR: number;
   loraDropout: number;
   targetModules: "all-linear" | string[];
+  /**
+   * Fused LoRA (the engine's one addmm per layer): the adapters read the layer's compute-dtype input
+   * as it is, without PEFT's fp32 cast, so adapters on one input share its saved tensor.
+   */
+  fusedLora?: boolean;
 }
 
 /** Saved-for-backward bytes per token of one decoder layer, by where they come from. */
@@ -95,11 +100,12 @@ export interface LayerActivationBytes {
 /** A run's per-layer saved activations per token: its LoRA settings, at the given compute dtype. */
 export function runLayerActivations(
   arch: ModelArchitecture,
-  input: Pick<PlanInput, "lora">,
+  input: Pick<PlanInput, "lora" | "fusedLora">,
   at: { computeBytes: number },
 ): LayerActivationBytes {
   return layerActivationBytesPerToken(arch, {
     ...at,
+    fusedLora: input.fusedLora === true,
     loraR: input.lora.r,
     loraDropout: input.lora.dropout,
     targetModules: input.lora.targetModules,
@@ -118,7 +124,7 @@ export function layerActivationBytesPerToken(
 
   const norms = 2 * (4 * h + 4);
 
-  const perAdapterCopy = c < 4 || opts.loraDropout > 0;
+  const perAdapterCopy = (c < 4 && !opts.fusedLora) || opts.loraDropout > 0;
   let loraInputs = 0;
   if (perAdapterCopy) {
     const perElement = c + (opts.loraDropout > 0 ? 1 : 0);
@@ -231,6 +237,18 @@ export interface MemoryComponents {
    */
   lossRowBytes: number;
   peakSeqLen: number;
+  /** Which reserve-over-allocated the run has: expandable segments, or PyTorch's default with fixed or varying shapes. */
+  reserve: "expandable" | "default-fixed" | "default-variable";
+}
+
+/**
+ * Rows per chunk of Liger's fused linear cross-entropy: it sizes chunks so that one chunk's logits
+ * (rows × vocab) are about as large as the hidden states (tokens × hidden), rounded up to a power of
+ * two (liger_kernel/ops/fused_linear_cross_entropy.py: next_power_of_2(cdiv(BT, cdiv(V, H)))).
+ */
+export function fusedLossChunkRows(tokens: number, vocab: number, hidden: number): number {
+  const rows = Math.ceil(tokens / Math.ceil(vocab / hidden));
+  return Math.min(tokens, 2 ** Math.ceil(Math.log2(Math.max(1, rows))));
 }
 
 export function memoryComponents(input: PlanInput): MemoryComponents {
@@ -351,7 +369,12 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   // here, since the planner does not know the label mask), one chunk of them at a time.
   // The fused loss (Liger) also holds one chunk of rows × vocab at a time, never the whole logits.
   const chunked = input.lossImplementation === "chunked" || input.lossImplementation === "fused";
-  const lossChunkRows = chunked ? Math.min(input.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS, T) : null;
+  const lossChunkRows =
+    input.lossImplementation === "fused"
+      ? fusedLossChunkRows(T, arch.vocabSize, arch.hiddenSize)
+      : chunked
+        ? Math.min(input.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS, T)
+        : null;
   return {
     staticItems: items,
     managedItem: opt.paged ? optItem : null,
@@ -364,7 +387,25 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     lossChunkRows,
     lossRowBytes: chunked ? 2 * c * T * arch.hiddenSize : 0,
     peakSeqLen: S,
+    reserve:
+      input.cudaAllocator === "expandable"
+        ? "expandable"
+        : input.padding === "max_length"
+          ? "default-fixed"
+          : "default-variable",
   };
+}
+
+/** Reserved over allocated, as a fraction of the allocated peak. */
+export function reserveFraction(m: Pick<MemoryComponents, "reserve">, k: PlannerConstants): number {
+  switch (m.reserve) {
+    case "expandable":
+      return k.expandableFragmentation;
+    case "default-fixed":
+      return k.allocatorFragmentation;
+    case "default-variable":
+      return k.allocatorFragmentation + k.variableShapeFragmentation;
+  }
 }
 
 /** The peak figures alone (no breakdown): what calibration evaluates thousands of times. */
@@ -378,7 +419,7 @@ export function memoryPeaks(m: MemoryComponents, k: PlannerConstants) {
   const lossBytes = base + lossBuffers;
   const layerBackwardBytes = base + layerPhase;
   const allocatorPeakBytes = Math.max(lossBytes, layerBackwardBytes);
-  const allocatorReservedPeakBytes = allocatorPeakBytes * (1 + k.allocatorFragmentation);
+  const allocatorReservedPeakBytes = allocatorPeakBytes * (1 + reserveFraction(m, k));
   const devicePeakBytes = allocatorReservedPeakBytes + k.cudaContextBytes + (m.managedItem?.bytes ?? 0);
   return {
     saved,
@@ -439,13 +480,16 @@ export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryE
   breakdown.push({
     name: "allocator reserve",
     bytes: allocatorReservedPeakBytes - allocatorPeakBytes,
-    note: `caching-allocator rounding and fragmentation (${Math.round(k.allocatorFragmentation * 100)}% of the allocated peak)`,
+    note:
+      m.reserve === "expandable"
+        ? `expandable segments: page rounding and freed-but-mapped memory (${Math.round(reserveFraction(m, k) * 100)}% of the allocated peak)`
+        : `PyTorch's default caching allocator: rounding and fragmentation${m.reserve === "default-variable" ? " with batch shapes that vary" : ""} (${Math.round(reserveFraction(m, k) * 100)}% of the allocated peak)`,
     counted: "device",
   });
   breakdown.push({
-    name: "CUDA context",
+    name: "CUDA context and driver",
     bytes: k.cudaContextBytes,
-    note: "driver context and loaded kernels; outside the allocator",
+    note: "CUDA context, loaded kernels (PyTorch, cuBLAS, bitsandbytes) and the driver's reservation; outside the allocator",
     counted: "device",
   });
   if (m.managedItem) breakdown.push(m.managedItem);

@@ -14,6 +14,7 @@ import { combineMemory, memoryComponents, type MemoryEstimate } from "./memory.j
 import { combineThroughput, throughputComponents, type ThroughputEstimate } from "./throughput.js";
 import { architectureOf, type PlanInput } from "./types.js";
 import { resolveTargetModules } from "../catalog/params.js";
+import { DEFAULTS_SOURCE, speedInterval, type ConstantsSource } from "./shipped.js";
 
 export type { PlanInput } from "./types.js";
 
@@ -33,6 +34,10 @@ export interface PlanResult {
   throughput: ThroughputEstimate | null;
   calibrated: boolean;
   calibrationRuns: number;
+  /** Where the constants came from, and the interval that goes with them. */
+  constantsSource: ConstantsSource;
+  /** Real tokens/s interval: [predicted ÷ factor, predicted × factor] of the source; null without a GPU. */
+  speedInterval: { low: number; high: number } | null;
   constants: PlannerConstants;
   /** What the prediction takes for granted; shown with every result. */
   assumptions: string[];
@@ -113,7 +118,7 @@ function assumptionsFor(
   const out: string[] = [];
   out.push(
     calibrated
-      ? `constants calibrated on ${runs} measured run${runs === 1 ? "" : "s"}`
+      ? `constants calibrated on ${runs} measured run${runs === 1 ? "" : "s"} (${sourceOf(input).label})`
       : "constants are uncalibrated defaults (run `loraprof plan calibrate` after measuring runs)",
   );
   if (input.padding === "longest") {
@@ -157,6 +162,20 @@ function assumptionsFor(
   return out;
 }
 
+/** The input's constants source; a bare calibration (library callers) counts as the user's. */
+function sourceOf(input: PlanInput): ConstantsSource {
+  if (input.constantsSource) return input.constantsSource;
+  if (!input.calibration) return DEFAULTS_SOURCE;
+  const e = input.calibration.error.realTokensPerSecond;
+  return {
+    kind: "user",
+    label: `user calibration (${input.calibration.runs} runs)`,
+    runs: input.calibration.runs,
+    speedFactor: 1 + (e ? (2 * e.maxAbsPct) / 100 : 1),
+    notes: ["interval: twice the calibration's in-sample tokens/s error"],
+  };
+}
+
 export function planRun(input: PlanInput): PlanResult {
   validate(input);
   const constants = resolveConstants(input.calibration, input.constants);
@@ -173,12 +192,15 @@ export function planRun(input: PlanInput): PlanResult {
   const throughput = input.gpu ? combineThroughput(throughputComponents(input, input.gpu), constants) : null;
   const calibrated = input.calibration !== undefined;
   const calibrationRuns = input.calibration?.runs ?? 0;
+  const constantsSource = sourceOf(input);
   return {
     memory,
     fits,
     throughput,
     calibrated,
     calibrationRuns,
+    constantsSource,
+    speedInterval: throughput ? speedInterval(throughput.realTokensPerSecond, constantsSource) : null,
     constants,
     assumptions: assumptionsFor(input, memory, calibrated, calibrationRuns),
   };

@@ -15,6 +15,9 @@ import { ALPACA_PUBLISHED_LENGTHS, type LengthStats } from "./lengths.js";
 import { measuredFromRun, runGpu, type RunLike } from "./measured.js";
 import { fitSearch, planRun, type FitSearchResult, type PlanResult } from "./plan.js";
 import type { PlanInput } from "./types.js";
+import type { SavedCalibration } from "./calibrations.js";
+import { chooseConstants, recipeClass, type RecipeClass } from "./shipped.js";
+import { recommend, type Recommendation, type RecommendSpace } from "./recommend.js";
 
 export interface ConfigPlan {
   gpu: GpuEntry;
@@ -24,12 +27,23 @@ export interface ConfigPlan {
   result: PlanResult;
   /** `plan --fit` only. */
   fit: FitSearchResult | null;
+  /** `plan --fit` only: every recipe, padding, loss, checkpointing, optimizer, precision and batch that fits, fastest first. */
+  recommendation: Recommendation | null;
 }
 
 export interface PlanForConfigOptions {
   gpu: GpuEntry;
   cacheDir: string;
+  /** Constants to use as they are (library callers); else chosen by `chooseConstants` from `user`. */
   calibration?: Calibration | null;
+  /** The user's saved calibration for this GPU: wins over the shipped or transferred one. */
+  user?: SavedCalibration | null;
+  /** Host seconds per operation relative to the H200 machine's, for a transferred calibration. */
+  hostSpeedFactor?: number;
+  /** The recommender's search space (default DEFAULT_SPACE, less what the GPU cannot run). */
+  space?: Partial<RecommendSpace>;
+  /** Rank every candidate of the space, fitting or not. */
+  includeUnfit?: boolean;
   /** Also search batch size × sequence length (`plan --fit`). */
   fit?: boolean;
 }
@@ -40,14 +54,43 @@ export async function planForConfig(
 ): Promise<ConfigPlan> {
   const model = planModel(config);
   const lengths = await datasetLengths(config, model, { cacheDir: opts.cacheDir });
-  const input = planInputFromConfig(config, {
+  let input = planInputFromConfig(config, {
     gpu: opts.gpu,
     lengthStats: lengths.stats,
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
   });
+  const choose = (cls: RecipeClass) =>
+    chooseConstants({
+      gpu: opts.gpu,
+      recipeClass: cls,
+      user: opts.user ?? null,
+      ...(opts.hostSpeedFactor !== undefined ? { hostSpeedFactor: opts.hostSpeedFactor } : {}),
+    });
+  if (!opts.calibration) {
+    const chosen = choose(recipeClass(input));
+    input = {
+      ...input,
+      ...(chosen.calibration ? { calibration: chosen.calibration } : {}),
+      constantsSource: chosen.source,
+    };
+  }
   const result = planRun(input);
   result.assumptions.splice(1, 0, `record lengths: ${lengths.description}`);
-  return { gpu: opts.gpu, model, lengths, input, result, fit: opts.fit ? fitSearch(input) : null };
+  return {
+    gpu: opts.gpu,
+    model,
+    lengths,
+    input,
+    result,
+    fit: opts.fit ? fitSearch(input) : null,
+    recommendation: opts.fit
+      ? recommend(input, {
+          ...(opts.calibration ? {} : { constantsFor: choose }),
+          ...(opts.space ? { space: opts.space } : {}),
+          ...(opts.includeUnfit ? { includeUnfit: true } : {}),
+        })
+      : null,
+  };
 }
 
 /** What the data stage stored with a run (store/runs.ts RunRecord.data); only the mean is read. */
@@ -252,14 +295,19 @@ export async function calibrateFromRuns(
       ],
     });
   }
-  const calibration = calibrate(measured);
+  // The fit refines what `plan` used before it: the shipped calibration of this GPU, or the H200's
+  // transferred (its constants are the starting point and the centre of the prior), so a handful of
+  // runs moves only what they measure.
+  const start = chooseConstants({ gpu, recipeClass: "reference", user: null }).calibration?.constants;
+  const fitOptions = start ? { start } : {};
+  const calibration = calibrate(measured, fitOptions);
   const withMeasurements = measured.filter((r) => !r.measured.oom).length;
   let heldOut: CalibrateFromRunsResult["heldOut"] = null;
   if (withMeasurements >= 3) {
     const loo = measured.length <= 12;
     heldOut = {
       method: loo ? "leave-one-out" : "10-fold (runs dealt round-robin)",
-      validation: crossValidate(measured, loo ? undefined : (_, i) => String(i % 10)),
+      validation: crossValidate(measured, loo ? undefined : (_, i) => String(i % 10), fitOptions),
     };
   }
   return { gpu, calibration, used, skipped, heldOut };

@@ -1,9 +1,17 @@
 /** The planner's input: one run configuration, on one GPU or memory budget. */
 import type { GpuEntry } from "../catalog/gpus.js";
 import type { ModelArchitecture, ModelEntry } from "../catalog/types.js";
-import type { LossImplementation, OptimizerName, PaddingMode, Precision } from "../protocol/index.js";
+import type {
+  CudaAllocatorMode,
+  Kernels,
+  LossImplementation,
+  OptimizerName,
+  PaddingMode,
+  Precision,
+} from "../protocol/index.js";
 import type { Calibration, PlannerConstants } from "./constants.js";
 import type { LengthStats } from "./lengths.js";
+import type { ConstantsSource } from "./shipped.js";
 
 export interface PlanInput {
   /** A catalog entry or bare architecture facts. */
@@ -33,6 +41,14 @@ export interface PlanInput {
   lossImplementation?: LossImplementation;
   /** Target rows per chunk with the chunked loss (default DEFAULT_LOSS_CHUNK_TOKENS). */
   lossChunkTokens?: number;
+  /**
+   * The engine's CUDA caching allocator (RunConfig `cudaAllocator`): expandable segments keep the
+   * reserve near the allocated peak. Absent: PyTorch's default, as runs stored before the setting.
+   */
+  cudaAllocator?: CudaAllocatorMode;
+  /** Fused kernels (RunConfig `kernels`); with `fusedLora` and the fused loss they make the fast recipe's calibration apply. */
+  kernels?: Kernels;
+  fusedLora?: boolean;
   /** Record lengths of the dataset (tokens, template included). */
   lengthStats: LengthStats;
   /**
@@ -47,6 +63,8 @@ export interface PlanInput {
   seed?: number;
   /** Fitted constants; predictions made with it say `calibrated: true`. */
   calibration?: Calibration;
+  /** Where `calibration` came from (user, shipped, transferred), with its tokens/s interval; see ./shipped.ts. */
+  constantsSource?: ConstantsSource;
   /** Per-call overrides of individual constants (applied after the calibration). */
   constants?: Partial<PlannerConstants>;
 }

@@ -35,6 +35,9 @@ export type Kernels = (typeof KERNELS)[number];
 /** reference: plain PEFT as the study ran it; fast: the measured-best settings (see config/recipes.ts). */
 export const RECIPES = ["reference", "fast"] as const;
 export type Recipe = (typeof RECIPES)[number];
+/** PyTorch's CUDA caching allocator: expandable segments (the engine's default) or PyTorch's own default. */
+export const CUDA_ALLOCATOR_MODES = ["expandable", "default"] as const;
+export type CudaAllocatorMode = (typeof CUDA_ALLOCATOR_MODES)[number];
 /** lora: a 16-bit base; qlora: a 4-bit quantized base (bitsandbytes, CUDA only). */
 export const METHODS = ["lora", "qlora"] as const;
 export type Method = (typeof METHODS)[number];

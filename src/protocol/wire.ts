@@ -22,6 +22,7 @@ import {
   PADDING_MODES,
   PRECISIONS,
   RECIPES,
+  CUDA_ALLOCATOR_MODES,
 } from "./vocabulary.js";
 
 export const PROTOCOL_VERSION = 1;
@@ -152,6 +153,13 @@ export const RunSpecSchema = z
     device: z.string().regex(/^(cpu|cuda:\d+)$/),
     /** Emulate a smaller card: allocator cap plus an NVML watch of device-used memory. */
     vramBudgetBytes: nonNegInt().nullable(),
+    /**
+     * PyTorch's CUDA caching allocator. expandable: `expandable_segments:True`, segments grow in
+     * place, so reserved memory stays near allocated when batch shapes vary; default: PyTorch's own
+     * settings. An allocator setting in the engine's environment (PYTORCH_ALLOC_CONF or
+     * PYTORCH_CUDA_ALLOC_CONF) wins over both; the hello event records what applied.
+     */
+    cudaAllocator: z.enum(CUDA_ALLOCATOR_MODES),
     telemetry: z.object({ energy: z.boolean() }).strict(),
   })
   .strict();
@@ -202,6 +210,18 @@ export const HelloEventSchema = z
     startupSeconds: z
       .object({ imports: z.number().nonnegative(), device: z.number().nonnegative() })
       .strict(),
+    /**
+     * The CUDA caching allocator's settings as the run had them: from the RunSpec's cudaAllocator,
+     * from the environment (the user's PYTORCH_ALLOC_CONF / PYTORCH_CUDA_ALLOC_CONF), or PyTorch's
+     * default; `cpu` for CPU runs. Absent in runs recorded before the engine set it.
+     */
+    allocator: z
+      .object({
+        settings: z.string().nullable(),
+        source: z.enum(["runspec", "environment", "pytorch-default", "cpu"]),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -307,6 +307,7 @@ export function buildRunSpec(args: {
     },
     device: c.device,
     vramBudgetBytes: c.vramBudget === null ? null : parseByteSize(c.vramBudget),
+    cudaAllocator: c.cudaAllocator,
     telemetry: { energy: c.device !== "cpu" },
   };
 }

@@ -10,13 +10,7 @@ import { presetNames } from "../config/presets.js";
 import { METHODS, PADDING_MODES, PRECISIONS, OPTIMIZERS, RECIPES } from "../protocol/index.js";
 import { cacheDir } from "../util/paths.js";
 import { LoraprofError } from "../util/errors.js";
-import {
-  calibrationsPath,
-  loadCalibration,
-  planForConfig,
-  requirePlanGpu,
-  toCalibration,
-} from "../plan/index.js";
+import { calibrationsPath, loadCalibration, planForConfig, requirePlanGpu } from "../plan/index.js";
 import { PlanRequestSchema, type PlanAnswer, type PlanOptions } from "./api.js";
 
 export function planOptions(): PlanOptions {
@@ -74,11 +68,11 @@ export async function planFromForm(body: unknown, dbPath: string): Promise<PlanA
   const plan = await planForConfig(config, {
     gpu,
     cacheDir: cacheDir(),
-    calibration: saved ? toCalibration(saved) : null,
+    user: saved,
   });
   const { result, input } = plan;
   const t = result.throughput;
-  const held = saved?.heldOut?.error.realTokensPerSecond ?? null;
+  const source = result.constantsSource;
   return {
     gpu: { id: gpu.id, name: gpu.name, usableBytes: gpu.nvmlTotalBytes ?? gpu.memoryBytes },
     model: plan.model.id,
@@ -108,22 +102,22 @@ export async function planFromForm(body: unknown, dbPath: string): Promise<PlanA
           stepSeconds: t.stepSeconds,
           bound: t.bound,
           mfu: t.mfu,
-          // The interval is the planner's measured held-out error on this GPU's runs; without a
-          // calibration there is no measured error to draw, and the page says so.
-          interval: held
+          // The interval of the constants' source (src/plan/shipped.ts): the largest held-out error
+          // of the calibration, widened for one transferred from another GPU.
+          interval: result.speedInterval
             ? {
-                low: t.realTokensPerSecond * (1 - held.medianAbsPct / 100),
-                high: t.realTokensPerSecond * (1 + held.medianAbsPct / 100),
-                errorPct: held.medianAbsPct,
-                runs: held.runs,
-                method: saved!.heldOut!.method,
+                low: result.speedInterval.low,
+                high: result.speedInterval.high,
+                errorPct: (source.speedFactor - 1) * 100,
+                runs: source.runs,
+                method: source.notes[0] ?? source.label,
               }
             : null,
         }
       : null,
     calibration: saved
-      ? `calibrated on ${saved.calibration.runs} runs (${saved.createdAt.slice(0, 10)})`
-      : `uncalibrated defaults (no calibration for ${gpu.id} beside the store; see \`loraprof plan calibrate\`)`,
+      ? `user calibration: ${saved.calibration.runs} runs (${saved.createdAt.slice(0, 10)})`
+      : source.label,
     assumptions: result.assumptions,
   };
 }

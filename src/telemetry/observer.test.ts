@@ -117,6 +117,7 @@ const spec = {
   },
   device: "cuda:0",
   vramBudgetBytes: null,
+  cudaAllocator: "expandable",
   telemetry: { energy: true },
 } satisfies RunSpec;
 

@@ -27,7 +27,8 @@ interface PlanOutput {
     secondsPer10kRealTokens: number;
     energy: { joulesPerRealToken: number };
   };
-  calibration: { calibrated: boolean; runs: number };
+  calibration: { calibrated: boolean; runs: number; source: { kind: string; label: string } };
+  speedInterval: { low: number; high: number };
   lengths: { kind: string };
 }
 
@@ -104,7 +105,8 @@ describe("plan renderers", () => {
     const text = renderPlan(plan, null, join(dir, "calibrations.json")).replace(/\u001b\[[0-9;]*m/g, "");
     expect(text).toMatch(/logits and loss buffers/);
     expect(text).toMatch(/does not fit: device peak .* short by/);
-    expect(text).toMatch(/uncalibrated defaults/);
+    expect(text).toMatch(/constants +transferred from h200 by bandwidth\/FLOP ratio/);
+    expect(text).toMatch(/interval +[\d,.]+–[\d,.]+ real tokens\/s/);
     expect(text).toMatch(/J \/ real token/);
     const json = planJson(plan, null, join(dir, "calibrations.json"));
     expect(json["lengths"]).toMatchObject({ kind: "published", meanTokens: 104 });
@@ -124,8 +126,24 @@ describe("loraprof plan (built CLI)", () => {
     expect(out.throughput.realTokensPerSecond).toBeGreaterThan(0);
     expect(out.throughput.secondsPer10kRealTokens).toBeGreaterThan(0);
     expect(out.throughput.energy.joulesPerRealToken).toBeGreaterThan(0);
-    expect(out.calibration).toMatchObject({ calibrated: false, runs: 0 });
+    // No calibration of its own: the shipped H200 one, transferred, with a wider interval.
+    expect(out.calibration).toMatchObject({ calibrated: true, source: { kind: "transferred" } });
+    expect(out.calibration.source.label).toMatch(/^transferred from h200 by bandwidth\/FLOP ratio/);
+    expect(out.speedInterval.low).toBeLessThan(out.throughput.realTokensPerSecond);
+    expect(out.speedInterval.high).toBeGreaterThan(out.throughput.realTokensPerSecond);
     expect(out.lengths.kind).toBe("published");
+  });
+
+  it("plans the H200 with the shipped calibration and names it", () => {
+    const r = runCli(["plan", "--gpu", "h200", "--preset", "paper-run1", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as PlanOutput;
+    expect(out.calibration.source.kind).toBe("shipped");
+    expect(out.calibration.source.label).toMatch(/^calibrated: h200 shipped \(\d+ runs, reference recipe\)/);
+    const fast = JSON.parse(
+      runCli(["plan", "--gpu", "h200", "--preset", "paper-run1", "--recipe", "fast", "--json"]).stdout,
+    ) as PlanOutput;
+    expect(fast.calibration.source.label).toMatch(/fast recipe/);
   });
 
   it("fails with a hint to pass --gpu when no GPU is found", () => {

@@ -50,11 +50,11 @@ describe("plan --nproc-per-node", () => {
     expect(text.stdout).toMatch(/data-parallel: 2 rank\(s\)/);
     expect(text.stdout).toMatch(/per rank +device peak .* = one process .* \+ DDP buckets .* \+ NCCL/);
     expect(text.stdout).toMatch(/gradCheckpointing: not supported with --nproc-per-node > 1/);
-  });
+  }, 60_000); // three CLI starts: more than vitest's 5 s default on a loaded machine
 
   it("refuses a rank count that is not 1..64, naming the flag", () => {
     const r = run(["--nproc-per-node", "0"]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--nproc-per-node: "0" is not a whole number of ranks/);
-  });
+  }, 60_000);
 });

@@ -10,6 +10,7 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -38,6 +39,45 @@ def library_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+ALLOCATOR_ENV = ("PYTORCH_ALLOC_CONF", "PYTORCH_CUDA_ALLOC_CONF")
+EXPANDABLE_SEGMENTS = "expandable_segments:True"
+
+
+def configure_allocator(
+    mode: str,
+    device_type: str,
+    env: MutableMapping[str, str] | None = None,
+    apply: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Set PyTorch's CUDA caching allocator before anything allocates on the GPU; returns what applied,
+    for the hello event.
+
+    expandable: `expandable_segments:True`. Without it, each new batch shape under `longest` padding or
+    packed rows can leave cached blocks that fit no later request, so reserved memory (and NVML's device
+    figure) climbs far past allocated (24 GiB allocated, 40 GiB reserved on one H200 run). A setting in
+    the environment is the user's and wins. The variable is set for child processes, and applied to this
+    process through torch's runtime setter: the zygote parent imported torch before the RunSpec existed,
+    and some PyTorch versions read the variable once, when torch loads (2.9 also ignored the new
+    PYTORCH_ALLOC_CONF name for this key, hence the CUDA-specific name here).
+    """
+    env = os.environ if env is None else env
+    if device_type != "cuda":
+        return {"settings": None, "source": "cpu"}
+    for name in ALLOCATOR_ENV:
+        if env.get(name):
+            return {"settings": env[name], "source": "environment"}
+    if mode != "expandable":
+        return {"settings": None, "source": "pytorch-default"}
+    env["PYTORCH_CUDA_ALLOC_CONF"] = EXPANDABLE_SEGMENTS
+    # torch ≥ 2.9: the accelerator-wide setter (the CUDA one warns it is deprecated); older: the CUDA one.
+    setter = apply or getattr(torch._C, "_accelerator_setAllocatorSettings", None)
+    if setter is None:
+        setter = getattr(torch.cuda.memory, "_set_allocator_settings", None)
+    if setter is not None:
+        setter(EXPANDABLE_SEGMENTS)
+    return {"settings": EXPANDABLE_SEGMENTS, "source": "runspec"}
 
 
 def bf16_supported(device: torch.device) -> bool:

@@ -32,6 +32,7 @@ from .device import (
     NvmlWatch,
     apply_budget,
     bf16_supported,
+    configure_allocator,
     describe_device,
     library_versions,
     memory_snapshot,
@@ -98,6 +99,8 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     device_start = time.perf_counter()
     world = progress.world
     ddp.check_supported(world, spec.train.loss_implementation, spec.train.grad_checkpointing)
+    # Before setup_device: the allocator's settings must be in place before the first CUDA allocation.
+    allocator = configure_allocator(spec.cuda_allocator, "cpu" if spec.device == "cpu" else "cuda")
     device = setup_device(spec, world)
     progress.device = device
     ddp.init_process_group(world, device.type)
@@ -107,7 +110,7 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     progress.watch = NvmlWatch(progress.nvml, spec.vram_budget_bytes)
     progress.watch.start()
     startup = {"imports": import_seconds, "device": time.perf_counter() - device_start}
-    events.emit(hello_event(device, progress.nvml, startup))
+    events.emit(hello_event(device, progress.nvml, startup, allocator))
     shard = open_shard(spec.data.shard_dir, spec.data.seq_len)
     log(
         f"run {spec.run_id}: {spec.model.id} ({spec.model.source}), {spec.train.method} {spec.train.precision}, "
@@ -196,8 +199,13 @@ def setup_device(spec: RunSpec, world: ddp.World | None = None) -> torch.device:
     return device
 
 
-def hello_event(device: torch.device, nvml: Nvml, startup_seconds: dict[str, float]) -> dict[str, Any]:
-    return {
+def hello_event(
+    device: torch.device,
+    nvml: Nvml,
+    startup_seconds: dict[str, float],
+    allocator: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    event = {
         "type": "hello",
         "protocolVersion": PROTOCOL_VERSION,
         "engineVersion": __version__,
@@ -208,6 +216,9 @@ def hello_event(device: torch.device, nvml: Nvml, startup_seconds: dict[str, flo
         "device": describe_device(device, nvml),
         "startupSeconds": startup_seconds,
     }
+    if allocator is not None:
+        event["allocator"] = allocator
+    return event
 
 
 def synchronize(device: torch.device) -> None:

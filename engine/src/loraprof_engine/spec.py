@@ -150,6 +150,7 @@ class RunSpec:
     optimizer: OptimizerSpec
     device: str
     vram_budget_bytes: int | None
+    cuda_allocator: Literal["expandable", "default"]  # device.configure_allocator
     telemetry_energy: bool
 
 
@@ -345,6 +346,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         optimizer=optimizer,
         device=device,
         vram_budget_bytes=budget,
+        cuda_allocator=r.enum(raw, "cudaAllocator", "", ("expandable", "default")),
         telemetry_energy=r.bool_(tel, "energy", "telemetry."),
     )
     _check_combinations(r, spec)

@@ -7,6 +7,7 @@ import { registerReport } from "./report.js";
 import { registerStudy } from "./study.js";
 import { registerSweep } from "./sweep.js";
 import { registerTelemetry } from "./telemetry.js";
+import { registerTune } from "./tune.js";
 import { registerUi } from "./ui.js";
 
 /** Commands beyond the core run loop. */
@@ -15,6 +16,7 @@ export function registerExtraCommands(program: Command): void {
   registerModels(program);
   registerPlan(program);
   registerSweep(program);
+  registerTune(program);
   registerStudy(program);
   registerReport(program);
   registerTelemetry(program);

@@ -12,13 +12,16 @@ import type { RunConfig } from "../../config/schema.js";
 import type { GpuEntry } from "../../catalog/gpus.js";
 import type {
   CalibrateFromRunsResult,
+  ConstantsSource,
   ConfigPlan,
   FitSearchResult,
   PlanInput,
+  Recommendation,
   PlannerConstants,
   SavedCalibration,
 } from "../../plan/index.js";
 import { cacheDir, defaultDbPath } from "../../util/paths.js";
+import { LoraprofError } from "../../util/errors.js";
 import { printJson } from "../context.js";
 import { parseRanks } from "./run.js";
 import { renderRanks } from "./plan-ranks.js";
@@ -34,6 +37,8 @@ export interface PlanRequest {
   fit: boolean;
   /** `--gpu custom` card description. */
   custom: { memory?: string; tflops?: string; bandwidth?: string };
+  /** `--host-speed`: host seconds per operation relative to the H200 machine's (transferred calibrations). */
+  hostSpeedFactor?: number;
 }
 
 /** Parsed flags → the plan request: the config resolved exactly as `run` resolves it. */
@@ -45,12 +50,29 @@ export function planRequestFromFlags(opts: Record<string, unknown>): PlanRequest
     dbPath: typeof opts["db"] === "string" ? opts["db"] : defaultDbPath(),
     json: Boolean(opts["json"]),
     fit: Boolean(opts["fit"]),
+    ...(opts["hostSpeed"] !== undefined ? { hostSpeedFactor: hostSpeedFrom(opts["hostSpeed"]) } : {}),
     custom: {
       ...(typeof opts["gpuMemory"] === "string" ? { memory: opts["gpuMemory"] } : {}),
       ...(typeof opts["gpuTflops"] === "string" ? { tflops: opts["gpuTflops"] } : {}),
       ...(typeof opts["gpuBandwidth"] === "string" ? { bandwidth: opts["gpuBandwidth"] } : {}),
     },
   };
+}
+
+function hostSpeedFrom(raw: unknown): number {
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) {
+    throw new LoraprofError("FLAG_INVALID", `--host-speed: "${String(raw)}" is not a positive number`, {
+      problems: [
+        {
+          field: "--host-speed",
+          message: "expected the host's seconds per operation relative to the H200 machine's",
+          hint: "e.g. --host-speed 1.5 for a host 1.5× slower per launched operation",
+        },
+      ],
+    });
+  }
+  return v;
 }
 
 /** `--gpu NAME|auto` → a catalog GPU (auto asks nvidia-smi for the GPU the run's device names). */
@@ -86,20 +108,24 @@ export function registerPlan(program: Command): void {
       "--nproc-per-node <n>",
       "also predict each of N data-parallel ranks' memory and the speed-up (as `run --nproc-per-node`)",
     )
+    .option(
+      "--host-speed <factor>",
+      "for GPUs without a calibration: host seconds per operation relative to the H200 machine's (default 1)",
+    )
     .option("--db <path>", "run store whose calibrations to use (default .loraprof/loraprof.db)")
     .option("--json", "print one JSON object instead of tables")
     .action(async (opts: Record<string, unknown>) => {
       const ranks = parseRanks(opts["nprocPerNode"]);
       const req = planRequestFromFlags(opts);
       const gpu = await resolvePlanGpu(req.gpu, req.config.device, req.custom);
-      const { planForConfig, loadCalibration, calibrationsPath, toCalibration } =
-        await import("../../plan/index.js");
+      const { planForConfig, loadCalibration, calibrationsPath } = await import("../../plan/index.js");
       const path = calibrationsPath(req.dbPath);
       const saved = loadCalibration(path, gpu.id);
       const plan = await planForConfig(req.config, {
         gpu,
         cacheDir: cacheDir(),
-        calibration: saved ? toCalibration(saved) : null,
+        user: saved,
+        ...(req.hostSpeedFactor !== undefined ? { hostSpeedFactor: req.hostSpeedFactor } : {}),
         fit: req.fit,
       });
       const { planRanks } = await import("../../plan/ranks.js");
@@ -110,6 +136,7 @@ export function registerPlan(program: Command): void {
         const out = [renderPlan(plan, saved, path)];
         if (rankPlan) out.push("", renderRanks(rankPlan));
         if (plan.fit) out.push("", renderFit(plan.fit, plan.input));
+        if (plan.recommendation) out.push("", renderRecommendation(plan.recommendation, plan.input));
         process.stdout.write(out.join("\n") + "\n");
       }
     });
@@ -183,6 +210,12 @@ export function calibrationLine(saved: SavedCalibration | null, path: string): s
   return `calibrated from ${c.runs} run${c.runs === 1 ? "" : "s"}${oom} (${saved.createdAt.slice(0, 10)})${err}`;
 }
 
+/** Where the constants came from: the user's calibration (with its held-out error), or the shipped/transferred/default source. */
+export function sourceLine(source: ConstantsSource, saved: SavedCalibration | null, path: string): string {
+  if (source.kind === "user" && saved) return `user calibration: ${calibrationLine(saved, path)}`;
+  return [source.label, ...source.notes.map((n) => pc.dim(n))].join("; ");
+}
+
 export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, path: string): string {
   const { result, input, gpu } = plan;
   const m = result.memory;
@@ -229,11 +262,17 @@ export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, pat
         ["s / 10k real tokens", formatNumber(t.secondsPer10kRealTokens, 1)],
         ["J / real token", `${formatNumber(t.energy.joulesPerRealToken, 3)} (${t.energy.method})`],
         ["MFU", `${formatNumber(t.mfu * 100)}%`],
-        ["constants", calibrationLine(saved, path)],
+        [
+          "interval",
+          result.speedInterval
+            ? `${formatNumber(result.speedInterval.low)}–${formatNumber(result.speedInterval.high)} real tokens/s (×${formatNumber(result.constantsSource.speedFactor, 2)} either way)`
+            : "—",
+        ],
+        ["constants", sourceLine(result.constantsSource, saved, path)],
       ]),
     );
   } else {
-    out.push(renderPairs([["constants", calibrationLine(saved, path)]]));
+    out.push(renderPairs([["constants", sourceLine(result.constantsSource, saved, path)]]));
   }
   // The record lengths are on their own line above; the JSON keeps them among the assumptions.
   const assumptions = result.assumptions.filter((a) => !a.startsWith("record lengths:"));
@@ -288,6 +327,55 @@ export function renderFit(fit: FitSearchResult, input: PlanInput): string {
   return out.join("\n");
 }
 
+/** How many ranked candidates `plan --fit` prints (the JSON has them all). */
+export const RECOMMEND_ROWS = 12;
+
+export function renderRecommendation(rec: Recommendation, input: PlanInput, rows = RECOMMEND_ROWS): string {
+  const limit = `${formatBytes(rec.limitBytes)} (${rec.limitSource === "budget" ? "--vram-budget" : "the GPU's memory"})`;
+  const out = [
+    pc.bold(
+      `fastest configurations that fit under ${limit} with ${Math.round(rec.marginFraction * 100)}% to spare`,
+    ),
+    pc.dim(
+      `${rec.considered} planned (recipe × padding × loss × checkpointing × optimizer × precision × batch), ${rec.ranked.length} fit; ` +
+        `${input.method}, LoRA r=${input.lora.r}, seq ≤ ${input.seqLen} and grad-accum ${input.gradAccum} kept (batch changes the effective batch)`,
+    ),
+  ];
+  if (!rec.ranked.length) {
+    out.push(pc.red("nothing fits: try a smaller --seq-len, qlora, or a larger card"));
+    return out.join("\n");
+  }
+  out.push(
+    renderTable(
+      rec.ranked.slice(0, rows).map((c, i) => ({ c, i })),
+      [
+        { header: "#", value: ({ i }) => String(i + 1), align: "right" },
+        { header: "recipe", value: ({ c }) => c.settings.recipe },
+        { header: "padding", value: ({ c }) => c.settings.padding },
+        { header: "loss", value: ({ c }) => c.settings.loss },
+        { header: "ckpt", value: ({ c }) => (c.settings.gradCheckpointing ? "on" : "off") },
+        { header: "optimizer", value: ({ c }) => c.settings.optimizer },
+        { header: "precision", value: ({ c }) => c.settings.precision },
+        { header: "batch", value: ({ c }) => String(c.settings.batchSize), align: "right" },
+        { header: "device peak", value: ({ c }) => formatBytes(c.devicePeakBytes), align: "right" },
+        { header: "real tok/s", value: ({ c }) => formatNumber(c.realTokensPerSecond), align: "right" },
+        {
+          header: "interval",
+          value: ({ c }) =>
+            c.speedInterval
+              ? `${formatNumber(c.speedInterval.low)}–${formatNumber(c.speedInterval.high)}`
+              : "—",
+          align: "right",
+        },
+      ],
+    ),
+  );
+  const sources = [...new Set(rec.ranked.slice(0, rows).map((c) => c.constants))];
+  out.push(pc.dim(`constants: ${sources.join("; ")}`));
+  out.push(pc.dim("measure the top candidates on this GPU with `loraprof tune` (same flags)"));
+  return out.join("\n");
+}
+
 /** The JSON form: the planner's result plus what it was computed from (record lengths summarized). */
 export function planJson(
   plan: ConfigPlan,
@@ -315,8 +403,10 @@ export function planJson(
     memory: result.memory,
     fits: result.fits,
     throughput: result.throughput,
+    speedInterval: result.speedInterval,
     calibration: {
       calibrated: result.calibrated,
+      source: result.constantsSource,
       runs: result.calibrationRuns,
       oomRuns: saved?.calibration.oomRuns ?? 0,
       createdAt: saved?.createdAt ?? null,
@@ -326,6 +416,7 @@ export function planJson(
     constants: result.constants,
     assumptions: result.assumptions,
     ...(plan.fit ? { fit: plan.fit } : {}),
+    ...(plan.recommendation ? { recommendation: plan.recommendation } : {}),
   };
 }
 

@@ -1,0 +1,16 @@
+# The planner against configurations it was never fitted to (issue 13's "done when"), on an H200.
+# Two device calls, each ≤ 8 minutes; results under $OUT (copy $OUT/h200-plan-holdout*.json to
+# bench/results/ as h200-plan-holdout-holdout.json and h200-plan-holdout-tune.json; bench/plan-accuracy.ts
+# reads both):
+#   bash bench/gpu/plan-holdout.sh holdout   # 9 configurations: plan --json first, then run --json
+#   bash bench/gpu/plan-holdout.sh tune      # tune --top 2 vs tune --all over one 16-configuration space
+# Build .carry first (scripts/make-carry.sh) and pass carry [".carry"] to the device tool.
+source bench/gpu/env.sh
+START=$(date +%s)
+PART=${1:-holdout}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu-$PART.txt"
+timeout 470 node $CARRY/cli/bench/plan-holdout.mjs --cli "$LP" --dataset "$DATA" --part "$PART" --deadline-s 440 \
+  --out "$OUT/h200-plan-holdout-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
+tail -5 "$OUT/plan-holdout-$PART.log"
+cp "$LORAPROF_HOME/loraprof.db" "$OUT/plan-holdout-$PART.db" 2>/dev/null || true
+echo "elapsed $(( $(date +%s) - START )) s"

@@ -1,0 +1,288 @@
+/**
+ * Measured GPU runs from committed result files, as the planner's MeasuredRuns: what
+ * bench/plan-accuracy.ts evaluates and bench/ship-calibration.ts fits the shipped calibration to.
+ *
+ * Runs are found by shape in the result files:
+ *  - `loraprof run --json` objects (anything with `result.config`);
+ *  - OOM runs recorded only by their command line and status (the config is rebuilt from the command
+ *    with the CLI's own flag parser);
+ *  - engine rows of the Trainer comparison (`rows[].engine`, config rebuilt from the preset and the
+ *    file's command); the Trainer's own rows are left out (the planner models loraprof's engine);
+ *  - bench/fast_probe.py results (`probe.results[]`: paper-run1's RunSpec with `changes`, measured
+ *    in one process with synthetic weights, the first 5000 records, LoRA dropout 0);
+ *  - loraprof rows of the peers comparison (`shapes[].runs[]` with tool loraprof: its command and figures).
+ *
+ * Record lengths: each run's dataset tokenized as the run did (subset and template from its config).
+ * Result files name the dataset by the path it had on the GPU host; a path that does not exist here
+ * is looked up by file name in the data dirs (default ../shared/data/alpaca).
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import * as plan from "../../src/index.js";
+import { RUN_FLAGS, cacheDir, findGpu, flagsToOverrides, loadRunConfig } from "../../src/index.js";
+import { repoRoot, type Json } from "./common.js";
+
+export const root = repoRoot();
+
+export const DEFAULT_DATA_DIRS = [resolve(root, "../shared/data/alpaca")];
+
+const camel = (f: Json) => f.replace(/-([a-z])/g, (_: Json, c: Json) => c.toUpperCase());
+const FLAG_KIND = new Map(RUN_FLAGS.map((f: Json) => [f.flag, f.kind]));
+
+/** `loraprof run --preset x --no-grad-checkpointing ...` → commander-like options for flagsToOverrides. */
+function optsFromArgs(tokens: Json) {
+  const opts: Json = {};
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (!t.startsWith("--")) continue;
+    const name = t.slice(2);
+    if (name.startsWith("no-") && FLAG_KIND.get(name.slice(3)) === "bool") opts[camel(name.slice(3))] = false;
+    else if (FLAG_KIND.get(name) === "bool" || FLAG_KIND.get(name) === "const") opts[camel(name)] = true;
+    else if (FLAG_KIND.has(name)) opts[camel(name)] = tokens[++i];
+    else if (name === "config") opts.config = tokens[++i];
+    // --json, --quiet, --no-telemetry, --db, --label values etc. do not change the config
+  }
+  return opts;
+}
+
+export function configFromArgs(tokens: Json) {
+  return loadRunConfig({ overrides: flagsToOverrides(optsFromArgs(tokens)) });
+}
+
+/** fast_probe.py's RunSpec paths → RunConfig fields. */
+const PROBE_FIELDS: Record<string, string> = {
+  "data.padding": "padding",
+  "data.seqLen": "seqLen",
+  "data.batchSize": "batchSize",
+  "train.precision": "precision",
+  "train.kernels": "kernels",
+  "train.lossImplementation": "loss",
+  "train.method": "method",
+  "train.gradCheckpointing": "gradCheckpointing",
+  "train.fusedLora": "fusedLora",
+};
+const PROBE_BASE = [
+  "--preset",
+  "paper-run1",
+  "--weights",
+  "random",
+  "--dataset",
+  "alpaca_random_9k.json",
+  "--subset",
+  "5000",
+  "--lora-dropout",
+  "0",
+  "--steps",
+  "14",
+  "--warmup-steps",
+  "4",
+];
+
+function probeConfig(changes: Json) {
+  const base = configFromArgs(PROBE_BASE);
+  const out: Json = { ...base, optimizer: { ...base.optimizer } };
+  for (const [path, value] of Object.entries(changes)) {
+    if (path === "optimizer.name") out.optimizer.name = value;
+    else if (PROBE_FIELDS[path]) out[PROBE_FIELDS[path]] = value;
+    else throw new Error(`fast_probe change ${path} has no RunConfig field here`);
+  }
+  // The probe ran before the engine set the allocator: PyTorch's default.
+  return { ...out, cudaAllocator: "default" };
+}
+
+/** Result files no calibration or in-sample figure may use: the holdout runs (bench/plan-holdout.ts) and the accuracy report. */
+export const notForFitting = (file: Json) =>
+  file === "plan-accuracy.json" || file.startsWith("h200-plan-holdout");
+
+/** Every run in the result files of `dir` (files for which `skip` is true left out), as stored-run-like objects. */
+export function readResultRuns(
+  dir: string,
+  skip: (file: string) => boolean = notForFitting,
+): { runs: Json[]; excluded: Json[] } {
+  const runs: Json[] = [];
+  const excluded: Json[] = [];
+  const seen = new Set();
+  const add = (r: Json) => {
+    if (r.id && seen.has(r.id)) return;
+    if (r.id) seen.add(r.id);
+    runs.push(r);
+  };
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith(".json") && !skip(f))
+    .sort()) {
+    const doc = JSON.parse(readFileSync(join(dir, file), "utf8"));
+    const fileGpu = doc?.environment?.gpu ?? (typeof doc?.gpu === "string" ? doc.gpu : null);
+    const gpuName = fileGpu && /H200/.test(fileGpu) ? "NVIDIA H200" : fileGpu;
+    const env = gpuName ? { device: { kind: "cuda", name: gpuName } } : null;
+    const fileArgs = typeof doc?.command === "string" ? doc.command.split(/\s+/) : [];
+    const afterDashes = fileArgs.includes("--") ? fileArgs.slice(fileArgs.indexOf("--") + 1) : [];
+    const visit = (node: Json, name: Json) => {
+      if (Array.isArray(node)) return node.forEach((x, i) => visit(x, `${name}[${i}]`));
+      if (!node || typeof node !== "object") return;
+      const label = node.name ?? node.preset ?? name;
+      if (node.result && typeof node.result === "object" && node.result.config) {
+        add({ ...node.result, name: label, file });
+        return;
+      }
+      if (typeof node.command === "string" && node.command.startsWith("loraprof run") && node.figures) {
+        const f = node.figures;
+        add({
+          id: node.runId ?? null,
+          name: `${label} ${node.repeat ?? ""}`.trim(),
+          file,
+          status: "completed",
+          config: { ...configFromArgs(node.command.split(/\s+/).slice(2)), cudaAllocator: "default" },
+          environment: env,
+          metrics: {
+            peakDeviceBytes: f.deviceBytes,
+            peakAllocatedBytes: f.peakAllocatedBytes,
+            realTokensPerSecond: f.realTokensPerSecond,
+            measuredSteps: f.measuredSteps,
+          },
+        });
+        return;
+      }
+      if (typeof node.command === "string" && node.command.startsWith("loraprof run") && node.status) {
+        add({
+          id: null,
+          name: label,
+          file,
+          status: node.status,
+          config: { ...configFromArgs(node.command.split(/\s+/).slice(2)), cudaAllocator: "default" },
+          environment: env,
+          metrics: null,
+          error: node.status === "oom" ? { kind: "oom" } : null,
+        });
+        return;
+      }
+      if (node.engine && node.preset) {
+        add({
+          id: node.engineRunId ?? null,
+          name: `${node.preset} (${file.replace(/\.json$/, "")})`,
+          file,
+          status: "completed",
+          config: { ...configFromArgs(["--preset", node.preset, ...afterDashes]), cudaAllocator: "default" },
+          environment: env,
+          // Only allocator peaks and rates were kept for these rows: no device peak.
+          metrics: node.engine,
+        });
+        if (node.trainer)
+          excluded.push({
+            name: `${node.preset} trainer (${file})`,
+            reason: "HF Trainer run, not loraprof's engine",
+          });
+        return;
+      }
+      if (node.changes && typeof node.changes === "object" && node.measuredSteps !== undefined) {
+        add({
+          id: null,
+          name: `probe ${node.name} (${file.replace(/\.json$/, "")})`,
+          file,
+          status: node.error ? "failed" : "completed",
+          config: probeConfig(node.changes),
+          environment: env,
+          metrics: {
+            peakDeviceBytes: node.nvmlPeakDeviceBytes,
+            peakAllocatedBytes: node.peakAllocatedBytes,
+            realTokensPerSecond: node.realTokensPerSecond,
+            measuredSteps: node.measuredSteps,
+          },
+        });
+        return;
+      }
+      if (Array.isArray(node.runs) && node.flags) {
+        // peers comparison: only loraprof's rows (the peers run other code).
+        for (const r of node.runs) if (r.tool === "loraprof") visit(r, `${label}`);
+        return;
+      }
+      for (const [k, v] of Object.entries(node)) if (k !== "environment" && k !== "versions") visit(v, k);
+    };
+    visit(doc, file);
+  }
+  return { runs, excluded };
+}
+
+/**
+ * Runs → planner inputs with measurements. `budgetBytes`: also judge fit/OOM under that budget
+ * (a budget run's own outcome when it ran under it, else whether its NVML device peak stayed within it).
+ */
+export async function measuredItems(
+  runs: Json,
+  {
+    dataDirs = DEFAULT_DATA_DIRS,
+    budgetBytes = null,
+  }: { dataDirs?: string[]; budgetBytes?: number | null } = {},
+): Promise<{ items: Json[]; excluded: Json[] }> {
+  const excluded = [];
+  const localDataset = (config: Json) => {
+    const d = config.dataset;
+    if (d === "synthetic" || d === "alpaca" || existsSync(d)) return config;
+    for (const dir of dataDirs) {
+      const p = join(dir, basename(d));
+      if (existsSync(p)) return { ...config, dataset: p };
+    }
+    return null;
+  };
+  const items = [];
+  const lengthMemo = new Map();
+  for (const r of runs) {
+    const gpu = plan.runGpu(r) ?? (r.environment?.device?.name ? findGpu(r.environment.device.name) : null);
+    if (!gpu) {
+      excluded.push({ name: r.name, reason: "not a catalogued GPU run" });
+      continue;
+    }
+    const measured = plan.measuredFromRun(r);
+    if (!measured) {
+      excluded.push({ name: r.name, reason: `status ${r.status}` });
+      continue;
+    }
+    const config = localDataset(r.config);
+    if (!config) {
+      excluded.push({ name: r.name, reason: `dataset ${r.config.dataset} not found here` });
+      continue;
+    }
+    const model = plan.planModel(config);
+    const key = JSON.stringify([
+      config.dataset,
+      config.subset,
+      config.subsetMode,
+      config.seed,
+      config.template,
+      model.tokenizer,
+      config.syntheticRecords,
+    ]);
+    if (!lengthMemo.has(key))
+      lengthMemo.set(key, await plan.datasetLengths(config, model, { cacheDir: cacheDir() }));
+    const lengths = lengthMemo.get(key);
+    const input = plan.planInputFromConfig(config, { gpu, lengthStats: lengths.stats });
+    let budgetRun = null;
+    if (budgetBytes !== null) {
+      const budgeted = input.vramBudgetBytes !== null;
+      const fitsBudget =
+        budgeted && input.vramBudgetBytes === budgetBytes
+          ? !measured.oom
+          : measured.devicePeakBytes !== null
+            ? measured.devicePeakBytes <= budgetBytes
+            : measured.oom && !budgeted
+              ? false
+              : null;
+      budgetRun =
+        fitsBudget === null
+          ? null
+          : {
+              input: { ...input, vramBudgetBytes: budgetBytes },
+              measured: { ...measured, oom: !fitsBudget },
+            };
+    }
+    items.push({
+      run: r,
+      gpu,
+      lengths,
+      measuredRun: { input, measured },
+      budgetRun,
+      recipeClass: plan.recipeClass(input),
+      shape: `b${input.batchSize}×s${input.seqLen} ${input.precision}${input.gradCheckpointing ? "" : " no-ckpt"} ${input.method} ${input.padding}${input.lossImplementation === "full" ? "" : ` ${input.lossImplementation}`}`,
+    });
+  }
+  return { items, excluded };
+}

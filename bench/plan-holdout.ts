@@ -1,0 +1,355 @@
+/**
+ * The planner on configurations it was never fitted to, on a GPU: for each configuration, `loraprof
+ * plan --json` first (the prediction, with its interval and the source of its constants, written
+ * before the run starts), then `loraprof run --json` (the measurement), side by side. Then a small
+ * `loraprof tune` against an exhaustive sweep of the same space: the winner's measured tokens/s vs
+ * the best of the sweep, and the wall time of each. bench/plan-accuracy.ts reads the result file
+ * (bench/results/h200-plan-holdout.json) when it is there.
+ *
+ *   node $CARRY/cli/bench/plan-holdout.mjs --cli "node /tmp/carry/cli/loraprof.mjs" --dataset DATA --out FILE
+ *     [--part holdout|tune|all] [--deadline-s 450] [--gpu h200]
+ *
+ * Models: Qwen2.5-0.5B and 3B architectures with synthetic weights (the shipped calibration saw only
+ * 1.5B runs), reference and fast recipes, packed, longest and max_length rows, LoRA and QLoRA, both
+ * allocator modes, and one run under an 8 GiB budget that the planner says will not fit.
+ */
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { performance } from "node:perf_hooks";
+import { runCliJson, type Json } from "./lib/common.js";
+
+const { values: args } = parseArgs({
+  options: {
+    cli: { type: "string", default: "node bin/loraprof.js" },
+    dataset: { type: "string" },
+    out: { type: "string", default: "h200-plan-holdout.json" },
+    part: { type: "string", default: "all" },
+    "deadline-s": { type: "string", default: "450" },
+    gpu: { type: "string", default: "h200" },
+    "dry-run": { type: "boolean", default: false },
+  },
+});
+if (!args.dataset) throw new Error("--dataset PATH (the Alpaca sample) is required");
+const cli = args.cli.split(/\s+/);
+const t0 = performance.now();
+const deadline = Number(args["deadline-s"]);
+const left = () => deadline - (performance.now() - t0) / 1000;
+
+const COMMON = [
+  "--weights",
+  "random",
+  "--dataset",
+  args.dataset,
+  "--subset",
+  "5000",
+  "--steps",
+  "16",
+  "--warmup-steps",
+  "4",
+];
+const q05 = ["--model", "qwen2.5-0.5b-instruct"];
+const q3 = ["--model", "qwen2.5-3b-instruct"];
+// The allocator pair below: one 3B bf16 LoRA run, `longest` rows, under either allocator setting.
+const lora3bLongest = [
+  ...q3,
+  ...["--method", "lora", "--precision", "bf16", "--batch-size", "4", "--seq-len", "2048"],
+  ...["--optimizer", "adamw_torch", "--grad-checkpointing"],
+];
+/** Never used to fit anything: new model sizes, shapes and the expandable-segments allocator. */
+export const HOLDOUT = [
+  {
+    name: "0.5b-lora-longest",
+    flags: [
+      ...q05,
+      "--method",
+      "lora",
+      "--precision",
+      "bf16",
+      "--batch-size",
+      "8",
+      "--seq-len",
+      "1024",
+      "--optimizer",
+      "adamw_torch",
+      "--no-grad-checkpointing",
+    ],
+  },
+  {
+    name: "0.5b-lora-fast",
+    flags: [
+      ...q05,
+      "--method",
+      "lora",
+      "--recipe",
+      "fast",
+      "--precision",
+      "bf16",
+      "--batch-size",
+      "8",
+      "--seq-len",
+      "2048",
+      "--optimizer",
+      "adamw_torch_fused",
+      "--no-grad-checkpointing",
+    ],
+  },
+  {
+    name: "0.5b-qlora-maxlen-chunked",
+    flags: [
+      ...q05,
+      "--method",
+      "qlora",
+      "--precision",
+      "fp16",
+      "--padding",
+      "max_length",
+      "--loss",
+      "chunked",
+      "--batch-size",
+      "4",
+      "--seq-len",
+      "1024",
+      "--optimizer",
+      "adamw_8bit",
+      "--grad-checkpointing",
+    ],
+  },
+  {
+    name: "3b-qlora-longest",
+    flags: [
+      ...q3,
+      "--method",
+      "qlora",
+      "--precision",
+      "bf16",
+      "--batch-size",
+      "4",
+      "--seq-len",
+      "1024",
+      "--optimizer",
+      "paged_adamw_8bit",
+      "--grad-checkpointing",
+    ],
+  },
+  {
+    name: "3b-qlora-fast",
+    flags: [
+      ...q3,
+      "--method",
+      "qlora",
+      "--recipe",
+      "fast",
+      "--precision",
+      "bf16",
+      "--batch-size",
+      "8",
+      "--seq-len",
+      "2048",
+      "--optimizer",
+      "adamw_8bit",
+      "--grad-checkpointing",
+    ],
+  },
+  {
+    name: "3b-lora-maxlen",
+    flags: [
+      ...q3,
+      "--method",
+      "lora",
+      "--precision",
+      "bf16",
+      "--padding",
+      "max_length",
+      "--batch-size",
+      "2",
+      "--seq-len",
+      "1024",
+      "--optimizer",
+      "adamw_torch_fused",
+      "--grad-checkpointing",
+    ],
+  },
+  {
+    // Paired with the next one: the same run with expandable segments (the engine's default) and
+    // with PyTorch's default allocator, for the reserve each leaves over the allocated peak.
+    name: "3b-lora-longest-expandable",
+    flags: lora3bLongest,
+  },
+  {
+    name: "3b-lora-longest-default-allocator",
+    flags: [...lora3bLongest, "--cuda-allocator", "default"],
+  },
+  {
+    name: "3b-qlora-8gib-oom",
+    flags: [
+      ...q3,
+      "--method",
+      "qlora",
+      "--precision",
+      "bf16",
+      "--batch-size",
+      "16",
+      "--seq-len",
+      "2048",
+      "--optimizer",
+      "paged_adamw_8bit",
+      "--no-grad-checkpointing",
+      "--vram-budget",
+      "8GiB",
+    ],
+  },
+];
+
+/** tune vs exhaustive: one small space under an 8 GiB budget on the 0.5B model (16 configurations: 3 paddings + the fast recipe, × 4 batch sizes). */
+const TUNE_BASE = [
+  ...q05,
+  "--method",
+  "qlora",
+  "--vram-budget",
+  "8GiB",
+  "--weights",
+  "random",
+  "--dataset",
+  args.dataset,
+  "--subset",
+  "5000",
+  "--seq-len",
+  "1024",
+  "--gpu",
+  args.gpu,
+];
+const TUNE_SPACE = [
+  "--recipes",
+  "reference,fast",
+  "--paddings",
+  "longest,max_length,packed",
+  "--losses",
+  "chunked",
+  "--checkpointing",
+  "on",
+  "--optimizers",
+  "adamw_8bit",
+  "--precisions",
+  "bf16",
+  "--batch-sizes",
+  "2,4,8,16",
+];
+const TUNE_STEPS = ["--tune-steps", "14", "--tune-warmup-steps", "4", "--no-telemetry"];
+
+const doc: Json = {
+  what: "the planner's prediction (made before each run) beside the measurement, on configurations not used to fit anything; and tune's pick vs an exhaustive sweep of the same space",
+  command: `node plan-holdout.mjs (bench/plan-holdout.ts) ${process.argv.slice(2).join(" ")}`,
+  date: new Date().toISOString(),
+  gpu: args.gpu,
+  holdout: [],
+  tune: null,
+};
+const save = () => writeFileSync(args.out, JSON.stringify(doc, null, 2) + "\n");
+
+function pick(plan: Json) {
+  if (!plan.memory) return { error: plan.error ?? plan };
+  return {
+    devicePeakBytes: plan.memory.devicePeakBytes,
+    allocatorPeakBytes: plan.memory.allocatorPeakBytes,
+    allocatorReservedPeakBytes: plan.memory.allocatorReservedPeakBytes,
+    realTokensPerSecond: plan.throughput?.realTokensPerSecond ?? null,
+    speedInterval: plan.speedInterval ?? null,
+    fits: plan.fits?.verdict ?? null,
+    limitBytes: plan.fits?.limitBytes ?? null,
+    constants: plan.calibration?.source?.label ?? null,
+  };
+}
+
+if (args.part === "all" || args.part === "holdout") {
+  for (const c of HOLDOUT) {
+    if (left() < 45) {
+      doc.holdout.push({ ...c, skipped: "deadline" });
+      continue;
+    }
+    const prediction: Json = pick(
+      runCliJson(cli, ["plan", ...c.flags, ...COMMON, "--gpu", args.gpu, "--json"]),
+    );
+    const entry: Json = {
+      name: c.name,
+      flags: [...c.flags, ...COMMON],
+      prediction,
+      predictedAt: new Date().toISOString(),
+    };
+    doc.holdout.push(entry);
+    save(); // the prediction is on disk before the run starts
+    if (args["dry-run"]) continue;
+    const started = performance.now();
+    try {
+      entry.result = runCliJson(
+        cli,
+        ["run", ...c.flags, ...COMMON, "--label", `holdout-${c.name}`, "--json", "--quiet"],
+        {
+          timeout: Math.floor(Math.max(30, left() - 10) * 1000),
+          killSignal: "SIGINT",
+        },
+      );
+    } catch (err) {
+      entry.error = String((err as Error).message ?? err).slice(-2000);
+    }
+    entry.wallSeconds = (performance.now() - started) / 1000;
+    save();
+    const m = entry.result?.metrics ?? {};
+    console.log(
+      `${c.name}: ${entry.result?.status ?? "error"}; device peak predicted ${prediction.devicePeakBytes ? (prediction.devicePeakBytes / 2 ** 30).toFixed(2) : "—"} GiB, measured ${m.peakDeviceBytes ? (m.peakDeviceBytes / 2 ** 30).toFixed(2) : "—"}; tok/s predicted ${prediction.realTokensPerSecond?.toFixed(0)}, measured ${m.realTokensPerSecond?.toFixed(0) ?? "—"} (${left().toFixed(0)} s left)`,
+    );
+  }
+}
+
+if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
+  const run = (extra: Json, name: Json) => {
+    const started = performance.now();
+    let out = null;
+    let error = null;
+    try {
+      out = runCliJson(
+        cli,
+        [
+          "tune",
+          ...TUNE_BASE,
+          ...TUNE_SPACE,
+          ...TUNE_STEPS,
+          "--name",
+          name,
+          "--out",
+          `/tmp/${name}.yaml`,
+          "--json",
+          ...extra,
+        ],
+        {
+          timeout: Math.floor(Math.max(30, left() - 5) * 1000),
+          killSignal: "SIGINT",
+        },
+      );
+    } catch (err) {
+      error = String((err as Error).message ?? err).slice(-2000);
+    }
+    return { wallSeconds: (performance.now() - started) / 1000, out, error };
+  };
+  doc.tune = { flags: [...TUNE_BASE, ...TUNE_SPACE, ...TUNE_STEPS] };
+  doc.tune.tune = run(["--top", "2"], `holdout-tune-${Date.now()}`);
+  save();
+  doc.tune.exhaustive = run(["--all"], `holdout-exhaustive-${Date.now()}`);
+  const best = (o: Json) =>
+    Math.max(0, ...(o?.out?.results ?? []).map((r: Json) => r.measuredRealTokensPerSecond ?? 0));
+  const picked = doc.tune.tune.out?.winner?.measuredRealTokensPerSecond ?? null;
+  doc.tune.summary = {
+    tuneWinnerRealTokensPerSecond: picked,
+    exhaustiveBestRealTokensPerSecond: best(doc.tune.exhaustive),
+    withinPct:
+      picked && best(doc.tune.exhaustive)
+        ? (100 * (best(doc.tune.exhaustive) - picked)) / best(doc.tune.exhaustive)
+        : null,
+    timeRatio: doc.tune.exhaustive.wallSeconds
+      ? doc.tune.tune.wallSeconds / doc.tune.exhaustive.wallSeconds
+      : null,
+    exhaustiveComplete: (doc.tune.exhaustive.out?.results ?? []).every((r: Json) => r.status !== "pending"),
+  };
+  save();
+  console.log(`tune: ${JSON.stringify(doc.tune.summary)}`);
+}
+console.log(`wrote ${args.out} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);

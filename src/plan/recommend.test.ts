@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { candidateSettings, DEFAULT_SPACE, recommend } from "./recommend.js";
+import { chooseConstants } from "./shipped.js";
+import { gpu, qloraInput } from "./testing.js";
+
+const GiB = 2 ** 30;
+
+describe("the recommender", () => {
+  it("searches recipe, padding, loss, checkpointing, optimizer, precision and batch (the fast recipe packs with the fused loss)", () => {
+    const all = candidateSettings(DEFAULT_SPACE);
+    const shapes = 3 * 2 + 1;
+    expect(all).toHaveLength(shapes * 2 * 5 * 2 * 7);
+    expect(
+      all.filter((c) => c.recipe === "fast").every((c) => c.padding === "packed" && c.loss === "fused"),
+    ).toBe(true);
+  });
+
+  it("ranks only what fits with the margin, fastest first, and says where the constants came from", () => {
+    const g = gpu("rtx-4060");
+    const rec = recommend(qloraInput({ gpu: g }), {
+      constantsFor: (cls) => chooseConstants({ gpu: g, recipeClass: cls, user: null }),
+    });
+    expect(rec.ranked.length).toBeGreaterThan(0);
+    expect(rec.ranked.length + rec.rejected).toBe(rec.considered);
+    for (const c of rec.ranked)
+      expect(c.devicePeakBytes).toBeLessThanOrEqual(rec.limitBytes * (1 - rec.marginFraction));
+    for (let i = 1; i < rec.ranked.length; i++)
+      expect(rec.ranked[i - 1]!.realTokensPerSecond!).toBeGreaterThanOrEqual(
+        rec.ranked[i]!.realTokensPerSecond!,
+      );
+    expect(rec.ranked[0]!.constants).toMatch(/transferred from h200/);
+    expect(rec.ranked[0]!.speedInterval!.low).toBeLessThan(rec.ranked[0]!.realTokensPerSecond!);
+  });
+
+  it("leaves bf16 out on a GPU without it, and fits less under a smaller budget", () => {
+    const t4 = gpu("t4");
+    const rec = recommend(qloraInput({ gpu: t4 }));
+    expect(rec.ranked.some((c) => c.settings.precision === "bf16")).toBe(false);
+    const tight = recommend(qloraInput({ vramBudgetBytes: 3 * GiB }));
+    expect(tight.ranked.length).toBeLessThan(
+      recommend(qloraInput({ vramBudgetBytes: 8 * GiB })).ranked.length,
+    );
+  });
+});

@@ -1,0 +1,218 @@
+/**
+ * The recommender behind `plan --fit` and `loraprof tune`: every combination of the settings that
+ * change memory and speed but not what is trained (recipe, padding or packing, loss implementation,
+ * gradient checkpointing, optimizer, precision, batch size), planned on one GPU or budget; what fits
+ * with a margin is ranked by predicted real tokens/s. The method (LoRA or QLoRA), the model, the
+ * LoRA settings, the data and the sequence length stay the user's: they change the result of the
+ * training, not only its cost. Batch size changes the effective batch (batch × grad-accum): the
+ * table says so, and `tune` keeps the user's grad-accum.
+ *
+ * Offload is not searched: the engine has no activation or optimizer offload yet, so the planner
+ * has nothing to model.
+ */
+import type { GpuEntry } from "../catalog/gpus.js";
+import { usableMemoryBytes } from "../catalog/gpus.js";
+import type { LossImplementation, OptimizerName, PaddingMode, Precision, Recipe } from "../protocol/index.js";
+import { LoraprofError } from "../util/errors.js";
+import { planRun } from "./plan.js";
+import { recipeClass, speedInterval, type ChosenConstants, type RecipeClass } from "./shipped.js";
+import type { PlanInput } from "./types.js";
+
+/** One point of the search: the settings a candidate changes (RunConfig field names). */
+export interface CandidateSettings {
+  recipe: Recipe;
+  padding: PaddingMode;
+  loss: LossImplementation;
+  kernels: "none" | "liger";
+  fusedLora: boolean;
+  gradCheckpointing: boolean;
+  optimizer: OptimizerName;
+  precision: Precision;
+  batchSize: number;
+}
+
+export interface Candidate {
+  settings: CandidateSettings;
+  devicePeakBytes: number;
+  marginBytes: number;
+  fits: boolean;
+  /** Fits with the required margin. */
+  fitsWithMargin: boolean;
+  realTokensPerSecond: number | null;
+  speedInterval: { low: number; high: number } | null;
+  constants: string;
+}
+
+export interface RecommendSpace {
+  /** fast: packed rows, fused loss, Liger kernels, fused LoRA (src/config/recipes.ts). */
+  recipes: readonly Recipe[];
+  /** Reference recipe only (the fast recipe packs). */
+  paddings: readonly PaddingMode[];
+  /** Reference recipe only (the fast recipe's loss is fused). */
+  losses: readonly LossImplementation[];
+  gradCheckpointing: readonly boolean[];
+  optimizers: readonly OptimizerName[];
+  precisions: readonly Precision[];
+  batchSizes: readonly number[];
+}
+
+export const DEFAULT_SPACE: RecommendSpace = {
+  recipes: ["reference", "fast"],
+  paddings: ["longest", "max_length", "packed"],
+  losses: ["full", "chunked"],
+  gradCheckpointing: [true, false],
+  optimizers: ["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"],
+  precisions: ["bf16", "fp16"],
+  batchSizes: [1, 2, 4, 8, 16, 32, 64],
+};
+
+/** Fraction of the limit a candidate's predicted device peak must leave free (the device-peak model's held-out error). */
+export const DEFAULT_MARGIN_FRACTION = 0.05;
+
+export interface RecommendOptions {
+  space?: Partial<RecommendSpace>;
+  marginFraction?: number;
+  /** Rank every candidate, fitting or not (an exhaustive sweep's list). */
+  includeUnfit?: boolean;
+  /** Constants per recipe class (shipped, transferred or the user's); absent: the input's own. */
+  constantsFor?: (cls: RecipeClass) => ChosenConstants;
+}
+
+export interface Recommendation {
+  limitBytes: number;
+  limitSource: "budget" | "gpu";
+  marginFraction: number;
+  considered: number;
+  /** Candidates that fit with the margin (every one with includeUnfit), fastest first. */
+  ranked: Candidate[];
+  /** How many did not fit (or fit without the margin). */
+  rejected: number;
+}
+
+/** Expands the space into candidate settings (the fast recipe: one padding and loss). */
+export function candidateSettings(space: RecommendSpace): CandidateSettings[] {
+  const out: CandidateSettings[] = [];
+  const shapes: Pick<CandidateSettings, "recipe" | "padding" | "loss" | "kernels" | "fusedLora">[] = [];
+  for (const recipe of space.recipes) {
+    if (recipe === "fast") {
+      shapes.push({ recipe, padding: "packed", loss: "fused", kernels: "liger", fusedLora: true });
+      continue;
+    }
+    for (const padding of space.paddings)
+      for (const loss of space.losses)
+        shapes.push({ recipe, padding, loss, kernels: "none", fusedLora: false });
+  }
+  for (const s of shapes)
+    for (const gradCheckpointing of space.gradCheckpointing)
+      for (const optimizer of space.optimizers)
+        for (const precision of space.precisions)
+          for (const batchSize of space.batchSizes)
+            out.push({ ...s, gradCheckpointing, optimizer, precision, batchSize });
+  return out;
+}
+
+export function applySettings(input: PlanInput, s: CandidateSettings): PlanInput {
+  return {
+    ...input,
+    padding: s.padding,
+    lossImplementation: s.loss,
+    kernels: s.kernels,
+    fusedLora: s.fusedLora,
+    gradCheckpointing: s.gradCheckpointing,
+    optimizer: s.optimizer,
+    precision: s.precision,
+    batchSize: s.batchSize,
+  };
+}
+
+function limitOf(input: PlanInput): { bytes: number; source: "budget" | "gpu" } {
+  if (input.vramBudgetBytes !== null) return { bytes: input.vramBudgetBytes, source: "budget" };
+  if (input.gpu) return { bytes: usableMemoryBytes(input.gpu), source: "gpu" };
+  throw new LoraprofError("FLAG_INVALID", "a recommendation needs a GPU or a memory budget", {
+    problems: [
+      {
+        field: "--gpu",
+        message: "no GPU and no budget given",
+        hint: "pass --gpu NAME or --vram-budget 8GiB",
+      },
+    ],
+  });
+}
+
+/** The space without what this GPU cannot run: bf16 before Ampere, fused AdamW on the CPU. */
+export function spaceFor(gpu: GpuEntry | null, space: Partial<RecommendSpace> = {}): RecommendSpace {
+  const s = { ...DEFAULT_SPACE, ...space };
+  return {
+    ...s,
+    precisions: s.precisions.filter((p) => p !== "bf16" || gpu === null || gpu.bf16Supported),
+  };
+}
+
+export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recommendation {
+  const limit = limitOf(input);
+  const marginFraction = opts.marginFraction ?? DEFAULT_MARGIN_FRACTION;
+  const space = spaceFor(input.gpu, opts.space);
+  const memo = new Map<RecipeClass, ChosenConstants>();
+  const constantsOf = (cls: RecipeClass): ChosenConstants | null => {
+    if (!opts.constantsFor) return null;
+    let c = memo.get(cls);
+    if (!c) memo.set(cls, (c = opts.constantsFor(cls)));
+    return c;
+  };
+  const all: Candidate[] = [];
+  for (const settings of candidateSettings(space)) {
+    let cfg = applySettings(input, settings);
+    const chosen = constantsOf(recipeClass(cfg));
+    if (chosen) {
+      const { calibration: _old, ...rest } = cfg;
+      cfg = {
+        ...rest,
+        ...(chosen.calibration ? { calibration: chosen.calibration } : {}),
+        constantsSource: chosen.source,
+      };
+    }
+    const r = planRun(cfg);
+    const peak = r.memory.devicePeakBytes;
+    const tps = r.throughput?.realTokensPerSecond ?? null;
+    all.push({
+      settings,
+      devicePeakBytes: peak,
+      marginBytes: limit.bytes - peak,
+      fits: peak <= limit.bytes,
+      fitsWithMargin: peak <= limit.bytes * (1 - marginFraction),
+      realTokensPerSecond: tps,
+      speedInterval: tps === null ? null : speedInterval(tps, r.constantsSource),
+      constants: r.constantsSource.label,
+    });
+  }
+  const ranked = all
+    .filter((c) => c.fitsWithMargin || opts.includeUnfit === true)
+    .sort(
+      (a, b) =>
+        (b.realTokensPerSecond ?? b.settings.batchSize) - (a.realTokensPerSecond ?? a.settings.batchSize) ||
+        a.devicePeakBytes - b.devicePeakBytes,
+    );
+  return {
+    limitBytes: limit.bytes,
+    limitSource: limit.source,
+    marginFraction,
+    considered: all.length,
+    ranked,
+    rejected: all.filter((c) => !c.fitsWithMargin).length,
+  };
+}
+
+/** A candidate as RunConfig fields (what `tune` runs and writes). */
+export function settingsToConfig(s: CandidateSettings): Record<string, unknown> {
+  return {
+    recipe: s.recipe,
+    padding: s.padding,
+    loss: s.loss,
+    kernels: s.kernels,
+    fusedLora: s.fusedLora,
+    gradCheckpointing: s.gradCheckpointing,
+    optimizer: { name: s.optimizer },
+    precision: s.precision,
+    batchSize: s.batchSize,
+  };
+}

@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import {
+  estimateMemory,
+  fusedLossChunkRows,
+  layerActivationBytesPerToken,
+  memoryComponents,
+} from "./memory.js";
+import { DEFAULT_CONSTANTS } from "./constants.js";
+import { planRun } from "./plan.js";
+import {
+  chooseConstants,
+  recipeClass,
+  shippedCalibration,
+  transferCalibration,
+  TRANSFER_FACTOR,
+} from "./shipped.js";
+import { gpu, qloraInput } from "./testing.js";
+
+describe("shipped calibrations", () => {
+  it("ship an H200 calibration per recipe class, fitted to measured runs, with held-out error", () => {
+    const h200 = shippedCalibration("h200")!;
+    for (const saved of [h200.recipes.reference, h200.recipes.fast!]) {
+      expect(saved.calibration.runs).toBeGreaterThanOrEqual(3);
+      expect(saved.heldOut?.error.realTokensPerSecond?.runs).toBeGreaterThanOrEqual(3);
+      expect(saved.calibration.fitted.length).toBeGreaterThan(0);
+    }
+    expect(h200.sources.length).toBeGreaterThan(0);
+    expect(shippedCalibration("rtx-4060")).toBeNull();
+  });
+
+  it("class a run by its kernels and loss: fused loss, Liger or fused LoRA make it fast", () => {
+    expect(recipeClass({ lossImplementation: "full" })).toBe("reference");
+    expect(recipeClass({ lossImplementation: "chunked", kernels: "none" })).toBe("reference");
+    expect(recipeClass({ lossImplementation: "fused" })).toBe("fast");
+    expect(recipeClass({ lossImplementation: "full", kernels: "liger" })).toBe("fast");
+    expect(recipeClass({ lossImplementation: "full", fusedLora: true })).toBe("fast");
+  });
+
+  it("uses the GPU's own shipped calibration, else the H200's transferred with a wider interval, and the user's over both", () => {
+    const own = chooseConstants({ gpu: gpu("h200"), recipeClass: "fast", user: null });
+    expect(own.source.kind).toBe("shipped");
+    expect(own.source.label).toMatch(/^calibrated: h200 shipped \(\d+ runs, fast recipe\)$/);
+    const moved = chooseConstants({ gpu: gpu("rtx-4060"), recipeClass: "fast", user: null });
+    expect(moved.source.kind).toBe("transferred");
+    expect(moved.source.label).toMatch(/^transferred from h200 by bandwidth\/FLOP ratio/);
+    expect(moved.source.speedFactor).toBeCloseTo(own.source.speedFactor * TRANSFER_FACTOR, 10);
+    const saved = shippedCalibration("h200")!.recipes.reference;
+    const user = chooseConstants({
+      gpu: gpu("rtx-4060"),
+      recipeClass: "fast",
+      user: { ...saved, gpuId: "rtx-4060" },
+    });
+    expect(user.source.kind).toBe("user");
+  });
+
+  it("transfers GPU efficiencies as they are, scales the GEMM fill size by FLOP/s and host costs by the host factor", () => {
+    const h200 = gpu("h200");
+    const small = gpu("rtx-4060");
+    const cal = {
+      constants: { ...DEFAULT_CONSTANTS },
+      fitted: [],
+      runs: 1,
+      error: { devicePeakBytes: null, allocatorPeakBytes: null, realTokensPerSecond: null },
+    };
+    const t = transferCalibration(cal, h200, small, 2);
+    expect(t.constants.computeEfficiency).toBe(DEFAULT_CONSTANTS.computeEfficiency);
+    expect(t.constants.memoryEfficiency).toBe(DEFAULT_CONSTANTS.memoryEfficiency);
+    expect(t.constants.tokensHalfEfficiency).toBeCloseTo(
+      (DEFAULT_CONSTANTS.tokensHalfEfficiency * small.peakFlops.bf16) / h200.peakFlops.bf16,
+      6,
+    );
+    expect(t.constants.cpuSecondsPerOp).toBe(2 * DEFAULT_CONSTANTS.cpuSecondsPerOp);
+    expect(t.constants.microStepFixedSeconds).toBe(2 * DEFAULT_CONSTANTS.microStepFixedSeconds);
+  });
+
+  it("gives every speed prediction an interval around it from its source", () => {
+    const chosen = chooseConstants({ gpu: gpu("rtx-4060"), recipeClass: "reference", user: null });
+    const r = planRun({ ...qloraInput(), calibration: chosen.calibration!, constantsSource: chosen.source });
+    const tps = r.throughput!.realTokensPerSecond;
+    expect(r.speedInterval!.low).toBeCloseTo(tps / chosen.source.speedFactor, 6);
+    expect(r.speedInterval!.high).toBeCloseTo(tps * chosen.source.speedFactor, 6);
+    expect(planRun(qloraInput()).constantsSource.kind).toBe("defaults");
+  });
+});
+
+describe("reserved memory by allocator mode", () => {
+  it("keeps the reserve small with expandable segments and adds the variable-shape growth without them", () => {
+    const k = DEFAULT_CONSTANTS;
+    const reserve = (m: ReturnType<typeof estimateMemory>) =>
+      m.allocatorReservedPeakBytes / m.allocatorPeakBytes - 1;
+    const expandable = estimateMemory(qloraInput({ cudaAllocator: "expandable" }), k);
+    const longest = estimateMemory(qloraInput({ cudaAllocator: "default", padding: "longest" }), k);
+    const fixed = estimateMemory(qloraInput({ cudaAllocator: "default", padding: "max_length" }), k);
+    expect(reserve(expandable)).toBeCloseTo(k.expandableFragmentation, 10);
+    expect(reserve(fixed)).toBeCloseTo(k.allocatorFragmentation, 10);
+    expect(reserve(longest)).toBeCloseTo(k.allocatorFragmentation + k.variableShapeFragmentation, 10);
+  });
+});
+
+describe("the fast recipe's memory", () => {
+  it("holds one Liger chunk of rows at the fused loss, sized so rows × vocab ≈ tokens × hidden", () => {
+    // Qwen2.5-1.5B: vocab 151936, hidden 1536 → cdiv = 99; 4096 tokens → 42 rows → 64 (power of two).
+    expect(fusedLossChunkRows(4096, 151936, 1536)).toBe(64);
+    expect(fusedLossChunkRows(8, 151936, 1536)).toBe(1);
+    expect(fusedLossChunkRows(100, 1000, 1000)).toBe(100); // never more rows than tokens
+    const full = memoryComponents(qloraInput({ padding: "packed", lossImplementation: "chunked" }));
+    const fused = memoryComponents(qloraInput({ padding: "packed", lossImplementation: "fused" }));
+    expect(fused.lossElements).toBeLessThan(full.lossElements / 10);
+  });
+
+  it("saves one copy of each layer input for all its adapters with fused LoRA", () => {
+    const arch = qloraInput().model;
+    const a = "architecture" in arch ? arch.architecture : arch;
+    const opts = { computeBytes: 2, loraR: 16, loraDropout: 0, targetModules: "all-linear" as const };
+    const peft = layerActivationBytesPerToken(a, opts);
+    const fused = layerActivationBytesPerToken(a, { ...opts, fusedLora: true });
+    expect(fused.loraInputs).toBeLessThan(peft.loraInputs);
+    // q/k/v share the attention-norm output, gate/up the MLP-norm output: 4 distinct inputs.
+    expect(fused.loraInputs).toBe(2 * (2 * a.hiddenSize + a.numHeads * a.headDim + a.intermediateSize));
+  });
+});

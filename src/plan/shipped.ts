@@ -1,0 +1,195 @@
+/**
+ * Calibrations that ship with loraprof, and where a plan's constants come from. `plan` for a GPU
+ * takes, in order: the user's own calibration (`loraprof plan calibrate`, saved beside the run
+ * store), the shipped calibration of that GPU (fitted to committed measured runs, one per recipe
+ * class), or the shipped H200 calibration transferred to the target GPU by the rules of
+ * `transferCalibration`. Every source carries an interval for tokens/s from its held-out error.
+ *
+ * The shipped files are data (./shipped/*.json), written by `node dist-bench/ship-calibration.mjs` (bench/ship-calibration.ts) from
+ * bench/results; they are checked against SavedCalibrationSchema on load.
+ */
+import { z } from "zod";
+import { findGpu, type GpuEntry } from "../catalog/gpus.js";
+import { SavedCalibrationSchema, toCalibration, type SavedCalibration } from "./calibrations.js";
+import type { Calibration, PlannerConstants } from "./constants.js";
+import { deviceOverheadFor } from "./device-overhead.js";
+import type { PlanInput } from "./types.js";
+import h200 from "./shipped/h200.json" with { type: "json" };
+
+/** reference: PyTorch's and PEFT's own ops; fast: Liger kernels, fused LoRA or the fused loss (other host and kernel costs). */
+export const RECIPE_CLASSES = ["reference", "fast"] as const;
+export type RecipeClass = (typeof RECIPE_CLASSES)[number];
+
+export function recipeClass(
+  input: Pick<PlanInput, "lossImplementation" | "kernels" | "fusedLora">,
+): RecipeClass {
+  return input.lossImplementation === "fused" || input.kernels === "liger" || input.fusedLora === true
+    ? "fast"
+    : "reference";
+}
+
+export const ShippedCalibrationSchema = z
+  .object({
+    version: z.literal(1),
+    gpuId: z.string(),
+    what: z.string(),
+    generatedBy: z.string(),
+    /** Result files the runs came from. */
+    sources: z.array(z.string()),
+    environment: z.record(z.string(), z.unknown()).nullable(),
+    recipes: z.object({ reference: SavedCalibrationSchema, fast: SavedCalibrationSchema.nullable() }),
+  })
+  .strict();
+export type ShippedCalibration = z.infer<typeof ShippedCalibrationSchema>;
+
+const SHIPPED: readonly ShippedCalibration[] = [ShippedCalibrationSchema.parse(h200)];
+
+/** The shipped calibration of a GPU (catalog id), or null. */
+export function shippedCalibration(gpuId: string): ShippedCalibration | null {
+  return SHIPPED.find((s) => s.gpuId === gpuId) ?? null;
+}
+
+/**
+ * How far off a transferred calibration may be, on top of the source GPU's own held-out error, as a
+ * factor either way: no transfer has been measured against a run yet, and GPU efficiencies and host
+ * speed both move between machines (the same H200 host moved 10–30% between sessions).
+ */
+export const TRANSFER_FACTOR = 2;
+/** Uncalibrated defaults were 3.9× to 7× optimistic on the H200 (issue 13): a factor 7 either way. */
+export const DEFAULTS_FACTOR = 7;
+
+export interface ConstantsSource {
+  kind: "user" | "shipped" | "transferred" | "defaults";
+  /** One line for the plan, e.g. `calibrated: h200 shipped (64 runs)`. */
+  label: string;
+  /** Measured runs behind the constants (0 for the defaults). */
+  runs: number;
+  /**
+   * The tokens/s interval is [predicted ÷ factor, predicted × factor]: from the held-out error of
+   * the calibration (its largest), widened by TRANSFER_FACTOR for a transfer.
+   */
+  speedFactor: number;
+  /** How the factor and the constants were found. */
+  notes: string[];
+}
+
+export interface ChosenConstants {
+  calibration: Calibration | undefined;
+  source: ConstantsSource;
+}
+
+function heldOutFactor(saved: SavedCalibration): { factor: number; note: string } {
+  const held = saved.heldOut?.error.realTokensPerSecond;
+  if (held) {
+    return {
+      factor: 1 + held.maxAbsPct / 100,
+      note: `interval: the largest held-out tokens/s error (${saved.heldOut!.method}, ${held.runs} runs): ${held.maxAbsPct.toFixed(0)}%`,
+    };
+  }
+  const inSample = saved.calibration.error.realTokensPerSecond;
+  const pct = inSample ? 2 * inSample.maxAbsPct : 100;
+  return {
+    factor: 1 + pct / 100,
+    note: `interval: twice the in-sample error (no held-out error): ${pct.toFixed(0)}%`,
+  };
+}
+
+/**
+ * Host-side constants scale with the host (×`hostSpeedFactor`: 2 = a host twice as slow per
+ * operation as the H200 machine's); GPU efficiencies are fractions of the datasheet peaks and carry
+ * over; the size at which GEMMs reach half their efficiency scales with the GPU's dense FP/BF16
+ * FLOP/s (more SMs need more tokens to fill); the device overhead is the target family's.
+ */
+export function transferCalibration(
+  cal: Calibration,
+  from: GpuEntry,
+  to: GpuEntry,
+  hostSpeedFactor = 1,
+): Calibration {
+  const k: PlannerConstants = { ...cal.constants };
+  k.tokensHalfEfficiency = cal.constants.tokensHalfEfficiency * (to.peakFlops.bf16 / from.peakFlops.bf16);
+  k.cpuSecondsPerOp = cal.constants.cpuSecondsPerOp * hostSpeedFactor;
+  k.microStepFixedSeconds = cal.constants.microStepFixedSeconds * hostSpeedFactor;
+  k.cudaContextBytes = deviceOverheadFor(to).bytes;
+  return { ...cal, constants: k };
+}
+
+export interface ChooseOptions {
+  gpu: GpuEntry;
+  recipeClass: RecipeClass;
+  /** The user's calibration for this GPU (wins when present). */
+  user: SavedCalibration | null;
+  /** For a transfer: host seconds per operation relative to the H200 machine's (default 1). */
+  hostSpeedFactor?: number;
+}
+
+export function chooseConstants(opts: ChooseOptions): ChosenConstants {
+  if (opts.user) {
+    const h = heldOutFactor(opts.user);
+    return {
+      calibration: toCalibration(opts.user),
+      source: {
+        kind: "user",
+        label: `user calibration (${opts.user.calibration.runs} runs, ${opts.user.createdAt.slice(0, 10)})`,
+        runs: opts.user.calibration.runs,
+        speedFactor: h.factor,
+        notes: [h.note],
+      },
+    };
+  }
+  const own = shippedCalibration(opts.gpu.id);
+  if (own) {
+    const saved = (opts.recipeClass === "fast" ? own.recipes.fast : null) ?? own.recipes.reference;
+    const cls = saved === own.recipes.fast ? "fast" : "reference";
+    const h = heldOutFactor(saved);
+    return {
+      calibration: toCalibration(saved),
+      source: {
+        kind: "shipped",
+        label: `calibrated: ${own.gpuId} shipped (${saved.calibration.runs} runs, ${cls} recipe)`,
+        runs: saved.calibration.runs,
+        speedFactor: h.factor,
+        notes: [
+          h.note,
+          ...(opts.recipeClass !== cls
+            ? [`no shipped ${opts.recipeClass}-recipe calibration: the ${cls} one`]
+            : []),
+        ],
+      },
+    };
+  }
+  const base = SHIPPED[0]!;
+  const from = findGpu(base.gpuId)!;
+  const saved = (opts.recipeClass === "fast" ? base.recipes.fast : null) ?? base.recipes.reference;
+  const h = heldOutFactor(saved);
+  const host = opts.hostSpeedFactor ?? 1;
+  return {
+    calibration: transferCalibration(toCalibration(saved), from, opts.gpu, host),
+    source: {
+      kind: "transferred",
+      label: `transferred from ${base.gpuId} by bandwidth/FLOP ratio (${saved.calibration.runs} runs there)`,
+      runs: saved.calibration.runs,
+      speedFactor: h.factor * TRANSFER_FACTOR,
+      notes: [
+        `${h.note}, ×${TRANSFER_FACTOR} for the transfer (not yet checked against a run on ${opts.gpu.id})`,
+        `GPU efficiencies carried over as fractions of ${opts.gpu.id}'s datasheet FLOP/s and bandwidth; GEMM half-efficiency size × ${(opts.gpu.peakFlops.bf16 / from.peakFlops.bf16).toFixed(2)} (FLOP/s ratio); host costs × ${host} (the ${base.gpuId} machine's host speed); device overhead: ${deviceOverheadFor(opts.gpu).source}`,
+      ],
+    },
+  };
+}
+
+/** The defaults' source, for a plan with no calibration at all (no GPU to choose for). */
+export const DEFAULTS_SOURCE: ConstantsSource = {
+  kind: "defaults",
+  label: "uncalibrated defaults",
+  runs: 0,
+  speedFactor: DEFAULTS_FACTOR,
+  notes: [`interval: ×${DEFAULTS_FACTOR} either way (defaults were 3.9–7× optimistic on the H200)`],
+};
+
+export function speedInterval(
+  tokensPerSecond: number,
+  source: ConstantsSource,
+): { low: number; high: number } {
+  return { low: tokensPerSecond / source.speedFactor, high: tokensPerSecond * source.speedFactor };
+}

@@ -10,6 +10,8 @@ export PATH=/tmp/nodebin:$PATH
 CARRY=/tmp/carry
 mkdir -p "$CARRY"
 for d in cli site data; do [ -d "$CARRY/$d" ] || xz -dc ".carry/$d.tar.xz" | tar -C "$CARRY" -xf -; done
+# The GPU benchmarks are bundled beside the CLI (scripts/bundle.mjs); an older .carry has none.
+[ -d "$CARRY/cli/bench" ] || echo "no $CARRY/cli/bench: rebuild .carry with scripts/make-carry.sh (the GPU benchmarks are bundled there)" >&2
 export LORAPROF_ENGINE_SRC=$ROOT/engine/src
 export PYTHONPATH=$CARRY/site${PYTHONPATH:+:$PYTHONPATH}
 export LORAPROF_HOME=${LORAPROF_HOME:-/tmp/lp}

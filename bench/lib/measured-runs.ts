@@ -60,6 +60,7 @@ const PROBE_FIELDS: Record<string, string> = {
   "train.method": "method",
   "train.gradCheckpointing": "gradCheckpointing",
   "train.fusedLora": "fusedLora",
+  "train.cudaGraphs": "cudaGraphs",
 };
 const PROBE_BASE = [
   "--preset",

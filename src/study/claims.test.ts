@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildReportModel, type BuildReportInput, type ReportRun } from "../report/model.js";
-import { decodeMetrics } from "../store/metrics.js";
+import { buildReportModel, type BuildReportInput } from "../report/model.js";
+import { run } from "../report/testing.js";
 import { paperComparison } from "./claims.js";
 import { syntheticStudyRuns } from "./fixture.js";
 import { readReference } from "./reference.js";
@@ -13,48 +13,6 @@ const reference = readReference(
 /** The report's model with the paper beside the runs, as `loraprof report` and `study` build it. */
 const buildPaperModel = (input: BuildReportInput) =>
   buildReportModel({ ...input, comparison: paperComparison });
-
-let seq = 0;
-function run(
-  config: Record<string, unknown>,
-  tps: number | null,
-  status: ReportRun["status"] = "completed",
-): ReportRun {
-  seq++;
-  return {
-    id: `r${seq}`,
-    label: `run ${seq}`,
-    status,
-    createdAt: new Date(Date.UTC(2026, 0, 1, 0, seq)).toISOString(),
-    sweepId: null,
-    groups: [],
-    config: {
-      model: "tiny-qwen2",
-      device: "cuda:0",
-      batchSize: 1,
-      seqLen: 64,
-      precision: "bf16",
-      optimizer: { name: "adamw_torch" },
-      ...config,
-    },
-    metrics:
-      tps === null
-        ? null
-        : decodeMetrics({
-            realTokensPerSecond: tps,
-            processedTokensPerSecond: tps * 2,
-            peakAllocatedBytes: 1e9,
-            warnings: [],
-          }),
-    error:
-      status === "oom"
-        ? { kind: "oom", message: "oom", hint: null, memory: { peakReservedBytes: 8e9 } }
-        : null,
-    device: { kind: "cuda", name: "Test GPU" },
-    libraries: null,
-    losses: [],
-  };
-}
 
 describe("the paper beside runs that reproduce none of its configurations", () => {
   it("leaves out a reference none of whose runs was measured, and says so", () => {

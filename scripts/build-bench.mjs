@@ -21,6 +21,7 @@ export const BENCHES = {
   "sampler-overhead.ts": "sampler-overhead.mjs",
   "tokenize.ts": "tokenize.mjs",
   "ui-overhead.ts": "ui-overhead.mjs",
+  "store-scale.ts": "store-scale.mjs",
   "peers/compare.ts": "peers-compare.mjs",
 };
 /** The ones bench/gpu/*.sh run on a GPU host: they call the CLI and import no npm package. */

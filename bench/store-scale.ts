@@ -6,7 +6,7 @@
  * the dashboard make and the report's build and write. Nothing is trained: each run's rows are a real
  * H200 run record (test/fixtures/h200-run-record.json) with its shape and figures varied.
  *
- *   npm run build && node bench/store-scale.mjs [--runs 10000] [--steps 16] [--out results.json] [--keep DIR]
+ *   npm run bench:build && node dist-bench/store-scale.mjs [--runs 10000] [--steps 16] [--out results.json] [--keep DIR]
  *
  * Prints one JSON object: seconds per phase, rows, the store's size, the report's size.
  */
@@ -16,18 +16,16 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import type { Json } from "./lib/common.js";
+import { openStore } from "../src/store/db.js";
+import { createRun, finishRun, insertSteps, listRuns, markRunning, setRunFields } from "../src/store/runs.js";
+import { listRunRows } from "../src/store/dashboard.js";
+import { parseSweepSpec } from "../src/sweep/spec.js";
+import { planSweep, prepareSweep } from "../src/sweep/run.js";
+import { linkRun, listEntries, noteAttempt } from "../src/sweep/store.js";
+import { buildReport, writeReport } from "../src/report/index.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const dist = (p) => import(join(root, "dist", p));
-const { openStore } = await dist("store/db.js");
-const { createRun, markRunning, setRunFields, insertSteps, finishRun, listRuns } =
-  await dist("store/runs.js");
-const { listRunRows } = await dist("store/dashboard.js");
-const { parseSweepSpec } = await dist("sweep/spec.js");
-const { prepareSweep, planSweep } = await dist("sweep/run.js");
-const { listEntries, linkRun, noteAttempt } = await dist("sweep/store.js");
-const { buildReport, writeReport } = await dist("report/index.js");
-
 const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "10000" },
@@ -38,7 +36,7 @@ const { values } = parseArgs({
 });
 const N = Number(values.runs);
 const STEPS = Number(values.steps);
-const record = JSON.parse(readFileSync(join(root, "test/fixtures/h200-run-record.json"), "utf8"));
+const record: Json = JSON.parse(readFileSync(join(root, "test/fixtures/h200-run-record.json"), "utf8"));
 
 // A grid of 2,000 configurations × 5 repeats = 10,000 planned runs (fewer repeats/values for smaller N).
 const grid = {
@@ -53,8 +51,8 @@ const repeats = Math.max(1, Math.ceil(N / configs));
 const dir = values.keep ? resolve(values.keep) : mkdtempSync(join(tmpdir(), "loraprof-store-scale-"));
 const dbPath = join(dir, "loraprof.db");
 const db = openStore(dbPath);
-const t = {};
-const time = (name, fn) => {
+const t: Record<string, number> = {};
+const time = <T>(name: string, fn: () => T): T => {
   const t0 = performance.now();
   const r = fn();
   t[name] = (performance.now() - t0) / 1000;
@@ -72,9 +70,9 @@ const entries = listEntries(db, prepared.sweep.id).slice(0, N);
 let seed = 1;
 const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 
-const insertRuns = (from, to) => {
+const insertRuns = (from: number, to: number): void => {
   for (let i = from; i < to; i++) {
-    const e = entries[i];
+    const e = entries[i]!;
     const config = { ...e.config, label: e.label };
     noteAttempt(db, prepared.sweep.id, e.key);
     const id = createRun(db, { config, label: e.label, sweepId: prepared.sweep.id });
@@ -86,7 +84,7 @@ const insertRuns = (from, to) => {
     });
     const oom = i % 20 === 7;
     const failed = i % 50 === 11;
-    const steps = [];
+    const steps: Json[] = [];
     for (let s = 1; s <= (oom ? 2 : STEPS); s++) {
       steps.push({
         type: "step",
@@ -141,13 +139,13 @@ time("sweep resume half-way: plan what is left (adopt orphans, estimate)", () =>
   planSweep(db, prepared.sweep.id),
 );
 time("insert, second half", () => insertRuns(half, entries.length));
-t[INSERT] = t["insert, first half"] + t["insert, second half"];
+t[INSERT] = t["insert, first half"]! + t["insert, second half"]!;
 delete t["insert, first half"];
 delete t["insert, second half"];
 
 const counts = db
   .prepare(`SELECT (SELECT count(*) FROM runs) AS runs, (SELECT count(*) FROM steps) AS steps`)
-  .get();
+  .get() as { runs: number; steps: number };
 time("sweeps show: every planned run with its latest run", () => listEntries(db, prepared.sweep.id));
 time("sweep resume at the end: plan what is left", () => planSweep(db, prepared.sweep.id));
 time("runs list --limit 50", () => listRuns(db, { limit: 50 }));
@@ -160,7 +158,7 @@ const reportDir = join(dir, "report");
 const written = time("report: write HTML, Markdown and charts", () => writeReport(model, reportDir));
 db.close();
 
-const size = (p) => statSync(p).size;
+const size = (p: string): number => statSync(p).size;
 const walSize = (() => {
   try {
     return size(`${dbPath}-wal`);
@@ -173,7 +171,7 @@ const out = {
   steps: counts.steps,
   plannedRuns: listEntriesCount(),
   seconds: t,
-  runsPerSecondInsert: N / t[INSERT],
+  runsPerSecondInsert: N / t[INSERT]!,
   storeBytes: size(dbPath) + walSize,
   report: {
     htmlBytes: size(written.html),
@@ -185,7 +183,7 @@ const out = {
 };
 function listEntriesCount() {
   const d = openStore(dbPath);
-  const n = d.prepare(`SELECT count(*) AS n FROM sweep_runs`).get().n;
+  const n = (d.prepare(`SELECT count(*) AS n FROM sweep_runs`).get() as { n: number }).n;
   d.close();
   return n;
 }

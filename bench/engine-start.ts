@@ -1,6 +1,10 @@
 // Engine start time, plain process vs forked from the zygote, and a 12-run CPU sweep's overhead.
 //
 //   npm run build && npm run bench:build && node dist-bench/engine-start.mjs [--repeats 3] [--runs 12] [--steps 8] [--plain-sweep]
+//     [--device cpu|cuda] [--cli "node /tmp/carry/cli/loraprof.mjs"] [--out FILE.json]
+//
+// On a GPU host (bench/gpu/engine-start.sh) the same runs go to --device cuda: each forked child then
+// initializes its own CUDA context, which is part of the start it reports.
 //
 // Needs the built CLI (it runs sweeps through bin/loraprof.js) and the engine (`loraprof setup`). Runs tiny-qwen2 (random weights) on the CPU
 // in a temporary LORAPROF_HOME. Prints, as medians of --repeats starts of the same RunSpec:
@@ -33,13 +37,16 @@ const opt = (name: string, def: string): string => {
 const repeats = Number(opt("--repeats", "3"));
 const runs = Number(opt("--runs", "12"));
 const steps = Number(opt("--steps", "8"));
+const device = opt("--device", "cpu");
+const out = opt("--out", "");
 const root = repoRoot();
+const cliCommand = opt("--cli", `node ${join(root, "bin/loraprof.js")}`).split(/\s+/);
 const python = resolvePython(resolve(process.env.LORAPROF_HOME ?? join(root, ".loraprof")));
 const home = mkdtempSync(join(tmpdir(), "loraprof-bench-start-"));
 const env = { ...process.env, LORAPROF_HOME: home, LORAPROF_PYTHON: python };
 const cli = (args: string[], extraEnv: Record<string, string> = {}) => {
   const t0 = performance.now();
-  const r = spawnSync("node", [join(root, "bin/loraprof.js"), ...args], {
+  const r = spawnSync(cliCommand[0]!, [...cliCommand.slice(1), ...args], {
     env: { ...env, ...extraEnv },
     encoding: "utf8",
   });
@@ -57,7 +64,7 @@ const sweepSpec = (name: string) => {
     "  weights: random",
     "  dataset: synthetic",
     "  syntheticRecords: 64",
-    "  device: cpu",
+    `  device: ${device}`,
     `  steps: ${steps}`,
     "  warmupSteps: 2",
     "  seqLen: 64",
@@ -143,7 +150,7 @@ try {
     started.zygote.stop();
   }
 
-  console.log(`engine start on this host, tiny-qwen2 CPU fp32, median of ${repeats} (seconds):`);
+  console.log(`engine start on this host, tiny-qwen2 on ${device}, median of ${repeats} (seconds):`);
   console.log(`  plain process      spawn→hello ${fmt(plain.hello)}  spawn→loaded ${fmt(plain.loaded)}`);
   console.log(`  forked (zygote)    spawn→hello ${fmt(forked.hello)}  spawn→loaded ${fmt(forked.loaded)}`);
   console.log(`  zygote's own start (once per sweep): ${fmt(zygoteReady)}`);
@@ -158,7 +165,9 @@ try {
         (label === "zygote" ? `  [${s.engineLine}]` : ""),
     );
   }
-  console.log(JSON.stringify({ plain, forked, zygoteReady, withZygote, plainSweep }));
+  const doc = { device, repeats, runs, steps, plain, forked, zygoteReady, withZygote, plainSweep };
+  console.log(JSON.stringify(doc));
+  if (out) writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), ...doc }, null, 2) + "\n");
 } finally {
   rmSync(home, { recursive: true, force: true });
 }

@@ -10,7 +10,14 @@ One process saves the ~20 s engine start per variant; the figures the README quo
 
 A variant is `name:key=value,key=value` over the spec's fields (data.batchSize, data.seqLen,
 data.padding, train.precision, train.kernels, train.lossImplementation, train.gradCheckpointing,
-train.method, optimizer.name); the spec's own values are the baseline.
+train.method, optimizer.name); the spec's own values are the baseline. Three `probe.*` keys are the
+probe's own diagnostics, not spec fields:
+- `probe.memory=true`: the caching allocator's segments by (memory pool, stream) at each stage (loaded,
+  optimizer, graphs recorded, first step, end), with the device's used memory (cudaMemGetInfo);
+- `probe.profile=true`: torch.profiler over two steps after the measured window, the top kernels by
+  device time;
+- `probe.clearWorkspaces=true`: after recording the graphs, release cuBLAS's per-stream workspaces
+  (the recording's side streams keep one each) and empty the cache.
 """
 
 from __future__ import annotations
@@ -62,7 +69,51 @@ def apply(raw: dict[str, Any], changes: dict[str, Any], shards: dict[int, str]) 
     return out
 
 
-def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
+def memory_stage(device: torch.device) -> dict[str, Any]:
+    """The caching allocator's segments grouped by (pool, stream), and the device's used bytes."""
+    torch.cuda.synchronize(device)
+    groups: dict[str, dict[str, int]] = {}
+    for seg in torch.cuda.memory._snapshot(device)["segments"]:
+        if seg.get("device", device.index or 0) != (device.index or 0):
+            continue
+        key = f"pool={tuple(seg.get('segment_pool_id', (0, 0)))} stream={seg.get('stream', 0)}"
+        g = groups.setdefault(key, {"reservedBytes": 0, "allocatedBytes": 0, "segments": 0})
+        g["reservedBytes"] += int(seg["total_size"])
+        g["allocatedBytes"] += int(seg["allocated_size"])
+        g["segments"] += 1
+    free, total = torch.cuda.mem_get_info(device)
+    return {
+        "deviceUsedBytes": total - free,
+        "allocatedBytes": torch.cuda.memory_allocated(device),
+        "reservedBytes": torch.cuda.memory_reserved(device),
+        "maxAllocatedBytes": torch.cuda.max_memory_allocated(device),
+        "maxReservedBytes": torch.cuda.max_memory_reserved(device),
+        "groups": groups,
+    }
+
+
+def profile_steps(
+    model: Any, optimizer: Any, batches: Any, settings: Any, grad_accum: int, device: torch.device
+) -> list[dict[str, Any]]:
+    """Two steps under torch.profiler: the 30 kernels (or graph launches) with the most device time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(2):
+            train_step(model, optimizer, [next(batches) for _ in range(grad_accum)], settings)
+        torch.cuda.synchronize(device)
+    rows = []
+    for ev in prof.key_averages():
+        device_us = float(getattr(ev, "self_device_time_total", 0) or getattr(ev, "self_cuda_time_total", 0) or 0)
+        if device_us > 0:
+            rows.append({"name": ev.key[:160], "count": ev.count, "selfDeviceMs": device_us / 1000})
+    rows.sort(key=lambda r: -r["selfDeviceMs"])
+    total = sum(r["selfDeviceMs"] for r in rows)
+    return [{"totalSelfDeviceMs": total}, *rows[:30]]
+
+
+def measure(raw: dict[str, Any], steps: int, warmup: int, probe: dict[str, Any] | None = None) -> dict[str, Any]:
+    probe = probe or {}
     raw = copy.deepcopy(raw)
     raw["train"]["steps"], raw["train"]["warmupSteps"] = steps, warmup  # graphs size their shape by it
     spec = parse_runspec(raw)
@@ -73,13 +124,24 @@ def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
     watch = NvmlWatch(open_nvml(device), None)
     watch.start()
+    stages: dict[str, Any] = {}
+    want_memory = cuda and bool(probe.get("memory"))
     loaded = load_model(spec, device)
+    if want_memory:
+        stages["loaded"] = memory_stage(device)
     params = [p for p in loaded.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
+    if want_memory:
+        stages["optimizer"] = memory_stage(device)
     shard = open_shard(spec.data.shard_dir, spec.data.seq_len)
     capture_started = time.perf_counter()
     graphs.prepare(spec, loaded, shard, device)  # train.cudaGraphs: record the decoder's graphs (or a note why not)
     capture_seconds = time.perf_counter() - capture_started
+    if cuda and probe.get("clearWorkspaces"):
+        torch._C._cuda_clearCublasWorkspaces()
+        torch.cuda.empty_cache()
+    if want_memory:
+        stages["graphs"] = memory_stage(device)
     settings = step_settings(spec, loaded, device)
     batches = micro_batches(shard, spec.data, loaded.static_shape)
     real = processed = 0
@@ -92,6 +154,8 @@ def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
         micro = [next(batches) for _ in range(spec.data.grad_accum)]
         loss, _ = train_step(loaded.model, optimizer, micro, settings)
         losses.append(loss)
+        if want_memory and step == 0:
+            stages["firstStep"] = memory_stage(device)
         if step >= warmup:
             real += sum(b.real_tokens for b in micro)
             processed += sum(b.processed_tokens for b in micro)
@@ -99,6 +163,11 @@ def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     watch.stop()
     _, nvml_device = watch.peaks()
+    if want_memory:
+        stages["end"] = memory_stage(device)
+    kernels = None
+    if cuda and probe.get("profile"):
+        kernels = profile_steps(loaded.model, optimizer, batches, settings, spec.data.grad_accum, device)
     result = {
         "measuredSteps": steps - warmup,
         "seconds": seconds,
@@ -115,6 +184,8 @@ def measure(raw: dict[str, Any], steps: int, warmup: int) -> dict[str, Any]:
         "varlen": loaded.varlen,
         "graphed": loaded.graphed is not None,
         "graphsSeconds": capture_seconds if spec.train.cuda_graphs else None,
+        **({"memoryStages": stages} if stages else {}),
+        **({"kernels": kernels} if kernels else {}),
     }
     del loaded, optimizer, settings, params, batches
     gc.collect()
@@ -142,9 +213,10 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for text in filter(None, args.variants.split(";")):
         name, changes = parse_variant(text)
+        probe = {k.partition(".")[2]: changes.pop(k) for k in list(changes) if k.startswith("probe.")}
         try:
-            figures = measure(apply(base, changes, shards), args.steps, args.warmup)
-            row = {"name": name, "changes": changes, **figures}
+            figures = measure(apply(base, changes, shards), args.steps, args.warmup, probe)
+            row = {"name": name, "changes": changes, "probe": probe, **figures}
             print(
                 f"{name:28s} {figures['realTokensPerSecond']:9.0f} real tok/s"
                 f"  {figures['stepSeconds'] * 1000:7.0f} ms/step"
@@ -158,6 +230,14 @@ def main() -> None:
             for note in figures["notes"]:
                 if "CUDA graphs" in note:
                     print(f"  {note} ({figures['graphsSeconds']:.1f} s)", flush=True)
+            for stage, m in figures.get("memoryStages", {}).items():
+                groups = "; ".join(
+                    f"{k} {g['reservedBytes'] / 2**20:.0f}/{g['allocatedBytes'] / 2**20:.0f} MiB"
+                    for k, g in m["groups"].items()
+                )
+                print(f"  {stage}: used {m['deviceUsedBytes'] / 2**20:.0f} MiB  [{groups}]", flush=True)
+            for k in figures.get("kernels", [])[:16]:
+                print(f"  {k}", flush=True)
         except Exception as exc:  # an OOM or a kernel failure is a row, not the end of the probe
             row = {"name": name, "changes": changes, "error": f"{type(exc).__name__}: {exc}"[:2000]}
             print(f"{name:28s} FAILED {row['error'][:300]}", flush=True)

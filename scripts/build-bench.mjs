@@ -24,8 +24,14 @@ export const BENCHES = {
   "store-scale.ts": "store-scale.mjs",
   "peers/compare.ts": "peers-compare.mjs",
 };
-/** The ones bench/gpu/*.sh run on a GPU host: they call the CLI and import no npm package. */
-export const GPU_BENCHES = ["baseline.ts", "sampler-overhead.ts", "peers/compare.ts", "plan-holdout.ts"];
+/** The ones bench/gpu/*.sh run on a GPU host (bundled self-contained beside the carried CLI). */
+export const GPU_BENCHES = [
+  "baseline.ts",
+  "sampler-overhead.ts",
+  "peers/compare.ts",
+  "plan-holdout.ts",
+  "engine-start.ts",
+];
 
 const OPTIONS = {
   bundle: true,
@@ -36,11 +42,26 @@ const OPTIONS = {
   logLevel: "warning",
 };
 
-export async function buildBench(outDir, entries = Object.keys(BENCHES)) {
+/**
+ * `selfContained`: npm packages bundled in as well, all but the native better-sqlite3 (found in the
+ * carried CLI's node_modules): for GPU hosts, where a benchmark that reaches the store (engine-start)
+ * has no node_modules of its own.
+ */
+export async function buildBench(outDir, entries = Object.keys(BENCHES), { selfContained = false } = {}) {
   mkdirSync(outDir, { recursive: true });
+  const options = selfContained
+    ? {
+        ...OPTIONS,
+        packages: undefined,
+        external: ["better-sqlite3"],
+        banner: {
+          js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+        },
+      }
+    : OPTIONS;
   for (const entry of entries) {
     await build({
-      ...OPTIONS,
+      ...options,
       entryPoints: [join(root, "bench", entry)],
       outfile: join(outDir, BENCHES[entry]),
     });
@@ -49,7 +70,7 @@ export async function buildBench(outDir, entries = Object.keys(BENCHES)) {
   // tokenizes datasets); without it the data stage runs on one thread.
   if (entries.some((e) => e === "plan-accuracy.ts" || e === "ship-calibration.ts"))
     await build({
-      ...OPTIONS,
+      ...options,
       entryPoints: [join(root, "src/data/encode-worker.ts")],
       outfile: join(outDir, "encode-worker.mjs"),
     });

@@ -52,5 +52,5 @@ for (const dep of ["better-sqlite3", "bindings", "file-uri-to-path", ...tokenize
     },
   });
 }
-await buildBench(join(out, "bench"), GPU_BENCHES);
+await buildBench(join(out, "bench"), GPU_BENCHES, { selfContained: true });
 console.log(`bundled CLI in ${out} (and ${GPU_BENCHES.length} GPU benchmarks in ${join(out, "bench")})`);

@@ -13,12 +13,15 @@ spec_for() { # preset seq → prints the run's spec.json path
   $LP run --preset "$1" --seq-len "$2" $COMMON --label "shard-$2" > "/tmp/shard-$2.json" 2> "/tmp/shard-$2.err"
   python3 -c "import json,os; d=json.load(open('/tmp/shard-$2.json')); print(os.path.join(os.environ['LORAPROF_HOME'],'runs',d['id'],'spec.json'))"
 }
-# One run first (it writes the synthetic checkpoint), then the other shards in parallel.
-S512=$(spec_for paper-run1 512) || { cat /tmp/shard-512.err; exit 1; }
-for s in 1024 2048 4096; do (spec_for paper-run1 $s > /tmp/spec-$s.path) & done; wait
-S1024=$(cat /tmp/spec-1024.path); S2048=$(cat /tmp/spec-2048.path); S4096=$(cat /tmp/spec-4096.path)
+# One run first (it writes the synthetic checkpoint and is the probe's base spec), then the other
+# shards (SEQS: the sequence lengths the variants use) in parallel.
+SEQS=${SEQS:-512 1024 2048 4096}
+FIRST=${SEQS%% *}
+BASE=$(spec_for paper-run1 $FIRST) || { cat /tmp/shard-$FIRST.err; exit 1; }
+echo "$BASE" > /tmp/spec-$FIRST.path
+for s in ${SEQS#$FIRST}; do (spec_for paper-run1 $s > /tmp/spec-$s.path) & done; wait
 shard() { python3 -c "import json; print(json.load(open('$1'))['data']['shardDir'])"; }
-SHARDS="512=$(shard $S512),1024=$(shard $S1024),2048=$(shard $S2048),4096=$(shard $S4096)"
+SHARDS=$(for s in $SEQS; do printf '%s=%s,' $s "$(shard "$(cat /tmp/spec-$s.path)")"; done)
 echo "shards: $SHARDS"
 FAST="data.padding=packed,train.kernels=liger,train.lossImplementation=fused"
 R2="data.seqLen=2048,data.batchSize=2,optimizer.name=paged_adamw_8bit"
@@ -51,7 +54,17 @@ big-b8-s2048:$BIG,train.fusedLora=true,data.seqLen=2048,data.batchSize=8;big-b8-
 big-b32-s512-graphs:$BIG,train.fusedLora=true,data.batchSize=32,$G;\
 lora-b16-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=16,$G"
 [ "${VARIANT_SET:-}" = graphs ] && VARIANTS=$GRAPHS
-timeout -k 10 "${PROBE_SECONDS:-420}" python3 bench/fast_probe.py --spec "$S512" --shards "$SHARDS" \
+# Diagnostics (VARIANT_SET=diagnose SEQS="2048 4096"): where run 2's graphed memory goes (the allocator's
+# segments by pool and stream, with and without releasing cuBLAS's side-stream workspaces), and 16-bit
+# LoRA's MFU candidates with a kernel profile of the eager step.
+M="probe.memory=true"
+DIAGNOSE="r2-fast-mem:$R2,$F,$M;r2-graphs-mem:$R2,$F,$G,$M;r2-graphs-clear:$R2,$F,$G,$M,probe.clearWorkspaces=true;\
+lora-b16-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=16,$G;\
+lora-b32-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=32,$G;\
+lora-b16-s4096-graphs:$LORA,train.fusedLora=true,data.seqLen=4096,data.batchSize=16,$G;\
+lora-b16-s2048-profile:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=16,probe.profile=true"
+[ "${VARIANT_SET:-}" = diagnose ] && VARIANTS=$DIAGNOSE
+timeout -k 10 "${PROBE_SECONDS:-420}" python3 bench/fast_probe.py --spec "$BASE" --shards "${SHARDS%,}" \
   --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --steps "${STEPS:-14}" --warmup "${WARMUP:-4}" \
   --out "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt" | grep -v "^  \|Traceback\|^\s*$"
 # GPU tests after the probe (GPU_TESTS: a pytest -k expression), with what time the call has left.

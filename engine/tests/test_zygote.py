@@ -53,6 +53,37 @@ def test_the_zygote_imports_everything_without_starting_cuda(zygote: tuple) -> N
     assert ready["importSeconds"] > 0
 
 
+def test_the_zygote_leaves_forks_able_to_start_cuda(zygote: tuple) -> None:
+    _, ready, _ = zygote
+    assert ready["forkPoisoned"] is False and ready["cudaInitializedBy"] is None
+
+
+def test_an_import_that_starts_cuda_is_named_and_device_queries_go_to_nvml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    import torch
+
+    from loraprof_engine import zygote
+
+    # Like bitsandbytes 0.50: a module that asks for the device when imported and swallows a failure.
+    (tmp_path / "starts_cuda_on_import.py").write_text(
+        "import torch\ntry:\n    torch.cuda._lazy_init()\nexcept Exception:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(zygote.NVML_CUDA_CHECK, raising=False)
+    real_init, real_capability = torch.cuda._lazy_init, torch.cuda.get_device_capability
+    culprits: list[str] = []
+    with zygote.cuda_kept_cold(culprits):
+        assert os.environ[zygote.NVML_CUDA_CHECK] == "1"  # is_available()/device_count() through NVML
+        assert torch.cuda.get_device_capability is not real_capability
+        importlib.import_module("starts_cuda_on_import")
+    monkeypatch.delenv(zygote.NVML_CUDA_CHECK)
+    assert culprits == ["starts_cuda_on_import"]
+    assert torch.cuda._lazy_init is real_init and torch.cuda.get_device_capability is real_capability
+
+
 def test_a_forked_run_reports_what_a_plain_run_does(zygote: tuple, shard: Path, tmp_path: Path) -> None:
     socket_path, ready, _ = zygote
     spec = make_spec(tmp_path, shard, train={"steps": 6, "warmupSteps": 2, "logEverySteps": 2})

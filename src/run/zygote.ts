@@ -78,14 +78,25 @@ export function startZygote(opts: { python: string; timeoutMs?: number }): Promi
     child.on("exit", (code, sig) => fail(`exited before it was ready (${sig ?? `exit ${code}`})`));
     if (child.stdout) {
       createInterface({ input: child.stdout }).once("line", (line) => {
-        let ready: { ready?: boolean; importSeconds?: number; cudaInitialized?: boolean };
+        let ready: {
+          ready?: boolean;
+          importSeconds?: number;
+          cudaInitialized?: boolean;
+          cudaInitializedBy?: string | null;
+          forkPoisoned?: boolean;
+        };
         try {
           ready = JSON.parse(line) as typeof ready;
         } catch {
           return fail(`unexpected first line ${JSON.stringify(line.slice(0, 200))}`);
         }
         if (!ready.ready) return fail(`unexpected first line ${JSON.stringify(line.slice(0, 200))}`);
-        if (ready.cudaInitialized) return fail("CUDA was initialized by the imports; a fork would share it");
+        if (ready.cudaInitialized)
+          return fail(
+            `CUDA was initialized by the imports${ready.cudaInitializedBy ? ` (in ${ready.cudaInitializedBy})` : ""}; a fork would share it`,
+          );
+        if (ready.forkPoisoned)
+          return fail("the imports started the CUDA driver, so a forked run could not use CUDA");
         settled = true;
         clearTimeout(timer);
         const z: Zygote = {

@@ -35,21 +35,106 @@ OPTIONAL_MODULES = ("bitsandbytes", "liger_kernel.transformers")
 MESSAGE_LIMIT = 1 << 20
 
 
+# torch.cuda.is_available() and device_count() through NVML: the CUDA runtime's device count starts the
+# driver (cuInit) and registers torch's fork poisoning, so every forked run would fail to start CUDA.
+NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+def _nvml_capability(real: Any) -> Any:
+    """torch.cuda.get_device_capability answered by NVML (no CUDA context), for imports that ask for it:
+    bitsandbytes picks its native library by compute capability when it is imported. Falls back to
+    `real` (which starts CUDA, and is then reported) when NVML cannot answer."""
+    import torch
+
+    def capability(device: Any = None) -> tuple[int, int]:
+        try:
+            import pynvml
+
+            if isinstance(device, torch.cuda.device):
+                index = max(int(device.idx), 0)
+            elif isinstance(device, int):
+                index = device
+            elif device is None:
+                index = 0
+            else:
+                index = torch.device(device).index or 0
+            visible: Any = torch.cuda._parse_visible_devices()
+            if visible and isinstance(visible[0], str):
+                uuids = torch.cuda._raw_device_uuid_nvml()
+                if uuids is None:
+                    raise RuntimeError("no device UUIDs from NVML")
+                visible = torch.cuda._transform_uuid_to_ordinals(visible, uuids)
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(int(visible[index]))
+            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+            return int(major), int(minor)
+        except Exception:
+            answer: tuple[int, int] = real(device)
+            return answer
+
+    return capability
+
+
+@contextlib.contextmanager
+def cuda_kept_cold(culprits: list[str]) -> Any:
+    """Within: device queries answered by NVML, and any CUDA initialization recorded with the module whose
+    code asked for it (the innermost non-torch module on the stack), so the zygote can say what started it."""
+    import torch
+
+    os.environ.setdefault(NVML_CUDA_CHECK, "1")
+    real_init, real_capability = torch.cuda._lazy_init, torch.cuda.get_device_capability
+
+    def recording_init() -> None:
+        if not torch.cuda.is_initialized():
+            frame = sys._getframe(1)
+            while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(("torch", "importlib")):
+                frame = frame.f_back  # type: ignore[assignment]
+            culprits.append(str(frame.f_globals.get("__name__", "?")) if frame is not None else "?")
+        real_init()
+
+    torch.cuda._lazy_init = recording_init
+    torch.cuda.get_device_capability = _nvml_capability(real_capability)
+    try:
+        yield
+    finally:
+        torch.cuda._lazy_init, torch.cuda.get_device_capability = real_init, real_capability
+
+
+def fork_poisoned() -> bool:
+    """Whether a forked child would find CUDA unusable (torch marks its children when the parent started
+    the CUDA driver): checked in a throwaway child, as the runs will be forked."""
+    import torch
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(1 if torch.cuda._is_in_bad_fork() else 0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) != 0
+
+
 def preload() -> dict[str, Any]:
     """Import what every run imports. Optional modules are imported when present; none may start CUDA."""
     started = time.perf_counter()
-    importlib.import_module("loraprof_engine.recipe")  # torch, transformers, PEFT, safetensors, numpy
+    importlib.import_module("torch")
+    culprits: list[str] = []
     optional: dict[str, bool] = {}
-    for name in OPTIONAL_MODULES:
-        try:
-            importlib.import_module(name)
-            optional[name] = True
-        except Exception:  # absent, or broken: the run that needs it reports the dependency error itself
-            optional[name] = False
+    with cuda_kept_cold(culprits):
+        importlib.import_module("loraprof_engine.recipe")  # torch, transformers, PEFT, safetensors, numpy
+        for name in OPTIONAL_MODULES:
+            try:
+                importlib.import_module(name)
+                optional[name] = True
+            except Exception:  # absent, or broken: the run that needs it reports the dependency error itself
+                optional[name] = False
     import torch
 
-    cuda_initialized = bool(torch.cuda.is_initialized())
-    return {"importSeconds": time.perf_counter() - started, "optional": optional, "cudaInitialized": cuda_initialized}
+    return {
+        "importSeconds": time.perf_counter() - started,
+        "optional": optional,
+        "cudaInitialized": bool(torch.cuda.is_initialized()),
+        "cudaInitializedBy": culprits[0] if culprits else None,
+        "forkPoisoned": fork_poisoned(),
+    }
 
 
 def read_message(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { loadRunConfig } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
-import { customGpu, gpuFromProbe, planInputFromConfig, planPrecision, requirePlanGpu } from "./config.js";
+import {
+  customGpu,
+  gpuFromProbe,
+  graphsReplay,
+  planInputFromConfig,
+  planPrecision,
+  requirePlanGpu,
+} from "./config.js";
 import { ALPACA_LIKE, gpu } from "./testing.js";
 
 const GiB = 2 ** 30;
@@ -144,5 +151,25 @@ describe("customGpu (--gpu custom)", () => {
     } catch (e) {
       expect((e as LoraprofError).problems[0]?.hint).toMatch(/--gpu custom --gpu-memory.*--vram-budget/);
     }
+  });
+});
+
+describe("graphsReplay (the engine's rule for CUDA graphs)", () => {
+  const on = {
+    cudaGraphs: true,
+    padding: "packed",
+    precision: "bf16",
+    gradCheckpointing: true,
+    loraDropout: 0,
+  } as const;
+  it("replays packed fp16/bf16 rows when asked", () => {
+    expect(graphsReplay(on)).toBe(true);
+    expect(graphsReplay({ ...on, cudaGraphs: false })).toBe(false);
+    expect(graphsReplay({ ...on, padding: "longest" })).toBe(false);
+    expect(graphsReplay({ ...on, precision: "fp32" })).toBe(false);
+  });
+  it("does not replay LoRA dropout under checkpointing, and does without checkpointing", () => {
+    expect(graphsReplay({ ...on, loraDropout: 0.05 })).toBe(false);
+    expect(graphsReplay({ ...on, loraDropout: 0.05, gradCheckpointing: false })).toBe(true);
   });
 });

@@ -35,6 +35,26 @@ export type PlannableConfig = Omit<
 };
 
 /**
+ * Whether the engine replays the decoder as CUDA graphs with these settings, on a GPU with one rank
+ * (engine/src/loraprof_engine/graphs.py, `graphs_unavailable`, is the rule's owner): asked for,
+ * packed rows, fp16/bf16 (varlen flash attention), and no LoRA dropout under checkpointing.
+ */
+export function graphsReplay(s: {
+  cudaGraphs?: boolean;
+  padding: RunConfig["padding"];
+  precision: Precision;
+  gradCheckpointing: boolean;
+  loraDropout: number;
+}): boolean {
+  return (
+    s.cudaGraphs === true &&
+    s.padding === "packed" &&
+    s.precision !== "fp32" &&
+    !(s.loraDropout > 0 && s.gradCheckpointing)
+  );
+}
+
+/**
  * The model a config names, with exact architecture facts: a catalog entry, else the config.json
  * of a local folder or of a hub id already in the Hugging Face cache.
  */
@@ -83,7 +103,13 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     seqLen: config.seqLen,
     gradAccum: config.gradAccum,
     padding: config.padding,
-    cudaGraphs: config.padding === "packed" && config.cudaGraphs === true,
+    cudaGraphs: graphsReplay({
+      cudaGraphs: config.cudaGraphs,
+      padding: config.padding,
+      precision: planPrecision(config, opts.gpu),
+      gradCheckpointing: config.gradCheckpointing,
+      loraDropout: config.lora.dropout,
+    }),
     precision: planPrecision(config, opts.gpu),
     method,
     quant: method === "qlora" ? { type: config.quant.type, doubleQuant: config.quant.doubleQuant } : null,

@@ -13,7 +13,9 @@
 import type { GpuEntry } from "../catalog/gpus.js";
 import { usableMemoryBytes } from "../catalog/gpus.js";
 import type { LossImplementation, OptimizerName, PaddingMode, Precision, Recipe } from "../protocol/index.js";
+import { RECIPE_DEFAULTS } from "../config/recipes.js";
 import { LoraprofError } from "../util/errors.js";
+import { graphsReplay } from "./config.js";
 import { planRun } from "./plan.js";
 import { recipeClass, speedInterval, type ChosenConstants, type RecipeClass } from "./shipped.js";
 import type { PlanInput } from "./types.js";
@@ -25,6 +27,8 @@ export interface CandidateSettings {
   loss: LossImplementation;
   kernels: "none" | "liger";
   fusedLora: boolean;
+  /** Asked for (the fast recipe); whether the engine can replay graphs also depends on the LoRA dropout. */
+  cudaGraphs: boolean;
   gradCheckpointing: boolean;
   optimizer: OptimizerName;
   precision: Precision;
@@ -44,7 +48,7 @@ export interface Candidate {
 }
 
 export interface RecommendSpace {
-  /** fast: packed rows, fused loss, Liger kernels, fused LoRA (src/config/recipes.ts). */
+  /** fast: packed rows, fused loss, Liger kernels, fused LoRA, CUDA graphs (src/config/recipes.ts). */
   recipes: readonly Recipe[];
   /** Reference recipe only (the fast recipe packs). */
   paddings: readonly PaddingMode[];
@@ -89,18 +93,42 @@ export interface Recommendation {
   rejected: number;
 }
 
+type RecipeShape = Pick<
+  CandidateSettings,
+  "recipe" | "padding" | "loss" | "kernels" | "fusedLora" | "cudaGraphs"
+>;
+
+/** The fast recipe's settings as a candidate (src/config/recipes.ts owns them). */
+function fastShape(): RecipeShape {
+  const fast = RECIPE_DEFAULTS.fast as {
+    padding: PaddingMode;
+    loss: LossImplementation;
+    kernels: "none" | "liger";
+    fusedLora: boolean;
+    cudaGraphs: boolean;
+  };
+  return {
+    recipe: "fast",
+    padding: fast.padding,
+    loss: fast.loss,
+    kernels: fast.kernels,
+    fusedLora: fast.fusedLora,
+    cudaGraphs: fast.cudaGraphs,
+  };
+}
+
 /** Expands the space into candidate settings (the fast recipe: one padding and loss). */
 export function candidateSettings(space: RecommendSpace): CandidateSettings[] {
   const out: CandidateSettings[] = [];
-  const shapes: Pick<CandidateSettings, "recipe" | "padding" | "loss" | "kernels" | "fusedLora">[] = [];
+  const shapes: RecipeShape[] = [];
   for (const recipe of space.recipes) {
     if (recipe === "fast") {
-      shapes.push({ recipe, padding: "packed", loss: "fused", kernels: "liger", fusedLora: true });
+      shapes.push(fastShape());
       continue;
     }
     for (const padding of space.paddings)
       for (const loss of space.losses)
-        shapes.push({ recipe, padding, loss, kernels: "none", fusedLora: false });
+        shapes.push({ recipe, padding, loss, kernels: "none", fusedLora: false, cudaGraphs: false });
   }
   for (const s of shapes)
     for (const gradCheckpointing of space.gradCheckpointing)
@@ -118,6 +146,13 @@ export function applySettings(input: PlanInput, s: CandidateSettings): PlanInput
     lossImplementation: s.loss,
     kernels: s.kernels,
     fusedLora: s.fusedLora,
+    cudaGraphs: graphsReplay({
+      cudaGraphs: s.cudaGraphs,
+      padding: s.padding,
+      precision: s.precision,
+      gradCheckpointing: s.gradCheckpointing,
+      loraDropout: input.lora.dropout,
+    }),
     gradCheckpointing: s.gradCheckpointing,
     optimizer: s.optimizer,
     precision: s.precision,
@@ -210,6 +245,7 @@ export function settingsToConfig(s: CandidateSettings): Record<string, unknown> 
     loss: s.loss,
     kernels: s.kernels,
     fusedLora: s.fusedLora,
+    cudaGraphs: s.cudaGraphs,
     gradCheckpointing: s.gradCheckpointing,
     optimizer: { name: s.optimizer },
     precision: s.precision,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadRunConfig } from "../config/load.js";
-import type { Candidate } from "../plan/recommend.js";
+import { RECIPE_DEFAULTS } from "../config/recipes.js";
+import { candidateSettings, DEFAULT_SPACE, type Candidate } from "../plan/recommend.js";
 import { expandSweep } from "./spec.js";
 import { pickCandidates, tuneSweepSpec, tuneWinner, winningConfig, type TuneResult } from "./tune.js";
 
@@ -11,6 +12,7 @@ const cand = (over: Partial<Candidate["settings"]>, tps: number): Candidate => (
     loss: "full",
     kernels: "none",
     fusedLora: false,
+    cudaGraphs: false,
     gradCheckpointing: true,
     optimizer: "adamw_torch",
     precision: "bf16",
@@ -75,5 +77,18 @@ describe("tune", () => {
     expect(config.padding).toBe("packed");
     expect(config.steps).toBe(30);
     expect(tuneWinner([{ ...results[0]! }])).toBeNull();
+  });
+
+  it("runs a fast candidate with the whole fast recipe (its CUDA graphs too), whatever the base config says", () => {
+    const fast = candidateSettings({ ...DEFAULT_SPACE, recipes: ["fast"], batchSizes: [2] }).find(
+      (c) => c.gradCheckpointing && c.optimizer === "adamw_torch" && c.precision === "bf16",
+    )!;
+    expect(base.cudaGraphs).toBe(false);
+    const picked = pickCandidates(base, [cand(fast, 1)], 1, { cpu: true });
+    const [run] = expandSweep(tuneSweepSpec("t", base, picked), { overrides: { steps: 4, warmupSteps: 1 } });
+    const recipe = RECIPE_DEFAULTS.fast as Record<string, unknown>;
+    for (const field of ["padding", "loss", "kernels", "fusedLora", "cudaGraphs"] as const)
+      expect(run!.config[field]).toEqual(recipe[field]);
+    expect(run!.config.cudaGraphs).toBe(true);
   });
 });

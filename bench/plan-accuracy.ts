@@ -312,7 +312,9 @@ if (holdoutRows.length) {
   );
 if (tuneSummary) {
   console.log(
-    `tune vs exhaustive: winner ${tps(tuneSummary.tuneWinnerRealTokensPerSecond)} vs best ${tps(tuneSummary.exhaustiveBestRealTokensPerSecond)} real tokens/s (${tuneSummary.withinPct?.toFixed(1)}% below), time ${((tuneSummary.timeRatio ?? NaN) * 100).toFixed(0)}% of the sweep's`,
+    tuneSummary.exhaustiveComplete && tuneSummary.exhaustiveBestRealTokensPerSecond
+      ? `tune vs exhaustive: winner ${tps(tuneSummary.tuneWinnerRealTokensPerSecond)} vs best ${tps(tuneSummary.exhaustiveBestRealTokensPerSecond)} real tokens/s (${tuneSummary.withinPct?.toFixed(1)}% below), time ${((tuneSummary.timeRatio ?? NaN) * 100).toFixed(0)}% of the sweep's`
+      : `tune vs exhaustive: winner ${tps(tuneSummary.tuneWinnerRealTokensPerSecond)} real tokens/s; the exhaustive sweep did not finish within its call (best of what it measured: ${tps(tuneSummary.exhaustiveBestRealTokensPerSecond || null)})`,
   );
 }
 

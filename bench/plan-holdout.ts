@@ -13,9 +13,11 @@
  * 1.5B runs), reference and fast recipes, packed, longest and max_length rows, LoRA and QLoRA, both
  * allocator modes, and one run under an 8 GiB budget that the planner says will not fit.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
+import { findSweep, listRuns, openStore, type StoredMetrics } from "../src/index.js";
 import { runCliJson, type Json } from "./lib/common.js";
 
 const { values: args } = parseArgs({
@@ -328,14 +330,42 @@ if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
     } catch (err) {
       error = String((err as Error).message ?? err).slice(-2000);
     }
-    return { wallSeconds: (performance.now() - started) / 1000, out, error };
+    return {
+      wallSeconds: (performance.now() - started) / 1000,
+      out,
+      error,
+      storedRuns: out ? null : stored(name),
+    };
+  };
+  /** A tune cut by the deadline prints no JSON: what it measured is in the store (LORAPROF_HOME). */
+  const stored = (name: string) => {
+    const path = join(process.env.LORAPROF_HOME ?? ".loraprof", "loraprof.db");
+    if (!existsSync(path)) return null;
+    const db = openStore(path);
+    try {
+      const sweep = findSweep(db, name);
+      return sweep
+        ? listRuns(db, { sweepId: sweep.id }).map((r) => ({
+            runId: r.id,
+            status: r.status,
+            settings: r.config,
+            measuredRealTokensPerSecond: (r.metrics as StoredMetrics | null)?.realTokensPerSecond ?? null,
+            measuredDevicePeakBytes: (r.metrics as StoredMetrics | null)?.peakDeviceBytes ?? null,
+          }))
+        : null;
+    } finally {
+      db.close();
+    }
   };
   doc.tune = { flags: [...TUNE_BASE, ...TUNE_SPACE, ...TUNE_STEPS] };
   doc.tune.tune = run(["--top", "2"], `holdout-tune-${Date.now()}`);
   save();
   doc.tune.exhaustive = run(["--all"], `holdout-exhaustive-${Date.now()}`);
   const best = (o: Json) =>
-    Math.max(0, ...(o?.out?.results ?? []).map((r: Json) => r.measuredRealTokensPerSecond ?? 0));
+    Math.max(
+      0,
+      ...(o?.out?.results ?? o?.storedRuns ?? []).map((r: Json) => r.measuredRealTokensPerSecond ?? 0),
+    );
   const picked = doc.tune.tune.out?.winner?.measuredRealTokensPerSecond ?? null;
   doc.tune.summary = {
     tuneWinnerRealTokensPerSecond: picked,
@@ -347,7 +377,10 @@ if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
     timeRatio: doc.tune.exhaustive.wallSeconds
       ? doc.tune.tune.wallSeconds / doc.tune.exhaustive.wallSeconds
       : null,
-    exhaustiveComplete: (doc.tune.exhaustive.out?.results ?? []).every((r: Json) => r.status !== "pending"),
+    // Cut by the deadline: no JSON, and its stored runs are the ones measured before the cut.
+    exhaustiveComplete:
+      doc.tune.exhaustive.out !== null &&
+      (doc.tune.exhaustive.out?.results ?? []).every((r: Json) => r.status !== "pending"),
   };
   save();
   console.log(`tune: ${JSON.stringify(doc.tune.summary)}`);

@@ -2,7 +2,7 @@
 // door, src/index.ts) into runnable ES modules, one file each: `npm run bench:build` writes
 // dist-bench/<name>.mjs (run them from the checkout: `node dist-bench/baseline.mjs ...`). The library
 // source is bundled in, so no `npm run build` is needed for it; npm packages stay imports
-// (node_modules). scripts/bundle.mjs calls `buildBench` for the GPU benchmarks (no package imports)
+// (node_modules). scripts/bundle.mjs calls `buildBench` for the GPU benchmarks (self-contained: npm packages bundled in)
 // into the carried CLI folder, for GPU hosts that have a Node binary and no npm.
 import { build } from "esbuild";
 import { mkdirSync } from "node:fs";

@@ -12,6 +12,7 @@ const TIME_KEYS = [
   "memoryEfficiency",
   "cpuSecondsPerOp",
   "microStepFixedSeconds",
+  "variableShapeHostFactor",
 ] as const;
 
 /** Planner constants unlike the defaults, as a real GPU might show them. */
@@ -26,6 +27,7 @@ const TRUTH: PlannerConstants = {
   tokensHalfEfficiency: 600,
   cpuSecondsPerOp: 18e-6,
   microStepFixedSeconds: 0.012,
+  variableShapeHostFactor: 1.3,
 };
 
 function configs(): PlanInput[] {
@@ -100,6 +102,7 @@ describe("calibrate", () => {
       "tokensHalfEfficiency",
       "cpuSecondsPerOp",
       "microStepFixedSeconds",
+      "variableShapeHostFactor",
     ] as const) {
       expect(rel(k), k).toBeLessThan(0.03);
     }

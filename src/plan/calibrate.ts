@@ -65,6 +65,7 @@ export const CONSTANT_RANGES: Record<Key, Range> = {
   memoryEfficiency: { lo: 0.2, hi: 1, log: true },
   cpuSecondsPerOp: { lo: 1e-7, hi: 1e-3, log: true },
   microStepFixedSeconds: { lo: 1e-5, hi: 1, log: true },
+  variableShapeHostFactor: { lo: 1, hi: 5, log: true },
   boardPowerFraction: { lo: 0.1, hi: 1.5, log: false },
 };
 
@@ -288,6 +289,7 @@ export const PRIOR_SPREAD: Record<Key, number> = {
   memoryEfficiency: Math.log(2),
   cpuSecondsPerOp: Math.log(10),
   microStepFixedSeconds: Math.log(100),
+  variableShapeHostFactor: Math.log(1.5),
   boardPowerFraction: 0.3,
 };
 

@@ -65,6 +65,14 @@ export interface PlannerConstants {
   /** Fixed host time per micro-step (batch transfer, loss bookkeeping, Python loop). */
   microStepFixedSeconds: number;
   /**
+   * Host time per operation when every micro-batch has a new shape (`longest` padding, packed rows
+   * without CUDA graphs), as a multiple of a fixed shape's: new GEMM shapes, new allocation sizes.
+   * On the H200 the same 3B LoRA step took 0.45 s at `max_length` and 0.89 s at `longest`
+   * (bench/results/h200-plan-holdout-holdout.json); the 1.5B study's `longest` runs ran ~1.4× slower
+   * than a fixed-shape host model predicts.
+   */
+  variableShapeHostFactor: number;
+  /**
    * Share of board power drawn while training, for the J/token estimate (1 = the study's method:
    * the full board power divided by tokens/s).
    */
@@ -85,6 +93,7 @@ export const DEFAULT_CONSTANTS: Readonly<PlannerConstants> = Object.freeze({
   memoryEfficiency: 0.75,
   cpuSecondsPerOp: 10e-6,
   microStepFixedSeconds: 0.005,
+  variableShapeHostFactor: 1.5,
   boardPowerFraction: 1,
 });
 
@@ -104,6 +113,7 @@ export const TIME_CONSTANTS = [
   "memoryEfficiency",
   "cpuSecondsPerOp",
   "microStepFixedSeconds",
+  "variableShapeHostFactor",
 ] as const satisfies readonly (keyof PlannerConstants)[];
 
 /** A fitted set of constants and how well it fit the runs it came from. */

@@ -86,6 +86,8 @@ export interface ThroughputComponents {
   modelFlopsPerRealToken: number;
   bytesPerMicroStep: number;
   opsPerMicroStep: number;
+  /** Every micro-batch a new shape (PlannerConstants.variableShapeHostFactor applies). */
+  variableShapes: boolean;
   optimizerBytes: number;
   optimizerOps: number;
   gradAccum: number;
@@ -166,6 +168,8 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     modelFlopsPerRealToken: flModelReal.modelFlopsPerToken,
     bytesPerMicroStep,
     opsPerMicroStep,
+    // A new shape each micro-batch: `longest` rows, or packed rows of varying width (graphs fix one shape).
+    variableShapes: input.padding !== "max_length" && !input.cudaGraphs,
     optimizerBytes: fl.loraParams * optimizerBytesPerParam(input.optimizer),
     optimizerOps: optimizerOps(input.optimizer, loraTensors),
     gradAccum: input.gradAccum,
@@ -178,13 +182,21 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
 /** Host operations of a graphed decoder per micro-step: 2 replays, 3 input copies, the autograd wrapper. */
 const GRAPHED_DECODER_OPS = 10;
 
+/** Host seconds of one micro-step: its operations (dearer when every micro-batch has a new shape) and a fixed cost. */
+function hostSecondsOf(t: ThroughputComponents, k: PlannerConstants): number {
+  return (
+    t.opsPerMicroStep * k.cpuSecondsPerOp * (t.variableShapes ? k.variableShapeHostFactor : 1) +
+    k.microStepFixedSeconds
+  );
+}
+
 /** Real tokens/s alone (no breakdown): what calibration evaluates thousands of times. */
 export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstants): number {
   const P = t.processedTokensPerMicroStep;
   const micro = Math.max(
     (t.flopsPerMicroStep * (P + k.tokensHalfEfficiency)) / (t.peakFlopsPerSecond * k.computeEfficiency * P),
     t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
-    t.opsPerMicroStep * k.cpuSecondsPerOp + k.microStepFixedSeconds,
+    hostSecondsOf(t, k),
   );
   const opt = Math.max(
     t.optimizerBytes / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
@@ -198,7 +210,7 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
   const efficiency = (k.computeEfficiency * P) / (P + k.tokensHalfEfficiency);
   const computeSeconds = t.flopsPerMicroStep / (t.peakFlopsPerSecond * efficiency);
   const memorySeconds = t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency);
-  const hostSeconds = t.opsPerMicroStep * k.cpuSecondsPerOp + k.microStepFixedSeconds;
+  const hostSeconds = hostSecondsOf(t, k);
   const microStepSeconds = Math.max(computeSeconds, memorySeconds, hostSeconds);
   const bound =
     microStepSeconds === computeSeconds ? "compute" : microStepSeconds === memorySeconds ? "memory" : "host";

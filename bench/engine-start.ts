@@ -141,19 +141,24 @@ try {
   const plain = await startTimes(spec, undefined);
   const z0 = performance.now();
   const started = await startZygote({ python });
-  if (!started.ok) throw new Error(`zygote: ${started.reason}`);
   const zygoteReady = (performance.now() - z0) / 1000;
-  let forked;
-  try {
-    forked = await startTimes(spec, started.zygote.socket);
-  } finally {
-    started.zygote.stop();
+  // A zygote that will not start is a finding (the sweep above fell back to plain processes): keep the plain figures.
+  const zygoteRefused = started.ok ? null : started.reason;
+  let forked = null;
+  if (started.ok) {
+    try {
+      forked = await startTimes(spec, started.zygote.socket);
+    } finally {
+      started.zygote.stop();
+    }
   }
 
   console.log(`engine start on this host, tiny-qwen2 on ${device}, median of ${repeats} (seconds):`);
   console.log(`  plain process      spawn→hello ${fmt(plain.hello)}  spawn→loaded ${fmt(plain.loaded)}`);
-  console.log(`  forked (zygote)    spawn→hello ${fmt(forked.hello)}  spawn→loaded ${fmt(forked.loaded)}`);
-  console.log(`  zygote's own start (once per sweep): ${fmt(zygoteReady)}`);
+  if (forked) {
+    console.log(`  forked (zygote)    spawn→hello ${fmt(forked.hello)}  spawn→loaded ${fmt(forked.loaded)}`);
+    console.log(`  zygote's own start (once per sweep): ${fmt(zygoteReady)}`);
+  } else console.log(`  zygote refused: ${zygoteRefused}`);
   for (const [label, s] of [
     ["zygote", withZygote],
     ["plain", plainSweep],
@@ -165,7 +170,18 @@ try {
         (label === "zygote" ? `  [${s.engineLine}]` : ""),
     );
   }
-  const doc = { device, repeats, runs, steps, plain, forked, zygoteReady, withZygote, plainSweep };
+  const doc = {
+    device,
+    repeats,
+    runs,
+    steps,
+    plain,
+    forked,
+    zygoteReady,
+    zygoteRefused,
+    withZygote,
+    plainSweep,
+  };
   console.log(JSON.stringify(doc));
   if (out) writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), ...doc }, null, 2) + "\n");
 } finally {

@@ -17,7 +17,10 @@ probe's own diagnostics, not spec fields:
 - `probe.profile=true`: torch.profiler over two steps after the measured window, the top kernels by
   device time;
 - `probe.clearWorkspaces=true`: after recording the graphs, release cuBLAS's per-stream workspaces
-  (the recording's side streams keep one each) and empty the cache.
+  (the recording's side streams keep one each) and empty the cache. On the H200 this broke the replay
+  (the recorded graph uses one of those workspaces): kept as a recorded negative result;
+- `probe.warmup=current`: the graphs' warm-up on the run's own stream instead of a side stream
+  (graphs.GraphedDecoder `warmup_stream`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import json
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -135,7 +138,8 @@ def measure(raw: dict[str, Any], steps: int, warmup: int, probe: dict[str, Any] 
         stages["optimizer"] = memory_stage(device)
     shard = open_shard(spec.data.shard_dir, spec.data.seq_len)
     capture_started = time.perf_counter()
-    graphs.prepare(spec, loaded, shard, device)  # train.cudaGraphs: record the decoder's graphs (or a note why not)
+    stream: Literal["side", "current"] = "current" if probe.get("warmup") == "current" else "side"
+    graphs.prepare(spec, loaded, shard, device, warmup_stream=stream)  # train.cudaGraphs (or a note why not)
     capture_seconds = time.perf_counter() - capture_started
     if cuda and probe.get("clearWorkspaces"):
         torch._C._cuda_clearCublasWorkspaces()

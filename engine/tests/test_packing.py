@@ -314,3 +314,18 @@ def test_cuda_graphs_fall_back_with_a_reason_where_they_cannot_run(tmp_path: Pat
     raw["lora"]["dropout"] = 0.1
     raw["train"]["gradCheckpointing"] = True
     assert "dropout 0" in (graphs_unavailable(parse_runspec(raw), cuda) or "")
+
+
+def test_the_graphs_own_warm_up_runs_forward_and_backward_without_touching_gradients() -> None:
+    from loraprof_engine.graphs import warm_up
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4))
+    frozen = module[0].weight
+    frozen.requires_grad_(False)
+    calls = []
+    module.register_full_backward_hook(lambda *_: calls.append("backward"))
+    warm_up(module, (torch.randn(3, 8),), iterations=2)
+    assert calls == ["backward", "backward"]  # two iterations, each through the backward
+    # autograd.grad, not .backward(): nothing accumulates into .grad before the real steps
+    assert all(p.grad is None for p in module.parameters())

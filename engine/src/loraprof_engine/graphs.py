@@ -17,7 +17,7 @@ replays the recorded backward and hands LoRA's gradients to autograd, which accu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -59,10 +59,33 @@ class _Decoder(torch.nn.Module):
         return hidden
 
 
-class GraphedDecoder:
-    """The decoder replayed from CUDA graphs: `hidden(input_ids, position_ids, cu)` → last hidden states."""
+def warm_up(module: torch.nn.Module, sample: tuple[torch.Tensor, ...], iterations: int) -> None:
+    """Forward and backward of `module` on the current stream, as make_graphed_callables warms up on a side
+    stream: lazy initialization (Triton compilation, cuBLAS handles) happens here, outside any capture."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for _ in range(iterations):
+        out = module(*sample)
+        torch.autograd.grad(out, params, grad_outputs=torch.empty_like(out), allow_unused=True)
+        del out
 
-    def __init__(self, model: Any, shape: StaticShape, device: torch.device, amp_dtype: torch.dtype | None) -> None:
+
+class GraphedDecoder:
+    """The decoder replayed from CUDA graphs: `hidden(input_ids, position_ids, cu)` → last hidden states.
+
+    `warmup_stream`: "side" is make_graphed_callables' own warm-up on a new stream, which keeps that
+    stream's cuBLAS workspaces and cached blocks for the whole run (~106 MiB at the study's run 2,
+    bench/results/h200-graphs-memory-probe.json); "current" warms up on the run's own stream instead.
+    The engine uses "side" until "current" is measured on a GPU (bench/fast_probe.py `probe.warmup=current`).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        shape: StaticShape,
+        device: torch.device,
+        amp_dtype: torch.dtype | None,
+        warmup_stream: Literal["side", "current"] = "side",
+    ) -> None:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.shape = shape
         module = _Decoder(base.get_decoder(), shape.width)
@@ -81,7 +104,12 @@ class GraphedDecoder:
             enabled=amp_dtype is not None,
             cache_enabled=False,
         ):
-            self._graphed: Any = torch.cuda.make_graphed_callables(module, sample, num_warmup_iters=2)
+            if warmup_stream == "current":
+                warm_up(module, sample, iterations=2)
+                torch.cuda.synchronize(device)
+            self._graphed: Any = torch.cuda.make_graphed_callables(
+                module, sample, num_warmup_iters=2 if warmup_stream == "side" else 0
+            )
         torch.cuda.synchronize(device)
         # The warm-up's eager activations sit in the caching allocator's free blocks: hand them back so the
         # device holds the graph's pool and no second copy of the activations.
@@ -93,11 +121,16 @@ class GraphedDecoder:
 
 
 def capture(
-    spec: RunSpec, model: Any, shape: StaticShape, device: torch.device, amp_dtype: torch.dtype | None
+    spec: RunSpec,
+    model: Any,
+    shape: StaticShape,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    warmup_stream: Literal["side", "current"] = "side",
 ) -> tuple[GraphedDecoder | None, str]:
     """Record the decoder's graphs; (graphed decoder, note) or (None, why not) if recording failed."""
     try:
-        graphed = GraphedDecoder(model, shape, device, amp_dtype)
+        graphed = GraphedDecoder(model, shape, device, amp_dtype, warmup_stream)
     except (RuntimeError, AssertionError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         torch.cuda.synchronize(device)
@@ -109,7 +142,14 @@ def capture(
     )
 
 
-def prepare(spec: RunSpec, loaded: Any, shard: Shard, device: torch.device, world_size: int = 1) -> None:
+def prepare(
+    spec: RunSpec,
+    loaded: Any,
+    shard: Shard,
+    device: torch.device,
+    world_size: int = 1,
+    warmup_stream: Literal["side", "current"] = "side",
+) -> None:
     """Record the run's CUDA graphs when `train.cudaGraphs` asks for them and they can run here: sets
     `loaded.graphed` and `loaded.static_shape`, and writes what happened (or why not) to the run's notes."""
     if not spec.train.cuda_graphs:
@@ -123,7 +163,7 @@ def prepare(spec: RunSpec, loaded: Any, shard: Shard, device: torch.device, worl
     micro_count = spec.train.steps * spec.data.grad_accum * world_size
     shape = packed_static_shape(shard, spec.data, micro_count)
     amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(spec.train.precision)
-    graphed, note = capture(spec, loaded.model, shape, device, amp)
+    graphed, note = capture(spec, loaded.model, shape, device, amp, warmup_stream)
     loaded.notes.append(note)
     if graphed is not None:
         loaded.graphed, loaded.static_shape = graphed, shape

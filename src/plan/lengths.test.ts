@@ -101,6 +101,7 @@ describe("visitedLengths", () => {
       measuredMeanTokens: (7 + 3 + 14 + 17) / 4,
       measuredMeanLongest: (7 + 17) / 2,
       longest: 20,
+      mostRealPerMicroBatch: 14 + 17, // warmup's 5 + 20 = 25 is less
     });
   });
 
@@ -109,6 +110,7 @@ describe("visitedLengths", () => {
       measuredMeanTokens: (7 + 3 + 14 + 15) / 4,
       measuredMeanLongest: (7 + 15) / 2,
       longest: 15,
+      mostRealPerMicroBatch: 14 + 15,
     });
   });
 

@@ -220,6 +220,8 @@ export interface VisitedLengths {
   measuredMeanLongest: number;
   /** The longest record of the whole run (warmup included), truncated: the `longest` memory peak. */
   longest: number;
+  /** The most real tokens one micro-batch of the run holds (warmup included): the chunked loss's rows. */
+  mostRealPerMicroBatch: number;
 }
 
 const walkCache = new WeakMap<readonly number[], Map<string, VisitedLengths>>();
@@ -243,7 +245,15 @@ export function visitedLengths(stats: LengthStats, seqLen: number, walk: RunWalk
   const order = recordOrder(lengths.length, walk.seed, walk.steps * perStep);
   const len = (i: number) => Math.min(lengths[order[i]!]!, seqLen);
   let longest = 0;
-  for (let i = 0; i < order.length; i++) longest = Math.max(longest, len(i));
+  let mostRealPerMicroBatch = 0;
+  for (let i = 0; i < order.length; i += walk.batchSize) {
+    let real = 0;
+    for (let k = i; k < Math.min(i + walk.batchSize, order.length); k++) {
+      longest = Math.max(longest, len(k));
+      real += len(k);
+    }
+    mostRealPerMicroBatch = Math.max(mostRealPerMicroBatch, real);
+  }
   let sum = 0;
   let widthSum = 0;
   let batches = 0;
@@ -260,6 +270,7 @@ export function visitedLengths(stats: LengthStats, seqLen: number, walk: RunWalk
     measuredMeanTokens: sum / (batches * walk.batchSize),
     measuredMeanLongest: widthSum / batches,
     longest,
+    mostRealPerMicroBatch,
   };
   if (!memo) {
     memo = new Map();
@@ -294,6 +305,8 @@ export interface RunWidths {
   peak: number;
   /** Packed rows: the token-weighted record length attention spans (Σ len² ÷ Σ len); else absent. */
   attentionSpan?: number;
+  /** The most real tokens in one micro-batch of the run, when its records are walked; else absent. */
+  peakRealTokens?: number;
 }
 
 /**
@@ -320,6 +333,7 @@ export function runWidths(run: RunShape): RunWidths {
       padded,
       real: Math.min(padded, visited.measuredMeanTokens),
       peak: padding === "max_length" ? seqLen : visited.longest,
+      peakRealTokens: visited.mostRealPerMicroBatch,
     };
   }
   const padded = expectedPaddedLength(stats, batchSize, seqLen, padding);
@@ -355,9 +369,11 @@ function packedWidths(run: RunShape): RunWidths {
     let processed = 0;
     let real = 0;
     let peak = 0;
+    let peakReal = 0;
     let squares = 0;
     batches.forEach((batch, k) => {
       const t = packedBatchTokens(batch, truncated);
+      peakReal = Math.max(peakReal, t.real);
       // CUDA graphs replay one static shape: every row seqLen wide, batchSize rows (empty ones too).
       const width = run.cudaGraphs ? seqLen : t.width;
       peak = Math.max(peak, width);
@@ -368,7 +384,13 @@ function packedWidths(run: RunShape): RunWidths {
     });
     const measured = (batches.length - run.warmupSteps! * run.gradAccum) * batchSize;
     if (measured > 0 && real > 0)
-      return { padded: processed / measured, real: real / measured, peak, attentionSpan: squares / real };
+      return {
+        padded: processed / measured,
+        real: real / measured,
+        peak,
+        attentionSpan: squares / real,
+        peakRealTokens: peakReal,
+      };
   }
   const mean = expectedTruncatedLength(stats, seqLen);
   const fill = Math.max(0.5, 1 - mean / (2 * seqLen));

@@ -111,6 +111,25 @@ describe("memory estimate", () => {
     expect(oneChunk.lossElements).toBe(2 * 2048 * 151936);
   });
 
+  it("gives the chunked loss no more rows than the fullest micro-batch's real tokens when records are walked", () => {
+    // Two records of 200 tokens per micro-batch, padded to 2048: at most 400 target rows.
+    const walked = {
+      padding: "max_length",
+      batchSize: 2,
+      seqLen: 2048,
+      lossImplementation: "chunked",
+      lossChunkTokens: 1024,
+      lengthStats: { meanTokens: 200, lengths: Array.from({ length: 64 }, () => 200) },
+      steps: 4,
+      warmupSteps: 1,
+      seed: 0,
+    } as const;
+    expect(memoryComponents(qloraInput(walked)).lossChunkRows).toBe(400);
+    // Not walked (no steps): every token of the micro-batch may be a target.
+    const { steps: _s, ...unwalked } = walked;
+    expect(memoryComponents(qloraInput(unwalked)).lossChunkRows).toBe(1024);
+  });
+
   it("saves K/V at the KV heads' width (native GQA: the engine passes no attention mask)", () => {
     const arch = model("qwen2.5-1.5b-instruct").architecture;
     const o = { computeBytes: 2, loraR: 16, loraDropout: 0, targetModules: "all-linear" as const };

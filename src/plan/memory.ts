@@ -343,7 +343,8 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
 
   // ---- activations at the peak width -------------------------------------------------------
   // Under `longest`, the longest record the run meets.
-  const S = runWidths(input).peak;
+  const widths = runWidths(input);
+  const S = widths.peak;
   const B = input.batchSize;
   const T = B * S;
   const layer = runLayerActivations(arch, input, { computeBytes: c });
@@ -365,15 +366,17 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     layerWorkspaceNote = "backward workspace of one layer";
   }
   const maxWeight = Math.max(...decoderLinearShapes(arch).map((s) => s.inFeatures * s.outFeatures));
-  // The chunked loss sees only target rows (fewer than T with padding or masked prompts; bounded by T
-  // here, since the planner does not know the label mask), one chunk of them at a time.
-  // The fused loss (Liger) also holds one chunk of rows × vocab at a time, never the whole logits.
+  // The chunked loss sees only target rows, one chunk of them at a time: at most the real tokens of the
+  // run's fullest micro-batch when its records are walked (the planner does not know the label mask, so
+  // prompts count as targets), else T.
+  // The fused loss (Liger) runs over every row, one chunk of rows × vocab at a time, never the whole logits.
   const chunked = input.lossImplementation === "chunked" || input.lossImplementation === "fused";
+  const targetRows = Math.min(T, widths.peakRealTokens ?? T);
   const lossChunkRows =
     input.lossImplementation === "fused"
       ? fusedLossChunkRows(T, arch.vocabSize, arch.hiddenSize)
       : chunked
-        ? Math.min(input.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS, T)
+        ? Math.min(input.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS, targetRows)
         : null;
   return {
     staticItems: items,
@@ -385,7 +388,9 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     dequantBufferBytes: input.method === "qlora" ? c * maxWeight : 0,
     lossElements: (lossChunkRows ?? T) * arch.vocabSize,
     lossChunkRows,
-    lossRowBytes: chunked ? 2 * c * T * arch.hiddenSize : 0,
+    lossRowBytes: chunked
+      ? 2 * c * (input.lossImplementation === "chunked" ? targetRows : T) * arch.hiddenSize
+      : 0,
     peakSeqLen: S,
     reserve:
       input.cudaAllocator === "expandable"

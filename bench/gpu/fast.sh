@@ -55,10 +55,14 @@ big-b32-s512-graphs:$BIG,train.fusedLora=true,data.batchSize=32,$G;\
 lora-b16-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=16,$G"
 [ "${VARIANT_SET:-}" = graphs ] && VARIANTS=$GRAPHS
 # Diagnostics (VARIANT_SET=diagnose SEQS="2048 4096"): where run 2's graphed memory goes (the allocator's
-# segments by pool and stream, with and without releasing cuBLAS's side-stream workspaces), and 16-bit
-# LoRA's MFU candidates with a kernel profile of the eager step.
+# segments by pool and stream; the graphs' warm-up on a side stream and on the run's own), and 16-bit
+# LoRA's MFU candidates with a kernel profile of the eager step. (probe.clearWorkspaces=true broke the
+# replay on the H200 and left the process's CUDA context unusable for the variants after it: not listed.)
+# VARIANT_SET=warmup SEQS="2048": only the two warm-ups at run 2.
 M="probe.memory=true"
-DIAGNOSE="r2-fast-mem:$R2,$F,$M;r2-graphs-mem:$R2,$F,$G,$M;r2-graphs-clear:$R2,$F,$G,$M,probe.clearWorkspaces=true;\
+WARMUPS="r2-graphs-side:$R2,$F,$G,$M;r2-graphs-current:$R2,$F,$G,$M,probe.warmup=current"
+[ "${VARIANT_SET:-}" = warmup ] && VARIANTS=$WARMUPS
+DIAGNOSE="r2-fast-mem:$R2,$F,$M;$WARMUPS;\
 lora-b16-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=16,$G;\
 lora-b32-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=32,$G;\
 lora-b16-s4096-graphs:$LORA,train.fusedLora=true,data.seqLen=4096,data.batchSize=16,$G;\

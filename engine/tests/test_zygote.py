@@ -84,6 +84,35 @@ def test_an_import_that_starts_cuda_is_named_and_device_queries_go_to_nvml(
     assert torch.cuda._lazy_init is real_init and torch.cuda.get_device_capability is real_capability
 
 
+def test_device_capability_comes_from_nvml_for_the_visible_device_and_falls_back_when_it_cannot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import types
+
+    import torch
+
+    from loraprof_engine import zygote
+
+    asked: list[object] = []
+    fake = types.ModuleType("pynvml")
+    fake.nvmlInit = lambda: asked.append("init")  # type: ignore[attr-defined]
+    fake.nvmlShutdown = lambda: asked.append("shutdown")  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetHandleByIndex = lambda i: asked.append(("handle", i)) or f"h{i}"  # type: ignore[attr-defined]
+    fake.nvmlDeviceGetCudaComputeCapability = lambda h: (9, 0)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    capability = zygote._nvml_capability(lambda device=None: (0, 0))
+    assert capability(torch.cuda.device(1)) == (9, 0)  # how bitsandbytes asks: visible device 1 = NVML index 5
+    assert capability(None) == (9, 0)
+    assert asked == ["init", ("handle", 5), "shutdown", "init", ("handle", 3), "shutdown"]
+
+    def broken(i: int) -> str:
+        raise RuntimeError("NVML_ERROR_UNKNOWN")
+
+    fake.nvmlDeviceGetHandleByIndex = broken  # type: ignore[attr-defined]
+    assert capability(0) == (0, 0)  # the real query (which would start CUDA, and be reported)
+
+
 def test_a_forked_run_reports_what_a_plain_run_does(zygote: tuple, shard: Path, tmp_path: Path) -> None:
     socket_path, ready, _ = zygote
     spec = make_spec(tmp_path, shard, train={"steps": 6, "warmupSteps": 2, "logEverySteps": 2})

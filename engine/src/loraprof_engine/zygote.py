@@ -65,8 +65,11 @@ def _nvml_capability(real: Any) -> Any:
                     raise RuntimeError("no device UUIDs from NVML")
                 visible = torch.cuda._transform_uuid_to_ordinals(visible, uuids)
             pynvml.nvmlInit()
-            handle = pynvml.nvmlDeviceGetHandleByIndex(int(visible[index]))
-            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+            try:
+                handle = pynvml.nvmlDeviceGetHandleByIndex(int(visible[index]))
+                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+            finally:
+                pynvml.nvmlShutdown()  # leave NVML as it was: the forked runs open their own
             return int(major), int(minor)
         except Exception:
             answer: tuple[int, int] = real(device)

@@ -66,6 +66,7 @@ export const CONSTANT_RANGES: Record<Key, Range> = {
   cpuSecondsPerOp: { lo: 1e-7, hi: 1e-3, log: true },
   microStepFixedSeconds: { lo: 1e-5, hi: 1, log: true },
   variableShapeHostFactor: { lo: 1, hi: 5, log: true },
+  graphKernelSeconds: { lo: 1e-8, hi: 1e-4, log: true },
   boardPowerFraction: { lo: 0.1, hi: 1.5, log: false },
 };
 
@@ -290,6 +291,7 @@ export const PRIOR_SPREAD: Record<Key, number> = {
   cpuSecondsPerOp: Math.log(10),
   microStepFixedSeconds: Math.log(100),
   variableShapeHostFactor: Math.log(1.5),
+  graphKernelSeconds: Math.log(10),
   boardPowerFraction: 0.3,
 };
 

@@ -73,6 +73,13 @@ export interface PlannerConstants {
    */
   variableShapeHostFactor: number;
   /**
+   * GPU time per kernel of a replayed CUDA graph, whatever the kernel does: graphs take the host out of
+   * a step, but the GPU still runs the decoder's tens of thousands of small kernels one after another.
+   * Default from the H200: a graphed run-1 step took 59 ms (bench/results/h200-graphs-probe.json) for
+   * ~10.7k decoder operations as the planner counts them.
+   */
+  graphKernelSeconds: number;
+  /**
    * Share of board power drawn while training, for the J/token estimate (1 = the study's method:
    * the full board power divided by tokens/s).
    */
@@ -94,6 +101,7 @@ export const DEFAULT_CONSTANTS: Readonly<PlannerConstants> = Object.freeze({
   cpuSecondsPerOp: 10e-6,
   microStepFixedSeconds: 0.005,
   variableShapeHostFactor: 1.5,
+  graphKernelSeconds: 5e-6,
   boardPowerFraction: 1,
 });
 
@@ -114,6 +122,7 @@ export const TIME_CONSTANTS = [
   "cpuSecondsPerOp",
   "microStepFixedSeconds",
   "variableShapeHostFactor",
+  "graphKernelSeconds",
 ] as const satisfies readonly (keyof PlannerConstants)[];
 
 /** A fitted set of constants and how well it fit the runs it came from. */

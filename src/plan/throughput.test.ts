@@ -28,6 +28,7 @@ describe("throughput estimate", () => {
   it("takes the longest of the compute, memory and host times for a micro-step", () => {
     const t = tp(qloraInput());
     expect(t.microStepSeconds).toBe(Math.max(t.computeSeconds, t.memorySeconds, t.hostSeconds));
+    expect(t.launchSeconds).toBe(0); // no graphs, no replayed kernels
     expect(t.stepSeconds).toBeCloseTo(t.microStepSeconds + t.optimizerStepSeconds, 12);
   });
 
@@ -71,6 +72,13 @@ describe("throughput estimate", () => {
     expect(eager.bound).toBe("host");
     expect(graphed.bound).not.toBe("host");
     expect(graphed.hostSeconds).toBeLessThan(eager.hostSeconds / 20);
+    // The GPU still runs each of the decoder's kernels: at batch 1 × 512 that, not the math, bounds the step.
+    expect(graphed.bound).toBe("launch");
+    const headOps = 36;
+    expect(graphed.launchSeconds).toBeCloseTo(
+      (eager.opsPerMicroStep - headOps) * DEFAULT_CONSTANTS.graphKernelSeconds,
+      9,
+    );
     // Rows padded to seqLen: the graphed run processes a full row per micro-batch.
     expect(graphed.processedTokensPerSecond / graphed.realTokensPerSecond).toBeGreaterThanOrEqual(1);
   });

@@ -41,9 +41,11 @@ export interface ThroughputEstimate {
   computeSeconds: number;
   memorySeconds: number;
   hostSeconds: number;
+  /** CUDA graphs: the GPU's own cost of running the replayed graph's kernels one after another. */
+  launchSeconds: number;
   microStepSeconds: number;
   /** What bounds a micro-step. */
-  bound: "compute" | "memory" | "host";
+  bound: "compute" | "memory" | "host" | "launch";
   optimizerStepSeconds: number;
   /** One optimizer step: gradAccum micro-steps + the optimizer. */
   stepSeconds: number;
@@ -88,6 +90,8 @@ export interface ThroughputComponents {
   opsPerMicroStep: number;
   /** Every micro-batch a new shape (PlannerConstants.variableShapeHostFactor applies). */
   variableShapes: boolean;
+  /** Kernels a replayed CUDA graph runs per micro-step (the eager decoder's operations); 0 without graphs. */
+  graphNodes: number;
   optimizerBytes: number;
   optimizerOps: number;
   gradAccum: number;
@@ -154,9 +158,8 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
   const headOps = 3 * 12; // final norm, LM head, fp32 cast, cross-entropy: forward and backward
   // CUDA graphs (packed rows): the decoder's forward and backward are two graph replays, plus copying
   // the three inputs in and the autograd function around them; only the head and the loss stay eager.
-  const opsPerMicroStep = input.cudaGraphs
-    ? GRAPHED_DECODER_OPS + headOps
-    : arch.numLayers * layerForwardOps * passesOfForward + headOps;
+  const decoderOps = arch.numLayers * layerForwardOps * passesOfForward;
+  const opsPerMicroStep = input.cudaGraphs ? GRAPHED_DECODER_OPS + headOps : decoderOps + headOps;
 
   const loraTensors = 2 * adapted.length * arch.numLayers;
   return {
@@ -170,6 +173,8 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     opsPerMicroStep,
     // A new shape each micro-batch: `longest` rows, or packed rows of varying width (graphs fix one shape).
     variableShapes: input.padding !== "max_length" && !input.cudaGraphs,
+    // The host launches two graphs, but the GPU still runs every kernel in them, each with a fixed cost.
+    graphNodes: input.cudaGraphs ? decoderOps : 0,
     optimizerBytes: fl.loraParams * optimizerBytesPerParam(input.optimizer),
     optimizerOps: optimizerOps(input.optimizer, loraTensors),
     gradAccum: input.gradAccum,
@@ -190,6 +195,11 @@ function hostSecondsOf(t: ThroughputComponents, k: PlannerConstants): number {
   );
 }
 
+/** GPU time of a replayed graph's kernels at their fixed per-kernel cost (small steps are bound by it). */
+function launchSecondsOf(t: ThroughputComponents, k: PlannerConstants): number {
+  return t.graphNodes * k.graphKernelSeconds;
+}
+
 /** Real tokens/s alone (no breakdown): what calibration evaluates thousands of times. */
 export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstants): number {
   const P = t.processedTokensPerMicroStep;
@@ -197,6 +207,7 @@ export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstan
     (t.flopsPerMicroStep * (P + k.tokensHalfEfficiency)) / (t.peakFlopsPerSecond * k.computeEfficiency * P),
     t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
     hostSecondsOf(t, k),
+    launchSecondsOf(t, k),
   );
   const opt = Math.max(
     t.optimizerBytes / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
@@ -211,9 +222,16 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
   const computeSeconds = t.flopsPerMicroStep / (t.peakFlopsPerSecond * efficiency);
   const memorySeconds = t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency);
   const hostSeconds = hostSecondsOf(t, k);
-  const microStepSeconds = Math.max(computeSeconds, memorySeconds, hostSeconds);
+  const launchSeconds = launchSecondsOf(t, k);
+  const microStepSeconds = Math.max(computeSeconds, memorySeconds, hostSeconds, launchSeconds);
   const bound =
-    microStepSeconds === computeSeconds ? "compute" : microStepSeconds === memorySeconds ? "memory" : "host";
+    microStepSeconds === computeSeconds
+      ? "compute"
+      : microStepSeconds === memorySeconds
+        ? "memory"
+        : microStepSeconds === hostSeconds
+          ? "host"
+          : "launch";
   const optimizerStepSeconds = Math.max(
     t.optimizerBytes / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
     t.optimizerOps * k.cpuSecondsPerOp,
@@ -234,6 +252,7 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
     computeSeconds,
     memorySeconds,
     hostSeconds,
+    launchSeconds,
     microStepSeconds,
     bound,
     optimizerStepSeconds,

@@ -103,6 +103,7 @@ export function readResultRuns(
   const runs: Json[] = [];
   const excluded: Json[] = [];
   const seen = new Set();
+  const probeFilesSeen = new Set<string>();
   const add = (r: Json) => {
     if (r.id && seen.has(r.id)) return;
     if (r.id) seen.add(r.id);
@@ -175,6 +176,11 @@ export function readResultRuns(
         return;
       }
       if (node.changes && typeof node.changes === "object" && node.measuredSteps !== undefined) {
+        // The probe runs its variants one after another in one process, and NVML's figure is the whole
+        // device's: after the first variant it carries what earlier ones left (loaded kernels, cuBLAS
+        // workspaces of their streams). Only a file's first variant has a device peak of its own.
+        const firstInProcess = !probeFilesSeen.has(file);
+        probeFilesSeen.add(file);
         add({
           id: null,
           name: `probe ${node.name} (${file.replace(/\.json$/, "")})`,
@@ -183,7 +189,7 @@ export function readResultRuns(
           config: probeConfig(node.changes),
           environment: env,
           metrics: {
-            peakDeviceBytes: node.nvmlPeakDeviceBytes,
+            peakDeviceBytes: firstInProcess ? node.nvmlPeakDeviceBytes : null,
             peakAllocatedBytes: node.peakAllocatedBytes,
             realTokensPerSecond: node.realTokensPerSecond,
             measuredSteps: node.measuredSteps,

@@ -207,6 +207,9 @@ const TUNE_BASE = [
   ...q05,
   "--method",
   "qlora",
+  // Dropout 0 (as the fast recipe sets it): with checkpointing, the default 0.05 keeps CUDA graphs off.
+  "--lora-dropout",
+  "0",
   "--vram-budget",
   "8GiB",
   "--weights",

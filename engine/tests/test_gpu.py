@@ -333,3 +333,38 @@ def test_cuda_graphs_replay_the_decoder_with_the_eager_loss_curve(
     assert any(n.startswith("CUDA graphs: the decoder") for n in notes["graphed"]), notes["graphed"]
     assert curves["graphed"] == pytest.approx(curves["eager"], rel=1e-2)
     assert curves["graphed"][-1] < curves["graphed"][0] * 0.95
+
+
+def test_the_zygote_preloads_without_starting_cuda_and_its_forked_runs_use_the_gpu(tmp_path: Path, shard: Path) -> None:
+    """On a CUDA host with bitsandbytes installed (its import asks for the compute capability): the zygote
+    must come up with CUDA cold and forks unpoisoned, and a run forked from it must train on the GPU."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import SRC_DIR
+
+    socket_path = str(tmp_path / "z.sock")
+    inherited = os.environ.get("PYTHONPATH")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loraprof_engine.zygote", socket_path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC_DIR), *([inherited] if inherited else [])])},
+    )
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        assert ready["cudaInitialized"] is False and ready["forkPoisoned"] is False, ready
+        spec = gpu_spec(tmp_path, shard, train={"steps": 4, "warmupSteps": 1, "logEverySteps": 1})
+        code, events, stderr = run_engine(spec, tmp_path, module=("loraprof_engine.attach", socket_path))
+        assert code == 0, stderr
+        hello = next(e for e in events if e["type"] == "hello")
+        assert hello["device"]["kind"] == "cuda"
+        assert len([e for e in events if e["type"] == "step"]) == 4
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)

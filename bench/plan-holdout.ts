@@ -306,6 +306,26 @@ if (args.part === "all" || args.part === "holdout") {
 }
 
 if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
+  /** A tune cut by the deadline prints no JSON: what it measured is in the store (LORAPROF_HOME). */
+  const stored = (name: string) => {
+    const path = join(process.env.LORAPROF_HOME ?? ".loraprof", "loraprof.db");
+    if (!existsSync(path)) return null;
+    const db = openStore(path);
+    try {
+      const sweep = findSweep(db, name);
+      return sweep
+        ? listRuns(db, { sweepId: sweep.id }).map((r) => ({
+            runId: r.id,
+            status: r.status,
+            settings: r.config,
+            measuredRealTokensPerSecond: (r.metrics as StoredMetrics | null)?.realTokensPerSecond ?? null,
+            measuredDevicePeakBytes: (r.metrics as StoredMetrics | null)?.peakDeviceBytes ?? null,
+          }))
+        : null;
+    } finally {
+      db.close();
+    }
+  };
   const run = (extra: Json, name: Json) => {
     const started = performance.now();
     let out = null;
@@ -339,26 +359,6 @@ if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
       error,
       storedRuns: out ? null : stored(name),
     };
-  };
-  /** A tune cut by the deadline prints no JSON: what it measured is in the store (LORAPROF_HOME). */
-  const stored = (name: string) => {
-    const path = join(process.env.LORAPROF_HOME ?? ".loraprof", "loraprof.db");
-    if (!existsSync(path)) return null;
-    const db = openStore(path);
-    try {
-      const sweep = findSweep(db, name);
-      return sweep
-        ? listRuns(db, { sweepId: sweep.id }).map((r) => ({
-            runId: r.id,
-            status: r.status,
-            settings: r.config,
-            measuredRealTokensPerSecond: (r.metrics as StoredMetrics | null)?.realTokensPerSecond ?? null,
-            measuredDevicePeakBytes: (r.metrics as StoredMetrics | null)?.peakDeviceBytes ?? null,
-          }))
-        : null;
-    } finally {
-      db.close();
-    }
   };
   doc.tune = { flags: [...TUNE_BASE, ...TUNE_SPACE, ...TUNE_STEPS] };
   doc.tune.tune = run(["--top", "2"], `holdout-tune-${Date.now()}`);

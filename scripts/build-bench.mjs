@@ -11,6 +11,11 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
+/** ES-module bundles with CommonJS dependencies inside need a `require` (shared with scripts/bundle.mjs). */
+export const REQUIRE_BANNER = {
+  js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+};
+
 /** Entry (under bench/) → output name. */
 export const BENCHES = {
   "baseline.ts": "baseline.mjs",
@@ -54,9 +59,7 @@ export async function buildBench(outDir, entries = Object.keys(BENCHES), { selfC
         ...OPTIONS,
         packages: undefined,
         external: ["better-sqlite3"],
-        banner: {
-          js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-        },
+        banner: REQUIRE_BANNER,
       }
     : OPTIONS;
   for (const entry of entries) {

@@ -3,7 +3,7 @@
 // folder with a Node binary; see docs/gpu-host.md. The GPU benchmarks (bench/gpu/*.sh run them) go
 // beside it as bench/*.mjs (scripts/build-bench.mjs).
 import { build } from "esbuild";
-import { buildBench, GPU_BENCHES } from "./build-bench.mjs";
+import { buildBench, GPU_BENCHES, REQUIRE_BANNER } from "./build-bench.mjs";
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -22,9 +22,7 @@ const options = {
   target: "node20",
   format: "esm",
   external: ["better-sqlite3"],
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
+  banner: REQUIRE_BANNER,
   logLevel: "warning",
 };
 await build({ ...options, entryPoints: [entry], outfile: join(out, "loraprof.mjs") });

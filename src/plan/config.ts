@@ -95,6 +95,7 @@ export interface PlanInputOptions {
 
 export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOptions): PlanInput {
   const method = config.method;
+  const precision = planPrecision(config, opts.gpu);
   return {
     model: planModel(config),
     gpu: opts.gpu,
@@ -106,11 +107,11 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     cudaGraphs: graphsReplay({
       cudaGraphs: config.cudaGraphs,
       padding: config.padding,
-      precision: planPrecision(config, opts.gpu),
+      precision,
       gradCheckpointing: config.gradCheckpointing,
       loraDropout: config.lora.dropout,
     }),
-    precision: planPrecision(config, opts.gpu),
+    precision,
     method,
     quant: method === "qlora" ? { type: config.quant.type, doubleQuant: config.quant.doubleQuant } : null,
     lora: {

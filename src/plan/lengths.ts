@@ -244,25 +244,24 @@ export function visitedLengths(stats: LengthStats, seqLen: number, walk: RunWalk
   if (hit) return hit;
   const order = recordOrder(lengths.length, walk.seed, walk.steps * perStep);
   const len = (i: number) => Math.min(lengths[order[i]!]!, seqLen);
+  // One pass over the run's micro-batches: the warmup's count for the peaks, the measured ones for the means.
+  const firstMeasured = walk.warmupSteps * perStep;
   let longest = 0;
   let mostRealPerMicroBatch = 0;
-  for (let i = 0; i < order.length; i += walk.batchSize) {
-    let real = 0;
-    for (let k = i; k < Math.min(i + walk.batchSize, order.length); k++) {
-      longest = Math.max(longest, len(k));
-      real += len(k);
-    }
-    mostRealPerMicroBatch = Math.max(mostRealPerMicroBatch, real);
-  }
   let sum = 0;
   let widthSum = 0;
   let batches = 0;
-  for (let i = walk.warmupSteps * perStep; i < order.length; i += walk.batchSize) {
+  for (let i = 0; i < order.length; i += walk.batchSize) {
     let width = 0;
+    let real = 0;
     for (let k = i; k < i + walk.batchSize; k++) {
-      sum += len(k);
       width = Math.max(width, len(k));
+      real += len(k);
     }
+    longest = Math.max(longest, width);
+    mostRealPerMicroBatch = Math.max(mostRealPerMicroBatch, real);
+    if (i < firstMeasured) continue;
+    sum += real;
     widthSum += width;
     batches++;
   }

@@ -7,10 +7,10 @@
  * trainable gradient) and, on GPUs, NCCL's communicator buffers outside the allocator.
  *
  * Time: each rank runs gradAccum micro-batches per optimizer step (the global batch is
- * batchSize × gradAccum × N), and DDP all-reduces the adapter gradients after every micro-batch's
- * backward (the engine does not use no_sync), a ring all-reduce moving 2(N−1)/N of the gradient
+ * batchSize × gradAccum × N); the earlier ones accumulate locally (DDP's no_sync) and the last one's
+ * backward all-reduces the adapter gradients once, a ring all-reduce moving 2(N−1)/N of the gradient
  * bytes over the link. Without overlap of that communication with compute (an upper bound on its
- * cost for LoRA's small gradients), a step takes the single-rank step plus gradAccum all-reduces.
+ * cost for LoRA's small gradients), a step takes the single-rank step plus one all-reduce.
  */
 import { countLoraParameters } from "../catalog/params.js";
 import type { MemoryEstimate } from "./memory.js";
@@ -55,10 +55,10 @@ export interface RankPlan {
   };
   /** Null without a throughput prediction (no GPU to time against). */
   scaling: {
-    /** Trainable gradient bytes all-reduced per micro-batch. */
+    /** Trainable gradient bytes all-reduced per optimizer step. */
     gradientBytes: number;
     allReduceSeconds: number;
-    /** All-reduces per optimizer step (one per micro-batch). */
+    /** All-reduces per optimizer step: one (the last micro-batch's backward), none for one rank. */
     allReducesPerStep: number;
     singleRankStepSeconds: number;
     stepSeconds: number;
@@ -69,8 +69,6 @@ export interface RankPlan {
     efficiency: number;
   } | null;
   assumptions: string[];
-  /** Settings the engine refuses with more than one rank (the run would stop before loading). */
-  unsupported: { field: string; message: string; hint: string }[];
 }
 
 export function planRanks(
@@ -101,7 +99,7 @@ export function planRanks(
     const allReduceSeconds = multi
       ? link.latencySeconds + (2 * (ranks - 1) * gradientBytes) / ranks / link.busBandwidthBytesPerSecond
       : 0;
-    const allReducesPerStep = multi ? input.gradAccum : 0;
+    const allReducesPerStep = multi ? 1 : 0;
     const stepSeconds = throughput.stepSeconds + allReducesPerStep * allReduceSeconds;
     const realTokensPerStep = throughput.realTokensPerSecond * throughput.stepSeconds * ranks;
     const realTokensPerSecond = realTokensPerStep / stepSeconds;
@@ -128,29 +126,13 @@ export function planRanks(
                 `NCCL buffers: ${(link.communicatorBytes / 2 ** 20).toFixed(0)} MiB per rank (assumed, not measured)`,
               ]
             : []),
-          `one ring all-reduce of the LoRA gradients per micro-batch at ${gbps} GB/s bus bandwidth + ${(link.latencySeconds * 1e6).toFixed(0)} µs (assumed, not measured), not overlapped with compute`,
+          `one ring all-reduce of the LoRA gradients per optimizer step at ${gbps} GB/s bus bandwidth + ${(link.latencySeconds * 1e6).toFixed(0)} µs (assumed, not measured), not overlapped with compute`,
           "ranks do not slow each other's compute (one GPU each); the data stage is shared",
         ]
       : []),
   ];
-  const unsupported: RankPlan["unsupported"] = [];
-  if (multi && (input.lossImplementation ?? "full") !== "full") {
-    unsupported.push({
-      field: "loss",
-      message: `${input.lossImplementation} is not supported with --nproc-per-node > 1`,
-      hint: "use the full loss for data-parallel runs",
-    });
-  }
-  if (multi && input.gradCheckpointing) {
-    unsupported.push({
-      field: "gradCheckpointing",
-      message: "not supported with --nproc-per-node > 1 yet",
-      hint: "turn gradient checkpointing off for data-parallel runs",
-    });
-  }
   return {
     ranks,
-    unsupported,
     globalBatchRows: input.batchSize * input.gradAccum * ranks,
     perRank,
     scaling,

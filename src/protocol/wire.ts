@@ -296,8 +296,10 @@ export const SummaryEventSchema = z
     lossLast: z.number().nullable(),
     memory: MemorySnapshotSchema,
     /**
-     * Data-parallel runs (`run --nproc-per-node N`): each rank's memory peaks and their maxima. The
-     * token counts above are already summed over the ranks; `memory` is rank 0's. Absent for one process.
+     * Data-parallel runs (`run --nproc-per-node N`): each rank's memory peaks and measured-window energy,
+     * and their maxima. The token counts above are summed over the ranks and `energyJoules` below over
+     * their GPUs; `memory` and the NVML peaks are rank 0's. Absent for one process. (Engines before
+     * 2026-12-04 sent no NVML or energy figures per rank.)
      */
     ranks: z
       .object({
@@ -309,18 +311,22 @@ export const SummaryEventSchema = z
               peakAllocatedBytes: bytes(),
               peakReservedBytes: bytes(),
               peakHostRssBytes: z.number().int().nonnegative(),
+              nvmlPeakProcessBytes: bytes().optional(),
+              nvmlPeakDeviceBytes: bytes().optional(),
+              energyJoules: z.number().nonnegative().nullable().optional(),
             })
             .strict(),
         ),
         maxPeakAllocatedBytes: bytes(),
         maxPeakHostRssBytes: z.number().int().nonnegative(),
+        maxNvmlPeakDeviceBytes: bytes().optional(),
       })
       .strict()
       .optional(),
     /** NVML peaks sampled by the engine over the run (process and device level). */
     nvmlPeakProcessBytes: WithReason(z.number().nonnegative()),
     nvmlPeakDeviceBytes: WithReason(z.number().nonnegative()),
-    /** NVML cumulative energy counter delta over the measured window. */
+    /** NVML cumulative energy counter delta over the measured window (summed over a data-parallel run's GPUs). */
     energyJoules: WithReason(z.number().nonnegative()),
   })
   .strict();

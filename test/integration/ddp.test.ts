@@ -14,7 +14,10 @@ interface RunJson {
     lossFirst: number;
     lossLast: number;
     realTokens: number;
-    ranks?: { worldSize: number; perRank: { rank: number; peakHostRssBytes: number }[] };
+    ranks?: {
+      worldSize: number;
+      perRank: { rank: number; peakHostRssBytes: number; nvmlPeakDeviceBytes?: number | null }[];
+    };
   } | null;
   environment: { pid: number } | null;
 }
@@ -52,6 +55,31 @@ describe("data-parallel runs on the CPU (gloo)", () => {
     expect(two.metrics!.ranks?.worldSize).toBe(2);
     expect(two.metrics!.ranks?.perRank.map((r) => r.rank)).toEqual([0, 1]);
     expect(one.metrics!.ranks).toBeUndefined();
+  });
+
+  it("runs the chunked loss under gradient checkpointing on 2 ranks and stores every rank's figures", () => {
+    const r = json<RunJson>(
+      cli(
+        [
+          ...base,
+          ...shape,
+          "--loss",
+          "chunked",
+          "--grad-checkpointing",
+          "--grad-accum",
+          "2",
+          "--nproc-per-node",
+          "2",
+        ],
+        env,
+      ),
+    );
+    expect(r.status).toBe("completed");
+    expect(r.metrics!.lossLast).toBeLessThan(r.metrics!.lossFirst);
+    expect(r.metrics!.ranks?.perRank.map((p) => [p.rank, p.nvmlPeakDeviceBytes])).toEqual([
+      [0, null], // no NVML on the CPU
+      [1, null],
+    ]);
   });
 
   it("Ctrl-C cancels the run and every rank ends", async () => {

@@ -24,8 +24,7 @@ interface Out {
     ranks: number;
     globalBatchRows: number;
     perRank: { devicePeakBytes: number; ddpBucketBytes: number; communicatorBytes: number };
-    scaling: { speedup: number; efficiency: number };
-    unsupported: { field: string }[];
+    scaling: { speedup: number; efficiency: number; allReducesPerStep: number };
   };
 }
 
@@ -44,12 +43,14 @@ describe("plan --nproc-per-node", () => {
     expect(out.ranks!.perRank.ddpBucketBytes).toBeGreaterThan(0);
     expect(out.ranks!.scaling.speedup).toBeGreaterThan(1);
     expect(out.ranks!.scaling.speedup).toBeLessThan(4);
+    expect(out.ranks!.scaling.allReducesPerStep).toBe(1); // gradAccum 2: one all-reduce per optimizer step
 
     const text = run(["--batch-size", "2", "--nproc-per-node", "2", "--grad-checkpointing"]);
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/data-parallel: 2 rank\(s\)/);
     expect(text.stdout).toMatch(/per rank +device peak .* = one process .* \+ DDP buckets .* \+ NCCL/);
-    expect(text.stdout).toMatch(/gradCheckpointing: not supported with --nproc-per-node > 1/);
+    expect(text.stdout).toMatch(/\+ 1 all-reduce\(s\) of/);
+    expect(text.stdout).not.toMatch(/not supported/); // checkpointing runs data-parallel too
   }, 60_000); // three CLI starts: more than vitest's 5 s default on a loaded machine
 
   it("refuses a rank count that is not 1..64, naming the flag", () => {

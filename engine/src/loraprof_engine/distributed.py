@@ -20,7 +20,6 @@ import resource
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import EngineError
 from .events import EVENT_FD
 
 if TYPE_CHECKING:  # torch is imported by the recipe, after the RunSpec is checked
@@ -62,33 +61,15 @@ def init_process_group(world: World, device_type: str) -> None:
     dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
 
 
-def check_supported(world: World, loss_implementation: str, grad_checkpointing: bool) -> None:
-    """Refuse what DDP here does not cover, before the model loads."""
-    if not world.distributed:
-        return
-    if loss_implementation != "full":
-        raise EngineError(
-            "config",
-            f"train.lossImplementation {loss_implementation} is not supported with --nproc-per-node > 1 "
-            "(the chunked and fused losses call the decoder past DistributedDataParallel's forward)",
-            "Use lossImplementation full for data-parallel runs.",
-        )
-    if grad_checkpointing:
-        raise EngineError(
-            "config",
-            "train.gradCheckpointing is not supported with --nproc-per-node > 1 yet",
-            "Turn gradient checkpointing off for data-parallel runs.",
-        )
-
-
-def wrap(model: Any, world: World, device: torch.device) -> Any:
-    """DistributedDataParallel around the PEFT model: gradients of the trainable (LoRA) weights are averaged."""
-    if not world.distributed:
-        return model
+def wrap(step_loss: Any, world: World, device: torch.device) -> Any:
+    """DistributedDataParallel around the run's `step.StepLoss` (the PEFT model and its loss, whichever
+    implementation): the trainable (LoRA) gradients are averaged over the ranks. Every rank builds the same
+    weights (same checkpoint or seed) and no buffer changes while training (rotary frequencies), so the
+    buffers are not broadcast before each forward."""
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=device_ids)
+    return DistributedDataParallel(step_loss, device_ids=device_ids, broadcast_buffers=False)
 
 
 def mean_over_ranks(value: torch.Tensor, world: World) -> torch.Tensor:
@@ -102,10 +83,15 @@ def mean_over_ranks(value: torch.Tensor, world: World) -> torch.Tensor:
     return total / world.size
 
 
-def rank_memory(world: World, snapshot: dict[str, Any]) -> dict[str, Any] | None:
-    """Every rank's memory peaks (allocator and host RSS), gathered on all ranks; None for one process."""
+def rank_figures(
+    world: World, snapshot: dict[str, Any], nvml: dict[str, Any], energy: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Every rank's memory peaks (allocator, host RSS, NVML process and device) and measured-window
+    energy, gathered on all ranks: (the ranks' figures with their maxima, the energy summed over the ranks'
+    GPUs). One process: (None, its own energy). `nvml`: this rank's {"process", "device"} NVML peaks and
+    `energy` its window's, each {"value", "reason"}."""
     if not world.distributed:
-        return None
+        return None, energy
     import torch.distributed as dist
 
     mine = {
@@ -114,16 +100,37 @@ def rank_memory(world: World, snapshot: dict[str, Any]) -> dict[str, Any] | None
         "peakReservedBytes": snapshot.get("peakReservedBytes"),
         # ru_maxrss is in KiB on Linux.
         "peakHostRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "nvmlPeakProcessBytes": nvml["process"]["value"],
+        "nvmlPeakDeviceBytes": nvml["device"]["value"],
+        "energyJoules": energy,
     }
     gathered: list[Any] = [None] * world.size
     dist.all_gather_object(gathered, mine)
-    peaks = [r["peakAllocatedBytes"] for r in gathered if r["peakAllocatedBytes"] is not None]
-    return {
-        "worldSize": world.size,
-        "perRank": gathered,
-        "maxPeakAllocatedBytes": max(peaks) if peaks else None,
-        "maxPeakHostRssBytes": max(r["peakHostRssBytes"] for r in gathered),
+    return summarize_ranks(gathered)
+
+
+def summarize_ranks(per_rank: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ranks' figures with their maxima, and the energy summed over their GPUs: a figure only when
+    every rank read its counter (otherwise the first missing rank's reason)."""
+
+    def most(field: str) -> Any:
+        values = [r[field] for r in per_rank if r[field] is not None]
+        return max(values) if values else None
+
+    missing = next((r for r in per_rank if r["energyJoules"]["value"] is None), None)
+    energy = (
+        {"value": sum(r["energyJoules"]["value"] for r in per_rank), "reason": None}
+        if missing is None
+        else {"value": None, "reason": f"rank {missing['rank']}: {missing['energyJoules']['reason']}"}
+    )
+    ranks = {
+        "worldSize": len(per_rank),
+        "perRank": [{**r, "energyJoules": r["energyJoules"]["value"]} for r in per_rank],
+        "maxPeakAllocatedBytes": most("peakAllocatedBytes"),
+        "maxPeakHostRssBytes": most("peakHostRssBytes"),
+        "maxNvmlPeakDeviceBytes": most("nvmlPeakDeviceBytes"),
     }
+    return ranks, energy
 
 
 def finish(world: World) -> None:

@@ -11,6 +11,7 @@ grad norm and CUDA step events stay on the device, so the GPU never waits for th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import platform
@@ -45,6 +46,7 @@ from .model import LoadedModel, load_model
 from .optim import build_optimizer, lr_at
 from .spec import PROTOCOL_VERSION, RunSpec
 from .step import (  # noqa: F401  (re-exported: tests and benchmarks import them from the recipe)
+    StepLoss,
     StepSettings,
     chunked_token_loss_sum,
     grad_scaler,
@@ -98,7 +100,6 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     transformers.utils.logging.disable_progress_bar()  # carriage-return bars garble the stderr log tail
     device_start = time.perf_counter()
     world = progress.world
-    ddp.check_supported(world, spec.train.loss_implementation, spec.train.grad_checkpointing)
     # Before setup_device: the allocator's settings must be in place before the first CUDA allocation.
     allocator = configure_allocator(spec.cuda_allocator, "cpu" if spec.device == "cpu" else "cuda")
     device = setup_device(spec, world)
@@ -124,7 +125,6 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     check_token_ids(shard, loaded.vocab_size, spec.data.pad_token_id)
     params = [p for p in loaded.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
-    loaded.model = ddp.wrap(loaded.model, world, device)
     graphs.prepare(spec, loaded, shard, device, world.size)
     synchronize(device)
     events.emit(
@@ -282,9 +282,13 @@ class MeasurementWindow:
         return {"value": None, "reason": self._reason or "energy counter not read"}
 
 
-def step_settings(spec: RunSpec, loaded: LoadedModel, device: torch.device, world_size: int = 1) -> StepSettings:
+def step_settings(
+    spec: RunSpec, loaded: LoadedModel, device: torch.device, world: ddp.World | None = None
+) -> StepSettings:
+    """The run's fixed step settings; data-parallel, with the model and its loss under DDP (`settings.ddp`)."""
     t = spec.train
-    return StepSettings(
+    world = world or ddp.World()
+    settings = StepSettings(
         device=device,
         params=[p for p in loaded.model.parameters() if p.requires_grad],
         amp_dtype={"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.precision),
@@ -294,9 +298,12 @@ def step_settings(spec: RunSpec, loaded: LoadedModel, device: torch.device, worl
         loss=loaded.loss_implementation,
         loss_chunk_tokens=t.loss_chunk_tokens,
         varlen=loaded.varlen,
-        world_size=world_size,
+        world_size=world.size,
         graphed=loaded.graphed,
     )
+    if not world.distributed:
+        return settings
+    return dataclasses.replace(settings, ddp=ddp.wrap(StepLoss(loaded.model, settings), world, device))
 
 
 def train(
@@ -309,7 +316,7 @@ def train(
     progress: Progress,
 ) -> dict[str, Any]:
     t = spec.train
-    settings = step_settings(spec, loaded, device, progress.world.size)
+    settings = step_settings(spec, loaded, device, progress.world)
     world = progress.world
     batches = micro_batches(shard, spec.data, loaded.static_shape)
     window = MeasurementWindow(device, progress.nvml, spec.telemetry_energy, events)
@@ -454,7 +461,8 @@ def summarize(
         nvml_process = {"value": None, "reason": progress.nvml.reason}
         nvml_device = dict(nvml_process)
     memory = memory_snapshot(device, progress.nvml, spec.vram_budget_bytes)
-    ranks = ddp.rank_memory(progress.world, memory)
+    nvml = {"process": nvml_process, "device": nvml_device}
+    ranks, energy = ddp.rank_figures(progress.world, memory, nvml, energy)
     return {
         "type": "summary",
         "warmupSteps": spec.train.warmup_steps,
@@ -474,6 +482,7 @@ def summarize(
         # Allocator peaks are since the process began (load included), not reset at the window: the
         # whole run has to fit on the card, so that is the figure that matters.
         "memory": memory,
+        # Data-parallel: rank 0's figures above, every rank's here; the energy below is summed over the ranks.
         **({"ranks": ranks} if ranks is not None else {}),
         "nvmlPeakProcessBytes": nvml_process,
         "nvmlPeakDeviceBytes": nvml_device,

@@ -6,6 +6,7 @@ recipe's flushes. The three losses (full, chunked, fused) give the same value an
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ class StepSettings:
     varlen: bool = False  # packed batches: flash varlen attention (True) or the block mask (False)
     world_size: int = 1  # data-parallel ranks (distributed.py); DDP averages their gradients
     graphed: Any = None  # graphs.GraphedDecoder: the decoder replayed from CUDA graphs (packed, static shape)
+    ddp: Any = None  # data-parallel runs: StepLoss under DistributedDataParallel (distributed.wrap)
 
 
 @dataclass(frozen=True)
@@ -63,22 +65,26 @@ def train_step(
     # averages the ranks' gradients: the result is one process's gradient over all the micro-batches.
     label_tokens = sum(b.label_tokens for b in micro) if step_label_tokens is None else step_label_tokens
     step_loss = torch.zeros((), device=s.device)
-    for batch in micro:
+    for i, batch in enumerate(micro):
         inputs = to_device(batch, s.device, with_loss_rows=s.loss != "full", varlen=s.varlen)
-        with torch.autocast(
-            device_type=s.device.type,
-            dtype=s.amp_dtype or torch.float32,
-            enabled=s.amp_dtype is not None,
-            cache_enabled=s.graphed is None,  # a graph records its own casts (make_graphed_callables)
-        ):
-            loss_sum = batch_loss_sum(model, inputs, s)
-        # Sum of token losses over the micro-batch ÷ label tokens of the whole step: every target
-        # token weighs the same however the step's tokens fall into micro-batches.
-        loss = loss_sum * s.world_size / max(1, label_tokens)
-        if s.scaler is not None:
-            s.scaler.scale(loss).backward()
-        else:
-            loss.backward()
+        # Data-parallel: the gradients are all-reduced once per optimizer step, in the last micro-batch's
+        # backward; the earlier ones accumulate locally (DDP's no_sync covers their forward and backward).
+        local = s.ddp is not None and i < len(micro) - 1
+        with s.ddp.no_sync() if local else contextlib.nullcontext():
+            with torch.autocast(
+                device_type=s.device.type,
+                dtype=s.amp_dtype or torch.float32,
+                enabled=s.amp_dtype is not None,
+                cache_enabled=s.graphed is None,  # a graph records its own casts (make_graphed_callables)
+            ):
+                loss_sum = s.ddp(inputs) if s.ddp is not None else batch_loss_sum(model, inputs, s)
+            # Sum of token losses over the micro-batch ÷ label tokens of the whole step: every target
+            # token weighs the same however the step's tokens fall into micro-batches.
+            loss = loss_sum * s.world_size / max(1, label_tokens)
+            if s.scaler is not None:
+                s.scaler.scale(loss).backward()
+            else:
+                loss.backward()
         step_loss = step_loss + loss.detach()
     grad_norm = None
     if s.max_grad_norm is not None:
@@ -105,6 +111,20 @@ def batch_loss_sum(model: Any, batch: DeviceBatch, s: StepSettings) -> torch.Ten
     if s.loss == "chunked":
         return chunked_token_loss_sum(model, batch, s.loss_chunk_tokens, s.graphed)
     return fused_token_loss_sum(model, batch, s.graphed)
+
+
+class StepLoss(torch.nn.Module):
+    """A micro-batch's summed token loss as one module call: what DistributedDataParallel wraps, so that its
+    forward covers the decoder and whichever loss the run uses (the chunked and fused losses call the
+    decoder body and the LM head themselves, past the causal LM's forward)."""
+
+    def __init__(self, model: Any, settings: StepSettings) -> None:
+        super().__init__()
+        self.model = model
+        self.settings = settings
+
+    def forward(self, batch: DeviceBatch) -> torch.Tensor:
+        return batch_loss_sum(self.model, batch, self.settings)
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,6 @@ export function renderRanks(r: RankPlan): string {
     ]);
   }
   const out = [pc.bold(`data-parallel: ${r.ranks} rank(s)`), renderPairs(pairs)];
-  for (const u of r.unsupported) out.push(pc.yellow(`  ${u.field}: ${u.message} (${u.hint})`));
   out.push(...r.assumptions.map((a) => pc.dim(`  - ${a}`)));
   return out.join("\n");
 }

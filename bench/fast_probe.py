@@ -19,8 +19,8 @@ probe's own diagnostics, not spec fields:
 - `probe.clearWorkspaces=true`: after recording the graphs, release cuBLAS's per-stream workspaces
   (the recording's side streams keep one each) and empty the cache. On the H200 this broke the replay
   (the recorded graph uses one of those workspaces): kept as a recorded negative result;
-- `probe.warmup=current`: the graphs' warm-up on the run's own stream instead of a side stream
-  (graphs.GraphedDecoder `warmup_stream`).
+- `probe.warmup=side`: the graphs' warm-up on a side stream (make_graphed_callables' own) instead of the
+  run's own stream, the engine's (graphs.GraphedDecoder `warmup_stream`).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def measure(raw: dict[str, Any], steps: int, warmup: int, probe: dict[str, Any] 
         stages["optimizer"] = memory_stage(device)
     shard = open_shard(spec.data.shard_dir, spec.data.seq_len)
     capture_started = time.perf_counter()
-    stream: Literal["side", "current"] = "current" if probe.get("warmup") == "current" else "side"
+    stream: Literal["side", "current"] = "side" if probe.get("warmup") == "side" else "current"
     graphs.prepare(spec, loaded, shard, device, warmup_stream=stream)  # train.cudaGraphs (or a note why not)
     capture_seconds = time.perf_counter() - capture_started
     if cuda and probe.get("clearWorkspaces"):

@@ -60,7 +60,7 @@ lora-b16-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize
 # replay on the H200 and left the process's CUDA context unusable for the variants after it: not listed.)
 # VARIANT_SET=warmup SEQS="2048": only the two warm-ups at run 2.
 M="probe.memory=true"
-WARMUPS="r2-graphs-side:$R2,$F,$G,$M;r2-graphs-current:$R2,$F,$G,$M,probe.warmup=current"
+WARMUPS="r2-graphs-side:$R2,$F,$G,$M,probe.warmup=side;r2-graphs-current:$R2,$F,$G,$M"
 [ "${VARIANT_SET:-}" = warmup ] && VARIANTS=$WARMUPS
 DIAGNOSE="r2-fast-mem:$R2,$F,$M;$WARMUPS;\
 lora-b16-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=16,$G;\

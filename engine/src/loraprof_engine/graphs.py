@@ -72,10 +72,12 @@ def warm_up(module: torch.nn.Module, sample: tuple[torch.Tensor, ...], iteration
 class GraphedDecoder:
     """The decoder replayed from CUDA graphs: `hidden(input_ids, position_ids, cu)` → last hidden states.
 
-    `warmup_stream`: "side" is make_graphed_callables' own warm-up on a new stream, which keeps that
-    stream's cuBLAS workspaces and cached blocks for the whole run (~106 MiB at the study's run 2,
-    bench/results/h200-graphs-memory-probe.json); "current" warms up on the run's own stream instead.
-    The engine uses "side" until "current" is measured on a GPU (bench/fast_probe.py `probe.warmup=current`).
+    `warmup_stream`: "current" (the engine's) warms up on the run's own stream, whose cuBLAS workspaces
+    the eager LM head and loss use anyway; "side" is make_graphed_callables' own warm-up on a new stream,
+    which keeps that stream's cuBLAS workspaces and cached blocks for the whole run. At the study's run 2
+    on the H200 (bench/results/h200-graphs-warmup-probe.json, one process, side first) the side stream
+    kept 106 MiB (66 MiB of cuBLAS workspaces) and the graphs' private pool reserved 1,032 MiB; warming
+    up on the run's stream added no such stream and the pool reserved 970 MiB, for the same losses.
     """
 
     def __init__(
@@ -84,7 +86,7 @@ class GraphedDecoder:
         shape: StaticShape,
         device: torch.device,
         amp_dtype: torch.dtype | None,
-        warmup_stream: Literal["side", "current"] = "side",
+        warmup_stream: Literal["side", "current"] = "current",
     ) -> None:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.shape = shape
@@ -126,7 +128,7 @@ def capture(
     shape: StaticShape,
     device: torch.device,
     amp_dtype: torch.dtype | None,
-    warmup_stream: Literal["side", "current"] = "side",
+    warmup_stream: Literal["side", "current"] = "current",
 ) -> tuple[GraphedDecoder | None, str]:
     """Record the decoder's graphs; (graphed decoder, note) or (None, why not) if recording failed."""
     try:
@@ -148,7 +150,7 @@ def prepare(
     shard: Shard,
     device: torch.device,
     world_size: int = 1,
-    warmup_stream: Literal["side", "current"] = "side",
+    warmup_stream: Literal["side", "current"] = "current",
 ) -> None:
     """Record the run's CUDA graphs when `train.cudaGraphs` asks for them and they can run here: sets
     `loaded.graphed` and `loaded.static_shape`, and writes what happened (or why not) to the run's notes."""

@@ -108,6 +108,7 @@ def make_spec(tmp: Path, shard_dir: Path, **sections: dict[str, Any]) -> dict[st
             "kernels": "none",
             "fusedLora": False,
             "cudaGraphs": False,
+            "offloadActivations": False,
         },
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "targetModules": "all-linear"},
         "quant": None,

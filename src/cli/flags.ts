@@ -135,6 +135,13 @@ export const RUN_FLAGS: FlagDef[] = [
     description:
       "replay the decoder's forward and backward as CUDA graphs (packed, GPU; fast recipe default)",
   },
+  {
+    flag: "offload-activations",
+    field: "offloadActivations",
+    kind: "bool",
+    description:
+      "with --grad-checkpointing, keep each layer's checkpointed input in pinned host memory until its recompute (GPU)",
+  },
   { flag: "precision", field: "precision", kind: "string", description: "auto|fp32|fp16|bf16" },
   {
     flag: "cuda-allocator",

@@ -69,6 +69,14 @@ describe("loadRunConfig", () => {
     expect(problems[0]?.field).toBe("warmupSteps");
   });
 
+  it("refuses activation offload without checkpointing, naming the field and the fix", () => {
+    const problems = problemsOf(() => loadRunConfig({ overrides: { offloadActivations: true } }));
+    expect(problems[0]?.field).toBe("offloadActivations");
+    expect(problems[0]?.message).toMatch(/needs gradCheckpointing: add --grad-checkpointing/);
+    const ok = loadRunConfig({ overrides: { offloadActivations: true, gradCheckpointing: true } });
+    expect(ok.offloadActivations).toBe(true);
+  });
+
   it("names the line of a YAML syntax error", () => {
     const p = write("broken.yaml", "model: a\n  bad: [\n");
     const err = (() => {

@@ -164,6 +164,13 @@ export const RunConfigSchema = z
      * every micro-batch has one shape; GPU only, falls back with a note elsewhere).
      */
     cudaGraphs: z.boolean().default(false),
+    /**
+     * Gradient checkpointing with each checkpointed layer's input copied to pinned host memory in the
+     * forward pass (asynchronously) and back for its recompute: the device holds one layer's input at a
+     * time instead of every layer's. Needs gradCheckpointing; GPU only, and not with CUDA graphs or
+     * several ranks (the engine falls back with a note).
+     */
+    offloadActivations: z.boolean().default(false),
     /** Target tokens per LM-head chunk with `loss: chunked` (1024 × 152k vocab ≈ 0.6 GiB per fp32 copy). */
     lossChunkTokens: posInt().default(DEFAULT_LOSS_CHUNK_TOKENS),
     /** Optimizer steps in all, warmup included. */
@@ -198,6 +205,14 @@ export const RunConfigSchema = z
         code: "custom",
         path: ["warmupSteps"],
         message: `warmupSteps (${cfg.warmupSteps}) must be smaller than steps (${cfg.steps}) so that some steps are measured`,
+      });
+    }
+    if (cfg.offloadActivations && !cfg.gradCheckpointing) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["offloadActivations"],
+        message:
+          "offloadActivations moves the checkpointed layers' inputs to host memory, so it needs gradCheckpointing: add --grad-checkpointing or drop --offload-activations",
       });
     }
     if (cfg.device === "cpu") {

@@ -167,6 +167,9 @@ describe("graphsReplay (the engine's rule for CUDA graphs)", () => {
     expect(graphsReplay({ ...on, cudaGraphs: false })).toBe(false);
     expect(graphsReplay({ ...on, padding: "longest" })).toBe(false);
     expect(graphsReplay({ ...on, precision: "fp32" })).toBe(false);
+    // Offloaded layer inputs under checkpointing take precedence (engine: graphs_unavailable).
+    expect(graphsReplay({ ...on, offloadActivations: true })).toBe(false);
+    expect(graphsReplay({ ...on, offloadActivations: true, gradCheckpointing: false })).toBe(true);
   });
   it("does not replay LoRA dropout under checkpointing, and does without checkpointing", () => {
     expect(graphsReplay({ ...on, loraDropout: 0.05 })).toBe(false);

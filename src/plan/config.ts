@@ -37,7 +37,8 @@ export type PlannableConfig = Omit<
 /**
  * Whether the engine replays the decoder as CUDA graphs with these settings, on a GPU with one rank
  * (engine/src/loraprof_engine/graphs.py, `graphs_unavailable`, is the rule's owner): asked for,
- * packed rows, fp16/bf16 (varlen flash attention), and no LoRA dropout under checkpointing.
+ * packed rows, fp16/bf16 (varlen flash attention), no activation offload and no LoRA dropout under
+ * checkpointing.
  */
 export function graphsReplay(s: {
   cudaGraphs?: boolean;
@@ -45,11 +46,13 @@ export function graphsReplay(s: {
   precision: Precision;
   gradCheckpointing: boolean;
   loraDropout: number;
+  offloadActivations?: boolean;
 }): boolean {
   return (
     s.cudaGraphs === true &&
     s.padding === "packed" &&
     s.precision !== "fp32" &&
+    !(s.offloadActivations === true && s.gradCheckpointing) &&
     !(s.loraDropout > 0 && s.gradCheckpointing)
   );
 }
@@ -110,7 +113,9 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
       precision,
       gradCheckpointing: config.gradCheckpointing,
       loraDropout: config.lora.dropout,
+      offloadActivations: config.offloadActivations ?? false,
     }),
+    offloadActivations: config.offloadActivations ?? false,
     precision,
     method,
     quant: method === "qlora" ? { type: config.quant.type, doubleQuant: config.quant.doubleQuant } : null,

@@ -24,7 +24,7 @@ import type { ModelArchitecture } from "../catalog/types.js";
 import { DEFAULT_LOSS_CHUNK_TOKENS, type OptimizerName } from "../protocol/index.js";
 import type { PlannerConstants } from "./constants.js";
 import { runWidths } from "./lengths.js";
-import { architectureOf, computeBytes, type PlanInput } from "./types.js";
+import { architectureOf, computeBytes, offloadsActivations, type PlanInput } from "./types.js";
 
 /** bitsandbytes 4-bit: 64 weights per quantization block (transformers' default). */
 export const BNB_4BIT_BLOCKSIZE = 64;
@@ -355,8 +355,13 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   let layerWorkspaceBytes: number;
   let layerWorkspaceNote: string;
   if (input.gradCheckpointing) {
-    savedActivationBytes = T * (L * c * arch.hiddenSize + finalNorm);
-    savedActivationNote = `checkpointing: each layer's input (${c} B × hidden per token) × ${L} layers`;
+    // With offload each layer's input goes to host memory as the forward passes it (the copy of one
+    // overlaps the next layer) and comes back just before its recompute: at most two on the device.
+    const offload = offloadsActivations(input);
+    savedActivationBytes = T * ((offload ? 2 : L) * c * arch.hiddenSize + finalNorm);
+    savedActivationNote = offload
+      ? `checkpointing with offload: ${L} layer inputs (${c} B × hidden per token each) in pinned host memory, ≤ 2 on the device`
+      : `checkpointing: each layer's input (${c} B × hidden per token) × ${L} layers`;
     layerWorkspaceBytes = T * (layer.total + workspace);
     layerWorkspaceNote = `one layer recomputed (${Math.round(layer.total)} B/token) + its backward workspace`;
   } else {

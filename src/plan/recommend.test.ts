@@ -6,10 +6,12 @@ import { gpu, qloraInput } from "./testing.js";
 const GiB = 2 ** 30;
 
 describe("the recommender", () => {
-  it("searches recipe, padding, loss, checkpointing, optimizer, precision and batch (the fast recipe packs with the fused loss)", () => {
+  it("searches recipe, padding, loss, checkpointing/offload, optimizer, precision and batch (the fast recipe packs with the fused loss)", () => {
     const all = candidateSettings(DEFAULT_SPACE);
     const shapes = 3 * 2 + 1;
-    expect(all).toHaveLength(shapes * 2 * 5 * 2 * 7);
+    // checkpointing off, on, on with offload: offload is never searched without checkpointing
+    expect(all).toHaveLength(shapes * 3 * 5 * 2 * 7);
+    expect(all.some((c) => c.offloadActivations && !c.gradCheckpointing)).toBe(false);
     expect(
       all.filter((c) => c.recipe === "fast").every((c) => c.padding === "packed" && c.loss === "fused"),
     ).toBe(true);

@@ -1,14 +1,13 @@
 /**
  * The recommender behind `plan --fit` and `loraprof tune`: every combination of the settings that
  * change memory and speed but not what is trained (recipe, padding or packing, loss implementation,
- * gradient checkpointing, optimizer, precision, batch size), planned on one GPU or budget; what fits
+ * gradient checkpointing and activation offload, optimizer, precision, batch size), planned on one GPU or budget; what fits
  * with a margin is ranked by predicted real tokens/s. The method (LoRA or QLoRA), the model, the
  * LoRA settings, the data and the sequence length stay the user's: they change the result of the
  * training, not only its cost. Batch size changes the effective batch (batch × grad-accum): the
- * table says so, and `tune` keeps the user's grad-accum.
- *
- * Offload is not searched: the engine has no activation or optimizer offload yet, so the planner
- * has nothing to model.
+ * table says so, and `tune` keeps the user's grad-accum. Activation offload (checkpointed layer inputs
+ * in host memory) is searched under checkpointing only; optimizer offload is not (the engine has none
+ * beyond bitsandbytes' paged optimizers, which are searched as optimizers).
  */
 import type { GpuEntry } from "../catalog/gpus.js";
 import { usableMemoryBytes } from "../catalog/gpus.js";
@@ -30,6 +29,8 @@ export interface CandidateSettings {
   /** Asked for (the fast recipe); whether the engine can replay graphs also depends on the LoRA dropout. */
   cudaGraphs: boolean;
   gradCheckpointing: boolean;
+  /** Checkpointed layer inputs in host memory (only with gradCheckpointing). */
+  offloadActivations: boolean;
   optimizer: OptimizerName;
   precision: Precision;
   batchSize: number;
@@ -55,6 +56,8 @@ export interface RecommendSpace {
   /** Reference recipe only (the fast recipe's loss is fused). */
   losses: readonly LossImplementation[];
   gradCheckpointing: readonly boolean[];
+  /** Activation offload, searched where checkpointing is on. */
+  offloadActivations: readonly boolean[];
   optimizers: readonly OptimizerName[];
   precisions: readonly Precision[];
   batchSizes: readonly number[];
@@ -65,6 +68,7 @@ export const DEFAULT_SPACE: RecommendSpace = {
   paddings: ["longest", "max_length", "packed"],
   losses: ["full", "chunked"],
   gradCheckpointing: [true, false],
+  offloadActivations: [false, true],
   optimizers: ["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit"],
   precisions: ["bf16", "fp16"],
   batchSizes: [1, 2, 4, 8, 16, 32, 64],
@@ -130,12 +134,15 @@ export function candidateSettings(space: RecommendSpace): CandidateSettings[] {
       for (const loss of space.losses)
         shapes.push({ recipe, padding, loss, kernels: "none", fusedLora: false, cudaGraphs: false });
   }
+  const memory: Pick<CandidateSettings, "gradCheckpointing" | "offloadActivations">[] = [];
+  for (const gradCheckpointing of space.gradCheckpointing)
+    for (const offloadActivations of space.offloadActivations)
+      if (gradCheckpointing || !offloadActivations) memory.push({ gradCheckpointing, offloadActivations });
   for (const s of shapes)
-    for (const gradCheckpointing of space.gradCheckpointing)
+    for (const m of memory)
       for (const optimizer of space.optimizers)
         for (const precision of space.precisions)
-          for (const batchSize of space.batchSizes)
-            out.push({ ...s, gradCheckpointing, optimizer, precision, batchSize });
+          for (const batchSize of space.batchSizes) out.push({ ...s, ...m, optimizer, precision, batchSize });
   return out;
 }
 
@@ -152,8 +159,10 @@ export function applySettings(input: PlanInput, s: CandidateSettings): PlanInput
       precision: s.precision,
       gradCheckpointing: s.gradCheckpointing,
       loraDropout: input.lora.dropout,
+      offloadActivations: s.offloadActivations,
     }),
     gradCheckpointing: s.gradCheckpointing,
+    offloadActivations: s.offloadActivations,
     optimizer: s.optimizer,
     precision: s.precision,
     batchSize: s.batchSize,
@@ -247,6 +256,7 @@ export function settingsToConfig(s: CandidateSettings): Record<string, unknown> 
     fusedLora: s.fusedLora,
     cudaGraphs: s.cudaGraphs,
     gradCheckpointing: s.gradCheckpointing,
+    offloadActivations: s.offloadActivations,
     optimizer: { name: s.optimizer },
     precision: s.precision,
     batchSize: s.batchSize,

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_CONSTANTS } from "./constants.js";
 import { expectedTruncatedLength } from "./lengths.js";
 import { peakFlopsFor } from "../catalog/peak.js";
-import { estimateThroughput } from "./throughput.js";
+import { estimateThroughput, HOST_LINK_BYTES_PER_SECOND } from "./throughput.js";
 import { ALPACA_LIKE, gpu, model, qloraInput } from "./testing.js";
 import type { PlanInput } from "./types.js";
 
@@ -23,6 +23,24 @@ describe("throughput estimate", () => {
     const maxLength = tp(qloraInput({ padding: "max_length", seqLen: 2048 }));
     expect(longest.realTokensPerSecond).toBeGreaterThan(3 * maxLength.realTokensPerSecond);
     expect(longest.paddedSeqLen).toBeLessThan(300);
+  });
+
+  it("adds the offloaded layer inputs' way back over the host link to each micro-step", () => {
+    const base = qloraInput({ padding: "max_length", batchSize: 8, seqLen: 1024, gradCheckpointing: true });
+    const arch = model("qwen2.5-1.5b-instruct").architecture;
+    const plain = tp(base);
+    const off = tp({ ...base, offloadActivations: true });
+    expect(plain.hostLinkSeconds).toBe(0);
+    expect(off.hostLinkSeconds).toBeCloseTo(
+      (arch.numLayers * 2 * arch.hiddenSize * 8 * 1024) / HOST_LINK_BYTES_PER_SECOND,
+      12,
+    );
+    expect(off.microStepSeconds).toBeCloseTo(
+      Math.max(off.computeSeconds, off.memorySeconds, off.hostSeconds, off.launchSeconds) +
+        off.hostLinkSeconds,
+      12,
+    );
+    expect(off.realTokensPerSecond).toBeLessThan(plain.realTokensPerSecond);
   });
 
   it("takes the longest of the compute, memory and host times for a micro-step", () => {

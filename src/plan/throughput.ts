@@ -7,6 +7,8 @@
  *    by the GEMM, every pass), activations written and read back, and the fp32 loss buffers;
  *  - host: operations issued × host seconds per operation + a fixed per-micro-step cost. Eager
  *    PyTorch launches asynchronously, so small models on fast GPUs wait on Python, not the GPU.
+ * With activation offload, bringing each checkpointed layer input back from host memory in the backward
+ * (on the compute stream, before the layer's recompute) adds its transfer time to the micro-step.
  * An optimizer step (every gradAccum micro-steps) adds the larger of its state traffic and its
  * launches. Tokens/s follow from the tokens of a step: real (non-padding, after truncation) and
  * processed (padded width × batch), from the length statistics and the padding mode.
@@ -19,7 +21,7 @@ import type { PlannerConstants } from "./constants.js";
 import { flopsPerToken, type FlopsPerToken } from "./flops.js";
 import { runWidths } from "./lengths.js";
 import { BNB_4BIT_BLOCKSIZE, BNB_DOUBLE_QUANT_BLOCKSIZE, runLayerActivations } from "./memory.js";
-import { architectureOf, computeBytes, type PlanInput } from "./types.js";
+import { architectureOf, computeBytes, offloadsActivations, type PlanInput } from "./types.js";
 
 export interface EnergyEstimate {
   joulesPerRealToken: number;
@@ -43,6 +45,8 @@ export interface ThroughputEstimate {
   hostSeconds: number;
   /** CUDA graphs: the GPU's own cost of running the replayed graph's kernels one after another. */
   launchSeconds: number;
+  /** Activation offload: the layer inputs' way back from host memory, serial with compute (0 without). */
+  hostLinkSeconds: number;
   microStepSeconds: number;
   /** What bounds a micro-step. */
   bound: "compute" | "memory" | "host" | "launch";
@@ -92,6 +96,8 @@ export interface ThroughputComponents {
   variableShapes: boolean;
   /** Kernels a replayed CUDA graph runs per micro-step (the eager decoder's operations); 0 without graphs. */
   graphNodes: number;
+  /** Activation offload: seconds to copy the checkpointed layer inputs back to the device per micro-step. */
+  hostLinkSeconds: number;
   optimizerBytes: number;
   optimizerOps: number;
   gradAccum: number;
@@ -159,7 +165,14 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
   // CUDA graphs (packed rows): the decoder's forward and backward are two graph replays, plus copying
   // the three inputs in and the autograd function around them; only the head and the loss stay eager.
   const decoderOps = arch.numLayers * layerForwardOps * passesOfForward;
-  const opsPerMicroStep = input.cudaGraphs ? GRAPHED_DECODER_OPS + headOps : decoderOps + headOps;
+  // Activation offload: per layer a copy out (side stream, its event and stream waits) and a copy back.
+  const offload = offloadsActivations(input);
+  const offloadOps = offload ? arch.numLayers * OFFLOAD_OPS_PER_LAYER : 0;
+  const opsPerMicroStep =
+    (input.cudaGraphs ? GRAPHED_DECODER_OPS + headOps : decoderOps + headOps) + offloadOps;
+  const hostLinkSeconds = offload
+    ? (arch.numLayers * c * arch.hiddenSize * P) / HOST_LINK_BYTES_PER_SECOND
+    : 0;
 
   const loraTensors = 2 * adapted.length * arch.numLayers;
   return {
@@ -175,6 +188,7 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     variableShapes: input.padding !== "max_length" && !input.cudaGraphs,
     // The host launches two graphs, but the GPU still runs every kernel in them, each with a fixed cost.
     graphNodes: input.cudaGraphs ? decoderOps : 0,
+    hostLinkSeconds,
     optimizerBytes: fl.loraParams * optimizerBytesPerParam(input.optimizer),
     optimizerOps: optimizerOps(input.optimizer, loraTensors),
     gradAccum: input.gradAccum,
@@ -186,6 +200,15 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
 
 /** Host operations of a graphed decoder per micro-step: 2 replays, 3 input copies, the autograd wrapper. */
 const GRAPHED_DECODER_OPS = 10;
+
+/** Activation offload's host operations per layer and micro-step: pinned buffer, stream wait, copy, event; wait, copy back. */
+const OFFLOAD_OPS_PER_LAYER = 8;
+
+/**
+ * Host ↔ device copy rate for offloaded activations: PCIe 4.0 × 16's ~25 GB/s in practice. Assumed, not
+ * measured (the GPU catalog has no host-link figure; an H200 SXM's PCIe 5.0 link is about twice that).
+ */
+export const HOST_LINK_BYTES_PER_SECOND = 25e9;
 
 /** Host seconds of one micro-step: its operations (dearer when every micro-batch has a new shape) and a fixed cost. */
 function hostSecondsOf(t: ThroughputComponents, k: PlannerConstants): number {
@@ -203,12 +226,13 @@ function launchSecondsOf(t: ThroughputComponents, k: PlannerConstants): number {
 /** Real tokens/s alone (no breakdown): what calibration evaluates thousands of times. */
 export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstants): number {
   const P = t.processedTokensPerMicroStep;
-  const micro = Math.max(
-    (t.flopsPerMicroStep * (P + k.tokensHalfEfficiency)) / (t.peakFlopsPerSecond * k.computeEfficiency * P),
-    t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
-    hostSecondsOf(t, k),
-    launchSecondsOf(t, k),
-  );
+  const micro =
+    Math.max(
+      (t.flopsPerMicroStep * (P + k.tokensHalfEfficiency)) / (t.peakFlopsPerSecond * k.computeEfficiency * P),
+      t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
+      hostSecondsOf(t, k),
+      launchSecondsOf(t, k),
+    ) + t.hostLinkSeconds;
   const opt = Math.max(
     t.optimizerBytes / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
     t.optimizerOps * k.cpuSecondsPerOp,
@@ -223,13 +247,14 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
   const memorySeconds = t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency);
   const hostSeconds = hostSecondsOf(t, k);
   const launchSeconds = launchSecondsOf(t, k);
-  const microStepSeconds = Math.max(computeSeconds, memorySeconds, hostSeconds, launchSeconds);
+  const boundSeconds = Math.max(computeSeconds, memorySeconds, hostSeconds, launchSeconds);
+  const microStepSeconds = boundSeconds + t.hostLinkSeconds;
   const bound =
-    microStepSeconds === computeSeconds
+    boundSeconds === computeSeconds
       ? "compute"
-      : microStepSeconds === memorySeconds
+      : boundSeconds === memorySeconds
         ? "memory"
-        : microStepSeconds === hostSeconds
+        : boundSeconds === hostSeconds
           ? "host"
           : "launch";
   const optimizerStepSeconds = Math.max(
@@ -253,6 +278,7 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
     memorySeconds,
     hostSeconds,
     launchSeconds,
+    hostLinkSeconds: t.hostLinkSeconds,
     microStepSeconds,
     bound,
     optimizerStepSeconds,

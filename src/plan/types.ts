@@ -27,6 +27,8 @@ export interface PlanInput {
   padding: PaddingMode;
   /** Packed rows replayed as CUDA graphs (RunConfig `cudaGraphs`): rows padded to seqLen. */
   cudaGraphs?: boolean;
+  /** Checkpointed layer inputs in host memory between forward and backward (RunConfig `offloadActivations`). */
+  offloadActivations?: boolean;
   precision: Precision;
   method: "lora" | "qlora";
   /** 4-bit storage of the base linear weights; required for qlora, null for lora. */
@@ -76,4 +78,12 @@ export function architectureOf(model: ModelEntry | ModelArchitecture): ModelArch
 /** Bytes per element of the compute dtype (and of the frozen 16/32-bit weights). */
 export function computeBytes(precision: Precision): number {
   return precision === "fp32" ? 4 : 2;
+}
+
+/**
+ * Whether the run keeps its checkpointed layer inputs in host memory (engine/src/loraprof_engine/offload.py,
+ * `offload_unavailable`, owns the rule): asked for, under checkpointing, and not replayed as CUDA graphs.
+ */
+export function offloadsActivations(input: PlanInput): boolean {
+  return input.offloadActivations === true && input.gradCheckpointing && input.cudaGraphs !== true;
 }

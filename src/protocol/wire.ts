@@ -118,6 +118,8 @@ export const RunSpecSchema = z
         fusedLora: z.boolean(),
         /** The decoder replayed as CUDA graphs (packed rows padded to seqLen); falls back with a note. */
         cudaGraphs: z.boolean(),
+        /** Checkpointed layer inputs in pinned host memory between forward and backward; falls back with a note. */
+        offloadActivations: z.boolean(),
       })
       .strict(),
     lora: z

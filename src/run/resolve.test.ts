@@ -73,6 +73,7 @@ describe("recipes", () => {
       kernels: "none",
       fusedLora: false,
       cudaGraphs: false,
+      offloadActivations: false,
     });
   });
 });

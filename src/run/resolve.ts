@@ -292,6 +292,7 @@ export function buildRunSpec(args: {
       kernels: c.kernels,
       fusedLora: c.fusedLora,
       cudaGraphs: c.cudaGraphs,
+      offloadActivations: c.offloadActivations,
     },
     lora: { ...c.lora },
     quant: c.method === "qlora" ? { ...c.quant } : null,

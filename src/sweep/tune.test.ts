@@ -14,6 +14,7 @@ const cand = (over: Partial<Candidate["settings"]>, tps: number): Candidate => (
     fusedLora: false,
     cudaGraphs: false,
     gradCheckpointing: true,
+    offloadActivations: false,
     optimizer: "adamw_torch",
     precision: "bf16",
     batchSize: 1,

@@ -102,6 +102,7 @@ const spec = {
     kernels: "none",
     fusedLora: false,
     cudaGraphs: false,
+    offloadActivations: false,
   },
   lora: { r: 16, alpha: 32, dropout: 0, targetModules: "all-linear" },
   quant: { type: "nf4", doubleQuant: true },

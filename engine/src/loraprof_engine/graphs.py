@@ -33,6 +33,11 @@ def graphs_unavailable(spec: RunSpec, device: torch.device, world_size: int = 1)
         return "CUDA graphs need packed micro-batches (--packing): padded batches change shape every step"
     if world_size > 1:
         return "CUDA graphs are not combined with data-parallel ranks (DDP's gradient hooks run eagerly)"
+    if spec.train.offload_activations and spec.train.grad_checkpointing:
+        return (
+            "the checkpointed layers' inputs are offloaded to host memory (--offload-activations), "
+            "which a graph does not replay"
+        )
     if spec.lora.dropout > 0 and spec.train.grad_checkpointing:
         return "CUDA graphs with gradient checkpointing need LoRA dropout 0 (--lora-dropout 0)"
     return None

@@ -31,6 +31,7 @@ from transformers import (
     Qwen3Config,
 )
 
+from .distributed import world_from_env
 from .errors import EngineError
 from .kernels import (
     LIGER_PATCHES,
@@ -41,6 +42,7 @@ from .kernels import (
     register_packed_attention,
     varlen_available,
 )
+from .offload import offload_unavailable, offloaded_checkpoint
 from .optim import import_bitsandbytes
 from .spec import Architecture, RunSpec
 
@@ -471,7 +473,17 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
             why = kernels_reason or f"no Liger patch is wired for model type {model.config.model_type}"
             notes.append(f"kernels: Liger not applied ({why}); PyTorch's own ops instead")
 
-    if spec.train.grad_checkpointing:
+    offload_why = offload_unavailable(spec, device, world_from_env().size) if spec.train.offload_activations else None
+    if spec.train.offload_activations and offload_why is not None:
+        notes.append(f"activation offload not used: {offload_why}")
+    if spec.train.grad_checkpointing and spec.train.offload_activations and offload_why is None:
+        model._set_gradient_checkpointing(enable=True, gradient_checkpointing_func=offloaded_checkpoint)
+        model.enable_input_require_grads()  # its backward recomputes from an input that requires grad
+        notes.append(
+            "gradient checkpointing with offload: every decoder layer recomputed in backward, its input kept in "
+            "pinned host memory in between (copied out on a side stream, back before its recompute)"
+        )
+    elif spec.train.grad_checkpointing:
         with warnings.catch_warnings():
             # Recent 5.x renames it activation_checkpointing_enable (warning only); this name works in 4.35-5.x.
             warnings.simplefilter("ignore", FutureWarning)

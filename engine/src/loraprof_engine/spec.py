@@ -111,6 +111,7 @@ class TrainSpec:
     kernels: Kernels  # fused Triton kernels for RMSNorm, SwiGLU and RoPE (GPU only)
     fused_lora: bool  # LoRA's update added by one addmm per layer (kernels.fused_lora_forward)
     cuda_graphs: bool  # the decoder's forward and backward replayed as CUDA graphs (graphs.py; packed, GPU)
+    offload_activations: bool  # checkpointed layer inputs in pinned host memory (offload.py; GPU)
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         kernels=r.enum(t, "kernels", "train.", KERNELS),
         fused_lora=r.bool_(t, "fusedLora", "train."),
         cuda_graphs=r.bool_(t, "cudaGraphs", "train."),
+        offload_activations=r.bool_(t, "offloadActivations", "train."),
     )
     targets = lo.get("targetModules")
     if not (

@@ -337,7 +337,7 @@ export function renderRecommendation(rec: Recommendation, input: PlanInput, rows
       `fastest configurations that fit under ${limit} with ${Math.round(rec.marginFraction * 100)}% to spare`,
     ),
     pc.dim(
-      `${rec.considered} planned (recipe × padding × loss × checkpointing × optimizer × precision × batch), ${rec.ranked.length} fit; ` +
+      `${rec.considered} planned (recipe × padding × loss × checkpointing/offload × optimizer × precision × batch), ${rec.ranked.length} fit; ` +
         `${input.method}, LoRA r=${input.lora.r}, seq ≤ ${input.seqLen} and grad-accum ${input.gradAccum} kept (batch changes the effective batch)`,
     ),
   ];
@@ -353,7 +353,11 @@ export function renderRecommendation(rec: Recommendation, input: PlanInput, rows
         { header: "recipe", value: ({ c }) => c.settings.recipe },
         { header: "padding", value: ({ c }) => c.settings.padding },
         { header: "loss", value: ({ c }) => c.settings.loss },
-        { header: "ckpt", value: ({ c }) => (c.settings.gradCheckpointing ? "on" : "off") },
+        {
+          header: "ckpt",
+          value: ({ c }) =>
+            c.settings.offloadActivations ? "offload" : c.settings.gradCheckpointing ? "on" : "off",
+        },
         { header: "optimizer", value: ({ c }) => c.settings.optimizer },
         { header: "precision", value: ({ c }) => c.settings.precision },
         { header: "batch", value: ({ c }) => String(c.settings.batchSize), align: "right" },

@@ -69,7 +69,7 @@ function intFlag(raw: unknown, flag: string, fallback: number): number {
   return v;
 }
 
-/** The search space from --recipes, --paddings, --losses, --checkpointing, --optimizers, --precisions, --batch-sizes. */
+/** The search space from --recipes, --paddings, --losses, --checkpointing, --offload, --optimizers, --precisions, --batch-sizes. */
 export function spaceFromFlags(opts: Record<string, unknown>): Partial<RecommendSpace> {
   const space: Partial<RecommendSpace> = {};
   const recipes = listFlag(opts["recipes"], "--recipes", RECIPES);
@@ -80,6 +80,8 @@ export function spaceFromFlags(opts: Record<string, unknown>): Partial<Recommend
   if (losses) space.losses = losses;
   const ckpt = listFlag(opts["checkpointing"], "--checkpointing", ["on", "off"] as const);
   if (ckpt) space.gradCheckpointing = ckpt.map((c) => c === "on");
+  const offload = listFlag(opts["offload"], "--offload", ["on", "off"] as const);
+  if (offload) space.offloadActivations = offload.map((c) => c === "on");
   const optimizers = listFlag(opts["optimizers"], "--optimizers", OPTIMIZERS);
   if (optimizers) space.optimizers = optimizers;
   const precisions = listFlag(opts["precisions"], "--precisions", PRECISIONS);
@@ -108,6 +110,7 @@ export function addSpaceFlags(cmd: Command): Command {
     .option("--paddings <list>", "reference-recipe paddings to search (default longest,max_length,packed)")
     .option("--losses <list>", "reference-recipe losses to search (default full,chunked)")
     .option("--checkpointing <list>", "gradient checkpointing to search: on,off (default both)")
+    .option("--offload <list>", "activation offload to search, under checkpointing: on,off (default both)")
     .option("--optimizers <list>", "optimizers to search (default all five)")
     .option("--precisions <list>", "precisions to search (default bf16,fp16; bf16 only where supported)")
     .option("--batch-sizes <list>", "batch sizes to search (default 1,2,4,8,16,32,64)");
@@ -278,7 +281,7 @@ async function runsOnCpu(device: string): Promise<boolean> {
 }
 
 const settingsText = (s: Record<string, unknown>) =>
-  `${String(s["recipe"])}, ${String(s["padding"])}, loss ${String(s["loss"])}, ckpt ${s["gradCheckpointing"] ? "on" : "off"}, ${String((s["optimizer"] as { name: string }).name)}, ${String(s["precision"])}, batch ${String(s["batchSize"])}`;
+  `${String(s["recipe"])}, ${String(s["padding"])}, loss ${String(s["loss"])}, ckpt ${s["offloadActivations"] ? "offload" : s["gradCheckpointing"] ? "on" : "off"}, ${String((s["optimizer"] as { name: string }).name)}, ${String(s["precision"])}, batch ${String(s["batchSize"])}`;
 
 function renderCandidates(c: readonly TuneCandidate[], gpuName: string, steps: number): string {
   return `tune: measuring the planner's top ${c.length} for ${gpuName} (${steps} steps each):\n${c

@@ -66,10 +66,15 @@ export interface PlannerConstants {
   microStepFixedSeconds: number;
   /**
    * Host time per operation when every micro-batch has a new shape (`longest` padding, packed rows
-   * without CUDA graphs), as a multiple of a fixed shape's: new GEMM shapes, new allocation sizes.
-   * On the H200 the same 3B LoRA step took 0.45 s at `max_length` and 0.89 s at `longest`
-   * (bench/results/h200-plan-holdout-holdout.json); the 1.5B study's `longest` runs ran ~1.4× slower
-   * than a fixed-shape host model predicts.
+   * without CUDA graphs) and LoRA dropout draws a random mask on every adapted input, as a multiple of
+   * a fixed shape's. In the committed H200 runs neither alone costs more: the probe's `longest` and
+   * packed runs at dropout 0 (bench/results/h200-fast-probe-1.json, the first in a fresh process
+   * included) and the study's `max_length` runs at dropout 0.05 match a fixed-shape host model,
+   * while the study's `longest` runs at dropout 0.05 (h200-study.json) took ~1.4× as long per
+   * operation. GPU time is a tenth of those steps, so attention over the padded width cannot account
+   * for it, nor can a per-new-shape cost (cuBLAS heuristics, kernel loading) that the dropout-free runs
+   * would pay too. The mechanism is not isolated; a likely one is allocation churn: each adapted
+   * module's dropout adds a mask and an output tensor whose sizes change with every width.
    */
   variableShapeHostFactor: number;
   /**

@@ -101,6 +101,29 @@ describe("throughput estimate", () => {
     expect(graphed.processedTokensPerSecond / graphed.realTokensPerSecond).toBeGreaterThanOrEqual(1);
   });
 
+  it("charges the changing-shape host factor only on changing shapes with LoRA dropout", () => {
+    const k = { ...DEFAULT_CONSTANTS, variableShapeHostFactor: 2 };
+    const host = (padding: PlanInput["padding"], dropout: number, cudaGraphs = false) =>
+      estimateThroughput(
+        qloraInput({
+          gpu: gpu("h200"),
+          padding,
+          cudaGraphs,
+          lora: { r: 16, dropout, targetModules: "all-linear" },
+        }),
+        gpu("h200"),
+        k,
+      );
+    const perOp = (t: ReturnType<typeof host>) =>
+      (t.hostSeconds - k.microStepFixedSeconds) / (t.opsPerMicroStep * k.cpuSecondsPerOp);
+    expect(perOp(host("longest", 0.05))).toBeCloseTo(2, 9);
+    expect(perOp(host("packed", 0.05))).toBeCloseTo(2, 9);
+    // Dropout on a fixed shape, or changing shapes without dropout: a fixed shape's host cost.
+    expect(perOp(host("max_length", 0.05))).toBeCloseTo(1, 9);
+    expect(perOp(host("longest", 0))).toBeCloseTo(1, 9);
+    expect(perOp(host("packed", 0))).toBeCloseTo(1, 9);
+  });
+
   it("estimates J/token as board power over real tokens/s", () => {
     const t = tp(qloraInput());
     expect(t.energy.joulesPerRealToken).toBeCloseTo(115 / t.realTokensPerSecond, 12);

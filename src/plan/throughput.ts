@@ -92,7 +92,10 @@ export interface ThroughputComponents {
   modelFlopsPerRealToken: number;
   bytesPerMicroStep: number;
   opsPerMicroStep: number;
-  /** Every micro-batch a new shape (PlannerConstants.variableShapeHostFactor applies). */
+  /**
+   * Every micro-batch a new shape while LoRA dropout draws a random mask on every adapted input
+   * (PlannerConstants.variableShapeHostFactor applies).
+   */
   variableShapes: boolean;
   /** Kernels a replayed CUDA graph runs per micro-step (the eager decoder's operations); 0 without graphs. */
   graphNodes: number;
@@ -184,8 +187,9 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     modelFlopsPerRealToken: flModelReal.modelFlopsPerToken,
     bytesPerMicroStep,
     opsPerMicroStep,
-    // A new shape each micro-batch: `longest` rows, or packed rows of varying width (graphs fix one shape).
-    variableShapes: input.padding !== "max_length" && !input.cudaGraphs,
+    // A new shape each micro-batch (`longest` rows, or packed rows of varying width; graphs fix one shape),
+    // with dropout masks drawn on it: only together do they cost the host more (see the constant).
+    variableShapes: input.padding !== "max_length" && !input.cudaGraphs && input.lora.dropout > 0,
     // The host launches two graphs, but the GPU still runs every kernel in them, each with a fixed cost.
     graphNodes: input.cudaGraphs ? decoderOps : 0,
     hostLinkSeconds,
@@ -210,7 +214,7 @@ const OFFLOAD_OPS_PER_LAYER = 8;
  */
 export const HOST_LINK_BYTES_PER_SECOND = 25e9;
 
-/** Host seconds of one micro-step: its operations (dearer when every micro-batch has a new shape) and a fixed cost. */
+/** Host seconds of one micro-step: its operations (dearer on changing shapes with dropout) and a fixed cost. */
 function hostSecondsOf(t: ThroughputComponents, k: PlannerConstants): number {
   return (
     t.opsPerMicroStep * k.cpuSecondsPerOp * (t.variableShapes ? k.variableShapeHostFactor : 1) +

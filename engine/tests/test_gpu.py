@@ -291,88 +291,76 @@ def test_the_fast_recipe_loss_curve_tracks_the_reference_recipe_on_the_same_reco
     assert curves["fast"][-1] < curves["fast"][0] * 0.95  # H200, lora: 6.10 → 5.63 in 30 steps
 
 
-@pytest.mark.parametrize(
+METHOD_PRECISIONS = pytest.mark.parametrize(
     ("method", "precision"),
     [("lora", "bf16"), pytest.param("qlora", "fp16", marks=needs_bnb)],
     ids=["lora-bf16", "qlora-fp16"],
 )
+
+
+def packed_checkpointed_run(
+    tmp: Path, shard: Path, method: str, precision: str, steps: int, **train: object
+) -> tuple[list[float], list[str], list[dict]]:
+    """One run on the packed records (2 rows × 64 tokens, grad-accum 2, checkpointing, lr 1e-3): its
+    per-step losses, its load notes and its step events."""
+    tmp.mkdir()
+    spec = gpu_spec(
+        tmp,
+        shard,
+        train={
+            "precision": precision,
+            "steps": steps,
+            "warmupSteps": 2,
+            "logEverySteps": 10,
+            "method": method,
+            "gradCheckpointing": True,
+            **train,
+        },
+        optimizer={"lr": 1e-3},
+    )
+    spec["data"].update(padding="packed", batchSize=2, seqLen=64, gradAccum=2)
+    if method == "qlora":
+        spec["quant"] = {"type": "nf4", "doubleQuant": True}
+    code, events, stderr = run_engine(spec, tmp)
+    assert code == 0, stderr
+    step_events = [e for e in events if e["type"] == "step"]
+    notes = next(e for e in events if e["type"] == "loaded")["notes"]
+    return [e["loss"] for e in step_events], notes, step_events
+
+
+@METHOD_PRECISIONS
 def test_cuda_graphs_replay_the_decoder_with_the_eager_loss_curve(
     tmp_path: Path, shard: Path, method: str, precision: str
 ) -> None:
     """The fast recipe with and without CUDA graphs on the same records: the graphed decoder (static rows
     of seqLen, zero-length segments) must follow the eager one step by step. Tolerance: 1% per step (the
     static shape pads rows, so kernels block the same sums differently), and the graphed run must learn."""
-    curves, notes = {}, {}
-    for name, graphs in (("eager", False), ("graphed", True)):
-        (tmp_path / name).mkdir()
-        spec = gpu_spec(
-            tmp_path / name,
-            shard,
-            train={
-                "precision": precision,
-                "steps": 30,
-                "warmupSteps": 2,
-                "logEverySteps": 10,
-                "method": method,
-                "gradCheckpointing": True,
-                **FAST_TRAIN,
-                "cudaGraphs": graphs,
-            },
-            optimizer={"lr": 1e-3},
-        )
-        spec["data"].update(padding="packed", batchSize=2, seqLen=64, gradAccum=2)
-        if method == "qlora":
-            spec["quant"] = {"type": "nf4", "doubleQuant": True}
-        code, events, stderr = run_engine(spec, tmp_path / name)
-        assert code == 0, stderr
-        curves[name] = [e["loss"] for e in events if e["type"] == "step"]
-        notes[name] = next(e for e in events if e["type"] == "loaded")["notes"]
-        if graphs:
-            steps = [e for e in events if e["type"] == "step"]
-            assert all(s["processedTokens"] == 2 * 2 * 64 for s in steps)  # rows padded to seqLen
-    assert any(n.startswith("CUDA graphs: the decoder") for n in notes["graphed"]), notes["graphed"]
-    assert curves["graphed"] == pytest.approx(curves["eager"], rel=1e-2)
-    assert curves["graphed"][-1] < curves["graphed"][0] * 0.95
+    eager, _, _ = packed_checkpointed_run(
+        tmp_path / "eager", shard, method, precision, 30, **FAST_TRAIN, cudaGraphs=False
+    )
+    graphed, notes, steps = packed_checkpointed_run(
+        tmp_path / "graphed", shard, method, precision, 30, **FAST_TRAIN, cudaGraphs=True
+    )
+    assert all(s["processedTokens"] == 2 * 2 * 64 for s in steps)  # rows padded to seqLen
+    assert any(n.startswith("CUDA graphs: the decoder") for n in notes), notes
+    assert graphed == pytest.approx(eager, rel=1e-2)
+    assert graphed[-1] < graphed[0] * 0.95
 
 
-@pytest.mark.parametrize(
-    ("method", "precision"),
-    [("lora", "bf16"), pytest.param("qlora", "fp16", marks=needs_bnb)],
-    ids=["lora-bf16", "qlora-fp16"],
-)
+@METHOD_PRECISIONS
 def test_offloaded_activations_follow_checkpointing_in_device_memory_step_by_step(
     tmp_path: Path, shard: Path, method: str, precision: str
 ) -> None:
     """--offload-activations against plain checkpointing on the same records: the layer inputs go to pinned
     host memory on a side stream and come back for the recompute; the loss must follow step by step
     (tolerance 1e-3 per step: the same kernels, only the copies differ) and the run must learn."""
-    curves, notes = {}, {}
-    for name, offload in (("device", False), ("offloaded", True)):
-        (tmp_path / name).mkdir()
-        spec = gpu_spec(
-            tmp_path / name,
-            shard,
-            train={
-                "precision": precision,
-                "steps": 20,
-                "warmupSteps": 2,
-                "logEverySteps": 10,
-                "method": method,
-                "gradCheckpointing": True,
-                "offloadActivations": offload,
-            },
-            optimizer={"lr": 1e-3},
-        )
-        spec["data"].update(padding="packed", batchSize=2, seqLen=64, gradAccum=2)
-        if method == "qlora":
-            spec["quant"] = {"type": "nf4", "doubleQuant": True}
-        code, events, stderr = run_engine(spec, tmp_path / name)
-        assert code == 0, stderr
-        curves[name] = [e["loss"] for e in events if e["type"] == "step"]
-        notes[name] = next(e for e in events if e["type"] == "loaded")["notes"]
-    assert any("with offload" in n for n in notes["offloaded"]), notes["offloaded"]
-    assert curves["offloaded"] == pytest.approx(curves["device"], rel=1e-3)
-    assert curves["offloaded"][-1] < curves["offloaded"][0] * 0.95
+    device, _, _ = packed_checkpointed_run(tmp_path / "device", shard, method, precision, 20)
+    offloaded, notes, _ = packed_checkpointed_run(
+        tmp_path / "offloaded", shard, method, precision, 20, offloadActivations=True
+    )
+    assert any("with offload" in n for n in notes), notes
+    assert offloaded == pytest.approx(device, rel=1e-3)
+    assert offloaded[-1] < offloaded[0] * 0.95
 
 
 def test_the_zygote_preloads_without_starting_cuda_and_its_forked_runs_use_the_gpu(tmp_path: Path, shard: Path) -> None:

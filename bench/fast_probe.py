@@ -20,7 +20,10 @@ probe's own diagnostics, not spec fields:
   (the recording's side streams keep one each) and empty the cache. On the H200 this broke the replay
   (the recorded graph uses one of those workspaces): kept as a recorded negative result;
 - `probe.warmup=side`: the graphs' warm-up on a side stream (make_graphed_callables' own) instead of the
-  run's own stream, the engine's (graphs.GraphedDecoder `warmup_stream`).
+  run's own stream, the engine's (graphs.GraphedDecoder `warmup_stream`);
+- `probe.compile=layers`: regional torch.compile, each decoder layer compiled on its own (inductor,
+  shapes made dynamic after a first recompile), for eager runs; the compilation falls in the warm-up
+  steps (`compileSeconds`: the first step's wall time). Not combined with CUDA graphs (skipped, noted).
 """
 
 from __future__ import annotations
@@ -146,15 +149,28 @@ def measure(raw: dict[str, Any], steps: int, warmup: int, probe: dict[str, Any] 
         torch.cuda.empty_cache()
     if want_memory:
         stages["graphs"] = memory_stage(device)
+    if probe.get("compile") == "layers":
+        if loaded.graphed is not None:
+            loaded.notes.append("probe.compile=layers skipped: the decoder replays as CUDA graphs")
+        else:
+            base = loaded.model.get_base_model() if hasattr(loaded.model, "get_base_model") else loaded.model
+            for layer in base.get_decoder().layers:
+                layer.compile()  # dynamic shapes after a first recompile (packed rows vary)
+            loaded.notes.append("probe.compile=layers: each decoder layer compiled (torch.compile, inductor)")
     settings = step_settings(spec, loaded, device)
     batches = micro_batches(shard, spec.data, loaded.static_shape)
     real = processed = 0
     started = 0.0
     losses = []
+    first_step_seconds = None
+    run_started = time.perf_counter()
     for step in range(steps):
         if step == warmup:
             sync(device)
             started = time.perf_counter()
+        if step == 1:  # the first step's wall time: a compiled variant's compilation is in it
+            sync(device)
+            first_step_seconds = time.perf_counter() - run_started
         micro = [next(batches) for _ in range(spec.data.grad_accum)]
         loss, _ = train_step(loaded.model, optimizer, micro, settings)
         losses.append(loss)
@@ -188,6 +204,7 @@ def measure(raw: dict[str, Any], steps: int, warmup: int, probe: dict[str, Any] 
         "varlen": loaded.varlen,
         "graphed": loaded.graphed is not None,
         "graphsSeconds": capture_seconds if spec.train.cuda_graphs else None,
+        "compileSeconds": first_step_seconds if probe.get("compile") == "layers" else None,
         **({"memoryStages": stages} if stages else {}),
         **({"kernels": kernels} if kernels else {}),
     }

@@ -68,6 +68,10 @@ lora-b32-s2048-graphs:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize
 lora-b16-s4096-graphs:$LORA,train.fusedLora=true,data.seqLen=4096,data.batchSize=16,$G;\
 lora-b16-s2048-profile:$LORA,train.fusedLora=true,data.seqLen=2048,data.batchSize=16,probe.profile=true"
 [ "${VARIANT_SET:-}" = diagnose ] && VARIANTS=$DIAGNOSE
+# VARIANT_SET=compile SEQS="4096": the MFU shape (16-bit LoRA bf16, b8 × s4096, no checkpointing, eager)
+# without and with regional torch.compile of the decoder layers (probe.compile=layers).
+MFU="$LORA,train.fusedLora=true,data.seqLen=4096,data.batchSize=8"
+[ "${VARIANT_SET:-}" = compile ] && VARIANTS="mfu-eager:$MFU;mfu-compiled:$MFU,probe.compile=layers"
 timeout -k 10 "${PROBE_SECONDS:-420}" python3 bench/fast_probe.py --spec "$BASE" --shards "${SHARDS%,}" \
   --variants "${VARIANTS:-$DEFAULT_VARIANTS}" --steps "${STEPS:-14}" --warmup "${WARMUP:-4}" \
   --out "$OUT/probe.json" 2>&1 | tee "$OUT/probe.txt" | grep -v "^  \|Traceback\|^\s*$"

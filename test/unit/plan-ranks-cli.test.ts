@@ -51,6 +51,24 @@ describe("plan --nproc-per-node", () => {
     expect(text.stdout).toMatch(/per rank +device peak .* = one process .* \+ DDP buckets .* \+ NCCL/);
     expect(text.stdout).toMatch(/\+ 1 all-reduce\(s\) of/);
     expect(text.stdout).not.toMatch(/not supported/); // checkpointing runs data-parallel too
+
+    // Offload falls back with several ranks: the plan says so and plans every layer input on the device.
+    const off = JSON.parse(
+      run([
+        "--json",
+        "--batch-size",
+        "2",
+        "--grad-checkpointing",
+        "--offload-activations",
+        "--nproc-per-node",
+        "2",
+      ]).stdout,
+    ) as Out & { ranks: { assumptions: string[] } };
+    const onDevice = JSON.parse(
+      run(["--json", "--batch-size", "2", "--grad-checkpointing", "--nproc-per-node", "2"]).stdout,
+    ) as Out;
+    expect(off.ranks.assumptions.join("\n")).toMatch(/activation offload is not used with several ranks/);
+    expect(off.memory.devicePeakBytes).toBe(onDevice.memory.devicePeakBytes);
   }, 60_000); // three CLI starts: more than vitest's 5 s default on a loaded machine
 
   it("refuses a rank count that is not 1..64, naming the flag", () => {

@@ -28,4 +28,49 @@ describe("readResultRuns", () => {
       ["probe b (h200-some-probe)", null, 2 ** 30], // the allocator's own figure stays
     ]);
   });
+
+  it("rebuilds a peers run's config with the allocator its engine reported and without graphs before they existed", () => {
+    const peers = (versions: unknown) => ({
+      gpu: "NVIDIA H200",
+      versions,
+      shapes: [
+        {
+          name: "run1",
+          runs: [
+            {
+              tool: "loraprof",
+              repeat: 1,
+              command: "loraprof run --preset paper-run1 --recipe fast --lora-dropout 0 --json",
+              figures: {
+                deviceBytes: 3e9,
+                peakAllocatedBytes: 2e9,
+                realTokensPerSecond: 1000,
+                measuredSteps: 12,
+              },
+            },
+          ],
+        },
+      ],
+    });
+    const sub = mkdtempSync(join(dir, "peers-"));
+    writeFileSync(join(sub, "h200-peers-fast.json"), JSON.stringify(peers({})));
+    writeFileSync(
+      join(sub, "h200-peers-later.json"),
+      JSON.stringify(
+        peers({ loraprof: { allocator: { settings: "expandable_segments:True", source: "runspec" } } }),
+      ),
+    );
+    const { runs } = readResultRuns(sub);
+    const byFile = Object.fromEntries(runs.map((r) => [r.file, r.config]));
+    expect(byFile["h200-peers-fast.json"]).toMatchObject({
+      recipe: "fast",
+      cudaGraphs: false,
+      cudaAllocator: "default",
+    });
+    expect(byFile["h200-peers-later.json"]).toMatchObject({
+      recipe: "fast",
+      cudaGraphs: true,
+      cudaAllocator: "expandable",
+    });
+  });
 });

@@ -91,6 +91,24 @@ function probeConfig(changes: Json) {
   return { ...out, cudaAllocator: "default" };
 }
 
+/**
+ * Peers comparisons whose loraprof runs predate CUDA graphs in `--recipe fast` (README: the fast recipe
+ * without graphs measured ~1,000 real tok/s at run 1 in h200-peers-fast.json): their commands say
+ * `--recipe fast`, which today also turns graphs on, so the config rebuilt from them must not.
+ */
+const FAST_RECIPE_BEFORE_GRAPHS = new Set(["h200-peers-fast.json"]);
+
+/**
+ * The allocator a peers comparison's loraprof runs used: its engine's `hello` (kept in the file's versions)
+ * names the settings it applied; files from before the engine set the allocator ran PyTorch's default.
+ */
+function peersAllocator(doc: Json): "expandable" | "default" {
+  const settings = doc?.versions?.loraprof?.allocator?.settings;
+  return typeof settings === "string" && settings.includes("expandable_segments:True")
+    ? "expandable"
+    : "default";
+}
+
 /** Result files no calibration or in-sample figure may use: the holdout runs (bench/plan-holdout.ts) and the accuracy report. */
 export const notForFitting = (file: Json) =>
   file === "plan-accuracy.json" || file.startsWith("h200-plan-holdout");
@@ -133,7 +151,11 @@ export function readResultRuns(
           name: `${label} ${node.repeat ?? ""}`.trim(),
           file,
           status: "completed",
-          config: { ...configFromArgs(node.command.split(/\s+/).slice(2)), cudaAllocator: "default" },
+          config: {
+            ...configFromArgs(node.command.split(/\s+/).slice(2)),
+            cudaAllocator: peersAllocator(doc),
+            ...(FAST_RECIPE_BEFORE_GRAPHS.has(file) ? { cudaGraphs: false } : {}),
+          },
           environment: env,
           metrics: {
             peakDeviceBytes: f.deviceBytes,

@@ -9,9 +9,11 @@
  *   node $CARRY/cli/bench/plan-holdout.mjs --cli "node /tmp/carry/cli/loraprof.mjs" --dataset DATA --out FILE
  *     [--part holdout|tune|all] [--deadline-s 450] [--gpu h200]
  *
- * Models: Qwen2.5-0.5B and 3B architectures with synthetic weights (the shipped calibration saw only
- * 1.5B runs), reference and fast recipes, packed, longest and max_length rows, LoRA and QLoRA, both
- * allocator modes, and one run under an 8 GiB budget that the planner says will not fit.
+ * Models: see HOLDOUT (the second check: Qwen3 0.6B/1.7B/4B and Qwen2.5-7B architectures with synthetic
+ * weights, which no committed run used), reference and fast recipes, packed, longest and max_length
+ * rows, LoRA and QLoRA, activation offload, and one run under an 8 GiB budget the planner says will not fit.
+ * Save a new check's results under a new name (bench/gpu/plan-holdout.sh says how): plan-accuracy reads
+ * every h200-plan-holdout*.json file.
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -50,149 +52,131 @@ const COMMON = [
   "4",
 ];
 const q05 = ["--model", "qwen2.5-0.5b-instruct"];
-const q3 = ["--model", "qwen2.5-3b-instruct"];
-// The allocator pair below: one 3B bf16 LoRA run, `longest` rows, under either allocator setting.
-const lora3bLongest = [
-  ...q3,
-  ...["--method", "lora", "--precision", "bf16", "--batch-size", "4", "--seq-len", "2048"],
-  ...["--optimizer", "adamw_torch", "--grad-checkpointing"],
-];
-/** Never used to fit anything: new model sizes, shapes and the expandable-segments allocator. */
+const q3_06 = ["--model", "qwen3-0.6b"];
+const q3_17 = ["--model", "qwen3-1.7b"];
+const q3_4 = ["--model", "qwen3-4b"];
+const q25_7 = ["--model", "qwen2.5-7b-instruct"];
+const lora = (precision: string) => ["--method", "lora", "--precision", precision];
+const qlora = (precision: string) => ["--method", "qlora", "--precision", precision];
+const shape = (batch: number, seq: number) => ["--batch-size", String(batch), "--seq-len", String(seq)];
+/**
+ * The second check (the first, on Qwen2.5-0.5B and 3B, is h200-plan-holdout-holdout.json): model sizes
+ * and a family no committed run used (Qwen3 0.6B, 1.7B, 4B; Qwen2.5-7B; hidden 1024–3584), each
+ * padding, both recipes, LoRA dropout on changing shapes, activation offload, and one run under an
+ * 8 GiB budget that the planner says will not fit. Qwen tokenizers only: the GPU host has no network
+ * and the carried CLI bundles the Qwen tokenizer.
+ */
 export const HOLDOUT = [
   {
-    name: "0.5b-lora-longest",
+    name: "q3-0.6b-lora-longest",
     flags: [
-      ...q05,
-      "--method",
-      "lora",
-      "--precision",
-      "bf16",
-      "--batch-size",
-      "8",
-      "--seq-len",
-      "1024",
+      ...q3_06,
+      ...lora("bf16"),
+      ...shape(8, 1024),
       "--optimizer",
       "adamw_torch",
       "--no-grad-checkpointing",
     ],
   },
   {
-    name: "0.5b-lora-fast",
+    name: "q3-0.6b-lora-fast",
     flags: [
-      ...q05,
-      "--method",
-      "lora",
+      ...q3_06,
+      ...lora("bf16"),
       "--recipe",
       "fast",
-      "--precision",
-      "bf16",
-      "--batch-size",
-      "8",
-      "--seq-len",
-      "2048",
+      ...shape(8, 2048),
       "--optimizer",
       "adamw_torch_fused",
       "--no-grad-checkpointing",
     ],
   },
   {
-    name: "0.5b-qlora-maxlen-chunked",
+    name: "q3-1.7b-qlora-maxlen-chunked",
     flags: [
-      ...q05,
-      "--method",
-      "qlora",
-      "--precision",
-      "fp16",
+      ...q3_17,
+      ...qlora("fp16"),
       "--padding",
       "max_length",
       "--loss",
       "chunked",
-      "--batch-size",
-      "4",
-      "--seq-len",
-      "1024",
+      ...shape(4, 1024),
       "--optimizer",
       "adamw_8bit",
       "--grad-checkpointing",
     ],
   },
   {
-    name: "3b-qlora-longest",
+    name: "q3-1.7b-qlora-fast",
     flags: [
-      ...q3,
-      "--method",
-      "qlora",
-      "--precision",
-      "bf16",
-      "--batch-size",
-      "4",
-      "--seq-len",
-      "1024",
-      "--optimizer",
-      "paged_adamw_8bit",
-      "--grad-checkpointing",
-    ],
-  },
-  {
-    name: "3b-qlora-fast",
-    flags: [
-      ...q3,
-      "--method",
-      "qlora",
+      ...q3_17,
+      ...qlora("bf16"),
       "--recipe",
       "fast",
-      "--precision",
-      "bf16",
-      "--batch-size",
-      "8",
-      "--seq-len",
-      "2048",
+      ...shape(8, 2048),
       "--optimizer",
       "adamw_8bit",
       "--grad-checkpointing",
     ],
   },
   {
-    name: "3b-lora-maxlen",
+    // Packed rows of changing width with LoRA dropout drawn on them (the host factor's condition).
+    name: "q3-4b-lora-packed-dropout",
     flags: [
-      ...q3,
-      "--method",
-      "lora",
-      "--precision",
-      "bf16",
-      "--padding",
-      "max_length",
-      "--batch-size",
-      "2",
-      "--seq-len",
-      "1024",
+      ...q3_4,
+      ...lora("bf16"),
+      "--packing",
+      ...shape(4, 2048),
       "--optimizer",
       "adamw_torch_fused",
       "--grad-checkpointing",
     ],
   },
   {
-    // Paired with the next one: the same run with expandable segments (the engine's default) and
-    // with PyTorch's default allocator, for the reserve each leaves over the allocated peak.
-    name: "3b-lora-longest-expandable",
-    flags: lora3bLongest,
-  },
-  {
-    name: "3b-lora-longest-default-allocator",
-    flags: [...lora3bLongest, "--cuda-allocator", "default"],
-  },
-  {
-    name: "3b-qlora-8gib-oom",
+    // Activation offload: the fast recipe's kernels, eager (graphs yield to offload), layer inputs on the host.
+    name: "q3-4b-lora-fast-offload",
     flags: [
-      ...q3,
-      "--method",
-      "qlora",
-      "--precision",
-      "bf16",
-      "--batch-size",
-      "16",
-      "--seq-len",
-      "2048",
+      ...q3_4,
+      ...lora("bf16"),
+      "--recipe",
+      "fast",
+      ...shape(8, 2048),
+      "--optimizer",
+      "adamw_torch_fused",
+      "--grad-checkpointing",
+      "--offload-activations",
+    ],
+  },
+  {
+    name: "q3-4b-qlora-longest",
+    flags: [
+      ...q3_4,
+      ...qlora("bf16"),
+      ...shape(4, 1024),
+      "--optimizer",
+      "paged_adamw_8bit",
+      "--grad-checkpointing",
+    ],
+  },
+  {
+    name: "q2.5-7b-qlora-fast",
+    flags: [
+      ...q25_7,
+      ...qlora("bf16"),
+      "--recipe",
+      "fast",
+      ...shape(4, 2048),
+      "--optimizer",
+      "adamw_8bit",
+      "--grad-checkpointing",
+    ],
+  },
+  {
+    name: "q2.5-7b-qlora-8gib-oom",
+    flags: [
+      ...q25_7,
+      ...qlora("bf16"),
+      ...shape(16, 2048),
       "--optimizer",
       "paged_adamw_8bit",
       "--no-grad-checkpointing",

@@ -1,7 +1,8 @@
 # The planner against configurations it was never fitted to (issue 13's "done when"), on an H200.
 # Two device calls, each ≤ 8 minutes; results under $OUT (copy $OUT/h200-plan-holdout*.json to
-# bench/results/ as h200-plan-holdout-holdout.json and h200-plan-holdout-tune.json; bench/plan-accuracy.ts
-# reads both):
+# bench/results/ under a name of its own per check: the first is h200-plan-holdout-holdout.json and
+# h200-plan-holdout-tune.json, the second h200-plan-holdout2-holdout.json and h200-plan-holdout2-tune.json;
+# bench/plan-accuracy.ts reads every h200-plan-holdout*.json, and no fit uses them):
 #   bash bench/gpu/plan-holdout.sh holdout   # 9 configurations: plan --json first, then run --json
 #   bash bench/gpu/plan-holdout.sh tune      # tune --top 2 vs tune --all over one 16-configuration space
 # Build .carry first (scripts/make-carry.sh) and pass carry [".carry"] to the device tool.

@@ -94,11 +94,14 @@ export interface PlanInputOptions {
   gpu: GpuEntry | null;
   lengthStats: LengthStats;
   calibration?: Calibration;
+  /** Data-parallel ranks (`--nproc-per-node`); absent: one process. */
+  ranks?: number;
 }
 
 export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOptions): PlanInput {
   const method = config.method;
   const precision = planPrecision(config, opts.gpu);
+  const offloadActivations = config.offloadActivations ?? false;
   return {
     model: planModel(config),
     gpu: opts.gpu,
@@ -113,9 +116,10 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
       precision,
       gradCheckpointing: config.gradCheckpointing,
       loraDropout: config.lora.dropout,
-      offloadActivations: config.offloadActivations ?? false,
+      offloadActivations,
     }),
-    offloadActivations: config.offloadActivations ?? false,
+    offloadActivations,
+    ...(opts.ranks !== undefined ? { ranks: opts.ranks } : {}),
     precision,
     method,
     quant: method === "qlora" ? { type: config.quant.type, doubleQuant: config.quant.doubleQuant } : null,

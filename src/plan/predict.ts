@@ -46,6 +46,8 @@ export interface PlanForConfigOptions {
   includeUnfit?: boolean;
   /** Also search batch size × sequence length (`plan --fit`). */
   fit?: boolean;
+  /** Data-parallel ranks (`--nproc-per-node`): what the engine runs differs with more than one. */
+  ranks?: number;
 }
 
 export async function planForConfig(
@@ -58,6 +60,7 @@ export async function planForConfig(
     gpu: opts.gpu,
     lengthStats: lengths.stats,
     ...(opts.calibration ? { calibration: opts.calibration } : {}),
+    ...(opts.ranks !== undefined ? { ranks: opts.ranks } : {}),
   });
   const choose = (cls: RecipeClass) =>
     chooseConstants({

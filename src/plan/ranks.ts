@@ -128,6 +128,11 @@ export function planRanks(
             : []),
           `one ring all-reduce of the LoRA gradients per optimizer step at ${gbps} GB/s bus bandwidth + ${(link.latencySeconds * 1e6).toFixed(0)} µs (assumed, not measured), not overlapped with compute`,
           "ranks do not slow each other's compute (one GPU each); the data stage is shared",
+          ...(input.offloadActivations && input.gradCheckpointing
+            ? [
+                "activation offload is not used with several ranks (the engine falls back to plain checkpointing): planned with every layer input on the device",
+              ]
+            : []),
         ]
       : []),
   ];

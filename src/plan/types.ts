@@ -29,6 +29,8 @@ export interface PlanInput {
   cudaGraphs?: boolean;
   /** Checkpointed layer inputs in host memory between forward and backward (RunConfig `offloadActivations`). */
   offloadActivations?: boolean;
+  /** Data-parallel ranks the run uses (`--nproc-per-node`); absent: one process. */
+  ranks?: number;
   precision: Precision;
   method: "lora" | "qlora";
   /** 4-bit storage of the base linear weights; required for qlora, null for lora. */
@@ -82,8 +84,14 @@ export function computeBytes(precision: Precision): number {
 
 /**
  * Whether the run keeps its checkpointed layer inputs in host memory (engine/src/loraprof_engine/offload.py,
- * `offload_unavailable`, owns the rule): asked for, under checkpointing, and not replayed as CUDA graphs.
+ * `offload_unavailable`, owns the rule): asked for, under checkpointing, one rank, and not replayed as
+ * CUDA graphs.
  */
 export function offloadsActivations(input: PlanInput): boolean {
-  return input.offloadActivations === true && input.gradCheckpointing && input.cudaGraphs !== true;
+  return (
+    input.offloadActivations === true &&
+    input.gradCheckpointing &&
+    (input.ranks ?? 1) <= 1 &&
+    input.cudaGraphs !== true
+  );
 }

@@ -473,10 +473,11 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
             why = kernels_reason or f"no Liger patch is wired for model type {model.config.model_type}"
             notes.append(f"kernels: Liger not applied ({why}); PyTorch's own ops instead")
 
-    offload_why = offload_unavailable(spec, device, world_from_env().size) if spec.train.offload_activations else None
-    if spec.train.offload_activations and offload_why is not None:
+    offload = spec.train.offload_activations
+    offload_why = offload_unavailable(spec, device, world_from_env().size) if offload else None
+    if offload_why is not None:
         notes.append(f"activation offload not used: {offload_why}")
-    if spec.train.grad_checkpointing and spec.train.offload_activations and offload_why is None:
+    if offload and offload_why is None:  # offload_unavailable has checked that checkpointing is on
         model._set_gradient_checkpointing(enable=True, gradient_checkpointing_func=offloaded_checkpoint)
         model.enable_input_require_grads()  # its backward recomputes from an input that requires grad
         notes.append(

@@ -121,23 +121,17 @@ export function registerPlan(program: Command): void {
       const { planForConfig, loadCalibration, calibrationsPath } = await import("../../plan/index.js");
       const path = calibrationsPath(req.dbPath);
       const saved = loadCalibration(path, gpu.id);
-      // The engine does not offload activations with several ranks (offload.py): plan what it will run.
-      const offloadDropped = ranks !== undefined && ranks > 1 && req.config.offloadActivations;
-      const config = offloadDropped ? { ...req.config, offloadActivations: false } : req.config;
-      const plan = await planForConfig(config, {
+      const plan = await planForConfig(req.config, {
         gpu,
         cacheDir: cacheDir(),
         user: saved,
         ...(req.hostSpeedFactor !== undefined ? { hostSpeedFactor: req.hostSpeedFactor } : {}),
         fit: req.fit,
+        ...(ranks !== undefined ? { ranks } : {}),
       });
       const { planRanks } = await import("../../plan/ranks.js");
       const rankPlan =
         ranks === undefined ? null : planRanks(plan.input, plan.result.memory, plan.result.throughput, ranks);
-      if (rankPlan && offloadDropped)
-        rankPlan.assumptions.push(
-          "activation offload is not used with several ranks (the engine falls back to plain checkpointing): planned with every layer input on the device",
-        );
       if (req.json) printJson({ ...planJson(plan, saved, path), ...(rankPlan ? { ranks: rankPlan } : {}) });
       else {
         const out = [renderPlan(plan, saved, path)];

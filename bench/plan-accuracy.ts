@@ -30,6 +30,7 @@ import {
   DEFAULT_DATA_DIRS,
   measuredItems,
   notForFitting,
+  holdoutCheckOf,
   readResultRuns,
   root,
 } from "./lib/measured-runs.js";
@@ -48,6 +49,11 @@ const { values: args } = parseArgs({
   },
 });
 const OUT_NAME = basename(args.out);
+/** A run's model, for leave-one-model-out: its catalog id, or its architecture's name. */
+const modelIdOf = (it: Json): string => {
+  const m = it.measuredRun.input.model;
+  return "architecture" in m ? m.id : (m.name ?? JSON.stringify(m));
+};
 const GiB = 2 ** 30;
 const BUDGET = (() => {
   const m = /^(\d+(?:\.\d+)?)GiB$/i.exec(args.budget);
@@ -81,6 +87,7 @@ const t0 = performance.now();
 const full = plan.calibrate(measuredRuns);
 const loo = plan.crossValidate(measuredRuns);
 const shapeOut = plan.crossValidate(measuredRuns, (_: Json, i: Json) => items[i].shape);
+const modelOut = plan.crossValidate(measuredRuns, (_: Json, i: Json) => modelIdOf(items[i]));
 const fitSeconds = (performance.now() - t0) / 1000;
 
 /** Fit/OOM under the budget, each run judged with the given constants (one set, or one per run). */
@@ -108,6 +115,8 @@ const shippedEval = plan.summarizePredictions(
 );
 
 // ---- holdout: runs no calibration saw (bench/plan-holdout.ts on a GPU) -------------------------
+// Every check's rows keep the prediction made before its run; the planner now is judged only on the
+// checks not yet spent (a spent check's runs are in the fits above: see HOLDOUT_CHECKS).
 
 const holdoutFiles = readdirSync(args.results)
   .filter((f) => f.startsWith("h200-plan-holdout") && f.endsWith(".json"))
@@ -115,10 +124,14 @@ const holdoutFiles = readdirSync(args.results)
 const holdoutRows = [];
 const holdoutPerRun = [];
 const holdoutBudget = [];
+const beforeRunErrors = new Map<string, { device: number[]; tokens: number[] }>();
 let tuneSummary = null;
 for (const file of holdoutFiles) {
   const doc = JSON.parse(readFileSync(join(args.results, file), "utf8"));
-  if (doc.tune?.summary) tuneSummary = { file, ...doc.tune.summary, flags: doc.tune.flags };
+  const check = holdoutCheckOf(file);
+  const spent = check?.spent ?? null;
+  if (doc.tune?.summary)
+    tuneSummary = { file, spent: spent !== null, ...doc.tune.summary, flags: doc.tune.flags };
   for (const h of doc.holdout ?? []) {
     if (!h.result?.config) continue;
     const { items: got } = await measuredItems([{ ...h.result, name: h.name, file }], {
@@ -129,14 +142,26 @@ for (const file of holdoutFiles) {
     if (!it) continue;
     const chosen = shippedFor(it);
     const now = plan.evaluatePredictions([it.measuredRun], chosen.calibration).perRun[0]!;
-    holdoutPerRun.push(now);
-    if (it.budgetRun)
-      holdoutBudget.push(plan.evaluatePredictions([it.budgetRun], chosen.calibration).perRun[0]!);
+    if (spent === null) {
+      holdoutPerRun.push(now);
+      if (it.budgetRun)
+        holdoutBudget.push(plan.evaluatePredictions([it.budgetRun], chosen.calibration).perRun[0]!);
+    }
     const m = it.measuredRun.measured;
     const rel = (pred: Json, meas: Json) => (pred != null && meas ? (pred - meas) / meas : null);
+    const before = {
+      devicePeakBytes: rel(h.prediction?.devicePeakBytes, m.devicePeakBytes),
+      realTokensPerSecond: rel(h.prediction?.realTokensPerSecond, m.realTokensPerSecond),
+    };
+    const key = check?.prefix ?? file;
+    const acc = beforeRunErrors.get(key) ?? { device: [], tokens: [] };
+    if (before.devicePeakBytes !== null) acc.device.push(before.devicePeakBytes);
+    if (before.realTokensPerSecond !== null) acc.tokens.push(before.realTokensPerSecond);
+    beforeRunErrors.set(key, acc);
     holdoutRows.push({
       name: h.name,
       file,
+      spent: spent !== null,
       status: h.result.status,
       constants: chosen.source.label,
       cudaAllocator: it.measuredRun.input.cudaAllocator,
@@ -148,13 +173,7 @@ for (const file of holdoutFiles) {
           : null,
       predictedBeforeRun: h.prediction,
       predictedNow: now.predicted,
-      relativeError: {
-        beforeRun: {
-          devicePeakBytes: rel(h.prediction?.devicePeakBytes, m.devicePeakBytes),
-          realTokensPerSecond: rel(h.prediction?.realTokensPerSecond, m.realTokensPerSecond),
-        },
-        now: now.relativeError,
-      },
+      relativeError: { beforeRun: before, now: now.relativeError },
       insideInterval:
         m.realTokensPerSecond && h.prediction?.speedInterval
           ? m.realTokensPerSecond >= h.prediction.speedInterval.low &&
@@ -178,11 +197,13 @@ const rows = items.map((it, i) => {
   const u = uncal.perRun[i]!;
   const l = loo.predictions[i];
   const s = shapeOut.predictions[i];
+  const mo = modelOut.predictions[i];
   return {
     name: it.run.name,
     id: it.run.id ?? null,
     file: it.run.file,
     gpu: it.gpu.id,
+    model: modelIdOf(it),
     shape: it.shape,
     optimizer: it.measuredRun.input.optimizer,
     vramBudgetBytes: it.measuredRun.input.vramBudgetBytes,
@@ -193,11 +214,13 @@ const rows = items.map((it, i) => {
       uncalibrated: u.predicted,
       leaveOneOut: l?.predicted ?? null,
       leaveOneShapeOut: s?.predicted ?? null,
+      leaveOneModelOut: mo?.predicted ?? null,
     },
     relativeError: {
       uncalibrated: u.relativeError,
       leaveOneOut: l?.relativeError ?? null,
       leaveOneShapeOut: s?.relativeError ?? null,
+      leaveOneModelOut: mo?.relativeError ?? null,
     },
     budget: it.budgetRun
       ? {
@@ -276,10 +299,17 @@ const figures: Record<string, Json> = {
     ...summary(shippedEval),
     fitAccuracy: shippedEval.fitAccuracy,
   },
+  leaveOneModelOut: { ...summary(modelOut.heldOut), groups: modelOut.groups },
   holdoutShipped: holdoutEval
     ? { ...summary(holdoutEval), fitAccuracy: holdoutEval.fitAccuracy, fitAccuracyBudget: holdoutBudgetEval }
     : null,
 };
+/** Each holdout check's predictions as made before its runs (the shipped planner of that day). */
+const holdoutChecks = [...beforeRunErrors].map(([prefix, e]) => ({
+  prefix,
+  spent: holdoutCheckOf(prefix)?.spent ?? null,
+  beforeRun: { devicePeakBytes: plan.errorStats(e.device), realTokensPerSecond: plan.errorStats(e.tokens) },
+}));
 const s = (e: Json) =>
   e ? `median ${e.medianAbsPct.toFixed(1)}%, max ${e.maxAbsPct.toFixed(1)}% (${e.runs} runs)` : "—";
 const acc = (a: Json) => (a ? `${a.correct}/${a.runs} (${(a.accuracy * 100).toFixed(0)}%)` : "—");
@@ -295,20 +325,30 @@ console.log(
   `\ncalibration on all ${full.runs} measured runs (+${full.oomRuns ?? 0} OOM): ` +
     full.fitted.map((k) => `${k}=${Number(full.constants[k].toPrecision(4))}`).join(", "),
 );
-console.log(`fits: ${fitSeconds.toFixed(1)} s for ${1 + measuredRuns.length + shapeOut.groups} calibrations`);
+console.log(
+  `fits: ${fitSeconds.toFixed(1)} s for ${1 + measuredRuns.length + shapeOut.groups + modelOut.groups} calibrations`,
+);
 if (excluded.length) console.log(`left out: ${excluded.map((e) => `${e.name} (${e.reason})`).join("; ")}`);
 if (holdoutRows.length) {
   console.log(
-    `\nholdout (${holdoutFiles.join(", ")}): prediction made before each run vs the measurement, and the planner now (shipped calibration)`,
+    `\nholdout (${holdoutFiles.join(", ")}): prediction made before each run vs the measurement, and the planner now (shipped calibration; in sample for a spent check)`,
   );
+  for (const c of holdoutChecks)
+    console.log(
+      `  ${c.prefix}* before its runs: device peak ${s(c.beforeRun.devicePeakBytes)} | real tokens/s ${s(c.beforeRun.realTokensPerSecond)}${c.spent ? ` — spent: ${c.spent}` : ""}`,
+    );
   for (const r of holdoutRows) {
     console.log(
-      `  ${r.name.padEnd(36)} ${r.status.padEnd(9)} ${r.cudaAllocator} reserve ${pct(r.reservedOverAllocated)}; device ${gib(r.measured.devicePeakBytes)} GiB: before ${pct(r.relativeError.beforeRun.devicePeakBytes)}, now ${pct(r.relativeError.now.devicePeakBytes)} | tok/s ${tps(r.measured.realTokensPerSecond)}: before ${pct(r.relativeError.beforeRun.realTokensPerSecond)}, now ${pct(r.relativeError.now.realTokensPerSecond)}${r.insideInterval === null ? "" : r.insideInterval ? " (inside its interval)" : " (OUTSIDE its interval)"}`,
+      `  ${r.name.padEnd(36)} ${r.status.padEnd(9)}${r.spent ? " (spent)" : ""} ${r.cudaAllocator} reserve ${pct(r.reservedOverAllocated)}; device ${gib(r.measured.devicePeakBytes)} GiB: before ${pct(r.relativeError.beforeRun.devicePeakBytes)}, now ${pct(r.relativeError.now.devicePeakBytes)} | tok/s ${tps(r.measured.realTokensPerSecond)}: before ${pct(r.relativeError.beforeRun.realTokensPerSecond)}, now ${pct(r.relativeError.now.realTokensPerSecond)}${r.insideInterval === null ? "" : r.insideInterval ? " (inside its interval)" : " (OUTSIDE its interval)"}`,
     );
   }
 } else
   console.log(
     "\nholdout: no bench/results/h200-plan-holdout*.json yet (bash bench/gpu/plan-holdout.sh on an H200)",
+  );
+if (!holdoutEval)
+  console.log(
+    "holdout: every check is spent; the next is bench/plan-holdout.ts on an H200 (bench/gpu/plan-holdout.sh)",
   );
 if (tuneSummary) {
   console.log(
@@ -338,12 +378,14 @@ writeFileSync(
           "each run predicted by a calibration fitted on all the other runs (OOM runs enter fits as lower bounds)",
         leaveOneShapeOut:
           "runs grouped by batch × seq × precision × checkpointing × method; each group predicted by a calibration fitted on the other groups",
+        leaveOneModelOut:
+          "runs grouped by model; each model's runs predicted by a calibration fitted on the other models' runs (how the planner carries to a model it has no runs of)",
         inSample:
           "one calibration on every run, errors on the same runs (what `loraprof plan calibrate` saves; not a held-out figure)",
         shippedInSample:
           "the shipped calibration (src/plan/shipped/h200.json, per recipe class) on the runs it was fitted to: what a new user's plan gets, in sample",
         holdoutShipped:
-          "runs of bench/results/h200-plan-holdout*.json (never fitted to), predicted with the shipped calibration and no user calibration; budget: 8 GiB fit/OOM with the same constants",
+          "runs of the holdout checks not yet spent (bench/lib/measured-runs.ts HOLDOUT_CHECKS; never fitted to), predicted with the shipped calibration and no user calibration; budget: 8 GiB fit/OOM with the same constants. Every check's predictions made before its runs are in holdout.checks",
         budget: `fit/OOM under ${args.budget}: measured = the run's status when it ran under --vram-budget ${args.budget}, else NVML device peak ≤ ${args.budget}; predicted = predicted device peak ≤ ${args.budget}`,
         lengths:
           "each run's dataset tokenized with its subset and template (the H200 runs' dataset: ../shared/data/alpaca/alpaca_random_9k.json, first 5000 records)",
@@ -363,7 +405,7 @@ writeFileSync(
         oomRuns: full.oomRuns ?? 0,
       },
       runs: rows,
-      holdout: { files: holdoutFiles, runs: holdoutRows, tune: tuneSummary },
+      holdout: { files: holdoutFiles, checks: holdoutChecks, runs: holdoutRows, tune: tuneSummary },
       excluded,
     },
     null,

@@ -326,7 +326,8 @@ function fitConstants(
   return descend(k, keys, loss, 20);
 }
 
-function stats(errors: number[]): ErrorStats | null {
+/** Median and largest absolute error, in percent, of relative errors ((predicted − measured) / measured). */
+export function errorStats(errors: readonly number[]): ErrorStats | null {
   if (errors.length === 0) return null;
   const abs = errors.map((e) => Math.abs(e) * 100);
   return { runs: abs.length, medianAbsPct: median(abs), maxAbsPct: Math.max(...abs) };
@@ -399,9 +400,9 @@ export function summarizePredictions(perRun: readonly RunPrediction[]): Evaluati
   return {
     perRun: [...perRun],
     error: {
-      devicePeakBytes: stats(pick("devicePeakBytes")),
-      allocatorPeakBytes: stats(pick("allocatorPeakBytes")),
-      realTokensPerSecond: stats(pick("realTokensPerSecond")),
+      devicePeakBytes: errorStats(pick("devicePeakBytes")),
+      allocatorPeakBytes: errorStats(pick("allocatorPeakBytes")),
+      realTokensPerSecond: errorStats(pick("realTokensPerSecond")),
     },
     fitAccuracy:
       judged.length > 0 ? { runs: judged.length, correct, accuracy: correct / judged.length } : null,

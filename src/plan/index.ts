@@ -11,6 +11,7 @@ export type {
 } from "./plan.js";
 export {
   calibrate,
+  errorStats,
   evaluatePredictions,
   summarizePredictions,
   crossValidate,

@@ -49,10 +49,13 @@ const { values: args } = parseArgs({
   },
 });
 const OUT_NAME = basename(args.out);
-/** A run's model, for leave-one-model-out: its catalog id, or its architecture's name. */
+/**
+ * A run's model, for leave-one-model-out: its catalog id, or its architecture's name. A base model and
+ * its instruct version share one architecture (what the planner sees): they are one model here.
+ */
 const modelIdOf = (it: Json): string => {
   const m = it.measuredRun.input.model;
-  return "architecture" in m ? m.id : (m.name ?? JSON.stringify(m));
+  return "architecture" in m ? m.id.replace(/-instruct$/, "") : (m.name ?? JSON.stringify(m));
 };
 const GiB = 2 ** 30;
 const BUDGET = (() => {
@@ -299,7 +302,25 @@ const figures: Record<string, Json> = {
     ...summary(shippedEval),
     fitAccuracy: shippedEval.fitAccuracy,
   },
-  leaveOneModelOut: { ...summary(modelOut.heldOut), groups: modelOut.groups },
+  leaveOneModelOut: {
+    ...summary(modelOut.heldOut),
+    groups: modelOut.groups,
+    byModel: Object.fromEntries(
+      [...new Set(rows.map((r) => r.model))].map((model) => {
+        const mine = rows.filter((r) => r.model === model);
+        const errs = (key: "devicePeakBytes" | "realTokensPerSecond") =>
+          plan.errorStats(
+            mine
+              .map((r) => r.relativeError.leaveOneModelOut?.[key] ?? null)
+              .filter((e): e is number => e !== null),
+          );
+        return [
+          model,
+          { devicePeakBytes: errs("devicePeakBytes"), realTokensPerSecond: errs("realTokensPerSecond") },
+        ];
+      }),
+    ),
+  },
   holdoutShipped: holdoutEval
     ? { ...summary(holdoutEval), fitAccuracy: holdoutEval.fitAccuracy, fitAccuracyBudget: holdoutBudgetEval }
     : null,
@@ -321,6 +342,10 @@ for (const [k, v] of Object.entries(figures)) {
       (v.fitAccuracyBudget !== undefined ? ` | fit/OOM ≤${args.budget} ${acc(v.fitAccuracyBudget)}` : ""),
   );
 }
+for (const [model, e] of Object.entries(figures.leaveOneModelOut.byModel as Record<string, Json>))
+  console.log(
+    `  ${model.padEnd(24)} left out: device peak ${s(e.devicePeakBytes)} | real tokens/s ${s(e.realTokensPerSecond)}`,
+  );
 console.log(
   `\ncalibration on all ${full.runs} measured runs (+${full.oomRuns ?? 0} OOM): ` +
     full.fitted.map((k) => `${k}=${Number(full.constants[k].toPrecision(4))}`).join(", "),

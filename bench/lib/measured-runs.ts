@@ -163,6 +163,11 @@ export function readResultRuns(
         add({ ...node.result, name: label, file });
         return;
       }
+      // A benchmark's row holding a stored run under `run` (h200-mfu-eager.json).
+      if (node.run && typeof node.run === "object" && node.run.config && node.run.metrics) {
+        add({ ...node.run, name: `${label} ${node.shape ?? ""}`.trim(), file });
+        return;
+      }
       if (typeof node.command === "string" && node.command.startsWith("loraprof run") && node.figures) {
         const f = node.figures;
         add({

@@ -31,6 +31,12 @@ export interface MeasuredRun {
     devicePeakBytes: number | null;
     /** torch.cuda.max_memory_allocated. */
     allocatorPeakBytes: number | null;
+    /**
+     * torch.cuda.max_memory_reserved, where the run kept it: it parts what NVML adds to the allocated peak
+     * into the allocator's reserve and the memory outside the allocator (the CUDA context), which the
+     * device peak alone cannot.
+     */
+    allocatorReservedPeakBytes?: number | null;
     realTokensPerSecond: number | null;
     /** The run failed for lack of memory (for the fit/OOM classification). */
     oom?: boolean;
@@ -55,6 +61,7 @@ export const CONSTANT_RANGES: Record<Key, Range> = {
   allocatorFragmentation: { lo: 0, hi: 1, log: false },
   variableShapeFragmentation: { lo: 0, hi: 1.5, log: false },
   expandableFragmentation: { lo: 0, hi: 0.5, log: false },
+  expandableReserveBytes: { lo: 1 * MiB, hi: 4 * GiB, log: true },
   activationScale: { lo: 0.2, hi: 5, log: true },
   lossFp32Copies: { lo: 0.5, hi: 6, log: false },
   computeEfficiency: { lo: 0.02, hi: 1, log: true },
@@ -112,11 +119,13 @@ function memoryLoss(prepared: readonly Prepared[], k: PlannerConstants): number 
       if (pred < bound) sum += sq(logRatio(pred, bound));
       continue;
     }
-    const { devicePeakBytes, allocatorPeakBytes } = p.run.measured;
+    const { devicePeakBytes, allocatorPeakBytes, allocatorReservedPeakBytes } = p.run.measured;
     if (!usable(devicePeakBytes) && !usable(allocatorPeakBytes)) continue;
     const m = memoryPeaks(p.memory, k);
     if (usable(devicePeakBytes)) sum += sq(logRatio(m.devicePeakBytes, devicePeakBytes));
     if (usable(allocatorPeakBytes)) sum += sq(logRatio(m.allocatorPeakBytes, allocatorPeakBytes));
+    if (usable(allocatorReservedPeakBytes))
+      sum += sq(logRatio(m.allocatorReservedPeakBytes, allocatorReservedPeakBytes));
   }
   return sum;
 }
@@ -283,6 +292,7 @@ export const PRIOR_SPREAD: Record<Key, number> = {
   allocatorFragmentation: 0.15,
   variableShapeFragmentation: 0.3,
   expandableFragmentation: 0.05,
+  expandableReserveBytes: Math.log(4),
   activationScale: Math.log(1.5),
   lossFp32Copies: 1,
   computeEfficiency: Math.log(2),
@@ -337,6 +347,7 @@ export interface RunPrediction {
   predicted: {
     devicePeakBytes: number;
     allocatorPeakBytes: number;
+    allocatorReservedPeakBytes: number;
     realTokensPerSecond: number | null;
     fits: boolean | null;
   };
@@ -377,6 +388,7 @@ export function evaluatePredictions(
       predicted: {
         devicePeakBytes: m.devicePeakBytes,
         allocatorPeakBytes: m.allocatorPeakBytes,
+        allocatorReservedPeakBytes: m.allocatorReservedPeakBytes,
         realTokensPerSecond: t,
         fits: limit === null ? null : m.devicePeakBytes <= limit,
       },

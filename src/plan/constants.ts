@@ -38,6 +38,11 @@ export interface PlannerConstants {
    * memory remain, whatever the shapes.
    */
   expandableFragmentation: number;
+  /**
+   * Reserved over allocated with expandable segments that does not grow with the run: the small pool's
+   * 2 MiB segments, page rounding of each stream's segment, a CUDA graph pool's own rounding.
+   */
+  expandableReserveBytes: number;
   /** Multiplier on the analytic saved-activation and backward-workspace estimates. */
   activationScale: number;
   /**
@@ -98,6 +103,7 @@ export const DEFAULT_CONSTANTS: Readonly<PlannerConstants> = Object.freeze({
   allocatorFragmentation: 0.1,
   variableShapeFragmentation: 0.2,
   expandableFragmentation: 0.03,
+  expandableReserveBytes: 256 * MiB,
   activationScale: 1,
   lossFp32Copies: 3,
   computeEfficiency: 0.55,
@@ -116,6 +122,7 @@ export const MEMORY_CONSTANTS = [
   "allocatorFragmentation",
   "variableShapeFragmentation",
   "expandableFragmentation",
+  "expandableReserveBytes",
   "activationScale",
   "lossFp32Copies",
 ] as const satisfies readonly (keyof PlannerConstants)[];

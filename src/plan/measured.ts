@@ -16,7 +16,10 @@ export interface RunLike {
   config: unknown;
   /** The figures the planner reads (a stored run's decoded metrics, or a `run --json` file's). */
   metrics?: Partial<
-    Pick<StoredMetrics, "measuredSteps" | "peakDeviceBytes" | "peakAllocatedBytes" | "realTokensPerSecond">
+    Pick<
+      StoredMetrics,
+      "measuredSteps" | "peakDeviceBytes" | "peakAllocatedBytes" | "peakReservedBytes" | "realTokensPerSecond"
+    >
   > | null;
   environment?: unknown;
   error?: { kind?: string } | null;
@@ -66,6 +69,7 @@ export function measuredFromRun(run: RunLike): MeasuredRun["measured"] | null {
   return {
     devicePeakBytes: num(m.peakDeviceBytes),
     allocatorPeakBytes: num(m.peakAllocatedBytes),
+    allocatorReservedPeakBytes: num(m.peakReservedBytes),
     // A handful of steps is no steady state (first-call costs, one slow step weighs a third): such a
     // run's memory counts, its speed does not.
     realTokensPerSecond:

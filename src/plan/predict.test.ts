@@ -49,6 +49,7 @@ function storedRuns(): StoredRunLike[] {
       metrics: {
         peakDeviceBytes: p.devicePeakBytes,
         peakAllocatedBytes: p.allocatorPeakBytes,
+        peakReservedBytes: p.allocatorReservedPeakBytes,
         realTokensPerSecond: p.realTokensPerSecond,
       },
       data: { meanTokens: 104 },
@@ -61,11 +62,17 @@ describe("measuredFromRun", () => {
     const done = measuredFromRun({
       status: "completed",
       config: {},
-      metrics: { peakDeviceBytes: 5e9, peakAllocatedBytes: 3e9, realTokensPerSecond: 200 },
+      metrics: {
+        peakDeviceBytes: 5e9,
+        peakAllocatedBytes: 3e9,
+        peakReservedBytes: 3.5e9,
+        realTokensPerSecond: 200,
+      },
     });
     expect(done).toEqual({
       devicePeakBytes: 5e9,
       allocatorPeakBytes: 3e9,
+      allocatorReservedPeakBytes: 3.5e9,
       realTokensPerSecond: 200,
       oom: false,
     });

@@ -163,6 +163,11 @@ export function readResultRuns(
         add({ ...node.result, name: label, file });
         return;
       }
+      // A file that is one `run --json` object (h200-mfu-lora-bf16.json).
+      if (node === doc && node.config && typeof node.config === "object" && node.metrics && node.status) {
+        add({ ...node, name: file.replace(/\.json$/, ""), file });
+        return;
+      }
       // A benchmark's row holding a stored run under `run` (h200-mfu-eager.json).
       if (node.run && typeof node.run === "object" && node.run.config && node.run.metrics) {
         add({ ...node.run, name: `${label} ${node.shape ?? ""}`.trim(), file });

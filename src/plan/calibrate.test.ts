@@ -21,6 +21,7 @@ const TRUTH: PlannerConstants = {
   cudaContextBytes: 720 * MiB,
   allocatorFixedBytes: 90 * MiB,
   allocatorFragmentation: 0.17,
+  allocatorReserveBytes: 300 * MiB,
   activationScale: 1.12,
   lossFp32Copies: 2.5,
   computeEfficiency: 0.42,
@@ -78,6 +79,7 @@ function synthetic(inputs: PlanInput[], truth: PlannerConstants): MeasuredRun[] 
     measured: {
       devicePeakBytes: p.predicted.devicePeakBytes,
       allocatorPeakBytes: p.predicted.allocatorPeakBytes,
+      allocatorReservedPeakBytes: p.predicted.allocatorReservedPeakBytes,
       realTokensPerSecond: p.predicted.realTokensPerSecond,
     },
   }));
@@ -96,6 +98,7 @@ describe("calibrate", () => {
       "cudaContextBytes",
       "allocatorFixedBytes",
       "allocatorFragmentation",
+      "allocatorReserveBytes",
       "activationScale",
       "lossFp32Copies",
       "computeEfficiency",

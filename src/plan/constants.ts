@@ -22,8 +22,9 @@ export interface PlannerConstants {
    */
   allocatorFixedBytes: number;
   /**
-   * Caching-allocator overhead: peak reserved = peak allocated × (1 + this). Block rounding and
-   * fragmentation typically cost 5–20% in training loops with varying shapes.
+   * PyTorch's default caching allocator: reserved beyond the allocated peak, as a share of what a step
+   * allocates and frees (its peak over the weights, optimizer state and saved activations): block
+   * rounding and cached blocks no later request fits.
    */
   allocatorFragmentation: number;
   /**
@@ -32,10 +33,12 @@ export interface PlannerConstants {
    * to allocatorFragmentation for those runs.
    */
   variableShapeFragmentation: number;
+  /** PyTorch's default allocator: reserved beyond the allocated peak that does not grow with the run. */
+  allocatorReserveBytes: number;
   /**
-   * Reserved over allocated with expandable segments (`cudaAllocator: expandable`, the engine's
-   * default): segments grow and shrink in place, so only page rounding and freed-but-mapped
-   * memory remain, whatever the shapes.
+   * Expandable segments (`cudaAllocator: expandable`, the engine's default): reserved beyond the
+   * allocated peak as a share of what a step allocates and frees. Segments grow in place, so only
+   * freed-but-mapped memory remains, whatever the shapes.
    */
   expandableFragmentation: number;
   /**
@@ -102,6 +105,7 @@ export const DEFAULT_CONSTANTS: Readonly<PlannerConstants> = Object.freeze({
   allocatorFixedBytes: 64 * MiB,
   allocatorFragmentation: 0.1,
   variableShapeFragmentation: 0.2,
+  allocatorReserveBytes: 256 * MiB,
   expandableFragmentation: 0.03,
   expandableReserveBytes: 256 * MiB,
   activationScale: 1,
@@ -121,6 +125,7 @@ export const MEMORY_CONSTANTS = [
   "allocatorFixedBytes",
   "allocatorFragmentation",
   "variableShapeFragmentation",
+  "allocatorReserveBytes",
   "expandableFragmentation",
   "expandableReserveBytes",
   "activationScale",

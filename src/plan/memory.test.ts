@@ -5,7 +5,6 @@ import { describe, expect, it } from "vitest";
 import { countParameters } from "../catalog/params.js";
 import { DEFAULT_CONSTANTS } from "./constants.js";
 import {
-  reserveFraction,
   estimateMemory,
   layerActivationBytesPerToken,
   memoryComponents,
@@ -85,12 +84,10 @@ describe("memory estimate", () => {
     expect(state.counted).toBe("device");
     expect(state.bytes).toBe(8 * 18_464_768);
     expect(paged.allocatorPeakBytes).toBeLessThan(plain.allocatorPeakBytes);
-    expect(paged.devicePeakBytes).toBeCloseTo(
-      plain.devicePeakBytes -
-        state.bytes * (1 + reserveFraction(memoryComponents(qloraInput()), DEFAULT_CONSTANTS)) +
-        state.bytes,
-      0,
-    );
+    // The state lives through the step: it moves from the allocator to managed memory, and the reserve
+    // (a share of what the step allocates and frees) stays where it was.
+    expect(plain.allocatorPeakBytes - paged.allocatorPeakBytes).toBeCloseTo(state.bytes, 0);
+    expect(paged.devicePeakBytes).toBeCloseTo(plain.devicePeakBytes, 0);
   });
 
   it("stores 4-bit weights packed two per byte with 0.5 bit of absmax, or ~0.127 bit with double quant", () => {

@@ -407,11 +407,11 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   };
 }
 
-/** PyTorch's default allocator: reserved over allocated, as a fraction of the allocated peak. */
+/** The share of a step's transient memory the allocator keeps reserved beyond it, by allocator mode. */
 export function reserveFraction(m: Pick<MemoryComponents, "reserve">, k: PlannerConstants): number {
   switch (m.reserve) {
     case "expandable":
-      return 0;
+      return k.expandableFragmentation;
     case "default-fixed":
       return k.allocatorFragmentation;
     case "default-variable":
@@ -420,12 +420,12 @@ export function reserveFraction(m: Pick<MemoryComponents, "reserve">, k: Planner
 }
 
 /**
- * Reserved over allocated at the peak. PyTorch's default allocator: a fraction of the allocated peak
- * (block rounding and cached blocks of other sizes, all through the step). Expandable segments: a fixed
- * part and a fraction of what comes and goes within the step, the peak over its base of weights, states
- * and saved activations. In the committed H200 runs reserved over allocated stayed 0.3–0.6 GiB from a
- * 1.6 GiB QLoRA step to a 17.5 GiB one (bench/results/h200-plan-holdout-holdout.json: 21% and 2%), and
- * grew with the full loss's fp32 logits, freed and reallocated within each step.
+ * Reserved over allocated at the peak: a fixed part per allocator mode, and a share of what comes and
+ * goes within the step, the peak over its base of weights, optimizer state and saved activations
+ * (loss buffers, a layer's backward workspace), which is what leaves freed blocks behind. In the committed
+ * H200 runs reserved over allocated stayed 0.3–0.6 GiB with expandable segments from a 1.6 GiB QLoRA step
+ * to a 17.5 GiB one (bench/results/h200-plan-holdout-holdout.json: 21% and 2%), 0.75 GiB with PyTorch's
+ * default allocator at 71.6 GiB (h200-mfu-lora-bf16.json), and grew with the full loss's fp32 logits.
  */
 export function reserveBytes(
   m: Pick<MemoryComponents, "reserve">,
@@ -433,9 +433,8 @@ export function reserveBytes(
   allocatorPeakBytes: number,
   baseBytes: number,
 ): number {
-  return m.reserve === "expandable"
-    ? k.expandableReserveBytes + k.expandableFragmentation * (allocatorPeakBytes - baseBytes)
-    : allocatorPeakBytes * reserveFraction(m, k);
+  const fixed = m.reserve === "expandable" ? k.expandableReserveBytes : k.allocatorReserveBytes;
+  return fixed + reserveFraction(m, k) * (allocatorPeakBytes - baseBytes);
 }
 
 /** The peak figures alone (no breakdown): what calibration evaluates thousands of times. */
@@ -512,8 +511,8 @@ export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryE
     bytes: allocatorReservedPeakBytes - allocatorPeakBytes,
     note:
       m.reserve === "expandable"
-        ? `expandable segments: ${formatBytes(k.expandableReserveBytes)} whatever the run, and ${Math.round(k.expandableFragmentation * 100)}% of what is allocated and freed within a step (freed-but-mapped memory)`
-        : `PyTorch's default caching allocator: rounding and fragmentation${m.reserve === "default-variable" ? " with batch shapes that vary" : ""} (${Math.round(reserveFraction(m, k) * 100)}% of the allocated peak)`,
+        ? `expandable segments: ${formatBytes(k.expandableReserveBytes)} whatever the run, and ${Math.round(reserveFraction(m, k) * 100)}% of what is allocated and freed within a step (freed-but-mapped memory)`
+        : `PyTorch's default caching allocator: ${formatBytes(k.allocatorReserveBytes)} whatever the run, and ${Math.round(reserveFraction(m, k) * 100)}% of what is allocated and freed within a step (rounding, cached blocks${m.reserve === "default-variable" ? " of batch shapes that vary" : ""})`,
     counted: "device",
   });
   breakdown.push({

@@ -51,11 +51,13 @@ export { parseSweepSpec, type SweepSpec } from "./sweep/spec.js";
 export {
   paperComparison,
   paperStudy,
+  plannedFastArm,
   planStudy,
   readReference,
   writeStudyReport,
   type Reference,
   type StudyOptions,
+  type FastArm,
 } from "./study/index.js";
 export {
   runSlurmSweep,

@@ -363,34 +363,56 @@ function packedWidths(run: RunShape): RunWidths {
       ? run.steps * run.gradAccum
       : 0;
   if (lengths && lengths.length > 0 && micro > 0 && micro * batchSize * seqLen <= MAX_WALKED_RECORDS * 256) {
-    const truncated = Array.from(lengths, (x) => Math.min(x, seqLen));
-    const batches = packRows(recordStream(truncated.length, run.seed!), truncated, batchSize, seqLen, micro);
-    let processed = 0;
-    let real = 0;
-    let peak = 0;
-    let peakReal = 0;
-    let squares = 0;
-    batches.forEach((batch, k) => {
-      const t = packedBatchTokens(batch, truncated);
-      peakReal = Math.max(peakReal, t.real);
-      // CUDA graphs replay one static shape: every row seqLen wide, batchSize rows (empty ones too).
-      const width = run.cudaGraphs ? seqLen : t.width;
-      peak = Math.max(peak, width);
-      if (k < run.warmupSteps! * run.gradAccum) return;
-      processed += (run.cudaGraphs ? batchSize : batch.length) * width;
-      real += t.real;
-      for (const row of batch) for (const i of row) squares += truncated[i]! ** 2;
-    });
-    const measured = (batches.length - run.warmupSteps! * run.gradAccum) * batchSize;
-    if (measured > 0 && real > 0)
-      return {
-        padded: processed / measured,
-        real: real / measured,
-        peak,
-        attentionSpan: squares / real,
-        peakRealTokens: peakReal,
-      };
+    // The recommender plans one shape under many optimizers and precisions: replay the packer once.
+    const key = `${seqLen}|${run.seed}|${batchSize}|${run.gradAccum}|${run.steps}|${run.warmupSteps}|${run.cudaGraphs ? 1 : 0}`;
+    let memo = packedCache.get(lengths);
+    if (!memo) packedCache.set(lengths, (memo = new Map()));
+    const hit = memo.get(key);
+    if (hit !== undefined) return hit ?? packedExpectation(run);
+    const walked = walkPacked(run, lengths, micro);
+    memo.set(key, walked);
+    if (walked) return walked;
   }
+  return packedExpectation(run);
+}
+
+/** Packed widths replayed on a run's records (null: no measured micro-batch with tokens). */
+const packedCache = new WeakMap<readonly number[], Map<string, RunWidths | null>>();
+
+function walkPacked(run: RunShape, lengths: readonly number[], micro: number): RunWidths | null {
+  const { seqLen, batchSize } = run;
+  const truncated = Array.from(lengths, (x) => Math.min(x, seqLen));
+  const batches = packRows(recordStream(truncated.length, run.seed!), truncated, batchSize, seqLen, micro);
+  let processed = 0;
+  let real = 0;
+  let peak = 0;
+  let peakReal = 0;
+  let squares = 0;
+  batches.forEach((batch, k) => {
+    const t = packedBatchTokens(batch, truncated);
+    peakReal = Math.max(peakReal, t.real);
+    // CUDA graphs replay one static shape: every row seqLen wide, batchSize rows (empty ones too).
+    const width = run.cudaGraphs ? seqLen : t.width;
+    peak = Math.max(peak, width);
+    if (k < run.warmupSteps! * run.gradAccum) return;
+    processed += (run.cudaGraphs ? batchSize : batch.length) * width;
+    real += t.real;
+    for (const row of batch) for (const i of row) squares += truncated[i]! ** 2;
+  });
+  const measured = (batches.length - run.warmupSteps! * run.gradAccum) * batchSize;
+  if (!(measured > 0 && real > 0)) return null;
+  return {
+    padded: processed / measured,
+    real: real / measured,
+    peak,
+    attentionSpan: squares / real,
+    peakRealTokens: peakReal,
+  };
+}
+
+/** Without the records: rows fill to seqLen less, on average, half a record. */
+function packedExpectation(run: RunShape): RunWidths {
+  const { lengthStats: stats, seqLen } = run;
   const mean = expectedTruncatedLength(stats, seqLen);
   const fill = Math.max(0.5, 1 - mean / (2 * seqLen));
   return { padded: seqLen, real: seqLen * fill, peak: seqLen, attentionSpan: mean };

@@ -21,6 +21,7 @@ export {
   type PaperPresetName,
 } from "./presets.js";
 export { syntheticStudyRuns, type FixtureOptions } from "./fixture.js";
+export { plannedFastArm, FAST_ARM_SEQ_LENS, type FastArm, type FastArmOptions } from "./fast.js";
 export {
   DEFAULT_STUDY_BUDGET,
   DEFAULT_STUDY_REPEATS,
@@ -32,13 +33,18 @@ export {
 export const STUDIES = ["paper"] as const;
 export type StudyName = (typeof STUDIES)[number];
 
-/** The sweep a named study runs (today one: `paper`); an unknown name is an error naming the known ones. */
-export function planStudy(name: string, opts: StudyOptions): ReturnType<typeof paperStudy> {
+/** An unknown study name is an error naming the known ones. */
+export function checkStudyName(name: string): asserts name is StudyName {
   if (!(STUDIES as readonly string[]).includes(name)) {
     throw new LoraprofError("FLAG_INVALID", `unknown study "${name}"`, {
       problems: [{ field: "name", message: "not a known study", hint: "use `loraprof study paper`" }],
     });
   }
+}
+
+/** The sweep a named study runs (today one: `paper`). */
+export function planStudy(name: string, opts: StudyOptions): ReturnType<typeof paperStudy> {
+  checkStudyName(name);
   return paperStudy(opts);
 }
 

@@ -10,7 +10,8 @@
  *   shape      batch {1, 2, 4} × seq {512, 1024, 2048} at run 2's optimizer and precision (paged_adamw_8bit, fp16)
  *   padding    max_length vs longest at run 2's shape
  *   fast       the three runs with loraprof's fast recipe (packed rows, fused loss and LoRA, Liger
- *              kernels), and the fastest fast configuration measured under the same 8 GiB budget
+ *              kernels), and the planner's fastest fast configuration under the same budget on this
+ *              GPU (./fast.ts), measured
  *
  * With the study's 70 steps and 3 repeats that is 17 configurations, 51 runs.
  */
@@ -31,13 +32,16 @@ export interface StudyOptions {
   vramBudget?: string | null;
   /** Any further setting applied to every run (e.g. device). */
   overrides?: Record<string, unknown>;
+  /** The fast arm's best configuration (./fast.ts, planned for this GPU); absent: FAST_BEST_UNDER_8GIB. */
+  fastArm?: { config: RunConfigInput; note: string };
 }
 
 export const STUDY_NAME = "paper-study";
 /**
- * The fastest fast-recipe configuration measured under an 8 GiB budget on the H200
- * (bench/results/h200-fast-probe-2.json: QLoRA bf16, 8 rows × 2048 packed tokens, 6.0 GiB device
- * peak); the planner's `--fit` will choose it per card once it searches recipes.
+ * The fast arm's configuration when no GPU is known to plan for (a study on the CPU, or a card outside
+ * the catalog): the fastest fast-recipe configuration an early probe measured under an 8 GiB budget on
+ * the H200 (bench/results/h200-fast-probe-2.json: QLoRA bf16, 8 rows × 2048 packed tokens, 6.0 GiB
+ * device peak). With a catalogued GPU the planner chooses it for that card (./fast.ts).
  */
 export const FAST_BEST_UNDER_8GIB: RunConfigInput = {
   recipe: "fast",
@@ -98,13 +102,12 @@ export function paperStudy(opts: StudyOptions = {}): { spec: SweepSpec; override
       },
       {
         name: "fast",
-        description:
-          "loraprof's fast recipe at the study's three shapes, and its fastest configuration under the budget",
+        description: `loraprof's fast recipe at the study's three shapes, and ${opts.fastArm?.note ?? "its fastest configuration an H200 probe measured under an 8 GiB budget (no GPU to plan for)"}`,
         runs: [
           { ...preset("paper-run1"), recipe: "fast" },
           { ...preset("paper-run2"), recipe: "fast" },
           { ...preset("paper-run3"), recipe: "fast" },
-          { ...preset("paper-run3"), ...FAST_BEST_UNDER_8GIB },
+          { ...preset("paper-run3"), ...(opts.fastArm?.config ?? FAST_BEST_UNDER_8GIB) },
         ],
       },
     ],

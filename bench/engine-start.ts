@@ -22,6 +22,7 @@ import {
   listRuns,
   openStore,
   resolvePython,
+  RUN_PHASES,
   startEngine,
   startZygote,
   type RunSpec,
@@ -87,7 +88,23 @@ function timeSweep(name: string, extraEnv: Record<string, string>) {
   const completed = rows.filter((r) => r.status === "completed").length;
   const budget = windows.reduce((a, b) => a + b, 0) + 3 * rows.length;
   const engineLine = stderr.split("\n").find((l) => l.startsWith("engine zygote")) ?? "(no engine line)";
-  return { seconds, completed, runs: rows.length, windows: budget - 3 * rows.length, budget, engineLine };
+  // Where each run's time went (src/run/phases.ts), as medians over the sweep's runs; what is left of
+  // the wall time is the sweep's own between runs (its zygote's start included).
+  const phased = rows.map((r) => (r.metrics as StoredMetrics | null)?.phases).filter((p) => p !== undefined);
+  const phases = Object.fromEntries(
+    [...RUN_PHASES, "total" as const].map((k) => [k, median(phased.map((p) => p[k] ?? 0))]),
+  );
+  const sumOfRuns = phased.reduce((a, p) => a + (p["total"] ?? 0), 0);
+  return {
+    seconds,
+    completed,
+    runs: rows.length,
+    windows: budget - 3 * rows.length,
+    budget,
+    engineLine,
+    phasesMedian: phased.length ? phases : null,
+    betweenRunsSeconds: phased.length === rows.length ? seconds - sumOfRuns : null,
+  };
 }
 
 /** spawn → hello and spawn → loaded of one engine start, in seconds. */
@@ -169,6 +186,12 @@ try {
         `Σ windows ${fmt(s.windows)} s + 3 s/run = ${fmt(s.budget)} s; wall ÷ that = ${fmt(s.seconds / s.budget)}` +
         (label === "zygote" ? `  [${s.engineLine}]` : ""),
     );
+    if (s.phasesMedian)
+      console.log(
+        `  per run (medians, s): ${Object.entries(s.phasesMedian)
+          .map(([k, v]) => `${k} ${fmt(v as number)}`)
+          .join(", ")}; outside the runs: ${fmt(s.betweenRunsSeconds ?? NaN)} s in all`,
+      );
   }
   const doc = {
     device,

@@ -86,6 +86,7 @@ export { LoraprofError, type Problem } from "./util/errors.js";
 // zygote, the sweep table lookup, the GPU catalog, the cache folder and the CLI's run flags.
 export { startEngine, resolvePython } from "./run/engine.js";
 export { startZygote, type ZygoteStart } from "./run/zygote.js";
+export { RUN_PHASES, type RunPhase, type RunPhases } from "./run/phases.js";
 export { findSweep } from "./sweep/store.js";
 export { findGpu } from "./catalog/gpus.js";
 export { cacheDir, loraprofHome } from "./util/paths.js";

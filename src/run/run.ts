@@ -19,6 +19,7 @@ import { startEngine, resolvePython, type EngineOutcome } from "./engine.js";
 import { checkPreparedData } from "./data-checks.js";
 import { classifyOutcome } from "./outcome.js";
 import { metricsFromSummary, type RunMetrics } from "./metrics.js";
+import { phaseClock } from "./phases.js";
 import { decodeMetrics, type StoredMetrics } from "../store/metrics.js";
 import type {
   EngineEvent,
@@ -78,6 +79,7 @@ export interface RunResult {
 }
 
 export async function executeRun(config: RunConfig, ctx: RunContext): Promise<RunResult> {
+  const clock = phaseClock();
   const model = resolveModel(config, ctx.cacheDir);
   const deviceChoice = await resolveDevice(config);
   const resolved = resolveConfig(config, model, deviceChoice);
@@ -124,6 +126,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     padTokenId: data.padTokenId,
   });
   markRunning(ctx.db, id, spec);
+  clock.end("prepare");
 
   let hello: HelloEvent | null = null;
   let loaded: LoadedEvent | null = null;
@@ -152,6 +155,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
   const flush = () => write(() => insertSteps(ctx.db, id, pending.splice(0)));
 
   for (const o of ctx.observers ?? []) await o.start({ runId: id, device: resolved.device, spec });
+  clock.end("telemetryStart");
   ctx.onProgress?.({ stage: "engine", message: "starting the engine" });
 
   const handle = startEngine({
@@ -165,11 +169,13 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
       for (const o of ctx.observers ?? []) o.event?.(ev);
       switch (ev.type) {
         case "hello":
+          clock.end("engineStart");
           hello = ev;
           write(() => setRunFields(ctx.db, id, { environment: ev }));
           ctx.onProgress?.({ stage: "engine", message: `engine up on ${ev.device.name}` });
           break;
         case "loaded":
+          clock.end("load");
           loaded = ev;
           write(() => setRunFields(ctx.db, id, { loaded: ev }));
           ctx.onProgress?.({ stage: "loaded", loaded: ev, hello });
@@ -191,6 +197,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
           flush();
           break;
         case "summary":
+          clock.end("training");
           summary = ev;
           flush();
           write(() => setRunFields(ctx.db, id, { summary: ev }));
@@ -211,6 +218,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     flush();
     ctx.signal?.removeEventListener("abort", onOuterAbort);
   }
+  clock.end("engineExit");
   if (storeError) throw storeFailure(storeError, ctx.db.name);
 
   const { status, error } = classifyOutcome(outcome, summary, engineError);
@@ -226,6 +234,8 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     }
   }
   raw?.warnings.push(...dataWarnings);
+  clock.end("telemetryFinish");
+  if (raw) raw.phases = clock.phases();
   // Decoded as every reader decodes it (headlines lifted here, once, at write time).
   const metrics = decodeMetrics(raw);
   finishRun(ctx.db, id, { status, metrics, error: error ?? null });

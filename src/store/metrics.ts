@@ -76,6 +76,8 @@ const STORED_SHAPE = {
   telemetry: z.record(z.string(), z.unknown()).optional().catch(undefined),
   /** The planner's prediction for this run (uncalibrated), beside what it measured. */
   predicted: PredictedSchema.optional().catch(undefined),
+  /** Where the run's wall time went, seconds per phase (src/run/phases.ts); absent in older runs. */
+  phases: z.record(z.string(), z.number()).optional().catch(undefined),
 };
 /** Keys it does not know are kept as they were written (an older or newer loraprof's). */
 export const StoredMetricsSchema = z.looseObject(STORED_SHAPE);

@@ -42,6 +42,24 @@ describe("loraprof run on the CPU (tiny-qwen2, Alpaca sample)", () => {
     expect(m["lossLast"]!).toBeLessThan(m["lossFirst"]!);
     expect(out.config["precision"]).toBe("fp32");
     expect(out.config["subset"]).toBe(500);
+    // Where the wall time went: every phase of a completed run, the steps holding the measured window.
+    const phases = (out.metrics as unknown as { phases: Record<string, number> }).phases;
+    for (const p of [
+      "prepare",
+      "telemetryStart",
+      "engineStart",
+      "load",
+      "training",
+      "engineExit",
+      "telemetryFinish",
+    ])
+      expect(phases[p], p).toBeGreaterThanOrEqual(0);
+    expect(phases["training"]!).toBeGreaterThan(m["measuredSeconds"]!);
+    const parts = Object.entries(phases).filter(([k]) => k !== "total");
+    expect(parts.reduce((a, [, v]) => a + v, 0)).toBeCloseTo(phases["total"]!, 1);
+    expect(cli(["runs", "show", out.id], env).stdout).toMatch(
+      /wall time .* in all: data and setup .*steps .*\(measured window/,
+    );
 
     const shown = json<RunJson & { steps: { step: number; phase: string; loss: number | null }[] }>(
       cli(["runs", "show", out.id, "--json"], env),

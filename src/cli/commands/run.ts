@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import pc from "picocolors";
 import type { RunConfigInput } from "../../config/schema.js";
+import { RUN_PHASES, type RunPhase } from "../../run/phases.js";
 import { lossEdgeSteps } from "../../run/metrics.js";
 import { executeRun, type RunObserver, type RunResult } from "../../run/run.js";
 import type { Db } from "../../store/db.js";
@@ -220,6 +221,7 @@ export function renderRunResult(r: RunResult, title?: string): string {
           ? `imports ${formatSeconds(env.startupSeconds.imports)}, device ${formatSeconds(env.startupSeconds.device)}, model load ${formatSeconds(r.loaded.loadSeconds)} (outside the measured window)`
           : "—",
       ],
+      ["wall time", renderPhases(m.phases, m.measuredSeconds)],
       [
         "loss",
         m.lossFirst === null || m.lossLast === null
@@ -249,4 +251,30 @@ export function renderRunResult(r: RunResult, title?: string): string {
   if (m?.warnings?.length) out.push(...m.warnings.map((w) => pc.yellow(`warning: ${w}`)));
   if (r.error) out.push(renderError(r.error));
   return out.join("\n");
+}
+
+const PHASE_LABELS: Record<RunPhase, string> = {
+  prepare: "data and setup",
+  telemetryStart: "telemetry baseline",
+  engineStart: "engine start",
+  load: "load",
+  training: "steps",
+  engineExit: "engine exit",
+  telemetryFinish: "telemetry finish",
+};
+
+/** `41.2 s: data and setup 0.4 s, telemetry baseline 2.0 s, …, steps 4.1 s (measured window 2.0 s), …`. */
+export function renderPhases(
+  phases: Record<string, number> | undefined,
+  measuredSeconds: number | null | undefined,
+): string {
+  if (!phases || phases["total"] === undefined) return "— (not recorded by this run's loraprof)";
+  const parts = RUN_PHASES.filter((p) => phases[p] !== undefined).map(
+    (p) =>
+      `${PHASE_LABELS[p]} ${formatSeconds(phases[p]!)}` +
+      (p === "training" && measuredSeconds !== null
+        ? ` (measured window ${formatSeconds(measuredSeconds)})`
+        : ""),
+  );
+  return `${formatSeconds(phases["total"])} in all: ${parts.join(", ")}`;
 }

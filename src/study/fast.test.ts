@@ -12,7 +12,8 @@ import { FAST_BEST_UNDER_8GIB, paperStudy } from "./sweep.js";
 const GiB = 2 ** 30;
 const cacheDir = mkdtempSync(join(tmpdir(), "lp-fast-arm-"));
 
-describe("the study's fast arm", () => {
+// Each test plans three lengths × the fast recipe's space: seconds on two busy cores.
+describe("the study's fast arm", { timeout: 60_000 }, () => {
   it("is the planner's fastest fast configuration that fits the budget on this card, over the study's lengths", async () => {
     const arm = await plannedFastArm({
       gpu: gpu("rtx-4060"),

@@ -47,7 +47,8 @@ const lastFast = (out: string) => {
   return fast[fast.length - 1]!.config;
 };
 
-describe("study paper's fast arm", () => {
+// Each test spawns the CLI (and plans): seconds on two busy cores.
+describe("study paper's fast arm", { timeout: 60_000 }, () => {
   it("is planned for the machine's GPU under the study's budget, and said so", async () => {
     const line = "0, NVIDIA GeForce RTX 4060, 8188, 560.35, 8.9";
     const text = study(line);

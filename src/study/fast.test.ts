@@ -12,15 +12,14 @@ import { FAST_BEST_UNDER_8GIB, paperStudy } from "./sweep.js";
 const GiB = 2 ** 30;
 const cacheDir = mkdtempSync(join(tmpdir(), "lp-fast-arm-"));
 
+/** The fast arm on a catalogued card under a budget, for the synthetic dataset. */
+const armFor = (gpuId: string, vramBudget: string) =>
+  plannedFastArm({ gpu: gpu(gpuId), vramBudget, cacheDir, overrides: { dataset: "synthetic" } });
+
 // Each test plans three lengths × the fast recipe's space: seconds on two busy cores.
 describe("the study's fast arm", { timeout: 60_000 }, () => {
   it("is the planner's fastest fast configuration that fits the budget on this card, over the study's lengths", async () => {
-    const arm = await plannedFastArm({
-      gpu: gpu("rtx-4060"),
-      vramBudget: "8GiB",
-      cacheDir,
-      overrides: { dataset: "synthetic" },
-    });
+    const arm = await armFor("rtx-4060", "8GiB");
     expect(arm).not.toBeNull();
     expect(arm!.config.recipe).toBe("fast");
     expect(FAST_ARM_SEQ_LENS).toContain(arm!.config.seqLen);
@@ -43,29 +42,14 @@ describe("the study's fast arm", { timeout: 60_000 }, () => {
   });
 
   it("follows the budget: a smaller one picks a configuration that fits it, none when nothing does", async () => {
-    const small = await plannedFastArm({
-      gpu: gpu("h200"),
-      vramBudget: "4GiB",
-      cacheDir,
-      overrides: { dataset: "synthetic" },
-    });
+    const small = await armFor("h200", "4GiB");
     expect(small!.predicted!.devicePeakBytes).toBeLessThanOrEqual(4 * GiB * 0.95);
-    const none = await plannedFastArm({
-      gpu: gpu("h200"),
-      vramBudget: "1GiB",
-      cacheDir,
-      overrides: { dataset: "synthetic" },
-    });
+    const none = await armFor("h200", "1GiB");
     expect(none).toBeNull();
   });
 
   it("goes into the study's fast group; without it the study keeps the fallback", async () => {
-    const arm = await plannedFastArm({
-      gpu: gpu("rtx-4060"),
-      vramBudget: "8GiB",
-      cacheDir,
-      overrides: { dataset: "synthetic" },
-    });
+    const arm = await armFor("rtx-4060", "8GiB");
     const lastFast = (opts: Parameters<typeof paperStudy>[0]) => {
       const { spec, overrides } = paperStudy(opts);
       const fast = expandSweep(spec, { overrides }).filter((p) => p.groups.includes("fast"));

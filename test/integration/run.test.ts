@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { RUN_PHASES } from "../../src/run/phases.js";
 import { alpacaPath, cli, json, makeEnv } from "./helpers.js";
 
 interface RunJson {
@@ -44,16 +45,7 @@ describe("loraprof run on the CPU (tiny-qwen2, Alpaca sample)", () => {
     expect(out.config["subset"]).toBe(500);
     // Where the wall time went: every phase of a completed run, the steps holding the measured window.
     const phases = (out.metrics as unknown as { phases: Record<string, number> }).phases;
-    for (const p of [
-      "prepare",
-      "telemetryStart",
-      "engineStart",
-      "load",
-      "training",
-      "engineExit",
-      "telemetryFinish",
-    ])
-      expect(phases[p], p).toBeGreaterThanOrEqual(0);
+    for (const p of RUN_PHASES) expect(phases[p], p).toBeGreaterThanOrEqual(0);
     expect(phases["training"]!).toBeGreaterThan(m["measuredSeconds"]!);
     const parts = Object.entries(phases).filter(([k]) => k !== "total");
     expect(parts.reduce((a, [, v]) => a + v, 0)).toBeCloseTo(phases["total"]!, 1);

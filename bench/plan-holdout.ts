@@ -3,8 +3,8 @@
  * plan --json` first (the prediction, with its interval and the source of its constants, written
  * before the run starts), then `loraprof run --json` (the measurement), side by side. Then a small
  * `loraprof tune` against an exhaustive sweep of the same space: the winner's measured tokens/s vs
- * the best of the sweep, and the wall time of each. bench/plan-accuracy.ts reads the result file
- * (bench/results/h200-plan-holdout.json) when it is there.
+ * the best of the sweep, and the wall time of each. bench/plan-accuracy.ts reads the result files
+ * (bench/results/h200-plan-holdout*.json) when they are there.
  *
  *   node $CARRY/cli/bench/plan-holdout.mjs --cli "node /tmp/carry/cli/loraprof.mjs" --dataset DATA --out FILE
  *     [--part holdout|tune|all] [--deadline-s 450] [--gpu h200]
@@ -12,8 +12,9 @@
  * Models: see HOLDOUT (the second check: Qwen3 0.6B/1.7B/4B and Qwen2.5-7B architectures with synthetic
  * weights, which no committed run used), reference and fast recipes, packed, longest and max_length
  * rows, LoRA and QLoRA, activation offload, and one run under an 8 GiB budget the planner says will not fit.
- * Save a new check's results under a new name (bench/gpu/plan-holdout.sh says how): plan-accuracy reads
- * every h200-plan-holdout*.json file.
+ * Each check's results have a name of their own (bench/gpu/plan-holdout.sh writes the one
+ * HOLDOUT_CHECKS in bench/lib/measured-runs.ts lists as not yet spent); plan-accuracy judges the planner
+ * on the checks not yet spent, and keeps every check's before-run predictions.
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

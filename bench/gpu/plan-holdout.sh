@@ -1,19 +1,20 @@
 # The planner against configurations it was never fitted to (issue 13's "done when"), on an H200.
-# Two device calls, each ≤ 8 minutes; results under $OUT (copy $OUT/h200-plan-holdout*.json to
-# bench/results/ under a name of its own per check: the first is h200-plan-holdout-holdout.json and
-# h200-plan-holdout-tune.json, the second h200-plan-holdout2-holdout.json and h200-plan-holdout2-tune.json;
-# bench/plan-accuracy.ts reads every h200-plan-holdout*.json, and no fit uses them):
+# Two device calls, each ≤ 8 minutes; results under $OUT as $CHECK-holdout.json and $CHECK-tune.json
+# (CHECK, default h200-plan-holdout2: the check bench/lib/measured-runs.ts HOLDOUT_CHECKS lists as not
+# yet spent; copy them to bench/results/ as they are: bench/plan-accuracy.ts judges the planner on them
+# and no fit reads them until the check is marked spent there):
 #   bash bench/gpu/plan-holdout.sh holdout   # 9 configurations: plan --json first, then run --json
 #   bash bench/gpu/plan-holdout.sh tune      # tune --top 2 vs tune --all over one 16-configuration space
 # Build .carry first (scripts/make-carry.sh) and pass carry [".carry"] to the device tool.
 source bench/gpu/env.sh
 START=$(date +%s)
 PART=${1:-holdout}
+CHECK=${CHECK:-h200-plan-holdout2}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu-$PART.txt"
 # DEADLINE_S (default 440): seconds this part may take, so it can share a call with other work.
 DEADLINE_S=${DEADLINE_S:-440}
 timeout $(( DEADLINE_S + 30 )) node $CARRY/cli/bench/plan-holdout.mjs --cli "$LP" --dataset "$DATA" --part "$PART" --deadline-s "$DEADLINE_S" \
-  --out "$OUT/h200-plan-holdout-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
+  --out "$OUT/$CHECK-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
 tail -5 "$OUT/plan-holdout-$PART.log"
 cp "$LORAPROF_HOME/loraprof.db" "$OUT/plan-holdout-$PART.db" 2>/dev/null || true
 echo "elapsed $(( $(date +%s) - START )) s"

@@ -99,6 +99,12 @@ function probeConfig(changes: Json) {
 const FAST_RECIPE_BEFORE_GRAPHS = new Set(["h200-peers-fast.json"]);
 
 /**
+ * Probe files whose first variant left allocations alive into the next (its model's blocks and the CUDA
+ * graphs' private pool: the file's own note), so a later variant's allocator peak is not its own either.
+ */
+const PROBE_VARIANTS_CARRY_ALLOCATIONS = new Set(["h200-graphs-warmup-probe.json"]);
+
+/**
  * The allocator a peers comparison's loraprof runs used: its engine's `hello` (kept in the file's versions)
  * names the settings it applied; files from before the engine set the allocator ran PyTorch's default.
  */
@@ -241,7 +247,8 @@ export function readResultRuns(
           environment: env,
           metrics: {
             peakDeviceBytes: firstInProcess ? node.nvmlPeakDeviceBytes : null,
-            peakAllocatedBytes: node.peakAllocatedBytes,
+            peakAllocatedBytes:
+              firstInProcess || !PROBE_VARIANTS_CARRY_ALLOCATIONS.has(file) ? node.peakAllocatedBytes : null,
             realTokensPerSecond: node.realTokensPerSecond,
             measuredSteps: node.measuredSteps,
           },

@@ -5,8 +5,6 @@
  * phase a run never reached (an engine that failed before `loaded`) is absent, its time in the next one
  * the run did reach.
  */
-import { performance } from "node:perf_hooks";
-
 export const RUN_PHASES = [
   /** Model and device resolution, data preparation (tokenize or reuse the shard), the stored row. */
   "prepare",
@@ -26,6 +24,17 @@ export const RUN_PHASES = [
 export type RunPhase = (typeof RUN_PHASES)[number];
 export type RunPhases = Partial<Record<RunPhase | "total", number>>;
 
+/** How the CLI and the dashboard name each phase. */
+export const PHASE_LABELS: Record<RunPhase, string> = {
+  prepare: "data and setup",
+  telemetryStart: "telemetry baseline",
+  engineStart: "engine start",
+  load: "load",
+  training: "steps",
+  engineExit: "engine exit",
+  telemetryFinish: "telemetry finish",
+};
+
 export interface PhaseClock {
   /** The phase that ends now: the time since the previous mark is its own. */
   end(phase: RunPhase): void;
@@ -33,7 +42,8 @@ export interface PhaseClock {
   phases(): RunPhases;
 }
 
-export function phaseClock(now: () => number = () => performance.now()): PhaseClock {
+// globalThis.performance: the module also serves the dashboard's browser bundle (the labels).
+export function phaseClock(now: () => number = () => globalThis.performance.now()): PhaseClock {
   const start = now();
   let last = start;
   const out: RunPhases = {};

@@ -123,6 +123,14 @@ describe("loraprof ui in a browser", () => {
     expect(await page.locator("h1 .status").innerText()).toBe("completed");
     expect(await page.locator("#run-config").innerText()).toContain('"batchSize": 2');
     expect(await page.locator("#not-measured").innerText()).toMatch(/power/);
+    // Where its wall time went: every phase the run passed through, the measured window among the steps.
+    expect(await page.locator("#run-phases summary").innerText()).toMatch(
+      /Where the time went: .* in all, .*% of it the measured window/,
+    );
+    expect(await page.locator("#run-phases tr[data-phase]").count()).toBe(7);
+    expect(await page.locator('#run-phases tr[data-phase="training"]').innerText()).toMatch(
+      /measured window/,
+    );
     await page.screenshot({ path: join(shots, "ui-run-finished.png"), fullPage: true });
     await page.close();
   });

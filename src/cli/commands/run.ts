@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import pc from "picocolors";
 import type { RunConfigInput } from "../../config/schema.js";
-import { RUN_PHASES, type RunPhase } from "../../run/phases.js";
+import { PHASE_LABELS, RUN_PHASES } from "../../run/phases.js";
 import { lossEdgeSteps } from "../../run/metrics.js";
 import { executeRun, type RunObserver, type RunResult } from "../../run/run.js";
 import type { Db } from "../../store/db.js";
@@ -252,16 +252,6 @@ export function renderRunResult(r: RunResult, title?: string): string {
   if (r.error) out.push(renderError(r.error));
   return out.join("\n");
 }
-
-const PHASE_LABELS: Record<RunPhase, string> = {
-  prepare: "data and setup",
-  telemetryStart: "telemetry baseline",
-  engineStart: "engine start",
-  load: "load",
-  training: "steps",
-  engineExit: "engine exit",
-  telemetryFinish: "telemetry finish",
-};
 
 /** `41.2 s: data and setup 0.4 s, telemetry baseline 2.0 s, …, steps 4.1 s (measured window 2.0 s), …`. */
 export function renderPhases(

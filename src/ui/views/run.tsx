@@ -10,6 +10,7 @@ import { Chart } from "../chart.js";
 import { fmtNum, fmtSeconds, fmtWhen, formatBytes } from "../format.js";
 import { runCharts } from "../runcharts.js";
 import { shapeOf } from "./runs.js";
+import { PHASE_LABELS, RUN_PHASES } from "../../run/phases.js";
 import { Card, ErrorPanel, Status, useApi } from "./common.js";
 
 function merge(d: RunDetail, ev: RunEvent): RunDetail {
@@ -149,6 +150,7 @@ export function RunView({ id }: { id: string }) {
           {r.device || "this device"}).
         </p>
       )}
+      {!live && phasesOf(m) && <WallTime phases={phasesOf(m)!} measured={num("measuredSeconds")} />}
       <div class="two-col">
         <details open class="panel">
           <summary>Resolved config</summary>
@@ -161,5 +163,41 @@ export function RunView({ id }: { id: string }) {
       </div>
       {detail.logPath && <p class="muted small">engine log: {detail.logPath}</p>}
     </section>
+  );
+}
+
+/** A finished run's `metrics.phases` (src/run/phases.ts), or null for runs stored before it existed. */
+function phasesOf(m: Record<string, unknown>): Record<string, number> | null {
+  const p = m["phases"];
+  return p && typeof p === "object" && typeof (p as Record<string, unknown>)["total"] === "number"
+    ? (p as Record<string, number>)
+    : null;
+}
+
+/** Where the run's wall time went: each phase's seconds and share, the measured window among the steps. */
+function WallTime({ phases, measured }: { phases: Record<string, number>; measured: number | null }) {
+  const total = phases["total"]!;
+  const share = (s: number) => `${fmtNum((100 * s) / total, 2)}%`;
+  return (
+    <details class="panel" id="run-phases" open>
+      <summary>
+        Where the time went: {fmtSeconds(total)} in all
+        {measured !== null && `, ${share(measured)} of it the measured window`}
+      </summary>
+      <table class="phases">
+        <tbody>
+          {RUN_PHASES.filter((p) => phases[p] !== undefined).map((p) => (
+            <tr key={p} data-phase={p}>
+              <th>{PHASE_LABELS[p]}</th>
+              <td>{fmtSeconds(phases[p])}</td>
+              <td>{share(phases[p]!)}</td>
+              <td class="muted">
+                {p === "training" && measured !== null ? `measured window ${fmtSeconds(measured)}` : ""}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
   );
 }

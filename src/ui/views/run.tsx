@@ -177,7 +177,7 @@ function phasesOf(m: Record<string, unknown>): Record<string, number> | null {
 /** Where the run's wall time went: each phase's seconds and share, the measured window among the steps. */
 function WallTime({ phases, measured }: { phases: Record<string, number>; measured: number | null }) {
   const total = phases["total"]!;
-  const share = (s: number) => `${fmtNum((100 * s) / total, 2)}%`;
+  const share = (s: number) => ((100 * s) / total < 1 ? "<1%" : `${fmtNum((100 * s) / total, 2)}%`);
   return (
     <details class="panel" id="run-phases" open>
       <summary>

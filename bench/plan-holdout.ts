@@ -60,6 +60,31 @@ const q25_7 = ["--model", "qwen2.5-7b-instruct"];
 const lora = (precision: string) => ["--method", "lora", "--precision", precision];
 const qlora = (precision: string) => ["--method", "qlora", "--precision", precision];
 const shape = (batch: number, seq: number) => ["--batch-size", String(batch), "--seq-len", String(seq)];
+const FAST = ["--recipe", "fast"];
+/** One configuration's flags: model, method and precision, the recipe or padding, batch × length, optimizer, checkpointing, then any more. */
+const holdout = (
+  name: string,
+  model: string[],
+  method: string[],
+  recipe: string[],
+  batch: number,
+  seq: number,
+  optimizer: string,
+  checkpointing: boolean,
+  more: string[] = [],
+) => ({
+  name,
+  flags: [
+    ...model,
+    ...method,
+    ...recipe,
+    ...shape(batch, seq),
+    "--optimizer",
+    optimizer,
+    checkpointing ? "--grad-checkpointing" : "--no-grad-checkpointing",
+    ...more,
+  ],
+});
 /**
  * The second check (the first, on Qwen2.5-0.5B and 3B, is h200-plan-holdout-holdout.json): model sizes
  * and a family no committed run used (Qwen3 0.6B, 1.7B, 4B; Qwen2.5-7B; hidden 1024–3584), each
@@ -68,123 +93,31 @@ const shape = (batch: number, seq: number) => ["--batch-size", String(batch), "-
  * and the carried CLI bundles the Qwen tokenizer.
  */
 export const HOLDOUT = [
-  {
-    name: "q3-0.6b-lora-longest",
-    flags: [
-      ...q3_06,
-      ...lora("bf16"),
-      ...shape(8, 1024),
-      "--optimizer",
-      "adamw_torch",
-      "--no-grad-checkpointing",
-    ],
-  },
-  {
-    name: "q3-0.6b-lora-fast",
-    flags: [
-      ...q3_06,
-      ...lora("bf16"),
-      "--recipe",
-      "fast",
-      ...shape(8, 2048),
-      "--optimizer",
-      "adamw_torch_fused",
-      "--no-grad-checkpointing",
-    ],
-  },
-  {
-    name: "q3-1.7b-qlora-maxlen-chunked",
-    flags: [
-      ...q3_17,
-      ...qlora("fp16"),
-      "--padding",
-      "max_length",
-      "--loss",
-      "chunked",
-      ...shape(4, 1024),
-      "--optimizer",
-      "adamw_8bit",
-      "--grad-checkpointing",
-    ],
-  },
-  {
-    name: "q3-1.7b-qlora-fast",
-    flags: [
-      ...q3_17,
-      ...qlora("bf16"),
-      "--recipe",
-      "fast",
-      ...shape(8, 2048),
-      "--optimizer",
-      "adamw_8bit",
-      "--grad-checkpointing",
-    ],
-  },
-  {
-    // Packed rows of changing width with LoRA dropout drawn on them (the host factor's condition).
-    name: "q3-4b-lora-packed-dropout",
-    flags: [
-      ...q3_4,
-      ...lora("bf16"),
-      "--packing",
-      ...shape(4, 2048),
-      "--optimizer",
-      "adamw_torch_fused",
-      "--grad-checkpointing",
-    ],
-  },
-  {
-    // Activation offload: the fast recipe's kernels, eager (graphs yield to offload), layer inputs on the host.
-    name: "q3-4b-lora-fast-offload",
-    flags: [
-      ...q3_4,
-      ...lora("bf16"),
-      "--recipe",
-      "fast",
-      ...shape(8, 2048),
-      "--optimizer",
-      "adamw_torch_fused",
-      "--grad-checkpointing",
-      "--offload-activations",
-    ],
-  },
-  {
-    name: "q3-4b-qlora-longest",
-    flags: [
-      ...q3_4,
-      ...qlora("bf16"),
-      ...shape(4, 1024),
-      "--optimizer",
-      "paged_adamw_8bit",
-      "--grad-checkpointing",
-    ],
-  },
-  {
-    name: "q2.5-7b-qlora-fast",
-    flags: [
-      ...q25_7,
-      ...qlora("bf16"),
-      "--recipe",
-      "fast",
-      ...shape(4, 2048),
-      "--optimizer",
-      "adamw_8bit",
-      "--grad-checkpointing",
-    ],
-  },
-  {
-    name: "q2.5-7b-qlora-8gib-oom",
-    flags: [
-      ...q25_7,
-      ...qlora("bf16"),
-      ...shape(16, 2048),
-      "--optimizer",
-      "paged_adamw_8bit",
-      "--no-grad-checkpointing",
-      "--vram-budget",
-      "8GiB",
-    ],
-  },
+  holdout("q3-0.6b-lora-longest", q3_06, lora("bf16"), [], 8, 1024, "adamw_torch", false),
+  holdout("q3-0.6b-lora-fast", q3_06, lora("bf16"), FAST, 8, 2048, "adamw_torch_fused", false),
+  holdout(
+    "q3-1.7b-qlora-maxlen-chunked",
+    q3_17,
+    qlora("fp16"),
+    ["--padding", "max_length", "--loss", "chunked"],
+    4,
+    1024,
+    "adamw_8bit",
+    true,
+  ),
+  holdout("q3-1.7b-qlora-fast", q3_17, qlora("bf16"), FAST, 8, 2048, "adamw_8bit", true),
+  // Packed rows of changing width with LoRA dropout drawn on them (the host factor's condition).
+  holdout("q3-4b-lora-packed-dropout", q3_4, lora("bf16"), ["--packing"], 4, 2048, "adamw_torch_fused", true),
+  // Activation offload: the fast recipe's kernels, eager (graphs yield to offload), layer inputs on the host.
+  holdout("q3-4b-lora-fast-offload", q3_4, lora("bf16"), FAST, 8, 2048, "adamw_torch_fused", true, [
+    "--offload-activations",
+  ]),
+  holdout("q3-4b-qlora-longest", q3_4, qlora("bf16"), [], 4, 1024, "paged_adamw_8bit", true),
+  holdout("q2.5-7b-qlora-fast", q25_7, qlora("bf16"), FAST, 4, 2048, "adamw_8bit", true),
+  holdout("q2.5-7b-qlora-8gib-oom", q25_7, qlora("bf16"), [], 16, 2048, "paged_adamw_8bit", false, [
+    "--vram-budget",
+    "8GiB",
+  ]),
 ];
 
 /** tune vs exhaustive: one small space under an 8 GiB budget on the 0.5B model (16 configurations: 3 paddings + the fast recipe, × 4 batch sizes). */

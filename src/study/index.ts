@@ -26,6 +26,7 @@ export {
   DEFAULT_STUDY_BUDGET,
   DEFAULT_STUDY_REPEATS,
   paperStudy,
+  studyOverrides,
   STUDY_NAME,
   type StudyOptions,
 } from "./sweep.js";

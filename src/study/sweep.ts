@@ -54,7 +54,8 @@ export const DEFAULT_STUDY_BUDGET = "8GiB";
 /** The presets' own warmup: a study with --steps never warms up longer. */
 const STUDY_WARMUP_CAP = 10;
 
-export function paperStudy(opts: StudyOptions = {}): { spec: SweepSpec; overrides: Record<string, unknown> } {
+/** The settings every run of the study gets: steps and warmup, dataset, weights, and the caller's own. */
+export function studyOverrides(opts: StudyOptions = {}): Record<string, unknown> {
   const overrides: Record<string, unknown> = { ...(opts.overrides ?? {}) };
   if (opts.steps !== undefined) {
     overrides["steps"] = opts.steps;
@@ -62,6 +63,11 @@ export function paperStudy(opts: StudyOptions = {}): { spec: SweepSpec; override
   } else if (opts.warmupSteps !== undefined) overrides["warmupSteps"] = opts.warmupSteps;
   if (opts.dataset !== undefined) overrides["dataset"] = opts.dataset;
   if (opts.weights !== undefined) overrides["weights"] = opts.weights;
+  return overrides;
+}
+
+export function paperStudy(opts: StudyOptions = {}): { spec: SweepSpec; overrides: Record<string, unknown> } {
+  const overrides = studyOverrides(opts);
 
   const preset = (name: string): RunConfigInput => ({ preset: name as RunConfigInput["preset"] });
   const spec = parseSweepSpec({

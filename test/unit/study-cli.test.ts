@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { requirePlanGpu } from "../../src/plan/index.js";
 import { plannedFastArm } from "../../src/study/fast.js";
-import { FAST_BEST_UNDER_8GIB, paperStudy } from "../../src/study/sweep.js";
+import { FAST_BEST_UNDER_8GIB, studyOverrides } from "../../src/study/sweep.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const cli = join(repoRoot, "bin/loraprof.js");
@@ -62,7 +62,7 @@ describe("study paper's fast arm", { timeout: 60_000 }, () => {
       gpu: requirePlanGpu("rtx-4060"),
       vramBudget: "8GiB",
       cacheDir: json.cache,
-      overrides: paperStudy({ steps: 4, dataset: "synthetic", weights: "random" }).overrides,
+      overrides: studyOverrides({ steps: 4, dataset: "synthetic", weights: "random" }),
     });
     const got = lastFast(json.stdout);
     expect(got.batchSize).toBe(expected!.config.batchSize);

@@ -8,6 +8,7 @@ import {
   DEFAULT_STUDY_REPEATS,
   plannedFastArm,
   planStudy,
+  studyOverrides,
   writeStudyReport,
   type FastArmOptions,
 } from "../../study/index.js";
@@ -104,18 +105,18 @@ export function registerStudy(program: Command): void {
         overrides,
       };
       // The fast arm is planned with the settings every study run gets (steps, dataset, --set, device).
-      const fastArm = await planFastArm(ctx, { vramBudget, overrides: planStudy(name, studyOpts).overrides });
+      const fastArm = await planFastArm(ctx, { vramBudget, overrides: studyOverrides(studyOpts) });
       if (!opts.json && !opts.quiet)
         process.stderr.write(
           `fast arm: ${fastArm.note}${fastArm.config ? "" : ` (fallback: ${fastArm.why})`}\n`,
         );
-      const { spec, overrides: studyOverrides } = planStudy(name, {
+      const { spec, overrides: runOverrides } = planStudy(name, {
         ...studyOpts,
         ...(fastArm.config ? { fastArm: { config: fastArm.config, note: fastArm.note } } : {}),
       });
       reapStaleSweeps(ctx.db);
       const prepare = () =>
-        prepareSweep(ctx.db, spec, { overrides: studyOverrides, fresh: Boolean(opts.fresh) });
+        prepareSweep(ctx.db, spec, { overrides: runOverrides, fresh: Boolean(opts.fresh) });
       const { code, outcome } = await executeSweepCommand(ctx, prepare, opts);
       if (opts.report && outcome) {
         const written = writeStudyReport(ctx.db, outcome.sweepId, opts.report);

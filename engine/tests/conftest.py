@@ -109,6 +109,7 @@ def make_spec(tmp: Path, shard_dir: Path, **sections: dict[str, Any]) -> dict[st
             "fusedLora": False,
             "cudaGraphs": False,
             "offloadActivations": False,
+            "compile": "none",
         },
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "targetModules": "all-linear"},
         "quant": None,

@@ -329,3 +329,72 @@ def test_the_graphs_own_warm_up_runs_forward_and_backward_without_touching_gradi
     assert calls == ["backward", "backward"]  # two iterations, each through the backward
     # autograd.grad, not .backward(): nothing accumulates into .grad before the real steps
     assert all(p.grad is None for p in module.parameters())
+
+
+def test_compiled_decoder_layers_give_the_eager_losses_and_lora_gradients(tmp_path: Path) -> None:
+    """`train.compile: layers` wraps each decoder layer in torch.compile. On the CPU the run falls back (the
+    engine compiles with inductor's Triton kernels only on a GPU); the wrapping itself is checked here with
+    the aot_eager backend (dynamo's trace and AOT autograd, no code generation): same loss and gradients."""
+    from types import SimpleNamespace
+
+    from loraprof_engine.graphs import compile_layers
+    from loraprof_engine.kernels import fuse_lora_layers
+    from loraprof_engine.spec import parse_runspec
+
+    from conftest import make_spec
+
+    register_packed_attention()
+    eager = tiny_peft_model(attn_implementation=PACKED_ATTENTION)
+    compiled = tiny_peft_model(attn_implementation=PACKED_ATTENTION)
+    compiled.load_state_dict(eager.state_dict())
+    for model in (eager, compiled):  # the fast recipe's LoRA forward, as the compiled runs use it
+        assert fuse_lora_layers(model)[1] is None
+    shard_dir = write_shard(tmp_path / "s", MASKED)
+    spec = parse_runspec(make_spec(tmp_path, shard_dir, train={"compile": "layers"}))
+    loaded = SimpleNamespace(model=compiled, graphed=None, notes=[])
+    compile_layers(spec, loaded, CPU)
+    assert loaded.notes == ["torch.compile not used: regional torch.compile runs on a CUDA GPU only here "
+                            "(inductor's Triton kernels)"]
+    compile_layers(spec, loaded, CPU, backend="aot_eager")
+    assert "each of the 2 decoder layers compiled" in loaded.notes[-1]
+
+    shard = open_shard(str(shard_dir), 16)
+    settings = StepSettings(CPU, [], None, None, None)
+    batches = [collate_packed(shard, [[0, 1], [2, 3]], 0), collate_packed(shard, [[1, 3, 0]], 0)]  # two widths
+
+    def losses_and_grads(model: torch.nn.Module) -> tuple[list[float], list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        losses = []
+        for b in batches:
+            loss = batch_loss_sum(model, to_device(b, CPU, with_loss_rows=True), settings)
+            loss.backward()
+            losses.append(float(loss.detach()))
+        return losses, [p.grad.clone() for p in model.parameters() if p.requires_grad and p.grad is not None]
+
+    loss_eager, grads_eager = losses_and_grads(eager)
+    loss_compiled, grads_compiled = losses_and_grads(compiled)
+    assert loss_compiled == pytest.approx(loss_eager, rel=1e-5)
+    assert len(grads_eager) == len(grads_compiled) > 0
+    for a, b in zip(grads_eager, grads_compiled, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    base = compiled.get_base_model()
+    assert all(layer._compiled_call_impl is not None for layer in base.get_decoder().layers)
+
+
+def test_compiling_the_layers_is_skipped_when_the_decoder_replays_as_graphs(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from loraprof_engine.graphs import compile_layers
+    from loraprof_engine.spec import parse_runspec
+
+    from conftest import make_spec
+
+    spec = parse_runspec(make_spec(tmp_path, write_shard(tmp_path / "s", UNMASKED), train={"compile": "layers"}))
+    loaded = SimpleNamespace(model=None, graphed=object(), notes=[])
+    compile_layers(spec, loaded, torch.device("cuda", 0))
+    assert loaded.notes == [
+        "torch.compile not used: the decoder already replays as CUDA graphs (--no-cuda-graphs to compile it instead)"
+    ]
+    off = parse_runspec(make_spec(tmp_path, write_shard(tmp_path / "t", UNMASKED)))
+    compile_layers(off, loaded, torch.device("cuda", 0))  # train.compile none: nothing, no note
+    assert len(loaded.notes) == 1

@@ -142,6 +142,13 @@ export const RUN_FLAGS: FlagDef[] = [
     description:
       "with --grad-checkpointing, keep each layer's checkpointed input in pinned host memory until its recompute (GPU)",
   },
+  {
+    flag: "compile",
+    field: "compile",
+    kind: "string",
+    description:
+      "none|layers (compile each decoder layer with torch.compile; eager decoder on a GPU, not with CUDA graphs)",
+  },
   { flag: "precision", field: "precision", kind: "string", description: "auto|fp32|fp16|bf16" },
   {
     flag: "cuda-allocator",

@@ -15,6 +15,7 @@ import {
   METHODS,
   QUANT_TYPES,
   KERNELS,
+  COMPILE_MODES,
   LOSS_IMPLEMENTATIONS,
   OPTIMIZERS,
   PADDING_MODES,
@@ -171,6 +172,13 @@ export const RunConfigSchema = z
      * several ranks (the engine falls back with a note).
      */
     offloadActivations: z.boolean().default(false),
+    /**
+     * layers: each decoder layer compiled on its own (regional torch.compile, inductor), which fuses the
+     * element-wise work between the GEMMs. For the eager decoder: not with CUDA graphs (they already
+     * replay the whole decoder); GPU + Triton only, falls back with a note elsewhere. The first steps
+     * carry the compilation: keep it in the warm-up steps.
+     */
+    compile: z.enum(COMPILE_MODES).default("none"),
     /** Target tokens per LM-head chunk with `loss: chunked` (1024 × 152k vocab ≈ 0.6 GiB per fp32 copy). */
     lossChunkTokens: posInt().default(DEFAULT_LOSS_CHUNK_TOKENS),
     /** Optimizer steps in all, warmup included. */

@@ -33,6 +33,10 @@ export type LossImplementation = (typeof LOSS_IMPLEMENTATIONS)[number];
 export const KERNELS = ["none", "liger"] as const;
 export type Kernels = (typeof KERNELS)[number];
 /** reference: plain PEFT as the study ran it; fast: the measured-best settings (see config/recipes.ts). */
+/** none: the decoder runs eagerly; layers: each decoder layer compiled on its own (regional torch.compile). */
+export const COMPILE_MODES = ["none", "layers"] as const;
+export type CompileMode = (typeof COMPILE_MODES)[number];
+
 export const RECIPES = ["reference", "fast"] as const;
 export type Recipe = (typeof RECIPES)[number];
 /** PyTorch's CUDA caching allocator: expandable segments (the engine's default) or PyTorch's own default. */

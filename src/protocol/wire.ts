@@ -17,6 +17,7 @@ import {
   QUANT_TYPES,
   MODEL_TYPES,
   KERNELS,
+  COMPILE_MODES,
   LOSS_IMPLEMENTATIONS,
   OPTIMIZERS,
   PADDING_MODES,
@@ -120,6 +121,8 @@ export const RunSpecSchema = z
         cudaGraphs: z.boolean(),
         /** Checkpointed layer inputs in pinned host memory between forward and backward; falls back with a note. */
         offloadActivations: z.boolean(),
+        /** Regional torch.compile of the decoder layers (eager decoder, GPU); falls back with a note. */
+        compile: z.enum(COMPILE_MODES),
       })
       .strict(),
     lora: z

@@ -74,6 +74,7 @@ describe("recipes", () => {
       fusedLora: false,
       cudaGraphs: false,
       offloadActivations: false,
+      compile: "none",
     });
   });
 });

@@ -293,6 +293,7 @@ export function buildRunSpec(args: {
       fusedLora: c.fusedLora,
       cudaGraphs: c.cudaGraphs,
       offloadActivations: c.offloadActivations,
+      compile: c.compile,
     },
     lora: { ...c.lora },
     quant: c.method === "qlora" ? { ...c.quant } : null,

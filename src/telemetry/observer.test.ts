@@ -103,6 +103,7 @@ const spec = {
     fusedLora: false,
     cudaGraphs: false,
     offloadActivations: false,
+    compile: "none",
   },
   lora: { r: 16, alpha: 32, dropout: 0, targetModules: "all-linear" },
   quant: { type: "nf4", doubleQuant: true },

@@ -13,10 +13,15 @@ What it needs, each checked up front with a reason to fall back (written to the 
 What stays eager: the LM head and the loss (Liger's fused loss reads a count on the host), the optimizer,
 GradScaler. The graphed decoder is an autograd function (torch.cuda.make_graphed_callables): its backward
 replays the recorded backward and hands LoRA's gradients to autograd, which accumulates them as usual.
+
+The other way to fewer launches, for the eager decoder (`train.compile: layers`, `compile_layers`): each
+decoder layer compiled on its own by torch.compile (regional compilation: one layer's code, compiled once
+and reused by every layer), which fuses the element-wise work between the GEMMs. Not with the graphs.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Literal
 
 import torch
@@ -174,3 +179,38 @@ def prepare(
     loaded.notes.append(note)
     if graphed is not None:
         loaded.graphed, loaded.static_shape = graphed, shape
+
+
+def compile_unavailable(spec: RunSpec, loaded: Any, device: torch.device) -> str | None:
+    """Why the decoder layers cannot be compiled for this run, or None when they can."""
+    if loaded.graphed is not None:
+        return "the decoder already replays as CUDA graphs (--no-cuda-graphs to compile it instead)"
+    if device.type != "cuda":
+        return "regional torch.compile runs on a CUDA GPU only here (inductor's Triton kernels)"
+    try:
+        importlib.import_module("triton")
+    except ImportError:
+        return "Triton is not installed"
+    return None
+
+
+def compile_layers(spec: RunSpec, loaded: Any, device: torch.device, backend: str = "inductor") -> None:
+    """Compile each decoder layer (`nn.Module.compile`) when `train.compile` asks for it and it can run here;
+    writes what happened, or why not, to the run's notes. Compilation happens at each layer's first call
+    (the warm-up steps); packed rows change width per micro-batch, so shapes turn dynamic after the first
+    recompile instead of compiling once per width."""
+    if spec.train.compile != "layers":
+        return
+    why = compile_unavailable(spec, loaded, device) if backend == "inductor" else None
+    if why is not None:
+        loaded.notes.append(f"torch.compile not used: {why}")
+        return
+    model = loaded.model
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    layers = base.get_decoder().layers
+    for layer in layers:
+        layer.compile(backend=backend)
+    loaded.notes.append(
+        f"torch.compile: each of the {len(layers)} decoder layers compiled on its own ({backend}; "
+        "compiled at the first steps, which the warm-up steps should cover)"
+    )

@@ -126,6 +126,7 @@ def _run(spec: RunSpec, events: EventStream, progress: Progress, import_seconds:
     params = [p for p in loaded.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, spec.optimizer, device)
     graphs.prepare(spec, loaded, shard, device, world.size)
+    graphs.compile_layers(spec, loaded, device)
     synchronize(device)
     events.emit(
         {

@@ -30,6 +30,7 @@ AttnImplementation = Literal["sdpa", "eager"]
 LossImplementation = Literal["full", "chunked", "fused"]
 Recipe = Literal["reference", "fast"]
 Kernels = Literal["none", "liger"]
+CompileMode = Literal["none", "layers"]
 QuantType = Literal["nf4", "fp4"]
 LrSchedule = Literal["constant", "linear", "cosine"]
 
@@ -45,6 +46,7 @@ ATTN_IMPLEMENTATIONS: tuple[str, ...] = get_args(AttnImplementation)
 LOSS_IMPLEMENTATIONS: tuple[str, ...] = get_args(LossImplementation)
 RECIPES: tuple[str, ...] = get_args(Recipe)
 KERNELS: tuple[str, ...] = get_args(Kernels)
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 QUANT_TYPES: tuple[str, ...] = get_args(QuantType)
 LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
@@ -112,6 +114,7 @@ class TrainSpec:
     fused_lora: bool  # LoRA's update added by one addmm per layer (kernels.fused_lora_forward)
     cuda_graphs: bool  # the decoder's forward and backward replayed as CUDA graphs (graphs.py; packed, GPU)
     offload_activations: bool  # checkpointed layer inputs in pinned host memory (offload.py; GPU)
+    compile: CompileMode  # regional torch.compile of the decoder layers (graphs.compile_layers; eager, GPU)
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         fused_lora=r.bool_(t, "fusedLora", "train."),
         cuda_graphs=r.bool_(t, "cudaGraphs", "train."),
         offload_activations=r.bool_(t, "offloadActivations", "train."),
+        compile=r.enum(t, "compile", "train.", COMPILE_MODES),
     )
     targets = lo.get("targetModules")
     if not (

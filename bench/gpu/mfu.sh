@@ -1,0 +1,30 @@
+# MFU of 16-bit LoRA without a budget (issue 12): `loraprof run` at one shape, the eager fast recipe and the
+# same with regional torch.compile of the decoder layers (--compile layers), alternating, REPEATS each.
+#   SHAPE="--batch-size 8 --seq-len 4096" REPEATS=2 STEPS=24 WARMUP=4 bash bench/gpu/mfu.sh
+# Writes $OUT/mfu-VARIANT-N.json (each run's --json result) and prints each run's figures; stops starting
+# runs when fewer than RUN_SECONDS (default 150) are left of DEADLINE (default 560) seconds.
+START=$(date +%s)
+source bench/gpu/env.sh
+SHAPE=${SHAPE:-"--batch-size 8 --seq-len 4096"}
+VARIANTS=${VARIANTS:-"eager compiled"}
+for r in $(seq 1 "${REPEATS:-2}"); do
+  for v in $VARIANTS; do
+    if [ $(( ${DEADLINE:-560} - ($(date +%s) - START) )) -lt "${RUN_SECONDS:-150}" ]; then echo "skipped $v-$r: deadline"; continue; fi
+    extra=""; [ "$v" = compiled ] && extra="--compile layers"
+    # shellcheck disable=SC2086  # flag lists
+    timeout -k 10 "${RUN_SECONDS:-150}" $LP run --preset paper-run3 --method lora --precision bf16 $SHAPE \
+      --no-grad-checkpointing --recipe fast --no-cuda-graphs --optimizer adamw_torch_fused --weights random \
+      --dataset "$DATA" --subset 5000 --steps "${STEPS:-24}" --warmup-steps "${WARMUP:-4}" $extra \
+      --label "mfu-$v-$r" --json --quiet > "$OUT/mfu-$v-$r.json" 2> "$OUT/mfu-$v-$r.err"
+    echo "exit $? $v-$r"
+    python3 - "$OUT/mfu-$v-$r.json" <<'PY' || tail -5 "$OUT/mfu-$v-$r.err"
+import json, sys
+run = json.load(open(sys.argv[1]))
+m = run["metrics"]
+notes = [n for n in run["loaded"]["notes"] if "compile" in n]
+print(f"  {run['status']}: {m['realTokensPerSecond']:.0f} real tok/s, MFU {m['mfu']:.4f}, step median "
+      f"{m['stepSecondsMedian']:.4f} s, device peak {m.get('peakDeviceBytes')} B", notes[:1])
+PY
+  done
+done
+echo "elapsed $(( $(date +%s) - START )) s"

@@ -77,6 +77,15 @@ describe("loadRunConfig", () => {
     expect(ok.offloadActivations).toBe(true);
   });
 
+  it("refuses compiled layers under CUDA graphs (the fast recipe's), naming the field and the fix", () => {
+    const problems = problemsOf(() => loadRunConfig({ overrides: { recipe: "fast", compile: "layers" } }));
+    expect(problems[0]?.field).toBe("compile");
+    expect(problems[0]?.message).toMatch(/add --no-cuda-graphs or drop --compile/);
+    const ok = loadRunConfig({ overrides: { recipe: "fast", compile: "layers", cudaGraphs: false } });
+    expect([ok.compile, ok.cudaGraphs, ok.padding]).toEqual(["layers", false, "packed"]);
+    expect(loadRunConfig({}).compile).toBe("none");
+  });
+
   it("names the line of a YAML syntax error", () => {
     const p = write("broken.yaml", "model: a\n  bad: [\n");
     const err = (() => {

@@ -223,6 +223,14 @@ export const RunConfigSchema = z
           "offloadActivations moves the checkpointed layers' inputs to host memory, so it needs gradCheckpointing: add --grad-checkpointing or drop --offload-activations",
       });
     }
+    if (cfg.compile === "layers" && cfg.cudaGraphs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["compile"],
+        message:
+          "compile: layers compiles the eager decoder, but cudaGraphs is on (the fast recipe turns it on), which replays the decoder instead: add --no-cuda-graphs or drop --compile",
+      });
+    }
     if (cfg.device === "cpu") {
       for (const problem of cpuConfigProblems(cfg)) {
         ctx.addIssue({ code: "custom", path: problem.field.split("."), message: problem.message });

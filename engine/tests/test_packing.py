@@ -353,8 +353,8 @@ def test_compiled_decoder_layers_give_the_eager_losses_and_lora_gradients(tmp_pa
     spec = parse_runspec(make_spec(tmp_path, shard_dir, train={"compile": "layers"}))
     loaded = SimpleNamespace(model=compiled, graphed=None, notes=[])
     compile_layers(spec, loaded, CPU)
-    assert loaded.notes == ["torch.compile not used: regional torch.compile runs on a CUDA GPU only here "
-                            "(inductor's Triton kernels)"]
+    assert loaded.notes[0].startswith("torch.compile not used: regional torch.compile runs on a CUDA GPU only")
+    assert len(loaded.notes) == 1
     compile_layers(spec, loaded, CPU, backend="aot_eager")
     assert "each of the 2 decoder layers compiled" in loaded.notes[-1]
 

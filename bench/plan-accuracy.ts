@@ -31,6 +31,7 @@ import {
   measuredItems,
   notForFitting,
   holdoutCheckOf,
+  isHoldoutFile,
   readResultRuns,
   root,
 } from "./lib/measured-runs.js";
@@ -122,7 +123,7 @@ const shippedEval = plan.summarizePredictions(
 // checks not yet spent (a spent check's runs are in the fits above: see HOLDOUT_CHECKS).
 
 const holdoutFiles = readdirSync(args.results)
-  .filter((f) => f.startsWith("h200-plan-holdout") && f.endsWith(".json"))
+  .filter((f) => isHoldoutFile(f) && f.endsWith(".json"))
   .sort();
 const holdoutRows = [];
 const holdoutPerRun = [];

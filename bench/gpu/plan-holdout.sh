@@ -11,9 +11,10 @@ START=$(date +%s)
 PART=${1:-holdout}
 CHECK=${CHECK:-h200-plan-holdout2}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu-$PART.txt"
+# GPU (default h200): the catalog id plan predicts for (on another card, name it and a CHECK of its own).
 # DEADLINE_S (default 440): seconds this part may take, so it can share a call with other work.
 DEADLINE_S=${DEADLINE_S:-440}
-timeout $(( DEADLINE_S + 30 )) node $CARRY/cli/bench/plan-holdout.mjs --cli "$LP" --dataset "$DATA" --part "$PART" --deadline-s "$DEADLINE_S" \
+timeout $(( DEADLINE_S + 30 )) node $CARRY/cli/bench/plan-holdout.mjs --cli "$LP" --dataset "$DATA" --part "$PART" --gpu "${GPU:-h200}" --deadline-s "$DEADLINE_S" \
   --out "$OUT/$CHECK-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
 tail -5 "$OUT/plan-holdout-$PART.log"
 cp "$LORAPROF_HOME/loraprof.db" "$OUT/plan-holdout-$PART.db" 2>/dev/null || true

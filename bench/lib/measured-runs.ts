@@ -128,7 +128,13 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null }[]
       "session 9 changed the host model (variableShapeHostFactor) and the peers runs' reading after seeing these runs; session 10 added them to the fits (the only committed runs of Qwen2.5-0.5B and 3B)",
   },
   { prefix: "h200-plan-holdout2-", spent: null },
+  // The same configurations on an H100 (session 12 got no H200): the planner's transfer to a GPU it has no
+  // runs of (constants carried over from the H200 by bandwidth/FLOP ratio). Nothing is fitted to it.
+  { prefix: "h100-plan-holdout2-", spent: null },
 ];
+
+/** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */
+export const isHoldoutFile = (file: string) => /^[a-z0-9]+-plan-holdout/.test(file);
 
 /** The check a result file belongs to, or null. */
 export const holdoutCheckOf = (file: string) => HOLDOUT_CHECKS.find((c) => file.startsWith(c.prefix)) ?? null;
@@ -136,7 +142,7 @@ export const holdoutCheckOf = (file: string) => HOLDOUT_CHECKS.find((c) => file.
 /** Result files no calibration or in-sample figure may use: unspent holdout checks' runs and the accuracy report. */
 export const notForFitting = (file: Json) =>
   file === "plan-accuracy.json" ||
-  (typeof file === "string" && file.startsWith("h200-plan-holdout") && !holdoutCheckOf(file)?.spent);
+  (typeof file === "string" && isHoldoutFile(file) && !holdoutCheckOf(file)?.spent);
 
 /** Every run in the result files of `dir` (files for which `skip` is true left out), as stored-run-like objects. */
 export function readResultRuns(

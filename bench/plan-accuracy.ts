@@ -370,7 +370,7 @@ if (holdoutRows.length) {
   }
 } else
   console.log(
-    "\nholdout: no bench/results/h200-plan-holdout*.json yet (bash bench/gpu/plan-holdout.sh on an H200)",
+    "\nholdout: no bench/results/<gpu>-plan-holdout*.json yet (bash bench/gpu/plan-holdout.sh on a GPU)",
   );
 if (!holdoutEval)
   console.log(

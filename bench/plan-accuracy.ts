@@ -22,6 +22,7 @@
  * and leave-one-shape-out (runs grouped by batch × seq × precision × checkpointing; a shape's runs
  * predicted by a calibration on the other shapes: repeats of one shape cannot vouch for each other).
  */
+import { tuneSummary } from "./lib/tune-check.js";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -129,13 +130,30 @@ const holdoutRows = [];
 const holdoutPerRun = [];
 const holdoutBudget = [];
 const beforeRunErrors = new Map<string, { device: number[]; tokens: number[] }>();
-let tuneSummary = null;
+// The tune check's parts, by check: the latest tune and the latest exhaustive part (a resumed
+// exhaustive sweep's last call carries the wall time of the calls before it).
+const tuneParts = new Map<
+  string,
+  { file: string; spent: boolean; flags: Json; tune: Json; exhaustive: Json }
+>();
 for (const file of holdoutFiles) {
   const doc = JSON.parse(readFileSync(join(args.results, file), "utf8"));
   const check = holdoutCheckOf(file);
   const spent = check?.spent ?? null;
-  if (doc.tune?.summary)
-    tuneSummary = { file, spent: spent !== null, ...doc.tune.summary, flags: doc.tune.flags };
+  if (doc.tune) {
+    const key = check?.prefix ?? file;
+    const acc = tuneParts.get(key) ?? {
+      file,
+      spent: spent !== null,
+      flags: doc.tune.flags,
+      tune: null,
+      exhaustive: null,
+    };
+    if (doc.tune.tune) acc.tune = doc.tune.tune;
+    if (doc.tune.exhaustive) acc.exhaustive = doc.tune.exhaustive;
+    acc.file = acc.file === file ? file : `${acc.file}, ${file}`;
+    tuneParts.set(key, acc);
+  }
   for (const h of doc.holdout ?? []) {
     if (!h.result?.config) continue;
     const { items: got } = await measuredItems([{ ...h.result, name: h.name, file }], {
@@ -376,11 +394,23 @@ if (!holdoutEval)
   console.log(
     "holdout: every check is spent; the next is bench/plan-holdout.ts on an H200 (bench/gpu/plan-holdout.sh)",
   );
-if (tuneSummary) {
+const settingsText = (x: Json) =>
+  x
+    ? `${x.recipe} ${x.padding} ${x.loss} ckpt ${x.gradCheckpointing ? "on" : "off"} ${x.optimizer?.name ?? "?"} ${x.precision} b${x.batchSize}`
+    : "—";
+const tuneChecks = [...tuneParts].map(([prefix, p]) => ({
+  prefix,
+  file: p.file,
+  spent: p.spent,
+  flags: p.flags,
+  ...tuneSummary(p.tune, p.exhaustive),
+}));
+for (const t of tuneChecks) {
   console.log(
-    tuneSummary.exhaustiveComplete && tuneSummary.exhaustiveBestRealTokensPerSecond
-      ? `tune vs exhaustive: winner ${tps(tuneSummary.tuneWinnerRealTokensPerSecond)} vs best ${tps(tuneSummary.exhaustiveBestRealTokensPerSecond)} real tokens/s (${tuneSummary.withinPct?.toFixed(1)}% below), time ${((tuneSummary.timeRatio ?? NaN) * 100).toFixed(0)}% of the sweep's`
-      : `tune vs exhaustive: winner ${tps(tuneSummary.tuneWinnerRealTokensPerSecond)} real tokens/s; the exhaustive sweep did not finish within its call (best of what it measured: ${tps(tuneSummary.exhaustiveBestRealTokensPerSecond || null)})`,
+    `tune vs exhaustive (${t.file}): tune's pick ${tps(t.tuneWinnerRealTokensPerSecond)} real tokens/s [${settingsText(t.tuneWinnerSettings)}] in ${t.tuneSeconds?.toFixed(0) ?? "—"} s; ` +
+      (t.exhaustiveComplete
+        ? `exhaustive best ${tps(t.exhaustiveBestRealTokensPerSecond)} [${settingsText(t.exhaustiveBestSettings)}] of ${t.exhaustiveMeasured} measured in ${t.exhaustiveSeconds?.toFixed(0)} s: ${t.withinPct?.toFixed(1)}% below the best, ${((t.timeRatio ?? NaN) * 100).toFixed(0)}% of the sweep's time`
+        : `the exhaustive sweep did not finish (${t.exhaustiveMeasured} measured; best of those: ${tps(t.exhaustiveBestRealTokensPerSecond)})`),
   );
 }
 
@@ -431,7 +461,7 @@ writeFileSync(
         oomRuns: full.oomRuns ?? 0,
       },
       runs: rows,
-      holdout: { files: holdoutFiles, checks: holdoutChecks, runs: holdoutRows, tune: tuneSummary },
+      holdout: { files: holdoutFiles, checks: holdoutChecks, runs: holdoutRows, tune: tuneChecks },
       excluded,
     },
     null,

@@ -4,24 +4,31 @@
  * before the run starts), then `loraprof run --json` (the measurement), side by side. Then a small
  * `loraprof tune` against an exhaustive sweep of the same space: the winner's measured tokens/s vs
  * the best of the sweep, and the wall time of each. bench/plan-accuracy.ts reads the result files
- * (bench/results/h200-plan-holdout*.json) when they are there.
+ * (bench/results/<gpu>-plan-holdout*.json) when they are there.
  *
  *   node $CARRY/cli/bench/plan-holdout.mjs --cli "node /tmp/carry/cli/loraprof.mjs" --dataset DATA --out FILE
- *     [--part holdout|tune|all] [--deadline-s 450] [--gpu h200]
+ *     [--part holdout|tune|exhaustive] [--configs holdout3] [--deadline-s 450] [--gpu h200]
+ *     [--sweep NAME] [--previous FILE]
  *
- * Models: see HOLDOUT (the second check: Qwen3 0.6B/1.7B/4B and Qwen2.5-7B architectures with synthetic
- * weights, which no committed run used), reference and fast recipes, packed, longest and max_length
- * rows, LoRA and QLoRA, activation offload, and one run under an 8 GiB budget the planner says will not fit.
- * Each check's results have a name of their own (bench/gpu/plan-holdout.sh writes the one
- * HOLDOUT_CHECKS in bench/lib/measured-runs.ts lists as not yet spent); plan-accuracy judges the planner
- * on the checks not yet spent, and keeps every check's before-run predictions.
+ * `--part exhaustive` measures every candidate of the tune space as one named sweep (`--sweep`), which
+ * a later call resumes where a call's deadline cut it (same store: a warm machine, or the store carried
+ * back); `--previous` is the earlier call's result file, whose wall time this call adds to its own.
+ *
+ * Configurations: HOLDOUTS (the second check: Qwen3 0.6B/1.7B/4B and Qwen2.5-7B; the third: Llama 3.2
+ * 1B/3B, Llama 3.1 8B and Qwen3 8B, architectures with synthetic weights that no committed run used),
+ * reference and fast recipes, packed, longest and max_length rows, LoRA and QLoRA, activation offload,
+ * and runs under an 8 GiB budget. Each check's results have a name of their own
+ * (bench/gpu/plan-holdout.sh writes the one HOLDOUT_CHECKS in bench/lib/measured-runs.ts lists as not
+ * yet spent); plan-accuracy judges the planner on the checks not yet spent, and keeps every check's
+ * before-run predictions.
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import { findSweep, listRuns, openStore, type StoredMetrics } from "../src/index.js";
 import { runCliJson, type Json } from "./lib/common.js";
+import { tuneSummary } from "./lib/tune-check.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -31,6 +38,9 @@ const { values: args } = parseArgs({
     part: { type: "string", default: "all" },
     "deadline-s": { type: "string", default: "450" },
     gpu: { type: "string", default: "h200" },
+    configs: { type: "string", default: "holdout3" },
+    sweep: { type: "string" },
+    previous: { type: "string" },
     "dry-run": { type: "boolean", default: false },
   },
 });
@@ -57,6 +67,10 @@ const q3_06 = ["--model", "qwen3-0.6b"];
 const q3_17 = ["--model", "qwen3-1.7b"];
 const q3_4 = ["--model", "qwen3-4b"];
 const q25_7 = ["--model", "qwen2.5-7b-instruct"];
+const q3_8 = ["--model", "qwen3-8b"];
+const l32_1 = ["--model", "llama-3.2-1b-instruct"];
+const l32_3 = ["--model", "llama-3.2-3b-instruct"];
+const l31_8 = ["--model", "llama-3.1-8b-instruct"];
 const lora = (precision: string) => ["--method", "lora", "--precision", precision];
 const qlora = (precision: string) => ["--method", "qlora", "--precision", precision];
 const shape = (batch: number, seq: number) => ["--batch-size", String(batch), "--seq-len", String(seq)];
@@ -92,7 +106,7 @@ const holdout = (
  * 8 GiB budget that the planner says will not fit. Qwen tokenizers only: the GPU host has no network
  * and the carried CLI bundles the Qwen tokenizer.
  */
-export const HOLDOUT = [
+const HOLDOUT2 = [
   holdout("q3-0.6b-lora-longest", q3_06, lora("bf16"), [], 8, 1024, "adamw_torch", false),
   holdout("q3-0.6b-lora-fast", q3_06, lora("bf16"), FAST, 8, 2048, "adamw_torch_fused", false),
   holdout(
@@ -119,6 +133,43 @@ export const HOLDOUT = [
     "8GiB",
   ]),
 ];
+/**
+ * The third check (after session 13 changed the planner on seeing the second check's configurations on
+ * an H100: Qwen3's q/k-norm activations): a family no run used (Llama 3.2 1B with head_dim 64 and 3B,
+ * Llama 3.1 8B: vocabulary 128256, no q/k/v bias) and Qwen3 8B, at shapes and recipe combinations
+ * new to each: no-checkpointing LoRA under the fast recipe, QLoRA longest and max_length, packing
+ * without the fast kernels, offload, an 8 GiB budget that fits and one the planner says will not.
+ */
+const HOLDOUT3 = [
+  holdout("l3.2-1b-lora-fast", l32_1, lora("bf16"), FAST, 8, 2048, "adamw_torch_fused", false),
+  holdout("l3.2-1b-qlora-longest", l32_1, qlora("fp16"), [], 4, 1024, "paged_adamw_8bit", true),
+  holdout("l3.2-3b-qlora-fast-8gib", l32_3, qlora("bf16"), FAST, 8, 1024, "adamw_8bit", true, [
+    "--vram-budget",
+    "8GiB",
+  ]),
+  holdout("l3.2-3b-lora-packed", l32_3, lora("bf16"), ["--packing"], 2, 2048, "adamw_torch", true),
+  holdout("q3-8b-qlora-fast", q3_8, qlora("bf16"), FAST, 4, 1024, "adamw_8bit", true),
+  holdout(
+    "q3-8b-qlora-maxlen",
+    q3_8,
+    qlora("bf16"),
+    ["--padding", "max_length"],
+    2,
+    512,
+    "paged_adamw_8bit",
+    true,
+  ),
+  holdout("l3.1-8b-qlora-fast-offload", l31_8, qlora("bf16"), FAST, 4, 2048, "adamw_8bit", true, [
+    "--offload-activations",
+  ]),
+  holdout("l3.1-8b-qlora-8gib-oom", l31_8, qlora("fp16"), [], 8, 2048, "paged_adamw_8bit", false, [
+    "--vram-budget",
+    "8GiB",
+  ]),
+];
+const HOLDOUTS: Record<string, typeof HOLDOUT2> = { holdout2: HOLDOUT2, holdout3: HOLDOUT3 };
+const HOLDOUT = HOLDOUTS[args.configs];
+if (!HOLDOUT) throw new Error(`--configs ${args.configs}: one of ${Object.keys(HOLDOUTS).join(", ")}`);
 
 /** tune vs exhaustive: one small space under an 8 GiB budget on the 0.5B model (16 configurations: 3 paddings + the fast recipe, × 4 batch sizes). */
 const TUNE_BASE = [
@@ -223,7 +274,8 @@ if (args.part === "all" || args.part === "holdout") {
   }
 }
 
-if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
+const TUNE_PARTS = ["all", "tune", "exhaustive"];
+if (TUNE_PARTS.includes(args.part) && !args["dry-run"]) {
   /** A tune cut by the deadline prints no JSON: what it measured is in the store (LORAPROF_HOME). */
   const stored = (name: string) => {
     const path = join(process.env.LORAPROF_HOME ?? ".loraprof", "loraprof.db");
@@ -244,7 +296,7 @@ if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
       db.close();
     }
   };
-  const run = (extra: Json, name: Json) => {
+  const run = (extra: Json, name: Json, earlierSeconds = 0) => {
     const started = performance.now();
     let out = null;
     let error = null;
@@ -271,38 +323,33 @@ if ((args.part === "all" || args.part === "tune") && !args["dry-run"]) {
     } catch (err) {
       error = String((err as Error).message ?? err).slice(-2000);
     }
+    const callSeconds = (performance.now() - started) / 1000;
     return {
-      wallSeconds: (performance.now() - started) / 1000,
+      name,
+      // A resumed sweep's wall time is the sum over its calls.
+      wallSeconds: earlierSeconds + callSeconds,
+      callSeconds,
+      earlierSeconds,
       out,
       error,
       storedRuns: out ? null : stored(name),
     };
   };
   doc.tune = { flags: [...TUNE_BASE, ...TUNE_SPACE, ...TUNE_STEPS] };
-  doc.tune.tune = run(["--top", "2"], `holdout-tune-${Date.now()}`);
-  save();
-  doc.tune.exhaustive = run(["--all"], `holdout-exhaustive-${Date.now()}`);
-  const best = (o: Json) =>
-    Math.max(
-      0,
-      ...(o?.out?.results ?? o?.storedRuns ?? []).map((r: Json) => r.measuredRealTokensPerSecond ?? 0),
-    );
-  const picked = doc.tune.tune.out?.winner?.measuredRealTokensPerSecond ?? null;
-  doc.tune.summary = {
-    tuneWinnerRealTokensPerSecond: picked,
-    exhaustiveBestRealTokensPerSecond: best(doc.tune.exhaustive),
-    withinPct:
-      picked && best(doc.tune.exhaustive)
-        ? (100 * (best(doc.tune.exhaustive) - picked)) / best(doc.tune.exhaustive)
-        : null,
-    timeRatio: doc.tune.exhaustive.wallSeconds
-      ? doc.tune.tune.wallSeconds / doc.tune.exhaustive.wallSeconds
-      : null,
-    // Cut by the deadline: no JSON, and its stored runs are the ones measured before the cut.
-    exhaustiveComplete:
-      doc.tune.exhaustive.out !== null &&
-      (doc.tune.exhaustive.out?.results ?? []).every((r: Json) => r.status !== "pending"),
-  };
+  if (args.part !== "exhaustive") {
+    doc.tune.tune = run(["--top", "2"], `holdout-tune-${Date.now()}`);
+    save();
+  }
+  if (args.part !== "tune") {
+    const previous = args.previous ? JSON.parse(readFileSync(args.previous, "utf8")) : null;
+    const earlier = previous?.tune?.exhaustive ?? null;
+    const name = args.sweep ?? earlier?.name ?? `holdout-exhaustive-${Date.now()}`;
+    if (earlier && earlier.name !== name)
+      throw new Error(`--previous is sweep ${earlier.name}, not ${name}: resume the same sweep`);
+    doc.tune.exhaustive = run(["--all"], name, earlier?.wallSeconds ?? 0);
+    save();
+  }
+  doc.tune.summary = tuneSummary(doc.tune.tune ?? null, doc.tune.exhaustive ?? null);
   save();
   console.log(`tune: ${JSON.stringify(doc.tune.summary)}`);
 }

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 grep -qx '/.carry/' .git/info/exclude 2>/dev/null || echo '/.carry/' >> .git/info/exclude
 rm -rf .carry && mkdir -p .carry/site .carry/data /tmp/loraprof-whl
 xz -T2 -c "$(command -v node)" > .carry/node.xz
-LORAPROF_BUNDLE_TOKENIZERS=qwen3 node scripts/bundle.mjs .carry/cli
+node scripts/bundle.mjs .carry/cli  # both tokenizers: Qwen and Llama 3 (the planner holdout runs Llama 3.2 and 3.1)
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   -d /tmp/loraprof-whl bitsandbytes==0.50.2 liger-kernel==0.8.5 jsonschema jsonschema-specifications referencing rpds-py attrs

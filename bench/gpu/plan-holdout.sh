@@ -1,21 +1,47 @@
-# The planner against configurations it was never fitted to (issue 13's "done when"), on an H200.
-# Two device calls, each ≤ 8 minutes; results under $OUT as $CHECK-holdout.json and $CHECK-tune.json
-# (CHECK, default h200-plan-holdout2: the check bench/lib/measured-runs.ts HOLDOUT_CHECKS lists as not
-# yet spent; copy them to bench/results/ as they are: bench/plan-accuracy.ts judges the planner on them
-# and no fit reads them until the check is marked spent there):
-#   bash bench/gpu/plan-holdout.sh holdout   # 9 configurations: plan --json first, then run --json
-#   bash bench/gpu/plan-holdout.sh tune      # tune --top 2 vs tune --all over one 16-configuration space
-# Build .carry first (scripts/make-carry.sh) and pass carry [".carry"] to the device tool.
+# The planner against configurations it was never fitted to (issue 13's "done when"), on a GPU.
+# Parts, one or more per device call (each call ≤ 10 minutes); results under $OUT as $CHECK-<part>.json
+# (CHECK: the check bench/lib/measured-runs.ts HOLDOUT_CHECKS lists as not yet spent, named for the card
+# found here: h200-plan-holdout3 or h100-plan-holdout3; copy the files to bench/results/ as they are:
+# bench/plan-accuracy.ts judges the planner on them and no fit reads them until the check is spent):
+#   bash bench/gpu/plan-holdout.sh holdout          # HOLDOUT3's 8 configurations: plan --json first, then run --json
+#   bash bench/gpu/plan-holdout.sh tune exhaustive  # tune --top 2, then tune --all over the same 16 configurations
+#   bash bench/gpu/plan-holdout.sh exhaustive       # resumes the exhaustive sweep a call's deadline cut
+# A resumed exhaustive sweep needs the store it started in: the same warm machine (LORAPROF_HOME), or the
+# previous call's $OUT/plan-holdout-exhaustive.db and $CHECK-exhaustive.json copied to .carry/holdout/
+# (its wall time is added to this call's). Build .carry first (scripts/make-carry.sh) and pass carry [".carry"].
+CALL_START=$(date +%s)
 source bench/gpu/env.sh
-START=$(date +%s)
-PART=${1:-holdout}
-CHECK=${CHECK:-h200-plan-holdout2}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu-$PART.txt"
-# GPU (default h200): the catalog id plan predicts for (on another card, name it and a CHECK of its own).
-# DEADLINE_S (default 440): seconds this part may take, so it can share a call with other work.
-DEADLINE_S=${DEADLINE_S:-440}
-timeout $(( DEADLINE_S + 30 )) node $CARRY/cli/bench/plan-holdout.mjs --cli "$LP" --dataset "$DATA" --part "$PART" --gpu "${GPU:-h200}" --deadline-s "$DEADLINE_S" \
-  --out "$OUT/$CHECK-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
-tail -5 "$OUT/plan-holdout-$PART.log"
-cp "$LORAPROF_HOME/loraprof.db" "$OUT/plan-holdout-$PART.db" 2>/dev/null || true
-echo "elapsed $(( $(date +%s) - START )) s"
+# CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
+CALL_S=${CALL_S:-560}
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+case "$GPU_NAME" in
+  *H200*) CARD=h200 ;;
+  *H100*) CARD=h100 ;;
+  *) CARD=other ;;
+esac
+# GPU: the catalog id plan predicts for (h200, or h100-sxm on an H100); CHECK: the result files' name.
+GPU=${GPU:-$([ "$CARD" = h100 ] && echo h100-sxm || echo h200)}
+CHECK=${CHECK:-$CARD-plan-holdout3}
+echo "card: $GPU_NAME -> --gpu $GPU, check $CHECK"
+SAVED=.carry/holdout
+if [ -f "$SAVED/loraprof.db" ] && [ ! -f "$LORAPROF_HOME/loraprof.db" ]; then
+  mkdir -p "$LORAPROF_HOME" && cp "$SAVED/loraprof.db" "$LORAPROF_HOME/loraprof.db"
+  echo "restored the store of the previous call ($SAVED/loraprof.db)"
+fi
+for PART in "${@:-holdout}"; do
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu-$PART.txt"
+  LEFT=$(( CALL_S - ($(date +%s) - CALL_START) ))
+  EXTRA=()
+  if [ "$PART" = exhaustive ]; then
+    EXTRA=(--sweep "$CHECK-exhaustive")
+    [ -f "$SAVED/$CHECK-exhaustive.json" ] && EXTRA+=(--previous "$SAVED/$CHECK-exhaustive.json")
+  fi
+  timeout $(( LEFT + 20 )) node $CARRY/cli/bench/plan-holdout.mjs --cli "$LP" --dataset "$DATA" --part "$PART" --gpu "$GPU" \
+    --configs holdout3 --deadline-s "$LEFT" "${EXTRA[@]}" --out "$OUT/$CHECK-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
+  tail -5 "$OUT/plan-holdout-$PART.log"
+  cp "$LORAPROF_HOME/loraprof.db" "$OUT/plan-holdout-$PART.db" 2>/dev/null || true
+done
+echo "elapsed $(( $(date +%s) - CALL_START )) s"
+# The device tool brings back 8 files at most: logs, GPU lines and stores in one archive.
+(cd "$OUT" && tar -czf plan-holdout-extra.tar.gz gpu-*.txt plan-holdout-*.log plan-holdout-*.db 2>/dev/null \
+  && rm -f gpu-*.txt plan-holdout-*.log plan-holdout-*.db)

@@ -121,16 +121,30 @@ function peersAllocator(doc: Json): "expandable" | "default" {
  * is spent, its runs are committed runs like any other (fits use them), and only the checks not yet
  * spent can vouch for the planner. Their predictions made before each run stay in their files.
  */
-export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null }[] = [
+export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fit?: false }[] = [
   {
     prefix: "h200-plan-holdout-",
     spent:
       "session 9 changed the host model (variableShapeHostFactor) and the peers runs' reading after seeing these runs; session 10 added them to the fits (the only committed runs of Qwen2.5-0.5B and 3B)",
   },
-  { prefix: "h200-plan-holdout2-", spent: null },
+  // Never run on an H200: its configurations ran on the H100 below, and the planner changed after.
+  {
+    prefix: "h200-plan-holdout2-",
+    spent:
+      "its configurations were measured on an H100 (session 12) and session 13 changed the planner after seeing them (Qwen3's q/k-norm activations)",
+  },
   // The same configurations on an H100 (session 12 got no H200): the planner's transfer to a GPU it has no
-  // runs of (constants carried over from the H200 by bandwidth/FLOP ratio). Nothing is fitted to it.
-  { prefix: "h100-plan-holdout2-", spent: null },
+  // runs of (constants carried over from the H200 by bandwidth/FLOP ratio). Spent, but not fitted: the
+  // shipped calibration stays the H200's.
+  {
+    prefix: "h100-plan-holdout2-",
+    spent:
+      "session 13 changed the planner after seeing these runs (Qwen3's q/k-norm activations: the 0.6B fast run's -12.8%)",
+    fit: false,
+  },
+  // The third check (bench/plan-holdout.ts HOLDOUT3: Llama 3.2 1B/3B, Llama 3.1 8B, Qwen3 8B), on either card.
+  { prefix: "h200-plan-holdout3-", spent: null },
+  { prefix: "h100-plan-holdout3-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */
@@ -142,7 +156,9 @@ export const holdoutCheckOf = (file: string) => HOLDOUT_CHECKS.find((c) => file.
 /** Result files no calibration or in-sample figure may use: unspent holdout checks' runs and the accuracy report. */
 export const notForFitting = (file: Json) =>
   file === "plan-accuracy.json" ||
-  (typeof file === "string" && isHoldoutFile(file) && !holdoutCheckOf(file)?.spent);
+  (typeof file === "string" &&
+    isHoldoutFile(file) &&
+    (!holdoutCheckOf(file)?.spent || holdoutCheckOf(file)?.fit === false));
 
 /** Every run in the result files of `dir` (files for which `skip` is true left out), as stored-run-like objects. */
 export function readResultRuns(

@@ -64,9 +64,14 @@ function normsPerLayer(arch: ModelArchitecture): number {
   return arch.modelType === "gemma2" || arch.modelType === "gemma3_text" ? 4 : 2;
 }
 
-/** Qwen3 and Gemma 3 RMS-normalize queries and keys per head: two head_dim-sized weights a layer. */
+/** Qwen3 and Gemma 3 RMS-normalize queries and keys per head. */
+export function hasQkNorm(arch: Pick<ModelArchitecture, "modelType">): boolean {
+  return arch.modelType === "qwen3" || arch.modelType === "gemma3_text";
+}
+
+/** The per-head q/k norms' weights: two head_dim-sized vectors a layer. */
 function qkNormsPerLayer(arch: ModelArchitecture): number {
-  return arch.modelType === "qwen3" || arch.modelType === "gemma3_text" ? 2 * arch.headDim : 0;
+  return hasQkNorm(arch) ? 2 * arch.headDim : 0;
 }
 
 export function countParameters(arch: ModelArchitecture): ParameterCounts {

@@ -154,6 +154,19 @@ describe("memory estimate", () => {
     expect(layer.attention).toBe(2 * (1536 + 2 * 256 + 1536) + 4 * 12);
   });
 
+  it("saves the inputs of Qwen3's per-head q/k norms: compute dtype under Liger, fp32 in the eager norm", () => {
+    const o = { computeBytes: 2, loraR: 16, loraDropout: 0, targetModules: "all-linear" as const };
+    const qwen3 = model("qwen3-0.6b").architecture;
+    // 16 query heads and 8 KV heads of 128: q 2048 + k 1024 wide, plus an fp32 inverse RMS per head
+    expect(layerActivationBytesPerToken(qwen3, { ...o, ligerKernels: true }).qkNorm).toBe(2 * 3072 + 4 * 24);
+    expect(layerActivationBytesPerToken(qwen3, o).qkNorm).toBe(4 * 3072 + 4 * 24);
+    // Qwen2.5 has no q/k norms; the term is part of the total
+    const qwen25 = layerActivationBytesPerToken(model("qwen2.5-1.5b-instruct").architecture, o);
+    expect(qwen25.qkNorm).toBe(0);
+    const l = layerActivationBytesPerToken(qwen3, o);
+    expect(l.total).toBe(l.norms + l.loraInputs + l.loraRank + l.attention + l.qkNorm + l.mlp);
+  });
+
   it("shares one saved input among fp32 adapters without dropout, and copies it per adapter otherwise", () => {
     const arch = model("qwen2.5-1.5b-instruct").architecture;
     const o = { loraR: 16, targetModules: "all-linear" as const };

@@ -19,7 +19,13 @@
  * context and CUDA managed memory (bitsandbytes' paged optimizer state lives there: NVML sees it,
  * the allocator does not).
  */
-import { countLoraParameters, countParameters, decoderLinearShapes, loraShapes } from "../catalog/params.js";
+import {
+  countLoraParameters,
+  countParameters,
+  decoderLinearShapes,
+  hasQkNorm,
+  loraShapes,
+} from "../catalog/params.js";
 import type { ModelArchitecture } from "../catalog/types.js";
 import { DEFAULT_LOSS_CHUNK_TOKENS, type OptimizerName } from "../protocol/index.js";
 import type { PlannerConstants } from "./constants.js";
@@ -72,6 +78,11 @@ export interface LayerActivationOptions {
    * as it is, without PEFT's fp32 cast, so adapters on one input share its saved tensor.
    */
   fusedLora?: boolean;
+  /**
+   * Liger's kernels (RunConfig `kernels: liger`): its RMSNorm saves its input in the compute dtype;
+   * the model's own eager RMSNorm saves an fp32 copy. Only the per-head q/k norms (`qkNorm`) use it.
+   */
+  ligerKernels?: boolean;
 }
 
 /** Saved-for-backward bytes per token of one decoder layer, by where they come from. */
@@ -93,6 +104,12 @@ export interface LayerActivationBytes {
    * log-sum-exp per head.
    */
   attention: number;
+  /**
+   * Per-head query and key RMSNorm (Qwen3, Gemma 3): each saves its input, [tokens × (q + kv dim)],
+   * in the compute dtype under Liger or as the eager norm's fp32 copy, and an fp32 inverse RMS per
+   * head. 0 for models without them.
+   */
+  qkNorm: number;
   /** SwiGLU: SiLU's input, SiLU's output and up_proj's output, all [tokens × intermediate]. */
   mlp: number;
   total: number;
@@ -101,12 +118,13 @@ export interface LayerActivationBytes {
 /** A run's per-layer saved activations per token: its LoRA settings, at the given compute dtype. */
 export function runLayerActivations(
   arch: ModelArchitecture,
-  input: Pick<PlanInput, "lora" | "fusedLora">,
+  input: Pick<PlanInput, "lora" | "fusedLora" | "kernels">,
   at: { computeBytes: number },
 ): LayerActivationBytes {
   return layerActivationBytesPerToken(arch, {
     ...at,
     fusedLora: input.fusedLora === true,
+    ligerKernels: input.kernels === "liger",
     loraR: input.lora.r,
     loraDropout: input.lora.dropout,
     targetModules: input.lora.targetModules,
@@ -148,14 +166,18 @@ export function layerActivationBytesPerToken(
   const loraRank = adapted.length * c * opts.loraR;
 
   const attention = c * (qDim + 2 * kvDim + qDim) + 4 * arch.numHeads;
+  const qkNorm = hasQkNorm(arch)
+    ? (opts.ligerKernels ? c : 4) * (qDim + kvDim) + 4 * (arch.numHeads + arch.numKvHeads)
+    : 0;
   const mlp = 3 * c * arch.intermediateSize;
   return {
     norms,
     loraInputs,
     loraRank,
     attention,
+    qkNorm,
     mlp,
-    total: norms + loraInputs + loraRank + attention + mlp,
+    total: norms + loraInputs + loraRank + attention + qkNorm + mlp,
   };
 }
 

@@ -202,10 +202,25 @@ def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) ->
     gradients (engine/tests/test_packing.py checks them against PEFT's forward); under autocast the
     adapter's fp32 weights are cast to the compute dtype as any linear's are.
     """
-    result = self.base_layer(x, *args, **kwargs)
     adapter = self.active_adapters[0]
     a = self.lora_A[adapter]
     b = self.lora_B[adapter]
+    base = self.base_layer
+    if type(base) is torch.nn.Linear and isinstance(self.lora_dropout[adapter], torch.nn.Identity) and not args:
+        # A 16-bit frozen base without dropout: one autograd node for base and adapter, whose backward
+        # adds the adapter's input gradient into the base's in the matmul (no separate sum).
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+        with torch.autocast(x.device.type, enabled=False):
+            out = _LoraLinear.apply(
+                x.to(dtype),
+                base.weight.to(dtype),
+                None if base.bias is None else base.bias.to(dtype),
+                a.weight.to(dtype),
+                b.weight.to(dtype),
+                float(self.scaling[adapter]),
+            )
+        return out  # type: ignore[no-any-return]
+    result = base(x, *args, **kwargs)
     xa = a(self.lora_dropout[adapter](x))
     out = torch.addmm(
         result.reshape(-1, result.shape[-1]),
@@ -214,6 +229,48 @@ def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) ->
         alpha=self.scaling[adapter],
     )
     return out.view(result.shape)
+
+
+class _LoraLinear(torch.autograd.Function):
+    """`x Wᵀ + b + s · (x Aᵀ) Bᵀ` for a frozen 16-bit W: forward as F.linear plus one addmm into its output;
+    backward computes the input gradient as `g W` with `(s · g B) A` added by an in-place addmm, where
+    autograd would write the adapter's input gradient separately and sum the two. Saves x and x Aᵀ,
+    as PEFT's forward does."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        lora_a: torch.Tensor,
+        lora_b: torch.Tensor,
+        scaling: float,
+    ) -> torch.Tensor:
+        x2 = x.reshape(-1, x.shape[-1])
+        out = F.linear(x2, weight, bias)
+        xa = x2 @ lora_a.t()
+        out.addmm_(xa, lora_b.t(), alpha=scaling)
+        ctx.save_for_backward(x2, xa, weight, lora_a, lora_b)
+        ctx.scaling = scaling
+        ctx.x_shape = x.shape
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        x2, xa, weight, lora_a, lora_b = ctx.saved_tensors
+        s = ctx.scaling
+        g = grad.reshape(-1, grad.shape[-1])
+        g_xa = (g @ lora_b).mul_(s)  # [tokens × r]
+        grad_a = g_xa.t() @ x2 if ctx.needs_input_grad[3] else None
+        grad_b = (g.t() @ xa).mul_(s) if ctx.needs_input_grad[4] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (g @ weight).addmm_(g_xa, lora_a).view(ctx.x_shape)
+        # W and the bias are frozen here (fuse_lora_layers fuses LoRA layers only)
+        grad_w = g.t() @ x2 if ctx.needs_input_grad[1] else None
+        grad_bias = g.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_bias, grad_a, grad_b, None
 
 
 def fuse_lora_layers(model: Any) -> tuple[int, str | None]:

@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import { findSweep, listRuns, openStore, type StoredMetrics } from "../src/index.js";
 import { runCliJson, type Json } from "./lib/common.js";
+import { configFromArgs, overridesFromArgs } from "./lib/measured-runs.js";
 import { tuneSummary } from "./lib/tune-check.js";
 
 const { values: args } = parseArgs({
@@ -167,7 +168,30 @@ const HOLDOUT3 = [
     "8GiB",
   ]),
 ];
-const HOLDOUTS: Record<string, typeof HOLDOUT2> = { holdout2: HOLDOUT2, holdout3: HOLDOUT3 };
+/** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
+const TINY = [
+  holdout(
+    "tiny-lora",
+    ["--model", "tiny-qwen2", "--device", "cpu"],
+    lora("fp32"),
+    [],
+    2,
+    128,
+    "adamw_torch",
+    false,
+  ),
+  holdout(
+    "tiny-lora-packed",
+    ["--model", "tiny-qwen2", "--device", "cpu"],
+    lora("fp32"),
+    ["--packing"],
+    2,
+    128,
+    "adamw_torch",
+    true,
+  ),
+];
+const HOLDOUTS: Record<string, typeof HOLDOUT2> = { holdout2: HOLDOUT2, holdout3: HOLDOUT3, tiny: TINY };
 const HOLDOUT = HOLDOUTS[args.configs];
 if (!HOLDOUT) throw new Error(`--configs ${args.configs}: one of ${Object.keys(HOLDOUTS).join(", ")}`);
 
@@ -234,68 +258,100 @@ function pick(plan: Json) {
   };
 }
 
+/** The runs of a stored sweep (LORAPROF_HOME's store), or null when there is no such sweep. */
+function sweepRuns(name: string): Json[] | null {
+  const path = join(process.env.LORAPROF_HOME ?? ".loraprof", "loraprof.db");
+  if (!existsSync(path)) return null;
+  const db = openStore(path);
+  try {
+    const sweep = findSweep(db, name);
+    return sweep ? listRuns(db, { sweepId: sweep.id }) : null;
+  } finally {
+    db.close();
+  }
+}
+
 if (args.part === "all" || args.part === "holdout") {
+  // Every prediction first, each written to disk before any run starts; then the configurations run
+  // as one sweep, so the engine's imports are paid once (the zygote) rather than once a run.
   for (const c of HOLDOUT) {
-    if (left() < 45) {
-      doc.holdout.push({ ...c, skipped: "deadline" });
-      continue;
-    }
     const prediction: Json = pick(
       runCliJson(cli, ["plan", ...c.flags, ...COMMON, "--gpu", args.gpu, "--json"]),
     );
-    const entry: Json = {
+    doc.holdout.push({
       name: c.name,
       flags: [...c.flags, ...COMMON],
       prediction,
       predictedAt: new Date().toISOString(),
+    });
+    save();
+  }
+  const sweepName = args.sweep ?? `holdout-${args.configs}`;
+  if (!args["dry-run"]) {
+    // Checked as a whole first (every configuration valid), then the flags as a sweep: COMMON the base.
+    for (const c of HOLDOUT) configFromArgs([...c.flags, ...COMMON]);
+    const spec = {
+      name: sweepName,
+      base: overridesFromArgs(COMMON),
+      runs: HOLDOUT.map((c) => ({ ...overridesFromArgs(c.flags), label: `holdout-${c.name}` })),
     };
-    doc.holdout.push(entry);
-    save(); // the prediction is on disk before the run starts
-    if (args["dry-run"]) continue;
+    const specPath = `/tmp/${sweepName}.json`;
+    writeFileSync(specPath, JSON.stringify(spec, null, 2) + "\n");
     const started = performance.now();
     try {
-      entry.result = runCliJson(
-        cli,
-        ["run", ...c.flags, ...COMMON, "--label", `holdout-${c.name}`, "--json", "--quiet"],
-        {
-          timeout: Math.floor(Math.max(30, left() - 10) * 1000),
-          killSignal: "SIGINT",
-        },
-      );
+      doc.sweep = runCliJson(cli, ["sweep", specPath, "--json", "--quiet"], {
+        timeout: Math.floor(Math.max(30, left() - 10) * 1000),
+        killSignal: "SIGINT",
+      });
     } catch (err) {
-      entry.error = String((err as Error).message ?? err).slice(-2000);
+      // cut by the deadline: what ran is in the store, and the same command resumes the rest
+      doc.sweepError = String((err as Error).message ?? err).slice(-2000);
     }
-    entry.wallSeconds = (performance.now() - started) / 1000;
+    doc.sweepSeconds = (performance.now() - started) / 1000;
+    const runs = sweepRuns(sweepName) ?? [];
+    for (const entry of doc.holdout) {
+      // a sweep labels its runs "<label> <the point's settings> #<repeat>"
+      const label = `holdout-${entry.name}`;
+      const r = runs.find(
+        (x) => (x.label === label || x.label?.startsWith(`${label} `)) && x.status !== "cancelled",
+      );
+      if (!r) {
+        entry.skipped = "not run within the call (run the same part again to resume the sweep)";
+        continue;
+      }
+      entry.result = {
+        id: r.id,
+        status: r.status,
+        config: r.config,
+        metrics: r.metrics,
+        ...(r.error ? { error: r.error } : {}),
+        environment: r.environment,
+        loaded: r.loaded,
+        data: r.data,
+      };
+      entry.wallSeconds =
+        r.startedAt && r.finishedAt ? (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000 : null;
+      const m = r.metrics ?? {};
+      const p = entry.prediction;
+      console.log(
+        `${entry.name}: ${r.status}; device peak predicted ${p.devicePeakBytes ? (p.devicePeakBytes / 2 ** 30).toFixed(2) : "—"} GiB, measured ${m.peakDeviceBytes ? (m.peakDeviceBytes / 2 ** 30).toFixed(2) : "—"}; tok/s predicted ${p.realTokensPerSecond?.toFixed(0)}, measured ${m.realTokensPerSecond?.toFixed(0) ?? "—"}`,
+      );
+    }
     save();
-    const m = entry.result?.metrics ?? {};
-    console.log(
-      `${c.name}: ${entry.result?.status ?? "error"}; device peak predicted ${prediction.devicePeakBytes ? (prediction.devicePeakBytes / 2 ** 30).toFixed(2) : "—"} GiB, measured ${m.peakDeviceBytes ? (m.peakDeviceBytes / 2 ** 30).toFixed(2) : "—"}; tok/s predicted ${prediction.realTokensPerSecond?.toFixed(0)}, measured ${m.realTokensPerSecond?.toFixed(0) ?? "—"} (${left().toFixed(0)} s left)`,
-    );
   }
 }
 
 const TUNE_PARTS = ["all", "tune", "exhaustive"];
 if (TUNE_PARTS.includes(args.part) && !args["dry-run"]) {
   /** A tune cut by the deadline prints no JSON: what it measured is in the store (LORAPROF_HOME). */
-  const stored = (name: string) => {
-    const path = join(process.env.LORAPROF_HOME ?? ".loraprof", "loraprof.db");
-    if (!existsSync(path)) return null;
-    const db = openStore(path);
-    try {
-      const sweep = findSweep(db, name);
-      return sweep
-        ? listRuns(db, { sweepId: sweep.id }).map((r) => ({
-            runId: r.id,
-            status: r.status,
-            settings: r.config,
-            measuredRealTokensPerSecond: (r.metrics as StoredMetrics | null)?.realTokensPerSecond ?? null,
-            measuredDevicePeakBytes: (r.metrics as StoredMetrics | null)?.peakDeviceBytes ?? null,
-          }))
-        : null;
-    } finally {
-      db.close();
-    }
-  };
+  const stored = (name: string) =>
+    sweepRuns(name)?.map((r) => ({
+      runId: r.id,
+      status: r.status,
+      settings: r.config,
+      measuredRealTokensPerSecond: (r.metrics as StoredMetrics | null)?.realTokensPerSecond ?? null,
+      measuredDevicePeakBytes: (r.metrics as StoredMetrics | null)?.peakDeviceBytes ?? null,
+    })) ?? null;
   const run = (extra: Json, name: Json, earlierSeconds = 0) => {
     const started = performance.now();
     let out = null;

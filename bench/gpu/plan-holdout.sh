@@ -3,9 +3,10 @@
 # (CHECK: the check bench/lib/measured-runs.ts HOLDOUT_CHECKS lists as not yet spent, named for the card
 # found here: h200-plan-holdout3 or h100-plan-holdout3; copy the files to bench/results/ as they are:
 # bench/plan-accuracy.ts judges the planner on them and no fit reads them until the check is spent):
-#   bash bench/gpu/plan-holdout.sh holdout          # HOLDOUT3's 8 configurations: plan --json first, then run --json
-#   bash bench/gpu/plan-holdout.sh tune exhaustive  # tune --top 2, then tune --all over the same 16 configurations
-#   bash bench/gpu/plan-holdout.sh exhaustive       # resumes the exhaustive sweep a call's deadline cut
+#   bash bench/gpu/plan-holdout.sh holdout tune     # HOLDOUT3's 8 configurations (plan --json for each, then
+#                                                   # one sweep of them: ~4 min), then tune --top 2 (~1.5 min)
+#   bash bench/gpu/plan-holdout.sh exhaustive       # tune --all over the tune's 16 configurations (~5-8 min);
+#                                                   # again resumes a sweep a call's deadline cut
 # A resumed exhaustive sweep needs the store it started in: the same warm machine (LORAPROF_HOME), or the
 # previous call's $OUT/plan-holdout-exhaustive.db and $CHECK-exhaustive.json copied to .carry/holdout/
 # (its wall time is added to this call's). Build .carry first (scripts/make-carry.sh) and pass carry [".carry"].
@@ -32,6 +33,8 @@ for PART in "${@:-holdout}"; do
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu-$PART.txt"
   LEFT=$(( CALL_S - ($(date +%s) - CALL_START) ))
   EXTRA=()
+  # holdout and exhaustive run as named sweeps: the same part again resumes what a deadline cut
+  [ "$PART" = holdout ] && EXTRA=(--sweep "$CHECK-holdout")
   if [ "$PART" = exhaustive ]; then
     EXTRA=(--sweep "$CHECK-exhaustive")
     [ -f "$SAVED/$CHECK-exhaustive.json" ] && EXTRA+=(--previous "$SAVED/$CHECK-exhaustive.json")

@@ -45,8 +45,13 @@ function optsFromArgs(tokens: Json) {
   return opts;
 }
 
+/** The config overrides a command line's run flags make (what a sweep point or base takes). */
+export function overridesFromArgs(tokens: Json): Record<string, unknown> {
+  return flagsToOverrides(optsFromArgs(tokens));
+}
+
 export function configFromArgs(tokens: Json) {
-  return loadRunConfig({ overrides: flagsToOverrides(optsFromArgs(tokens)) });
+  return loadRunConfig({ overrides: overridesFromArgs(tokens) });
 }
 
 /** fast_probe.py's RunSpec paths → RunConfig fields. */

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readResultRuns } from "./measured-runs.js";
+import { notForFitting, readResultRuns } from "./measured-runs.js";
 
 const dir = mkdtempSync(join(tmpdir(), "loraprof-measured-runs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,5 +72,15 @@ describe("readResultRuns", () => {
       cudaGraphs: true,
       cudaAllocator: "expandable",
     });
+  });
+});
+
+describe("holdout checks", () => {
+  it("keeps unspent checks and spent checks marked unfit out of the fits, and spent ones in", () => {
+    expect(notForFitting("h200-plan-holdout3-holdout.json")).toBe(true); // not yet spent
+    expect(notForFitting("h100-plan-holdout2-holdout.json")).toBe(true); // spent, but not fitted
+    expect(notForFitting("h200-plan-holdout-holdout.json")).toBe(false); // spent and fitted
+    expect(notForFitting("h999-plan-holdout9-holdout.json")).toBe(true); // a check nobody listed
+    expect(notForFitting("h200-peers-fast.json")).toBe(false);
   });
 });

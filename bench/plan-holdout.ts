@@ -319,16 +319,9 @@ if (args.part === "all" || args.part === "holdout") {
         entry.skipped = "not run within the call (run the same part again to resume the sweep)";
         continue;
       }
-      entry.result = {
-        id: r.id,
-        status: r.status,
-        config: r.config,
-        metrics: r.metrics,
-        ...(r.error ? { error: r.error } : {}),
-        environment: r.environment,
-        loaded: r.loaded,
-        data: r.data,
-      };
+      // what `run --json` prints for a run (plan-accuracy reads either)
+      const { id, status, config, metrics, error, environment, loaded, data } = r;
+      entry.result = { id, status, config, metrics, ...(error ? { error } : {}), environment, loaded, data };
       entry.wallSeconds =
         r.startedAt && r.finishedAt ? (Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000 : null;
       const m = r.metrics ?? {};

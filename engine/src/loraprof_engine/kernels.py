@@ -206,7 +206,7 @@ def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) ->
     a = self.lora_A[adapter]
     b = self.lora_B[adapter]
     base = self.base_layer
-    if type(base) is torch.nn.Linear and isinstance(self.lora_dropout[adapter], torch.nn.Identity) and not args:
+    if lora_single_node(self) and not args:
         # A 16-bit frozen base without dropout: one autograd node for base and adapter, whose backward
         # adds the adapter's input gradient into the base's in the matmul (no separate sum).
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
@@ -229,6 +229,12 @@ def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) ->
         alpha=self.scaling[adapter],
     )
     return out.view(result.shape)
+
+
+def lora_single_node(module: Any) -> bool:
+    """Whether a fused LoRA layer runs as one autograd node (_LoraLinear): a 16-bit frozen base, no dropout."""
+    adapter = module.active_adapters[0]
+    return type(module.base_layer) is torch.nn.Linear and isinstance(module.lora_dropout[adapter], torch.nn.Identity)
 
 
 class _LoraLinear(torch.autograd.Function):

@@ -196,7 +196,7 @@ const HOLDOUT = HOLDOUTS[args.configs];
 if (!HOLDOUT) throw new Error(`--configs ${args.configs}: one of ${Object.keys(HOLDOUTS).join(", ")}`);
 
 /** tune vs exhaustive: one small space under an 8 GiB budget on the 0.5B model (16 configurations: 3 paddings + the fast recipe, × 4 batch sizes). */
-const TUNE_BASE = [
+const GPU_TUNE_BASE = [
   ...q05,
   "--method",
   "qlora",
@@ -216,7 +216,7 @@ const TUNE_BASE = [
   "--gpu",
   args.gpu,
 ];
-const TUNE_SPACE = [
+const GPU_TUNE_SPACE = [
   "--recipes",
   "reference,fast",
   "--paddings",
@@ -232,7 +232,22 @@ const TUNE_SPACE = [
   "--batch-sizes",
   "2,4,8,16",
 ];
-const TUNE_STEPS = ["--tune-steps", "14", "--tune-warmup-steps", "4", "--no-telemetry"];
+const GPU_TUNE_STEPS = ["--tune-steps", "14", "--tune-warmup-steps", "4", "--no-telemetry"];
+// The tiny set's space (the script's own check on the CPU): tiny-qwen2, 4 configurations, a few steps.
+const tiny = args.configs === "tiny";
+const TUNE_BASE = tiny
+  ? ["--model", "tiny-qwen2", "--device", "cpu", "--weights", "random", "--dataset", "synthetic"]
+  : GPU_TUNE_BASE;
+const TUNE_SPACE = tiny
+  ? [
+      ...["--seq-len", "64", "--gpu", "custom", "--gpu-memory", "8GiB", "--recipes", "reference"],
+      ...["--paddings", "longest,packed", "--losses", "full", "--checkpointing", "off"],
+      ...["--optimizers", "adamw_torch", "--precisions", "fp32", "--batch-sizes", "1,2"],
+    ]
+  : GPU_TUNE_SPACE;
+const TUNE_STEPS = tiny
+  ? ["--tune-steps", "4", "--tune-warmup-steps", "1", "--no-telemetry"]
+  : GPU_TUNE_STEPS;
 
 const doc: Json = {
   what: "the planner's prediction (made before each run) beside the measurement, on configurations not used to fit anything; and tune's pick vs an exhaustive sweep of the same space",
@@ -298,6 +313,7 @@ if (args.part === "all" || args.part === "holdout") {
     const specPath = `/tmp/${sweepName}.json`;
     writeFileSync(specPath, JSON.stringify(spec, null, 2) + "\n");
     const started = performance.now();
+    doc.sweepStartedAt = new Date().toISOString(); // after every prediction
     try {
       doc.sweep = runCliJson(cli, ["sweep", specPath, "--json", "--quiet"], {
         timeout: Math.floor(Math.max(30, left() - 10) * 1000),

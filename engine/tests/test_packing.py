@@ -253,6 +253,58 @@ def test_fused_lora_forward_equals_peft_forward_in_value_and_gradients(model_typ
         assert float((b - a).norm() / a.norm()) <= 1e-5
 
 
+def tiny_qlora_model() -> torch.nn.Module:
+    """tiny_peft_model's qwen2 with every decoder linear layer a bitsandbytes 4-bit NF4 layer (fp32 compute,
+    double quantization), quantized on the CPU: same seed, same model."""
+    bnb = pytest.importorskip("bitsandbytes")
+    model = tiny_peft_model("qwen2")
+    base = model.base_model.model
+    for lora in list(base.modules()):
+        linear = getattr(lora, "base_layer", None)
+        if type(linear) is not torch.nn.Linear:
+            continue
+        four_bit = bnb.nn.Linear4bit(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            compute_dtype=torch.float32,
+            quant_type="nf4",
+            compress_statistics=True,
+        )
+        four_bit.weight = bnb.nn.Params4bit(
+            linear.weight.data.clone(), requires_grad=False, quant_type="nf4", compress_statistics=True
+        )
+        if linear.bias is not None:
+            four_bit.bias = torch.nn.Parameter(linear.bias.data.clone(), requires_grad=False)
+        lora.base_layer = four_bit.to("cpu")  # quantizes the weight
+    return model
+
+
+def test_fused_lora_on_a_4bit_base_equals_the_two_kernel_forward_in_value_and_gradients(tmp_path: Path) -> None:
+    """The one-node LoRA (kernels._LoraLinear) over a bitsandbytes 4-bit base: bitsandbytes' matmul_4bit
+    forward, the weight dequantized again in backward, against PEFT's forward over the same 4-bit layers."""
+    from loraprof_engine.kernels import fuse_lora_layers, lora_single_node
+
+    peft_model = tiny_qlora_model()
+    fused_model = tiny_qlora_model()
+    assert fuse_lora_layers(fused_model) == (14, None)
+    q_proj = next(m for n, m in fused_model.named_modules() if n.endswith("q_proj"))
+    assert type(q_proj.base_layer).__name__ == "Linear4bit" and lora_single_node(q_proj)
+    shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
+    batch = collate(shard, [0, 1, 2, 3], 0, "longest", 16)
+    settings = StepSettings(CPU, [], None, None, None)
+    losses, grads = [], []
+    for model in (peft_model, fused_model):
+        loss = batch_loss_sum(model, to_device(batch, CPU), settings)
+        loss.backward()
+        losses.append(float(loss))
+        grads.append([p.grad for p in model.parameters() if p.requires_grad and p.grad is not None])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
+    assert len(grads[0]) == len(grads[1]) == 28
+    for a, b in zip(*grads, strict=True):
+        assert float((b - a).norm() / a.norm()) <= 1e-5
+
+
 # The same packing is pinned in src/plan/packing.test.ts: the planner replays this packer.
 PINNED_PACKING = [
     [[142, 119, 99, 81, 162], [117], [128, 190, 155]],

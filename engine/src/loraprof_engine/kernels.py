@@ -207,19 +207,22 @@ def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) ->
     b = self.lora_B[adapter]
     base = self.base_layer
     if lora_single_node(self) and not args:
-        # A 16-bit frozen base without dropout: one autograd node for base and adapter, whose backward
-        # adds the adapter's input gradient into the base's in the matmul (no separate sum).
+        # A frozen base without dropout: one autograd node for base and adapter, whose backward adds the
+        # adapter's input gradient into the base's in the matmul (no separate sum).
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-        with torch.autocast(x.device.type, enabled=False):
-            out = _LoraLinear.apply(
-                x.to(dtype),
-                base.weight.to(dtype),
-                None if base.bias is None else base.bias.to(dtype),
-                a.weight.to(dtype),
-                b.weight.to(dtype),
-                float(self.scaling[adapter]),
-            )
-        return out  # type: ignore[no-any-return]
+        quant_state = getattr(base.weight, "quant_state", None)  # a bitsandbytes 4-bit base
+        if quant_state is None or getattr(base, "compute_dtype", None) in (None, dtype):
+            with torch.autocast(x.device.type, enabled=False):
+                out = _LoraLinear.apply(
+                    x.to(dtype),
+                    base.weight if quant_state is not None else base.weight.to(dtype),
+                    None if base.bias is None else base.bias.to(dtype),
+                    a.weight.to(dtype),
+                    b.weight.to(dtype),
+                    float(self.scaling[adapter]),
+                    quant_state,
+                )
+            return out  # type: ignore[no-any-return]
     result = base(x, *args, **kwargs)
     xa = a(self.lora_dropout[adapter](x))
     out = torch.addmm(
@@ -232,16 +235,20 @@ def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) ->
 
 
 def lora_single_node(module: Any) -> bool:
-    """Whether a fused LoRA layer runs as one autograd node (_LoraLinear): a 16-bit frozen base, no dropout."""
+    """Whether a fused LoRA layer runs as one autograd node (_LoraLinear): a frozen 16-bit base or a
+    bitsandbytes 4-bit one, no dropout."""
     adapter = module.active_adapters[0]
-    return type(module.base_layer) is torch.nn.Linear and isinstance(module.lora_dropout[adapter], torch.nn.Identity)
+    base = module.base_layer
+    four_bit = type(base).__name__ == "Linear4bit" and getattr(base.weight, "quant_state", None) is not None
+    return (type(base) is torch.nn.Linear or four_bit) and isinstance(module.lora_dropout[adapter], torch.nn.Identity)
 
 
 class _LoraLinear(torch.autograd.Function):
-    """`x Wᵀ + b + s · (x Aᵀ) Bᵀ` for a frozen 16-bit W: forward as F.linear plus one addmm into its output;
-    backward computes the input gradient as `g W` with `(s · g B) A` added by an in-place addmm, where
-    autograd would write the adapter's input gradient separately and sum the two. Saves x and x Aᵀ,
-    as PEFT's forward does."""
+    """`x Wᵀ + b + s · (x Aᵀ) Bᵀ` for a frozen W: forward as the base's matmul (F.linear, or bitsandbytes'
+    matmul_4bit for a 4-bit W) plus one addmm into its output; backward computes the input gradient as
+    `g W` (W dequantized again for a 4-bit base, as bitsandbytes' own backward does) with `(s · g B) A`
+    added by an in-place addmm, where autograd would write the adapter's input gradient separately and sum
+    the two. Saves x and x Aᵀ, as PEFT's forward does, and no dequantized weight."""
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -252,14 +259,21 @@ class _LoraLinear(torch.autograd.Function):
         lora_a: torch.Tensor,
         lora_b: torch.Tensor,
         scaling: float,
+        quant_state: Any = None,
     ) -> torch.Tensor:
         x2 = x.reshape(-1, x.shape[-1])
-        out = F.linear(x2, weight, bias)
+        if quant_state is None:
+            out = F.linear(x2, weight, bias)
+        else:
+            import bitsandbytes as bnb
+
+            out = bnb.matmul_4bit(x2, weight, quant_state=quant_state, bias=bias)
         xa = x2 @ lora_a.t()
         out.addmm_(xa, lora_b.t(), alpha=scaling)
         ctx.save_for_backward(x2, xa, weight, lora_a, lora_b)
         ctx.scaling = scaling
         ctx.x_shape = x.shape
+        ctx.quant_state = quant_state
         return out.view(*x.shape[:-1], out.shape[-1])
 
     @staticmethod
@@ -272,11 +286,17 @@ class _LoraLinear(torch.autograd.Function):
         grad_b = (g.t() @ xa).mul_(s) if ctx.needs_input_grad[4] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = (g @ weight).addmm_(g_xa, lora_a).view(ctx.x_shape)
+            if ctx.quant_state is None:
+                dense = weight
+            else:
+                import bitsandbytes.functional as bnbf
+
+                dense = bnbf.dequantize_4bit(weight.view(-1, 1), ctx.quant_state).to(g.dtype)
+            grad_x = (g @ dense).addmm_(g_xa, lora_a).view(ctx.x_shape)
         # W and the bias are frozen here (fuse_lora_layers fuses LoRA layers only)
-        grad_w = g.t() @ x2 if ctx.needs_input_grad[1] else None
+        grad_w = g.t() @ x2 if ctx.needs_input_grad[1] and ctx.quant_state is None else None
         grad_bias = g.sum(0) if ctx.needs_input_grad[2] else None
-        return grad_x, grad_w, grad_bias, grad_a, grad_b, None
+        return grad_x, grad_w, grad_bias, grad_a, grad_b, None, None
 
 
 def fuse_lora_layers(model: Any) -> tuple[int, str | None]:

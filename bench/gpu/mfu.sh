@@ -7,7 +7,10 @@
 # runs when fewer than RUN_SECONDS (default 150) are left of DEADLINE (default 560) seconds.
 START=$(date +%s)
 source bench/gpu/env.sh
-SHAPE=${SHAPE:-"--batch-size 8 --seq-len 4096"}
+SHAPE=${SHAPE-"--batch-size 8 --seq-len 4096"}
+# RUN: the configuration (default: 16-bit LoRA bf16 without checkpointing, the fast recipe eager); e.g. run 2
+# under the 8 GiB budget: RUN="--preset paper-run2 --recipe fast --lora-dropout 0 --vram-budget 8GiB" SHAPE=""
+RUN=${RUN:-"--preset paper-run3 --method lora --precision bf16 --no-grad-checkpointing --recipe fast --no-cuda-graphs --optimizer adamw_torch_fused"}
 VARIANTS=${VARIANTS:-"eager compiled"}
 for r in $(seq 1 "${REPEATS:-2}"); do
   for v in $VARIANTS; do
@@ -19,8 +22,7 @@ for r in $(seq 1 "${REPEATS:-2}"); do
       engine=/tmp/prev-engine/engine/src
     fi
     # shellcheck disable=SC2086  # flag lists
-    LORAPROF_ENGINE_SRC=$engine timeout -k 10 "${RUN_SECONDS:-150}" $LP run --preset paper-run3 --method lora --precision bf16 $SHAPE \
-      --no-grad-checkpointing --recipe fast --no-cuda-graphs --optimizer adamw_torch_fused --weights random \
+    LORAPROF_ENGINE_SRC=$engine timeout -k 10 "${RUN_SECONDS:-150}" $LP run $RUN $SHAPE --weights random \
       --dataset "$DATA" --subset 5000 --steps "${STEPS:-24}" --warmup-steps "${WARMUP:-4}" $extra \
       --label "mfu-$v-$r" --json --quiet > "$OUT/mfu-$v-$r.json" 2> "$OUT/mfu-$v-$r.err"
     echo "exit $? $v-$r"

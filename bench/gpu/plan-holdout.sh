@@ -32,6 +32,7 @@ fi
 for PART in "${@:-holdout}"; do
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu-$PART.txt"
   LEFT=$(( CALL_S - ($(date +%s) - CALL_START) ))
+  if [ "$LEFT" -lt 60 ]; then echo "skipped $PART: ${LEFT} s left of CALL_S=$CALL_S (run it in a call of its own)"; continue; fi
   EXTRA=()
   # holdout and exhaustive run as named sweeps: the same part again resumes what a deadline cut
   [ "$PART" = holdout ] && EXTRA=(--sweep "$CHECK-holdout")

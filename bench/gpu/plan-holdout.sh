@@ -13,6 +13,7 @@
 CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
+# CONFIGS (default holdout3): the configuration set of bench/plan-holdout.ts (holdout2 repeats check 2's).
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in
@@ -41,7 +42,7 @@ for PART in "${@:-holdout}"; do
     [ -f "$SAVED/$CHECK-exhaustive.json" ] && EXTRA+=(--previous "$SAVED/$CHECK-exhaustive.json")
   fi
   timeout $(( LEFT + 20 )) node $CARRY/cli/bench/plan-holdout.mjs --cli "$LP" --dataset "$DATA" --part "$PART" --gpu "$GPU" \
-    --configs holdout3 --deadline-s "$LEFT" "${EXTRA[@]}" --out "$OUT/$CHECK-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
+    --configs "${CONFIGS:-holdout3}" --deadline-s "$LEFT" "${EXTRA[@]}" --out "$OUT/$CHECK-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
   tail -5 "$OUT/plan-holdout-$PART.log"
   cp "$LORAPROF_HOME/loraprof.db" "$OUT/plan-holdout-$PART.db" 2>/dev/null || true
 done

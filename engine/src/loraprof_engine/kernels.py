@@ -206,7 +206,7 @@ def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) ->
     a = self.lora_A[adapter]
     b = self.lora_B[adapter]
     base = self.base_layer
-    if lora_single_node(self) and not args:
+    if getattr(self, "loraprof_single_node", False) and not args:
         # A frozen base without dropout: one autograd node for base and adapter, whose backward adds the
         # adapter's input gradient into the base's in the matmul (no separate sum).
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
@@ -322,5 +322,6 @@ def fuse_lora_layers(model: Any) -> tuple[int, str | None]:
         if module.lora_B[adapters[0]].bias is not None:
             return 0, "LoRA B with a bias"
         module.forward = MethodType(fused_lora_forward, module)  # type: ignore[attr-defined]
+        module.loraprof_single_node = lora_single_node(module)  # type: ignore[attr-defined]  # decided once
         fused += 1
     return fused, None

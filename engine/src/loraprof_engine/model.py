@@ -18,7 +18,6 @@ from typing import Any
 import torch
 import transformers
 from peft import LoraConfig, get_peft_model
-from peft.tuners.lora import LoraLayer
 from safetensors.torch import save_file
 from transformers import (
     AutoModelForCausalLM,
@@ -40,7 +39,6 @@ from .kernels import (
     apply_liger,
     fuse_lora_layers,
     liger_unavailable,
-    lora_single_node,
     register_packed_attention,
     varlen_available,
 )
@@ -506,7 +504,7 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
     model.train()  # from_pretrained returns eval mode: LoRA dropout and checkpointing need train mode
     if spec.train.fused_lora:
         count, why_not = fuse_lora_layers(model)
-        single = sum(1 for m in model.modules() if isinstance(m, LoraLayer) and lora_single_node(m))
+        single = sum(1 for m in model.modules() if getattr(m, "loraprof_single_node", False))
         notes.append(
             f"LoRA forward fused: {count} layers add the adapter's update with one addmm (no input casts)"
             + (f"; {single} of them one autograd node (the adapter's input gradient added in place)" if single else "")

@@ -149,7 +149,12 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   },
   // The third check (bench/plan-holdout.ts HOLDOUT3: Llama 3.2 1B/3B, Llama 3.1 8B, Qwen3 8B), on either card.
   { prefix: "h200-plan-holdout3-", spent: null },
-  { prefix: "h100-plan-holdout3-", spent: null },
+  {
+    prefix: "h100-plan-holdout3-",
+    spent:
+      "session 14 added the width term of GEMM efficiency (widthHalfEfficiency) after seeing these runs' fast 3B and 8B runs 28-40% faster than predicted",
+    fit: false,
+  },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

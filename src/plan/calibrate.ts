@@ -67,6 +67,7 @@ export const CONSTANT_RANGES: Record<Key, Range> = {
   lossFp32Copies: { lo: 0.5, hi: 6, log: false },
   computeEfficiency: { lo: 0.02, hi: 1, log: true },
   tokensHalfEfficiency: { lo: 1, hi: 65536, log: true },
+  widthHalfEfficiency: { lo: 1, hi: 65536, log: true },
   // Floor at 20%: a kernel that streams below that is launch- or latency-bound, which the host
   // terms model. Without the floor a fit to host-bound runs (an H200 at ~0.5 s per step whatever
   // the shape) explains run-to-run noise with a bandwidth 20× below the datasheet's.
@@ -299,6 +300,7 @@ export const PRIOR_SPREAD: Record<Key, number> = {
   lossFp32Copies: 1,
   computeEfficiency: Math.log(2),
   tokensHalfEfficiency: Math.log(4),
+  widthHalfEfficiency: Math.log(4),
   memoryEfficiency: Math.log(2),
   cpuSecondsPerOp: Math.log(10),
   microStepFixedSeconds: Math.log(100),

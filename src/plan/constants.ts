@@ -63,6 +63,13 @@ export interface PlannerConstants {
    * under-fill the GPU (efficiency = computeEfficiency × T / (T + this)).
    */
   tokensHalfEfficiency: number;
+  /**
+   * Hidden size at which the decoder's GEMMs would get half of the GPU's compute time: the rest
+   * (elementwise kernels, norms, RoPE, LoRA's rank-r matrices, memory-bound) grows with the width per
+   * token while GEMM FLOPs grow with its square, so wide models run nearer the GEMMs' efficiency
+   * (efficiency × h / (h + this)).
+   */
+  widthHalfEfficiency: number;
   /** Fraction of the datasheet memory bandwidth that streaming kernels reach. */
   memoryEfficiency: number;
   /**
@@ -112,6 +119,10 @@ export const DEFAULT_CONSTANTS: Readonly<PlannerConstants> = Object.freeze({
   lossFp32Copies: 3,
   computeEfficiency: 0.55,
   tokensHalfEfficiency: 256,
+  // ~14 bytes per token per unit width for each adapted linear's LoRA (x read twice, the output and the
+  // input gradient read and written) at the H200's 4.8 TB/s, against 4·h² GEMM FLOPs at 60% of 989 TFLOP/s,
+  // plus the norms and SwiGLU: about a third of the GEMMs' time at h = 1536.
+  widthHalfEfficiency: 512,
   memoryEfficiency: 0.75,
   cpuSecondsPerOp: 10e-6,
   microStepFixedSeconds: 0.005,
@@ -135,6 +146,7 @@ export const MEMORY_CONSTANTS = [
 export const TIME_CONSTANTS = [
   "computeEfficiency",
   "tokensHalfEfficiency",
+  "widthHalfEfficiency",
   "memoryEfficiency",
   "cpuSecondsPerOp",
   "microStepFixedSeconds",

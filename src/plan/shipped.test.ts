@@ -53,7 +53,7 @@ describe("shipped calibrations", () => {
     expect(user.source.kind).toBe("user");
   });
 
-  it("transfers GPU efficiencies as they are, scales the GEMM fill size by FLOP/s and host costs by the host factor", () => {
+  it("transfers GPU efficiencies as they are, scales the GEMM fill size by FLOP/s, the width term by FLOP/byte and host costs by the host factor", () => {
     const h200 = gpu("h200");
     const small = gpu("rtx-4060");
     const cal = {
@@ -67,6 +67,12 @@ describe("shipped calibrations", () => {
     expect(t.constants.memoryEfficiency).toBe(DEFAULT_CONSTANTS.memoryEfficiency);
     expect(t.constants.tokensHalfEfficiency).toBeCloseTo(
       (DEFAULT_CONSTANTS.tokensHalfEfficiency * small.peakFlops.bf16) / h200.peakFlops.bf16,
+      6,
+    );
+    // The non-GEMM kernels stream memory: the width where they take half the time follows FLOP/s per byte/s.
+    const flopsPerByte = (g: typeof h200) => g.peakFlops.bf16 / g.bandwidthBytesPerSecond;
+    expect(t.constants.widthHalfEfficiency).toBeCloseTo(
+      (DEFAULT_CONSTANTS.widthHalfEfficiency * flopsPerByte(small)) / flopsPerByte(h200),
       6,
     );
     expect(t.constants.cpuSecondsPerOp).toBe(2 * DEFAULT_CONSTANTS.cpuSecondsPerOp);

@@ -98,7 +98,8 @@ function heldOutFactor(saved: SavedCalibration): { factor: number; note: string 
  * Host-side constants scale with the host (×`hostSpeedFactor`: 2 = a host twice as slow per
  * operation as the H200 machine's); GPU efficiencies are fractions of the datasheet peaks and carry
  * over; the size at which GEMMs reach half their efficiency scales with the GPU's dense FP/BF16
- * FLOP/s (more SMs need more tokens to fill); the device overhead is the target family's.
+ * FLOP/s (more SMs need more tokens to fill), the width at which they get half the time with its FLOP/s
+ * per byte/s of bandwidth (the other kernels stream memory); the device overhead is the target family's.
  */
 export function transferCalibration(
   cal: Calibration,
@@ -108,6 +109,9 @@ export function transferCalibration(
 ): Calibration {
   const k: PlannerConstants = { ...cal.constants };
   k.tokensHalfEfficiency = cal.constants.tokensHalfEfficiency * (to.peakFlops.bf16 / from.peakFlops.bf16);
+  // The non-GEMM kernels stream memory: their share against the GEMMs follows FLOP/s per byte/s.
+  const flopsPerByte = (g: GpuEntry) => g.peakFlops.bf16 / g.bandwidthBytesPerSecond;
+  k.widthHalfEfficiency = cal.constants.widthHalfEfficiency * (flopsPerByte(to) / flopsPerByte(from));
   k.cpuSecondsPerOp = cal.constants.cpuSecondsPerOp * hostSpeedFactor;
   k.microStepFixedSeconds = cal.constants.microStepFixedSeconds * hostSpeedFactor;
   k.cudaContextBytes = deviceOverheadFor(to).bytes;

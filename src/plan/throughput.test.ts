@@ -50,6 +50,28 @@ describe("throughput estimate", () => {
     expect(t.stepSeconds).toBeCloseTo(t.microStepSeconds + t.optimizerStepSeconds, 12);
   });
 
+  it("gives a wider model's FLOPs a larger share of the GEMMs' efficiency (width h against h + widthHalfEfficiency)", () => {
+    const at = (id: string) => {
+      const t = tp(
+        qloraInput({
+          model: model(id),
+          gpu: gpu("h200"),
+          batchSize: 16,
+          padding: "max_length",
+          seqLen: 2048,
+        }),
+      );
+      const P = t.processedTokensPerMicroStep;
+      const gemm = (DEFAULT_CONSTANTS.computeEfficiency * P) / (P + DEFAULT_CONSTANTS.tokensHalfEfficiency);
+      return { t, share: t.flopsPerMicroStep / (t.peakFlopsPerSecond * t.computeSeconds) / gemm };
+    };
+    const h = (id: string) => model(id).architecture.hiddenSize;
+    for (const id of ["qwen2.5-0.5b-instruct", "qwen2.5-7b-instruct"]) {
+      expect(at(id).share).toBeCloseTo(h(id) / (h(id) + DEFAULT_CONSTANTS.widthHalfEfficiency), 9);
+    }
+    expect(at("qwen2.5-7b-instruct").share).toBeGreaterThan(at("qwen2.5-0.5b-instruct").share);
+  });
+
   it("times fp16 and bf16 alike on a GeForce card (same FP32-accumulate rate) and fp32 slower", () => {
     const fp16 = tp(qloraInput({ precision: "fp16" }));
     const bf16 = tp(qloraInput({ precision: "bf16" }));

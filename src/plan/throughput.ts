@@ -90,6 +90,8 @@ export interface ThroughputComponents {
   flopsPerMicroStep: number;
   /** Model FLOPs per real token at the mean truncated length (for MFU). */
   modelFlopsPerRealToken: number;
+  /** The decoder's hidden size (the GPU's non-GEMM share of a step falls as it grows: widthHalfEfficiency). */
+  hiddenSize: number;
   bytesPerMicroStep: number;
   opsPerMicroStep: number;
   /**
@@ -185,6 +187,7 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     flopsPerToken: fl,
     flopsPerMicroStep: fl.hardwareFlopsPerToken * P,
     modelFlopsPerRealToken: flModelReal.modelFlopsPerToken,
+    hiddenSize: arch.hiddenSize,
     bytesPerMicroStep,
     opsPerMicroStep,
     // A new shape each micro-batch (`longest` rows, or packed rows of varying width; graphs fix one shape),
@@ -227,12 +230,24 @@ function launchSecondsOf(t: ThroughputComponents, k: PlannerConstants): number {
   return t.graphNodes * k.graphKernelSeconds;
 }
 
+/**
+ * The share of the dense peak a micro-step's FLOPs get: GEMM efficiency, lower for few tokens (tiles
+ * under-filled), and lower for narrow models, whose elementwise kernels, norms and LoRA's thin matrices
+ * (work ∝ width per token, against the GEMMs' width²) take a larger share of the GPU's time.
+ */
+function computeEfficiencyOf(t: ThroughputComponents, k: PlannerConstants): number {
+  const P = t.processedTokensPerMicroStep;
+  return (
+    ((k.computeEfficiency * P) / (P + k.tokensHalfEfficiency)) *
+    (t.hiddenSize / (t.hiddenSize + k.widthHalfEfficiency))
+  );
+}
+
 /** Real tokens/s alone (no breakdown): what calibration evaluates thousands of times. */
 export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstants): number {
-  const P = t.processedTokensPerMicroStep;
   const micro =
     Math.max(
-      (t.flopsPerMicroStep * (P + k.tokensHalfEfficiency)) / (t.peakFlopsPerSecond * k.computeEfficiency * P),
+      t.flopsPerMicroStep / (t.peakFlopsPerSecond * computeEfficiencyOf(t, k)),
       t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency),
       hostSecondsOf(t, k),
       launchSecondsOf(t, k),
@@ -246,8 +261,7 @@ export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstan
 
 export function combineThroughput(t: ThroughputComponents, k: PlannerConstants): ThroughputEstimate {
   const P = t.processedTokensPerMicroStep;
-  const efficiency = (k.computeEfficiency * P) / (P + k.tokensHalfEfficiency);
-  const computeSeconds = t.flopsPerMicroStep / (t.peakFlopsPerSecond * efficiency);
+  const computeSeconds = t.flopsPerMicroStep / (t.peakFlopsPerSecond * computeEfficiencyOf(t, k));
   const memorySeconds = t.bytesPerMicroStep / (t.bandwidthBytesPerSecond * k.memoryEfficiency);
   const hostSeconds = hostSecondsOf(t, k);
   const launchSeconds = launchSecondsOf(t, k);

@@ -8,7 +8,7 @@
  *
  *   node $CARRY/cli/bench/plan-holdout.mjs --cli "node /tmp/carry/cli/loraprof.mjs" --dataset DATA --out FILE
  *     [--part holdout|tune|exhaustive] [--configs holdout3] [--deadline-s 450] [--gpu h200]
- *     [--sweep NAME] [--previous FILE]
+ *     [--sweep NAME] [--previous FILE] [--allow-spent]
  *
  * `--part exhaustive` measures every candidate of the tune space as one named sweep (`--sweep`), which
  * a later call resumes where a call's deadline cut it (same store: a warm machine, or the store carried
@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import { findSweep, listRuns, openStore, type StoredMetrics } from "../src/index.js";
 import { runCliJson, type Json } from "./lib/common.js";
-import { configFromArgs, overridesFromArgs } from "./lib/measured-runs.js";
+import { configFromArgs, holdoutCheckOf, overridesFromArgs } from "./lib/measured-runs.js";
 import { tuneSummary } from "./lib/tune-check.js";
 
 const { values: args } = parseArgs({
@@ -43,9 +43,17 @@ const { values: args } = parseArgs({
     sweep: { type: "string" },
     previous: { type: "string" },
     "dry-run": { type: "boolean", default: false },
+    "allow-spent": { type: "boolean", default: false },
   },
 });
 if (!args.dataset) throw new Error("--dataset PATH (the Alpaca sample) is required");
+// A spent check's runs no longer vouch for the planner: measuring it again by mistake wastes a GPU call.
+const spent = args.sweep ? holdoutCheckOf(`${args.sweep}.json`)?.spent : null;
+if (spent && !args["allow-spent"]) {
+  throw new Error(
+    `--sweep ${args.sweep} belongs to a spent holdout check (${spent}); run an unspent one (HOLDOUT_CHECKS in bench/lib/measured-runs.ts), or pass --allow-spent to measure it anyway`,
+  );
+}
 const cli = args.cli.split(/\s+/);
 const t0 = performance.now();
 const deadline = Number(args["deadline-s"]);

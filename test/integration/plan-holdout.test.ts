@@ -87,4 +87,20 @@ describe("the planner's holdout script on the CPU", () => {
     expect(wrong.status).not.toBe(0);
     expect(wrong.stderr).toMatch(/--previous is sweep tiny-exhaustive, not another/);
   });
+
+  it("refuses to measure a spent check again unless told to", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        script,
+        ...["--cli", `${process.execPath} ${cliPath}`, "--dataset", alpacaPath, "--configs", "tiny"],
+        ...["--part", "holdout", "--sweep", "h100-plan-holdout3-holdout", "--out", join(home, "spent.json")],
+      ],
+      { env, cwd: repoRoot, encoding: "utf8" },
+    );
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /--sweep h100-plan-holdout3-holdout belongs to a spent holdout check .*--allow-spent/,
+    );
+  });
 });

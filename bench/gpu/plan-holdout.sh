@@ -1,7 +1,7 @@
 # The planner against configurations it was never fitted to (issue 13's "done when"), on a GPU.
 # Parts, one or more per device call (each call ≤ 10 minutes); results under $OUT as $CHECK-<part>.json
 # (CHECK: the check bench/lib/measured-runs.ts HOLDOUT_CHECKS lists as not yet spent, named for the card
-# found here: h200-plan-holdout3 or h100-plan-holdout3; copy the files to bench/results/ as they are:
+# found here, e.g. h200-plan-holdout3 or h100-plan-holdout4; copy the files to bench/results/ as they are:
 # bench/plan-accuracy.ts judges the planner on them and no fit reads them until the check is spent):
 #   bash bench/gpu/plan-holdout.sh holdout tune     # HOLDOUT3's 8 configurations (plan --json for each, then
 #                                                   # one sweep of them: ~4 min), then tune --top 2 (~1.5 min)
@@ -13,7 +13,8 @@
 CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
-# CONFIGS (default holdout3): the configuration set of bench/plan-holdout.ts (holdout2 repeats check 2's).
+# CONFIGS: the configuration set of bench/plan-holdout.ts, by default the oldest check still unspent on this card
+# (holdout3 on an H200; holdout4 on an H100, whose check 3 is spent).
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in
@@ -23,7 +24,8 @@ case "$GPU_NAME" in
 esac
 # GPU: the catalog id plan predicts for (h200, or h100-sxm on an H100); CHECK: the result files' name.
 GPU=${GPU:-$([ "$CARD" = h100 ] && echo h100-sxm || echo h200)}
-CHECK=${CHECK:-$CARD-plan-holdout3}
+CONFIGS=${CONFIGS:-$([ "$CARD" = h100 ] && echo holdout4 || echo holdout3)}
+CHECK=${CHECK:-$CARD-plan-$CONFIGS}
 echo "card: $GPU_NAME -> --gpu $GPU, check $CHECK"
 SAVED=.carry/holdout
 if [ -f "$SAVED/loraprof.db" ] && [ ! -f "$LORAPROF_HOME/loraprof.db" ]; then
@@ -42,7 +44,7 @@ for PART in "${@:-holdout}"; do
     [ -f "$SAVED/$CHECK-exhaustive.json" ] && EXTRA+=(--previous "$SAVED/$CHECK-exhaustive.json")
   fi
   timeout $(( LEFT + 20 )) node $CARRY/cli/bench/plan-holdout.mjs --cli "$LP" --dataset "$DATA" --part "$PART" --gpu "$GPU" \
-    --configs "${CONFIGS:-holdout3}" --deadline-s "$LEFT" "${EXTRA[@]}" --out "$OUT/$CHECK-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
+    --configs "$CONFIGS" --deadline-s "$LEFT" "${EXTRA[@]}" --out "$OUT/$CHECK-$PART.json" 2> "$OUT/plan-holdout-$PART.log"
   tail -5 "$OUT/plan-holdout-$PART.log"
   cp "$LORAPROF_HOME/loraprof.db" "$OUT/plan-holdout-$PART.db" 2>/dev/null || true
 done

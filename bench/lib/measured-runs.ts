@@ -155,6 +155,9 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
       "session 14 added the width term of GEMM efficiency (widthHalfEfficiency) after seeing these runs' fast 3B and 8B runs 28-40% faster than predicted",
     fit: false,
   },
+  // The fourth check (bench/plan-holdout.ts HOLDOUT4: Qwen2.5-14B and Qwen3-14B; tune space on Qwen3-0.6B), on either card.
+  { prefix: "h200-plan-holdout4-", spent: null },
+  { prefix: "h100-plan-holdout4-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

@@ -43,7 +43,13 @@ interface QwenSize {
   /** max_position_embeddings differs between base and -Instruct configs of the same size. */
   maxPosBase: number;
   maxPosInstruct: number;
-  publishedTotal: number;
+  /** rms_norm_eps: 1e-6 up to 7B, 1e-5 for 14B and 32B. */
+  rmsNormEps: number;
+  /**
+   * The model card's total, where it agrees with the config's count to 0.01 B; null where the card's
+   * rounded figure does not (14B: card 14.7 B, counted 14.77 B; 32B: card 32.5 B, counted 32.76 B).
+   */
+  publishedTotal: number | null;
 }
 
 // Qwen2.5 configs: hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads,
@@ -62,6 +68,7 @@ const QWEN25: QwenSize[] = [
     tie: true,
     maxPosBase: 32768,
     maxPosInstruct: 32768,
+    rmsNormEps: 1e-6,
     publishedTotal: 0.49e9,
   },
   {
@@ -75,6 +82,7 @@ const QWEN25: QwenSize[] = [
     tie: true,
     maxPosBase: 131072,
     maxPosInstruct: 32768,
+    rmsNormEps: 1e-6,
     publishedTotal: 1.54e9,
   },
   {
@@ -88,6 +96,7 @@ const QWEN25: QwenSize[] = [
     tie: true,
     maxPosBase: 32768,
     maxPosInstruct: 32768,
+    rmsNormEps: 1e-6,
     publishedTotal: 3.09e9,
   },
   {
@@ -101,7 +110,37 @@ const QWEN25: QwenSize[] = [
     tie: false,
     maxPosBase: 131072,
     maxPosInstruct: 32768,
+    rmsNormEps: 1e-6,
     publishedTotal: 7.61e9,
+  },
+  // 14B and 32B: the configs as dumped in public code (Qwen2.5-14B, Qwen2.5-32B config.json).
+  {
+    size: "14B",
+    hiddenSize: 5120,
+    numLayers: 48,
+    numHeads: 40,
+    numKvHeads: 8,
+    intermediateSize: 13824,
+    vocabSize: 152064,
+    tie: false,
+    maxPosBase: 131072,
+    maxPosInstruct: 32768,
+    rmsNormEps: 1e-5,
+    publishedTotal: null,
+  },
+  {
+    size: "32B",
+    hiddenSize: 5120,
+    numLayers: 64,
+    numHeads: 40,
+    numKvHeads: 8,
+    intermediateSize: 27648,
+    vocabSize: 152064,
+    tie: false,
+    maxPosBase: 131072,
+    maxPosInstruct: 32768,
+    rmsNormEps: 1e-5,
+    publishedTotal: null,
   },
 ];
 
@@ -120,7 +159,7 @@ function qwenEntries(q: QwenSize): ModelEntry[] {
     ropeScaling: null,
     qkvBias: true,
     maxPositionEmbeddings: maxPos,
-    rmsNormEps: 1e-6,
+    rmsNormEps: q.rmsNormEps,
     hiddenAct: "silu",
   });
   const id = q.size.toLowerCase();
@@ -135,7 +174,7 @@ function qwenEntries(q: QwenSize): ModelEntry[] {
       tokenizer: "qwen2",
       specialTokens: { bos: null, eos: QWEN_ENDOFTEXT, pad: QWEN_ENDOFTEXT },
       source: hubConfig(base),
-      publishedTotalParameters: q.publishedTotal,
+      ...(q.publishedTotal === null ? {} : { publishedTotalParameters: q.publishedTotal }),
     },
     {
       id: `qwen2.5-${id}-instruct`,
@@ -145,7 +184,7 @@ function qwenEntries(q: QwenSize): ModelEntry[] {
       tokenizer: "qwen2",
       specialTokens: { bos: null, eos: QWEN_IM_END, pad: QWEN_ENDOFTEXT },
       source: hubConfig(instruct),
-      publishedTotalParameters: q.publishedTotal,
+      ...(q.publishedTotal === null ? {} : { publishedTotalParameters: q.publishedTotal }),
     },
   ];
 }
@@ -309,6 +348,25 @@ export const QWEN3: Qwen3Size[] = [
     intermediateSize: 12288,
     tie: false,
     publishedNonEmbedding: 6.95,
+  },
+  // 14B and 32B: Qwen3-14B and Qwen3-32B config.json as dumped in public code; cards: 13.2 B and 31.2 B non-embedding.
+  {
+    size: "14B",
+    hiddenSize: 5120,
+    numLayers: 40,
+    numHeads: 40,
+    intermediateSize: 17408,
+    tie: false,
+    publishedNonEmbedding: 13.2,
+  },
+  {
+    size: "32B",
+    hiddenSize: 5120,
+    numLayers: 64,
+    numHeads: 64,
+    intermediateSize: 25600,
+    tie: false,
+    publishedNonEmbedding: 31.2,
   },
 ];
 

@@ -19,7 +19,7 @@ import { gpu, qloraInput } from "./testing.js";
 describe("shipped calibrations", () => {
   it("ship an H200 calibration per recipe class, fitted to measured runs, with held-out error", () => {
     const h200 = shippedCalibration("h200")!;
-    for (const saved of [h200.recipes.reference, h200.recipes.fast!]) {
+    for (const saved of [h200.recipes.reference!, h200.recipes.fast!]) {
       expect(saved.calibration.runs).toBeGreaterThanOrEqual(3);
       expect(saved.heldOut?.error.realTokensPerSecond?.runs).toBeGreaterThanOrEqual(3);
       expect(saved.calibration.fitted.length).toBeGreaterThan(0);
@@ -44,13 +44,29 @@ describe("shipped calibrations", () => {
     expect(moved.source.kind).toBe("transferred");
     expect(moved.source.label).toMatch(/^transferred from h200 by bandwidth\/FLOP ratio/);
     expect(moved.source.speedFactor).toBeCloseTo(own.source.speedFactor * TRANSFER_FACTOR, 10);
-    const saved = shippedCalibration("h200")!.recipes.reference;
+    const saved = shippedCalibration("h200")!.recipes.reference!;
     const user = chooseConstants({
       gpu: gpu("rtx-4060"),
       recipeClass: "fast",
       user: { ...saved, gpuId: "rtx-4060" },
     });
     expect(user.source.kind).toBe("user");
+  });
+
+  it("on a GPU whose fitted calibration did not beat the transfer, transfers with the transfer's measured error as the interval", () => {
+    const h100 = shippedCalibration("h100-sxm")!;
+    const checked = h100.transferError?.fast;
+    expect(checked?.runs).toBeGreaterThanOrEqual(3);
+    const chosen = chooseConstants({ gpu: gpu("h100-sxm"), recipeClass: "fast", user: null });
+    if (h100.recipes.fast) {
+      expect(chosen.source.kind).toBe("shipped");
+      return;
+    }
+    const h200Fast = shippedCalibration("h200")!.recipes.fast!;
+    const h200Factor = 1 + h200Fast.heldOut!.error.realTokensPerSecond!.maxAbsPct / 100;
+    expect(chosen.source.kind).toBe("transferred");
+    expect(chosen.source.speedFactor).toBeCloseTo(Math.max(h200Factor, 1 + checked!.maxAbsPct / 100), 10);
+    expect(chosen.source.notes[0]).toMatch(/runs on h100-sxm/);
   });
 
   it("transfers GPU efficiencies as they are, scales the GEMM fill size by FLOP/s, the width term by FLOP/byte and host costs by the host factor", () => {

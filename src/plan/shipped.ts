@@ -14,6 +14,7 @@ import { SavedCalibrationSchema, toCalibration, type SavedCalibration } from "./
 import type { Calibration, PlannerConstants } from "./constants.js";
 import { deviceOverheadFor } from "./device-overhead.js";
 import type { PlanInput } from "./types.js";
+import h100 from "./shipped/h100-sxm.json" with { type: "json" };
 import h200 from "./shipped/h200.json" with { type: "json" };
 
 /** reference: PyTorch's and PEFT's own ops; fast: Liger kernels, fused LoRA or the fused loss (other host and kernel costs). */
@@ -28,6 +29,8 @@ export function recipeClass(
     : "reference";
 }
 
+const ErrorStatsSchema = z.object({ runs: z.number(), medianAbsPct: z.number(), maxAbsPct: z.number() });
+
 export const ShippedCalibrationSchema = z
   .object({
     version: z.literal(1),
@@ -37,12 +40,30 @@ export const ShippedCalibrationSchema = z
     /** Result files the runs came from. */
     sources: z.array(z.string()),
     environment: z.record(z.string(), z.unknown()).nullable(),
-    recipes: z.object({ reference: SavedCalibrationSchema, fast: SavedCalibrationSchema.nullable() }),
+    /** A class is null where nothing ships for it (too few runs, or no better than the transfer). */
+    recipes: z.object({
+      reference: SavedCalibrationSchema.nullable(),
+      fast: SavedCalibrationSchema.nullable(),
+    }),
+    /**
+     * A GPU whose calibration was fitted with the H200's transferred as its prior: the transfer's
+     * tokens/s error on this GPU's runs, per class (what a transfer to this GPU is known to miss by).
+     */
+    transferError: z
+      .object({
+        reference: ErrorStatsSchema.nullable().optional(),
+        fast: ErrorStatsSchema.nullable().optional(),
+      })
+      .optional(),
   })
   .strict();
 export type ShippedCalibration = z.infer<typeof ShippedCalibrationSchema>;
 
-const SHIPPED: readonly ShippedCalibration[] = [ShippedCalibrationSchema.parse(h200)];
+/** The first is the base every other GPU's constants are transferred from (the most runs). */
+const SHIPPED: readonly ShippedCalibration[] = [
+  ShippedCalibrationSchema.parse(h200),
+  ShippedCalibrationSchema.parse(h100),
+];
 
 /** The shipped calibration of a GPU (catalog id), or null. */
 export function shippedCalibration(gpuId: string): ShippedCalibration | null {
@@ -142,16 +163,22 @@ export function chooseConstants(opts: ChooseOptions): ChosenConstants {
     };
   }
   const own = shippedCalibration(opts.gpu.id);
-  if (own) {
-    const saved = (opts.recipeClass === "fast" ? own.recipes.fast : null) ?? own.recipes.reference;
-    const cls = saved === own.recipes.fast ? "fast" : "reference";
-    const h = heldOutFactor(saved);
+  const base = SHIPPED[0]!;
+  // This GPU's own class, else its other class where no transfer fits better (the base GPU), else a transfer.
+  const ownSaved =
+    own === null
+      ? null
+      : ((opts.recipeClass === "fast" ? own.recipes.fast : own.recipes.reference) ??
+        (own === base ? own.recipes.reference : null));
+  if (own && ownSaved) {
+    const cls = ownSaved === own.recipes.fast ? "fast" : "reference";
+    const h = heldOutFactor(ownSaved);
     return {
-      calibration: toCalibration(saved),
+      calibration: toCalibration(ownSaved),
       source: {
         kind: "shipped",
-        label: `calibrated: ${own.gpuId} shipped (${saved.calibration.runs} runs, ${cls} recipe)`,
-        runs: saved.calibration.runs,
+        label: `calibrated: ${own.gpuId} shipped (${ownSaved.calibration.runs} runs, ${cls} recipe)`,
+        runs: ownSaved.calibration.runs,
         speedFactor: h.factor,
         notes: [
           h.note,
@@ -162,20 +189,24 @@ export function chooseConstants(opts: ChooseOptions): ChosenConstants {
       },
     };
   }
-  const base = SHIPPED[0]!;
   const from = findGpu(base.gpuId)!;
-  const saved = (opts.recipeClass === "fast" ? base.recipes.fast : null) ?? base.recipes.reference;
+  const saved = (opts.recipeClass === "fast" ? base.recipes.fast : null) ?? base.recipes.reference!;
   const h = heldOutFactor(saved);
   const host = opts.hostSpeedFactor ?? 1;
+  // Measured against this GPU's runs (a shipped file whose class did not beat the transfer), or not yet.
+  const checked = own?.transferError?.[opts.recipeClass] ?? null;
+  const factor = checked ? Math.max(h.factor, 1 + checked.maxAbsPct / 100) : h.factor * TRANSFER_FACTOR;
   return {
     calibration: transferCalibration(toCalibration(saved), from, opts.gpu, host),
     source: {
       kind: "transferred",
       label: `transferred from ${base.gpuId} by bandwidth/FLOP ratio (${saved.calibration.runs} runs there)`,
       runs: saved.calibration.runs,
-      speedFactor: h.factor * TRANSFER_FACTOR,
+      speedFactor: factor,
       notes: [
-        `${h.note}, ×${TRANSFER_FACTOR} for the transfer (not yet checked against a run on ${opts.gpu.id})`,
+        checked
+          ? `interval: the transfer's largest tokens/s error on ${checked.runs} ${opts.recipeClass}-recipe runs on ${opts.gpu.id}: ${checked.maxAbsPct.toFixed(0)}% (median ${checked.medianAbsPct.toFixed(0)}%), or ${base.gpuId}'s own held-out error if larger; a fit to those runs did not beat it, so none ships`
+          : `${h.note}, ×${TRANSFER_FACTOR} for the transfer (not yet checked against a run on ${opts.gpu.id})`,
         `GPU efficiencies carried over as fractions of ${opts.gpu.id}'s datasheet FLOP/s and bandwidth; GEMM half-efficiency size × ${(opts.gpu.peakFlops.bf16 / from.peakFlops.bf16).toFixed(2)} (FLOP/s ratio); host costs × ${host} (the ${base.gpuId} machine's host speed); device overhead: ${deviceOverheadFor(opts.gpu).source}`,
       ],
     },

@@ -7,13 +7,24 @@ import { architectureFromHfConfig, locateHfConfig, modelFromHfConfig } from "./h
 import { findModel } from "./models.js";
 import { countParameters } from "./params.js";
 
-/** Published totals from each model card (rounded as published). */
+/**
+ * Published totals from each model card (rounded as published); where the card gives none that
+ * precise, the technical report's or the hub's exact safetensors count (as public dumps record it).
+ */
 const PUBLISHED: Record<keyof typeof HF_CONFIGS, number> = {
   "mistral-7b-v0.1": 7.24e9,
   "gemma-2-9b": 9.24e9,
   "phi-3-mini-4k": 3.82e9,
   "qwen3-8b": 8.19e9,
   "llama-3.1-8b": 8.03e9,
+  // The card gives no count; the hub's safetensors total.
+  "mistral-7b-instruct-v0.3": 7_248_023_552,
+  // Gemma 2 report, Table 2: 590,118,912 embedding (a 256,128-row vocabulary) + 2,024,517,888.
+  "gemma-2-2b": 2_614_636_800,
+  // Gemma 3 report, Table 1: 302 M embedding + 698 M non-embedding.
+  "gemma-3-1b-it": 1.0e9,
+  // The card says 14 B; the hub's safetensors total.
+  "phi-4": 14_659_507_200,
 };
 
 describe("architectureFromHfConfig", () => {

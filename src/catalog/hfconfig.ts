@@ -176,11 +176,23 @@ export function locateHfConfig(name: string, env: NodeJS.ProcessEnv = process.en
     const file = join(dir, "config.json");
     return existsSync(file) ? file : null;
   }
-  if (!/^[\w.-]+\/[\w.-]+$/.test(name)) return null;
-  const snapshots = join(huggingfaceHubCache(env), `models--${name.replace("/", "--")}`, "snapshots");
+  return locateHubSnapshotFile(name, "config.json", env);
+}
+
+/**
+ * A file of a hub repository in the Hugging Face cache: `<cache>/models--owner--name/snapshots/<rev>/<file>`
+ * of the newest snapshot that holds it; null when no snapshot does (nothing is downloaded).
+ */
+export function locateHubSnapshotFile(
+  hubId: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | null {
+  if (!/^[\w.-]+\/[\w.-]+$/.test(hubId)) return null;
+  const snapshots = join(huggingfaceHubCache(env), `models--${hubId.replace("/", "--")}`, "snapshots");
   if (!existsSync(snapshots)) return null;
   const found = readdirSync(snapshots)
-    .map((s) => join(snapshots, s, "config.json"))
+    .map((s) => join(snapshots, s, file))
     .filter((f) => existsSync(f))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
   return found[0] ?? null;

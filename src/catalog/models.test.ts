@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
+import { HF_CONFIGS } from "./fixtures/hf-configs.js";
+import { architectureFromHfConfig } from "./hfconfig.js";
 import { findModel, MODELS, QWEN3, requireModel } from "./models.js";
 import { countLoraParameters, countParameters, resolveTargetModules } from "./params.js";
 
@@ -33,8 +35,10 @@ describe("model catalog", () => {
     for (const m of MODELS) {
       const a = m.architecture;
       expect(a.numHeads % a.numKvHeads).toBe(0);
-      // Qwen3 sets head_dim 128 regardless of the hidden size (Qwen3-0.6B: 16 × 128 = 2048 ≠ 1024).
-      if (a.modelType !== "qwen3") expect(a.numHeads * a.headDim).toBe(a.hiddenSize);
+      // Qwen3 sets head_dim 128 regardless of the hidden size (Qwen3-0.6B: 16 × 128 = 2048 ≠ 1024),
+      // Gemma 2/3 set 256 (gemma-2-2b: 8 × 256 = 2048 ≠ 2304).
+      const ownHeadDim = ["qwen3", "gemma2", "gemma3_text"].includes(a.modelType);
+      if (!ownHeadDim) expect(a.numHeads * a.headDim).toBe(a.hiddenSize);
     }
   });
 
@@ -105,5 +109,72 @@ describe("Qwen3 entries", () => {
 
   it("Qwen3-8B totals 8.19 B, as the reader counts it from its config.json", () => {
     expect(countParameters(findModel("Qwen/Qwen3-8B")!.architecture).total / 1e9).toBeCloseTo(8.19, 2);
+  });
+});
+
+describe("Mistral, Gemma and Phi entries", () => {
+  /**
+   * Exact totals of the published checkpoints, found in public code: keras-hub's preset metadata
+   * (mistral_0.3_7b_en, gemma2_2b_en, gemma2_9b_en, gemma3_1b, phi3_mini_4k_instruct_en) and, for
+   * phi-4, the hub's safetensors total and llama.cpp's GGUF parameter_count.
+   */
+  const EXACT: [string, number][] = [
+    ["mistral-7b-v0.3", 7_248_023_552],
+    ["mistral-7b-instruct-v0.3", 7_248_023_552],
+    ["gemma-2-2b", 2_614_341_888],
+    ["gemma-2-2b-it", 2_614_341_888],
+    ["gemma-2-9b", 9_241_705_984],
+    ["gemma-2-9b-it", 9_241_705_984],
+    ["gemma-3-1b-pt", 999_885_952],
+    ["gemma-3-1b-it", 999_885_952],
+    ["phi-3-mini-4k-instruct", 3_821_079_552],
+    ["phi-4", 14_659_507_200],
+  ];
+
+  it.each(EXACT)("counts %s's parameters exactly as its published checkpoint holds them", (id, total) => {
+    expect(countParameters(model(id).architecture).total).toBe(total);
+  });
+
+  /** Catalog entries whose config.json is copied in fixtures/hf-configs.ts. */
+  const FROM_CONFIG: [string, keyof typeof HF_CONFIGS][] = [
+    ["mistral-7b-v0.3", "mistral-7b-instruct-v0.3"],
+    ["mistral-7b-instruct-v0.3", "mistral-7b-instruct-v0.3"],
+    ["gemma-2-2b", "gemma-2-2b"],
+    ["gemma-2-2b-it", "gemma-2-2b"],
+    ["gemma-2-9b", "gemma-2-9b"],
+    ["gemma-2-9b-it", "gemma-2-9b"],
+    ["gemma-3-1b-pt", "gemma-3-1b-it"],
+    ["gemma-3-1b-it", "gemma-3-1b-it"],
+    ["phi-3-mini-4k-instruct", "phi-3-mini-4k"],
+    ["phi-4", "phi-4"],
+  ];
+
+  it.each(FROM_CONFIG)("%s's facts are what the reader makes of config.json (%s)", (id, fixture) => {
+    expect(model(id).architecture).toEqual(architectureFromHfConfig(HF_CONFIGS[fixture], fixture));
+  });
+
+  it("ships no tokenizer for these families, and names each model's hub repo and config", () => {
+    for (const [id] of EXACT) {
+      const m = model(id);
+      expect(m.tokenizer).toBeNull();
+      expect(m.source).toBe(`https://huggingface.co/${m.hubId}/blob/main/config.json`);
+    }
+  });
+
+  it("uses each tokenizer's own ids: turn ends as the eos of chat models, pad never a real eos", () => {
+    expect(model("mistral-7b-v0.3").specialTokens).toEqual({ bos: 1, eos: 2, pad: 0 });
+    expect(model("mistral-7b-instruct-v0.3").specialTokens).toEqual({ bos: 1, eos: 2, pad: 0 });
+    expect(model("gemma-2-9b").specialTokens).toEqual({ bos: 2, eos: 1, pad: 0 });
+    expect(model("gemma-2-2b-it").specialTokens).toEqual({ bos: 2, eos: 107, pad: 0 });
+    expect(model("gemma-3-1b-pt").specialTokens).toEqual({ bos: 2, eos: 1, pad: 0 });
+    expect(model("gemma-3-1b-it").specialTokens).toEqual({ bos: 2, eos: 106, pad: 0 });
+    expect(model("phi-3-mini-4k-instruct").specialTokens).toEqual({ bos: 1, eos: 32007, pad: 32000 });
+    expect(model("phi-4").specialTokens).toEqual({ bos: null, eos: 100265, pad: 100257 });
+  });
+
+  it("finds them by hub id too", () => {
+    expect(findModel("google/gemma-2-2b-it")?.id).toBe("gemma-2-2b-it");
+    expect(findModel("mistralai/Mistral-7B-Instruct-v0.3")?.id).toBe("mistral-7b-instruct-v0.3");
+    expect(findModel("microsoft/phi-4")?.id).toBe("phi-4");
   });
 });

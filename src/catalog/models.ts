@@ -403,6 +403,335 @@ function qwen3Entry(q: Qwen3Size): ModelEntry {
 }
 
 /**
+ * Facts the architecture reader (hfconfig.ts) fills in for every family: entries of the families
+ * below spell them out, so that each equals `architectureFromHfConfig` of its config.json exactly
+ * (models.test.ts checks this against the copies in fixtures/hf-configs.ts).
+ */
+const NO_SOFTCAPPING = { attnLogitSoftcapping: null, finalLogitSoftcapping: null } as const;
+
+/**
+ * Mistral v0.3 tokenizer (SentencePiece with byte fallback, v3 control tokens): `<unk>` 0, `<s>` 1
+ * (bos, put before every record), `</s>` 2: the eos of the base model and of the instruct model,
+ * whose assistant turns end with it (`[INST] … [/INST] answer</s>`). It defines no pad token. Like
+ * Llama's, we pad with a token that never occurs in text: `<unk>` 0, which byte fallback never
+ * produces, so padding cannot be mistaken for a real eos. (bos 1 and eos 2 are in the config.json
+ * copy; `<unk>` 0 is the SentencePiece layout Mistral shares with Llama 2, not seen in a v0.3 dump.)
+ */
+const MISTRAL_UNK = 0;
+const MISTRAL_BOS = 1;
+const MISTRAL_EOS = 2;
+
+// Mistral-7B-v0.3 is Mistral-7B-v0.2 with the vocabulary extended to 32768 (its model card): head_dim
+// 128, rope_theta 1e6, no sliding window, 32768 positions, rms_norm_eps 1e-5, untied. Checked against
+// a verbatim copy of Mistral-7B-Instruct-v0.3's config.json in public code (fixtures:
+// "mistral-7b-instruct-v0.3"); the base model's own config.json was seen only in part (vocab,
+// hidden, layers, heads, intermediate, positions, untied: a public dump), the rest is taken to equal
+// the instruct model's, which the card calls a fine-tune of it. Total 7,248,023,552, as keras-hub's
+// mistral_0.3_7b_en preset, the hub's safetensors total and llama.cpp's count of the GGUF conversion
+// give it (models.test.ts checks the exact count). No publishedTotalParameters: the model cards
+// publish no parameter count.
+const MISTRAL_V03: ModelArchitecture = {
+  modelType: "mistral",
+  hiddenSize: 4096,
+  numLayers: 32,
+  numHeads: 32,
+  numKvHeads: 8,
+  headDim: 128,
+  intermediateSize: 14336,
+  vocabSize: 32768,
+  tieWordEmbeddings: false,
+  ropeTheta: 1_000_000,
+  ropeScaling: null,
+  qkvBias: false,
+  maxPositionEmbeddings: 32768,
+  rmsNormEps: 1e-5,
+  hiddenAct: "silu",
+  slidingWindow: null,
+  ...NO_SOFTCAPPING,
+};
+
+function mistralEntries(): ModelEntry[] {
+  const base = "mistralai/Mistral-7B-v0.3";
+  const instruct = "mistralai/Mistral-7B-Instruct-v0.3";
+  const specialTokens = { bos: MISTRAL_BOS, eos: MISTRAL_EOS, pad: MISTRAL_UNK };
+  return [
+    {
+      id: "mistral-7b-v0.3",
+      hubId: base,
+      displayName: "Mistral-7B-v0.3",
+      architecture: MISTRAL_V03,
+      tokenizer: null,
+      specialTokens,
+      source: hubConfig(base),
+    },
+    {
+      id: "mistral-7b-instruct-v0.3",
+      hubId: instruct,
+      displayName: "Mistral-7B-Instruct-v0.3",
+      architecture: MISTRAL_V03,
+      tokenizer: null,
+      specialTokens,
+      source: hubConfig(instruct),
+    },
+  ];
+}
+
+/**
+ * Gemma tokenizers (Gemma 2 and Gemma 3 alike): `<pad>` 0, `<eos>` 1, `<bos>` 2 (put before every
+ * record; the configs' bos/eos/pad_token_id). Base models end documents with `<eos>`; the -it models
+ * end each turn with `<end_of_turn>`: id 107 in Gemma 2's 256000-token vocabulary (`<start_of_turn>`
+ * 106), 106 in Gemma 3's 262144-token one (`<start_of_turn>` 105; gemma-3-1b-it's config lists eos
+ * [1, 106]). Checked against public token tables of both tokenizers.
+ */
+const GEMMA_PAD = 0;
+const GEMMA_EOS = 1;
+const GEMMA_BOS = 2;
+const GEMMA2_END_OF_TURN = 107;
+const GEMMA3_END_OF_TURN = 106;
+
+interface Gemma2Size {
+  size: string;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  intermediateSize: number;
+  /** The technical report's total (its Table 2, rounded to 0.01 B; see below). */
+  publishedTotal: number;
+}
+
+// Gemma 2 configs (google/gemma-2-*): head_dim 256, vocab 256000, tied embeddings, rope_theta 10000,
+// 8192 positions, rms_norm_eps 1e-6, tanh-GELU, sliding window 4096 on alternate layers, attention
+// logits soft-capped at 50 and final logits at 30. Checked against verbatim copies of gemma-2-2b's and
+// gemma-2-9b's config.json in public code (fixtures) and maxtext's hf_model_configs.py; the -it
+// configs share the architecture. The technical report's Table 2 counts 2,024,517,888 (2B) and
+// 8,324,201,984 (9B) non-embedding parameters, exactly what these facts give; its embedding counts
+// use a 256,128-row vocabulary, the released checkpoints 256,000 rows, so the totals counted here
+// (2,614,341,888 and 9,241,705,984, exactly keras-hub's gemma2_2b_en / gemma2_9b_en presets) are
+// 0.3 M and 0.5 M below the report's: 2.61 B and 9.24 B alike.
+const GEMMA2: Gemma2Size[] = [
+  {
+    size: "2b",
+    hiddenSize: 2304,
+    numLayers: 26,
+    numHeads: 8,
+    numKvHeads: 4,
+    intermediateSize: 9216,
+    publishedTotal: 2.61e9,
+  },
+  {
+    size: "9b",
+    hiddenSize: 3584,
+    numLayers: 42,
+    numHeads: 16,
+    numKvHeads: 8,
+    intermediateSize: 14336,
+    publishedTotal: 9.24e9,
+  },
+];
+
+function gemma2Entries(g: Gemma2Size): ModelEntry[] {
+  const architecture: ModelArchitecture = {
+    modelType: "gemma2",
+    hiddenSize: g.hiddenSize,
+    numLayers: g.numLayers,
+    numHeads: g.numHeads,
+    numKvHeads: g.numKvHeads,
+    headDim: 256,
+    intermediateSize: g.intermediateSize,
+    vocabSize: 256000,
+    tieWordEmbeddings: true,
+    ropeTheta: 10000,
+    ropeScaling: null,
+    qkvBias: false,
+    maxPositionEmbeddings: 8192,
+    rmsNormEps: 1e-6,
+    hiddenAct: "gelu_pytorch_tanh",
+    slidingWindow: 4096,
+    attnLogitSoftcapping: 50,
+    finalLogitSoftcapping: 30,
+  };
+  const base = `google/gemma-2-${g.size}`;
+  const it = `${base}-it`;
+  return [
+    {
+      id: `gemma-2-${g.size}`,
+      hubId: base,
+      displayName: `gemma-2-${g.size}`,
+      architecture,
+      tokenizer: null,
+      specialTokens: { bos: GEMMA_BOS, eos: GEMMA_EOS, pad: GEMMA_PAD },
+      source: hubConfig(base),
+      publishedTotalParameters: g.publishedTotal,
+    },
+    {
+      id: `gemma-2-${g.size}-it`,
+      hubId: it,
+      displayName: `gemma-2-${g.size}-it`,
+      architecture,
+      tokenizer: null,
+      specialTokens: { bos: GEMMA_BOS, eos: GEMMA2_END_OF_TURN, pad: GEMMA_PAD },
+      source: hubConfig(it),
+      publishedTotalParameters: g.publishedTotal,
+    },
+  ];
+}
+
+// Gemma 3 1B (google/gemma-3-1b-pt, -1b-it): a text-only Gemma3ForCausalLM (model_type
+// gemma3_text): head_dim 256, one KV head, vocab 262144, tied, rope_theta 1e6 (global layers; the
+// local layers' 10000 is not modelled), 32768 positions, rms_norm_eps 1e-6, sliding window 512 on
+// five of every six layers, q/k RMSNorm and no soft-capping. Checked against a verbatim copy of
+// gemma-3-1b-it's config.json in public code (fixtures: "gemma-3-1b-it"; the -pt config has the same
+// architecture). Total 999,885,952 (keras-hub's gemma3_1b preset); the technical report's Table 1
+// gives 302 M embedding + 698 M non-embedding = 1.00 B.
+// Gemma 3 4B, 12B and 27B are left out: they are image-text models (Gemma3ForConditionalGeneration,
+// model_type gemma3: the language model's config nested in text_config beside a SigLIP vision tower
+// of 417 M parameters), while the catalog holds text-only causal LMs whose facts describe the whole
+// checkpoint. Plan one from a cached snapshot instead (hfconfig.ts reads its text_config, the
+// language model only).
+const GEMMA3_1B: ModelArchitecture = {
+  modelType: "gemma3_text",
+  hiddenSize: 1152,
+  numLayers: 26,
+  numHeads: 4,
+  numKvHeads: 1,
+  headDim: 256,
+  intermediateSize: 6912,
+  vocabSize: 262144,
+  tieWordEmbeddings: true,
+  ropeTheta: 1_000_000,
+  ropeScaling: null,
+  qkvBias: false,
+  maxPositionEmbeddings: 32768,
+  rmsNormEps: 1e-6,
+  hiddenAct: "gelu_pytorch_tanh",
+  slidingWindow: 512,
+  ...NO_SOFTCAPPING,
+};
+
+function gemma3Entries(): ModelEntry[] {
+  const pt = "google/gemma-3-1b-pt";
+  const it = "google/gemma-3-1b-it";
+  return [
+    {
+      id: "gemma-3-1b-pt",
+      hubId: pt,
+      displayName: "gemma-3-1b-pt",
+      architecture: GEMMA3_1B,
+      tokenizer: null,
+      specialTokens: { bos: GEMMA_BOS, eos: GEMMA_EOS, pad: GEMMA_PAD },
+      source: hubConfig(pt),
+      publishedTotalParameters: 1.0e9,
+    },
+    {
+      id: "gemma-3-1b-it",
+      hubId: it,
+      displayName: "gemma-3-1b-it",
+      architecture: GEMMA3_1B,
+      tokenizer: null,
+      specialTokens: { bos: GEMMA_BOS, eos: GEMMA3_END_OF_TURN, pad: GEMMA_PAD },
+      source: hubConfig(it),
+      publishedTotalParameters: 1.0e9,
+    },
+  ];
+}
+
+/**
+ * Phi-3-mini (Llama 2's SentencePiece vocabulary plus chat tokens): `<s>` 1 is bos, `<|endoftext|>`
+ * 32000 is the config's eos and pad token, `<|end|>` 32007 ends each chat turn (`<|user|>` 32010,
+ * `<|assistant|>` 32001). Only the instruct model is released, so its eos is the turn end, as for the
+ * Qwen and Llama instruct entries, and it pads with `<|endoftext|>`.
+ * Phi-4 (a tiktoken-style BPE of cl100k's family): no bos is added, `<|endoftext|>` 100257 is the
+ * config's bos/eos/pad token (first release), `<|im_end|>` 100265 ends each chat turn
+ * (`<|im_start|>` 100264, `<|im_sep|>` 100266). microsoft/phi-4 is the chat model: eos 100265, pad
+ * 100257. Later tokenizer revisions may pad with `<|dummy_85|>` 100349, as Phi-4-reasoning does;
+ * that revision was not seen.
+ */
+const PHI3_BOS = 1;
+const PHI3_ENDOFTEXT = 32000;
+const PHI3_END = 32007;
+const PHI4_ENDOFTEXT = 100257;
+const PHI4_IM_END = 100265;
+
+// microsoft/Phi-3-mini-4k-instruct: hidden 3072, 32 layers, 32 heads and 32 KV heads (head_dim 96),
+// intermediate 8192, vocab 32064, untied, rope_theta 10000, no rope_scaling, 4096 positions,
+// rms_norm_eps 1e-5, sliding_window 2047. Verbatim copies of its config.json are in public code (the
+// fixture "phi-3-mini-4k"; TensorRT-LLM's test config). Total 3,821,079,552 (keras-hub's
+// phi3_mini_4k_instruct_en preset, and the hub's safetensors total). No publishedTotalParameters:
+// the card and the technical report say 3.8 B, 0.02 B off. The released weights fuse q/k/v into
+// qkv_proj and gate/up into gate_up_proj: the same parameters, counted here as the seven projections.
+const PHI3_MINI_4K: ModelArchitecture = {
+  modelType: "phi3",
+  hiddenSize: 3072,
+  numLayers: 32,
+  numHeads: 32,
+  numKvHeads: 32,
+  headDim: 96,
+  intermediateSize: 8192,
+  vocabSize: 32064,
+  tieWordEmbeddings: false,
+  ropeTheta: 10000,
+  ropeScaling: null,
+  qkvBias: false,
+  maxPositionEmbeddings: 4096,
+  rmsNormEps: 1e-5,
+  hiddenAct: "silu",
+  slidingWindow: 2047,
+  ...NO_SOFTCAPPING,
+};
+
+// microsoft/phi-4 (model_type phi3): hidden 5120, 40 layers, 40 heads, 10 KV heads (head_dim 128),
+// intermediate 17920, vocab 100352, untied, rope_theta 250000, no rope_scaling, 16384 positions,
+// rms_norm_eps 1e-5, no sliding window. Checked against a verbatim copy of its first release's
+// config.json in public code (fixtures: "phi-4"). Total 14,659,507,200: the hub's safetensors count
+// and llama.cpp's count of the GGUF conversion. No publishedTotalParameters: the card and the
+// technical report say 14 B (the count test checks the exact total instead).
+const PHI4: ModelArchitecture = {
+  modelType: "phi3",
+  hiddenSize: 5120,
+  numLayers: 40,
+  numHeads: 40,
+  numKvHeads: 10,
+  headDim: 128,
+  intermediateSize: 17920,
+  vocabSize: 100352,
+  tieWordEmbeddings: false,
+  ropeTheta: 250_000,
+  ropeScaling: null,
+  qkvBias: false,
+  maxPositionEmbeddings: 16384,
+  rmsNormEps: 1e-5,
+  hiddenAct: "silu",
+  slidingWindow: null,
+  ...NO_SOFTCAPPING,
+};
+
+function phiEntries(): ModelEntry[] {
+  const mini = "microsoft/Phi-3-mini-4k-instruct";
+  const phi4 = "microsoft/phi-4";
+  return [
+    {
+      id: "phi-3-mini-4k-instruct",
+      hubId: mini,
+      displayName: "Phi-3-mini-4k-instruct",
+      architecture: PHI3_MINI_4K,
+      tokenizer: null,
+      specialTokens: { bos: PHI3_BOS, eos: PHI3_END, pad: PHI3_ENDOFTEXT },
+      source: hubConfig(mini),
+    },
+    {
+      id: "phi-4",
+      hubId: phi4,
+      displayName: "phi-4",
+      architecture: PHI4,
+      tokenizer: null,
+      specialTokens: { bos: null, eos: PHI4_IM_END, pad: PHI4_ENDOFTEXT },
+      source: hubConfig(phi4),
+    },
+  ];
+}
+
+/**
  * A two-layer Qwen2-shaped model with the real Qwen vocabulary (so the real tokenizer and data
  * pipeline apply) but tiny everything else: trains in seconds on a CPU. No published weights.
  */
@@ -437,6 +766,10 @@ export const MODELS: readonly ModelEntry[] = [
   ...QWEN25.flatMap(qwenEntries),
   ...LLAMA.flatMap(llamaEntries),
   ...QWEN3.map(qwen3Entry),
+  ...mistralEntries(),
+  ...GEMMA2.flatMap(gemma2Entries),
+  ...gemma3Entries(),
+  ...phiEntries(),
 ];
 
 /** Finds a model by catalog id or hub id, case-insensitively; undefined when unknown. */

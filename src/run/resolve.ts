@@ -8,7 +8,9 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { locateHfConfig, modelFromHfConfig } from "../catalog/hfconfig.js";
 import { findModel, MODELS } from "../catalog/models.js";
+import { catalogTokenizerSpec } from "../catalog/tokenizer.js";
 import type { ModelEntry } from "../catalog/types.js";
+import type { TokenizerSpec } from "../data/tokenizer.js";
 import { cudaOnlySettings, resolvePrecision } from "../config/device.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
 import { LoraprofError } from "../util/errors.js";
@@ -133,6 +135,17 @@ export function resolveModel(config: RunConfig, cacheDir: string): ResolvedModel
     hubId: null,
     path: syntheticCheckpointDir(cacheDir, entry, config.seed),
   };
+}
+
+/**
+ * The tokenizer the data stage uses for a resolved model: the folder a config.json was read from, a
+ * catalog model's (catalog/tokenizer.ts: its family's, or its cached hub snapshot's, else a TOKENIZER
+ * error naming `model`), or the local model folder's.
+ */
+export function runTokenizerSpec(model: ResolvedModel, env: NodeJS.ProcessEnv = process.env): TokenizerSpec {
+  if (model.configDir) return { dir: model.configDir };
+  if (model.entry) return catalogTokenizerSpec(model.entry, { field: "model", env });
+  return { dir: model.path ?? "" };
 }
 
 /** A name written as a path (./x, ../x, /x, ~/x): never read as a hub id. */

@@ -30,7 +30,14 @@ import type {
   StepEvent,
   SummaryEvent,
 } from "../protocol/index.js";
-import { buildRunSpec, resolveConfig, resolveDevice, resolveModel, type ResolvedConfig } from "./resolve.js";
+import {
+  buildRunSpec,
+  resolveConfig,
+  resolveDevice,
+  resolveModel,
+  runTokenizerSpec,
+  type ResolvedConfig,
+} from "./resolve.js";
 
 export type RunProgress =
   | { stage: "data"; message: string }
@@ -81,6 +88,8 @@ export interface RunResult {
 export async function executeRun(config: RunConfig, ctx: RunContext): Promise<RunResult> {
   const clock = phaseClock();
   const model = resolveModel(config, ctx.cacheDir);
+  // Decided before anything runs: a catalog model with no offline tokenizer fails here, with the fix.
+  const tokenizer = runTokenizerSpec(model);
   const deviceChoice = await resolveDevice(config);
   const resolved = resolveConfig(config, model, deviceChoice);
   const python = ctx.python ?? resolvePython(ctx.home);
@@ -97,11 +106,7 @@ export async function executeRun(config: RunConfig, ctx: RunContext): Promise<Ru
     template: resolved.template,
     seqLen: resolved.seqLen,
     maskPrompt: resolved.maskPrompt,
-    tokenizer: model.configDir
-      ? { dir: model.configDir }
-      : model.entry
-        ? { family: model.entry.tokenizer }
-        : { dir: model.path ?? "" },
+    tokenizer,
     cacheDir: ctx.cacheDir,
     onProgress: (message: string) => ctx.onProgress?.({ stage: "data", message }),
   });

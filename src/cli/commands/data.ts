@@ -1,6 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import type { Command } from "commander";
 import { findModel } from "../../catalog/models.js";
+import { catalogTokenizerSpec } from "../../catalog/tokenizer.js";
 import {
   DATASET_FORMATS,
   describeDataset,
@@ -40,10 +41,13 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
   });
 }
 
-/** A catalog id (its family's offline tokenizer) or a model folder (its tokenizer.json and chat template). */
+/**
+ * A catalog id (its family's offline tokenizer, else tokenizer.json of its cached hub snapshot) or a
+ * model folder (its tokenizer.json and chat template).
+ */
 function tokenizerOf(model: string): TokenizerSpec {
   const entry = findModel(model);
-  if (entry) return { family: entry.tokenizer };
+  if (entry) return catalogTokenizerSpec(entry, { field: "--model" });
   if (existsSync(model) && statSync(model).isDirectory()) return { dir: model };
   throw new LoraprofError("FLAG_INVALID", `unknown model "${model}"`, {
     problems: [

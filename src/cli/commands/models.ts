@@ -25,8 +25,13 @@ export function registerModels(program: Command): void {
             },
             { header: "vocab", value: (m) => String(m.architecture.vocabSize), align: "right" },
             { header: "tied", value: (m) => (m.architecture.tieWordEmbeddings ? "yes" : "no") },
+            // Families with no offline tokenizer read tokenizer.json from the model's Hugging Face cache.
+            { header: "tokenizer", value: (m) => m.tokenizer ?? "hub cache" },
           ],
-        ) + "\n",
+        ) +
+          "\n" +
+          'tokenizer "hub cache": run and data read tokenizer.json from the model\'s snapshot in the Hugging Face cache\n' +
+          "(huggingface-cli download <hub> tokenizer.json tokenizer_config.json config.json); plan measures lengths with Qwen2.5's.\n",
       );
     });
 }

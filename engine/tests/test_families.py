@@ -25,8 +25,9 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "qkvBias": False,
         "hiddenAct": "gelu_pytorch_tanh",
         "slidingWindow": 32,
-        "attnLogitSoftcapping": 50.0,
-        "finalLogitSoftcapping": 30.0,
+        # As the CLI's JSON sends them: 50.0 and 30.0 are written 50 and 30 (ints to Python).
+        "attnLogitSoftcapping": 50,
+        "finalLogitSoftcapping": 30,
     },
     "gemma3_text": {
         "modelType": "gemma3_text",
@@ -62,6 +63,7 @@ def test_the_family_builds_its_transformers_config_and_checkpoint(family: str, t
     assert config.model_type == family
     if family == "gemma2":
         assert config.final_logit_softcapping == 30.0 and config.attn_logit_softcapping == 50.0
+        assert isinstance(config.final_logit_softcapping, float)
     assert ensure_synthetic_checkpoint(arch, spec.model.path, 0, torch.device("cpu")) is True
     assert (Path(spec.model.path) / "config.json").exists()
 

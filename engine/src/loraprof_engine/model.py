@@ -117,8 +117,9 @@ def architecture_config(arch: Architecture) -> Any:
             **common,
             "hidden_activation": arch.hidden_act,
             "sliding_window": arch.sliding_window,
-            "attn_logit_softcapping": arch.attn_logit_softcapping,
-            "final_logit_softcapping": arch.final_logit_softcapping,
+            # JSON writes 50.0 as 50; transformers' strict config fields want a float.
+            "attn_logit_softcapping": _float_or_none(arch.attn_logit_softcapping),
+            "final_logit_softcapping": _float_or_none(arch.final_logit_softcapping),
             "query_pre_attn_scalar": arch.head_dim,
         }
         return Gemma2Config(**gemma) if arch.model_type == "gemma2" else Gemma3TextConfig(**gemma)
@@ -139,6 +140,10 @@ def architecture_config(arch: Architecture) -> Any:
             sliding_window=arch.sliding_window, pad_token_id=None, bos_token_id=None, eos_token_id=None, **common
         )
     return LlamaConfig(attention_bias=False, mlp_bias=False, **common)
+
+
+def _float_or_none(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def ensure_synthetic_checkpoint(arch: Architecture, path: str, seed: int, device: torch.device) -> bool:

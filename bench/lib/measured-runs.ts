@@ -163,6 +163,9 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
       "session 15 shipped an H100 fast-recipe calibration after seeing these runs (the transfer's fast 14B runs 22-31% slow; an H100 fit without them predicted them within 7.1%)",
     fit: false,
   },
+  // The fifth (bench/plan-holdout.ts holdout5: Gemma 2 2B/9B, Gemma 3 1B; tune space on Gemma 3 1B), on either card.
+  { prefix: "h200-plan-holdout5-", spent: null },
+  { prefix: "h100-plan-holdout5-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

@@ -2,32 +2,12 @@
  * `loraprof data stats --model <catalog id>` for a family with no offline tokenizer (Mistral, Gemma,
  * Phi): the built CLI as a user runs it (needs `npm run build` first; `npm test` builds before testing).
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { runBuiltCli as runCli } from "./built-cli.js";
 import { fakeHubCache } from "../../src/catalog/fixtures/hf-cache.js";
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const cli = join(repoRoot, "bin/loraprof.js");
-
-function runCli(args: string[], env: NodeJS.ProcessEnv) {
-  if (!existsSync(join(repoRoot, "dist/cli/main.js"))) throw new Error("build first: npm run build");
-  const home = mkdtempSync(join(tmpdir(), "lp-data-cli-"));
-  const r = spawnSync(process.execPath, [cli, ...args], {
-    encoding: "utf8",
-    env: {
-      ...process.env,
-      LORAPROF_HOME: home,
-      LORAPROF_CACHE: join(home, "cache"),
-      NO_COLOR: "1",
-      ...env,
-    },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function tinyDataset(): string {
   const file = join(mkdtempSync(join(tmpdir(), "lp-data-cli-ds-")), "tiny.json");

@@ -2,20 +2,17 @@
  * `loraprof plan`: the pure pieces (flags → plan request → planner input, renderers) in process, and
  * the built CLI as a user runs it (needs `npm run build` first; `npm test` builds before testing).
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { repoRoot, runBuiltCli as runCli } from "./built-cli.js";
 import { planJson, planRequestFromFlags, renderPlan } from "../../src/cli/commands/plan.js";
 import { planForConfig, planInputFromConfig, requirePlanGpu } from "../../src/plan/index.js";
 import { ALPACA_LIKE } from "../../src/plan/testing.js";
 import { openStore } from "../../src/store/db.js";
 import { createRun, finishRun, markRunning, setRunFields, type RunError } from "../../src/store/runs.js";
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const cli = join(repoRoot, "bin/loraprof.js");
 const GiB = 2 ** 30;
 
 interface PlanOutput {
@@ -40,23 +37,6 @@ interface StoredResult {
   data: unknown;
   metrics?: unknown;
   error?: RunError | null;
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  if (!existsSync(join(repoRoot, "dist/cli/main.js"))) throw new Error("build first: npm run build");
-  const home = mkdtempSync(join(tmpdir(), "lp-plan-cli-"));
-  const r = spawnSync(process.execPath, [cli, ...args], {
-    encoding: "utf8",
-    env: {
-      ...process.env,
-      LORAPROF_HOME: home,
-      LORAPROF_CACHE: join(home, "cache"),
-      LORAPROF_NVIDIA_SMI: join(home, "no-nvidia-smi"),
-      NO_COLOR: "1",
-      ...env,
-    },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe("plan flags", () => {

@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
 import { datasetLengths } from "./dataset.js";
 import { ALPACA_PUBLISHED_LENGTHS } from "./lengths.js";
-import { model } from "./testing.js";
+import { model, tinyAlpacaFile } from "./testing.js";
 
 const qwen = model("qwen2.5-1.5b-instruct");
 const base = {
@@ -37,16 +37,7 @@ describe("datasetLengths", () => {
   });
 
   it("tokenizes a local file once and reads the lengths back from the cache", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "lp-plan-"));
-    const file = join(dir, "tiny.json");
-    writeFileSync(
-      file,
-      JSON.stringify([
-        { instruction: "Say hi.", input: "", output: "Hi." },
-        { instruction: "Add the numbers.", input: "2 and 3", output: "The sum of 2 and 3 is 5." },
-        { instruction: "Name a colour.", input: "", output: "Blue." },
-      ]),
-    );
+    const { dir, file } = tinyAlpacaFile("lp-plan-");
     const first = await datasetLengths({ ...base, dataset: file }, qwen, { cacheDir: dir });
     expect(first.kind).toBe("tokenized");
     expect(first.records).toBe(3);
@@ -60,15 +51,7 @@ describe("datasetLengths", () => {
 
   it("measures a model with no offline tokenizer with Qwen2.5's as a length proxy, and says so", async () => {
     const mistral = model("mistral-7b-v0.3");
-    const dir = mkdtempSync(join(tmpdir(), "lp-plan-"));
-    const file = join(dir, "tiny.json");
-    writeFileSync(
-      file,
-      JSON.stringify([
-        { instruction: "Say hi.", input: "", output: "Hi." },
-        { instruction: "Name a colour.", input: "", output: "Blue." },
-      ]),
-    );
+    const { dir, file } = tinyAlpacaFile("lp-plan-", 2);
     const first = await datasetLengths({ ...base, dataset: file }, mistral, { cacheDir: dir });
     expect(first.kind).toBe("tokenized");
     expect(first.description).toMatch(

@@ -11,7 +11,7 @@ import { DEFAULT_CONSTANTS, type PlannerConstants } from "./constants.js";
 import { ALPACA_PUBLISHED_LENGTHS } from "./lengths.js";
 import { measuredFromRun } from "./measured.js";
 import { calibrateFromRuns, planForConfig, predictForRun, type StoredRunLike } from "./predict.js";
-import { gpu } from "./testing.js";
+import { gpu, tinyAlpacaFile } from "./testing.js";
 
 const H200_ENV = { device: { kind: "cuda", name: "NVIDIA H200", totalMemoryBytes: 150109880320 } };
 const CPU_ENV = { device: { kind: "cpu", name: "cpu" } };
@@ -189,15 +189,7 @@ describe("predictForRun", () => {
 
 describe("planForConfig for a catalog model with no offline tokenizer", () => {
   it("plans mistral-7b-v0.3 on a local dataset, its lengths from the Qwen2.5 proxy, named in the assumptions", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "lp-plan-mistral-"));
-    const dataset = join(dir, "tiny.json");
-    writeFileSync(
-      dataset,
-      JSON.stringify([
-        { instruction: "Say hi.", input: "", output: "Hi." },
-        { instruction: "Add the numbers.", input: "2 and 3", output: "The sum of 2 and 3 is 5." },
-      ]),
-    );
+    const { dir, file: dataset } = tinyAlpacaFile("lp-plan-mistral-", 2);
     const config = loadRunConfig({ overrides: { model: "mistral-7b-v0.3", dataset, method: "qlora" } });
     const plan = await planForConfig(config, { gpu: gpu("h200"), cacheDir: dir });
     expect(plan.model.id).toBe("mistral-7b-v0.3");

@@ -1,4 +1,7 @@
 /** Shared fixtures for the planner's tests: the study's model and Alpaca-like length statistics. */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { findGpu, type GpuEntry } from "../catalog/gpus.js";
 import { findModel } from "../catalog/models.js";
 import type { ModelEntry } from "../catalog/types.js";
@@ -39,4 +42,17 @@ export function qloraInput(overrides: Partial<PlanInput> = {}): PlanInput {
     lengthStats: ALPACA_LIKE,
     ...overrides,
   };
+}
+
+/** A local Alpaca file of the first `count` of three tiny records, in a fresh temporary folder. */
+export function tinyAlpacaFile(prefix: string, count = 3): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const file = join(dir, "tiny.json");
+  const records = [
+    { instruction: "Say hi.", input: "", output: "Hi." },
+    { instruction: "Add the numbers.", input: "2 and 3", output: "The sum of 2 and 3 is 5." },
+    { instruction: "Name a colour.", input: "", output: "Blue." },
+  ];
+  writeFileSync(file, JSON.stringify(records.slice(0, count)));
+  return { dir, file };
 }

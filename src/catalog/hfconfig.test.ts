@@ -108,5 +108,11 @@ describe("locateHfConfig", () => {
     const entry = modelFromHfConfig(folder, join(folder, "config.json"));
     expect(entry.architecture.modelType).toBe("mistral");
     expect(entry.hubId).toBeNull();
+    // No offline tokenizer ships for Mistral: plans take Qwen2's as a proxy and say so (catalog/tokenizer.ts).
+    expect(entry.tokenizer).toBeNull();
+    const qwen = join(root, "qwen3");
+    mkdirSync(qwen);
+    writeFileSync(join(qwen, "config.json"), JSON.stringify(HF_CONFIGS["qwen3-8b"]));
+    expect(modelFromHfConfig(qwen, join(qwen, "config.json")).tokenizer).toBe("qwen2");
   });
 });

@@ -200,7 +200,9 @@ export function locateHubSnapshotFile(
 
 /**
  * A model entry for planning from a config.json. Its tokenizer is only used to measure dataset
- * lengths: families without a shipped tokenizer measure with Qwen2's (a length proxy).
+ * lengths (a run reads the folder's own tokenizer.json): Qwen2/Qwen3 and Llama 3 have an offline
+ * one; the other families none (null), which plans measure with Qwen2's as a length proxy and say so
+ * (catalog/tokenizer.ts `planLengthTokenizer`).
  */
 export function modelFromHfConfig(name: string, file: string): ModelEntry {
   let raw: unknown;
@@ -216,12 +218,13 @@ export function modelFromHfConfig(name: string, file: string): ModelEntry {
   }
   const architecture = architectureFromHfConfig(raw, file);
   const llama3 = architecture.modelType === "llama" && architecture.vocabSize === 128256;
+  const qwen = architecture.modelType === "qwen2" || architecture.modelType === "qwen3";
   return {
     id: name,
     hubId: /^[\w.-]+\/[\w.-]+$/.test(name) && !existsSync(resolvePath(name)) ? name : null,
     displayName: name,
     architecture,
-    tokenizer: llama3 ? "llama3" : "qwen2",
+    tokenizer: llama3 ? "llama3" : qwen ? "qwen2" : null,
     specialTokens: llama3
       ? { bos: 128000, eos: 128001, pad: 128004 }
       : { bos: null, eos: 151643, pad: 151643 },

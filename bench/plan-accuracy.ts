@@ -392,7 +392,7 @@ if (holdoutRows.length) {
   );
 if (!holdoutEval)
   console.log(
-    "holdout: every check is spent; the next is bench/plan-holdout.ts on an H200 (bench/gpu/plan-holdout.sh)",
+    "holdout: every check with results is spent; the next is an unspent one of HOLDOUT_CHECKS (bench/gpu/plan-holdout.sh on a GPU)",
   );
 const settingsText = (x: Json) =>
   x

@@ -282,6 +282,42 @@ function holdout5() {
     ),
   ];
 }
+/**
+ * The sixth check (after session 16 modelled Gemma's four norms a layer, eager attention's saved scores and
+ * soft-capped logits on seeing check 5): eager attention at widths and batch shapes check 5 did not have,
+ * with and without checkpointing, on Gemma 2 (which needs it), Gemma 3 and Qwen3 (which do not), Gemma 3's
+ * fast recipe under QLoRA, and a Gemma 2 2B run planned just inside 8 GiB (7.4 GiB). Mistral and Phi stay out: their
+ * 32k-token vocabularies cannot take the bundled Qwen tokenizer's ids, and the GPU host has no network.
+ */
+function holdout6() {
+  const g2_2 = modelFolder("gemma-2-2b");
+  const g2_9 = modelFolder("gemma-2-9b");
+  const g3_1 = modelFolder("gemma-3-1b-it");
+  const eager = ["--attn", "eager"];
+  const eagerMax = [...eager, "--padding", "max_length"];
+  return [
+    holdout("g2-2b-lora-eager-longest", g2_2, lora("bf16"), eager, 8, 1024, "adamw_torch_fused", false),
+    holdout("g2-2b-qlora-eager-maxlen", g2_2, qlora("bf16"), eagerMax, 2, 2048, "paged_adamw_8bit", true),
+    holdout("g2-9b-lora-eager-maxlen", g2_9, lora("bf16"), eagerMax, 2, 1024, "adamw_8bit", true),
+    holdout("g2-2b-qlora-eager-8gib", g2_2, qlora("bf16"), eager, 4, 512, "paged_adamw_8bit", true, [
+      "--vram-budget",
+      "8GiB",
+    ]),
+    holdout("g3-1b-lora-eager-maxlen", g3_1, lora("bf16"), eagerMax, 4, 1024, "adamw_torch", false),
+    holdout(
+      "g3-1b-qlora-fast",
+      g3_1,
+      qlora("bf16"),
+      [...FAST, "--lora-dropout", "0"],
+      16,
+      512,
+      "adamw_8bit",
+      true,
+    ),
+    holdout("g3-1b-lora-longest", g3_1, lora("bf16"), [], 16, 1024, "adamw_torch_fused", false),
+    holdout("q3-1.7b-lora-eager-maxlen", q3_17, lora("bf16"), eagerMax, 4, 1024, "adamw_torch_fused", false),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -310,6 +346,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout3: () => HOLDOUT3,
   holdout4: () => HOLDOUT4,
   holdout5,
+  holdout6,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -318,15 +355,18 @@ const HOLDOUT = HOLDOUTS[args.configs]!();
 
 /**
  * tune vs exhaustive: one small space under an 8 GiB budget (16 configurations: 3 paddings + the fast
- * recipe, × 4 batch sizes), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B (check 4) or Gemma 3 1B at
- * s512 (check 5).
+ * recipe, × 4 batch sizes), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B (check 4), Gemma 3 1B at
+ * s512 (check 5) or Qwen3-1.7B (check 6).
  */
+const TUNE_MODEL: Record<string, () => string[]> = {
+  holdout2: () => q05,
+  holdout3: () => q05,
+  holdout4: () => q3_06,
+  holdout5: () => modelFolder("gemma-3-1b-it"),
+  holdout6: () => q3_17,
+};
 const GPU_TUNE_BASE = [
-  ...(args.configs === "holdout2" || args.configs === "holdout3"
-    ? q05
-    : args.configs === "holdout4"
-      ? q3_06
-      : modelFolder("gemma-3-1b-it")),
+  ...(TUNE_MODEL[args.configs] ?? (() => q05))(),
   "--method",
   "qlora",
   // Dropout 0 (as the fast recipe sets it): with checkpointing, the default 0.05 keeps CUDA graphs off.

@@ -60,8 +60,19 @@ export interface ParameterCounts {
  * Hidden-size RMSNorms per decoder layer: Gemma 2/3 norm before and after both attention and MLP
  * (four), the others before each (two).
  */
-function normsPerLayer(arch: ModelArchitecture): number {
+export function normsPerLayer(arch: Pick<ModelArchitecture, "modelType">): number {
   return arch.modelType === "gemma2" || arch.modelType === "gemma3_text" ? 4 : 2;
+}
+
+/**
+ * Families the engine patches with Liger's kernels (engine/src/loraprof_engine/kernels.py, LIGER_PATCHES,
+ * owns the rule; a unit test keeps this list equal to it). Others (Gemma's GeGLU, Phi-3's fused
+ * projections) run PyTorch's own ops under `kernels: liger`, and the run's notes say so.
+ */
+const LIGER_PATCHED_TYPES: readonly string[] = ["qwen2", "qwen3", "llama", "mistral"];
+
+export function ligerPatched(arch: Pick<ModelArchitecture, "modelType">): boolean {
+  return LIGER_PATCHED_TYPES.includes(arch.modelType);
 }
 
 /** Qwen3 and Gemma 3 RMS-normalize queries and keys per head. */

@@ -176,3 +176,17 @@ describe("graphsReplay (the engine's rule for CUDA graphs)", () => {
     expect(graphsReplay({ ...on, loraDropout: 0.05, gradCheckpointing: false })).toBe(true);
   });
 });
+
+describe("planInputFromConfig kernels and attention", () => {
+  it("plans Liger's kernels only for families the engine patches, and carries the attention path", () => {
+    const at = (model: string, extra: Record<string, unknown> = {}) =>
+      planInputFromConfig(
+        loadRunConfig({ overrides: { preset: "paper-run3", model, recipe: "fast", ...extra } }),
+        { gpu: gpu("h200"), lengthStats: ALPACA_LIKE },
+      );
+    expect(at("qwen2.5-1.5b-instruct").kernels).toBe("liger");
+    expect(at("qwen2.5-1.5b-instruct").attnImplementation).toBe("sdpa");
+    expect(at("gemma-3-1b-it").kernels).toBe("none");
+    expect(at("gemma-2-2b", { attnImplementation: "eager" }).attnImplementation).toBe("eager");
+  });
+});

@@ -8,6 +8,7 @@ import { resolvePrecision } from "../config/device.js";
 import { findGpu, GPUS, type GpuEntry } from "../catalog/gpus.js";
 import { findModel, MODELS } from "../catalog/models.js";
 import { locateHfConfig, modelFromHfConfig } from "../catalog/hfconfig.js";
+import { ligerPatched } from "../catalog/params.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
 import { DEFAULT_LOSS_CHUNK_TOKENS, type Precision } from "../protocol/index.js";
@@ -102,8 +103,9 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
   const method = config.method;
   const precision = planPrecision(config, opts.gpu);
   const offloadActivations = config.offloadActivations ?? false;
+  const model = planModel(config);
   return {
-    model: planModel(config),
+    model,
     gpu: opts.gpu,
     vramBudgetBytes: planBudgetBytes(config),
     batchSize: config.batchSize,
@@ -135,7 +137,9 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     lossChunkTokens: config.lossChunkTokens ?? DEFAULT_LOSS_CHUNK_TOKENS,
     // Stored runs from before the setting ran PyTorch's default allocator.
     cudaAllocator: config.cudaAllocator ?? "default",
-    kernels: config.kernels ?? "none",
+    // The engine applies Liger only where a patch is wired for the family, else PyTorch's own ops.
+    kernels: config.kernels === "liger" && ligerPatched(model.architecture) ? "liger" : "none",
+    attnImplementation: config.attnImplementation ?? "sdpa",
     fusedLora: config.fusedLora ?? false,
     lengthStats: opts.lengthStats,
     steps: config.steps,

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { countParameters } from "../catalog/params.js";
 import { DEFAULT_CONSTANTS } from "./constants.js";
 import {
+  eagerScoreBytes,
   estimateMemory,
   layerActivationBytesPerToken,
   memoryComponents,
@@ -224,5 +225,80 @@ describe("memory estimate", () => {
     const masked = fixture.runs.filter((r) => r.attentionMask && !r.gradCheckpointing);
     expect(masked).toHaveLength(3);
     for (const r of masked) expect(error(r)).toBeLessThan(0);
+  });
+});
+
+describe("family-specific activations", () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // bench/saved_activations.py: what transformers' own layers saved on the CPU (committed result).
+  const measured = JSON.parse(
+    readFileSync(join(here, "../../bench/results/cpu-saved-activations.json"), "utf8"),
+  ) as {
+    results: {
+      modelType: string;
+      attnImplementation: string;
+      bytesPerTokenPerKeyPerHead: number;
+    }[];
+  };
+  const opts = { computeBytes: 2, loraR: 16, loraDropout: 0, targetModules: "all-linear" as const };
+  const archOf = (modelType: string) =>
+    model(
+      {
+        qwen2: "qwen2.5-1.5b-instruct",
+        qwen3: "qwen3-0.6b",
+        gemma2: "gemma-2-2b",
+        gemma3_text: "gemma-3-1b-it",
+      }[modelType] as string,
+    ).architecture;
+
+  it("counts Gemma's four RMSNorms a layer (before and after attention and MLP), two elsewhere", () => {
+    for (const [id, norms] of [
+      ["gemma-2-2b", 4],
+      ["gemma-3-1b-it", 4],
+      ["qwen2.5-1.5b-instruct", 2],
+      ["llama-3.2-1b", 2],
+    ] as const) {
+      const arch = model(id).architecture;
+      expect(layerActivationBytesPerToken(arch, opts).norms).toBe(norms * (4 * arch.hiddenSize + 4));
+    }
+  });
+
+  it("sizes eager attention's saved scores per head and key as transformers' eager attention saved them", () => {
+    const eager = measured.results.filter((r) => r.attnImplementation === "eager");
+    expect(eager.map((r) => r.modelType).sort()).toEqual(["gemma2", "qwen2"]);
+    for (const r of eager) {
+      const predicted = eagerScoreBytes(archOf(r.modelType), 2);
+      expect(Math.abs(predicted - r.bytesPerTokenPerKeyPerHead) / r.bytesPerTokenPerKeyPerHead).toBeLessThan(
+        0.05,
+      );
+    }
+    // SDPA saves nothing that grows with the keys.
+    for (const r of measured.results.filter((x) => x.attnImplementation === "sdpa")) {
+      expect(Math.abs(r.bytesPerTokenPerKeyPerHead)).toBeLessThan(0.5);
+    }
+  });
+
+  it("grows eager attention's per-token bytes with the width it attends over, SDPA's not", () => {
+    const arch = model("gemma-2-2b").architecture;
+    const at = (span?: number) =>
+      layerActivationBytesPerToken(arch, { ...opts, ...(span ? { eagerAttentionSpan: span } : {}) })
+        .attention;
+    expect(at(2048) - at(1024)).toBe(arch.numHeads * 1024 * eagerScoreBytes(arch, 2));
+    const input = qloraInput({
+      model: model("gemma-2-2b"),
+      padding: "max_length",
+      gradCheckpointing: false,
+      seqLen: 1024,
+    });
+    const sdpa = memoryComponents(input).savedActivationBytes;
+    const eagerSaved = memoryComponents({ ...input, attnImplementation: "eager" }).savedActivationBytes;
+    expect(eagerSaved).toBeGreaterThan(sdpa * 1.3);
+  });
+
+  it("keeps the saved tanh of soft-capped logits (Gemma 2) at the full loss", () => {
+    const base = { padding: "max_length" as const, seqLen: 512, batchSize: 4 };
+    const gemma2 = memoryComponents(qloraInput({ ...base, model: model("gemma-2-2b") }));
+    expect(gemma2.lossRowBytes).toBe(2 * 4 * 512 * model("gemma-2-2b").architecture.vocabSize);
+    expect(memoryComponents(qloraInput({ ...base, model: model("gemma-3-1b-it") })).lossRowBytes).toBe(0);
   });
 });

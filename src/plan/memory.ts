@@ -24,6 +24,7 @@ import {
   countParameters,
   decoderLinearShapes,
   hasQkNorm,
+  normsPerLayer,
   loraShapes,
 } from "../catalog/params.js";
 import type { ModelArchitecture } from "../catalog/types.js";
@@ -83,11 +84,19 @@ export interface LayerActivationOptions {
    * the model's own eager RMSNorm saves an fp32 copy. Only the per-head q/k norms (`qkNorm`) use it.
    */
   ligerKernels?: boolean;
+  /**
+   * Eager attention (RunConfig `attnImplementation: eager`, which Gemma 2's soft-capped scores need): the
+   * keys each query attends over, as materialized (the padded row width); absent: SDPA/flash attention.
+   */
+  eagerAttentionSpan?: number;
 }
 
 /** Saved-for-backward bytes per token of one decoder layer, by where they come from. */
 export interface LayerActivationBytes {
-  /** RMSNorm ×2: the fp32 upcast of the input (saved by pow and mul), plus the fp32 rsqrt. */
+  /**
+   * RMSNorm ×2 (×4 in Gemma 2/3: before and after attention and MLP): the fp32 upcast of the input
+   * (saved by pow and mul), plus the fp32 rsqrt.
+   */
   norms: number;
   /**
    * LoRA inputs: under autocast each adapter casts its input to fp32 (PEFT) and autocast casts it
@@ -101,7 +110,9 @@ export interface LayerActivationBytes {
   /**
    * sdpa: query, key, value (native GQA: the engine passes no attention mask, padded or not, so the
    * causal kernels run and K/V are not repeated to every query head), output, and the fp32
-   * log-sum-exp per head.
+   * log-sum-exp per head. Eager: query, and key and value repeated to every query head, and per head
+   * and key the fp32 softmax output and its compute-dtype copy (plus the tanh output where scores are
+   * soft-capped): transformers' eager_attention_forward, measured on the CPU (bench/saved_activations.py).
    */
   attention: number;
   /**
@@ -115,14 +126,26 @@ export interface LayerActivationBytes {
   total: number;
 }
 
-/** A run's per-layer saved activations per token: its LoRA settings, at the given compute dtype. */
+/**
+ * Saved bytes per head, query and key of eager attention: the fp32 softmax output, its compute-dtype
+ * copy (the input of probs @ V), and where scores are soft-capped (Gemma 2) the tanh output.
+ */
+export function eagerScoreBytes(arch: Pick<ModelArchitecture, "attnLogitSoftcapping">, c: number): number {
+  return 4 + c + (arch.attnLogitSoftcapping ? c : 0);
+}
+
+/**
+ * A run's per-layer saved activations per token: its LoRA settings, at the given compute dtype; `span`,
+ * the padded row width, sizes eager attention's scores.
+ */
 export function runLayerActivations(
   arch: ModelArchitecture,
-  input: Pick<PlanInput, "lora" | "fusedLora" | "kernels">,
-  at: { computeBytes: number },
+  input: Pick<PlanInput, "lora" | "fusedLora" | "kernels" | "attnImplementation">,
+  at: { computeBytes: number; span: number },
 ): LayerActivationBytes {
   return layerActivationBytesPerToken(arch, {
-    ...at,
+    computeBytes: at.computeBytes,
+    ...(input.attnImplementation === "eager" ? { eagerAttentionSpan: at.span } : {}),
     fusedLora: input.fusedLora === true,
     ligerKernels: input.kernels === "liger",
     loraR: input.lora.r,
@@ -141,7 +164,7 @@ export function layerActivationBytesPerToken(
   const kvDim = arch.numKvHeads * arch.headDim;
   const adapted = loraShapes(arch, opts.targetModules);
 
-  const norms = 2 * (4 * h + 4);
+  const norms = normsPerLayer(arch) * (4 * h + 4);
 
   const perAdapterCopy = (c < 4 && !opts.fusedLora) || opts.loraDropout > 0;
   let loraInputs = 0;
@@ -165,7 +188,10 @@ export function layerActivationBytesPerToken(
   }
   const loraRank = adapted.length * c * opts.loraR;
 
-  const attention = c * (qDim + 2 * kvDim + qDim) + 4 * arch.numHeads;
+  const attention =
+    opts.eagerAttentionSpan === undefined
+      ? c * (qDim + 2 * kvDim + qDim) + 4 * arch.numHeads
+      : c * 3 * qDim + arch.numHeads * opts.eagerAttentionSpan * eagerScoreBytes(arch, c);
   const qkNorm = hasQkNorm(arch)
     ? (opts.ligerKernels ? c : 4) * (qDim + kvDim) + 4 * (arch.numHeads + arch.numKvHeads)
     : 0;
@@ -255,8 +281,10 @@ export interface MemoryComponents {
   /** Target rows per LM-head chunk with the chunked loss; null for the full loss. */
   lossChunkRows: number | null;
   /**
-   * Chunked loss only: the hidden states gathered at the target rows (at most every token) and
-   * their gradient, both in the compute dtype, alive while the chunks run backward.
+   * Beyond the fp32 copies. Chunked loss: the hidden states gathered at the target rows (at most every
+   * token) and their gradient, both in the compute dtype, alive while the chunks run backward. Full loss
+   * of soft-capped logits (Gemma 2's `final_logit_softcapping`): the tanh output it saves, tokens × vocab
+   * in the compute dtype.
    */
   lossRowBytes: number;
   peakSeqLen: number;
@@ -370,9 +398,12 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   const S = widths.peak;
   const B = input.batchSize;
   const T = B * S;
-  const layer = runLayerActivations(arch, input, { computeBytes: c });
   const finalNorm = 4 * arch.hiddenSize + 4;
-  const workspace = layerBackwardWorkspacePerToken(arch, c);
+  const layer = runLayerActivations(arch, input, { computeBytes: c, span: S });
+  // Eager attention's backward: per head and key, the fp32 softmax gradient and the compute-dtype one.
+  const workspace =
+    layerBackwardWorkspacePerToken(arch, c) +
+    (input.attnImplementation === "eager" ? arch.numHeads * S * (4 + c) : 0);
   let savedActivationBytes: number;
   let savedActivationNote: string;
   let layerWorkspaceBytes: number;
@@ -418,7 +449,9 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
     lossChunkRows,
     lossRowBytes: chunked
       ? 2 * c * (input.lossImplementation === "chunked" ? targetRows : T) * arch.hiddenSize
-      : 0,
+      : arch.finalLogitSoftcapping
+        ? c * T * arch.vocabSize
+        : 0,
     peakSeqLen: S,
     reserve:
       input.cudaAllocator === "expandable"
@@ -510,7 +543,8 @@ export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryE
       bytes: lossBuffers,
       note:
         m.lossChunkRows === null
-          ? `${k.lossFp32Copies} fp32 copies of tokens × vocab (${m.lossElements.toLocaleString("en-US")} elements) at the loss`
+          ? `${k.lossFp32Copies} fp32 copies of tokens × vocab (${m.lossElements.toLocaleString("en-US")} elements) at the loss` +
+            (m.lossRowBytes > 0 ? "; + the soft-capped logits' saved tanh output" : "")
           : `chunked loss: ${k.lossFp32Copies} fp32 copies of one ${m.lossChunkRows}-row chunk × vocab (${m.lossElements.toLocaleString("en-US")} elements), recomputed in backward; + the gathered hidden rows and their gradient`,
       counted: "allocator",
     });

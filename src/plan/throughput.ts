@@ -145,12 +145,14 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     weightBytesPerPass = counts.decoderLinearWeights * c;
   }
   const lmHeadBytes = 2 * c * arch.vocabSize * arch.hiddenSize; // forward + backward GEMM reads
-  const layer = runLayerActivations(arch, input, { computeBytes: c });
+  const layer = runLayerActivations(arch, input, { computeBytes: c, span: S });
   // Saved tensors are written in the forward and read in the backward; about as much again moves
   // through the elementwise kernels that make and consume them. Recompute repeats the forward half.
   const activationIo = (input.gradCheckpointing ? 6 : 4) * layer.total * arch.numLayers * P;
   // Loss: logits written and read (compute dtype), fp32 upcast, log-softmax and gradients (~6 fp32 passes).
-  const lossIo = P * arch.vocabSize * (2 * c + 6 * 4);
+  // Soft-capped logits (Gemma 2): divided, tanh, multiplied, and the same back: ~3 more compute-dtype passes.
+  const softcapIo = arch.finalLogitSoftcapping ? 3 * c : 0;
+  const lossIo = P * arch.vocabSize * (2 * c + 6 * 4 + softcapIo);
   const bytesPerMicroStep = passes * weightBytesPerPass + lmHeadBytes + activationIo + lossIo;
 
   // ---- host operations ----------------------------------------------------------------------

@@ -52,6 +52,11 @@ export interface PlanInput {
   cudaAllocator?: CudaAllocatorMode;
   /** Fused kernels (RunConfig `kernels`); with `fusedLora` and the fused loss they make the fast recipe's calibration apply. */
   kernels?: Kernels;
+  /**
+   * RunConfig `attnImplementation` (absent: sdpa). Eager materializes every head's scores, batch ×
+   * heads × width² per layer (Gemma 2's soft-capped attention needs it).
+   */
+  attnImplementation?: "sdpa" | "eager";
   fusedLora?: boolean;
   /** Record lengths of the dataset (tokens, template included). */
   lengthStats: LengthStats;

@@ -10,6 +10,7 @@ import { join, resolve as resolvePath } from "node:path";
 import { LoraprofError } from "../util/errors.js";
 import { huggingfaceHubCache } from "../util/paths.js";
 import { MODEL_TYPES, type ModelType } from "../protocol/vocabulary.js";
+import { findModel } from "./models.js";
 import type { ModelArchitecture, ModelEntry } from "./types.js";
 
 type Json = Record<string, unknown>;
@@ -230,4 +231,12 @@ export function modelFromHfConfig(name: string, file: string): ModelEntry {
       : { bos: null, eos: 151643, pad: 151643 },
     source: file,
   };
+}
+
+/** A model by catalog id, else from a folder's or the Hugging Face cache's config.json; null when neither has it. */
+export function findModelOrHfConfig(name: string): ModelEntry | null {
+  const entry = findModel(name);
+  if (entry) return entry;
+  const file = locateHfConfig(name);
+  return file ? modelFromHfConfig(name, file) : null;
 }

@@ -75,6 +75,14 @@ export function ligerPatched(arch: Pick<ModelArchitecture, "modelType">): boolea
   return LIGER_PATCHED_TYPES.includes(arch.modelType);
 }
 
+/**
+ * Soft-capped attention scores (Gemma 2) need eager attention: transformers refuses SDPA for them (the
+ * engine stops an SDPA run of such a model with a config error), so eager is their default (config/load.ts).
+ */
+export function needsEagerAttention(arch: Pick<ModelArchitecture, "attnLogitSoftcapping">): boolean {
+  return arch.attnLogitSoftcapping != null;
+}
+
 /** Qwen3 and Gemma 3 RMS-normalize queries and keys per head. */
 export function hasQkNorm(arch: Pick<ModelArchitecture, "modelType">): boolean {
   return arch.modelType === "qwen3" || arch.modelType === "gemma3_text";

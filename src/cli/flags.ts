@@ -199,7 +199,12 @@ export const RUN_FLAGS: FlagDef[] = [
     kind: "bool",
     description: "gradient checkpointing (non-reentrant)",
   },
-  { flag: "attn", field: "attnImplementation", kind: "string", description: "sdpa|eager attention" },
+  {
+    flag: "attn",
+    field: "attnImplementation",
+    kind: "string",
+    description: "sdpa|eager attention (default sdpa; eager where scores are soft-capped: Gemma 2)",
+  },
   {
     flag: "loss",
     field: "loss",

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { HF_CONFIGS } from "../catalog/fixtures/hf-configs.js";
 import { LoraprofError } from "../util/errors.js";
 import { loadRunConfig } from "./load.js";
 import { parseByteSize } from "./schema.js";
@@ -139,5 +140,23 @@ describe("warmup for short runs", () => {
   it("does not add a warmup problem to a bad step count", () => {
     const problems = problemsOf(() => loadRunConfig({ overrides: { steps: -1 } }));
     expect(problems.map((p) => p.field)).toEqual(["steps"]);
+  });
+});
+
+describe("attention default", () => {
+  it("is eager for a model with soft-capped attention scores (Gemma 2), SDPA otherwise, and a choice wins", () => {
+    const attn = (overrides: Record<string, unknown>) => loadRunConfig({ overrides }).attnImplementation;
+    expect(attn({ model: "gemma-2-2b" })).toBe("eager");
+    expect(attn({ model: "gemma-2-9b-it", recipe: "fast" })).toBe("eager");
+    expect(attn({ model: "gemma-3-1b-it" })).toBe("sdpa");
+    expect(attn({ model: "qwen2.5-1.5b-instruct" })).toBe("sdpa");
+    expect(attn({})).toBe("sdpa");
+    expect(attn({ model: "gemma-2-2b", attnImplementation: "sdpa" })).toBe("sdpa");
+    // A folder with a config.json, as the planner and the engine read it; an unreadable one is left to them.
+    const dir = mkdtempSync(join(tmpdir(), "loraprof-attn-"));
+    writeFileSync(join(dir, "config.json"), JSON.stringify(HF_CONFIGS["gemma-2-2b"]));
+    expect(attn({ model: dir })).toBe("eager");
+    writeFileSync(join(dir, "config.json"), "{ not json");
+    expect(attn({ model: dir })).toBe("sdpa");
   });
 });

@@ -7,6 +7,9 @@ import { extname } from "node:path";
 import { parseDocument, YAMLError } from "yaml";
 import type { z } from "zod";
 import { LoraprofError, type Problem } from "../util/errors.js";
+import { findModelOrHfConfig } from "../catalog/hfconfig.js";
+import { needsEagerAttention } from "../catalog/params.js";
+import type { ModelEntry } from "../catalog/types.js";
 import { findPreset } from "./presets.js";
 import { RECIPE_DEFAULTS } from "./recipes.js";
 import type { Recipe } from "../protocol/index.js";
@@ -197,6 +200,7 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
   const recipeDefaults = typeof recipe === "string" ? RECIPE_DEFAULTS[recipe as Recipe] : undefined;
   const input = deepMerge(deepMerge(base, (recipeDefaults ?? {}) as Plain), merged);
   scaleDefaultWarmup(input, merged);
+  defaultAttention(input);
   const parsed = RunConfigSchema.safeParse(input);
   const problems = [
     ...(opts.flagProblems ?? []),
@@ -216,6 +220,21 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
     );
   }
   return parsed.data;
+}
+
+/**
+ * Eager attention where the model needs it (soft-capped scores, Gemma 2) and nothing chose one; otherwise
+ * the schema's SDPA. A model this cannot read yet is left to the run's own resolution, which names it.
+ */
+function defaultAttention(input: Plain): void {
+  if (input["attnImplementation"] !== undefined || typeof input["model"] !== "string") return;
+  let entry: ModelEntry | null = null;
+  try {
+    entry = findModelOrHfConfig(input["model"]);
+  } catch {
+    return;
+  }
+  if (entry && needsEagerAttention(entry.architecture)) input["attnImplementation"] = "eager";
 }
 
 /** The schema's default warmup (RunConfigSchema.warmupSteps). */

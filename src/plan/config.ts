@@ -6,8 +6,8 @@
  */
 import { resolvePrecision } from "../config/device.js";
 import { findGpu, GPUS, type GpuEntry } from "../catalog/gpus.js";
-import { findModel, MODELS } from "../catalog/models.js";
-import { locateHfConfig, modelFromHfConfig } from "../catalog/hfconfig.js";
+import { MODELS } from "../catalog/models.js";
+import { findModelOrHfConfig } from "../catalog/hfconfig.js";
 import { ligerPatched } from "../catalog/params.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
@@ -63,10 +63,8 @@ export function graphsReplay(s: {
  * of a local folder or of a hub id already in the Hugging Face cache.
  */
 export function planModel(config: Pick<PlannableConfig, "model">): ModelEntry {
-  const entry = findModel(config.model);
+  const entry = findModelOrHfConfig(config.model);
   if (entry) return entry;
-  const file = locateHfConfig(config.model);
-  if (file) return modelFromHfConfig(config.model, file);
   throw new LoraprofError("MODEL_NOT_FOUND", `the planner has no architecture for "${config.model}"`, {
     problems: [
       {

@@ -543,9 +543,9 @@ export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryE
       bytes: lossBuffers,
       note:
         m.lossChunkRows === null
-          ? `${k.lossFp32Copies} fp32 copies of tokens × vocab (${m.lossElements.toLocaleString("en-US")} elements) at the loss` +
+          ? `${k.lossFp32Copies.toFixed(2)} fp32 copies of tokens × vocab (${m.lossElements.toLocaleString("en-US")} elements) at the loss` +
             (m.lossRowBytes > 0 ? "; + the soft-capped logits' saved tanh output" : "")
-          : `chunked loss: ${k.lossFp32Copies} fp32 copies of one ${m.lossChunkRows}-row chunk × vocab (${m.lossElements.toLocaleString("en-US")} elements), recomputed in backward; + the gathered hidden rows and their gradient`,
+          : `chunked loss: ${k.lossFp32Copies.toFixed(2)} fp32 copies of one ${m.lossChunkRows}-row chunk × vocab (${m.lossElements.toLocaleString("en-US")} elements), recomputed in backward; + the gathered hidden rows and their gradient`,
       counted: "allocator",
     });
   } else {

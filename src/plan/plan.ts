@@ -129,7 +129,11 @@ function assumptionsFor(
           : " (the longest record, truncated to seqLen)"),
     );
   }
-  out.push("sdpa attention; K/V repeated to every query head when batches are padded (masked kernel)");
+  out.push(
+    input.attnImplementation === "eager"
+      ? "eager attention: every head's scores materialized (batch × heads × width², fp32 softmax and its copy per layer)"
+      : "sdpa attention, causal kernels without a mask (native GQA: K/V not repeated to every query head)",
+  );
   if (input.precision !== "fp32") {
     out.push(
       `torch.autocast ${input.precision}; LoRA adapters and their gradients fp32; each adapter keeps its own ${input.precision} copy of its input`,

@@ -286,7 +286,7 @@ function holdout5() {
  * The sixth check (after session 16 modelled Gemma's four norms a layer, eager attention's saved scores and
  * soft-capped logits on seeing check 5): eager attention at widths and batch shapes check 5 did not have,
  * with and without checkpointing, on Gemma 2 (which needs it), Gemma 3 and Qwen3 (which do not), Gemma 3's
- * fast recipe under QLoRA, and a Gemma 2 2B run planned just inside 8 GiB (7.4 GiB). Mistral and Phi stay out: their
+ * fast recipe under QLoRA, and a Gemma 2 2B run planned just inside 8 GiB (7.2 GiB on an H100, 7.45 on an H200). Mistral and Phi stay out: their
  * 32k-token vocabularies cannot take the bundled Qwen tokenizer's ids, and the GPU host has no network.
  */
 function holdout6() {

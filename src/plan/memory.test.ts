@@ -263,6 +263,16 @@ describe("family-specific activations", () => {
     }
   });
 
+  it("saves what Liger's RMSNorm and SwiGLU save (input in the compute dtype; gate and up alone)", () => {
+    const arch = model("qwen2.5-1.5b-instruct").architecture;
+    const eagerOps = layerActivationBytesPerToken(arch, opts);
+    const liger = layerActivationBytesPerToken(arch, { ...opts, ligerKernels: true });
+    expect(eagerOps.norms).toBe(2 * (4 * arch.hiddenSize + 4));
+    expect(liger.norms).toBe(2 * (2 * arch.hiddenSize + 4));
+    expect(eagerOps.mlp).toBe(3 * 2 * arch.intermediateSize);
+    expect(liger.mlp).toBe(2 * 2 * arch.intermediateSize);
+  });
+
   it("sizes eager attention's saved scores per head and key as transformers' eager attention saved them", () => {
     const eager = measured.results.filter((r) => r.attnImplementation === "eager");
     expect(eager.map((r) => r.modelType).sort()).toEqual(["gemma2", "qwen2"]);

@@ -80,8 +80,9 @@ export interface LayerActivationOptions {
    */
   fusedLora?: boolean;
   /**
-   * Liger's kernels (RunConfig `kernels: liger`): its RMSNorm saves its input in the compute dtype;
-   * the model's own eager RMSNorm saves an fp32 copy. Only the per-head q/k norms (`qkNorm`) use it.
+   * Liger's kernels (RunConfig `kernels: liger`, on a family the engine patches): its RMSNorm saves its
+   * input in the compute dtype where the model's own norm saves an fp32 copy, and its SwiGLU saves two
+   * [tokens × intermediate] tensors where the model's MLP saves three.
    */
   ligerKernels?: boolean;
   /**
@@ -95,7 +96,7 @@ export interface LayerActivationOptions {
 export interface LayerActivationBytes {
   /**
    * RMSNorm ×2 (×4 in Gemma 2/3: before and after attention and MLP): the fp32 upcast of the input
-   * (saved by pow and mul), plus the fp32 rsqrt.
+   * (saved by pow and mul), plus the fp32 rsqrt; under Liger the input in the compute dtype.
    */
   norms: number;
   /**
@@ -121,7 +122,10 @@ export interface LayerActivationBytes {
    * head. 0 for models without them.
    */
   qkNorm: number;
-  /** SwiGLU: SiLU's input, SiLU's output and up_proj's output, all [tokens × intermediate]. */
+  /**
+   * SwiGLU/GeGLU: the activation's input, its output and up_proj's output, all [tokens × intermediate];
+   * under Liger's SwiGLU the first and last only.
+   */
   mlp: number;
   total: number;
 }
@@ -164,7 +168,9 @@ export function layerActivationBytesPerToken(
   const kvDim = arch.numKvHeads * arch.headDim;
   const adapted = loraShapes(arch, opts.targetModules);
 
-  const norms = normsPerLayer(arch) * (4 * h + 4);
+  // Liger's RMSNorm saves its input as it is (compute dtype) and an fp32 inverse RMS per row; the model's
+  // own norm saves an fp32 upcast (liger_kernel/ops/rms_norm.py, save_for_backward(X, RSTD)).
+  const norms = normsPerLayer(arch) * ((opts.ligerKernels ? c : 4) * h + 4);
 
   const perAdapterCopy = (c < 4 && !opts.fusedLora) || opts.loraDropout > 0;
   let loraInputs = 0;
@@ -195,7 +201,9 @@ export function layerActivationBytesPerToken(
   const qkNorm = hasQkNorm(arch)
     ? (opts.ligerKernels ? c : 4) * (qDim + kvDim) + 4 * (arch.numHeads + arch.numKvHeads)
     : 0;
-  const mlp = 3 * c * arch.intermediateSize;
+  // Liger's SwiGLU saves gate and up alone (ops/swiglu.py, save_for_backward(a, b)); the eager MLP
+  // also keeps the activation's output for the product's backward.
+  const mlp = (opts.ligerKernels ? 2 : 3) * c * arch.intermediateSize;
   return {
     norms,
     loraInputs,

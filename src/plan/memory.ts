@@ -138,18 +138,24 @@ export function eagerScoreBytes(arch: Pick<ModelArchitecture, "attnLogitSoftcapp
   return 4 + c + (arch.attnLogitSoftcapping ? c : 0);
 }
 
+/** Whether a run's attention is transformers' eager path: asked for, and not packed rows (their own kernel). */
+export function eagerAttention(input: Pick<PlanInput, "attnImplementation" | "padding">): boolean {
+  return input.attnImplementation === "eager" && input.padding !== "packed";
+}
+
 /**
  * A run's per-layer saved activations per token: its LoRA settings, at the given compute dtype; `span`,
  * the padded row width, sizes eager attention's scores.
  */
 export function runLayerActivations(
   arch: ModelArchitecture,
-  input: Pick<PlanInput, "lora" | "fusedLora" | "kernels" | "attnImplementation">,
+  input: Pick<PlanInput, "lora" | "fusedLora" | "kernels" | "attnImplementation" | "padding">,
   at: { computeBytes: number; span: number },
 ): LayerActivationBytes {
   return layerActivationBytesPerToken(arch, {
     computeBytes: at.computeBytes,
-    ...(input.attnImplementation === "eager" ? { eagerAttentionSpan: at.span } : {}),
+    // Packed rows run the engine's packed attention (varlen flash or SDPA) whatever the setting.
+    ...(eagerAttention(input) ? { eagerAttentionSpan: at.span } : {}),
     fusedLora: input.fusedLora === true,
     ligerKernels: input.kernels === "liger",
     loraR: input.lora.r,
@@ -410,8 +416,7 @@ export function memoryComponents(input: PlanInput): MemoryComponents {
   const layer = runLayerActivations(arch, input, { computeBytes: c, span: S });
   // Eager attention's backward: per head and key, the fp32 softmax gradient and the compute-dtype one.
   const workspace =
-    layerBackwardWorkspacePerToken(arch, c) +
-    (input.attnImplementation === "eager" ? arch.numHeads * S * (4 + c) : 0);
+    layerBackwardWorkspacePerToken(arch, c) + (eagerAttention(input) ? arch.numHeads * S * (4 + c) : 0);
   let savedActivationBytes: number;
   let savedActivationNote: string;
   let layerWorkspaceBytes: number;

@@ -10,7 +10,7 @@ import { OPTIMIZERS, PRECISIONS, type OptimizerName, type Precision } from "../p
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { resolveConstants, type PlannerConstants } from "./constants.js";
 import { validateLengthStats } from "./lengths.js";
-import { combineMemory, memoryComponents, type MemoryEstimate } from "./memory.js";
+import { combineMemory, eagerAttention, memoryComponents, type MemoryEstimate } from "./memory.js";
 import { combineThroughput, throughputComponents, type ThroughputEstimate } from "./throughput.js";
 import { architectureOf, type PlanInput } from "./types.js";
 import { resolveTargetModules } from "../catalog/params.js";
@@ -130,7 +130,7 @@ function assumptionsFor(
     );
   }
   out.push(
-    input.attnImplementation === "eager"
+    eagerAttention(input)
       ? "eager attention: every head's scores materialized (batch × heads × width², fp32 softmax and its copy per layer)"
       : "sdpa attention, causal kernels without a mask (native GQA: K/V not repeated to every query head)",
   );

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { candidateSettings, DEFAULT_SPACE, recommend } from "./recommend.js";
 import { chooseConstants } from "./shipped.js";
-import { gpu, qloraInput } from "./testing.js";
+import { eagerAttention } from "./memory.js";
+import { gpu, model, qloraInput } from "./testing.js";
 
 const GiB = 2 ** 30;
 
@@ -42,5 +43,27 @@ describe("the recommender", () => {
     expect(tight.ranked.length).toBeLessThan(
       recommend(qloraInput({ vramBudgetBytes: 8 * GiB })).ranked.length,
     );
+  });
+});
+
+describe("recommend and the engine's refusals", () => {
+  it("proposes nothing the engine would refuse for the model (check_fast_path)", () => {
+    const settingsOf = (id: string, seqLen: number) =>
+      recommend(qloraInput({ model: model(id), gpu: gpu("h200"), seqLen }), {
+        includeUnfit: true,
+      }).ranked.map((c) => c.settings);
+    const gemma2 = settingsOf("gemma-2-2b", 1024);
+    expect(gemma2.length).toBeGreaterThan(0);
+    expect(gemma2.filter((s) => s.padding === "packed" || s.loss !== "full")).toEqual([]);
+    // Gemma 3's 512-token window: packed rows only as wide as the window.
+    expect(settingsOf("gemma-3-1b-it", 1024).some((s) => s.padding === "packed")).toBe(false);
+    expect(settingsOf("gemma-3-1b-it", 512).some((s) => s.padding === "packed")).toBe(true);
+    expect(settingsOf("qwen2.5-1.5b-instruct", 1024).some((s) => s.padding === "packed")).toBe(true);
+  });
+
+  it("plans packed rows with the engine's packed attention even when eager is asked for", () => {
+    expect(eagerAttention({ attnImplementation: "eager", padding: "longest" })).toBe(true);
+    expect(eagerAttention({ attnImplementation: "eager", padding: "packed" })).toBe(false);
+    expect(eagerAttention({ attnImplementation: "sdpa", padding: "max_length" })).toBe(false);
   });
 });

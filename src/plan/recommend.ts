@@ -14,10 +14,10 @@ import { usableMemoryBytes } from "../catalog/gpus.js";
 import type { LossImplementation, OptimizerName, PaddingMode, Precision, Recipe } from "../protocol/index.js";
 import { RECIPE_DEFAULTS } from "../config/recipes.js";
 import { LoraprofError } from "../util/errors.js";
-import { graphsReplay } from "./config.js";
+import { engineRefusal, graphsReplay } from "./config.js";
 import { planRun } from "./plan.js";
 import { recipeClass, speedInterval, type ChosenConstants, type RecipeClass } from "./shipped.js";
-import type { PlanInput } from "./types.js";
+import { architectureOf, type PlanInput } from "./types.js";
 
 /** One point of the search: the settings a candidate changes (RunConfig field names). */
 export interface CandidateSettings {
@@ -204,7 +204,9 @@ export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recomm
     return c;
   };
   const all: Candidate[] = [];
+  const arch = architectureOf(input.model);
   for (const settings of candidateSettings(space)) {
+    if (engineRefusal(arch, { ...settings, seqLen: input.seqLen }) !== null) continue;
     let cfg = applySettings(input, settings);
     const chosen = constantsOf(recipeClass(cfg));
     if (chosen) {

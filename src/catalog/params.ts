@@ -1,3 +1,4 @@
+import type { ModelType } from "../protocol/vocabulary.js";
 /**
  * Parameter counting from architecture facts alone. The planner's FLOP and byte counts and the
  * catalog's sanity tests both start here, so a wrong fact in the catalog shows up as a parameter
@@ -69,7 +70,7 @@ export function normsPerLayer(arch: Pick<ModelArchitecture, "modelType">): numbe
  * owns the rule; a unit test keeps this list equal to it). Others (Gemma's GeGLU, Phi-3's fused
  * projections) run PyTorch's own ops under `kernels: liger`, and the run's notes say so.
  */
-const LIGER_PATCHED_TYPES: readonly string[] = ["qwen2", "qwen3", "llama", "mistral"];
+const LIGER_PATCHED_TYPES: readonly ModelType[] = ["qwen2", "qwen3", "llama", "mistral"];
 
 export function ligerPatched(arch: Pick<ModelArchitecture, "modelType">): boolean {
   return LIGER_PATCHED_TYPES.includes(arch.modelType);

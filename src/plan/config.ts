@@ -59,10 +59,6 @@ export function graphsReplay(s: {
 }
 
 /**
- * The model a config names, with exact architecture facts: a catalog entry, else the config.json
- * of a local folder or of a hub id already in the Hugging Face cache.
- */
-/**
  * Why the engine would refuse these settings for this model before loading it, or null
  * (engine/src/loraprof_engine/model.py, `check_fast_path`, owns the rule): packed rows cannot soft-cap
  * attention scores or slide a window shorter than a row, and the chunked and fused losses do not

@@ -1,3 +1,4 @@
+import { leftOutLine } from "../cli/commands/plan.js";
 import { describe, expect, it } from "vitest";
 import { candidateSettings, DEFAULT_SPACE, recommend } from "./recommend.js";
 import { chooseConstants } from "./shipped.js";
@@ -59,6 +60,23 @@ describe("recommend and the engine's refusals", () => {
     expect(settingsOf("gemma-3-1b-it", 1024).some((s) => s.padding === "packed")).toBe(false);
     expect(settingsOf("gemma-3-1b-it", 512).some((s) => s.padding === "packed")).toBe(true);
     expect(settingsOf("qwen2.5-1.5b-instruct", 1024).some((s) => s.padding === "packed")).toBe(true);
+  });
+
+  it("says what it left out and why, and the counts add up to the whole space", () => {
+    const input = (id: string) => qloraInput({ model: model(id), gpu: gpu("h200"), seqLen: 1024 });
+    const gemma2 = recommend(input("gemma-2-2b"), { includeUnfit: true });
+    const qwen = recommend(input("qwen2.5-1.5b-instruct"), { includeUnfit: true });
+    expect(qwen.leftOut).toEqual([]);
+    expect(leftOutLine(qwen)).toBeNull();
+    expect(gemma2.leftOut.map((r) => r.reason).sort()).toEqual([
+      "packed rows cannot soft-cap attention scores",
+      "the chunked loss does not soft-cap the final logits",
+    ]); // the space's fused loss comes only with packed rows, refused first
+    const left = gemma2.leftOut.reduce((a, r) => a + r.count, 0);
+    expect(gemma2.considered + left).toBe(qwen.considered);
+    expect(leftOutLine(gemma2)).toMatch(
+      new RegExp(`^left out ${left} candidates the engine refuses for this model: `),
+    );
   });
 
   it("plans packed rows with the engine's packed attention even when eager is asked for", () => {

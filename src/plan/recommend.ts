@@ -95,6 +95,8 @@ export interface Recommendation {
   ranked: Candidate[];
   /** How many did not fit (or fit without the margin). */
   rejected: number;
+  /** Candidates not planned because the engine refuses them for this model, by reason (`engineRefusal`). */
+  leftOut: { reason: string; count: number }[];
 }
 
 type RecipeShape = Pick<
@@ -204,9 +206,14 @@ export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recomm
     return c;
   };
   const all: Candidate[] = [];
+  const leftOut = new Map<string, number>();
   const arch = architectureOf(input.model);
   for (const settings of candidateSettings(space)) {
-    if (engineRefusal(arch, { ...settings, seqLen: input.seqLen }) !== null) continue;
+    const refusal = engineRefusal(arch, { ...settings, seqLen: input.seqLen });
+    if (refusal !== null) {
+      leftOut.set(refusal, (leftOut.get(refusal) ?? 0) + 1);
+      continue;
+    }
     let cfg = applySettings(input, settings);
     const chosen = constantsOf(recipeClass(cfg));
     if (chosen) {
@@ -245,6 +252,7 @@ export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recomm
     considered: all.length,
     ranked,
     rejected: all.filter((c) => !c.fitsWithMargin).length,
+    leftOut: [...leftOut].map(([reason, count]) => ({ reason, count })),
   };
 }
 

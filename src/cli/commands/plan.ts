@@ -331,6 +331,13 @@ export function renderFit(fit: FitSearchResult, input: PlanInput): string {
 /** How many ranked candidates `plan --fit` prints (the JSON has them all). */
 export const RECOMMEND_ROWS = 12;
 
+/** One line naming what the recommender left out for the model, or null when nothing was. */
+export function leftOutLine(rec: Pick<Recommendation, "leftOut">): string | null {
+  if (!rec.leftOut.length) return null;
+  const n = rec.leftOut.reduce((a, r) => a + r.count, 0);
+  return `left out ${n} candidates the engine refuses for this model: ${rec.leftOut.map((r) => `${r.reason} (${r.count})`).join("; ")}`;
+}
+
 export function renderRecommendation(rec: Recommendation, input: PlanInput, rows = RECOMMEND_ROWS): string {
   const limit = `${formatBytes(rec.limitBytes)} (${rec.limitSource === "budget" ? "--vram-budget" : "the GPU's memory"})`;
   const out = [
@@ -342,6 +349,8 @@ export function renderRecommendation(rec: Recommendation, input: PlanInput, rows
         `${input.method}, LoRA r=${input.lora.r}, seq ≤ ${input.seqLen} and grad-accum ${input.gradAccum} kept (batch changes the effective batch)`,
     ),
   ];
+  const leftOut = leftOutLine(rec);
+  if (leftOut) out.push(pc.dim(leftOut));
   if (!rec.ranked.length) {
     out.push(pc.red("nothing fits: try a smaller --seq-len, qlora, or a larger card"));
     return out.join("\n");

@@ -31,7 +31,7 @@ import { openContext, printJson } from "../context.js";
 import { addRunFlags } from "../flags.js";
 import { interruptible } from "../interrupt.js";
 import { formatBytes, formatNumber, formatSeconds, renderTable } from "../render.js";
-import { planRequestFromFlags, resolvePlanGpu } from "./plan.js";
+import { leftOutLine, planRequestFromFlags, resolvePlanGpu } from "./plan.js";
 import { telemetryObservers } from "./run.js";
 import { sweepExitCode, sweepProgress } from "./sweep.js";
 
@@ -212,7 +212,11 @@ async function tuneCommand(opts: Record<string, unknown>): Promise<number> {
       fresh: typeof opts["name"] !== "string",
     });
     const quiet = Boolean(opts["quiet"]) || Boolean(opts["json"]);
-    if (!quiet) process.stderr.write(renderCandidates(candidates, gpu.name, steps) + "\n");
+    const leftOut = leftOutLine(rec);
+    if (!quiet)
+      process.stderr.write(
+        renderCandidates(candidates, gpu.name, steps) + (leftOut ? `\n${leftOut}` : "") + "\n",
+      );
     const interrupt = interruptible("stopping the tune: cancelling the current run");
     let outcome;
     try {
@@ -257,6 +261,7 @@ async function tuneCommand(opts: Record<string, unknown>): Promise<number> {
         gpu: gpu.id,
         considered: rec.considered,
         fitting: rec.considered - rec.rejected,
+        leftOut: rec.leftOut,
         results,
         winner,
         configPath: winner ? out : null,

@@ -1,10 +1,10 @@
-import type { ModelType } from "../protocol/vocabulary.js";
 /**
  * Parameter counting from architecture facts alone. The planner's FLOP and byte counts and the
  * catalog's sanity tests both start here, so a wrong fact in the catalog shows up as a parameter
  * total that disagrees with the published one.
  */
 import { LoraprofError } from "../util/errors.js";
+import type { ModelType } from "../protocol/vocabulary.js";
 import type { ModelArchitecture } from "./types.js";
 
 /** The seven linear projections of a Qwen2/Llama decoder layer, in forward order. */

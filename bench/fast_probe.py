@@ -24,6 +24,9 @@ probe's own diagnostics, not spec fields:
 - `probe.compile=layers`: regional torch.compile, each decoder layer compiled on its own (inductor,
   shapes made dynamic after a first recompile), for eager runs; the compilation falls in the warm-up
   steps (`compileSeconds`: the first step's wall time). Not combined with CUDA graphs (skipped, noted).
+- `probe.cudnnSdpa=false`: PyTorch's cuDNN attention backend off for the process (SDPA then picks flash or
+  memory-efficient attention). Run such variants in a process of their own: backends and cuDNN's per-shape
+  plans outlive a variant.
 """
 
 from __future__ import annotations
@@ -101,25 +104,41 @@ def memory_stage(device: torch.device) -> dict[str, Any]:
 def profile_steps(
     model: Any, optimizer: Any, batches: Any, settings: Any, grad_accum: int, device: torch.device
 ) -> list[dict[str, Any]]:
-    """Two steps under torch.profiler: the 30 kernels (or graph launches) with the most device time."""
+    """Two steps under torch.profiler: the 30 kernels (or graph launches) with the most device time, then
+    the 20 operators with the most host (self CPU) time and the CUDA runtime calls that make the host wait
+    for the device (synchronizations and device-to-host copies), which is where a host-bound step's time
+    goes."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        t0 = time.perf_counter()
         for _ in range(2):
             train_step(model, optimizer, [next(batches) for _ in range(grad_accum)], settings)
         torch.cuda.synchronize(device)
+        wall_ms = (time.perf_counter() - t0) * 1000
+    events = prof.key_averages()
     rows = []
-    for ev in prof.key_averages():
+    for ev in events:
         device_us = float(getattr(ev, "self_device_time_total", 0) or getattr(ev, "self_cuda_time_total", 0) or 0)
         if device_us > 0:
             rows.append({"name": ev.key[:160], "count": ev.count, "selfDeviceMs": device_us / 1000})
     rows.sort(key=lambda r: -r["selfDeviceMs"])
+    host = [
+        {"host": ev.key[:160], "count": ev.count, "selfCpuMs": float(ev.self_cpu_time_total) / 1000}
+        for ev in events
+        if ev.self_cpu_time_total > 0
+    ]
+    host.sort(key=lambda r: -r["selfCpuMs"])
+    waiting = ("Synchronize", "DtoH", "cudaMemcpy", "item", "_local_scalar")
+    waits = [r for r in host if any(w in r["host"] for w in waiting)]
     total = sum(r["selfDeviceMs"] for r in rows)
-    return [{"totalSelfDeviceMs": total}, *rows[:30]]
+    return [{"totalSelfDeviceMs": total, "wallMs": wall_ms}, *rows[:30], *host[:20], *waits[:10]]
 
 
 def measure(raw: dict[str, Any], steps: int, warmup: int, probe: dict[str, Any] | None = None) -> dict[str, Any]:
     probe = probe or {}
+    if probe.get("cudnnSdpa") is False:
+        torch.backends.cuda.enable_cudnn_sdp(False)
     raw = copy.deepcopy(raw)
     raw["train"]["steps"], raw["train"]["warmupSteps"] = steps, warmup  # graphs size their shape by it
     spec = parse_runspec(raw)

@@ -108,6 +108,7 @@ def make_spec(tmp: Path, shard_dir: Path, **sections: dict[str, Any]) -> dict[st
             "kernels": "none",
             "fusedLora": False,
             "cudaGraphs": False,
+            "cudnnAttention": True,
             "offloadActivations": False,
             "compile": "none",
         },

@@ -38,3 +38,21 @@ def test_cpu_runs_touch_nothing() -> None:
     applied: list[str] = []
     assert configure_allocator("expandable", "cpu", env, applied.append) == {"settings": None, "source": "cpu"}
     assert env == {} and applied == []
+
+
+def test_cudnn_attention_is_switched_for_the_process_on_cuda_only() -> None:
+    import torch
+
+    from loraprof_engine.device import configure_cudnn_attention
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        assert configure_cudnn_attention(False, torch.device("cpu")) is None
+        assert torch.backends.cuda.cudnn_sdp_enabled() == before
+        note = configure_cudnn_attention(False, torch.device("cuda"))
+        assert note is not None and "without cuDNN attention" in note
+        assert torch.backends.cuda.cudnn_sdp_enabled() is False
+        assert configure_cudnn_attention(True, torch.device("cuda")) is None
+        assert torch.backends.cuda.cudnn_sdp_enabled() is True
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)

@@ -129,6 +129,12 @@ export const RUN_FLAGS: FlagDef[] = [
     description: "add LoRA updates with one addmm per layer (fast recipe default)",
   },
   {
+    flag: "cudnn-attention",
+    field: "cudnnAttention",
+    kind: "bool",
+    description: "let SDPA use cuDNN attention (PyTorch's default; --no-cudnn-attention in the fast recipe)",
+  },
+  {
     flag: "cuda-graphs",
     field: "cudaGraphs",
     kind: "bool",

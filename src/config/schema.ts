@@ -166,6 +166,13 @@ export const RunConfigSchema = z
      */
     cudaGraphs: z.boolean().default(false),
     /**
+     * Let PyTorch's SDPA pick cuDNN attention where it would (its default; Hopper GPUs). Off, SDPA runs
+     * flash or memory-efficient attention: cuDNN builds a plan for each new shape, which costs padded
+     * (`longest`) batches about half a second a step on an H100 (README, "Train fast"). Packed rows run
+     * varlen flash attention either way.
+     */
+    cudnnAttention: z.boolean().default(true),
+    /**
      * Gradient checkpointing with each checkpointed layer's input copied to pinned host memory in the
      * forward pass (asynchronously) and back for its recompute: the device holds one layer's input at a
      * time instead of every layer's. Needs gradCheckpointing; GPU only, and not with CUDA graphs or

@@ -119,6 +119,8 @@ export const RunSpecSchema = z
         fusedLora: z.boolean(),
         /** The decoder replayed as CUDA graphs (packed rows padded to seqLen); falls back with a note. */
         cudaGraphs: z.boolean(),
+        /** SDPA may pick cuDNN attention (PyTorch's default); off: flash or memory-efficient attention only. */
+        cudnnAttention: z.boolean(),
         /** Checkpointed layer inputs in pinned host memory between forward and backward; falls back with a note. */
         offloadActivations: z.boolean(),
         /** Regional torch.compile of the decoder layers (eager decoder, GPU); falls back with a note. */

@@ -65,11 +65,14 @@ describe("recipes", () => {
       kernels: "liger",
       fusedLora: true,
       cudaGraphs: true,
+      cudnnAttention: false,
     });
     expect(fast.lora.dropout).toBe(0);
     const mine = await specFromArgs(["--recipe", "fast", "--padding", "longest", "--loss", "chunked"]);
     expect(mine.data.padding).toBe("longest");
     expect(mine.train).toMatchObject({ recipe: "fast", lossImplementation: "chunked", kernels: "liger" });
+    expect((await specFromArgs(["--recipe", "fast", "--cudnn-attention"])).train.cudnnAttention).toBe(true);
+    expect((await specFromArgs(["--no-cudnn-attention"])).train.cudnnAttention).toBe(false);
   });
 
   it("takes --packing as --padding packed and leaves the reference recipe's other settings", async () => {
@@ -81,6 +84,7 @@ describe("recipes", () => {
       kernels: "none",
       fusedLora: false,
       cudaGraphs: false,
+      cudnnAttention: true,
       offloadActivations: false,
       compile: "none",
     });

@@ -305,6 +305,7 @@ export function buildRunSpec(args: {
       kernels: c.kernels,
       fusedLora: c.fusedLora,
       cudaGraphs: c.cudaGraphs,
+      cudnnAttention: c.cudnnAttention,
       offloadActivations: c.offloadActivations,
       compile: c.compile,
     },

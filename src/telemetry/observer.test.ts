@@ -102,6 +102,7 @@ const spec = {
     kernels: "none",
     fusedLora: false,
     cudaGraphs: false,
+    cudnnAttention: true,
     offloadActivations: false,
     compile: "none",
   },

@@ -31,6 +31,7 @@ from transformers import (
     Qwen3Config,
 )
 
+from .device import configure_cudnn_attention
 from .distributed import world_from_env
 from .errors import EngineError
 from .kernels import (
@@ -399,6 +400,9 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
             "packed rows: attention kept inside each record, positions restart per record; "
             + (how if varlen else f"SDPA with a block-diagonal causal mask ({how})")
         )
+    cudnn_note = configure_cudnn_attention(spec.train.cudnn_attention, device)
+    if cudnn_note and not varlen and attention != "eager":
+        notes.append(cudnn_note)
     liger_reason = (
         liger_unavailable(device)
         if spec.train.kernels == "liger" or spec.train.loss_implementation == "fused"

@@ -113,6 +113,7 @@ class TrainSpec:
     kernels: Kernels  # fused Triton kernels for RMSNorm, SwiGLU and RoPE (GPU only)
     fused_lora: bool  # LoRA's update added by one addmm per layer (kernels.fused_lora_forward)
     cuda_graphs: bool  # the decoder's forward and backward replayed as CUDA graphs (graphs.py; packed, GPU)
+    cudnn_attention: bool  # SDPA may pick cuDNN attention (PyTorch's default); device.configure_attention
     offload_activations: bool  # checkpointed layer inputs in pinned host memory (offload.py; GPU)
     compile: CompileMode  # regional torch.compile of the decoder layers (graphs.compile_layers; eager, GPU)
 
@@ -295,6 +296,7 @@ def _read(r: _Reader, raw: Any) -> RunSpec | None:
         kernels=r.enum(t, "kernels", "train.", KERNELS),
         fused_lora=r.bool_(t, "fusedLora", "train."),
         cuda_graphs=r.bool_(t, "cudaGraphs", "train."),
+        cudnn_attention=r.bool_(t, "cudnnAttention", "train."),
         offload_activations=r.bool_(t, "offloadActivations", "train."),
         compile=r.enum(t, "compile", "train.", COMPILE_MODES),
     )

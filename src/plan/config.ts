@@ -23,8 +23,18 @@ import type { PlanInput } from "./types.js";
  */
 export type PlannableConfig = Omit<
   RunConfig,
-  "precision" | "device" | "weights" | "loss" | "lossChunkTokens" | "cudaAllocator" | "kernels" | "fusedLora"
+  | "precision"
+  | "device"
+  | "weights"
+  | "loss"
+  | "lossChunkTokens"
+  | "cudaAllocator"
+  | "kernels"
+  | "fusedLora"
+  | "cudnnAttention"
 > & {
+  /** Absent in runs stored before the setting: PyTorch's default (on). */
+  cudnnAttention?: boolean;
   kernels?: RunConfig["kernels"];
   fusedLora?: boolean;
   cudaAllocator?: RunConfig["cudaAllocator"];
@@ -153,6 +163,7 @@ export function planInputFromConfig(config: PlannableConfig, opts: PlanInputOpti
     // The engine applies Liger only where a patch is wired for the family, else PyTorch's own ops.
     kernels: config.kernels === "liger" && ligerPatched(model.architecture) ? "liger" : "none",
     attnImplementation: config.attnImplementation ?? "sdpa",
+    cudnnAttention: config.cudnnAttention ?? true,
     fusedLora: config.fusedLora ?? false,
     lengthStats: opts.lengthStats,
     steps: config.steps,

@@ -89,7 +89,12 @@ export interface PlannerConstants {
    * operation. GPU time is a tenth of those steps, so attention over the padded width cannot account
    * for it, nor can a per-new-shape cost (cuBLAS heuristics, kernel loading) that the dropout-free runs
    * would pay too. The mechanism is not isolated; a likely one is allocation churn: each adapted
-   * module's dropout adds a mask and an output tensor whose sizes change with every width.
+   * module's dropout adds a mask and an output tensor whose sizes change with every width. One that is
+   * (session 17, bench/results/h100-cudnn-attention.json): on Hopper, SDPA runs a padded batch on cuDNN
+   * attention, which plans every new shape (1,059 ms of host time in its forward over two profiled steps);
+   * with it off (`cudnnAttention: false`), a Qwen2.5-1.5B QLoRA `longest` step at dropout 0.05 took
+   * 1.28-1.40x less (loraprof run, alternating) and 1.45-1.74x less (in-process probe), the size of this
+   * factor. So padded rows without cuDNN attention are planned without it.
    */
   variableShapeHostFactor: number;
   /**

@@ -123,14 +123,20 @@ describe("throughput estimate", () => {
     expect(graphed.processedTokensPerSecond / graphed.realTokensPerSecond).toBeGreaterThanOrEqual(1);
   });
 
-  it("charges the changing-shape host factor only on changing shapes with LoRA dropout", () => {
+  it("charges the changing-shape host factor only on changing shapes with LoRA dropout, and padded rows only with cuDNN attention", () => {
     const k = { ...DEFAULT_CONSTANTS, variableShapeHostFactor: 2 };
-    const host = (padding: PlanInput["padding"], dropout: number, cudaGraphs = false) =>
+    const host = (
+      padding: PlanInput["padding"],
+      dropout: number,
+      cudaGraphs = false,
+      cudnnAttention = true,
+    ) =>
       estimateThroughput(
         qloraInput({
           gpu: gpu("h200"),
           padding,
           cudaGraphs,
+          cudnnAttention,
           lora: { r: 16, dropout, targetModules: "all-linear" },
         }),
         gpu("h200"),
@@ -144,6 +150,9 @@ describe("throughput estimate", () => {
     expect(perOp(host("max_length", 0.05))).toBeCloseTo(1, 9);
     expect(perOp(host("longest", 0))).toBeCloseTo(1, 9);
     expect(perOp(host("packed", 0))).toBeCloseTo(1, 9);
+    // cuDNN attention off: padded rows lose the factor; packed rows never ran on it.
+    expect(perOp(host("longest", 0.05, false, false))).toBeCloseTo(1, 9);
+    expect(perOp(host("packed", 0.05, false, false))).toBeCloseTo(2, 9);
   });
 
   it("estimates J/token as board power over real tokens/s", () => {

@@ -193,8 +193,13 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     bytesPerMicroStep,
     opsPerMicroStep,
     // A new shape each micro-batch (`longest` rows, or packed rows of varying width; graphs fix one shape),
-    // with dropout masks drawn on it: only together do they cost the host more (see the constant).
-    variableShapes: input.padding !== "max_length" && !input.cudaGraphs && input.lora.dropout > 0,
+    // with dropout masks drawn on it: only together do they cost the host more (see the constant). Padded
+    // rows without cuDNN attention do not (packed rows never use it: varlen flash attention).
+    variableShapes:
+      input.padding !== "max_length" &&
+      !input.cudaGraphs &&
+      input.lora.dropout > 0 &&
+      (input.padding === "packed" || input.cudnnAttention !== false),
     // The host launches two graphs, but the GPU still runs every kernel in them, each with a fixed cost.
     graphNodes: input.cudaGraphs ? decoderOps : 0,
     hostLinkSeconds,

@@ -57,6 +57,11 @@ export interface PlanInput {
    * heads × width² per layer (Gemma 2's soft-capped attention needs it).
    */
   attnImplementation?: "sdpa" | "eager";
+  /**
+   * RunConfig `cudnnAttention` (absent: true, PyTorch's default). Off, padded batches of changing shape do
+   * not pay cuDNN's per-shape attention plans (PlannerConstants.variableShapeHostFactor).
+   */
+  cudnnAttention?: boolean;
   fusedLora?: boolean;
   /** Record lengths of the dataset (tokens, template included). */
   lengthStats: LengthStats;

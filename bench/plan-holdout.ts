@@ -76,6 +76,8 @@ const COMMON = [
 const q05 = ["--model", "qwen2.5-0.5b-instruct"];
 const q3_06 = ["--model", "qwen3-0.6b"];
 const q3_17 = ["--model", "qwen3-1.7b"];
+const q25_15 = ["--model", "qwen2.5-1.5b-instruct"];
+const q25_3 = ["--model", "qwen2.5-3b-instruct"];
 const q3_4 = ["--model", "qwen3-4b"];
 const q25_7 = ["--model", "qwen2.5-7b-instruct"];
 const q3_8 = ["--model", "qwen3-8b"];
@@ -318,6 +320,46 @@ function holdout6() {
     holdout("q3-1.7b-lora-eager-maxlen", q3_17, lora("bf16"), eagerMax, 4, 1024, "adamw_torch_fused", false),
   ];
 }
+/**
+ * The seventh check (after session 17 found cuDNN attention's per-shape plans behind padded batches' host
+ * cost and planned padded rows without cuDNN attention without the changing-shape host factor): padded
+ * (`longest`) runs with `--no-cudnn-attention` at new shapes and models, one pair with and without it,
+ * `max_length` (one shape, which cuDNN plans once), the fast recipe with its rows padded, and a Qwen2.5-3B
+ * QLoRA run planned just inside 8 GiB (7.49 GiB on an H100, 7.78 on an H200). Qwen and Llama tokenizers only (both are bundled).
+ */
+function holdout7() {
+  const noCudnn = ["--no-cudnn-attention"];
+  return [
+    holdout("q25-1.5b-qlora-longest-nocudnn", q25_15, qlora("bf16"), noCudnn, 4, 2048, "adamw_8bit", true),
+    holdout("q25-1.5b-qlora-longest-cudnn", q25_15, qlora("bf16"), [], 4, 2048, "adamw_8bit", true),
+    holdout("l32-1b-lora-longest-nocudnn", l32_1, lora("bf16"), noCudnn, 8, 1024, "adamw_torch_fused", false),
+    holdout(
+      "l32-3b-qlora-maxlen",
+      l32_3,
+      qlora("bf16"),
+      ["--padding", "max_length"],
+      2,
+      1024,
+      "paged_adamw_8bit",
+      true,
+    ),
+    holdout("q3-4b-lora-longest-nocudnn", q3_4, lora("bf16"), noCudnn, 4, 1024, "adamw_torch_fused", true),
+    holdout(
+      "q3-0.6b-lora-fast-longest",
+      q3_06,
+      lora("bf16"),
+      [...FAST, "--padding", "longest"],
+      16,
+      512,
+      "adamw_torch_fused",
+      false,
+    ),
+    holdout("q25-3b-qlora-8gib-nocudnn", q25_3, qlora("bf16"), noCudnn, 5, 1024, "paged_adamw_8bit", true, [
+      "--vram-budget",
+      "8GiB",
+    ]),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -347,6 +389,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout4: () => HOLDOUT4,
   holdout5,
   holdout6,
+  holdout7,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -356,7 +399,7 @@ const HOLDOUT = HOLDOUTS[args.configs]!();
 /**
  * tune vs exhaustive: one small space under an 8 GiB budget (16 configurations: 3 paddings + the fast
  * recipe, × 4 batch sizes), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B (check 4), Gemma 3 1B at
- * s512 (check 5) or Qwen3-1.7B (check 6).
+ * s512 (check 5), Qwen3-1.7B (check 6) or Llama 3.2 1B (check 7).
  */
 const TUNE_MODEL: Record<string, () => string[]> = {
   holdout2: () => q05,
@@ -364,6 +407,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout4: () => q3_06,
   holdout5: () => modelFolder("gemma-3-1b-it"),
   holdout6: () => q3_17,
+  holdout7: () => l32_1,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

@@ -175,6 +175,10 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   // QLoRA fast, a Gemma 2 2B run planned just inside 8 GiB; tune space on Qwen3-1.7B), on either card.
   { prefix: "h200-plan-holdout6-", spent: null },
   { prefix: "h100-plan-holdout6-", spent: null },
+  // The seventh (bench/plan-holdout.ts holdout7: padded rows without cuDNN attention, max_length, the fast
+  // recipe padded, Qwen2.5-3B QLoRA under 8 GiB; tune space on Llama 3.2 1B), on either card.
+  { prefix: "h200-plan-holdout7-", spent: null },
+  { prefix: "h100-plan-holdout7-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

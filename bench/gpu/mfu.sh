@@ -1,7 +1,7 @@
 # MFU of 16-bit LoRA without a budget (issue 12): `loraprof run` at one shape, the eager fast recipe and the
 # same with regional torch.compile of the decoder layers (--compile layers), alternating, REPEATS each.
 #   SHAPE="--batch-size 8 --seq-len 4096" REPEATS=2 STEPS=24 WARMUP=4 bash bench/gpu/mfu.sh
-# VARIANTS may also name `prev`: the eager run on an earlier engine (.carry/prev-engine.tar.xz, made by
+# VARIANTS may also name `nocudnn` (the run with --no-cudnn-attention) or `prev`: the eager run on an earlier engine (.carry/prev-engine.tar.xz, made by
 # `git archive REV engine/src | xz > .carry/prev-engine.tar.xz`), for an A/B of an engine change.
 # Writes $OUT/mfu-VARIANT-N.json (each run's --json result) and prints each run's figures; stops starting
 # runs when fewer than RUN_SECONDS (default 150) are left of DEADLINE (default 560) seconds.
@@ -16,6 +16,7 @@ for r in $(seq 1 "${REPEATS:-2}"); do
   for v in $VARIANTS; do
     if [ $(( ${DEADLINE:-560} - ($(date +%s) - START) )) -lt "${RUN_SECONDS:-150}" ]; then echo "skipped $v-$r: deadline"; continue; fi
     extra=""; [ "$v" = compiled ] && extra="--compile layers"
+    [ "$v" = nocudnn ] && extra="--no-cudnn-attention"
     engine=$LORAPROF_ENGINE_SRC
     if [ "$v" = prev ]; then
       [ -d /tmp/prev-engine ] || { mkdir -p /tmp/prev-engine && xz -dc .carry/prev-engine.tar.xz | tar -C /tmp/prev-engine -xf -; }

@@ -1,4 +1,5 @@
-"""The CUDA caching allocator's settings: what the RunSpec asks, unless the user's environment says otherwise."""
+"""The process-wide device settings (the CUDA caching allocator: what the RunSpec asks, unless the user's
+environment says otherwise; SDPA's cuDNN attention) and the host-speed probe stored with each run."""
 
 from __future__ import annotations
 
@@ -56,3 +57,10 @@ def test_cudnn_attention_is_switched_for_the_process_on_cuda_only() -> None:
         assert torch.backends.cuda.cudnn_sdp_enabled() is True
     finally:
         torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+def test_host_op_seconds_measures_a_small_positive_dispatch_time() -> None:
+    from loraprof_engine.device import host_op_seconds
+
+    seconds = host_op_seconds(ops=200, reps=3)
+    assert 1e-8 < seconds < 1e-2  # a one-element add: nanoseconds at the least, never milliseconds

@@ -218,6 +218,12 @@ export const HelloEventSchema = z
       .object({ imports: z.number().nonnegative(), device: z.number().nonnegative() })
       .strict(),
     /**
+     * This machine's host speed: seconds to dispatch one small PyTorch operation on the CPU (median of five
+     * loops of 2,000 in-place adds). Host-bound steps scale with it, and hosts of one GPU kind differ up to
+     * 2x. Absent in runs recorded before the engine measured it.
+     */
+    hostOpSeconds: z.number().positive().optional(),
+    /**
      * The CUDA caching allocator's settings as the run had them: from the RunSpec's cudaAllocator,
      * from the environment (the user's PYTORCH_ALLOC_CONF / PYTORCH_CUDA_ALLOC_CONF), or PyTorch's
      * default; `cpu` for CPU runs. Absent in runs recorded before the engine set it.

@@ -80,6 +80,24 @@ def configure_allocator(
     return {"settings": EXPANDABLE_SEGMENTS, "source": "runspec"}
 
 
+def host_op_seconds(ops: int = 2000, reps: int = 5) -> float:
+    """Seconds this machine's host takes to dispatch one small PyTorch operation: the median of `reps` loops
+    of `ops` in-place adds on one-element CPU tensors (about 20 ms in all). Host-bound steps (small batches,
+    QLoRA, padded rows) scale with it, and hosts of one GPU kind differ up to 2x (two H100 leases in one
+    session: 1.25 and 0.59 s for the same step), so it is stored with every run (the hello event) for the
+    planner's host constants to be compared across machines."""
+    a, b = torch.zeros(1), torch.ones(1)
+    for _ in range(200):  # warm the dispatcher's caches
+        a.add_(b)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(ops):
+            a.add_(b)
+        times.append((time.perf_counter() - start) / ops)
+    return sorted(times)[reps // 2]
+
+
 def configure_cudnn_attention(enabled: bool, device: torch.device) -> str | None:
     """Whether PyTorch's SDPA may pick cuDNN attention in this process (its default, on Hopper GPUs); a note
     when it may not. cuDNN builds an execution plan for each new shape, so padded batches, whose length changes

@@ -35,6 +35,7 @@ from .device import (
     bf16_supported,
     configure_allocator,
     describe_device,
+    host_op_seconds,
     library_versions,
     memory_snapshot,
     open_nvml,
@@ -216,6 +217,7 @@ def hello_event(
         "libraries": library_versions(),
         "device": describe_device(device, nvml),
         "startupSeconds": startup_seconds,
+        "hostOpSeconds": host_op_seconds(),
     }
     if allocator is not None:
         event["allocator"] = allocator

@@ -180,7 +180,8 @@ export function renderRunResult(r: RunResult, title?: string): string {
     [
       "device",
       env
-        ? `${env.device.name}${env.device.kind === "cpu" ? ` (${env.device.cpuThreads} threads)` : ""}`
+        ? `${env.device.name}${env.device.kind === "cpu" ? ` (${env.device.cpuThreads} threads)` : ""}` +
+          (env.hostOpSeconds ? `; host ${(env.hostOpSeconds * 1e6).toFixed(2)} µs per small op` : "")
         : c.device,
     ],
     [

@@ -94,7 +94,8 @@ export interface PlannerConstants {
    * attention, which plans every new shape (1,059 ms of host time in its forward over two profiled steps);
    * with it off (`cudnnAttention: false`), a Qwen2.5-1.5B QLoRA `longest` step at dropout 0.05 took
    * 1.28-1.40x less (loraprof run, alternating) and 1.45-1.74x less (in-process probe), the size of this
-   * factor. So padded rows without cuDNN attention are planned without it.
+   * factor. So padded rows without cuDNN attention are planned without it, and so are padded rows on GPUs
+   * where SDPA does not try cuDNN first (throughput.ts `cudnnAttentionPreferred`: consumer cards).
    */
   variableShapeHostFactor: number;
   /**

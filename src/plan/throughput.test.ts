@@ -123,23 +123,24 @@ describe("throughput estimate", () => {
     expect(graphed.processedTokensPerSecond / graphed.realTokensPerSecond).toBeGreaterThanOrEqual(1);
   });
 
-  it("charges the changing-shape host factor only on changing shapes with LoRA dropout, and padded rows only with cuDNN attention", () => {
+  it("charges the changing-shape host factor only on changing shapes with LoRA dropout, and padded rows only where SDPA runs them on cuDNN attention", () => {
     const k = { ...DEFAULT_CONSTANTS, variableShapeHostFactor: 2 };
     const host = (
       padding: PlanInput["padding"],
       dropout: number,
       cudaGraphs = false,
       cudnnAttention = true,
+      card = "h200",
     ) =>
       estimateThroughput(
         qloraInput({
-          gpu: gpu("h200"),
+          gpu: gpu(card),
           padding,
           cudaGraphs,
           cudnnAttention,
           lora: { r: 16, dropout, targetModules: "all-linear" },
         }),
-        gpu("h200"),
+        gpu(card),
         k,
       );
     const perOp = (t: ReturnType<typeof host>) =>
@@ -153,6 +154,9 @@ describe("throughput estimate", () => {
     // cuDNN attention off: padded rows lose the factor; packed rows never ran on it.
     expect(perOp(host("longest", 0.05, false, false))).toBeCloseTo(1, 9);
     expect(perOp(host("packed", 0.05, false, false))).toBeCloseTo(2, 9);
+    // A consumer card (8.9): SDPA runs masked batches on memory-efficient attention, never cuDNN's.
+    expect(perOp(host("longest", 0.05, false, true, "rtx-4060"))).toBeCloseTo(1, 9);
+    expect(perOp(host("packed", 0.05, false, true, "rtx-4060"))).toBeCloseTo(2, 9);
   });
 
   it("estimates J/token as board power over real tokens/s", () => {

@@ -23,6 +23,15 @@ import { runWidths } from "./lengths.js";
 import { BNB_4BIT_BLOCKSIZE, BNB_DOUBLE_QUANT_BLOCKSIZE, runLayerActivations } from "./memory.js";
 import { architectureOf, computeBytes, offloadsActivations, type PlanInput } from "./types.js";
 
+/**
+ * Whether PyTorch's SDPA tries cuDNN attention first on this GPU: on data-centre Hopper and Blackwell
+ * (compute capability 9.0 and 10.0; PyTorch's `check_prefer_cudnn_attention`, cuDNN ≥ 9.15), not on
+ * consumer cards (8.x, 12.0), where masked batches run memory-efficient attention.
+ */
+export function cudnnAttentionPreferred(gpu: Pick<GpuEntry, "computeCapability"> | null): boolean {
+  return gpu !== null && (gpu.computeCapability === "9.0" || gpu.computeCapability === "10.0");
+}
+
 export interface EnergyEstimate {
   joulesPerRealToken: number;
   boardPowerWatts: number;
@@ -194,12 +203,12 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     opsPerMicroStep,
     // A new shape each micro-batch (`longest` rows, or packed rows of varying width; graphs fix one shape),
     // with dropout masks drawn on it: only together do they cost the host more (see the constant). Padded
-    // rows without cuDNN attention do not (packed rows never use it: varlen flash attention).
+    // rows only where SDPA runs them on cuDNN attention (packed rows never do: varlen flash attention).
     variableShapes:
       input.padding !== "max_length" &&
       !input.cudaGraphs &&
       input.lora.dropout > 0 &&
-      (input.padding === "packed" || input.cudnnAttention !== false),
+      (input.padding === "packed" || (input.cudnnAttention !== false && cudnnAttentionPreferred(gpu))),
     // The host launches two graphs, but the GPU still runs every kernel in them, each with a fixed cost.
     graphNodes: input.cudaGraphs ? decoderOps : 0,
     hostLinkSeconds,

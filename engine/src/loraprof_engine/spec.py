@@ -113,7 +113,7 @@ class TrainSpec:
     kernels: Kernels  # fused Triton kernels for RMSNorm, SwiGLU and RoPE (GPU only)
     fused_lora: bool  # LoRA's update added by one addmm per layer (kernels.fused_lora_forward)
     cuda_graphs: bool  # the decoder's forward and backward replayed as CUDA graphs (graphs.py; packed, GPU)
-    cudnn_attention: bool  # SDPA may pick cuDNN attention (PyTorch's default); device.configure_attention
+    cudnn_attention: bool  # SDPA may pick cuDNN attention (PyTorch's default); device.configure_cudnn_attention
     offload_activations: bool  # checkpointed layer inputs in pinned host memory (offload.py; GPU)
     compile: CompileMode  # regional torch.compile of the decoder layers (graphs.compile_layers; eager, GPU)
 

@@ -10,7 +10,9 @@ One process saves the ~20 s engine start per variant; the figures the README quo
 
 A variant is `name:key=value,key=value` over the spec's fields (data.batchSize, data.seqLen,
 data.padding, train.precision, train.kernels, train.lossImplementation, train.gradCheckpointing,
-train.method, optimizer.name); the spec's own values are the baseline. Three `probe.*` keys are the
+train.method, train.cudnnAttention, optimizer.name); the spec's own values are the baseline. cuDNN's
+attention plans outlive a variant (one per shape, cached in the process), so compare train.cudnnAttention
+on and off in processes of their own. Three `probe.*` keys are the
 probe's own diagnostics, not spec fields:
 - `probe.memory=true`: the caching allocator's segments by (memory pool, stream) at each stage (loaded,
   optimizer, graphs recorded, first step, end), with the device's used memory (cudaMemGetInfo);
@@ -24,9 +26,6 @@ probe's own diagnostics, not spec fields:
 - `probe.compile=layers`: regional torch.compile, each decoder layer compiled on its own (inductor,
   shapes made dynamic after a first recompile), for eager runs; the compilation falls in the warm-up
   steps (`compileSeconds`: the first step's wall time). Not combined with CUDA graphs (skipped, noted).
-- `probe.cudnnSdpa=false`: PyTorch's cuDNN attention backend off for the process (SDPA then picks flash or
-  memory-efficient attention). Run such variants in a process of their own: backends and cuDNN's per-shape
-  plans outlive a variant.
 """
 
 from __future__ import annotations
@@ -137,8 +136,6 @@ def profile_steps(
 
 def measure(raw: dict[str, Any], steps: int, warmup: int, probe: dict[str, Any] | None = None) -> dict[str, Any]:
     probe = probe or {}
-    if probe.get("cudnnSdpa") is False:
-        torch.backends.cuda.enable_cudnn_sdp(False)
     raw = copy.deepcopy(raw)
     raw["train"]["steps"], raw["train"]["warmupSteps"] = steps, warmup  # graphs size their shape by it
     spec = parse_runspec(raw)

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
-import { addRunFlags, runConfigFromFlags } from "./flags.js";
+import { addRunFlags, recipeFieldsFromFlags, runConfigFromFlags } from "./flags.js";
 
 const opts = (args: string[]) =>
   addRunFlags(new Command("run")).exitOverride().parse(args, { from: "user" }).opts();
@@ -35,5 +35,23 @@ describe("run flags", () => {
     const file = join(mkdtempSync(join(tmpdir(), "loraprof-flags-")), "run.yaml");
     writeFileSync(file, "batchSize: 0\n");
     expect(problemFields(["--config", file, "--seq-len", "0"]).sort()).toEqual(["--seq-len", "batchSize"]);
+  });
+
+  it("resolves each recipe's LoRA dropout and cuDNN attention as run would, the user's choice winning", () => {
+    expect(recipeFieldsFromFlags(opts(["--model", "tiny-qwen2"]))).toEqual({
+      reference: { loraDropout: 0.05, cudnnAttention: true },
+      fast: { loraDropout: 0, cudnnAttention: false },
+    });
+    // a --recipe flag is the candidate's to change, not a choice of these fields
+    expect(recipeFieldsFromFlags(opts(["--recipe", "fast", "--no-cudnn-attention"])).reference).toEqual({
+      loraDropout: 0.05,
+      cudnnAttention: false,
+    });
+    const file = join(mkdtempSync(join(tmpdir(), "loraprof-flags-")), "run.yaml");
+    writeFileSync(file, "lora:\n  dropout: 0.1\n");
+    expect(recipeFieldsFromFlags(opts(["--config", file])).fast).toEqual({
+      loraDropout: 0.1,
+      cudnnAttention: false,
+    });
   });
 });

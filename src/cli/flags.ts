@@ -5,7 +5,8 @@
  */
 import type { Command } from "commander";
 import { Option } from "commander";
-import { loadRunConfig } from "../config/load.js";
+import { loadRunConfig, recipeFields, type RecipeFields } from "../config/load.js";
+import { RECIPES, type Recipe } from "../protocol/index.js";
 import type { RunConfig } from "../config/schema.js";
 import { LoraprofError, type Problem } from "../util/errors.js";
 
@@ -311,6 +312,19 @@ export function runConfigFromFlags(opts: Record<string, unknown>): RunConfig {
     }
     throw err;
   }
+}
+
+/**
+ * Each recipe's LoRA dropout and cuDNN attention as `run --recipe R` with these flags and config file would
+ * resolve them: what the recommender's candidates of that recipe run with (`plan --fit`, `tune`).
+ */
+export function recipeFieldsFromFlags(opts: Record<string, unknown>): Record<Recipe, RecipeFields> {
+  const { overrides } = parseRunFlags(opts);
+  const file = typeof opts["config"] === "string" ? { configPath: opts["config"] } : {};
+  return Object.fromEntries(RECIPES.map((r) => [r, recipeFields(r, { ...file, overrides })])) as Record<
+    Recipe,
+    RecipeFields
+  >;
 }
 
 /** Commander's parsed options → overrides, and the flags whose values could not be converted. */

@@ -223,6 +223,21 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
 }
 
 /**
+ * The fields a recipe sets besides a recommender candidate's own settings (src/plan/recommend.ts), as
+ * `run --recipe R` resolves them for this file and these flags: the fast recipe's LoRA dropout 0 and cuDNN
+ * attention off, unless the user's file or flags chose otherwise (defaults < preset < recipe < file < flags).
+ */
+export interface RecipeFields {
+  loraDropout: number;
+  cudnnAttention: boolean;
+}
+
+export function recipeFields(recipe: Recipe, opts: LoadConfigOptions = {}): RecipeFields {
+  const config = loadRunConfig({ ...opts, overrides: { ...(opts.overrides ?? {}), recipe } });
+  return { loraDropout: config.lora.dropout, cudnnAttention: config.cudnnAttention };
+}
+
+/**
  * Eager attention where the model needs it (soft-capped scores, Gemma 2) and nothing chose one; otherwise
  * the schema's SDPA. A model this cannot read yet is left to the run's own resolution, which names it.
  */

@@ -5,6 +5,8 @@
  * constants to stored runs of one GPU. Library functions: they return data and never print.
  */
 import type { GpuEntry } from "../catalog/gpus.js";
+import type { RecipeFields } from "../config/load.js";
+import type { Recipe } from "../protocol/index.js";
 import { planLengthTokenizer } from "../catalog/tokenizer.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { LoraprofError } from "../util/errors.js";
@@ -45,6 +47,8 @@ export interface PlanForConfigOptions {
   space?: Partial<RecommendSpace>;
   /** Rank every candidate of the space, fitting or not. */
   includeUnfit?: boolean;
+  /** Each recipe's LoRA dropout and cuDNN attention for this user (`recipeFields`); absent: the config's own. */
+  recipeFields?: Partial<Record<Recipe, RecipeFields>>;
   /** Also search batch size × sequence length (`plan --fit`). */
   fit?: boolean;
   /** Data-parallel ranks (`--nproc-per-node`): what the engine runs differs with more than one. */
@@ -92,6 +96,7 @@ export async function planForConfig(
           ...(opts.calibration ? {} : { constantsFor: choose }),
           ...(opts.space ? { space: opts.space } : {}),
           ...(opts.includeUnfit ? { includeUnfit: true } : {}),
+          ...(opts.recipeFields ? { recipeFields: opts.recipeFields } : {}),
         })
       : null,
   };

@@ -47,6 +47,27 @@ describe("the recommender", () => {
   });
 });
 
+describe("the recommender's recipes", () => {
+  it("plans each recipe with its own LoRA dropout and cuDNN setting, as run --recipe would resolve them", () => {
+    const input = qloraInput({ gpu: gpu("h200") });
+    expect(input.lora.dropout).toBeGreaterThan(0);
+    const space = { recipes: ["fast"] as const, optimizers: ["adamw_8bit"] as const, batchSizes: [1] };
+    const fastOf = (rec: ReturnType<typeof recommend>) =>
+      rec.ranked.find((c) => c.settings.gradCheckpointing && !c.settings.offloadActivations)!;
+    const own = fastOf(recommend(input, { space }));
+    const recipes = fastOf(
+      recommend(input, {
+        space,
+        recipeFields: { fast: { loraDropout: 0, cudnnAttention: false } },
+      }),
+    );
+    // with the config's dropout, checkpointing keeps the graphs off; with the recipe's 0 they replay
+    expect(own.settings.loraDropout).toBe(input.lora.dropout);
+    expect(recipes.settings).toMatchObject({ loraDropout: 0, cudnnAttention: false });
+    expect(recipes.realTokensPerSecond!).toBeGreaterThan(own.realTokensPerSecond!);
+  });
+});
+
 describe("recommend and the engine's refusals", () => {
   it("proposes nothing the engine would refuse for the model (check_fast_path)", () => {
     const settingsOf = (id: string, seqLen: number) =>

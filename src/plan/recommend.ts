@@ -13,6 +13,7 @@ import type { GpuEntry } from "../catalog/gpus.js";
 import { usableMemoryBytes } from "../catalog/gpus.js";
 import type { LossImplementation, OptimizerName, PaddingMode, Precision, Recipe } from "../protocol/index.js";
 import { RECIPE_DEFAULTS } from "../config/recipes.js";
+import { recipeFields, type RecipeFields } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
 import { engineRefusal, graphsReplay } from "./config.js";
 import { planRun } from "./plan.js";
@@ -34,6 +35,10 @@ export interface CandidateSettings {
   optimizer: OptimizerName;
   precision: Precision;
   batchSize: number;
+  /** The recipe's LoRA dropout unless the user chose one (RecipeFields). */
+  loraDropout: number;
+  /** The recipe's cuDNN attention setting unless the user chose one (RecipeFields). */
+  cudnnAttention: boolean;
 }
 
 export interface Candidate {
@@ -84,6 +89,8 @@ export interface RecommendOptions {
   includeUnfit?: boolean;
   /** Constants per recipe class (shipped, transferred or the user's); absent: the input's own. */
   constantsFor?: (cls: RecipeClass) => ChosenConstants;
+  /** Each recipe's LoRA dropout and cuDNN attention for this user; absent: the input's own, for every recipe. */
+  recipeFields?: Partial<Record<Recipe, RecipeFields>>;
 }
 
 export interface Recommendation {
@@ -123,18 +130,32 @@ function fastShape(): RecipeShape {
   };
 }
 
-/** Expands the space into candidate settings (the fast recipe: one padding and loss). */
-export function candidateSettings(space: RecommendSpace): CandidateSettings[] {
+/**
+ * Expands the space into candidate settings (the fast recipe: one padding and loss); `fields` gives each
+ * recipe's LoRA dropout and cuDNN attention (default: each recipe's own, for a user who set neither).
+ */
+export function candidateSettings(
+  space: RecommendSpace,
+  fields: (recipe: Recipe) => RecipeFields = (recipe) => recipeFields(recipe),
+): CandidateSettings[] {
   const out: CandidateSettings[] = [];
-  const shapes: RecipeShape[] = [];
+  const shapes: (RecipeShape & RecipeFields)[] = [];
   for (const recipe of space.recipes) {
     if (recipe === "fast") {
-      shapes.push(fastShape());
+      shapes.push({ ...fastShape(), ...fields(recipe) });
       continue;
     }
     for (const padding of space.paddings)
       for (const loss of space.losses)
-        shapes.push({ recipe, padding, loss, kernels: "none", fusedLora: false, cudaGraphs: false });
+        shapes.push({
+          recipe,
+          padding,
+          loss,
+          kernels: "none",
+          fusedLora: false,
+          cudaGraphs: false,
+          ...fields(recipe),
+        });
   }
   const memory: Pick<CandidateSettings, "gradCheckpointing" | "offloadActivations">[] = [];
   for (const gradCheckpointing of space.gradCheckpointing)
@@ -151,6 +172,8 @@ export function candidateSettings(space: RecommendSpace): CandidateSettings[] {
 export function applySettings(input: PlanInput, s: CandidateSettings): PlanInput {
   return {
     ...input,
+    lora: { ...input.lora, dropout: s.loraDropout },
+    cudnnAttention: s.cudnnAttention,
     padding: s.padding,
     lossImplementation: s.loss,
     kernels: s.kernels,
@@ -160,7 +183,7 @@ export function applySettings(input: PlanInput, s: CandidateSettings): PlanInput
       padding: s.padding,
       precision: s.precision,
       gradCheckpointing: s.gradCheckpointing,
-      loraDropout: input.lora.dropout,
+      loraDropout: s.loraDropout,
       offloadActivations: s.offloadActivations,
     }),
     gradCheckpointing: s.gradCheckpointing,
@@ -208,7 +231,12 @@ export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recomm
   const all: Candidate[] = [];
   const leftOut = new Map<string, number>();
   const arch = architectureOf(input.model);
-  for (const settings of candidateSettings(space)) {
+  const inputFields: RecipeFields = {
+    loraDropout: input.lora.dropout,
+    cudnnAttention: input.cudnnAttention ?? true,
+  };
+  const fieldsOf = (recipe: Recipe) => opts.recipeFields?.[recipe] ?? inputFields;
+  for (const settings of candidateSettings(space, fieldsOf)) {
     const refusal = engineRefusal(arch, { ...settings, seqLen: input.seqLen });
     if (refusal !== null) {
       leftOut.set(refusal, (leftOut.get(refusal) ?? 0) + 1);
@@ -270,5 +298,7 @@ export function settingsToConfig(s: CandidateSettings): Record<string, unknown> 
     optimizer: { name: s.optimizer },
     precision: s.precision,
     batchSize: s.batchSize,
+    lora: { dropout: s.loraDropout },
+    cudnnAttention: s.cudnnAttention,
   };
 }

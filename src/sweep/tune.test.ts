@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { loadRunConfig } from "../config/load.js";
+import { loadRunConfig, recipeFields } from "../config/load.js";
+import type { Recipe } from "../protocol/index.js";
 import { RECIPE_DEFAULTS } from "../config/recipes.js";
 import { candidateSettings, DEFAULT_SPACE, type Candidate } from "../plan/recommend.js";
 import { expandSweep } from "./spec.js";
@@ -18,6 +19,8 @@ const cand = (over: Partial<Candidate["settings"]>, tps: number): Candidate => (
     optimizer: "adamw_torch",
     precision: "bf16",
     batchSize: 1,
+    loraDropout: 0.05,
+    cudnnAttention: true,
     ...over,
   },
   devicePeakBytes: 1,
@@ -91,5 +94,33 @@ describe("tune", () => {
     for (const field of ["padding", "loss", "kernels", "fusedLora", "cudaGraphs"] as const)
       expect(run!.config[field]).toEqual(recipe[field]);
     expect(run!.config.cudaGraphs).toBe(true);
+    // the recipe's dropout and cuDNN setting too (the base config resolved the reference recipe's), the rest of LoRA kept
+    expect(base.lora.dropout).toBe(0.05);
+    expect(run!.config.lora).toEqual({ ...base.lora, dropout: 0 });
+    expect(run!.config.cudnnAttention).toBe(false);
+    const won: TuneResult = {
+      rank: 1,
+      settings: picked[0]!.settings,
+      predictedRealTokensPerSecond: 1,
+      predictedDevicePeakBytes: 1,
+      status: "completed",
+      runId: "r",
+      measuredRealTokensPerSecond: 1,
+      measuredDevicePeakBytes: 1,
+    };
+    expect(winningConfig(base, won).lora).toEqual({ ...base.lora, dropout: 0 });
+  });
+
+  it("keeps a LoRA dropout the user chose in every candidate", () => {
+    const fields = (r: Recipe) =>
+      recipeFields(r, { overrides: { model: "tiny-qwen2", lora: { dropout: 0.1 } } });
+    const all = candidateSettings({ ...DEFAULT_SPACE, batchSizes: [2] }, fields);
+    expect(new Set(all.map((c) => c.loraDropout))).toEqual(new Set([0.1]));
+    expect(new Set(all.filter((c) => c.recipe === "fast").map((c) => c.cudnnAttention))).toEqual(
+      new Set([false]),
+    );
+    expect(new Set(all.filter((c) => c.recipe === "reference").map((c) => c.cudnnAttention))).toEqual(
+      new Set([true]),
+    );
   });
 });

@@ -50,10 +50,12 @@ export function pickCandidates(
 
 export function mergeSettings(base: RunConfig, settings: Record<string, unknown>): RunConfig {
   const opt = settings["optimizer"] as { name?: string } | undefined;
+  const lora = settings["lora"] as Partial<RunConfig["lora"]> | undefined;
   return {
     ...base,
     ...settings,
     optimizer: { ...base.optimizer, ...(opt ?? {}) },
+    lora: { ...base.lora, ...(lora ?? {}) },
   } as RunConfig;
 }
 

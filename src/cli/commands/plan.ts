@@ -9,9 +9,12 @@
 import type { Command } from "commander";
 import pc from "picocolors";
 import type { RunConfig } from "../../config/schema.js";
+import type { RecipeFields } from "../../config/load.js";
+import type { Recipe } from "../../protocol/index.js";
 import type { GpuEntry } from "../../catalog/gpus.js";
 import type {
   CalibrateFromRunsResult,
+  Candidate,
   ConstantsSource,
   ConfigPlan,
   FitSearchResult,
@@ -25,7 +28,7 @@ import { LoraprofError } from "../../util/errors.js";
 import { printJson } from "../context.js";
 import { parseRanks } from "./run.js";
 import { renderRanks } from "./plan-ranks.js";
-import { addRunFlags, runConfigFromFlags } from "../flags.js";
+import { addRunFlags, recipeFieldsFromFlags, runConfigFromFlags } from "../flags.js";
 import { formatBytes, formatNumber, formatSeconds, renderPairs, renderTable } from "../render.js";
 
 export interface PlanRequest {
@@ -39,6 +42,8 @@ export interface PlanRequest {
   custom: { memory?: string; tflops?: string; bandwidth?: string };
   /** `--host-speed`: host seconds per operation relative to the H200 machine's (transferred calibrations). */
   hostSpeedFactor?: number;
+  /** Each recipe's LoRA dropout and cuDNN attention for these flags (the recommender's candidates). */
+  recipeFields: Record<Recipe, RecipeFields>;
 }
 
 /** Parsed flags → the plan request: the config resolved exactly as `run` resolves it. */
@@ -46,6 +51,7 @@ export function planRequestFromFlags(opts: Record<string, unknown>): PlanRequest
   const config = runConfigFromFlags(opts);
   return {
     config,
+    recipeFields: recipeFieldsFromFlags(opts),
     gpu: typeof opts["gpu"] === "string" && opts["gpu"].trim() ? opts["gpu"].trim() : "auto",
     dbPath: typeof opts["db"] === "string" ? opts["db"] : defaultDbPath(),
     json: Boolean(opts["json"]),
@@ -127,6 +133,7 @@ export function registerPlan(program: Command): void {
         user: saved,
         ...(req.hostSpeedFactor !== undefined ? { hostSpeedFactor: req.hostSpeedFactor } : {}),
         fit: req.fit,
+        recipeFields: req.recipeFields,
         ...(ranks !== undefined ? { ranks } : {}),
       });
       const { planRanks } = await import("../../plan/ranks.js");
@@ -338,6 +345,24 @@ export function leftOutLine(rec: Pick<Recommendation, "leftOut">): string | null
   return `left out ${n} candidates the engine refuses for this model: ${rec.leftOut.map((r) => `${r.reason} (${r.count})`).join("; ")}`;
 }
 
+/**
+ * Where a recipe's candidates run with another LoRA dropout or cuDNN setting than the user's config (the
+ * fast recipe's own, which the user did not override), a line that says so and how to keep one's own.
+ */
+export function recipeFieldsLine(shown: readonly Candidate[], input: PlanInput): string | null {
+  const differ = new Map<string, string>();
+  for (const { settings: s } of shown) {
+    const parts = [];
+    if (s.loraDropout !== input.lora.dropout) parts.push(`LoRA dropout ${s.loraDropout}`);
+    if (s.cudnnAttention !== (input.cudnnAttention ?? true))
+      parts.push(`cuDNN attention ${s.cudnnAttention ? "on" : "off"}`);
+    if (parts.length) differ.set(s.recipe, parts.join(" and "));
+  }
+  if (!differ.size) return null;
+  const what = [...differ].map(([recipe, parts]) => `${recipe} candidates run with ${parts}`).join("; ");
+  return `${what}, as \`run --recipe\` does (the recipe's defaults); --lora-dropout or --cudnn-attention keeps yours`;
+}
+
 export function renderRecommendation(rec: Recommendation, input: PlanInput, rows = RECOMMEND_ROWS): string {
   const limit = `${formatBytes(rec.limitBytes)} (${rec.limitSource === "budget" ? "--vram-budget" : "the GPU's memory"})`;
   const out = [
@@ -351,6 +376,8 @@ export function renderRecommendation(rec: Recommendation, input: PlanInput, rows
   ];
   const leftOut = leftOutLine(rec);
   if (leftOut) out.push(pc.dim(leftOut));
+  const fields = recipeFieldsLine(rec.ranked.slice(0, rows), input);
+  if (fields) out.push(pc.dim(fields));
   if (!rec.ranked.length) {
     out.push(pc.red("nothing fits: try a smaller --seq-len, qlora, or a larger card"));
     return out.join("\n");

@@ -182,6 +182,7 @@ async function tuneCommand(opts: Record<string, unknown>): Promise<number> {
       ...(req.hostSpeedFactor !== undefined ? { hostSpeedFactor: req.hostSpeedFactor } : {}),
       fit: true,
       space,
+      recipeFields: req.recipeFields,
       ...(opts["all"] ? { includeUnfit: true } : {}),
     });
     const rec = planned.recommendation!;
@@ -286,7 +287,13 @@ async function runsOnCpu(device: string): Promise<boolean> {
 }
 
 const settingsText = (s: Record<string, unknown>) =>
-  `${String(s["recipe"])}, ${String(s["padding"])}, loss ${String(s["loss"])}, ckpt ${s["offloadActivations"] ? "offload" : s["gradCheckpointing"] ? "on" : "off"}, ${String((s["optimizer"] as { name: string }).name)}, ${String(s["precision"])}, batch ${String(s["batchSize"])}`;
+  `${String(s["recipe"])}, ${String(s["padding"])}, loss ${String(s["loss"])}, ckpt ${s["offloadActivations"] ? "offload" : s["gradCheckpointing"] ? "on" : "off"}, ${String((s["optimizer"] as { name: string }).name)}, ${String(s["precision"])}, batch ${String(s["batchSize"])}${dropoutText(s)}`;
+
+/** A candidate's LoRA dropout where it has one (settingsToConfig writes it). */
+const dropoutText = (s: Record<string, unknown>) => {
+  const dropout = (s["lora"] as { dropout?: number } | undefined)?.dropout;
+  return dropout === undefined ? "" : `, dropout ${dropout}`;
+};
 
 function renderCandidates(c: readonly TuneCandidate[], gpuName: string, steps: number): string {
   return `tune: measuring the planner's top ${c.length} for ${gpuName} (${steps} steps each):\n${c

@@ -29,8 +29,34 @@ function version(): string {
   }
 }
 
+/**
+ * Commander with one message of its own: a flag that takes no value, given one (`--cuda-graphs=maybe`), is
+ * named with its two forms instead of being reported as unknown. Every subcommand is one of these.
+ */
+class LoraprofCommand extends Command {
+  override createCommand(name?: string): Command {
+    return new LoraprofCommand(name);
+  }
+
+  /** Commander's hook for an option it could not match (`Command.unknownOption`, undocumented). */
+  unknownOption(flag: string): void {
+    const m = /^(--(?:no-)?([^=]+))=/.exec(flag);
+    if (m) {
+      const [, typed, name] = m as unknown as [string, string, string];
+      const takesNoValue = (long: string) =>
+        this.options.some((o) => o.long === long && !o.required && !o.optional);
+      const forms = [`--${name}`, `--no-${name}`].filter(takesNoValue);
+      if (forms.length)
+        this.error(`error: ${typed} takes no value (got '${flag}'): use ${forms.join(" or ")}`, {
+          code: "commander.unknownOption",
+        });
+    }
+    (Command.prototype as unknown as { unknownOption(flag: string): void }).unknownOption.call(this, flag);
+  }
+}
+
 export function buildProgram(): Command {
-  const program = new Command("loraprof")
+  const program = new LoraprofCommand("loraprof")
     .description(
       "Plan, run and profile LoRA/QLoRA fine-tuning on NVIDIA GPUs (and on the CPU, for trying it out).",
     )

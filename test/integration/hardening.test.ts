@@ -72,6 +72,16 @@ describe("errors a new user can trigger", () => {
       expect(r.stderr).toContain(`- ${flag}:`);
   });
 
+  it("names a flag that takes no value when given one, with its two forms", () => {
+    const r = cli(["run", "--cudnn-attention=maybe"], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /--cudnn-attention takes no value \(got '--cudnn-attention=maybe'\): use --cudnn-attention or --no-cudnn-attention/,
+    );
+    expect(cli(["plan", "--fit=yes"], env).stderr).toMatch(/--fit takes no value .*: use --fit\n/);
+    expect(cli(["run", "--bogus=1"], env).stderr).toMatch(/unknown option '--bogus=1'/);
+  });
+
   it("refuses GPU-only settings on the CPU before anything is prepared or stored", () => {
     const db = join(dir, "gpu-only.db");
     for (const args of [

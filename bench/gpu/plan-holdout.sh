@@ -14,7 +14,8 @@ CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
 # CONFIGS: the configuration set of bench/plan-holdout.ts, by default the oldest check still unspent on this card
-# (holdout3 on an H200; holdout7 on an H100, whose checks 3, 4 and 5 are spent and 6 has run).
+# (holdout3 on an H200; holdout7 on an H100, whose checks 3, 4 and 5 are spent and 6 and 7 have run: a new
+# H100 check needs a new configuration set in bench/plan-holdout.ts).
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in

@@ -14,7 +14,7 @@ import { combineMemory, eagerAttention, memoryComponents, type MemoryEstimate } 
 import { combineThroughput, throughputComponents, type ThroughputEstimate } from "./throughput.js";
 import { architectureOf, type PlanInput } from "./types.js";
 import { resolveTargetModules } from "../catalog/params.js";
-import { DEFAULTS_SOURCE, speedInterval, type ConstantsSource } from "./shipped.js";
+import { DEFAULTS_SOURCE, speedInterval, type ConstantsSource, type SpeedInterval } from "./shipped.js";
 
 export type { PlanInput } from "./types.js";
 
@@ -37,7 +37,7 @@ export interface PlanResult {
   /** Where the constants came from, and the interval that goes with them. */
   constantsSource: ConstantsSource;
   /** Real tokens/s interval: [predicted ÷ factor, predicted × factor] of the source; null without a GPU. */
-  speedInterval: { low: number; high: number } | null;
+  speedInterval: SpeedInterval | null;
   constants: PlannerConstants;
   /** What the prediction takes for granted; shown with every result. */
   assumptions: string[];
@@ -204,7 +204,9 @@ export function planRun(input: PlanInput): PlanResult {
     calibrated,
     calibrationRuns,
     constantsSource,
-    speedInterval: throughput ? speedInterval(throughput.realTokensPerSecond, constantsSource) : null,
+    speedInterval: throughput
+      ? speedInterval(throughput.realTokensPerSecond, constantsSource, throughput.hostRange)
+      : null,
     constants,
     assumptions: assumptionsFor(input, memory, calibrated, calibrationRuns),
   };

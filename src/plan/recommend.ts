@@ -17,7 +17,13 @@ import { recipeFields, type RecipeFields } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
 import { engineRefusal, graphsReplay } from "./config.js";
 import { planRun } from "./plan.js";
-import { recipeClass, speedInterval, type ChosenConstants, type RecipeClass } from "./shipped.js";
+import {
+  recipeClass,
+  speedInterval,
+  type ChosenConstants,
+  type RecipeClass,
+  type SpeedInterval,
+} from "./shipped.js";
 import { architectureOf, type PlanInput } from "./types.js";
 
 /** One point of the search: the settings a candidate changes (RunConfig field names). */
@@ -49,7 +55,7 @@ export interface Candidate {
   /** Fits with the required margin. */
   fitsWithMargin: boolean;
   realTokensPerSecond: number | null;
-  speedInterval: { low: number; high: number } | null;
+  speedInterval: SpeedInterval | null;
   constants: string;
 }
 
@@ -262,7 +268,7 @@ export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recomm
       fits: peak <= limit.bytes,
       fitsWithMargin: peak <= limit.bytes * (1 - marginFraction),
       realTokensPerSecond: tps,
-      speedInterval: tps === null ? null : speedInterval(tps, r.constantsSource),
+      speedInterval: tps === null ? null : speedInterval(tps, r.constantsSource, r.throughput?.hostRange),
       constants: r.constantsSource.label,
     });
   }

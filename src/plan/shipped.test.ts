@@ -15,6 +15,7 @@ import {
   TRANSFER_FACTOR,
 } from "./shipped.js";
 import { gpu, qloraInput } from "./testing.js";
+import { HOST_SPREAD } from "./throughput.js";
 
 describe("shipped calibrations", () => {
   it("ship an H200 calibration per recipe class, fitted to measured runs, with held-out error", () => {
@@ -102,6 +103,37 @@ describe("shipped calibrations", () => {
     expect(r.speedInterval!.low).toBeCloseTo(tps / chosen.source.speedFactor, 6);
     expect(r.speedInterval!.high).toBeCloseTo(tps * chosen.source.speedFactor, 6);
     expect(planRun(qloraInput()).constantsSource.kind).toBe("defaults");
+  });
+
+  it("widens the interval by the host's spread where the step waits on the host, and only there", () => {
+    const g = gpu("h200");
+    const planned = (over: Parameters<typeof qloraInput>[0]) => {
+      const input = qloraInput({ gpu: g, ...over });
+      const chosen = chooseConstants({ gpu: g, recipeClass: recipeClass(input), user: null });
+      return planRun({ ...input, calibration: chosen.calibration!, constantsSource: chosen.source });
+    };
+    const host = planned({ batchSize: 1, seqLen: 512 });
+    expect(host.throughput!.bound).toBe("host");
+    const tps = host.throughput!.realTokensPerSecond;
+    expect(host.speedInterval!.hostSpread).toBe(HOST_SPREAD);
+    expect(host.speedInterval!.high).toBeGreaterThan(tps * host.constantsSource.speedFactor);
+    expect(host.speedInterval!.high).toBeLessThanOrEqual(tps * HOST_SPREAD);
+    expect(host.speedInterval!.low).toBeLessThan(tps / host.constantsSource.speedFactor);
+    const gpuBound = planned({
+      method: "lora",
+      quant: null,
+      padding: "max_length",
+      precision: "bf16",
+      batchSize: 16,
+      seqLen: 2048,
+      gradCheckpointing: false,
+    });
+    expect(gpuBound.throughput!.bound).not.toBe("host");
+    expect(gpuBound.speedInterval!.hostSpread).toBeNull();
+    expect(gpuBound.speedInterval!.high).toBeCloseTo(
+      gpuBound.throughput!.realTokensPerSecond * gpuBound.constantsSource.speedFactor,
+      6,
+    );
   });
 });
 

@@ -13,6 +13,7 @@ import { findGpu, type GpuEntry } from "../catalog/gpus.js";
 import { SavedCalibrationSchema, toCalibration, type SavedCalibration } from "./calibrations.js";
 import type { Calibration, PlannerConstants } from "./constants.js";
 import { deviceOverheadFor } from "./device-overhead.js";
+import { HOST_SPREAD, type ThroughputEstimate } from "./throughput.js";
 import type { PlanInput } from "./types.js";
 import h100 from "./shipped/h100-sxm.json" with { type: "json" };
 import h200 from "./shipped/h200.json" with { type: "json" };
@@ -222,9 +223,28 @@ export const DEFAULTS_SOURCE: ConstantsSource = {
   notes: [`interval: ×${DEFAULTS_FACTOR} either way (defaults were 3.9–7× optimistic on the H200)`],
 };
 
+export interface SpeedInterval {
+  low: number;
+  high: number;
+  /** HOST_SPREAD where the host's spread widened it beyond the constants' own error (the step waits on the host), else null. */
+  hostSpread: number | null;
+}
+
+/**
+ * The constants' interval (×speedFactor either way), widened where a host HOST_SPREAD× slower or faster
+ * would move the step further (`hostRange`, src/plan/throughput.ts): the planner cannot see the host.
+ */
 export function speedInterval(
   tokensPerSecond: number,
   source: ConstantsSource,
-): { low: number; high: number } {
-  return { low: tokensPerSecond / source.speedFactor, high: tokensPerSecond * source.speedFactor };
+  hostRange?: ThroughputEstimate["hostRange"],
+): SpeedInterval {
+  const low = tokensPerSecond / source.speedFactor;
+  const high = tokensPerSecond * source.speedFactor;
+  if (!hostRange) return { low, high, hostSpread: null };
+  return {
+    low: Math.min(low, hostRange.low),
+    high: Math.max(high, hostRange.high),
+    hostSpread: hostRange.low < low || hostRange.high > high ? HOST_SPREAD : null,
+  };
 }

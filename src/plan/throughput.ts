@@ -62,7 +62,13 @@ export interface ThroughputEstimate {
   optimizerStepSeconds: number;
   /** One optimizer step: gradAccum micro-steps + the optimizer. */
   stepSeconds: number;
+  gradAccum: number;
   realTokensPerSecond: number;
+  /**
+   * Real tokens/s of the same step on a host HOST_SPREAD× slower (low) and faster (high) per operation,
+   * everything else equal: the same as realTokensPerSecond where the GPU bounds the step.
+   */
+  hostRange: { low: number; high: number };
   processedTokensPerSecond: number;
   secondsPer10kRealTokens: number;
   /** Model FLOPs of the real tokens × real tokens/s ÷ peak. */
@@ -275,6 +281,34 @@ export function realTokensPerSecondOf(t: ThroughputComponents, k: PlannerConstan
   return (t.gradAccum * t.realTokensPerMicroStep) / (t.gradAccum * micro + opt);
 }
 
+/**
+ * How far host speed moves between machines of one GPU kind: two H100 leases ran the same probe step in
+ * 1,252 and 591 ms (2.1×, bench/results/h100-cudnn-attention.json `hosts`), and check 7's host-bound runs
+ * on a third measured up to 2.1× the tokens/s the H100 calibration predicted (h100-plan-holdout7-holdout.json).
+ * The planner cannot see the host it will run on, so a step that waits on the host gets this in its interval.
+ */
+export const HOST_SPREAD = 2.1;
+
+/** Real tokens/s of an estimated step on a host `scale`× slower per operation (below 1: faster). */
+export function tokensPerSecondOnHost(
+  e: Pick<
+    ThroughputEstimate,
+    | "computeSeconds"
+    | "memorySeconds"
+    | "hostSeconds"
+    | "launchSeconds"
+    | "hostLinkSeconds"
+    | "optimizerStepSeconds"
+    | "gradAccum"
+    | "realTokensPerMicroStep"
+  >,
+  scale: number,
+): number {
+  const micro =
+    Math.max(e.computeSeconds, e.memorySeconds, e.hostSeconds * scale, e.launchSeconds) + e.hostLinkSeconds;
+  return (e.gradAccum * e.realTokensPerMicroStep) / (e.gradAccum * micro + e.optimizerStepSeconds);
+}
+
 export function combineThroughput(t: ThroughputComponents, k: PlannerConstants): ThroughputEstimate {
   const P = t.processedTokensPerMicroStep;
   const computeSeconds = t.flopsPerMicroStep / (t.peakFlopsPerSecond * computeEfficiencyOf(t, k));
@@ -298,6 +332,16 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
   const stepSeconds = t.gradAccum * microStepSeconds + optimizerStepSeconds;
   const realTokensPerSecond = (t.gradAccum * t.realTokensPerMicroStep) / stepSeconds;
   const processedTokensPerSecond = (t.gradAccum * P) / stepSeconds;
+  const parts = {
+    computeSeconds,
+    memorySeconds,
+    hostSeconds,
+    launchSeconds,
+    hostLinkSeconds: t.hostLinkSeconds,
+    optimizerStepSeconds,
+    gradAccum: t.gradAccum,
+    realTokensPerMicroStep: t.realTokensPerMicroStep,
+  };
   const watts = t.boardPowerWatts * k.boardPowerFraction;
   return {
     paddedSeqLen: t.paddedSeqLen,
@@ -317,7 +361,12 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
     bound,
     optimizerStepSeconds,
     stepSeconds,
+    gradAccum: t.gradAccum,
     realTokensPerSecond,
+    hostRange: {
+      low: tokensPerSecondOnHost(parts, HOST_SPREAD),
+      high: tokensPerSecondOnHost(parts, 1 / HOST_SPREAD),
+    },
     processedTokensPerSecond,
     secondsPer10kRealTokens: 10_000 / realTokensPerSecond,
     mfu: (t.modelFlopsPerRealToken * realTokensPerSecond) / t.peakFlopsPerSecond,

@@ -224,6 +224,8 @@ export const PlanAnswerSchema = z.object({
           low: z.number(),
           high: z.number(),
           errorPct: z.number(),
+          /** The host's spread where it widened the interval (the step waits on the host), else null. */
+          hostSpread: z.number().nullable(),
           runs: z.number(),
           method: z.string(),
         })

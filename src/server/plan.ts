@@ -109,6 +109,7 @@ export async function planFromForm(body: unknown, dbPath: string): Promise<PlanA
                 low: result.speedInterval.low,
                 high: result.speedInterval.high,
                 errorPct: (source.speedFactor - 1) * 100,
+                hostSpread: result.speedInterval.hostSpread,
                 runs: source.runs,
                 method: source.notes[0] ?? source.label,
               }

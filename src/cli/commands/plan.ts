@@ -273,7 +273,10 @@ export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, pat
         [
           "interval",
           result.speedInterval
-            ? `${formatNumber(result.speedInterval.low)}–${formatNumber(result.speedInterval.high)} real tokens/s (×${formatNumber(result.constantsSource.speedFactor, 2)} either way)`
+            ? `${formatNumber(result.speedInterval.low)}–${formatNumber(result.speedInterval.high)} real tokens/s (×${formatNumber(result.constantsSource.speedFactor, 2)} either way` +
+              (result.speedInterval.hostSpread
+                ? `; the step waits on the host, and hosts of one GPU kind differ up to ×${result.speedInterval.hostSpread})`
+                : ")")
             : "—",
         ],
         ["constants", sourceLine(result.constantsSource, saved, path)],

@@ -219,7 +219,7 @@ export function PlanView() {
                 <b>{fmtNum(answer.speed.realTokensPerSecond)}</b>
                 <span class="card-sub">
                   {answer.speed.interval
-                    ? `${fmtNum(answer.speed.interval.low)}–${fmtNum(answer.speed.interval.high)} (×${fmtNum(1 + answer.speed.interval.errorPct / 100, 2)} either way; ${answer.speed.interval.method})`
+                    ? `${fmtNum(answer.speed.interval.low)}–${fmtNum(answer.speed.interval.high)} (×${fmtNum(1 + answer.speed.interval.errorPct / 100, 2)} either way; ${answer.speed.interval.method}${answer.speed.interval.hostSpread ? `; host-bound: hosts differ up to ×${answer.speed.interval.hostSpread}` : ""})`
                     : "no interval: uncalibrated for this GPU (`loraprof plan calibrate` after a few runs)"}
                 </span>
               </div>

@@ -332,18 +332,8 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
   const stepSeconds = t.gradAccum * microStepSeconds + optimizerStepSeconds;
   const realTokensPerSecond = (t.gradAccum * t.realTokensPerMicroStep) / stepSeconds;
   const processedTokensPerSecond = (t.gradAccum * P) / stepSeconds;
-  const parts = {
-    computeSeconds,
-    memorySeconds,
-    hostSeconds,
-    launchSeconds,
-    hostLinkSeconds: t.hostLinkSeconds,
-    optimizerStepSeconds,
-    gradAccum: t.gradAccum,
-    realTokensPerMicroStep: t.realTokensPerMicroStep,
-  };
   const watts = t.boardPowerWatts * k.boardPowerFraction;
-  return {
+  const estimate: Omit<ThroughputEstimate, "hostRange"> = {
     paddedSeqLen: t.paddedSeqLen,
     realTokensPerMicroStep: t.realTokensPerMicroStep,
     processedTokensPerMicroStep: P,
@@ -363,10 +353,6 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
     stepSeconds,
     gradAccum: t.gradAccum,
     realTokensPerSecond,
-    hostRange: {
-      low: tokensPerSecondOnHost(parts, HOST_SPREAD),
-      high: tokensPerSecondOnHost(parts, 1 / HOST_SPREAD),
-    },
     processedTokensPerSecond,
     secondsPer10kRealTokens: 10_000 / realTokensPerSecond,
     mfu: (t.modelFlopsPerRealToken * realTokensPerSecond) / t.peakFlopsPerSecond,
@@ -376,6 +362,11 @@ export function combineThroughput(t: ThroughputComponents, k: PlannerConstants):
       method: `estimate: ${Math.round(watts)} W (board power${k.boardPowerFraction === 1 ? "" : ` × ${k.boardPowerFraction}`}) ÷ real tokens/s, not a measurement`,
     },
   };
+  const hostRange = {
+    low: tokensPerSecondOnHost(estimate, HOST_SPREAD),
+    high: tokensPerSecondOnHost(estimate, 1 / HOST_SPREAD),
+  };
+  return { ...estimate, hostRange };
 }
 
 export function estimateThroughput(input: PlanInput, gpu: GpuEntry, k: PlannerConstants): ThroughputEstimate {

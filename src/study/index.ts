@@ -26,8 +26,13 @@ export {
   DEFAULT_STUDY_BUDGET,
   DEFAULT_STUDY_REPEATS,
   paperStudy,
+  parseStudyGroups,
+  studyGroupsProblem,
   studyOverrides,
+  studySweepName,
+  STUDY_GROUPS,
   STUDY_NAME,
+  type StudyGroup,
   type StudyOptions,
 } from "./sweep.js";
 

@@ -9,6 +9,7 @@ import { buildReportModel } from "../report/model.js";
 import { paperComparison } from "./claims.js";
 import { syntheticStudyRuns } from "./fixture.js";
 import { readReference } from "./reference.js";
+import { STUDY_GROUPS } from "./sweep.js";
 
 const reference = readReference(
   resolve(import.meta.dirname, "../../../shared/reference/paper-2509.12229.json"),
@@ -61,5 +62,17 @@ describe("report renderers", () => {
     expect(md).toContain("## Published claims, checked");
     expect(md).toContain("Libraries: torch fixture.");
     expect(readFileSync(written.html, "utf8")).toContain('id="study-table"');
+  });
+
+  it("writes the report of a study of some groups only (study paper --groups)", () => {
+    const all = syntheticStudyRuns();
+    for (const groups of [...STUDY_GROUPS.map((g) => [g]), ["presets", "fast"]]) {
+      const runs = all
+        .filter((r) => r.groups.some((g) => groups.includes(g)))
+        .map((r) => ({ ...r, groups: r.groups.filter((g) => groups.includes(g)) }));
+      const subset = buildReportModel({ runs, reference, comparison: paperComparison, title: "SYNTHETIC" });
+      const written = writeReport(subset, mkdtempSync(join(tmpdir(), "loraprof-report-")));
+      expect(readFileSync(written.markdown, "utf8"), groups.join()).toContain("## Published claims, checked");
+    }
   });
 });

@@ -138,6 +138,35 @@ describe("errors a new user can trigger", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/(\d+) of the \1 runs to do need a CUDA GPU/);
   });
+
+  it("names --groups and the valid groups when a study group is unknown, and runs nothing", () => {
+    const r = cli(["study", "paper", "--groups", "presets,bogus", "--db", join(dir, "study.db")], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--groups: "bogus" is not a group of the study');
+    expect(r.stderr).toContain("use one or more of presets, optimizer, precision, shape, padding, fast");
+    expect(r.stderr).not.toContain("fast arm");
+    expect(r.stdout).toBe("");
+    noStack(r.stderr);
+  });
+
+  it("plans only the chosen groups of the study, as a sweep of their own (study paper --groups)", () => {
+    const db = join(dir, "study.db");
+    const fast = cli(["study", "paper", "--groups", "fast", "--dry-run", "--repeats", "1", "--db", db], env);
+    expect(fast.code, fast.stderr).toBe(0);
+    expect(fast.stdout).toMatch(/^sweep paper-study\.fast \(.*\): 4 planned runs/m);
+    expect(fast.stdout).not.toMatch(/paper-study(\.fast)?\/(presets|optimizer|precision|shape|padding) /);
+    expect(fast.stderr).toContain("fast arm: ");
+    const plan = json<{ name: string; entries: { groups: string[] }[] }>(
+      cli(["study", "paper", "--groups", "fast, presets", "--dry-run", "--json", "--db", db], env),
+    );
+    expect(plan.name).toBe("paper-study.presets.fast");
+    expect(new Set(plan.entries.flatMap((e) => e.groups))).toEqual(new Set(["presets", "fast"]));
+    // Without the fast group its arm is not planned.
+    const shape = cli(["study", "paper", "--groups", "shape", "--dry-run", "--db", db], env);
+    expect(shape.code, shape.stderr).toBe(0);
+    expect(shape.stdout).toMatch(/^sweep paper-study\.shape \(.*\): 27 planned runs/m);
+    expect(shape.stderr).not.toContain("fast arm");
+  });
 });
 
 describe("sweeps whose runs all fail", () => {

@@ -6,8 +6,11 @@ import {
   checkStudyName,
   DEFAULT_STUDY_BUDGET,
   DEFAULT_STUDY_REPEATS,
+  parseStudyGroups,
   plannedFastArm,
   planStudy,
+  STUDY_GROUPS,
+  studyGroupsProblem,
   studyOverrides,
   writeStudyReport,
   type FastArmOptions,
@@ -27,6 +30,7 @@ interface StudyCliOptions extends SweepCliOptions {
   vramBudget?: string;
   budget?: boolean;
   report?: string;
+  groups?: string;
 }
 
 function positiveInt(
@@ -52,7 +56,11 @@ export function registerStudy(program: Command): void {
   const cmd = program
     .command("study <name>")
     .description(
-      "run a study: `paper` runs arXiv 2509.12229's three runs, then one-factor ablations (optimizer, precision, batch × sequence, padding) with repeats",
+      "run a study: `paper` runs arXiv 2509.12229's three runs, then one-factor ablations (optimizer, precision, batch × sequence, padding) with repeats, and the fast arm",
+    )
+    .option(
+      "--groups <list>",
+      `run only these groups of the study, comma-separated: ${STUDY_GROUPS.join(", ")} (default: all; a subset is its own sweep, paper-study.<groups>)`,
     )
     .option("--steps <n>", "steps per run (the study's presets: 70, 10 of them warmup)")
     .option("--warmup-steps <n>", "warmup steps (default with --steps: a fifth of them, 1 to 10)")
@@ -87,6 +95,9 @@ export function registerStudy(program: Command): void {
     if (opts.budget === false && opts.vramBudget !== undefined) {
       problems.push({ field: "--no-budget", message: "given with --vram-budget", hint: "use one of them" });
     }
+    const groups = opts.groups === undefined ? undefined : parseStudyGroups(opts.groups);
+    const groupsProblem = groups ? studyGroupsProblem(groups) : null;
+    if (groupsProblem) problems.push(groupsProblem);
     if (problems.length) throw new LoraprofError("FLAG_INVALID", "invalid study flags", { problems });
     checkStudyName(name);
     const overrides = setsToOverrides(opts.set);
@@ -101,18 +112,23 @@ export function registerStudy(program: Command): void {
         ...(repeats !== undefined ? { repeats } : {}),
         ...(opts.dataset !== undefined ? { dataset: opts.dataset } : {}),
         ...(weights !== undefined ? { weights } : {}),
+        ...(groups !== undefined ? { groups } : {}),
         vramBudget,
         overrides,
       };
-      // The fast arm is planned with the settings every study run gets (steps, dataset, --set, device).
-      const fastArm = await planFastArm(ctx, { vramBudget, overrides: studyOverrides(studyOpts) });
-      if (!opts.json && !opts.quiet)
+      // The fast arm is planned with the settings every study run gets (steps, dataset, --set, device),
+      // and only when its group runs: planning it takes a while.
+      const fastArm =
+        !groups || groups.includes("fast")
+          ? await planFastArm(ctx, { vramBudget, overrides: studyOverrides(studyOpts) })
+          : null;
+      if (fastArm && !opts.json && !opts.quiet)
         process.stderr.write(
           `fast arm: ${fastArm.note}${fastArm.config ? "" : ` (fallback: ${fastArm.why})`}\n`,
         );
       const { spec, overrides: runOverrides } = planStudy(name, {
         ...studyOpts,
-        ...(fastArm.config ? { fastArm: { config: fastArm.config, note: fastArm.note } } : {}),
+        ...(fastArm?.config ? { fastArm: { config: fastArm.config, note: fastArm.note } } : {}),
       });
       reapStaleSweeps(ctx.db);
       const prepare = () =>

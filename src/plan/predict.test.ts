@@ -11,6 +11,7 @@ import { DEFAULT_CONSTANTS, type PlannerConstants } from "./constants.js";
 import { ALPACA_PUBLISHED_LENGTHS } from "./lengths.js";
 import { measuredFromRun } from "./measured.js";
 import { calibrateFromRuns, planForConfig, predictForRun, type StoredRunLike } from "./predict.js";
+import { chooseConstants } from "./shipped.js";
 import { gpu, tinyAlpacaFile } from "./testing.js";
 
 const H200_ENV = { device: { kind: "cuda", name: "NVIDIA H200", totalMemoryBytes: 150109880320 } };
@@ -173,6 +174,22 @@ describe("predictForRun", () => {
     expect(res!.fits?.limitSource).toBe("gpu");
     expect(res!.throughput?.realTokensPerSecond).toBeGreaterThan(0);
     expect(res!.assumptions[1]).toMatch(/Alpaca's published length facts/);
+  });
+
+  it("uses the constants `plan` uses without a user calibration: the GPU's shipped ones, per recipe", () => {
+    const H100_ENV = { device: { kind: "cuda", name: "NVIDIA H100 80GB HBM3", totalMemoryBytes: 85e9 } };
+    const none = { devicePeakBytes: null, allocatorPeakBytes: null, realTokensPerSecond: null };
+    const defaults = { constants: DEFAULT_CONSTANTS, fitted: [], runs: 0, error: none };
+    for (const recipe of ["reference", "fast"] as const) {
+      const config = { ...loadRunConfig({ overrides: { preset: "paper-run1", recipe } }), device: "cuda:0" };
+      const res = predictForRun(config, H100_ENV)!;
+      const chosen = chooseConstants({ gpu: gpu("h100-sxm"), recipeClass: recipe, user: null });
+      expect(res.constantsSource).toEqual(chosen.source);
+      expect(res.constantsSource.kind).toBe("shipped");
+      expect(res.throughput!.realTokensPerSecond).not.toBe(
+        predictForRun(config, H100_ENV, { calibration: defaults })!.throughput!.realTokensPerSecond,
+      );
+    }
   });
 
   it("uses the run's stored mean length for another dataset, and gives nothing for CPU runs", () => {

@@ -19,7 +19,7 @@ import { measuredFromRun, runGpu, type RunLike } from "./measured.js";
 import { fitSearch, planRun, type FitSearchResult, type PlanResult } from "./plan.js";
 import type { PlanInput } from "./types.js";
 import type { SavedCalibration } from "./calibrations.js";
-import { chooseConstants, recipeClass, type RecipeClass } from "./shipped.js";
+import { chooseConstants, recipeClass, type ChosenConstants, type RecipeClass } from "./shipped.js";
 import { recommend, type Recommendation, type RecommendSpace } from "./recommend.js";
 
 export interface ConfigPlan {
@@ -74,14 +74,7 @@ export async function planForConfig(
       user: opts.user ?? null,
       ...(opts.hostSpeedFactor !== undefined ? { hostSpeedFactor: opts.hostSpeedFactor } : {}),
     });
-  if (!opts.calibration) {
-    const chosen = choose(recipeClass(input));
-    input = {
-      ...input,
-      ...(chosen.calibration ? { calibration: chosen.calibration } : {}),
-      constantsSource: chosen.source,
-    };
-  }
+  if (!opts.calibration) input = withChosenConstants(input, choose);
   const result = planRun(input);
   result.assumptions.splice(1, 0, `record lengths: ${lengths.description}`);
   return {
@@ -99,6 +92,16 @@ export async function planForConfig(
           ...(opts.recipeFields ? { recipeFields: opts.recipeFields } : {}),
         })
       : null,
+  };
+}
+
+/** The input with the constants `choose` picks for its recipe class, and where they came from. */
+function withChosenConstants(input: PlanInput, choose: (cls: RecipeClass) => ChosenConstants): PlanInput {
+  const chosen = choose(recipeClass(input));
+  return {
+    ...input,
+    ...(chosen.calibration ? { calibration: chosen.calibration } : {}),
+    constantsSource: chosen.source,
   };
 }
 
@@ -121,7 +124,8 @@ export interface PredictForRunOptions {
  * lengths: `lengthStats` when given; else Alpaca's published facts for `alpaca` and `synthetic`
  * data (synthetic records follow Alpaca's lengths by construction) with the Alpaca template; else
  * the run's stored mean tokens per record (after truncation) with a typical spread. The choice is
- * named in the result's assumptions.
+ * named in the result's assumptions. Constants: `calibration` when given, else those `plan` uses on
+ * that GPU without a user calibration (shipped or transferred, per recipe class).
  */
 export function predictForRun(
   config: PlannableConfig,
@@ -158,6 +162,10 @@ export function predictForRun(
     if (err instanceof LoraprofError && err.code === "MODEL_NOT_FOUND") return null;
     throw err;
   }
+  // The constants `plan` uses without a user calibration (the GPU's shipped or transferred ones): a
+  // user's calibration may have been fitted to this very run.
+  if (!opts.calibration)
+    input = withChosenConstants(input, (cls) => chooseConstants({ gpu, recipeClass: cls, user: null }));
   const result = planRun(input);
   result.assumptions.splice(1, 0, note);
   return result;

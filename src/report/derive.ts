@@ -17,7 +17,7 @@ export function completeMetrics(r: RunRecord): StoredMetrics | null {
 }
 
 /**
- * The planner's prediction for a measured GPU run (uncalibrated constants), so the report can show
+ * The planner's prediction for a measured GPU run (`plan`'s constants without a user calibration), so the report can show
  * predicted beside measured. Runs the planner cannot model (CPU, uncatalogued model or GPU) get none.
  */
 function withPrediction(r: RunRecord, metrics: StoredMetrics | null): StoredMetrics | null {

@@ -152,7 +152,7 @@ export function failuresTable(model: ReportModel): Table | null {
 }
 
 export const PREDICTED_NOTE =
-  "The planner's figures with its built-in constants, as `loraprof plan` gives them before any run (no calibration from these runs); measured: the median of the configuration's completed runs.";
+  "The planner's figures with the constants `loraprof plan` uses for the GPU before any run of yours (its shipped calibration, or one transferred from another GPU; never one fitted to these runs), from each run's settings and record lengths (Alpaca's published facts, else the run's mean); measured: the median of the configuration's completed runs.";
 
 export function predictedTable(model: ReportModel): Table | null {
   if (!model.predicted.length) return null;

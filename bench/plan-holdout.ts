@@ -360,6 +360,36 @@ function holdout7() {
     ]),
   ];
 }
+/**
+ * The eighth check (after session 19 refitted the H100's fast calibration: one time per replayed graph
+ * kernel of 5 µs instead of 14.6, from the study's fast run 1 at 60 ms a step): small graphed steps on models
+ * and shapes no fit has seen (Llama 3.2 1B at the study's run 1 shape, Qwen2.5-0.5B LoRA, Qwen3 1.7B at run 3's
+ * shape), larger graphed ones (Qwen2.5-7B, Llama 3.2 3B planned just inside 8 GiB: 7.61 GiB on an H100, 7.88 on
+ * an H200), and the reference recipe with `max_length` on Qwen3 4B (transferred constants on an H100).
+ * Qwen and Llama tokenizers only (both are bundled).
+ */
+function holdout8() {
+  return [
+    holdout("l32-1b-qlora-fast-run1", l32_1, qlora("fp16"), FAST, 1, 512, "adamw_torch", true),
+    holdout("q25-0.5b-lora-fast-b4", q05, lora("bf16"), FAST, 4, 512, "adamw_torch", true),
+    holdout("q3-1.7b-qlora-fast-run3", q3_17, qlora("bf16"), FAST, 2, 1024, "paged_adamw_8bit", true),
+    holdout("q25-7b-qlora-fast", q25_7, qlora("bf16"), FAST, 2, 1024, "adamw_8bit", true),
+    holdout("l32-3b-qlora-fast-8gib", l32_3, qlora("bf16"), FAST, 6, 2048, "adamw_8bit", true, [
+      "--vram-budget",
+      "8GiB",
+    ]),
+    holdout(
+      "q3-4b-qlora-maxlen",
+      q3_4,
+      qlora("bf16"),
+      ["--padding", "max_length"],
+      2,
+      1024,
+      "paged_adamw_8bit",
+      true,
+    ),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -390,6 +420,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout5,
   holdout6,
   holdout7,
+  holdout8,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -399,7 +430,7 @@ const HOLDOUT = HOLDOUTS[args.configs]!();
 /**
  * tune vs exhaustive: one small space under an 8 GiB budget (16 configurations: 3 paddings + the fast
  * recipe, × 4 batch sizes), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B (check 4), Gemma 3 1B at
- * s512 (check 5), Qwen3-1.7B (check 6) or Llama 3.2 1B (check 7).
+ * s512 (check 5), Qwen3-1.7B (check 6), Llama 3.2 1B (check 7) or Qwen2.5-1.5B (check 8).
  */
 const TUNE_MODEL: Record<string, () => string[]> = {
   holdout2: () => q05,
@@ -408,6 +439,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout5: () => modelFolder("gemma-3-1b-it"),
   holdout6: () => q3_17,
   holdout7: () => l32_1,
+  holdout8: () => q25_15,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

@@ -174,11 +174,25 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   // The sixth (bench/plan-holdout.ts holdout6: eager attention on Gemma 2/3 and Qwen3 at new shapes, Gemma 3
   // QLoRA fast, a Gemma 2 2B run planned just inside 8 GiB; tune space on Qwen3-1.7B), on either card.
   { prefix: "h200-plan-holdout6-", spent: null },
-  { prefix: "h100-plan-holdout6-", spent: null },
+  {
+    prefix: "h100-plan-holdout6-",
+    spent:
+      "session 19 refitted the H100's shipped fast calibration with the study's runs (h100-study-fast.json: fast run 1 at 60 ms a step, 2.7x the calibration's prediction) after these runs were seen",
+    fit: false,
+  },
   // The seventh (bench/plan-holdout.ts holdout7: padded rows without cuDNN attention, max_length, the fast
   // recipe padded, Qwen2.5-3B QLoRA under 8 GiB; tune space on Llama 3.2 1B), on either card.
   { prefix: "h200-plan-holdout7-", spent: null },
-  { prefix: "h100-plan-holdout7-", spent: null },
+  {
+    prefix: "h100-plan-holdout7-",
+    spent:
+      "session 19 refitted the H100's shipped fast calibration with the study's runs (h100-study-fast.json) after these runs were seen",
+    fit: false,
+  },
+  // The eighth (bench/plan-holdout.ts holdout8: small and large graphed steps on unseen models after the H100
+  // fast refit of session 19, the reference recipe at max_length on Qwen3 4B; tune space on Qwen2.5-1.5B).
+  { prefix: "h200-plan-holdout8-", spent: null },
+  { prefix: "h100-plan-holdout8-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */
@@ -226,8 +240,14 @@ export function readResultRuns(
         return;
       }
       // A file that is one `run --json` object (h200-mfu-lora-bf16.json), or a benchmark whose `runs`
-      // are such objects (h100-mfu-onenode.json).
-      if (node.config && typeof node.config === "object" && node.metrics && node.status) {
+      // are such objects (h100-mfu-onenode.json; h100-study-fast.json's `runs show --json`, whose OOM runs
+      // have no metrics).
+      if (
+        node.config &&
+        typeof node.config === "object" &&
+        node.status &&
+        (node.metrics || node.status === "oom")
+      ) {
         if (node === doc) {
           add({ ...node, name: file.replace(/\.json$/, ""), file });
           return;

@@ -276,7 +276,8 @@ const table = [
     "shape-out",
   ],
   ...rows.map((r) => [
-    r.name,
+    // A sweep run's label names every setting of its configuration: cut to keep the table readable.
+    r.name.length > 72 ? `${r.name.slice(0, 48)}…${r.name.slice(-23)}` : r.name,
     r.shape,
     r.optimizer,
     gib(r.measured.devicePeakBytes),

@@ -156,16 +156,26 @@ describe("errors a new user can trigger", () => {
     expect(fast.stdout).toMatch(/^sweep paper-study\.fast \(.*\): 4 planned runs/m);
     expect(fast.stdout).not.toMatch(/paper-study(\.fast)?\/(presets|optimizer|precision|shape|padding) /);
     expect(fast.stderr).toContain("fast arm: ");
-    const plan = json<{ name: string; entries: { groups: string[] }[] }>(
-      cli(["study", "paper", "--groups", "fast, presets", "--dry-run", "--json", "--db", db], env),
-    );
+    const plan = json<{
+      name: string;
+      entries: { groups: string[] }[];
+      fastArm?: { planned: boolean; note: string; fallback?: string };
+    }>(cli(["study", "paper", "--groups", "fast, presets", "--dry-run", "--json", "--db", db], env));
     expect(plan.name).toBe("paper-study.presets.fast");
+    // --json says which fast arm runs: here, without a GPU, the fixed fallback and why.
+    expect(plan.fastArm?.planned).toBe(false);
+    expect(plan.fastArm?.note).toContain("b8 × s2048");
+    expect(plan.fastArm?.fallback).toMatch(/\S/);
     expect(new Set(plan.entries.flatMap((e) => e.groups))).toEqual(new Set(["presets", "fast"]));
     // Without the fast group its arm is not planned.
     const shape = cli(["study", "paper", "--groups", "shape", "--dry-run", "--db", db], env);
     expect(shape.code, shape.stderr).toBe(0);
     expect(shape.stdout).toMatch(/^sweep paper-study\.shape \(.*\): 27 planned runs/m);
     expect(shape.stderr).not.toContain("fast arm");
+    const shapePlan = json<{ fastArm?: unknown }>(
+      cli(["study", "paper", "--groups", "shape", "--dry-run", "--json", "--db", db], env),
+    );
+    expect(shapePlan.fastArm).toBeUndefined();
   });
 });
 

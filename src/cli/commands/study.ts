@@ -133,7 +133,17 @@ export function registerStudy(program: Command): void {
       reapStaleSweeps(ctx.db);
       const prepare = () =>
         prepareSweep(ctx.db, spec, { overrides: runOverrides, fresh: Boolean(opts.fresh) });
-      const { code, outcome } = await executeSweepCommand(ctx, prepare, opts);
+      // --json carries the fast arm too: which configuration the planner chose, or why the fallback ran.
+      const fastArmJson = fastArm
+        ? {
+            fastArm: {
+              planned: fastArm.config !== null,
+              note: fastArm.note,
+              ...(fastArm.config ? { config: fastArm.config } : { fallback: fastArm.why }),
+            },
+          }
+        : {};
+      const { code, outcome } = await executeSweepCommand(ctx, prepare, opts, fastArmJson);
       if (opts.report && outcome) {
         const written = writeStudyReport(ctx.db, outcome.sweepId, opts.report);
         if (!opts.json) process.stdout.write(`report: ${pc.bold(written.html)} and ${written.markdown}\n`);

@@ -292,9 +292,15 @@ export function sweepExitCode(o: SweepOutcome, cancelled: boolean): number {
   return EXIT.ok;
 }
 
-function printPlan(prepared: PreparedSweep, plan: SweepPlan, opts: SweepCliOptions): void {
+function printPlan(
+  prepared: PreparedSweep,
+  plan: SweepPlan,
+  opts: SweepCliOptions,
+  jsonExtra: Record<string, unknown>,
+): void {
   if (opts.json) {
     printJson({
+      ...jsonExtra,
       sweepId: plan.sweepId,
       name: plan.name,
       counts: plan.counts,
@@ -313,9 +319,16 @@ function printPlan(prepared: PreparedSweep, plan: SweepPlan, opts: SweepCliOptio
   }
 }
 
-function printOutcome(ctx: CliContext, outcome: SweepOutcome, name: string, opts: SweepCliOptions): void {
+function printOutcome(
+  ctx: CliContext,
+  outcome: SweepOutcome,
+  name: string,
+  opts: SweepCliOptions,
+  jsonExtra: Record<string, unknown>,
+): void {
   if (opts.json) {
     printJson({
+      ...jsonExtra,
       ...outcome,
       entries: listEntries(ctx.db, outcome.sweepId).map((e) => ({
         key: e.key,
@@ -329,11 +342,15 @@ function printOutcome(ctx: CliContext, outcome: SweepOutcome, name: string, opts
   } else process.stdout.write(renderOutcome(outcome, name) + "\n");
 }
 
-/** Shared by `sweep` and `study`: plan, then run with progress, Ctrl-C handling and a summary. */
+/**
+ * Shared by `sweep` and `study`: plan, then run with progress, Ctrl-C handling and a summary. jsonExtra: fields
+ * the caller adds to the `--json` plan or outcome (the study's fast arm).
+ */
 export async function executeSweepCommand(
   ctx: CliContext,
   prepare: () => PreparedSweep,
   opts: SweepCliOptions,
+  jsonExtra: Record<string, unknown> = {},
 ): Promise<{ code: number; outcome: SweepOutcome | null }> {
   const slurm = slurmOptionsFromFlags(opts);
   // Without Slurm's commands nothing is planned or stored: the error comes first.
@@ -352,7 +369,7 @@ export async function executeSweepCommand(
     await withRolledBack(ctx.db, async () => {
       const prepared = prepare();
       const plan = planSweep(ctx.db, prepared.sweep.id, policy);
-      printPlan(prepared, plan, opts);
+      printPlan(prepared, plan, opts, jsonExtra);
       const note = opts.json ? null : await gpuNote(plan, gpus);
       if (note) process.stderr.write(pc.yellow(`note: ${note}`) + "\n");
     });
@@ -375,7 +392,7 @@ export async function executeSweepCommand(
       progress,
       Boolean(opts.quiet) || Boolean(opts.json),
     );
-    printOutcome(ctx, outcome, prepared.sweep.name, opts);
+    printOutcome(ctx, outcome, prepared.sweep.name, opts, jsonExtra);
     return { code: sweepExitCode(outcome, cancelled), outcome };
   }
   const onSlurm = outstandingSlurmTasks(ctx.home, prepared.sweep.id);
@@ -407,7 +424,7 @@ export async function executeSweepCommand(
       observers: () => telemetryObservers(ctx, { telemetry: opts.telemetry !== false }),
       onEvent: progress,
     });
-    printOutcome(ctx, outcome, prepared.sweep.name, opts);
+    printOutcome(ctx, outcome, prepared.sweep.name, opts, jsonExtra);
     return { code: sweepExitCode(outcome, interrupt.signal.aborted), outcome };
   } finally {
     interrupt.dispose();

@@ -4,11 +4,9 @@
  */
 import { Command, CommanderError } from "commander";
 import pc from "picocolors";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { EXIT, EXIT_CODES_TEXT, LoraprofError } from "../util/errors.js";
 import { storeFailure } from "../store/db.js";
-import { packageRoot } from "../util/paths.js";
+import { packageVersion } from "../util/paths.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerRun } from "./commands/run.js";
@@ -19,15 +17,6 @@ import { registerPaperPresets } from "../study/presets.js";
 
 // The composition root: the presets `--preset` and config files name (config/presets.ts).
 registerPaperPresets();
-
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string })
-      .version;
-  } catch {
-    return "unknown";
-  }
-}
 
 /**
  * Commander with one message of its own: a flag that takes no value, given one (`--cuda-graphs=maybe`), is
@@ -60,7 +49,7 @@ export function buildProgram(): Command {
     .description(
       "Plan, run and profile LoRA/QLoRA fine-tuning on NVIDIA GPUs (and on the CPU, for trying it out).",
     )
-    .version(version())
+    .version(packageVersion())
     .showHelpAfterError()
     .exitOverride();
   registerSetup(program);

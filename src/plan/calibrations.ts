@@ -5,10 +5,11 @@
  * database (a plan opens no store), and the file can be read, diffed and copied to another machine.
  * Each entry records the runs it was fitted on and its in-sample and held-out error.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import { LoraprofError } from "../util/errors.js";
+import { writeAtomic } from "../util/files.js";
 import { DEFAULT_CONSTANTS, type Calibration, type PlannerConstants } from "./constants.js";
 
 export const CALIBRATIONS_FILE = "calibrations.json";
@@ -98,10 +99,7 @@ export function loadCalibration(path: string, gpuId: string): SavedCalibration |
 export function saveCalibration(path: string, saved: SavedCalibration): void {
   const all = readAll(path);
   all[saved.gpuId] = SavedCalibrationSchema.parse(saved);
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify({ version: FORMAT_VERSION, calibrations: all }, null, 2) + "\n");
-  renameSync(tmp, path);
+  writeAtomic(path, JSON.stringify({ version: FORMAT_VERSION, calibrations: all }, null, 2) + "\n");
 }
 
 /** The planner's Calibration from a saved entry. */

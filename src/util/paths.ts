@@ -3,7 +3,7 @@
  * `.loraprof/` (override: LORAPROF_HOME); bulky caches (token shards, synthetic checkpoints,
  * downloaded datasets) in the user cache (override: LORAPROF_CACHE).
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,4 +40,14 @@ export function engineSourceDir(): string {
 /** The Hugging Face hub cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub). */
 export function huggingfaceHubCache(env: NodeJS.ProcessEnv = process.env): string {
   return env["HF_HUB_CACHE"] ?? join(env["HF_HOME"] ?? join(homedir(), ".cache", "huggingface"), "hub");
+}
+
+/** loraprof's version (package.json), or "unknown" when the file cannot be read. */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string })
+      .version;
+  } catch {
+    return "unknown";
+  }
 }

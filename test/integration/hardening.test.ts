@@ -228,6 +228,43 @@ describe("a short run", () => {
     expect(shown.metrics.nullReasons["energyJoules"]).toBe(shown.metrics.telemetry.energyJoules.reason);
   });
 
+  it("exports the run to a bundle, imports it (or the store file) into another store, and reports it there", () => {
+    const [id] = json<{ id: string }[]>(cli(["runs", "list", "--json"], env)).map((x) => x.id);
+    const d = mkdtempSync(join(tmpdir(), "loraprof-hard-transfer-"));
+    const bundle = join(d, "runs.json");
+    const exp = cli(["runs", "export", "--all", "-o", bundle], env);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(exp.stderr).toMatch(
+      /^exported 1 run\(s\) \(5 steps, \d+ telemetry samples\) and 0 sweep\(s\) to /m,
+    );
+    const other = join(d, "other.db");
+    const imp = cli(["runs", "import", bundle, "--db", other], env);
+    expect(imp.code, imp.stderr).toBe(0);
+    expect(imp.stdout).toContain(`imported 1 run(s) (5 steps`);
+    expect(imp.stdout).toContain(`report them: loraprof report ${id}`);
+    const there = json<{ id: string; status: string; steps: unknown[] }>(
+      cli(["runs", "show", id!, "--json", "--db", other], env),
+    );
+    expect(there).toMatchObject({ id, status: "completed" });
+    expect(there.steps).toHaveLength(5);
+    // The store file itself imports the same way; what is there already is kept.
+    const again = json<{ imported: string[]; present: string[] }>(
+      cli(["runs", "import", join(env["LORAPROF_HOME"]!, "loraprof.db"), "--db", other, "--json"], env),
+    );
+    expect(again).toMatchObject({ imported: [], present: [id] });
+    const rep = cli(["report", id!, "--db", other, "--out", join(d, "r"), "--no-reference", "--json"], env);
+    expect(rep.code, rep.stderr).toBe(0);
+    // Bad input: nothing to export; a file that is no bundle.
+    const none = cli(["runs", "export"], env);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("<ids>: no run ids, --sweep or --all given");
+    writeFileSync(join(d, "bad.json"), JSON.stringify({ format: "something-else", runs: [] }));
+    const bad = cli(["runs", "import", join(d, "bad.json"), "--db", other], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('format: is "something-else", not "loraprof-runs"');
+    noStack(bad.stderr);
+  });
+
   it("reports the last runs and deletes one", () => {
     const ids = json<{ id: string }[]>(cli(["runs", "list", "--json"], env)).map((x) => x.id);
     expect(ids).toHaveLength(1);

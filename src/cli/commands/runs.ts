@@ -2,7 +2,10 @@ import type { Command } from "commander";
 import type { ResolvedConfig } from "../../run/resolve.js";
 import type { RunResult } from "../../run/run.js";
 import { deleteRuns, getRun, getSteps, listRuns, RUN_STATUSES, type RunStatus } from "../../store/runs.js";
+import { exportRuns, importBundle, readImportSource } from "../../store/transfer.js";
 import { LoraprofError } from "../../util/errors.js";
+import { writeAtomic } from "../../util/files.js";
+import { packageVersion } from "../../util/paths.js";
 import { openContext, printJson } from "../context.js";
 import { formatBytes, formatNumber, renderTable, statusColor } from "../render.js";
 import { renderError, renderRunResult } from "./run.js";
@@ -157,6 +160,92 @@ export function registerRuns(program: Command): void {
         const deleted = deleteRuns(ctx.db, ids);
         if (opts.json) printJson({ deleted });
         else process.stdout.write(`deleted ${deleted.length} run(s): ${deleted.join(", ")}\n`);
+      } finally {
+        ctx.db.close();
+      }
+    });
+  runs
+    .command("export [ids...]")
+    .description(
+      "write finished runs (steps, telemetry samples and sweeps included) as one JSON bundle, for `runs import` on another machine",
+    )
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--sweep <idOrName...>", "every run of these sweeps (id or name), with the sweeps")
+    .option("--all", "every finished run and sweep in the store")
+    .option("-o, --out <file>", "write the bundle to FILE (default: stdout)")
+    .action((ids: string[], opts: { db?: string; sweep?: string[]; all?: boolean; out?: string }) => {
+      if (!ids.length && !opts.sweep?.length && !opts.all) {
+        throw new LoraprofError("FLAG_INVALID", "nothing to export", {
+          problems: [
+            {
+              field: "<ids>",
+              message: "no run ids, --sweep or --all given",
+              hint: "e.g. `loraprof runs export --all -o runs.json`, or `runs export ID... --sweep NAME`",
+            },
+          ],
+        });
+      }
+      const ctx = openContext(opts);
+      try {
+        const { bundle, unfinished } = exportRuns(
+          ctx.db,
+          { runIds: ids, sweeps: opts.sweep ?? [], all: Boolean(opts.all) },
+          packageVersion(),
+        );
+        const text = JSON.stringify(bundle, null, 1) + "\n";
+        if (opts.out) writeAtomic(opts.out, text);
+        else process.stdout.write(text);
+        const steps = bundle.runs.reduce((n, r) => n + r.steps.length, 0);
+        const samples = bundle.runs.reduce((n, r) => n + r.telemetry.length, 0);
+        process.stderr.write(
+          `exported ${bundle.runs.length} run(s) (${steps} steps, ${samples} telemetry samples) and ${bundle.sweeps.length} sweep(s)` +
+            `${opts.out ? ` to ${opts.out}` : ""}` +
+            (unfinished.length
+              ? `; left out ${unfinished.length} unfinished: ${unfinished.join(", ")}`
+              : "") +
+            "\n",
+        );
+      } finally {
+        ctx.db.close();
+      }
+    });
+  runs
+    .command("import <file>")
+    .description(
+      "add the runs of a bundle (`runs export`) or of another loraprof store file (loraprof.db) to this store; runs already here are kept",
+    )
+    .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option("--json", "print what was imported as JSON")
+    .action((file: string, opts: { db?: string; json?: boolean }) => {
+      const { bundle, unfinished } = readImportSource(file, packageVersion());
+      const ctx = openContext(opts);
+      try {
+        const result = importBundle(ctx.db, bundle, file);
+        if (opts.json) {
+          printJson({ ...result, unfinished });
+          return;
+        }
+        const lines = [
+          `imported ${result.imported.length} run(s) (${result.steps} steps, ${result.samples} telemetry samples) and ` +
+            `${result.sweepsImported.length} sweep(s) from ${file}`,
+        ];
+        if (result.present.length)
+          lines.push(`already in this store, kept as they were: ${result.present.length} run(s)`);
+        if (result.sweepsPresent.length)
+          lines.push(`sweeps already in this store, kept as they were: ${result.sweepsPresent.join(", ")}`);
+        if (unfinished.length)
+          lines.push(`left out ${unfinished.length} unfinished run(s): ${unfinished.join(", ")}`);
+        for (const s of result.sweepsImported.filter((x) => x.sameNameAs))
+          lines.push(
+            `sweep ${s.name} (${s.id}) has the name of ${s.sameNameAs} in this store: name it by id, e.g. \`loraprof report ${s.id} ${s.sameNameAs}\``,
+          );
+        if (result.imported.length)
+          lines.push(
+            result.sweepsImported.length
+              ? `report them: loraprof report ${result.sweepsImported.map((x) => x.id).join(" ")}`
+              : `report them: loraprof report ${result.imported.join(" ")}`,
+          );
+        process.stdout.write(lines.join("\n") + "\n");
       } finally {
         ctx.db.close();
       }

@@ -49,12 +49,12 @@ import {
   readResult,
   resultPath,
   submissionDir,
-  writeAtomic,
   writeManifest,
   type SlurmSubmission,
   type TaskFile,
 } from "./files.js";
 import { importResult } from "./task.js";
+import { writeAtomic } from "../../util/files.js";
 
 export interface SlurmOptions {
   partition?: string | undefined;

@@ -9,18 +9,12 @@
  *   s<N>/results/<i>.json      task i's outcome: its stored run (row, steps, telemetry) or its error
  *   s<N>/logs/<i>.out          task i's stdout and stderr (Slurm's --output)
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
 import { z } from "zod";
 import type { RunConfig } from "../../config/schema.js";
 import { LoraprofError } from "../../util/errors.js";
-
-export function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
+import { writeAtomic } from "../../util/files.js";
 
 const Task = z.object({
   index: z.number().int().min(0),

@@ -13,7 +13,8 @@ import type { RunContext, RunObserver, RunResult } from "../../run/run.js";
 import type { RunConfig } from "../../config/schema.js";
 import { LoraprofError } from "../../util/errors.js";
 import { errorFromException } from "../run.js";
-import { readTaskFile, resultPath, writeAtomic, type TaskResult } from "./files.js";
+import { writeAtomic } from "../../util/files.js";
+import { readTaskFile, resultPath, type TaskResult } from "./files.js";
 
 export interface SlurmTaskOptions {
   subDir: string;

@@ -220,15 +220,20 @@ def test_packed_chunked_loss_equals_the_full_loss(tmp_path: Path) -> None:
     torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("grouped", [False, True])
 @pytest.mark.parametrize("model_type", ["qwen2", "llama"])
-def test_fused_lora_forward_equals_peft_forward_in_value_and_gradients(model_type: str, tmp_path: Path) -> None:
-    from loraprof_engine.kernels import fuse_lora_layers
+def test_fused_lora_forward_equals_peft_forward_in_value_and_gradients(
+    model_type: str, grouped: bool, tmp_path: Path
+) -> None:
+    from loraprof_engine.kernels import fuse_lora_layers, group_lora_siblings
 
     peft_model = tiny_peft_model(model_type)
     fused_model = tiny_peft_model(model_type)
     fused_model.load_state_dict(peft_model.state_dict())
     count, why_not = fuse_lora_layers(fused_model)
     assert why_not is None and count == 14  # 7 projections × 2 layers
+    if grouped:
+        assert group_lora_siblings(fused_model) == 4  # q/k/v and gate/up in each of 2 layers
     shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
     batch = collate(shard, [0, 1, 2, 3], 0, "longest", 16)
     settings = StepSettings(CPU, [], None, None, None)
@@ -239,14 +244,20 @@ def test_fused_lora_forward_equals_peft_forward_in_value_and_gradients(model_typ
         loss.backward()
         return float(loss), [p.grad.clone() for p in model.parameters() if p.requires_grad and p.grad is not None]
 
-    # 16-bit base layers without dropout run as one autograd node (kernels._LoraLinear)
+    # 16-bit base layers without dropout run as one autograd node (kernels._LoraLinear), or grouped with the
+    # siblings reading the same input, one node per group (kernels._LoraGroupLinear)
     nodes: list[str] = []
-    q_proj = next(m for n, m in fused_model.named_modules() if n.endswith("q_proj"))
-    hook = q_proj.register_forward_hook(lambda _m, _i, out: nodes.append(type(out.grad_fn).__name__))
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: nodes.append(type(out.grad_fn).__name__))
+        for n, m in fused_model.named_modules()
+        if n.endswith(("layers.0.self_attn.q_proj", "layers.0.self_attn.v_proj", "layers.0.mlp.up_proj"))
+    ]
     loss_a, grads_a = loss_and_grads(peft_model)
     loss_b, grads_b = loss_and_grads(fused_model)
-    hook.remove()
-    assert nodes == ["_LoraLinearBackward"]  # the first layer's q_proj, one forward
+    for hook in hooks:
+        hook.remove()
+    node = "_LoraGroupLinearBackward" if grouped else "_LoraLinearBackward"
+    assert nodes == [node] * 3, nodes  # each of them, one forward
     assert loss_b == pytest.approx(loss_a, rel=1e-6)
     assert len(grads_a) == len(grads_b) == 28
     for a, b in zip(grads_a, grads_b, strict=True):
@@ -280,14 +291,19 @@ def tiny_qlora_model() -> torch.nn.Module:
     return model
 
 
-def test_fused_lora_on_a_4bit_base_equals_the_two_kernel_forward_in_value_and_gradients(tmp_path: Path) -> None:
+@pytest.mark.parametrize("grouped", [False, True])
+def test_fused_lora_on_a_4bit_base_equals_the_two_kernel_forward_in_value_and_gradients(
+    grouped: bool, tmp_path: Path
+) -> None:
     """The one-node LoRA (kernels._LoraLinear) over a bitsandbytes 4-bit base: bitsandbytes' matmul_4bit
     forward, the weight dequantized again in backward, against PEFT's forward over the same 4-bit layers."""
-    from loraprof_engine.kernels import fuse_lora_layers, lora_single_node
+    from loraprof_engine.kernels import fuse_lora_layers, group_lora_siblings, lora_single_node
 
     peft_model = tiny_qlora_model()
     fused_model = tiny_qlora_model()
     assert fuse_lora_layers(fused_model) == (14, None)
+    if grouped:
+        assert group_lora_siblings(fused_model) == 4
     q_proj = next(m for n, m in fused_model.named_modules() if n.endswith("q_proj"))
     assert type(q_proj.base_layer).__name__ == "Linear4bit" and lora_single_node(q_proj)
     shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)

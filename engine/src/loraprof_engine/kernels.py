@@ -17,7 +17,7 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -212,15 +212,12 @@ def fused_lora_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) ->
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
         quant_state = getattr(base.weight, "quant_state", None)  # a bitsandbytes 4-bit base
         if quant_state is None or getattr(base, "compute_dtype", None) in (None, dtype):
+            group = getattr(self, "loraprof_group", None)
+            if group is not None:
+                return cast(LoraSiblings, group).output(self, x, dtype)
             with torch.autocast(x.device.type, enabled=False):
                 out = _LoraLinear.apply(
-                    x.to(dtype),
-                    base.weight if quant_state is not None else base.weight.to(dtype),
-                    None if base.bias is None else base.bias.to(dtype),
-                    a.weight.to(dtype),
-                    b.weight.to(dtype),
-                    float(self.scaling[adapter]),
-                    quant_state,
+                    x.to(dtype), *_adapter_operands(self, dtype), float(self.scaling[adapter]), quant_state
                 )
             return out  # type: ignore[no-any-return]
     result = base(x, *args, **kwargs)
@@ -262,12 +259,7 @@ class _LoraLinear(torch.autograd.Function):
         quant_state: Any = None,
     ) -> torch.Tensor:
         x2 = x.reshape(-1, x.shape[-1])
-        if quant_state is None:
-            out = F.linear(x2, weight, bias)
-        else:
-            import bitsandbytes as bnb
-
-            out = bnb.matmul_4bit(x2, weight, quant_state=quant_state, bias=bias)
+        out = _base_linear(x2, weight, bias, quant_state)
         xa = x2 @ lora_a.t()
         out.addmm_(xa, lora_b.t(), alpha=scaling)
         ctx.save_for_backward(x2, xa, weight, lora_a, lora_b)
@@ -286,17 +278,164 @@ class _LoraLinear(torch.autograd.Function):
         grad_b = (g.t() @ xa).mul_(s) if ctx.needs_input_grad[4] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
-            if ctx.quant_state is None:
-                dense = weight
-            else:
-                import bitsandbytes.functional as bnbf
-
-                dense = bnbf.dequantize_4bit(weight.view(-1, 1), ctx.quant_state).to(g.dtype)
+            dense = _dense_weight(weight, ctx.quant_state, g.dtype)
             grad_x = (g @ dense).addmm_(g_xa, lora_a).view(ctx.x_shape)
         # W and the bias are frozen here (fuse_lora_layers fuses LoRA layers only)
         grad_w = g.t() @ x2 if ctx.needs_input_grad[1] and ctx.quant_state is None else None
         grad_bias = g.sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_bias, grad_a, grad_b, None, None
+
+
+def _adapter_operands(module: Any, dtype: torch.dtype) -> tuple[Any, ...]:
+    """One single-node layer's operands for _LoraLinear / _LoraGroupLinear, in the compute dtype: the base
+    weight (4-bit as stored), its bias, the adapter's A and B."""
+    adapter = module.active_adapters[0]
+    base = module.base_layer
+    four_bit = getattr(base.weight, "quant_state", None) is not None
+    return (
+        base.weight if four_bit else base.weight.to(dtype),
+        None if base.bias is None else base.bias.to(dtype),
+        module.lora_A[adapter].weight.to(dtype),
+        module.lora_B[adapter].weight.to(dtype),
+    )
+
+
+class LoraSiblings:
+    """Single-node LoRA layers of one block that read the same input (q/k/v; gate/up), run as one autograd
+    node (_LoraGroupLinear): the input is read once for all adapters' A, and backward sums the members'
+    input gradients in the matmuls' epilogues instead of autograd adding separate tensors.
+
+    The first member called with an input computes every member's output; the others, called next with the
+    same tensor (as every decoder block of the supported families calls them), take theirs. A member called
+    with another input computes the group again: correct, only slower."""
+
+    def __init__(self, members: list[Any]) -> None:
+        self.members = members
+        self.x: torch.Tensor | None = None
+        self.pending: dict[int, torch.Tensor] = {}
+
+    def output(self, member: Any, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        index = self.members.index(member)
+        if self.x is x and index in self.pending:
+            out = self.pending.pop(index)
+            if not self.pending:
+                self.x = None
+            return out
+        with torch.autocast(x.device.type, enabled=False):
+            operands = [t for m in self.members for t in _adapter_operands(m, dtype)]
+            outs = _LoraGroupLinear.apply(
+                x.to(dtype),
+                tuple(float(m.scaling[m.active_adapters[0]]) for m in self.members),
+                tuple(getattr(m.base_layer.weight, "quant_state", None) for m in self.members),
+                *operands,
+            )
+        self.x = x
+        self.pending = {i: o for i, o in enumerate(outs) if i != index}
+        return outs[index]  # type: ignore[no-any-return]
+
+
+def _dense_weight(weight: torch.Tensor, quant_state: Any, dtype: torch.dtype) -> torch.Tensor:
+    """A base weight for the input gradient: as is, or a 4-bit one dequantized again (as bitsandbytes'
+    own backward does)."""
+    if quant_state is None:
+        return weight
+    import bitsandbytes.functional as bnbf
+
+    return cast(torch.Tensor, bnbf.dequantize_4bit(weight.view(-1, 1), quant_state)).to(dtype)
+
+
+def _base_linear(x2: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, quant_state: Any) -> torch.Tensor:
+    if quant_state is None:
+        return F.linear(x2, weight, bias)
+    import bitsandbytes as bnb
+
+    return cast(torch.Tensor, bnb.matmul_4bit(x2, weight, quant_state=quant_state, bias=bias))
+
+
+class _LoraGroupLinear(torch.autograd.Function):
+    """_LoraLinear for n layers sharing their input x: `x A_allᵀ` once for the concatenated adapters' A
+    (one read of x instead of n), each base output with its adapter's update added by an addmm; backward
+    computes the A gradients as one matmul over x and the input gradient as `g_1 W_1` with every other
+    member's `g_i W_i` and the adapters' `(s · g B) A_all` added in place. Operands per member: base weight,
+    bias, A, B (kernels._adapter_operands)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        scalings: tuple[float, ...],
+        quant_states: tuple[Any, ...],
+        *operands: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, ...]:
+        x2 = x.reshape(-1, x.shape[-1])
+        weights, biases = operands[0::4], operands[1::4]
+        lora_as, lora_bs = operands[2::4], operands[3::4]
+        a_all = torch.cat(lora_as, 0)  # type: ignore[arg-type]
+        xa_all = x2 @ a_all.t()  # [tokens × Σr]
+        outs = []
+        start = 0
+        for w, b, a, lb, s, q in zip(weights, biases, lora_as, lora_bs, scalings, quant_states, strict=True):
+            r = a.shape[0]  # type: ignore[union-attr]
+            out = _base_linear(x2, w, b, q)  # type: ignore[arg-type]
+            out.addmm_(xa_all[:, start : start + r], lb.t(), alpha=s)  # type: ignore[union-attr]
+            outs.append(out.view(*x.shape[:-1], out.shape[-1]))
+            start += r
+        ctx.save_for_backward(x2, xa_all, a_all, *weights, *lora_bs)
+        ctx.scalings = scalings
+        ctx.quant_states = quant_states
+        ctx.x_shape = x.shape
+        ctx.ranks = [a.shape[0] for a in lora_as]  # type: ignore[union-attr]
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        n = len(grads)
+        x2, xa_all, a_all, *rest = ctx.saved_tensors
+        weights, lora_bs = rest[:n], rest[n:]
+        gs = [g.reshape(-1, g.shape[-1]) for g in grads]
+        g_xas = [(g @ lb).mul_(s) for g, lb, s in zip(gs, lora_bs, ctx.scalings, strict=True)]
+        g_xa_all = torch.cat(g_xas, 1)  # [tokens × Σr]
+        grad_a_all = g_xa_all.t() @ x2
+        need = ctx.needs_input_grad
+        out: list[torch.Tensor | None] = [None, None, None]
+        start = 0
+        for i, (g, r, s) in enumerate(zip(gs, ctx.ranks, ctx.scalings, strict=True)):
+            grad_a = grad_a_all[start : start + r] if need[3 + 4 * i + 2] else None
+            grad_b = (g.t() @ xa_all[:, start : start + r]).mul_(s) if need[3 + 4 * i + 3] else None
+            # base weights and biases are frozen (fuse_lora_layers groups single-node layers only)
+            out += [None, None, grad_a, grad_b]
+            start += r
+        if need[0]:
+            grad_x = gs[0] @ _dense_weight(weights[0], ctx.quant_states[0], gs[0].dtype)
+            for g, w, q in zip(gs[1:], weights[1:], ctx.quant_states[1:], strict=True):
+                grad_x.addmm_(g, _dense_weight(w, q, g.dtype))
+            grad_x.addmm_(g_xa_all, a_all)
+            out[0] = grad_x.view(ctx.x_shape)
+        return tuple(out)
+
+
+# Sibling projections that read one input in the decoder blocks of the supported families (Phi-3 fuses
+# them into one layer already).
+SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+
+
+def group_lora_siblings(model: Any) -> int:
+    """Groups each block's single-node LoRA siblings (SIBLINGS) whose bases are alike (all 16-bit or all
+    4-bit, same input width) into one LoraSiblings; returns how many groups were made."""
+    groups = 0
+    for parent in model.modules():
+        for names in SIBLINGS:
+            members = [getattr(parent, name, None) for name in names]
+            if not all(getattr(m, "loraprof_single_node", False) for m in members):
+                continue
+            bases = [m.base_layer for m in members]  # type: ignore[union-attr]
+            if len({(type(b).__name__, b.in_features) for b in bases}) != 1:
+                continue
+            group = LoraSiblings(members)
+            for m in members:
+                m.loraprof_group = group  # type: ignore[union-attr]
+            groups += 1
+    return groups
 
 
 def fuse_lora_layers(model: Any) -> tuple[int, str | None]:

@@ -39,6 +39,7 @@ from .kernels import (
     PACKED_ATTENTION,
     apply_liger,
     fuse_lora_layers,
+    group_lora_siblings,
     liger_unavailable,
     register_packed_attention,
     varlen_available,
@@ -514,9 +515,17 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
     if spec.train.fused_lora:
         count, why_not = fuse_lora_layers(model)
         single = sum(1 for m in model.modules() if getattr(m, "loraprof_single_node", False))
+        # Regional compilation traces each layer's forward: the groups' shared state stays out of it.
+        groups = group_lora_siblings(model) if spec.train.compile != "layers" else 0
         notes.append(
             f"LoRA forward fused: {count} layers add the adapter's update with one addmm (no input casts)"
             + (f"; {single} of them one autograd node (the adapter's input gradient added in place)" if single else "")
+            + (
+                f"; {groups} groups of siblings reading one input (q/k/v, gate/up) one node each (the input read "
+                "once for their A, their input gradients summed in the matmuls)"
+                if groups
+                else ""
+            )
             if why_not is None
             else f"LoRA forward not fused ({why_not}); PEFT's forward instead"
         )

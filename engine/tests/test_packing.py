@@ -264,6 +264,62 @@ def test_fused_lora_forward_equals_peft_forward_in_value_and_gradients(
         assert float((b - a).norm() / a.norm()) <= 1e-5
 
 
+def test_grouped_lora_under_checkpointing_equals_peft_in_value_and_gradients(tmp_path: Path) -> None:
+    """The sibling groups recompute under non-reentrant checkpointing as the layers do: each group's first
+    member computes the group again on the recomputed input, the others take their outputs."""
+    from loraprof_engine.kernels import fuse_lora_layers, group_lora_siblings
+
+    peft_model = tiny_peft_model("qwen2", grad_checkpointing=True)
+    grouped = tiny_peft_model("qwen2", grad_checkpointing=True)
+    grouped.load_state_dict(peft_model.state_dict())
+    assert fuse_lora_layers(grouped) == (14, None)
+    assert group_lora_siblings(grouped) == 4
+    shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
+    batch = collate(shard, [0, 1, 2, 3], 0, "longest", 16)
+    settings = StepSettings(CPU, [], None, None, None)
+    nodes: list[str] = []
+    v_proj = next(m for n, m in grouped.named_modules() if n.endswith("layers.1.self_attn.v_proj"))
+    hook = v_proj.register_forward_hook(lambda _m, _i, out: nodes.append(type(out.grad_fn).__name__))
+    losses, grads = [], []
+    for model in (peft_model, grouped):
+        loss = batch_loss_sum(model, to_device(batch, CPU), settings)
+        loss.backward()
+        losses.append(float(loss))
+        grads.append([p.grad for p in model.parameters() if p.requires_grad and p.grad is not None])
+    hook.remove()
+    assert nodes == ["_LoraGroupLinearBackward"] * 2  # the forward, then the recompute in backward
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
+    assert len(grads[0]) == len(grads[1]) == 28
+    for a, b in zip(*grads, strict=True):
+        assert float((b - a).norm() / a.norm()) <= 1e-5
+
+
+def test_a_grouped_member_called_with_another_input_computes_its_own_output() -> None:
+    """Out of the usual order (a member called with a tensor its group did not see), the member computes the
+    group on that input: the same output as the layer alone, and the pending outputs of the first input are
+    not handed out for it."""
+    from loraprof_engine.kernels import LoraSiblings, fuse_lora_layers, group_lora_siblings
+
+    model = tiny_peft_model("qwen2")
+    reference = tiny_peft_model("qwen2")
+    reference.load_state_dict(model.state_dict())
+    fuse_lora_layers(model)
+    fuse_lora_layers(reference)
+    group_lora_siblings(model)
+    attn = model.base_model.model.model.layers[0].self_attn
+    alone = reference.base_model.model.model.layers[0].self_attn
+    assert isinstance(attn.q_proj.loraprof_group, LoraSiblings)
+    torch.manual_seed(1)
+    x, other = torch.randn(2, 5, attn.q_proj.in_features), torch.randn(2, 5, attn.q_proj.in_features)
+    q = attn.q_proj(x)
+    k_other = attn.k_proj(other)  # not x: computed on `other`, not taken from x's group
+    k, v = attn.k_proj(x), attn.v_proj(x)
+    torch.testing.assert_close(q, alone.q_proj(x), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(k_other, alone.k_proj(other), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(k, alone.k_proj(x), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(v, alone.v_proj(x), rtol=1e-6, atol=1e-6)
+
+
 def tiny_qlora_model() -> torch.nn.Module:
     """tiny_peft_model's qwen2 with every decoder linear layer a bitsandbytes 4-bit NF4 layer (fp32 compute,
     double quantization), quantized on the CPU: same seed, same model."""

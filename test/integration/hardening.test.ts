@@ -254,6 +254,16 @@ describe("a short run", () => {
     expect(again).toMatchObject({ imported: [], present: [id] });
     const rep = cli(["report", id!, "--db", other, "--out", join(d, "r"), "--no-reference", "--json"], env);
     expect(rep.code, rep.stderr).toBe(0);
+    // A report straight from the bundle, no store written.
+    const fromFile = cli(
+      ["report", "--from", bundle, "--out", join(d, "f"), "--no-reference", "--json"],
+      env,
+    );
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect(json<{ runs: number }>(fromFile).runs).toBe(1);
+    const both = cli(["report", "--from", bundle, "--db", other], env);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--from: reads its runs from the files given, not from a store");
     // Bad input: nothing to export; a file that is no bundle.
     const none = cli(["runs", "export"], env);
     expect(none.code).toBe(2);

@@ -3,9 +3,11 @@ import pc from "picocolors";
 import { buildReport, writeReport } from "../../report/index.js";
 import { paperComparison } from "../../study/claims.js";
 import { defaultReferencePath } from "../../study/reference.js";
-import type { Db } from "../../store/db.js";
+import { openStore, type Db } from "../../store/db.js";
 import { listRuns } from "../../store/runs.js";
+import { importBundle, readImportSource } from "../../store/transfer.js";
 import { LoraprofError } from "../../util/errors.js";
+import { packageVersion } from "../../util/paths.js";
 import { openContext, printJson } from "../context.js";
 
 function parseLast(value: string | undefined): number | null {
@@ -16,6 +18,21 @@ function parseLast(value: string | undefined): number | null {
     });
   }
   return Number(value);
+}
+
+/**
+ * A store in memory holding the runs of bundles (`runs export`) or store files: `report --from` reports on
+ * them without adding them to any store on disk.
+ */
+function storeFrom(files: string[]): Db {
+  const db = openStore(":memory:");
+  try {
+    for (const file of files) importBundle(db, readImportSource(file, packageVersion()).bundle, file);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return db;
 }
 
 /** The newest runs that have an outcome (none still pending or running), newest first. */
@@ -46,6 +63,10 @@ export function registerReport(program: Command): void {
     .option("--no-reference", "compare with no published figures")
     .option("--title <title>", "report title")
     .option("--db <path>", "run database (default .loraprof/loraprof.db)")
+    .option(
+      "--from <files...>",
+      "report on the runs of these bundles (`runs export`) or store files instead of a store (default: all of them)",
+    )
     .option("--json", "print the written paths and the findings as JSON")
     .action(
       (
@@ -55,6 +76,7 @@ export function registerReport(program: Command): void {
           reference?: string | false;
           title?: string;
           db?: string;
+          from?: string[];
           json?: boolean;
           all?: boolean;
           last?: string;
@@ -62,7 +84,20 @@ export function registerReport(program: Command): void {
       ) => {
         const last = parseLast(opts.last);
         const selectors = [targets.length > 0, Boolean(opts.all), last !== null].filter(Boolean).length;
-        if (selectors !== 1) {
+        if (opts.from && opts.db !== undefined) {
+          throw new LoraprofError("FLAG_INVALID", "--from and --db both given", {
+            problems: [
+              {
+                field: "--from",
+                message: "reads its runs from the files given, not from a store",
+                hint: "drop --db, or `loraprof runs import FILE --db …` first and report from that store",
+              },
+            ],
+          });
+        }
+        // From files, every run in them unless ids or --last say otherwise.
+        if (opts.from && selectors === 0) opts.all = true;
+        else if (selectors !== 1) {
           throw new LoraprofError("FLAG_INVALID", "say which runs to report on", {
             problems: [
               {
@@ -76,7 +111,7 @@ export function registerReport(program: Command): void {
             ],
           });
         }
-        const ctx = openContext(opts);
+        const ctx = opts.from ? { db: storeFrom(opts.from) } : openContext(opts);
         try {
           if (opts.all || last !== null) targets = endedRunIds(ctx.db, last);
           const reference = opts.reference === false ? null : (opts.reference ?? defaultReferencePath());

@@ -150,6 +150,16 @@ describe("runs export and import", () => {
     expect(() => exportRuns(src.db, { sweeps: ["no-such-sweep"] }, "x")).toThrow(/no sweep "no-such-sweep"/);
   });
 
+  it("exports a run whose sweep was deleted on its own, and imports it without a sweep", () => {
+    const src = sourceStore();
+    src.db.prepare("DELETE FROM sweeps WHERE id=?").run(src.sweepId);
+    const { bundle } = exportRuns(src.db, { runIds: [src.a] }, "x");
+    expect(bundle.sweeps).toEqual([]);
+    const dst = fresh();
+    expect(importBundle(dst, bundle, "b").imported).toEqual([src.a]);
+    expect(getRun(dst, src.a).sweepId).toBeNull();
+  });
+
   it("names the sweep whose name this store already uses", () => {
     const src = sourceStore();
     const dst = fresh();

@@ -156,10 +156,16 @@ export function exportRuns(db: Db, selection: ExportSelection, loraprofVersion: 
   }
   const getSweep = db.prepare(`SELECT * FROM sweeps WHERE id=?`);
   const getEntries = db.prepare(`SELECT * FROM sweep_runs WHERE sweep_id=? ORDER BY position, repeat`);
-  const sweeps: RunBundle["sweeps"] = [...sweepIds].map((id) => ({
-    ...toBundleRow(getSweep.get(id) as Row, ["owner_pid", "owner_host"]),
-    entries: (getEntries.all(id) as Row[]).map((e) => toBundleRow(e, ["sweep_id"])),
-  }));
+  const sweeps: RunBundle["sweeps"] = [];
+  for (const id of sweepIds) {
+    // A run's sweep may have been deleted since (runs.sweep_id is not a foreign key): the run goes alone.
+    const row = getSweep.get(id) as Row | undefined;
+    if (!row) continue;
+    sweeps.push({
+      ...toBundleRow(row, ["owner_pid", "owner_host"]),
+      entries: (getEntries.all(id) as Row[]).map((e) => toBundleRow(e, ["sweep_id"])),
+    });
+  }
   return {
     bundle: {
       format: BUNDLE_FORMAT,

@@ -80,6 +80,14 @@ export {
 export { openStore, type Db } from "./store/db.js";
 export { getRun, listRuns, type RunRecord, type RunStatus } from "./store/runs.js";
 export { decodeMetrics, type StoredMetrics } from "./store/metrics.js";
+export {
+  exportRuns,
+  importBundle,
+  readImportSource,
+  type ExportSelection,
+  type ImportResult,
+  type RunBundle,
+} from "./store/transfer.js";
 export { LoraprofError, type Problem } from "./util/errors.js";
 
 // Lower-level pieces the benchmarks (bench/) and other tools build on: the engine process and its

@@ -16,7 +16,7 @@ describe("loraprof as a library", () => {
     const script = `
       import("loraprof").then((m) => {
         const config = m.loadRunConfig({ overrides: { recipe: "fast", device: "cpu" } });
-        const fns = ["executeRun", "planRun", "runSweep", "buildReport", "openStore"].filter((k) => typeof m[k] === "function");
+        const fns = ["executeRun", "planRun", "runSweep", "buildReport", "openStore", "exportRuns", "importBundle"].filter((k) => typeof m[k] === "function");
         const preset = m.loadRunConfig({ overrides: { preset: "paper-run2" } });
         console.log(JSON.stringify({ fns, padding: config.padding, loss: config.loss, optimizers: m.OPTIMIZERS.length,
           presets: m.presetNames(), presetSeqLen: preset.seqLen, comparison: typeof m.paperComparison.match }));
@@ -26,7 +26,7 @@ describe("loraprof as a library", () => {
       encoding: "utf8",
     });
     expect(JSON.parse(out)).toEqual({
-      fns: ["executeRun", "planRun", "runSweep", "buildReport", "openStore"],
+      fns: ["executeRun", "planRun", "runSweep", "buildReport", "openStore", "exportRuns", "importBundle"],
       padding: "packed",
       loss: "fused",
       optimizers: 5,

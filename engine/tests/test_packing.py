@@ -264,6 +264,24 @@ def test_fused_lora_forward_equals_peft_forward_in_value_and_gradients(
         assert float((b - a).norm() / a.norm()) <= 1e-5
 
 
+def assert_same_loss_and_lora_grads(reference: torch.nn.Module, model: torch.nn.Module, tmp_path: Path) -> None:
+    """One masked batch through both models: the same loss (1e-6) and the same 28 LoRA gradients (1e-5,
+    relative)."""
+    shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
+    batch = collate(shard, [0, 1, 2, 3], 0, "longest", 16)
+    settings = StepSettings(CPU, [], None, None, None)
+    losses, grads = [], []
+    for m in (reference, model):
+        loss = batch_loss_sum(m, to_device(batch, CPU), settings)
+        loss.backward()
+        losses.append(float(loss))
+        grads.append([p.grad for p in m.parameters() if p.requires_grad and p.grad is not None])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
+    assert len(grads[0]) == len(grads[1]) == 28
+    for a, b in zip(*grads, strict=True):
+        assert float((b - a).norm() / a.norm()) <= 1e-5
+
+
 def test_grouped_lora_under_checkpointing_equals_peft_in_value_and_gradients(tmp_path: Path) -> None:
     """The sibling groups recompute under non-reentrant checkpointing as the layers do: each group's first
     member computes the group again on the recomputed input, the others take their outputs."""
@@ -274,24 +292,12 @@ def test_grouped_lora_under_checkpointing_equals_peft_in_value_and_gradients(tmp
     grouped.load_state_dict(peft_model.state_dict())
     assert fuse_lora_layers(grouped) == (14, None)
     assert group_lora_siblings(grouped) == 4
-    shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
-    batch = collate(shard, [0, 1, 2, 3], 0, "longest", 16)
-    settings = StepSettings(CPU, [], None, None, None)
     nodes: list[str] = []
     v_proj = next(m for n, m in grouped.named_modules() if n.endswith("layers.1.self_attn.v_proj"))
     hook = v_proj.register_forward_hook(lambda _m, _i, out: nodes.append(type(out.grad_fn).__name__))
-    losses, grads = [], []
-    for model in (peft_model, grouped):
-        loss = batch_loss_sum(model, to_device(batch, CPU), settings)
-        loss.backward()
-        losses.append(float(loss))
-        grads.append([p.grad for p in model.parameters() if p.requires_grad and p.grad is not None])
+    assert_same_loss_and_lora_grads(peft_model, grouped, tmp_path)
     hook.remove()
     assert nodes == ["_LoraGroupLinearBackward"] * 2  # the forward, then the recompute in backward
-    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
-    assert len(grads[0]) == len(grads[1]) == 28
-    for a, b in zip(*grads, strict=True):
-        assert float((b - a).norm() / a.norm()) <= 1e-5
 
 
 def test_a_grouped_member_called_with_another_input_computes_its_own_output() -> None:
@@ -362,19 +368,7 @@ def test_fused_lora_on_a_4bit_base_equals_the_two_kernel_forward_in_value_and_gr
         assert group_lora_siblings(fused_model) == 4
     q_proj = next(m for n, m in fused_model.named_modules() if n.endswith("q_proj"))
     assert type(q_proj.base_layer).__name__ == "Linear4bit" and lora_single_node(q_proj)
-    shard = open_shard(str(write_shard(tmp_path / "s", MASKED)), 16)
-    batch = collate(shard, [0, 1, 2, 3], 0, "longest", 16)
-    settings = StepSettings(CPU, [], None, None, None)
-    losses, grads = [], []
-    for model in (peft_model, fused_model):
-        loss = batch_loss_sum(model, to_device(batch, CPU), settings)
-        loss.backward()
-        losses.append(float(loss))
-        grads.append([p.grad for p in model.parameters() if p.requires_grad and p.grad is not None])
-    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
-    assert len(grads[0]) == len(grads[1]) == 28
-    for a, b in zip(*grads, strict=True):
-        assert float((b - a).norm() / a.norm()) <= 1e-5
+    assert_same_loss_and_lora_grads(peft_model, fused_model, tmp_path)
 
 
 # The same packing is pinned in src/plan/packing.test.ts: the planner replays this packer.

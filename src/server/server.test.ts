@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { StepEvent } from "../protocol/index.js";
 import { openStore, type Db } from "../store/db.js";
 import { createRun, finishRun, insertSteps, markRunning } from "../store/runs.js";
+import { checkBundle } from "../store/transfer.js";
 import { RunDetailSchema, RunEventSchema, RunListSchema } from "./api.js";
 import { startUiServer, type UiServer } from "./server.js";
 
@@ -115,6 +116,20 @@ describe("loraprof ui server", () => {
     expect(js.headers["content-type"]).toContain("text/javascript");
     const detail = RunDetailSchema.parse(JSON.parse((await get(ui, `/api/runs/${running}`)).body));
     expect(detail.steps.map((s) => s.loss)).toEqual([3]);
+  });
+
+  it("downloads the selected finished runs as a runs-export bundle", async () => {
+    const { path, running, done } = storeWithRuns();
+    const ui = await serve({ dbPath: path });
+    const res = await get(ui, `/api/export?ids=${done},${running}`);
+    expect(res.status, res.body).toBe(200);
+    expect(res.headers["content-disposition"]).toBe('attachment; filename="loraprof-runs-1.json"');
+    const bundle = checkBundle(JSON.parse(res.body), "download");
+    // The running run is left out: only finished runs travel.
+    expect(bundle.runs.map((r) => r["id"])).toEqual([done]);
+    expect(bundle.runs[0]!.steps).toHaveLength(2);
+    expect((await get(ui, "/api/export?ids=")).status).toBe(400);
+    expect((await get(ui, "/api/export?ids=no-such-run")).status).toBe(404);
   });
 
   it.each([

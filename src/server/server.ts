@@ -21,6 +21,8 @@ import { buildReport } from "../report/index.js";
 import { paperComparison } from "../study/claims.js";
 import { reportCharts } from "../report/charts.js";
 import { renderHtml } from "../report/html.js";
+import { exportRuns } from "../store/transfer.js";
+import { packageVersion } from "../util/paths.js";
 import {
   CompareSchema,
   CursorSchema,
@@ -338,6 +340,24 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         });
       }
       return sendJson(res, 200, CompareSchema.parse(store.read((db) => compareRuns(db, ids))));
+    }
+    if (resource === "export" && parts.length === 1) {
+      // The selected finished runs as a `runs export` bundle, downloaded as a file (`runs import` reads it).
+      const ids = (url.searchParams.get("ids") ?? "").split(",").filter(Boolean);
+      if (ids.length < 1 || ids.length > 1000) {
+        throw new LoraprofError("FLAG_INVALID", "export needs 1 to 1000 run ids", {
+          problems: [{ field: "ids", message: `got ${ids.length}`, hint: "select runs in the table" }],
+        });
+      }
+      const { bundle } = store.read((db) => exportRuns(db, { runIds: ids }, packageVersion()));
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        "content-type": "application/json; charset=utf-8",
+        "cache-control": "no-store",
+        "content-disposition": `attachment; filename="loraprof-runs-${bundle.runs.length}.json"`,
+      });
+      res.end(JSON.stringify(bundle, null, 1) + "\n");
+      return;
     }
     if (resource === "sweeps" && parts.length === 1)
       return sendJson(res, 200, SweepListSchema.parse(store.read((db) => listSweepRows(db))));

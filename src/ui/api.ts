@@ -51,6 +51,8 @@ export const api = {
   runs: () => call(RunListSchema, "/api/runs"),
   run: (id: string) => call(RunDetailSchema, `/api/runs/${enc(id)}`),
   compare: (ids: string[]) => call(CompareSchema, `/api/compare?ids=${ids.map(enc).join(",")}`),
+  /** Where the browser downloads the selected runs as a `runs export` bundle (a link, not a fetch). */
+  exportHref: (ids: string[]) => `/api/export?ids=${ids.map(enc).join(",")}`,
   sweeps: () => call(SweepListSchema, "/api/sweeps"),
   sweep: (id: string) => call(SweepDetailSchema, `/api/sweeps/${enc(id)}`),
   planOptions: () => call(PlanOptionsSchema, "/api/plan-options"),

@@ -153,6 +153,30 @@ describe("loraprof ui in a browser", () => {
     await page.close();
   });
 
+  it("downloads the selected runs as one file that `runs import` reads into another store", async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 960 }, acceptDownloads: true });
+    await page.goto(`${base}#/runs`);
+    await expect.poll(() => page.locator("#runs-table tbody tr").count(), POLL).toBe(2);
+    expect(await page.locator("#export-button").getAttribute("aria-disabled")).toBe("true");
+    const ids = await page
+      .locator("#runs-table tbody tr")
+      .evaluateAll((rows) => rows.map((r) => r.dataset["run"]));
+    for (const box of await page.locator("#runs-table tbody input[type=checkbox]").all()) await box.check();
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.locator("#export-button").click(),
+    ]);
+    expect(download.suggestedFilename()).toBe("loraprof-runs-2.json");
+    const file = join(home, "downloaded.json");
+    await download.saveAs(file);
+    await page.close();
+    const other = join(home, "from-download.db");
+    const imported = json<{ imported: string[] }>(
+      cli(["runs", "import", file, "--db", other, "--json"], env),
+    );
+    expect(imported.imported.sort()).toEqual([...ids].sort());
+  });
+
   it("shows a sweep's progress and opens its report inside the app", async () => {
     const spec = join(home, "ui-sweep.yaml");
     writeFileSync(

@@ -89,6 +89,16 @@ export function RunsView({ version }: { version: number }) {
         >
           Compare {selected.length ? `(${selected.length})` : ""}
         </a>
+        <a
+          id="export-button"
+          class={`button ${selected.length >= 1 ? "" : "disabled"}`}
+          href={selected.length >= 1 ? api.exportHref(selected) : undefined}
+          download={selected.length >= 1 ? `loraprof-runs-${selected.length}.json` : undefined}
+          aria-disabled={selected.length < 1}
+          title="the selected finished runs as one file for `loraprof runs import` or `loraprof report --from`"
+        >
+          Download {selected.length ? `(${selected.length})` : ""}
+        </a>
       </div>
       {runs.data.length === 0 ? (
         <div class="panel empty">

@@ -273,6 +273,19 @@ describe("a short run", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('format: is "something-else", not "loraprof-runs"');
     noStack(bad.stderr);
+    // Several files at once: all read and checked first, so a bad one imports none of them.
+    const third = join(d, "third.db");
+    const mixed = cli(["runs", "import", bundle, join(d, "bad.json"), "--db", third], env);
+    expect(mixed.code).toBe(2);
+    expect(json<unknown[]>(cli(["runs", "list", "--json", "--db", third], env))).toEqual([]);
+    const two = json<{ imported: string[]; present: string[]; files: { file: string; imported: number }[] }>(
+      cli(
+        ["runs", "import", bundle, join(env["LORAPROF_HOME"]!, "loraprof.db"), "--db", third, "--json"],
+        env,
+      ),
+    );
+    expect(two).toMatchObject({ imported: [id], present: [id] });
+    expect(two.files.map((f) => f.imported)).toEqual([1, 0]);
   });
 
   it("reports the last runs and deletes one", () => {

@@ -210,40 +210,64 @@ export function registerRuns(program: Command): void {
       }
     });
   runs
-    .command("import <file>")
+    .command("import <files...>")
     .description(
-      "add the runs of a bundle (`runs export`) or of another loraprof store file (loraprof.db) to this store; runs already here are kept",
+      "add the runs of bundles (`runs export`) or of other loraprof store files (loraprof.db) to this store, all or nothing; runs already here are kept",
     )
     .option("--db <path>", "run database (default .loraprof/loraprof.db)")
     .option("--json", "print what was imported as JSON")
-    .action((file: string, opts: { db?: string; json?: boolean }) => {
-      const { bundle, unfinished } = readImportSource(file, packageVersion());
+    .action((files: string[], opts: { db?: string; json?: boolean }) => {
+      // Every file is read and checked before anything is written.
+      const sources = files.map((file) => ({ file, ...readImportSource(file, packageVersion()) }));
       const ctx = openContext(opts);
       try {
-        const result = importBundle(ctx.db, bundle, file);
+        const results = ctx.db.transaction(() =>
+          sources.map((s) => ({
+            file: s.file,
+            unfinished: s.unfinished,
+            ...importBundle(ctx.db, s.bundle, s.file),
+          })),
+        )();
+        const all = {
+          imported: results.flatMap((r) => r.imported),
+          present: results.flatMap((r) => r.present),
+          sweepsImported: results.flatMap((r) => r.sweepsImported),
+          sweepsPresent: results.flatMap((r) => r.sweepsPresent),
+          steps: results.reduce((n, r) => n + r.steps, 0),
+          samples: results.reduce((n, r) => n + r.samples, 0),
+          unfinished: results.flatMap((r) => r.unfinished),
+        };
         if (opts.json) {
-          printJson({ ...result, unfinished });
+          printJson({
+            ...all,
+            files: results.map((r) => ({
+              file: r.file,
+              imported: r.imported.length,
+              present: r.present.length,
+            })),
+          });
           return;
         }
-        const lines = [
-          `imported ${result.imported.length} run(s) (${result.steps} steps, ${result.samples} telemetry samples) and ` +
-            `${result.sweepsImported.length} sweep(s) from ${file}`,
-        ];
-        if (result.present.length)
-          lines.push(`already in this store, kept as they were: ${result.present.length} run(s)`);
-        if (result.sweepsPresent.length)
-          lines.push(`sweeps already in this store, kept as they were: ${result.sweepsPresent.join(", ")}`);
-        if (unfinished.length)
-          lines.push(`left out ${unfinished.length} unfinished run(s): ${unfinished.join(", ")}`);
-        for (const s of result.sweepsImported.filter((x) => x.sameNameAs))
+        const lines = results.map(
+          (r) =>
+            `imported ${r.imported.length} run(s) (${r.steps} steps, ${r.samples} telemetry samples) and ` +
+            `${r.sweepsImported.length} sweep(s) from ${r.file}`,
+        );
+        if (all.present.length)
+          lines.push(`already in this store, kept as they were: ${all.present.length} run(s)`);
+        if (all.sweepsPresent.length)
+          lines.push(`sweeps already in this store, kept as they were: ${all.sweepsPresent.join(", ")}`);
+        if (all.unfinished.length)
+          lines.push(`left out ${all.unfinished.length} unfinished run(s): ${all.unfinished.join(", ")}`);
+        for (const s of all.sweepsImported.filter((x) => x.sameNameAs))
           lines.push(
             `sweep ${s.name} (${s.id}) has the name of ${s.sameNameAs} in this store: name it by id, e.g. \`loraprof report ${s.id} ${s.sameNameAs}\``,
           );
-        if (result.imported.length)
+        if (all.imported.length)
           lines.push(
-            result.sweepsImported.length
-              ? `report them: loraprof report ${result.sweepsImported.map((x) => x.id).join(" ")}`
-              : `report them: loraprof report ${result.imported.join(" ")}`,
+            all.sweepsImported.length
+              ? `report them: loraprof report ${all.sweepsImported.map((x) => x.id).join(" ")}`
+              : `report them: loraprof report ${all.imported.join(" ")}`,
           );
         process.stdout.write(lines.join("\n") + "\n");
       } finally {

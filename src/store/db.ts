@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { hostname } from "node:os";
 import { EXIT, LoraprofError } from "../util/errors.js";
+import { pathProblem } from "../util/files.js";
 
 export type Db = Database.Database;
 
@@ -174,24 +175,10 @@ export function storeFailure(err: unknown, path: string): LoraprofError {
 }
 
 function storePathProblem(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  switch (e.code) {
-    case "SQLITE_NOTADB":
-    case "SQLITE_CORRUPT":
-      return "the file exists and is not a loraprof store (SQLite)";
-    case "EEXIST":
-    case "ENOTDIR":
-      return "a parent of this path is a file, not a folder";
-    case "EACCES":
-    case "EPERM":
-      return "no permission to create or write it";
-    case "EROFS":
-      return "the file system is read-only";
-    case "ENOSPC":
-      return "the disk is full";
-    default:
-      return e.message ?? String(err);
-  }
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT"
+    ? "the file exists and is not a loraprof store (SQLite)"
+    : pathProblem(err);
 }
 
 export function migrate(db: Db): number {

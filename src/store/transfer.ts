@@ -10,7 +10,7 @@
  * Library code only: returns data, never prints.
  */
 import Database from "better-sqlite3";
-import { existsSync, openSync, readSync, closeSync, readFileSync } from "node:fs";
+import { existsSync, openSync, readSync, closeSync, readFileSync, statSync } from "node:fs";
 import { EXIT, LoraprofError, type Problem } from "../util/errors.js";
 import { MIGRATIONS, migrate, type Db } from "./db.js";
 import { FINAL_STATUSES, type RunStatus } from "./runs.js";
@@ -306,6 +306,8 @@ export function readImportSource(
     });
   if (!existsSync(path))
     throw notFound("does not exist", "pass a bundle written by `loraprof runs export`, or a loraprof.db");
+  if (statSync(path).isDirectory())
+    throw notFound("is a folder, not a file", "pass the loraprof.db inside it, or a bundle file");
   if (startsWithSqliteHeader(path)) {
     let source: Db | null = null;
     let copy: Db | null = null;

@@ -273,6 +273,14 @@ describe("a short run", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('format: is "something-else", not "loraprof-runs"');
     noStack(bad.stderr);
+    // An output path under a file, and a folder to import: the flag or the file named, with the fix.
+    const badOut = cli(["runs", "export", "--all", "-o", join(bundle, "x.json")], env);
+    expect(badOut.code).toBe(2);
+    expect(badOut.stderr).toContain("--out: a parent of this path is a file, not a folder");
+    noStack(badOut.stderr);
+    const folder = cli(["runs", "import", d, "--db", other], env);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain("<file>: is a folder, not a file");
     // Several files at once: all read and checked first, so a bad one imports none of them.
     const third = join(d, "third.db");
     const mixed = cli(["runs", "import", bundle, join(d, "bad.json"), "--db", third], env);

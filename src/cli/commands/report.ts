@@ -7,6 +7,7 @@ import { openStore, type Db } from "../../store/db.js";
 import { listRuns } from "../../store/runs.js";
 import { importBundle, readImportSource } from "../../store/transfer.js";
 import { LoraprofError } from "../../util/errors.js";
+import { writingTo } from "../../util/files.js";
 import { packageVersion } from "../../util/paths.js";
 import { openContext, printJson } from "../context.js";
 
@@ -121,7 +122,7 @@ export function registerReport(program: Command): void {
             comparison: paperComparison,
             ...(opts.title ? { title: opts.title } : {}),
           });
-          const written = writeReport(model, opts.out);
+          const written = writingTo("--out", opts.out, () => writeReport(model, opts.out));
           if (opts.json) {
             printJson({
               ...written,

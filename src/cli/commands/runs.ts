@@ -4,7 +4,7 @@ import type { RunResult } from "../../run/run.js";
 import { deleteRuns, getRun, getSteps, listRuns, RUN_STATUSES, type RunStatus } from "../../store/runs.js";
 import { exportRuns, importBundle, readImportSource } from "../../store/transfer.js";
 import { LoraprofError } from "../../util/errors.js";
-import { writeAtomic } from "../../util/files.js";
+import { writeAtomic, writingTo } from "../../util/files.js";
 import { packageVersion } from "../../util/paths.js";
 import { openContext, printJson } from "../context.js";
 import { formatBytes, formatNumber, renderTable, statusColor } from "../render.js";
@@ -193,8 +193,10 @@ export function registerRuns(program: Command): void {
           packageVersion(),
         );
         const text = JSON.stringify(bundle, null, 1) + "\n";
-        if (opts.out) writeAtomic(opts.out, text);
-        else process.stdout.write(text);
+        if (opts.out) {
+          const out = opts.out;
+          writingTo("--out", out, () => writeAtomic(out, text));
+        } else process.stdout.write(text);
         const steps = bundle.runs.reduce((n, r) => n + r.steps.length, 0);
         const samples = bundle.runs.reduce((n, r) => n + r.telemetry.length, 0);
         process.stderr.write(

@@ -14,6 +14,7 @@ import { existsSync, openSync, readSync, closeSync, readFileSync, statSync } fro
 import { EXIT, LoraprofError, type Problem } from "../util/errors.js";
 import { MIGRATIONS, migrate, type Db } from "./db.js";
 import { FINAL_STATUSES, type RunStatus } from "./runs.js";
+import { getSweep } from "../sweep/store.js";
 
 export const BUNDLE_FORMAT = "loraprof-runs";
 export const BUNDLE_VERSION = 1;
@@ -94,22 +95,6 @@ function resolveRunId(db: Db, idOrPrefix: string): string {
   );
 }
 
-function resolveSweepId(db: Db, idOrName: string): string {
-  const row =
-    (db.prepare(`SELECT id FROM sweeps WHERE id=?`).get(idOrName) as { id: string } | undefined) ??
-    (db
-      .prepare(`SELECT id FROM sweeps WHERE name=? ORDER BY created_at DESC, id DESC LIMIT 1`)
-      .get(idOrName) as { id: string } | undefined);
-  if (row) return row.id;
-  const byPrefix = db.prepare(`SELECT id FROM sweeps WHERE id LIKE ? LIMIT 2`).all(`${idOrName}%`) as {
-    id: string;
-  }[];
-  if (byPrefix.length === 1) return byPrefix[0]!.id;
-  throw new LoraprofError("RUN_NOT_FOUND", `no sweep "${idOrName}" in this store`, {
-    hint: "list sweeps with `loraprof sweeps list` (and check --db)",
-  });
-}
-
 /**
  * The selected finished runs of a store as a bundle, with their sweeps: a sweep named in the selection
  * brings every run it made; a run selected by id brings its sweep's definition and entries too (entries
@@ -126,7 +111,7 @@ export function exportRuns(db: Db, selection: ExportSelection, loraprofVersion: 
   }
   for (const id of selection.runIds ?? []) ids.add(resolveRunId(db, id));
   for (const name of selection.sweeps ?? []) {
-    const sweepId = resolveSweepId(db, name);
+    const sweepId = getSweep(db, name).id;
     sweepIds.add(sweepId);
     for (const r of db
       .prepare(`SELECT id FROM runs WHERE sweep_id=? ORDER BY created_at, id`)
@@ -154,12 +139,12 @@ export function exportRuns(db: Db, selection: ExportSelection, loraprofVersion: 
       telemetry: (getSamples.all(id) as Row[]).map((s) => toBundleRow(s, ["run_id"])),
     });
   }
-  const getSweep = db.prepare(`SELECT * FROM sweeps WHERE id=?`);
+  const sweepRow = db.prepare(`SELECT * FROM sweeps WHERE id=?`);
   const getEntries = db.prepare(`SELECT * FROM sweep_runs WHERE sweep_id=? ORDER BY position, repeat`);
   const sweeps: RunBundle["sweeps"] = [];
   for (const id of sweepIds) {
     // A run's sweep may have been deleted since (runs.sweep_id is not a foreign key): the run goes alone.
-    const row = getSweep.get(id) as Row | undefined;
+    const row = sweepRow.get(id) as Row | undefined;
     if (!row) continue;
     sweeps.push({
       ...toBundleRow(row, ["owner_pid", "owner_host"]),

@@ -2,16 +2,20 @@
 # cold 30 s after a call: chain the calls). Each part writes under /tmp/owed-PART; the call's parts come back
 # as one archive, $OUT/owed.tar.gz (the device tool returns 8 files at most), with the store's runs of the
 # part as a `runs export` bundle (runs.json: `loraprof runs import` or `report --from` it here).
-#   bash bench/gpu/owed.sh mfu run2        # call 1 (~9 min on an H200)
-#   bash bench/gpu/owed.sh b32 study       # call 2 (~9 min; the study resumes in a later call if cut)
-#   bash bench/gpu/owed.sh holdout         # call 3 (~6 min), then `exhaustive` (~5-8 min)
+#   bash bench/gpu/owed.sh run2            # call 1 (~6 min): 3 + 3 against Unsloth (its runs take 60-100 s)
+#   bash bench/gpu/owed.sh b32             # call 2 (~7 min)
+#   bash bench/gpu/owed.sh holdout         # call 3 (~5 min; the H200's check 4 since session 21), then
+#   bash bench/gpu/owed.sh exhaustive      # call 4 (~6 min); `gputests` when time is left (~7 min)
+# Session 21 (an H200) ran `mfu run2`, `holdout`, `exhaustive`, `study`, `b32` (run2 and b32 with 300 s
+# deadlines: 3 + 2 and 2 + 2 runs; a part per call gets its 3 + 3).
 # Parts (issue; what each closes is in docs/gpu-host.md):
 #   mfu       (12) 16-bit LoRA bf16 at b8 x s4096 without checkpointing, eager, REPEATS (2): 40% MFU (H200 only:
 #             78 GiB); with PREV_ENGINE=1, alternating with .carry/prev-engine.tar.xz (an engine change's A/B)
 #   run2, b32 (12) loraprof --recipe fast against Unsloth under 8 GiB, 3 + 3 alternating (carry .carry-peers)
 #   study     (12) `study paper --groups presets,fast`: the planner-chosen fast arm beside the study's runs
 #   holdout, exhaustive (13) the planner's next unspent held-out check, then tune against the exhaustive sweep
-#   gputests  (12) the engine's GPU tests on the training path (GT_K selects others)
+#   gputests  (12) the engine's GPU tests on the training path (GT_K selects others: the 14 not yet run with
+#             the LoRA sibling groups are GT_K="not (tracks_the_reference or cuda_graphs or compiled_decoder or offloaded)")
 # Needs .carry (scripts/make-carry.sh), and .carry-peers (scripts/make-peers-carry.sh) for run2 and b32.
 set -u
 FINAL=${OUT:-/tmp/out}
@@ -34,10 +38,10 @@ for PART in "$@"; do
       DEADLINE=${MFU_DEADLINE:-240} RUN_SECONDS=${MFU_RUN_S:-110} SHAPE=${MFU_SHAPE:-"--batch-size 8 --seq-len 4096"} \
         VARIANTS=$VARIANTS REPEATS=${MFU_REPEATS:-2} bash bench/gpu/mfu.sh ;;
     run2)
-      DEADLINE=${RUN2_DEADLINE:-300} PEERS_SHAPES="run2:--preset paper-run2" PEERS_FLAGS="--recipe fast" \
+      DEADLINE=${RUN2_DEADLINE:-540} PEERS_SHAPES="run2:--preset paper-run2" PEERS_FLAGS="--recipe fast" \
         PEERS_TOOLS=unsloth PEERS_SMOKE=0 PEERS_COMMON="$COMMON" bash bench/gpu/peers.sh ;;
     b32)
-      DEADLINE=${B32_DEADLINE:-300} PEERS_PADDING=longest PEERS_FLAGS="--recipe fast" PEERS_TOOLS=unsloth PEERS_SMOKE=0 \
+      DEADLINE=${B32_DEADLINE:-540} PEERS_PADDING=longest PEERS_FLAGS="--recipe fast" PEERS_TOOLS=unsloth PEERS_SMOKE=0 \
         PEERS_SHAPES="b32-s512:--preset paper-run3 --batch-size 32 --seq-len 512 --optimizer adamw_8bit" \
         PEERS_COMMON="$COMMON" bash bench/gpu/peers.sh ;;
     study)

@@ -14,7 +14,7 @@ CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
 # CONFIGS: the configuration set of bench/plan-holdout.ts, by default the oldest check still unspent on this card
-# (holdout3 on an H200; holdout8 on an H100, whose checks 3 to 7 are spent: after holdout8 a new
+# (holdout4 on an H200, whose check 3 is spent; holdout8 on an H100, whose checks 3 to 7 are spent: after holdout8 a new
 # H100 check needs a new configuration set in bench/plan-holdout.ts).
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
@@ -25,7 +25,7 @@ case "$GPU_NAME" in
 esac
 # GPU: the catalog id plan predicts for (h200, or h100-sxm on an H100); CHECK: the result files' name.
 GPU=${GPU:-$([ "$CARD" = h100 ] && echo h100-sxm || echo h200)}
-CONFIGS=${CONFIGS:-$([ "$CARD" = h100 ] && echo holdout8 || echo holdout3)}
+CONFIGS=${CONFIGS:-$([ "$CARD" = h100 ] && echo holdout8 || echo holdout4)}
 CHECK=${CHECK:-$CARD-plan-$CONFIGS}
 echo "card: $GPU_NAME -> --gpu $GPU, check $CHECK"
 SAVED=.carry/holdout

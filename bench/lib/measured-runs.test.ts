@@ -77,8 +77,9 @@ describe("readResultRuns", () => {
 
 describe("holdout checks", () => {
   it("keeps unspent checks and spent checks marked unfit out of the fits, and spent ones in", () => {
-    expect(notForFitting("h200-plan-holdout3-holdout.json")).toBe(true); // not yet spent
-    expect(notForFitting("h100-plan-holdout4-exhaustive.json")).toBe(true); // not yet spent
+    expect(notForFitting("h200-plan-holdout4-holdout.json")).toBe(true); // not yet spent
+    expect(notForFitting("h200-plan-holdout3-holdout.json")).toBe(false); // spent and fitted (session 21)
+    expect(notForFitting("h100-plan-holdout4-exhaustive.json")).toBe(true); // spent, but not fitted
     expect(notForFitting("h100-plan-holdout3-tune.json")).toBe(true); // spent, but not fitted
     expect(notForFitting("h100-plan-holdout2-holdout.json")).toBe(true); // spent, but not fitted
     expect(notForFitting("h200-plan-holdout-holdout.json")).toBe(false); // spent and fitted

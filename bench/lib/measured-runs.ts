@@ -148,7 +148,11 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
     fit: false,
   },
   // The third check (bench/plan-holdout.ts HOLDOUT3: Llama 3.2 1B/3B, Llama 3.1 8B, Qwen3 8B), on either card.
-  { prefix: "h200-plan-holdout3-", spent: null },
+  {
+    prefix: "h200-plan-holdout3-",
+    spent:
+      "session 21 refitted the H200's shipped calibration after seeing these runs (device median 2.0%, max 4.8%; tokens/s median 9.0%, max 50.9%: Llama 3.2 1B's host-bound reference QLoRA `longest` run), with them in the fits",
+  },
   {
     prefix: "h100-plan-holdout3-",
     spent:

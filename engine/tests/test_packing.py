@@ -462,7 +462,7 @@ def test_compiled_decoder_layers_give_the_eager_losses_and_lora_gradients(tmp_pa
     from types import SimpleNamespace
 
     from loraprof_engine.graphs import compile_layers
-    from loraprof_engine.kernels import fuse_lora_layers
+    from loraprof_engine.kernels import fuse_lora_layers, group_lora_siblings
     from loraprof_engine.spec import parse_runspec
 
     from conftest import make_spec
@@ -473,14 +473,19 @@ def test_compiled_decoder_layers_give_the_eager_losses_and_lora_gradients(tmp_pa
     compiled.load_state_dict(eager.state_dict())
     for model in (eager, compiled):  # the fast recipe's LoRA forward, as the compiled runs use it
         assert fuse_lora_layers(model)[1] is None
+    assert group_lora_siblings(compiled) == 4  # 2 layers × (q/k/v, gate/up), as loaded; compiling undoes them
+    attn = compiled.get_base_model().get_decoder().layers[0].self_attn
     shard_dir = write_shard(tmp_path / "s", MASKED)
     spec = parse_runspec(make_spec(tmp_path, shard_dir, train={"compile": "layers"}))
     loaded = SimpleNamespace(model=compiled, graphed=None, notes=[])
     compile_layers(spec, loaded, CPU)
     assert loaded.notes[0].startswith("torch.compile not used: regional torch.compile runs on a CUDA GPU only")
     assert len(loaded.notes) == 1
+    assert hasattr(attn.q_proj, "loraprof_group")  # compilation fell back: the groups stay
     compile_layers(spec, loaded, CPU, backend="aot_eager")
+    assert loaded.notes[-2].startswith("LoRA sibling groups undone for torch.compile (4)")
     assert "each of the 2 decoder layers compiled" in loaded.notes[-1]
+    assert not hasattr(attn.q_proj, "loraprof_group")
 
     shard = open_shard(str(shard_dir), 16)
     settings = StepSettings(CPU, [], None, None, None)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 
 from .data import Shard, StaticShape, packed_static_shape
+from .kernels import ungroup_lora_siblings
 from .spec import RunSpec
 
 
@@ -206,6 +207,12 @@ def compile_layers(spec: RunSpec, loaded: Any, device: torch.device, backend: st
         loaded.notes.append(f"torch.compile not used: {why}")
         return
     model = loaded.model
+    ungrouped = ungroup_lora_siblings(model)
+    if ungrouped:
+        loaded.notes.append(
+            f"LoRA sibling groups undone for torch.compile ({ungrouped}): each projection one node again, as "
+            "a compiled layer traces its own forward"
+        )
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     layers = base.get_decoder().layers
     for layer in layers:

@@ -438,6 +438,18 @@ def group_lora_siblings(model: Any) -> int:
     return groups
 
 
+def ungroup_lora_siblings(model: Any) -> int:
+    """Undoes group_lora_siblings: each member runs as its own single-node layer again. Returns how many
+    groups there were (regional compilation traces each layer's forward, and a group's shared state, the
+    outputs it hands from one member's call to the next, stays out of a trace)."""
+    groups = set()
+    for module in model.modules():
+        group = module.__dict__.pop("loraprof_group", None)
+        if group is not None:
+            groups.add(id(group))
+    return len(groups)
+
+
 def fuse_lora_layers(model: Any) -> tuple[int, str | None]:
     """Give every LoRA linear layer (16-bit or bitsandbytes 4-bit) with one plain adapter the fused
     forward; returns how many were fused, or the reason none could be."""

@@ -515,8 +515,8 @@ def load_model(spec: RunSpec, device: torch.device) -> LoadedModel:
     if spec.train.fused_lora:
         count, why_not = fuse_lora_layers(model)
         single = sum(1 for m in model.modules() if getattr(m, "loraprof_single_node", False))
-        # Regional compilation traces each layer's forward: the groups' shared state stays out of it.
-        groups = group_lora_siblings(model) if spec.train.compile != "layers" else 0
+        # Regional compilation, where it runs, undoes them (graphs.compile_layers): it traces each layer.
+        groups = group_lora_siblings(model)
         notes.append(
             f"LoRA forward fused: {count} layers add the adapter's update with one addmm (no input casts)"
             + (f"; {single} of them one autograd node (the adapter's input gradient added in place)" if single else "")

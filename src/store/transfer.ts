@@ -13,7 +13,7 @@ import Database from "better-sqlite3";
 import { existsSync, openSync, readSync, closeSync, readFileSync, statSync } from "node:fs";
 import { EXIT, LoraprofError, type Problem } from "../util/errors.js";
 import { MIGRATIONS, migrate, type Db } from "./db.js";
-import { FINAL_STATUSES, type RunStatus } from "./runs.js";
+import { FINAL_STATUSES, getRun, type RunStatus } from "./runs.js";
 import { getSweep } from "../sweep/store.js";
 
 export const BUNDLE_FORMAT = "loraprof-runs";
@@ -81,20 +81,6 @@ function toStoreValues(row: Row, cols: readonly string[], fixed: Row): unknown[]
   });
 }
 
-function resolveRunId(db: Db, idOrPrefix: string): string {
-  const exact = db.prepare(`SELECT id FROM runs WHERE id=?`).get(idOrPrefix) as { id: string } | undefined;
-  if (exact) return exact.id;
-  const matches = db.prepare(`SELECT id FROM runs WHERE id LIKE ? LIMIT 2`).all(`${idOrPrefix}%`) as {
-    id: string;
-  }[];
-  if (matches.length === 1) return matches[0]!.id;
-  throw new LoraprofError(
-    "RUN_NOT_FOUND",
-    matches.length ? `run id prefix "${idOrPrefix}" is ambiguous` : `no run "${idOrPrefix}" in this store`,
-    { hint: "list runs with `loraprof runs list` (and check --db)" },
-  );
-}
-
 /**
  * The selected finished runs of a store as a bundle, with their sweeps: a sweep named in the selection
  * brings every run it made; a run selected by id brings its sweep's definition and entries too (entries
@@ -109,7 +95,7 @@ export function exportRuns(db: Db, selection: ExportSelection, loraprofVersion: 
     for (const s of db.prepare(`SELECT id FROM sweeps ORDER BY created_at, id`).all() as { id: string }[])
       sweepIds.add(s.id);
   }
-  for (const id of selection.runIds ?? []) ids.add(resolveRunId(db, id));
+  for (const id of selection.runIds ?? []) ids.add(getRun(db, id).id); // exact id or unique prefix
   for (const name of selection.sweeps ?? []) {
     const sweepId = getSweep(db, name).id;
     sweepIds.add(sweepId);
@@ -120,13 +106,13 @@ export function exportRuns(db: Db, selection: ExportSelection, loraprofVersion: 
     }[])
       ids.add(r.id);
   }
-  const getRun = db.prepare(`SELECT * FROM runs WHERE id=?`);
+  const runRow = db.prepare(`SELECT * FROM runs WHERE id=?`);
   const getSteps = db.prepare(`SELECT * FROM steps WHERE run_id=? ORDER BY step`);
   const getSamples = db.prepare(`SELECT * FROM telemetry_samples WHERE run_id=? ORDER BY t_ms, rowid`);
   const unfinished: string[] = [];
   const runs: RunBundle["runs"] = [];
   for (const id of ids) {
-    const row = getRun.get(id) as Row;
+    const row = runRow.get(id) as Row;
     if (!FINAL_STATUSES.includes(row["status"] as RunStatus)) {
       unfinished.push(id);
       continue;

@@ -151,7 +151,9 @@ describe("runs export and import", () => {
     expect(listEntries(dst, src.sweepId).map((e) => e.status)).toEqual(["completed", "pending", "pending"]);
     const bySweep = exportRuns(src.db, { sweeps: ["paper-study"] }, "x").bundle;
     expect(bySweep.runs.map((r) => r["id"]).sort()).toEqual([src.a, src.b].sort());
-    expect(() => exportRuns(src.db, { runIds: ["no-such-run"] }, "x")).toThrow(/no run with id "no-such-run"/);
+    expect(() => exportRuns(src.db, { runIds: ["no-such-run"] }, "x")).toThrow(
+      /no run with id "no-such-run"/,
+    );
     expect(() => exportRuns(src.db, { sweeps: ["no-such-sweep"] }, "x")).toThrow(/no sweep "no-such-sweep"/);
   });
 

@@ -596,24 +596,44 @@ export interface BarSpec {
 }
 
 /** Series 0: the bars; series 1: their 95% intervals. */
+/** The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × a power of ten at or above `v` (1 for nothing to show). */
+export function roundUp(v: number): number {
+  if (!(v > 0) || !Number.isFinite(v)) return 1;
+  const e = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * e >= v * (1 - 1e-12)) return m * e;
+  return 10 * e;
+}
+
 export function barOption(spec: BarSpec): SizedOption {
   const width = spec.width ?? 880;
   if (spec.bars.length === 0) return emptyOption(spec.title, spec.empty ?? "not measured", width);
   const fmt = spec.format ?? compactNumber;
   const labels = spec.bars.map((b) => b.label);
-  const labelW = Math.max(80, ...labels.map((l) => textWidth(l) + 18));
+  // Bar labels take at most 40% of the chart, as the dot plot's rows (intervalOption): a long
+  // configuration name once took the whole width and left the bars none.
+  const maxLabelW = Math.round(width * 0.4) - 18;
+  const shown = labels.map((l) => fitText(l, 12, maxLabelW));
+  const cut = shown.some((l, i) => l !== labels[i]);
+  const labelW = Math.max(80, ...shown.map((l) => textWidth(l) + 18));
   const top = spec.subtitle ? 74 : 56;
   const band = 28;
   const height = top + band * spec.bars.length + 58;
+  // Each value is written past its interval's end, not under the whisker: the axis runs to a round
+  // number above the largest end, so an end's distance from its bar is known in pixels here.
+  const axisMax = roundUp(Math.max(...spec.bars.map((b) => Math.max(b.value, b.high ?? 0))));
+  const pxPerUnit = (width - 16 - labelW - 80) / axisMax;
+  const labelDistance = (b: BarSpec["bars"][number]) =>
+    8 + (b.high !== null && b.high > b.value ? (b.high - b.value) * pxPerUnit : 0);
   return {
     width,
     height,
     option: {
-      ...base(spec.title, spec.subtitle, spec.xLabel),
+      ...base(spec.title, spec.subtitle, `${spec.xLabel}${cut ? `; bars: ${labels.join(" | ")}` : ""}`),
       grid: { left: 16 + labelW, right: 80, top, height: band * spec.bars.length },
       xAxis: {
         type: "value",
         min: 0,
+        max: axisMax,
         name: spec.xLabel,
         nameLocation: "middle",
         nameGap: 30,
@@ -625,7 +645,7 @@ export function barOption(spec: BarSpec): SizedOption {
         data: labels,
         inverse: true,
         ...axisCommon,
-        axisLabel: { color: INK },
+        axisLabel: { color: INK, formatter: (v: string) => fitText(v, 12, maxLabelW) },
         axisTick: { show: false },
         splitLine: { show: false },
       },
@@ -635,7 +655,7 @@ export function barOption(spec: BarSpec): SizedOption {
           name: spec.xLabel,
           barWidth: band - 10,
           itemStyle: { color: PALETTE[0] },
-          data: spec.bars.map((b) => ({ value: b.value, n: b.n })),
+          data: spec.bars.map((b) => ({ value: b.value, n: b.n, label: { distance: labelDistance(b) } })),
           label: {
             show: true,
             position: "right",

@@ -46,7 +46,7 @@ th { background: var(--soft); font-weight:600; white-space: nowrap; }
 thead tr.groups th { text-align:center; color:var(--muted); font-weight:500; border-bottom: 0; }
 td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:last-child td { border-bottom:0; }
-td.first { white-space: nowrap; font-weight: 500; }
+td.first { font-weight: 500; min-width: 18ch; }
 thead tr.groups th { white-space: normal; }
 .ci { color: var(--muted); font-size: 12px; }
 .noise-tag { margin-left:6px; font-size:11px; color: var(--muted); border:1px solid var(--line); border-radius:999px; padding:0 6px; }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { barOption, heatmapOption, intervalOption, lineOption } from "../charts/options.js";
+import { barOption, heatmapOption, intervalOption, lineOption, roundUp } from "../charts/options.js";
 import { barChart, compactNumber, heatmap, intervalChart, lineChart } from "./svg.js";
 
 /** ECharts marks each drawn data element with its series and data index (reference lines are silent). */
@@ -140,6 +140,30 @@ describe("SVG charts (ECharts, rendered in Node)", () => {
     expect(marks(barChart(spec), 0)).toBe(2);
   });
 
+  it("writes each value past its interval's end, on an axis that reaches the largest end", () => {
+    const spec = {
+      title: "Energy",
+      xLabel: "energy (J per real token)",
+      bars: [
+        { label: "a", value: 1, low: 0.5, high: 1.9, n: 3 },
+        { label: "b", value: 2, low: null, high: null, n: 1 },
+      ],
+    };
+    const sized = barOption(spec);
+    const axis = (sized.option as { xAxis: { max: number } }).xAxis;
+    expect(axis.max).toBe(2);
+    const [bars] = seriesOf(sized);
+    const distances = (bars!.data as { label: { distance: number } }[]).map((d) => d.label.distance);
+    expect(distances[1]).toBe(8); // no interval: just clear of the bar
+    // 0.9 units past the bar at (chart width − labels − margins) / 2 units.
+    const plotWidth = sized.width - 16 - 80 - 80;
+    expect(distances[0]).toBeCloseTo(8 + (0.9 * plotWidth) / 2, 6);
+  });
+
+  it("rounds an axis end up to a plain number", () => {
+    expect([0.96, 1, 1.19, 2.4, 18.4, 29, 0.0475, 0].map(roundUp)).toEqual([1, 1, 1.2, 2.5, 20, 30, 0.05, 1]);
+  });
+
   it("escapes text from run labels", () => {
     const svg = barChart({
       title: "t",
@@ -198,5 +222,31 @@ describe("interval chart with long configuration names", () => {
     expect(svg).toContain("…");
     // The SVG's <title> (its tooltip and accessible name) keeps every row's whole label.
     expect(svg).toMatch(new RegExp(`<title>[^<]*${long(1).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+  });
+});
+
+describe("bar chart with long configuration names", () => {
+  const long = (i: number) =>
+    `adamw_torch · fp16 · max_length · cudaGraphs=false · cudnnAttention=true · fusedLora=false · kernels=none · lora.dropout=0.05 · loss=full · recipe=reference · batch ${i} × seq 512`;
+  const svg = barChart({
+    title: "Energy per real token",
+    xLabel: "energy (J per real token)",
+    bars: [1, 2, 3].map((i) => ({ label: long(i), value: i, low: null, high: null, n: 1 })),
+  });
+  // Each bar's drawn length, from its path `M x y l <length> 0 …`.
+  const lengths = [
+    ...svg.matchAll(/<path d="M[\d.]+ [\d.]+l([\d.-]+) 0[^"]*"[^>]*ecmeta_series_index="0"/g),
+  ].map((m) => Number(m[1]));
+
+  it("leaves the bars room: each drawn in proportion to its value", () => {
+    expect(lengths).toHaveLength(3);
+    expect(lengths[2]!).toBeGreaterThan(200);
+    expect(lengths[1]! / lengths[0]!).toBeCloseTo(2, 1);
+    expect(lengths[2]! / lengths[0]!).toBeCloseTo(3, 1);
+  });
+
+  it("cuts the labels, with every whole label in the chart's accessible name", () => {
+    expect(svg).toContain("…");
+    expect(svg).toMatch(new RegExp(`<title>[^<]*${long(3).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
   });
 });

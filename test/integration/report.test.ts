@@ -122,6 +122,22 @@ describe("the report in a browser", () => {
       );
     expect(names.length).toBeGreaterThan(5);
     for (const t of names) expect(t).toMatch(/\(.+\)/);
+    // The study's fast arm varies many settings at once, so configuration names run long: the bar charts
+    // still draw every bar (each name cut to 40% of the chart), and the table wraps the names and keeps
+    // its figures in view.
+    for (const id of ["#chart-energy svg", "#chart-mfu svg"]) {
+      const lengths = await page
+        .locator(`${id} path${mark(0)}`)
+        .evaluateAll((els) =>
+          els.map((e) => Number(/^M[\d.]+ [\d.]+l([\d.-]+)/.exec(e.getAttribute("d") ?? "")?.[1])),
+        );
+      expect(lengths.length, id).toBeGreaterThan(3);
+      for (const l of lengths) expect(l, id).toBeGreaterThan(0);
+      expect(Math.max(...lengths), id).toBeGreaterThan(200);
+    }
+    const wrap = page.locator(".table-wrap", { has: page.locator("#conditions-table") });
+    const [scroll, client] = await wrap.evaluate((w) => [w.scrollWidth, w.clientWidth]);
+    expect(scroll - client).toBeLessThan(80);
     await page.screenshot({ path: join(shots, "report-study-fixture.png"), fullPage: true });
     await memory.screenshot({ path: join(shots, "report-memory-chart.png") });
     expect(outside).toEqual([]);

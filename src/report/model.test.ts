@@ -57,6 +57,44 @@ describe("report model", () => {
     );
   });
 
+  it("names what each recipe sets once, not in every configuration's name", () => {
+    // As stored runs hold them: resolved configs name every setting.
+    const fast = { recipe: "fast", padding: "packed", loss: "fused", kernels: "liger", fusedLora: true };
+    const ref = { recipe: "reference", padding: "longest", loss: "full", kernels: "none", fusedLora: false };
+    const model = buildReportModel({
+      runs: [
+        run(ref, 100),
+        run({ ...ref, batchSize: 8 }, 300),
+        run(fast, 700),
+        run({ ...fast, batchSize: 8 }, 2000),
+      ],
+    });
+    expect(model.conditions.map((c) => c.label)).toEqual([
+      "recipe=reference · batch 1",
+      "recipe=reference · batch 8",
+      "recipe=fast · batch 1",
+      "recipe=fast · batch 8",
+    ]);
+    expect(model.notes).toContain(
+      "Configuration names leave out what each recipe sets here: recipe=reference: longest · fusedLora=false · kernels=none · loss=full; recipe=fast: packed · fusedLora=true · kernels=liger · loss=fused.",
+    );
+    expect(model.varying).toContain("padding"); // still a factor the comparisons see
+  });
+
+  it("keeps a recipe's setting in the names where it differs within one recipe", () => {
+    const fast = { recipe: "fast", padding: "packed", loss: "fused" };
+    const ref = { recipe: "reference", padding: "longest", loss: "full" };
+    const model = buildReportModel({
+      runs: [run(ref, 100), run(fast, 700), run({ ...fast, padding: "longest" }, 500)],
+    });
+    expect(model.conditions.map((c) => c.label)).toEqual([
+      "longest · recipe=reference",
+      "packed · recipe=fast",
+      "longest · recipe=fast",
+    ]);
+    expect(model.notes.join(" ")).toContain("recipe=reference: loss=full; recipe=fast: loss=fused");
+  });
+
   it("asks for repeats when a side has a single run", () => {
     const f = buildReportModel({ runs: [run({}, 100), run({ padding: "longest" }, 150)] }).findings[0]!;
     expect(f.kind).toBe("insufficient");

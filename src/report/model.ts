@@ -12,6 +12,7 @@
 import { parseByteSize } from "../config/schema.js";
 import type { RunStatus } from "../store/runs.js";
 import { canonicalJson, flattenConfig, normalizedConfig } from "../config/identity.js";
+import { RECIPE_DEFAULTS } from "../config/recipes.js";
 import { fmtEffect, fmtGiB, fmtNumber } from "./format.js";
 import type { Reference } from "./reference.js";
 import {
@@ -64,7 +65,11 @@ function budgetOf(config: Record<string, unknown>): number | null {
   return null;
 }
 
-function buildConditions(runs: ReportRun[]): { conditions: Condition[]; varying: string[] } {
+function buildConditions(runs: ReportRun[]): {
+  conditions: Condition[];
+  varying: string[];
+  recipeSet: string | null;
+} {
   const byKey = new Map<
     string,
     { settings: Record<string, string>; config: Record<string, unknown>; runs: ReportRun[] }
@@ -87,6 +92,13 @@ function buildConditions(runs: ReportRun[]): { conditions: Condition[]; varying:
           .size > 1,
     )
     .sort(orderFields);
+  // Settings that follow from the recipe in every configuration here are named once (a note), not in
+  // each configuration's name: the fast recipe sets seven of them, which crowded out what was varied.
+  const recipeSet = setByRecipe(
+    all.map((c) => c.settings),
+    varying,
+  );
+  const named = varying.filter((f) => !recipeSet.includes(f));
   const conditions = all.map((c, i): Condition => {
     const completed = c.runs.filter((r) => r.status === "completed");
     const stats: Partial<Record<MetricName, Summary>> = {};
@@ -102,8 +114,8 @@ function buildConditions(runs: ReportRun[]): { conditions: Condition[]; varying:
       .filter((v): v is number => v !== null);
     return {
       key: `c${i + 1}`,
-      label: describeSettings(varying, c.settings) || "all runs",
-      shortLabel: describeSettings(varying, c.settings, true) || "all runs",
+      label: describeSettings(named, c.settings) || "all runs",
+      shortLabel: describeSettings(named, c.settings, true) || "all runs",
       settings: c.settings,
       config: c.config,
       runs: c.runs,
@@ -125,7 +137,47 @@ function buildConditions(runs: ReportRun[]): { conditions: Condition[]; varying:
       Object.assign(c, { label: `${c.label} (${i + 1})`, shortLabel: `${c.shortLabel} (${i + 1})` }),
     );
   }
-  return { conditions, varying };
+  return {
+    conditions,
+    varying,
+    recipeSet: recipeNote(
+      all.map((c) => c.settings),
+      recipeSet,
+    ),
+  };
+}
+
+/** The recipes' settings (config/recipes.ts), by flattened name ("lora.dropout"). */
+const RECIPE_FIELDS = new Set(Object.values(RECIPE_DEFAULTS).flatMap((d) => Object.keys(flattenConfig(d))));
+
+/**
+ * Of the settings that vary, those a recipe sets and that follow from `recipe` alone in every
+ * configuration (one value per recipe): with `recipe` varying, they add nothing to a name.
+ */
+function setByRecipe(settings: Record<string, string>[], varying: string[]): string[] {
+  if (!varying.includes("recipe")) return [];
+  return varying.filter((f) => {
+    if (!RECIPE_FIELDS.has(f)) return false;
+    const byRecipe = new Map<string | undefined, string | undefined>();
+    for (const s of settings) {
+      const seen = byRecipe.get(s["recipe"]);
+      if (byRecipe.has(s["recipe"]) && seen !== s[f]) return false;
+      byRecipe.set(s["recipe"], s[f]);
+    }
+    return true;
+  });
+}
+
+/** "Names leave out what each recipe sets here: recipe=fast: packed, loss=fused, …; recipe=reference: …". */
+function recipeNote(settings: Record<string, string>[], fields: string[]): string | null {
+  if (!fields.length) return null;
+  const byRecipe = new Map<string, Record<string, string>>();
+  for (const s of settings)
+    if (s["recipe"] !== undefined && !byRecipe.has(s["recipe"])) byRecipe.set(s["recipe"], s);
+  const parts = [...byRecipe.values()].map(
+    (s) => `${describeSettings(["recipe"], s)}: ${describeSettings(fields, s)}`,
+  );
+  return `Configuration names leave out what each recipe sets here: ${parts.join("; ")}.`;
 }
 
 function orderFields(a: string, b: string): number {
@@ -413,7 +465,7 @@ export interface BuildReportInput {
 }
 
 export function buildReportModel(input: BuildReportInput): ReportModel {
-  const { conditions, varying } = buildConditions(input.runs);
+  const { conditions, varying, recipeSet } = buildConditions(input.runs);
   const reference = input.reference ?? null;
   const comparison = input.comparison ?? null;
   if (reference && !comparison)
@@ -441,6 +493,7 @@ export function buildReportModel(input: BuildReportInput): ReportModel {
     "Effects are ratios of geometric means (tokens/s, J/token) or differences of means (memory) with 95% Welch intervals; an interval that contains no change is reported as not distinguishable from noise.",
     "Real tokens exclude padding; processed tokens include it. Peak memory: allocator allocated and reserved, NVML process and device.",
   ];
+  if (recipeSet) notes.push(recipeSet);
   if (unmatched)
     notes.push(
       `No run here reproduces a configuration of ${reference!.source}, so its figures and claims are not compared.`,

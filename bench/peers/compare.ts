@@ -48,6 +48,8 @@ export interface ToolRunOutcome {
   runId?: string;
   spec?: string;
   figures?: Figures;
+  /** Where the run's time outside its measured window began: imports, then model load (seconds). */
+  startup?: { importSeconds: number | null; loadSeconds: number | null };
   error?: string;
   options?: unknown;
   nvmlPeakDeviceReason?: unknown;
@@ -95,6 +97,8 @@ interface PeerOutput {
   processedTokensPerSecond: number;
   nvmlPeakDeviceBytes: number | null;
   peakAllocatedBytes: number | null;
+  importSeconds?: number;
+  loadSeconds?: number;
 }
 type UsageError = Error & { code: "USAGE" };
 interface PeersResult {
@@ -372,7 +376,16 @@ function main(): void {
     result.versions["loraprof"] ??= engine.environment ?? null;
     const spec = join(home, "runs", engine.id, "spec.json");
     if (!existsSync(spec)) throw Object.assign(new Error(`no RunSpec at ${spec}`), { command });
-    return { command, runId: engine.id, spec, figures: figuresOfEngine(engine) };
+    return {
+      command,
+      runId: engine.id,
+      spec,
+      figures: figuresOfEngine(engine),
+      startup: {
+        importSeconds: engine.environment?.startupSeconds.imports ?? null,
+        loadSeconds: engine.loaded?.loadSeconds ?? null,
+      },
+    };
   };
   const runPeer = (peer: Peer, spec: string): ToolRunOutcome => {
     const padding = args.peerPadding === "spec" ? [] : ["--padding", args.peerPadding];
@@ -401,6 +414,7 @@ function main(): void {
       runId: out.runSpec,
       spec,
       figures: figuresOfPeer(out),
+      startup: { importSeconds: out.importSeconds ?? null, loadSeconds: out.loadSeconds ?? null },
       options: out.options,
       nvmlPeakDeviceReason: out.nvmlPeakDeviceReason,
       overBudget: out.overBudget,
@@ -456,8 +470,19 @@ function main(): void {
           ...run,
         });
         const f: Figures = run.figures ?? {};
+        const wall = (Date.now() - t0) / 1000;
+        const start = run.startup;
+        const where = start
+          ? `; ${wall.toFixed(0)} s in all: ${[
+              start.importSeconds !== null ? `imports ${start.importSeconds.toFixed(1)} s` : null,
+              start.loadSeconds !== null ? `load ${start.loadSeconds.toFixed(1)} s` : null,
+              `measured ${Number(f.measuredSeconds ?? 0).toFixed(1)} s`,
+            ]
+              .filter(Boolean)
+              .join(", ")}`
+          : "";
         process.stderr.write(
-          `  ${shape.name} #${i + 1} ${tool}: ${typeof run.error === "string" ? `error: ${run.error.split("\n")[0]}` : `${f.realTokensPerSecond?.toFixed(1)} real tok/s, device ${gib(f.deviceBytes)} GiB`}\n`,
+          `  ${shape.name} #${i + 1} ${tool}: ${typeof run.error === "string" ? `error: ${run.error.split("\n")[0]}` : `${f.realTokensPerSecond?.toFixed(1)} real tok/s, device ${gib(f.deviceBytes)} GiB${where}`}\n`,
         );
         entry.summary = summarize(runs, args.peers);
         save();

@@ -31,8 +31,11 @@ def main() -> None:
     device = common.device_of(spec)
     measure = common.Measure(spec, device)  # before loading: NVML sees the whole process, as the engine's
 
+    t_import = time.perf_counter()  # torch came with common, as the engine's own imports count it
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig, Trainer
+
+    import_seconds = time.perf_counter() - t_import
 
     train, lora = spec["train"], spec["lora"]
     dtype = common.DTYPES[train["precision"]]
@@ -78,6 +81,7 @@ def main() -> None:
         "method": "hf-trainer",
         **measure.figures(spec),
         "loadSeconds": load_seconds,
+        "importSeconds": import_seconds,
         "options": {
             "padding": spec["data"]["padding"],
             "specPadding": spec["data"]["specPadding"],

@@ -4,8 +4,10 @@
 # part as a `runs export` bundle (runs.json: `loraprof runs import` or `report --from` it here).
 #   bash bench/gpu/owed.sh run2            # call 1 (~6 min): 3 + 3 against Unsloth (its runs take 60-100 s)
 #   bash bench/gpu/owed.sh b32             # call 2 (~7 min)
-#   bash bench/gpu/owed.sh holdout         # call 3 (~5 min; the H200's check 4 since session 21), then
-#   bash bench/gpu/owed.sh exhaustive      # call 4 (~6 min); `gputests` when time is left (~7 min)
+#   GT_K=... bash bench/gpu/owed.sh gputests   # call 3 (~7 min): the 14 tests not yet run with the groups
+#   bash bench/gpu/owed.sh holdout         # (~5 min; the H200's check 4 since session 21), then
+#   bash bench/gpu/owed.sh exhaustive      # (~6 min)
+# The five do not fit one 30-minute session: the first three finish what issue 12 owes, the last two issue 13's.
 # Session 21 (an H200) ran `mfu run2`, `holdout`, `exhaustive`, `study`, `b32` (run2 and b32 with 300 s
 # deadlines: 3 + 2 and 2 + 2 runs; a part per call gets its 3 + 3).
 # Parts (issue; what each closes is in docs/gpu-host.md):

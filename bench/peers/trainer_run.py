@@ -31,7 +31,7 @@ def main() -> None:
     device = common.device_of(spec)
     measure = common.Measure(spec, device)  # before loading: NVML sees the whole process, as the engine's
 
-    t_import = time.perf_counter()  # torch came with common, as the engine's own imports count it
+    t_import = time.perf_counter()  # transformers and PEFT (torch came with common, before)
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig, Trainer
 

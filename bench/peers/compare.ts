@@ -462,18 +462,12 @@ function main(): void {
           const e = err as Error & { command?: string };
           run = { command: e.command ?? null, error: String(e.message ?? err) };
         }
-        runs.push({
-          tool,
-          repeat: i + 1,
-          position: tools.indexOf(tool) + 1,
-          wallSeconds: (Date.now() - t0) / 1000,
-          ...run,
-        });
+        const wallSeconds = (Date.now() - t0) / 1000;
+        runs.push({ tool, repeat: i + 1, position: tools.indexOf(tool) + 1, wallSeconds, ...run });
         const f: Figures = run.figures ?? {};
-        const wall = (Date.now() - t0) / 1000;
         const start = run.startup;
         const where = start
-          ? `; ${wall.toFixed(0)} s in all: ${[
+          ? `; ${wallSeconds.toFixed(0)} s in all: ${[
               start.importSeconds !== null ? `imports ${start.importSeconds.toFixed(1)} s` : null,
               start.loadSeconds !== null ? `load ${start.loadSeconds.toFixed(1)} s` : null,
               `measured ${Number(f.measuredSeconds ?? 0).toFixed(1)} s`,

@@ -2,14 +2,14 @@
 # cold 30 s after a call: chain the calls). Each part writes under /tmp/owed-PART; the call's parts come back
 # as one archive, $OUT/owed.tar.gz (the device tool returns 8 files at most), with the store's runs of the
 # part as a `runs export` bundle (runs.json: `loraprof runs import` or `report --from` it here).
-#   bash bench/gpu/owed.sh run2            # call 1 (~6 min): 3 + 3 against Unsloth (its runs take 60-100 s)
-#   bash bench/gpu/owed.sh b32             # call 2 (~7 min)
-#   GT_K=... bash bench/gpu/owed.sh gputests   # call 3 (~7 min): the 14 tests not yet run with the groups
-#   bash bench/gpu/owed.sh holdout         # (~5 min; the H200's check 4 since session 21), then
-#   bash bench/gpu/owed.sh exhaustive      # (~6 min)
-# The five do not fit one 30-minute session: the first three finish what issue 12 owes, the last two issue 13's.
+#   bash bench/gpu/owed.sh holdout         # call 1 (~5 min; the H200's check 4 since session 21), then
+#   bash bench/gpu/owed.sh exhaustive      # call 2 (~6 min): what issue 13 still owes
+#   bash bench/gpu/owed.sh gputests        # call 3 (~5 min): the 7 training-path tests (default GT_K), not run on
+#                                          # a GPU since session 21 kept the sibling groups where compile falls back
 # Session 21 (an H200) ran `mfu run2`, `holdout`, `exhaustive`, `study`, `b32` (run2 and b32 with 300 s
-# deadlines: 3 + 2 and 2 + 2 runs; a part per call gets its 3 + 3).
+# deadlines: 3 + 2 and 2 + 2 runs); session 22 (an H100) ran `run2`, `b32`, the 14 other GPU tests
+# (GT_K="not (tracks_the_reference or cuda_graphs or compiled_decoder or offloaded)") and the study's runs 1 and 3
+# against Unsloth (bench/results/h100-peers-session22.json): 3 + 3 at every shape.
 # Parts (issue; what each closes is in docs/gpu-host.md):
 #   mfu       (12) 16-bit LoRA bf16 at b8 x s4096 without checkpointing, eager, REPEATS (2): 40% MFU (H200 only:
 #             78 GiB); with PREV_ENGINE=1, alternating with .carry/prev-engine.tar.xz (an engine change's A/B)

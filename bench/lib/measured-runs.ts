@@ -97,7 +97,7 @@ function probeConfig(changes: Json) {
 }
 
 /**
- * Peers comparisons whose loraprof runs predate CUDA graphs in `--recipe fast` (README: the fast recipe
+ * Peers comparisons whose loraprof runs predate CUDA graphs in `--recipe fast` (docs/fast-path.md: the fast recipe
  * without graphs measured ~1,000 real tok/s at run 1 in h200-peers-fast.json): their commands say
  * `--recipe fast`, which today also turns graphs on, so the config rebuilt from them must not.
  */

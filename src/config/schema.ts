@@ -168,7 +168,7 @@ export const RunConfigSchema = z
     /**
      * Let PyTorch's SDPA pick cuDNN attention where it would (its default; Hopper GPUs). Off, SDPA runs
      * flash or memory-efficient attention: cuDNN builds a plan for each new shape, which costs padded
-     * (`longest`) batches about half a second a step on an H100 (README, "Train fast"). Packed rows run
+     * (`longest`) batches about half a second a step on an H100 (docs/fast-path.md, cuDNN attention). Packed rows run
      * varlen flash attention either way.
      */
     cudnnAttention: z.boolean().default(true),

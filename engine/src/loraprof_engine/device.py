@@ -102,7 +102,8 @@ def configure_cudnn_attention(enabled: bool, device: torch.device) -> str | None
     """Whether PyTorch's SDPA may pick cuDNN attention in this process (its default, on Hopper GPUs); a note
     when it may not. cuDNN builds an execution plan for each new shape, so padded batches, whose length changes
     from step to step, pay for it again and again (about half a second a step for Qwen2.5-1.5B QLoRA at
-    b8 × s1024 `longest` on an H100, README "Train fast"); off, SDPA runs flash or memory-efficient attention."""
+    b8 × s1024 `longest` on an H100, docs/fast-path.md, cuDNN attention); off, SDPA runs flash or
+    memory-efficient attention."""
     if device.type != "cuda":
         return None
     torch.backends.cuda.enable_cudnn_sdp(enabled)

@@ -390,6 +390,51 @@ function holdout8() {
     ),
   ];
 }
+/**
+ * The ninth check, written for the H200 (session 22) because check 4's configurations ran on an H100 and are in
+ * the H100's shipped fit: the 32B sizes of both Qwen families, which no run on any card has used (64 layers, hidden
+ * 5120; Qwen2.5 with q/k/v bias, Qwen3 with q/k norms), under both recipes, LoRA (16-bit weights: 65 GB, an H200
+ * only) and QLoRA, packing without the fast kernels, offload, an 8 GiB budget the planner says will not fit; and
+ * reference-recipe configurations new to mid-size models, host-bound ones among them (Qwen2.5-7B LoRA at
+ * `max_length`, Qwen3-1.7B QLoRA fp16 `longest` at the study's run-2 shape), with Qwen3-4B QLoRA under 8 GiB.
+ * Qwen tokenizer only (the carried CLI bundles it).
+ */
+const q25_32 = ["--model", "qwen2.5-32b-instruct"];
+const q3_32 = ["--model", "qwen3-32b"];
+function holdout9() {
+  return [
+    holdout("q2.5-32b-qlora-fast", q25_32, qlora("bf16"), FAST, 4, 1024, "adamw_8bit", true),
+    holdout("q2.5-32b-qlora-longest", q25_32, qlora("fp16"), [], 4, 512, "paged_adamw_8bit", true),
+    holdout("q3-32b-qlora-packed", q3_32, qlora("bf16"), ["--packing"], 2, 2048, "adamw_8bit", true),
+    holdout("q3-32b-lora-fast", q3_32, lora("bf16"), FAST, 2, 1024, "adamw_torch_fused", true),
+    holdout(
+      "q3-32b-qlora-maxlen-8gib-oom",
+      q3_32,
+      qlora("bf16"),
+      ["--padding", "max_length"],
+      1,
+      512,
+      "paged_adamw_8bit",
+      true,
+      ["--vram-budget", "8GiB"],
+    ),
+    holdout(
+      "q2.5-7b-lora-maxlen",
+      q25_7,
+      lora("bf16"),
+      ["--padding", "max_length"],
+      2,
+      512,
+      "adamw_torch",
+      true,
+    ),
+    holdout("q3-1.7b-qlora-longest-run2", q3_17, qlora("fp16"), [], 2, 2048, "paged_adamw_8bit", true),
+    holdout("q3-4b-qlora-fast-8gib", q3_4, qlora("bf16"), FAST, 4, 2048, "adamw_8bit", true, [
+      "--vram-budget",
+      "8GiB",
+    ]),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -421,6 +466,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout6,
   holdout7,
   holdout8,
+  holdout9,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -440,6 +486,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout6: () => q3_17,
   holdout7: () => l32_1,
   holdout8: () => q25_15,
+  holdout9: () => q3_06,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

@@ -3,7 +3,7 @@
 # (CHECK: the check bench/lib/measured-runs.ts HOLDOUT_CHECKS lists as not yet spent, named for the card
 # found here, e.g. h200-plan-holdout3 or h100-plan-holdout4; copy the files to bench/results/ as they are:
 # bench/plan-accuracy.ts judges the planner on them and no fit reads them until the check is spent):
-#   bash bench/gpu/plan-holdout.sh holdout tune     # HOLDOUT3's 8 configurations (plan --json for each, then
+#   bash bench/gpu/plan-holdout.sh holdout tune     # the check's configurations (8 in check 9) (plan --json for each, then
 #                                                   # one sweep of them: ~4 min), then tune --top 2 (~1.5 min)
 #   bash bench/gpu/plan-holdout.sh exhaustive       # tune --all over the tune's 16 configurations (~5-8 min);
 #                                                   # again resumes a sweep a call's deadline cut
@@ -14,8 +14,9 @@ CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
 # CONFIGS: the configuration set of bench/plan-holdout.ts, by default the oldest check still unspent on this card
-# (holdout4 on an H200, whose check 3 is spent; holdout8 on an H100, whose checks 3 to 7 are spent: after holdout8 a new
-# H100 check needs a new configuration set in bench/plan-holdout.ts).
+# (holdout9 on an H200: its check 3 is spent, and check 4's configurations ran on an H100 and are in the H100's
+# shipped fit, so session 22 wrote check 9 for it; holdout8 on an H100, whose checks 3 to 7 are spent: after holdout8
+# a new H100 check needs a new configuration set in bench/plan-holdout.ts).
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in
@@ -25,7 +26,7 @@ case "$GPU_NAME" in
 esac
 # GPU: the catalog id plan predicts for (h200, or h100-sxm on an H100); CHECK: the result files' name.
 GPU=${GPU:-$([ "$CARD" = h100 ] && echo h100-sxm || echo h200)}
-CONFIGS=${CONFIGS:-$([ "$CARD" = h100 ] && echo holdout8 || echo holdout4)}
+CONFIGS=${CONFIGS:-$([ "$CARD" = h100 ] && echo holdout8 || echo holdout9)}
 CHECK=${CHECK:-$CARD-plan-$CONFIGS}
 echo "card: $GPU_NAME -> --gpu $GPU, check $CHECK"
 SAVED=.carry/holdout

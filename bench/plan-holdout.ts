@@ -392,38 +392,29 @@ function holdout8() {
 }
 /**
  * The ninth check, written for the H200 (session 22) because check 4's configurations ran on an H100 and are in
- * the H100's shipped fit: the 32B sizes of both Qwen families, which no run on any card has used (64 layers, hidden
- * 5120; Qwen2.5 with q/k/v bias, Qwen3 with q/k norms), under both recipes, LoRA (16-bit weights: 65 GB, an H200
- * only) and QLoRA, packing without the fast kernels, offload, an 8 GiB budget the planner says will not fit; and
- * reference-recipe configurations new to mid-size models, host-bound ones among them (Qwen2.5-7B LoRA at
- * `max_length`, Qwen3-1.7B QLoRA fp16 `longest` at the study's run-2 shape), with Qwen3-4B QLoRA under 8 GiB.
- * Qwen tokenizer only (the carried CLI bundles it).
+ * the H100's shipped fit: Qwen3-14B, which no H200 run has used (40 layers, hidden 5,120, q/k norms), at
+ * configurations no card has run (QLoRA `longest` fp16, a larger fast step, 16-bit LoRA packed without the fast
+ * kernels, an 8 GiB budget the planner says will not fit); reference-recipe configurations new to smaller models,
+ * host-bound ones among them (Llama 3.2 3B 16-bit LoRA at `max_length`, Qwen3-1.7B QLoRA fp16 `longest` at the
+ * study's run-2 shape); Qwen3-4B fast under 8 GiB. One 14B model only: synthetic checkpoints are written to disk
+ * (29.5 GB at 14B in bf16) and the GPU host has 64 GiB (the 32B sizes, 65 GB each, do not fit it).
+ * Qwen and Llama tokenizers only (both are bundled).
  */
-const q25_32 = ["--model", "qwen2.5-32b-instruct"];
-const q3_32 = ["--model", "qwen3-32b"];
 function holdout9() {
   return [
-    holdout("q2.5-32b-qlora-fast", q25_32, qlora("bf16"), FAST, 4, 1024, "adamw_8bit", true),
-    holdout("q2.5-32b-qlora-longest", q25_32, qlora("fp16"), [], 4, 512, "paged_adamw_8bit", true),
-    holdout("q3-32b-qlora-packed", q3_32, qlora("bf16"), ["--packing"], 2, 2048, "adamw_8bit", true),
-    holdout("q3-32b-lora-fast", q3_32, lora("bf16"), FAST, 2, 1024, "adamw_torch_fused", true),
+    holdout("q3-14b-qlora-longest", q3_14, qlora("fp16"), [], 4, 1024, "paged_adamw_8bit", true),
+    holdout("q3-14b-qlora-fast-b8", q3_14, qlora("bf16"), FAST, 8, 2048, "adamw_8bit", true),
+    holdout("q3-14b-lora-packed", q3_14, lora("bf16"), ["--packing"], 2, 2048, "adamw_torch_fused", true),
+    holdout("q3-14b-qlora-8gib-oom", q3_14, qlora("bf16"), FAST, 2, 1024, "adamw_8bit", true, [
+      "--vram-budget",
+      "8GiB",
+    ]),
     holdout(
-      "q3-32b-qlora-maxlen-8gib-oom",
-      q3_32,
-      qlora("bf16"),
-      ["--padding", "max_length"],
-      1,
-      512,
-      "paged_adamw_8bit",
-      true,
-      ["--vram-budget", "8GiB"],
-    ),
-    holdout(
-      "q2.5-7b-lora-maxlen",
-      q25_7,
+      "l3.2-3b-lora-maxlen",
+      l32_3,
       lora("bf16"),
       ["--padding", "max_length"],
-      2,
+      4,
       512,
       "adamw_torch",
       true,

@@ -197,9 +197,9 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   // fast refit of session 19, the reference recipe at max_length on Qwen3 4B; tune space on Qwen2.5-1.5B).
   { prefix: "h200-plan-holdout8-", spent: null },
   { prefix: "h100-plan-holdout8-", spent: null },
-  // The ninth (bench/plan-holdout.ts holdout9: Qwen2.5-32B and Qwen3-32B, run on no card yet, both recipes; new
-  // reference-recipe configurations on Qwen2.5-7B and Qwen3-1.7B; Qwen3-4B fast under 8 GiB; tune space on
-  // Qwen3-0.6B). Written for the H200 in session 22: check 4's configurations are in the H100's shipped fit.
+  // The ninth (bench/plan-holdout.ts holdout9: Qwen3-14B at configurations no card has run, new reference-recipe
+  // configurations on Llama 3.2 3B and Qwen3-1.7B, Qwen3-4B fast under 8 GiB; tune space on Qwen3-0.6B). Written
+  // for the H200 in session 22: check 4's configurations are in the H100's shipped fit.
   { prefix: "h200-plan-holdout9-", spent: null },
   { prefix: "h100-plan-holdout9-", spent: null },
 ];

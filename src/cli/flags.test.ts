@@ -31,6 +31,21 @@ describe("run flags", () => {
     expect(problemFields(["--lora-r", "0"])).toEqual(["--lora-r"]);
   });
 
+  it("takes --gpu-budget as another name for --vram-budget, named as typed, and refuses both at odds", () => {
+    expect(runConfigFromFlags(opts(["--gpu-budget", "8GiB"])).vramBudget).toBe(
+      runConfigFromFlags(opts(["--vram-budget", "8GiB"])).vramBudget,
+    );
+    expect(runConfigFromFlags(opts(["--gpu-budget", "8GiB"])).vramBudget).not.toBeNull();
+    expect(problemFields(["--gpu-budget", "lots"])).toEqual(["--gpu-budget"]);
+    expect(problemFields(["--vram-budget", "8GiB", "--gpu-budget", "6GiB"])).toEqual(["--vram-budget"]);
+    expect(
+      runConfigFromFlags(opts(["--vram-budget", "8GiB", "--gpu-budget", "8GiB"])).vramBudget,
+    ).not.toBeNull();
+    const help = addRunFlags(new Command("run")).helpInformation();
+    expect(help).toContain("--vram-budget");
+    expect(help).not.toContain("--gpu-budget");
+  });
+
   it("still names a config file's setting by its key", () => {
     const file = join(mkdtempSync(join(tmpdir(), "loraprof-flags-")), "run.yaml");
     writeFileSync(file, "batchSize: 0\n");

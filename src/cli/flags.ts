@@ -21,6 +21,8 @@ interface FlagDef {
   choices?: readonly string[];
   /** kind const: the value a bare flag sets (e.g. --packing sets padding to packed). */
   value?: string;
+  /** Another name the flag answers to (hidden from --help, which shows the flag's own name). */
+  alias?: string;
 }
 
 export const RUN_FLAGS: FlagDef[] = [
@@ -249,6 +251,7 @@ export const RUN_FLAGS: FlagDef[] = [
     field: "vramBudget",
     kind: "string",
     description: 'emulate a smaller card, e.g. "8GiB"',
+    alias: "gpu-budget",
   },
 ];
 
@@ -264,9 +267,29 @@ export function addRunFlags(cmd: Command): Command {
       cmd.addOption(new Option(`--no-${f.flag}`).hideHelp());
     } else {
       cmd.addOption(new Option(`--${f.flag} <value>`, f.description));
+      if (f.alias) cmd.addOption(new Option(`--${f.alias} <value>`).hideHelp());
     }
   }
   return cmd;
+}
+
+/** The flag's value and the name it was given under (its own, or its alias); two names at once is a problem. */
+function flagValue(
+  f: FlagDef,
+  opts: Record<string, unknown>,
+  problems: Problem[],
+): { raw: unknown; name: string } {
+  const own = opts[camel(f.flag)];
+  const aliased = f.alias ? opts[camel(f.alias)] : undefined;
+  if (own !== undefined && aliased !== undefined && String(own) !== String(aliased))
+    problems.push({
+      field: `--${f.flag}`,
+      message: `given as "${String(own)}" and as --${f.alias} "${String(aliased)}"`,
+      hint: `--${f.alias} is another name for --${f.flag}: give one of them`,
+    });
+  return own !== undefined || !f.alias
+    ? { raw: own, name: f.flag }
+    : { raw: aliased, name: aliased !== undefined ? f.alias : f.flag };
 }
 
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
@@ -307,7 +330,9 @@ export function runConfigFromFlags(opts: Record<string, unknown>): RunConfig {
     if (err instanceof LoraprofError) {
       for (const p of err.problems) {
         const flag = RUN_FLAGS.find((f) => f.field === p.field);
-        if (flag && opts[camel(flag.flag)] !== undefined) p.field = `--${flag.flag}`;
+        if (!flag) continue;
+        const { raw, name } = flagValue(flag, opts, []);
+        if (raw !== undefined) p.field = `--${name}`;
       }
     }
     throw err;
@@ -335,11 +360,11 @@ export function parseRunFlags(opts: Record<string, unknown>): {
   const out: Record<string, unknown> = {};
   const problems: Problem[] = [];
   for (const f of RUN_FLAGS) {
-    const raw = opts[camel(f.flag)];
+    const { raw, name } = flagValue(f, opts, problems);
     if (raw === undefined) continue;
     const bad = (what: string) =>
       problems.push({
-        field: `--${f.flag}`,
+        field: `--${name}`,
         message: `"${String(raw)}" is not ${what}`,
         hint: f.description,
       });

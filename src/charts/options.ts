@@ -140,6 +140,21 @@ function valueRange(values: number[]): { min: number } | { scale: true } | Recor
 }
 
 /**
+ * Row labels of a chart `width` wide (the dot plot's rows, the bar chart's bars): each takes at most 40%
+ * of the chart, longer ones cut, and `cut` says whether any was (the whole labels then go into the chart's
+ * accessible name). `width`: the label column's, at least `min`; `formatter`: the axis's label text.
+ */
+function rowLabels(labels: string[], width: number, min: number) {
+  const maxW = Math.round(width * 0.4) - 18;
+  const shown = new Map(labels.map((l) => [l, fitText(l, 12, maxW)]));
+  return {
+    width: Math.max(min, ...[...shown.values()].map((l) => textWidth(l) + 18)),
+    cut: [...shown].some(([l, v]) => l !== v),
+    formatter: (v: string) => shown.get(v) ?? fitText(v, 12, maxW),
+  };
+}
+
+/**
  * Dot plot: one row per level; one panel per series (e.g. real and processed tokens/s, whose
  * scales differ), each a marker at the median with its 95% interval as whiskers. Series order in
  * the option: the medians of each panel first (one scatter per panel), then whiskers, then notes.
@@ -153,9 +168,8 @@ export function intervalOption(spec: IntervalChartSpec): SizedOption {
   // Row labels take at most 40% of the chart (longer ones are cut; the whole label stays in the
   // points' tooltips and the chart's accessible name), and every panel keeps a readable width: a
   // long label once squeezed the panels to a negative width, drawing the axis backwards.
-  const maxLabelW = Math.round(requested * 0.4) - 18;
-  const shown = labels.map((l) => fitText(l, 12, maxLabelW));
-  const labelW = Math.max(70, ...shown.map((l) => textWidth(l) + 18));
+  const rows = rowLabels(labels, requested, 70);
+  const labelW = rows.width;
   const top = spec.subtitle ? 92 : 74;
   const band = 34;
   const height = top + band * spec.rows.length + 62;
@@ -165,7 +179,7 @@ export function intervalOption(spec: IntervalChartSpec): SizedOption {
   const n = spec.series.length;
   const width = Math.max(requested, x0 + 28 + n * minPanelW + gap * (n - 1));
   const panelW = (width - 28 - x0 - gap * (n - 1)) / n;
-  const cut = shown.some((l, i) => l !== labels[i]);
+  const cut = rows.cut;
   const grids = spec.series.map((_, s) => ({
     left: x0 + s * (panelW + gap),
     width: panelW,
@@ -194,7 +208,7 @@ export function intervalOption(spec: IntervalChartSpec): SizedOption {
     data: labels,
     inverse: true,
     ...axisCommon,
-    axisLabel: { show: s === 0, color: INK, formatter: (v: string) => fitText(v, 12, maxLabelW) },
+    axisLabel: { show: s === 0, color: INK, formatter: rows.formatter },
     axisTick: { show: false },
     splitLine: { show: true, lineStyle: { color: GRID } },
   }));
@@ -595,7 +609,6 @@ export interface BarSpec {
   empty?: string;
 }
 
-/** Series 0: the bars; series 1: their 95% intervals. */
 /** The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × a power of ten at or above `v` (1 for nothing to show). */
 export function roundUp(v: number): number {
   if (!(v > 0) || !Number.isFinite(v)) return 1;
@@ -604,17 +617,16 @@ export function roundUp(v: number): number {
   return 10 * e;
 }
 
+/** Series 0: the bars; series 1: their 95% intervals. */
 export function barOption(spec: BarSpec): SizedOption {
   const width = spec.width ?? 880;
   if (spec.bars.length === 0) return emptyOption(spec.title, spec.empty ?? "not measured", width);
   const fmt = spec.format ?? compactNumber;
   const labels = spec.bars.map((b) => b.label);
-  // Bar labels take at most 40% of the chart, as the dot plot's rows (intervalOption): a long
-  // configuration name once took the whole width and left the bars none.
-  const maxLabelW = Math.round(width * 0.4) - 18;
-  const shown = labels.map((l) => fitText(l, 12, maxLabelW));
-  const cut = shown.some((l, i) => l !== labels[i]);
-  const labelW = Math.max(80, ...shown.map((l) => textWidth(l) + 18));
+  // Bar labels take at most 40% of the chart, as the dot plot's rows: a long configuration name once
+  // took the whole width and left the bars none.
+  const rows = rowLabels(labels, width, 80);
+  const { cut, width: labelW } = rows;
   const top = spec.subtitle ? 74 : 56;
   const band = 28;
   const height = top + band * spec.bars.length + 58;
@@ -645,7 +657,7 @@ export function barOption(spec: BarSpec): SizedOption {
         data: labels,
         inverse: true,
         ...axisCommon,
-        axisLabel: { color: INK, formatter: (v: string) => fitText(v, 12, maxLabelW) },
+        axisLabel: { color: INK, formatter: rows.formatter },
         axisTick: { show: false },
         splitLine: { show: false },
       },

@@ -287,9 +287,8 @@ function flagValue(
       message: `given as "${String(own)}" and as --${f.alias} "${String(aliased)}"`,
       hint: `--${f.alias} is another name for --${f.flag}: give one of them`,
     });
-  return own !== undefined || !f.alias
-    ? { raw: own, name: f.flag }
-    : { raw: aliased, name: aliased !== undefined ? f.alias : f.flag };
+  if (own === undefined && f.alias && aliased !== undefined) return { raw: aliased, name: f.alias };
+  return { raw: own, name: f.flag };
 }
 
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {

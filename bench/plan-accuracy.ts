@@ -126,7 +126,9 @@ const shippedEval = plan.summarizePredictions(
 const holdoutFiles = readdirSync(args.results)
   .filter((f) => isHoldoutFile(f) && f.endsWith(".json"))
   .sort();
-const holdoutRows = [];
+const holdoutRows: Json[] = [];
+/** (predicted − measured) / measured, null where either is missing. */
+const rel = (pred: Json, meas: Json) => (pred != null && meas ? (pred - meas) / meas : null);
 const holdoutPerRun = [];
 const holdoutBudget = [];
 const beforeRunErrors = new Map<string, { device: number[]; tokens: number[] }>();
@@ -170,7 +172,6 @@ for (const file of holdoutFiles) {
         holdoutBudget.push(plan.evaluatePredictions([it.budgetRun], chosen.calibration).perRun[0]!);
     }
     const m = it.measuredRun.measured;
-    const rel = (pred: Json, meas: Json) => (pred != null && meas ? (pred - meas) / meas : null);
     const before = {
       devicePeakBytes: rel(h.prediction?.devicePeakBytes, m.devicePeakBytes),
       realTokensPerSecond: rel(h.prediction?.realTokensPerSecond, m.realTokensPerSecond),
@@ -196,6 +197,13 @@ for (const file of holdoutFiles) {
       predictedBeforeRun: h.prediction,
       predictedNow: now.predicted,
       relativeError: { beforeRun: before, now: now.relativeError },
+      // the engine's own warning: a window this short makes the rate unreliable (its median step is beside it)
+      measuredWindowSeconds: h.result.metrics?.measuredSeconds ?? null,
+      shortWindow: (h.result.metrics?.measuredSeconds ?? Infinity) < plan.MIN_TRUSTED_WINDOW_SECONDS,
+      medianStepTokensPerSecond:
+        h.result.metrics?.stepSecondsMedian && h.result.metrics?.measuredSteps
+          ? h.result.metrics.realTokens / h.result.metrics.measuredSteps / h.result.metrics.stepSecondsMedian
+          : null,
       insideInterval:
         m.realTokensPerSecond && h.prediction?.speedInterval
           ? m.realTokensPerSecond >= h.prediction.speedInterval.low &&
@@ -350,6 +358,9 @@ const holdoutChecks = [...beforeRunErrors].map(([prefix, e]) => ({
   prefix,
   spent: holdoutCheckOf(prefix)?.spent ?? null,
   beforeRun: { devicePeakBytes: plan.errorStats(e.device), realTokensPerSecond: plan.errorStats(e.tokens) },
+  shortWindows: holdoutRows.filter(
+    (r) => (holdoutCheckOf(r.file)?.prefix ?? r.file) === prefix && r.shortWindow,
+  ).length,
 }));
 const s = (e: Json) =>
   e ? `median ${e.medianAbsPct.toFixed(1)}%, max ${e.maxAbsPct.toFixed(1)}% (${e.runs} runs)` : "—";
@@ -380,11 +391,11 @@ if (holdoutRows.length) {
   );
   for (const c of holdoutChecks)
     console.log(
-      `  ${c.prefix}* before its runs: device peak ${s(c.beforeRun.devicePeakBytes)} | real tokens/s ${s(c.beforeRun.realTokensPerSecond)}${c.spent ? ` — spent: ${c.spent}` : ""}`,
+      `  ${c.prefix}* before its runs: device peak ${s(c.beforeRun.devicePeakBytes)} | real tokens/s ${s(c.beforeRun.realTokensPerSecond)}${c.shortWindows ? ` (${c.shortWindows} measured in windows under ${plan.MIN_TRUSTED_WINDOW_SECONDS} s)` : ""}${c.spent ? ` — spent: ${c.spent}` : ""}`,
     );
   for (const r of holdoutRows) {
     console.log(
-      `  ${r.name.padEnd(36)} ${r.status.padEnd(9)}${r.spent ? " (spent)" : ""} ${r.cudaAllocator} reserve ${pct(r.reservedOverAllocated)}; device ${gib(r.measured.devicePeakBytes)} GiB: before ${pct(r.relativeError.beforeRun.devicePeakBytes)}, now ${pct(r.relativeError.now.devicePeakBytes)} | tok/s ${tps(r.measured.realTokensPerSecond)}: before ${pct(r.relativeError.beforeRun.realTokensPerSecond)}, now ${pct(r.relativeError.now.realTokensPerSecond)}${r.insideInterval === null ? "" : r.insideInterval ? " (inside its interval)" : " (OUTSIDE its interval)"}`,
+      `  ${r.name.padEnd(36)} ${r.status.padEnd(9)}${r.spent ? " (spent)" : ""} ${r.cudaAllocator} reserve ${pct(r.reservedOverAllocated)}; device ${gib(r.measured.devicePeakBytes)} GiB: before ${pct(r.relativeError.beforeRun.devicePeakBytes)}, now ${pct(r.relativeError.now.devicePeakBytes)} | tok/s ${tps(r.measured.realTokensPerSecond)}: before ${pct(r.relativeError.beforeRun.realTokensPerSecond)}, now ${pct(r.relativeError.now.realTokensPerSecond)}${r.insideInterval === null ? "" : r.insideInterval ? " (inside its interval)" : " (OUTSIDE its interval)"}${r.shortWindow ? `; window ${r.measuredWindowSeconds.toFixed(2)} s, under the engine's ${plan.MIN_TRUSTED_WINDOW_SECONDS} s (its median step: ${tps(r.medianStepTokensPerSecond)} tok/s, before ${pct(rel(r.predictedBeforeRun?.realTokensPerSecond, r.medianStepTokensPerSecond))})` : ""}`,
     );
   }
 } else

@@ -27,7 +27,13 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { performance } from "node:perf_hooks";
-import { findSweep, listRuns, openStore, type StoredMetrics } from "../src/index.js";
+import {
+  findSweep,
+  listRuns,
+  MIN_TRUSTED_WINDOW_SECONDS,
+  openStore,
+  type StoredMetrics,
+} from "../src/index.js";
 import { runCliJson, type Json } from "./lib/common.js";
 import { configFromArgs, holdoutCheckOf, overridesFromArgs } from "./lib/measured-runs.js";
 import { tuneSummary } from "./lib/tune-check.js";
@@ -61,18 +67,24 @@ const t0 = performance.now();
 const deadline = Number(args["deadline-s"]);
 const left = () => deadline - (performance.now() - t0) / 1000;
 
-const COMMON = [
-  "--weights",
-  "random",
-  "--dataset",
-  args.dataset,
-  "--subset",
-  "5000",
+const COMMON = ["--weights", "random", "--dataset", args.dataset, "--subset", "5000"];
+/**
+ * Steps of a configuration's run: 4 warmup steps, then enough to measure for at least MIN_WINDOW_S (4 s) by the
+ * prediction's step time (12 to 200 steps). Checks 1 to 8 ran 16 steps each, and check 8's three fast small
+ * steps were measured in 0.65–1.35 s, under the 2 s below which the engine itself warns that rates are
+ * unreliable (Llama 3.2 1B at b1 × s512: predicted 49% above the window's rate, 13% above its median step).
+ * The planner's lengths walk the records of the measured window, so each prediction is made with its run's steps.
+ */
+const MIN_WINDOW_S = 2 * MIN_TRUSTED_WINDOW_SECONDS;
+const WARMUP_STEPS = 4;
+const stepsFlags = (measured: number) => [
   "--steps",
-  "16",
+  String(WARMUP_STEPS + measured),
   "--warmup-steps",
-  "4",
+  String(WARMUP_STEPS),
 ];
+const measuredStepsFor = (stepSeconds: number | undefined) =>
+  stepSeconds && stepSeconds > 0 ? Math.min(200, Math.max(12, Math.ceil(MIN_WINDOW_S / stepSeconds))) : 12;
 const q05 = ["--model", "qwen2.5-0.5b-instruct"];
 const q3_06 = ["--model", "qwen3-0.6b"];
 const q3_17 = ["--model", "qwen3-1.7b"];
@@ -573,13 +585,22 @@ function sweepRuns(name: string): Json[] | null {
 if (args.part === "all" || args.part === "holdout") {
   // Every prediction first, each written to disk before any run starts; then the configurations run
   // as one sweep, so the engine's imports are paid once (the zygote) rather than once a run.
+  const stepsOf = new Map<string, string[]>();
   for (const c of HOLDOUT) {
-    const prediction: Json = pick(
-      runCliJson(cli, ["plan", ...c.flags, ...COMMON, "--gpu", args.gpu, "--json"]),
-    );
+    const planOf = (steps: string[]) =>
+      runCliJson<Json>(cli, ["plan", ...c.flags, ...COMMON, ...steps, "--gpu", args.gpu, "--json"]);
+    // The tiny set's predictions are for a GPU while it runs on the CPU: its 16 steps stay.
+    let steps = stepsFlags(12);
+    let planned = planOf(steps);
+    if (!tiny) {
+      const wanted = stepsFlags(measuredStepsFor(planned.throughput?.stepSeconds));
+      if (wanted[1] !== steps[1]) [steps, planned] = [wanted, planOf(wanted)];
+    }
+    stepsOf.set(c.name, steps);
+    const prediction: Json = pick(planned);
     doc.holdout.push({
       name: c.name,
-      flags: [...c.flags, ...COMMON],
+      flags: [...c.flags, ...COMMON, ...steps],
       prediction,
       predictedAt: new Date().toISOString(),
     });
@@ -588,11 +609,12 @@ if (args.part === "all" || args.part === "holdout") {
   const sweepName = args.sweep ?? `holdout-${args.configs}`;
   if (!args["dry-run"]) {
     // Checked as a whole first (every configuration valid), then the flags as a sweep: COMMON the base.
-    for (const c of HOLDOUT) configFromArgs([...c.flags, ...COMMON]);
+    const runFlags = (c: (typeof HOLDOUT)[number]) => [...c.flags, ...stepsOf.get(c.name)!];
+    for (const c of HOLDOUT) configFromArgs([...runFlags(c), ...COMMON]);
     const spec = {
       name: sweepName,
       base: overridesFromArgs(COMMON),
-      runs: HOLDOUT.map((c) => ({ ...overridesFromArgs(c.flags), label: `holdout-${c.name}` })),
+      runs: HOLDOUT.map((c) => ({ ...overridesFromArgs(runFlags(c)), label: `holdout-${c.name}` })),
     };
     const specPath = `/tmp/${sweepName}.json`;
     writeFileSync(specPath, JSON.stringify(spec, null, 2) + "\n");

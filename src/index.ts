@@ -95,6 +95,7 @@ export { LoraprofError, type Problem } from "./util/errors.js";
 export { startEngine, resolvePython } from "./run/engine.js";
 export { startZygote, type ZygoteStart } from "./run/zygote.js";
 export { RUN_PHASES, type RunPhase, type RunPhases } from "./run/phases.js";
+export { MIN_TRUSTED_WINDOW_SECONDS } from "./run/metrics.js";
 export { findSweep } from "./sweep/store.js";
 export { findGpu } from "./catalog/gpus.js";
 export { cacheDir, loraprofHome } from "./util/paths.js";

@@ -1,5 +1,5 @@
 /** The planner's public API: predict memory and speed of a run before running it. */
-export { planRun, fitSearch, FIT_BATCH_SIZES, FIT_SEQ_LENS } from "./plan.js";
+export { planRun, fitSearch, FIT_BATCH_SIZES, FIT_SEQ_LENS, DEFAULT_MARGIN_FRACTION } from "./plan.js";
 export type {
   PlanInput,
   PlanResult,
@@ -94,7 +94,6 @@ export {
   spaceFor,
   settingsToConfig,
   DEFAULT_SPACE,
-  DEFAULT_MARGIN_FRACTION,
 } from "./recommend.js";
 export type {
   Candidate,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LoraprofError } from "../util/errors.js";
 import { usableMemoryBytes } from "../catalog/gpus.js";
-import { fitSearch, planRun } from "./plan.js";
+import { DEFAULT_MARGIN_FRACTION, fitSearch, planRun } from "./plan.js";
 import { gpu, qloraInput } from "./testing.js";
 
 const GiB = 2 ** 30;
@@ -18,6 +18,17 @@ describe("planRun", () => {
   it("holds the run to a memory budget when one is given", () => {
     const p = planRun(qloraInput({ gpu: gpu("h200"), vramBudgetBytes: 2 * GiB }));
     expect(p.fits).toMatchObject({ limitSource: "budget", limitBytes: 2 * GiB, verdict: false });
+  });
+
+  it("calls a verdict tight where the peak is within the margin fraction of the limit, on either side", () => {
+    const peak = planRun(qloraInput({ gpu: gpu("h200") })).memory.devicePeakBytes;
+    const at = (limit: number) =>
+      planRun(qloraInput({ gpu: gpu("h200"), vramBudgetBytes: Math.round(limit) })).fits!;
+    // just over and just under the line (check 8's Qwen2.5-7B: planned 1.3% over 8 GiB, ran 0.5% under)
+    expect(at(peak / 1.013)).toMatchObject({ verdict: false, tight: true });
+    expect(at(peak * 1.013)).toMatchObject({ verdict: true, tight: true });
+    expect(at(peak / (1 - DEFAULT_MARGIN_FRACTION) + 2 ** 20)).toMatchObject({ verdict: true, tight: false });
+    expect(at(peak / 1.2)).toMatchObject({ verdict: false, tight: false });
   });
 
   it("predicts memory without a GPU, but no speed and no verdict", () => {

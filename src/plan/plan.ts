@@ -18,6 +18,9 @@ import { DEFAULTS_SOURCE, speedInterval, type ConstantsSource, type SpeedInterva
 
 export type { PlanInput } from "./types.js";
 
+/** Fraction of the limit a candidate's predicted device peak must leave free (the device-peak model's held-out error). */
+export const DEFAULT_MARGIN_FRACTION = 0.05;
+
 export interface FitVerdict {
   /** Device-level peak ≤ limit. */
   verdict: boolean;
@@ -25,6 +28,11 @@ export interface FitVerdict {
   /** limit − predicted device peak (negative: does not fit). */
   marginBytes: number;
   limitSource: "budget" | "gpu";
+  /**
+   * The predicted peak is within DEFAULT_MARGIN_FRACTION of the limit, on either side: inside the device-peak
+   * model's error, so the run may go either way (check 8: planned 8.10 GiB against 8 GiB, ran at 7.96).
+   */
+  tight: boolean;
 }
 
 export interface PlanResult {
@@ -191,6 +199,7 @@ export function planRun(input: PlanInput): PlanResult {
         limitBytes: limit.bytes,
         marginBytes: limit.bytes - memory.devicePeakBytes,
         limitSource: limit.source,
+        tight: Math.abs(limit.bytes - memory.devicePeakBytes) < DEFAULT_MARGIN_FRACTION * limit.bytes,
       }
     : null;
   const throughput = input.gpu ? combineThroughput(throughputComponents(input, input.gpu), constants) : null;

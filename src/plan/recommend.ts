@@ -16,7 +16,7 @@ import { RECIPE_DEFAULTS } from "../config/recipes.js";
 import { recipeFields, type RecipeFields } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
 import { engineRefusal, graphsReplay } from "./config.js";
-import { planRun } from "./plan.js";
+import { DEFAULT_MARGIN_FRACTION, planRun } from "./plan.js";
 import {
   recipeClass,
   speedInterval,
@@ -84,9 +84,6 @@ export const DEFAULT_SPACE: RecommendSpace = {
   precisions: ["bf16", "fp16"],
   batchSizes: [1, 2, 4, 8, 16, 32, 64],
 };
-
-/** Fraction of the limit a candidate's predicted device peak must leave free (the device-peak model's held-out error). */
-export const DEFAULT_MARGIN_FRACTION = 0.05;
 
 export interface RecommendOptions {
   space?: Partial<RecommendSpace>;

@@ -202,6 +202,8 @@ export const PlanAnswerSchema = z.object({
       limitBytes: z.number(),
       limitSource: z.string(),
       marginBytes: z.number(),
+      /** Within the planner's device-peak error of the limit: the run may go either way. */
+      tight: z.boolean(),
     })
     .nullable(),
   memory: z.object({

@@ -83,6 +83,7 @@ export async function planFromForm(body: unknown, dbPath: string): Promise<PlanA
           limitBytes: result.fits.limitBytes,
           limitSource: result.fits.limitSource,
           marginBytes: result.fits.marginBytes,
+          tight: result.fits.tight,
         }
       : null,
     memory: {

@@ -226,6 +226,15 @@ describe("loraprof ui in a browser", () => {
     ).toBeGreaterThan(3);
     expect(await page.locator("#plan-speed").innerText()).toMatch(/real tokens\/s \(predicted\)/);
     await page.screenshot({ path: join(shots, "ui-plan.png"), fullPage: true });
+    expect(await page.locator("#plan-verdict").innerText()).not.toMatch(/close to the line/);
+    // A budget at the predicted peak: inside the planner's device-peak error, said so beside the verdict.
+    const peak = /device peak ([\d.]+ [KMG]iB)/.exec(await page.locator("#plan-verdict").innerText())![1]!;
+    await page.locator("input[name=vramBudget]").fill(peak.replace(" ", ""));
+    await page.locator("#plan-submit").click();
+    await expect
+      .poll(() => page.locator("#plan-verdict").innerText(), POLL)
+      .toMatch(/close to the line: within the planner's device-peak error/);
+    await page.locator("#plan-verdict").screenshot({ path: join(shots, "ui-plan-tight.png") });
     // A bad field is named, with its fix (the config schema's own message, as the CLI prints it).
     await page.locator("input[name=vramBudget]").fill("eight gigs");
     await page.locator("#plan-submit").click();

@@ -257,6 +257,10 @@ export function renderPlan(plan: ConfigPlan, saved: SavedCalibration | null, pat
           ? `${pc.green(pc.bold("fits"))}: device peak ${formatBytes(m.devicePeakBytes)} ≤ ${limit}, margin ${formatBytes(f.marginBytes)}`
           : `${pc.red(pc.bold("does not fit"))}: device peak ${formatBytes(m.devicePeakBytes)} > ${limit}, short by ${formatBytes(-f.marginBytes)}`),
     );
+    if (f.tight)
+      out.push(
+        `${pc.yellow("close to the line")}: the predicted peak is within the planner's device-peak error of the limit, so it may go either way; a short run settles it (loraprof run --steps 8, or loraprof tune)`,
+      );
   }
   const t = result.throughput;
   if (t) {

@@ -203,6 +203,8 @@ export function PlanView() {
                 ? `Fits: device peak ${formatBytes(answer.memory.devicePeakBytes)} ≤ ${formatBytes(answer.fits.limitBytes)}, margin ${formatBytes(answer.fits.marginBytes)}`
                 : `Does not fit: device peak ${formatBytes(answer.memory.devicePeakBytes)} > ${formatBytes(answer.fits.limitBytes)}, short by ${formatBytes(-answer.fits.marginBytes)}`
               : `Device peak ${formatBytes(answer.memory.devicePeakBytes)}`}
+            {answer.fits?.tight &&
+              " — close to the line: within the planner's device-peak error, so it may go either way; a short run settles it"}
           </div>
           <p class="muted">
             {answer.model} on {answer.gpu.name}: {answer.shape}

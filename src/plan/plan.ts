@@ -18,7 +18,10 @@ import { DEFAULTS_SOURCE, speedInterval, type ConstantsSource, type SpeedInterva
 
 export type { PlanInput } from "./types.js";
 
-/** Fraction of the limit a candidate's predicted device peak must leave free (the device-peak model's held-out error). */
+/**
+ * The device-peak model's held-out error as a fraction of the limit: the room `plan --fit` and `tune` leave
+ * free, and the band either side of the limit where a verdict is called tight.
+ */
 export const DEFAULT_MARGIN_FRACTION = 0.05;
 
 export interface FitVerdict {

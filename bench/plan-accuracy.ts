@@ -131,7 +131,7 @@ const holdoutRows: Json[] = [];
 const rel = (pred: Json, meas: Json) => (pred != null && meas ? (pred - meas) / meas : null);
 const holdoutPerRun = [];
 const holdoutBudget = [];
-const beforeRunErrors = new Map<string, { device: number[]; tokens: number[] }>();
+const beforeRunErrors = new Map<string, { device: number[]; tokens: number[]; shortWindows: number }>();
 // The tune check's parts, by check: the latest tune and the latest exhaustive part (a resumed
 // exhaustive sweep's last call carries the wall time of the calls before it).
 const tuneParts = new Map<
@@ -177,9 +177,12 @@ for (const file of holdoutFiles) {
       realTokensPerSecond: rel(h.prediction?.realTokensPerSecond, m.realTokensPerSecond),
     };
     const key = check?.prefix ?? file;
-    const acc = beforeRunErrors.get(key) ?? { device: [], tokens: [] };
+    // the engine's own warning: a window this short makes the rate unreliable (its median step is beside it)
+    const shortWindow = (h.result.metrics?.measuredSeconds ?? Infinity) < plan.MIN_TRUSTED_WINDOW_SECONDS;
+    const acc = beforeRunErrors.get(key) ?? { device: [], tokens: [], shortWindows: 0 };
     if (before.devicePeakBytes !== null) acc.device.push(before.devicePeakBytes);
     if (before.realTokensPerSecond !== null) acc.tokens.push(before.realTokensPerSecond);
+    if (shortWindow) acc.shortWindows += 1;
     beforeRunErrors.set(key, acc);
     holdoutRows.push({
       name: h.name,
@@ -197,9 +200,8 @@ for (const file of holdoutFiles) {
       predictedBeforeRun: h.prediction,
       predictedNow: now.predicted,
       relativeError: { beforeRun: before, now: now.relativeError },
-      // the engine's own warning: a window this short makes the rate unreliable (its median step is beside it)
       measuredWindowSeconds: h.result.metrics?.measuredSeconds ?? null,
-      shortWindow: (h.result.metrics?.measuredSeconds ?? Infinity) < plan.MIN_TRUSTED_WINDOW_SECONDS,
+      shortWindow,
       medianStepTokensPerSecond:
         h.result.metrics?.stepSecondsMedian && h.result.metrics?.measuredSteps
           ? h.result.metrics.realTokens / h.result.metrics.measuredSteps / h.result.metrics.stepSecondsMedian
@@ -358,9 +360,7 @@ const holdoutChecks = [...beforeRunErrors].map(([prefix, e]) => ({
   prefix,
   spent: holdoutCheckOf(prefix)?.spent ?? null,
   beforeRun: { devicePeakBytes: plan.errorStats(e.device), realTokensPerSecond: plan.errorStats(e.tokens) },
-  shortWindows: holdoutRows.filter(
-    (r) => (holdoutCheckOf(r.file)?.prefix ?? r.file) === prefix && r.shortWindow,
-  ).length,
+  shortWindows: e.shortWindows,
 }));
 const s = (e: Json) =>
   e ? `median ${e.medianAbsPct.toFixed(1)}%, max ${e.maxAbsPct.toFixed(1)}% (${e.runs} runs)` : "—";

@@ -197,6 +197,10 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   // fast refit of session 19, the reference recipe at max_length on Qwen3 4B; tune space on Qwen2.5-1.5B).
   { prefix: "h200-plan-holdout8-", spent: null },
   { prefix: "h100-plan-holdout8-", spent: null },
+  // Check 8's configurations measured again on an H100 in session 25, each for at least 4 s by its predicted step
+  // (bench/plan-holdout.ts's window rule, added after session 24's 0.75 s window): the same predictions, made before
+  // these runs by the same planner (unchanged since check 8 ran), so still a held-out check.
+  { prefix: "h100-plan-holdout8r-", spent: null },
   // The ninth (bench/plan-holdout.ts holdout9: Qwen3-14B at configurations no card has run, new reference-recipe
   // configurations on Llama 3.2 3B and Qwen3-1.7B, Qwen3-4B fast under 8 GiB; tune space on Qwen3-0.6B). Written
   // for the H200 in session 22: check 4's configurations are in the H100's shipped fit.

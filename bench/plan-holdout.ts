@@ -438,6 +438,41 @@ function holdout9() {
     ]),
   ];
 }
+/**
+ * The tenth check, for a card whose check 9 has run (an H100 in session 25): configurations no card has run, on
+ * models in the H100's fit at other configurations — the one a user of an 8 GiB card asks about first (Llama 3.1
+ * 8B QLoRA fast under 8 GiB, planned within 5% of the line: 7.80 GiB on an H100), Llama 3.1 8B packed without the
+ * fast kernels, Gemma 2 9B under the fast recipe (which now pads rows and takes the full loss for Gemma 2's
+ * soft-caps) and under an 8 GiB budget the planner says it will not fit, Gemma 3 1B's fast recipe beyond its
+ * 512-token window (padded rows), 16-bit LoRA without checkpointing (Llama 3.2 1B at `max_length`, Qwen2.5-3B
+ * fast), Qwen3-0.6B's reference QLoRA at b16, and Qwen3-1.7B LoRA fast under 8 GiB. Two large synthetic
+ * checkpoints (16 and 18.5 GB) beside small ones: about 50 GB of the GPU host's 64 GiB disk.
+ */
+function holdout10() {
+  const g2_9 = modelFolder("gemma-2-9b");
+  const g3_1 = modelFolder("gemma-3-1b-it");
+  const budget = ["--vram-budget", "8GiB"];
+  return [
+    holdout("l31-8b-qlora-fast-8gib", l31_8, qlora("bf16"), FAST, 1, 1024, "adamw_8bit", true, budget),
+    holdout("l31-8b-qlora-packed", l31_8, qlora("bf16"), ["--packing"], 2, 1024, "paged_adamw_8bit", true),
+    holdout("g2-9b-qlora-8gib-oom", g2_9, qlora("bf16"), [], 2, 1024, "paged_adamw_8bit", true, budget),
+    holdout("g2-9b-qlora-fast", g2_9, qlora("bf16"), FAST, 4, 1024, "adamw_8bit", true),
+    holdout("g3-1b-qlora-fast-s1024", g3_1, qlora("bf16"), FAST, 8, 1024, "adamw_8bit", true),
+    holdout(
+      "l32-1b-lora-maxlen-nockpt",
+      l32_1,
+      lora("bf16"),
+      ["--padding", "max_length"],
+      8,
+      512,
+      "adamw_torch_fused",
+      false,
+    ),
+    holdout("q3-0.6b-qlora-longest-b16", q3_06, qlora("fp16"), [], 16, 512, "paged_adamw_8bit", true),
+    holdout("q25-3b-lora-fast-nockpt", q25_3, lora("bf16"), FAST, 4, 2048, "adamw_torch_fused", false),
+    holdout("q3-1.7b-lora-fast-8gib", q3_17, lora("bf16"), FAST, 8, 1024, "adamw_8bit", true, budget),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -470,6 +505,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout7,
   holdout8,
   holdout9,
+  holdout10,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -477,9 +513,10 @@ if (!HOLDOUTS[args.configs])
 const HOLDOUT = HOLDOUTS[args.configs]!();
 
 /**
- * tune vs exhaustive: one small space under an 8 GiB budget (16 configurations: 3 paddings + the fast
- * recipe, × 4 batch sizes), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B (check 4), Gemma 3 1B at
- * s512 (check 5), Qwen3-1.7B (check 6), Llama 3.2 1B (check 7) or Qwen2.5-1.5B (check 8).
+ * tune vs exhaustive: one small space under an 8 GiB budget (the reference recipe at 3 paddings and the fast
+ * recipe packed, each with and without activation offload, × 4 batch sizes: 32 configurations), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B
+ * (checks 4 and 9), Gemma 3 1B at s512 (check 5), Qwen3-1.7B (check 6), Llama 3.2 1B (checks 7 and 10) or
+ * Qwen2.5-1.5B (check 8).
  */
 const TUNE_MODEL: Record<string, () => string[]> = {
   holdout2: () => q05,
@@ -490,6 +527,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout7: () => l32_1,
   holdout8: () => q25_15,
   holdout9: () => q3_06,
+  holdout10: () => l32_1,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

@@ -5,7 +5,7 @@
 # bench/plan-accuracy.ts judges the planner on them and no fit reads them until the check is spent):
 #   bash bench/gpu/plan-holdout.sh holdout tune     # the check's configurations (7 in check 9) (plan --json for each, then
 #                                                   # one sweep of them: ~4 min), then tune --top 2 (~1.5 min)
-#   bash bench/gpu/plan-holdout.sh exhaustive       # tune --all over the tune's 16 configurations (~5-8 min);
+#   bash bench/gpu/plan-holdout.sh exhaustive       # tune --all over the tune's 32 configurations (~5-8 min);
 #                                                   # again resumes a sweep a call's deadline cut
 # A resumed exhaustive sweep needs the store it started in: the same warm machine (LORAPROF_HOME), or the
 # previous call's $OUT/plan-holdout-exhaustive.db and $CHECK-exhaustive.json copied to .carry/holdout/
@@ -14,9 +14,9 @@ CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
 # CONFIGS: the configuration set of bench/plan-holdout.ts, by default the next check not yet run on this card:
-# holdout9 on both (an H200's check 3 is spent, and check 4's configurations ran on an H100 and are in the H100's
-# shipped fit, so session 22 wrote check 9 for the H200; an H100 ran holdout8 in session 24, and its checks 3 to 7
-# are spent, so it runs check 9's configurations too: h100-plan-holdout9). After holdout9, a card needs a new set.
+# holdout9 on an H200 (its check 3 is spent, and check 4's configurations ran on an H100 and are in the H100's
+# shipped fit, so session 22 wrote check 9 for the H200); holdout10 on an H100 (it ran holdout8 in session 24 and
+# holdout9 in session 25). After those, a card needs a new set.
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in
@@ -26,13 +26,20 @@ case "$GPU_NAME" in
 esac
 # GPU: the catalog id plan predicts for (h200, or h100-sxm on an H100); CHECK: the result files' name.
 GPU=${GPU:-$([ "$CARD" = h100 ] && echo h100-sxm || echo h200)}
-CONFIGS=${CONFIGS:-holdout9}
+CONFIGS=${CONFIGS:-$([ "$CARD" = h100 ] && echo holdout10 || echo holdout9)}
 CHECK=${CHECK:-$CARD-plan-$CONFIGS}
 echo "card: $GPU_NAME -> --gpu $GPU, check $CHECK"
 SAVED=.carry/holdout
 if [ -f "$SAVED/loraprof.db" ] && [ ! -f "$LORAPROF_HOME/loraprof.db" ]; then
   mkdir -p "$LORAPROF_HOME" && cp "$SAVED/loraprof.db" "$LORAPROF_HOME/loraprof.db"
   echo "restored the store of the previous call ($SAVED/loraprof.db)"
+fi
+# A check writes a synthetic checkpoint per model (Qwen3-14B's is 29.5 GB; the host has 64 GiB of disk): where
+# an earlier call on this lease left too little room, the cached checkpoints go (the engine writes them again).
+FREE_GB=$(df -Pk "$LORAPROF_CACHE" 2>/dev/null | awk 'NR==2 {print int($4 / 1048576)}')
+if [ -d "$LORAPROF_CACHE/checkpoints" ] && [ "${FREE_GB:-0}" -lt "${MIN_FREE_GB:-55}" ]; then
+  echo "${FREE_GB} GB free: clearing $LORAPROF_CACHE/checkpoints ($(du -sh "$LORAPROF_CACHE/checkpoints" | cut -f1))"
+  rm -rf "$LORAPROF_CACHE/checkpoints"
 fi
 for PART in "${@:-holdout}"; do
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu-$PART.txt"

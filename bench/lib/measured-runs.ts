@@ -206,6 +206,11 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   // for the H200 in session 22: check 4's configurations are in the H100's shipped fit.
   { prefix: "h200-plan-holdout9-", spent: null },
   { prefix: "h100-plan-holdout9-", spent: null },
+  // The tenth (bench/plan-holdout.ts holdout10: configurations no card has run on models the H100's fit has at
+  // others — Llama 3.1 8B QLoRA fast planned within 5% of 8 GiB, Gemma 2 9B under the fast recipe's padded
+  // fallback, 16-bit LoRA without checkpointing; tune space on Llama 3.2 1B). Written for an H100 in session 25.
+  { prefix: "h200-plan-holdout10-", spent: null },
+  { prefix: "h100-plan-holdout10-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

@@ -84,6 +84,26 @@ export function needsEagerAttention(arch: Pick<ModelArchitecture, "attnLogitSoft
   return arch.attnLogitSoftcapping != null;
 }
 
+/**
+ * Why the engine would refuse these settings for this model before loading it, or null
+ * (engine/src/loraprof_engine/model.py, `check_fast_path`, owns the rule): packed rows cannot soft-cap
+ * attention scores or slide a window shorter than a row, and the chunked and fused losses do not
+ * soft-cap the final logits. The recommender proposes nothing the engine would refuse, and a recipe's
+ * padding and loss give way where the model cannot take them (config/load.ts).
+ */
+export function engineRefusal(
+  arch: Pick<ModelArchitecture, "attnLogitSoftcapping" | "finalLogitSoftcapping" | "slidingWindow">,
+  s: { padding: string; loss: string; seqLen: number },
+): string | null {
+  if (s.padding === "packed" && arch.attnLogitSoftcapping != null)
+    return "packed rows cannot soft-cap attention scores";
+  if (s.padding === "packed" && arch.slidingWindow != null && s.seqLen > arch.slidingWindow)
+    return `packed attention does not slide (window ${arch.slidingWindow} < seqLen ${s.seqLen})`;
+  if (s.loss !== "full" && arch.finalLogitSoftcapping != null)
+    return `the ${s.loss} loss does not soft-cap the final logits`;
+  return null;
+}
+
 /** Qwen3 and Gemma 3 RMS-normalize queries and keys per head. */
 export function hasQkNorm(arch: Pick<ModelArchitecture, "modelType">): boolean {
   return arch.modelType === "qwen3" || arch.modelType === "gemma3_text";

@@ -160,3 +160,46 @@ describe("attention default", () => {
     expect(attn({ model: dir })).toBe("sdpa");
   });
 });
+
+describe("a recipe on a model that cannot take all of it", () => {
+  const cfg = (overrides: Record<string, unknown>) => {
+    const c = loadRunConfig({ overrides });
+    return { padding: c.padding, loss: c.loss, kernels: c.kernels, cudaGraphs: c.cudaGraphs };
+  };
+  it("pads rows and takes the full loss for Gemma 2's soft-capped attention and logits, as the engine requires", () => {
+    expect(cfg({ model: "gemma-2-9b", recipe: "fast" })).toEqual({
+      padding: "longest",
+      loss: "full",
+      kernels: "liger",
+      cudaGraphs: true,
+    });
+    // a folder with Gemma 2's config.json, as the planner and the engine read it
+    const dir = mkdtempSync(join(tmpdir(), "loraprof-recipe-"));
+    writeFileSync(join(dir, "config.json"), JSON.stringify(HF_CONFIGS["gemma-2-2b"]));
+    expect(cfg({ model: dir, recipe: "fast" })).toMatchObject({ padding: "longest", loss: "full" });
+  });
+  it("pads rows beyond Gemma 3's 512-token sliding window and keeps packing within it", () => {
+    expect(cfg({ model: "gemma-3-1b-it", recipe: "fast", seqLen: 1024 })).toMatchObject({
+      padding: "longest",
+      loss: "fused",
+    });
+    expect(cfg({ model: "gemma-3-1b-it", recipe: "fast", seqLen: 512 })).toMatchObject({
+      padding: "packed",
+      loss: "fused",
+    });
+  });
+  it("keeps what the user set (the engine then names the conflict) and changes nothing for other models", () => {
+    expect(cfg({ model: "gemma-2-9b", recipe: "fast", padding: "packed" })).toMatchObject({
+      padding: "packed",
+      loss: "full",
+    });
+    expect(cfg({ model: "gemma-2-9b", recipe: "fast", loss: "chunked" })).toMatchObject({
+      padding: "longest",
+      loss: "chunked",
+    });
+    expect(cfg({ model: "qwen3-1.7b", recipe: "fast", seqLen: 4096 })).toMatchObject({
+      padding: "packed",
+      loss: "fused",
+    });
+  });
+});

@@ -8,7 +8,7 @@ import { parseDocument, YAMLError } from "yaml";
 import type { z } from "zod";
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { findModelOrHfConfig } from "../catalog/hfconfig.js";
-import { needsEagerAttention } from "../catalog/params.js";
+import { engineRefusal, needsEagerAttention } from "../catalog/params.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { findPreset } from "./presets.js";
 import { RECIPE_DEFAULTS } from "./recipes.js";
@@ -201,6 +201,7 @@ export function loadRunConfig(opts: LoadConfigOptions = {}): RunConfig {
   const input = deepMerge(deepMerge(base, (recipeDefaults ?? {}) as Plain), merged);
   scaleDefaultWarmup(input, merged);
   defaultAttention(input);
+  fitRecipeToModel(input, merged);
   const parsed = RunConfigSchema.safeParse(input);
   const problems = [
     ...(opts.flagProblems ?? []),
@@ -252,8 +253,45 @@ function defaultAttention(input: Plain): void {
   if (entry && needsEagerAttention(entry.architecture)) input["attnImplementation"] = "eager";
 }
 
+/**
+ * A recipe's padding and loss where the model cannot take them (`engineRefusal`, which the engine's
+ * `check_fast_path` enforces): the fast recipe's packed rows become `longest` under soft-capped attention
+ * (Gemma 2) or a sliding window shorter than seqLen (Gemma 3 beyond 512 tokens), its fused loss `full` under
+ * soft-capped logits, as the recommender plans such models; so `--recipe fast` runs on every model. What the
+ * user's file or flags set (`merged`) is theirs to keep: the engine then names the conflict and its fix.
+ */
+function fitRecipeToModel(input: Plain, merged: Plain): void {
+  if (typeof input["model"] !== "string") return;
+  const fromRecipe = (key: string) => input[key] !== undefined && !(key in merged);
+  if (!fromRecipe("padding") && !fromRecipe("loss")) return;
+  let entry: ModelEntry | null = null;
+  try {
+    entry = findModelOrHfConfig(input["model"]);
+  } catch {
+    return;
+  }
+  if (!entry) return;
+  const seqLen = typeof input["seqLen"] === "number" ? input["seqLen"] : DEFAULTS.seqLen;
+  const padding = typeof input["padding"] === "string" ? input["padding"] : DEFAULTS.padding;
+  const loss = typeof input["loss"] === "string" ? input["loss"] : DEFAULTS.loss;
+  if (
+    fromRecipe("padding") &&
+    padding === "packed" &&
+    engineRefusal(entry.architecture, { padding, loss: "full", seqLen })
+  )
+    input["padding"] = "longest";
+  if (
+    fromRecipe("loss") &&
+    loss !== "full" &&
+    engineRefusal(entry.architecture, { padding: "longest", loss, seqLen })
+  )
+    input["loss"] = "full";
+}
+
+/** The schema's defaults (an empty configuration parsed). */
+const DEFAULTS = RunConfigSchema.parse({});
 /** The schema's default warmup (RunConfigSchema.warmupSteps). */
-const DEFAULT_WARMUP_STEPS = RunConfigSchema.parse({}).warmupSteps;
+const DEFAULT_WARMUP_STEPS = DEFAULTS.warmupSteps;
 
 /**
  * Warmup steps for a run of `steps` whose warmup the user did not choose: a fifth of the steps, at

@@ -9,9 +9,9 @@ import { findGpu, GPUS, type GpuEntry } from "../catalog/gpus.js";
 import { MODELS } from "../catalog/models.js";
 import { findModelOrHfConfig } from "../catalog/hfconfig.js";
 import { ligerPatched } from "../catalog/params.js";
-import type { ModelArchitecture, ModelEntry } from "../catalog/types.js";
+import type { ModelEntry } from "../catalog/types.js";
 import { parseByteSize, type RunConfig } from "../config/schema.js";
-import { DEFAULT_LOSS_CHUNK_TOKENS, type LossImplementation, type Precision } from "../protocol/index.js";
+import { DEFAULT_LOSS_CHUNK_TOKENS, type Precision } from "../protocol/index.js";
 import { LoraprofError } from "../util/errors.js";
 import type { Calibration } from "./constants.js";
 import type { LengthStats } from "./lengths.js";
@@ -66,25 +66,6 @@ export function graphsReplay(s: {
     !(s.offloadActivations === true && s.gradCheckpointing) &&
     !(s.loraDropout > 0 && s.gradCheckpointing)
   );
-}
-
-/**
- * Why the engine would refuse these settings for this model before loading it, or null
- * (engine/src/loraprof_engine/model.py, `check_fast_path`, owns the rule): packed rows cannot soft-cap
- * attention scores or slide a window shorter than a row, and the chunked and fused losses do not
- * soft-cap the final logits. The recommender proposes nothing the engine would refuse.
- */
-export function engineRefusal(
-  arch: Pick<ModelArchitecture, "attnLogitSoftcapping" | "finalLogitSoftcapping" | "slidingWindow">,
-  s: { padding: RunConfig["padding"]; loss: LossImplementation; seqLen: number },
-): string | null {
-  if (s.padding === "packed" && arch.attnLogitSoftcapping != null)
-    return "packed rows cannot soft-cap attention scores";
-  if (s.padding === "packed" && arch.slidingWindow != null && s.seqLen > arch.slidingWindow)
-    return `packed attention does not slide (window ${arch.slidingWindow} < seqLen ${s.seqLen})`;
-  if (s.loss !== "full" && arch.finalLogitSoftcapping != null)
-    return `the ${s.loss} loss does not soft-cap the final logits`;
-  return null;
 }
 
 export function planModel(config: Pick<PlannableConfig, "model">): ModelEntry {

@@ -15,7 +15,8 @@ import type { LossImplementation, OptimizerName, PaddingMode, Precision, Recipe 
 import { RECIPE_DEFAULTS } from "../config/recipes.js";
 import { recipeFields, type RecipeFields } from "../config/load.js";
 import { LoraprofError } from "../util/errors.js";
-import { engineRefusal, graphsReplay } from "./config.js";
+import { engineRefusal } from "../catalog/params.js";
+import { graphsReplay } from "./config.js";
 import { DEFAULT_MARGIN_FRACTION, planRun } from "./plan.js";
 import {
   recipeClass,

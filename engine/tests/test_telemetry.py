@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -15,7 +16,7 @@ import torch
 
 from loraprof_engine.data import open_shard
 from loraprof_engine.device import Nvml, NvmlWatch, memory_snapshot
-from loraprof_engine.errors import EXIT_OOM, BudgetExceeded
+from loraprof_engine.errors import EXIT_ERROR, EXIT_OOM, BudgetExceeded, EngineError
 from loraprof_engine.events import EventStream, finite
 from loraprof_engine.model import load_model
 from loraprof_engine.optim import build_optimizer
@@ -129,6 +130,29 @@ def test_an_unexpected_exception_is_internal_with_its_traceback(event_schema: di
     event = json.loads(out.getvalue())
     jsonschema.validate(event, event_schema)
     assert event["kind"] == "internal" and "KeyError" in event["traceback"] and event["memory"] is None
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError(errno.ENOSPC, "No space left on device", "/cache/checkpoints/x/model.safetensors"),
+        EngineError("disk", "no room for the synthetic checkpoint", "Free space, or set LORAPROF_CACHE."),
+    ],
+)
+def test_a_full_disk_is_a_disk_error_event_without_a_traceback(
+    exc: Exception, event_schema: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream, out = capture()
+    try:
+        raise exc
+    except Exception as raised:
+        code = _report_failure(raised, stream, Progress(stage="load"))
+    event = json.loads(out.getvalue())
+    jsonschema.validate(event, event_schema)
+    assert code == EXIT_ERROR
+    assert event["kind"] == "disk" and "LORAPROF_CACHE" in event["hint"] and event["traceback"] is None
+    err = capsys.readouterr().err
+    assert "disk error during load" in err and "Traceback" not in err
 
 
 def test_the_training_loop_stops_at_the_step_where_the_budget_watch_fired(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { OPTIMIZERS, PRECISIONS } from "./vocabulary.js";
-import { protocolJsonSchemas } from "./wire.js";
+import { EngineEventSchema, protocolJsonSchemas } from "./wire.js";
 
 const committed = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`../../engine/schema/${name}.schema.json`, import.meta.url), "utf8"));
@@ -26,5 +26,31 @@ describe("the committed JSON Schema", () => {
     };
     expect(schema.properties.train.properties.precision.enum).toEqual([...PRECISIONS]);
     expect(schema.properties.optimizer.properties.name.enum).toEqual([...OPTIMIZERS]);
+  });
+});
+
+describe("the error event", () => {
+  const event = {
+    type: "error",
+    kind: "disk",
+    message: "the disk is full: OSError: [Errno 28] No space left on device: '/cache/checkpoints/x'",
+    hint: "Free space there, or point LORAPROF_CACHE at a disk with room.",
+    stage: "load",
+    step: null,
+    memory: null,
+    traceback: null,
+  };
+
+  it("accepts kind disk (a full disk or a used-up quota)", () => {
+    expect(EngineEventSchema.safeParse(event).success).toBe(true);
+    const schema = committed("event") as {
+      oneOf: { properties: { type: { const?: string }; kind?: { enum: string[] } } }[];
+    };
+    const error = schema.oneOf.find((e) => e.properties.type.const === "error");
+    expect(error?.properties.kind?.enum).toContain("disk");
+  });
+
+  it("refuses a kind the engine does not have", () => {
+    expect(EngineEventSchema.safeParse({ ...event, kind: "diskfull" }).success).toBe(false);
   });
 });

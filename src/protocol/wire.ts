@@ -344,7 +344,7 @@ export const SummaryEventSchema = z
   })
   .strict();
 
-export const ERROR_KINDS = ["oom", "cuda", "config", "data", "dependency", "internal"] as const;
+export const ERROR_KINDS = ["oom", "cuda", "config", "data", "dependency", "disk", "internal"] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 export const ErrorEventSchema = z

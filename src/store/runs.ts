@@ -17,6 +17,7 @@ export interface RunError {
     | "config"
     | "data"
     | "dependency"
+    | "disk"
     | "internal"
     | "crash"
     | "protocol"

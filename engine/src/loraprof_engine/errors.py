@@ -1,16 +1,17 @@
 """Failure kinds, their exit codes, and the one function that classifies an exception.
 
-Expected failures (a bad RunSpec, a missing package, an out-of-memory) become one `error` event and a
-distinct exit code; only an `internal` error carries a traceback, because only then is the traceback
-the useful part.
+Expected failures (a bad RunSpec, a missing package, an out-of-memory, a full disk) become one `error`
+event and a distinct exit code; only an `internal` error carries a traceback, because only then is the
+traceback the useful part.
 """
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import Literal
 
-ErrorKind = Literal["oom", "cuda", "config", "data", "dependency", "internal"]
+ErrorKind = Literal["oom", "cuda", "config", "data", "dependency", "disk", "internal"]
 
 EXIT_OK = 0
 EXIT_USAGE = 2  # no event pipe on fd 3, or no RunSpec argument: nobody can be told in-band
@@ -63,6 +64,17 @@ CUDA_HINT = (
     "A CUDA error, not a configuration problem the engine can name. Check `nvidia-smi` and the driver "
     "(`loraprof doctor`); a device-side assert often means a token id outside the vocabulary."
 )
+DISK_HINT = (
+    "loraprof writes its bulky files to the loraprof cache (synthetic checkpoints, token shards: LORAPROF_CACHE, "
+    "default $XDG_CACHE_HOME/loraprof or ~/.cache/loraprof) and under .loraprof (run logs, the store: "
+    "LORAPROF_HOME). Free space there, or point LORAPROF_CACHE at a disk with room."
+)
+
+# A write that found the disk full or the user's quota used up. safetensors (Rust) raises its own
+# SafetensorError with the OS text ("Error while serializing: I/O error: No space left on device (os
+# error 28)"), not an OSError, so the text is matched as well as the errno.
+_DISK_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
+_DISK_MARKERS = ("no space left on device", "disk quota exceeded")
 
 # Substrings (lower-cased) that mean an allocation failed, whoever raised it: the PyTorch caching
 # allocator, the CUDA runtime or driver, cuBLAS/cuDNN/cuSOLVER workspace allocation, the CPU allocator.
@@ -116,7 +128,14 @@ def classify(exc: BaseException) -> Classified:
     message = str(exc).strip() or type(exc).__name__
     lowered = f"{type(exc).__name__}: {message}".lower()
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if "OutOfMemoryError" in names or "MemoryError" in names or any(marker in lowered for marker in _OOM_MARKERS):
+    oom_class = "OutOfMemoryError" in names or "MemoryError" in names
+    # Before the OOM markers, so "failed to allocate …: No space left on device" is a disk error; an
+    # out-of-memory message never names the disk, and an OOM exception class stays an OOM.
+    if not oom_class and (
+        (isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS) or any(marker in lowered for marker in _DISK_MARKERS)
+    ):
+        return Classified("disk", f"the disk is full: {type(exc).__name__}: {_first_line(message)}", DISK_HINT)
+    if oom_class or any(marker in lowered for marker in _OOM_MARKERS):
         return Classified("oom", _first_line(message), OOM_HINT)
     if isinstance(exc, ImportError) or any(marker in lowered for marker in _DEPENDENCY_MARKERS):
         missing = getattr(exc, "name", None)

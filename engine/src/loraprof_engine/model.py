@@ -6,6 +6,7 @@ loaded), so loading, quantization and memory behave as they would for the real m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -52,6 +53,8 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 SYNTHETIC_STD = 0.02  # transformers' initializer_range for Qwen2 and Llama
 SHARD_BYTES = 4 * 1024**3  # safetensors file size for synthetic checkpoints (bounds host memory when saving)
+ROOM_MARGIN_BYTES = 64 * 1024**2  # beyond the tensors and 1% of them, before a checkpoint is written
+GB = 1e9
 NO_HUB_HINT = (
     "Download the model first (e.g. `huggingface-cli download {id}`) and pass its folder as the model, "
     "or use `--weights random` to run on seeded random weights of the same architecture."
@@ -156,6 +159,7 @@ def ensure_synthetic_checkpoint(arch: Architecture, path: str, seed: int, device
     loser discards its copy). The tensors are drawn on the run's device when it is a GPU: drawing
     billions of normals on the CPU takes minutes, on a GPU well under a second per billion. The values
     therefore depend on the device that drew them; the checkpoint is a cache of one draw, reused as is.
+    A disk without room for it is a `disk` error before the first tensor is drawn, not a failed write.
     """
     target = Path(path)
     if (target / "config.json").is_file():
@@ -166,7 +170,7 @@ def ensure_synthetic_checkpoint(arch: Architecture, path: str, seed: int, device
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        _write_random_weights(config, arch, tmp, seed, device)
+        _write_random_weights(config, arch, tmp, seed, device, target)
         _write_config(config, tmp)
         try:
             tmp.rename(target)  # atomic; replaces an empty folder, fails on a complete one
@@ -180,7 +184,9 @@ def ensure_synthetic_checkpoint(arch: Architecture, path: str, seed: int, device
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_random_weights(config: Any, arch: Architecture, folder: Path, seed: int, device: torch.device) -> None:
+def _write_random_weights(
+    config: Any, arch: Architecture, folder: Path, seed: int, device: torch.device, target: Path
+) -> None:
     # The model is built on the meta device only for its parameter names and shapes: no memory, no init.
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
@@ -199,6 +205,7 @@ def _write_random_weights(config: Any, arch: Architecture, folder: Path, seed: i
             f"headDim = {arch.num_heads * arch.head_dim} (headDim differs from hiddenSize / numHeads)",
             "Upgrade transformers (`pip install -U transformers`).",
         )
+    _check_room(skeleton, arch, target)
     draw_on = device if device.type == "cuda" else torch.device("cpu")
     generator = torch.Generator(device=draw_on)
     generator.manual_seed(seed)
@@ -235,6 +242,44 @@ def _write_random_weights(config: Any, arch: Architecture, folder: Path, seed: i
         # allocator peaks reported for the run are the same whether the checkpoint was created or reused.
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(draw_on)
+
+
+def _check_room(skeleton: torch.nn.Module, arch: Architecture, target: Path) -> None:
+    """Refuse before drawing a tensor when the checkpoint cannot fit on the disk that would hold it."""
+    # bf16 as written; named_parameters() lists a tied LM head once, as it is stored.
+    params = sum(param.numel() for _, param in skeleton.named_parameters())
+    size = 2 * params
+    needed = size + size // 100 + ROOM_MARGIN_BYTES  # safetensors headers, the index, config.json
+    free = shutil.disk_usage(target.parent).free
+    if free >= needed:
+        return
+    others, others_bytes = _other_checkpoints(target)
+    held = (
+        f" The {others} other synthetic checkpoint{'s' if others != 1 else ''} in {target.parent} take "
+        f"{others_bytes / GB:.2f} GB; deleting those not needed frees that much."
+        if others
+        else ""
+    )
+    raise EngineError(
+        "disk",
+        f"no room for the synthetic checkpoint of {arch.model_type} ({params / 1e9:.2f}B parameters, "
+        f"{arch.num_layers} layers, hidden size {arch.hidden_size}): it needs {size / GB:.2f} GB at {target}, "
+        f"and {target.parent} has {free / GB:.2f} GB free",
+        f"Free space in {target.parent}, or set LORAPROF_CACHE to a folder on a disk with room.{held}",
+    )
+
+
+def _other_checkpoints(target: Path) -> tuple[int, int]:
+    """How many synthetic checkpoints sit beside `target` (folders with a config.json) and their bytes."""
+    count = total = 0
+    with contextlib.suppress(OSError):
+        for folder in target.parent.iterdir():
+            if folder == target or not folder.is_dir() or not (folder / "config.json").is_file():
+                continue
+            count += 1
+            with contextlib.suppress(OSError):
+                total += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    return count, total
 
 
 DRAW_CHUNK = 1 << 26  # elements drawn at once: 256 MB of fp32 scratch at most, whatever the tensor size

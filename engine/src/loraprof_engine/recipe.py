@@ -502,7 +502,10 @@ def _report_failure(exc: BaseException, events: EventStream, progress: Progress)
         except Exception:  # a broken CUDA context can refuse even this
             memory = None
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    if classified.kind in ("internal", "cuda", "oom") or not isinstance(exc, EngineError):
+    # A full disk is expected and named by the message and hint: no traceback, whoever raised it.
+    if classified.kind != "disk" and (
+        classified.kind in ("internal", "cuda", "oom") or not isinstance(exc, EngineError)
+    ):
         sys.stderr.write(details)
     log(f"{classified.kind} error during {progress.stage}: {classified.message}")
     events.emit(

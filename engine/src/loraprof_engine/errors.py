@@ -67,7 +67,8 @@ CUDA_HINT = (
 DISK_HINT = (
     "loraprof writes its bulky files to the loraprof cache (synthetic checkpoints, token shards: LORAPROF_CACHE, "
     "default $XDG_CACHE_HOME/loraprof or ~/.cache/loraprof) and under .loraprof (run logs, the store: "
-    "LORAPROF_HOME). Free space there, or point LORAPROF_CACHE at a disk with room."
+    "LORAPROF_HOME). `loraprof cache` shows what the cache holds and `loraprof cache clear checkpoints` (or "
+    "shards, all) frees it; or point LORAPROF_CACHE at a disk with room."
 )
 
 # A write that found the disk full or the user's quota used up. safetensors (Rust) raises its own

@@ -265,7 +265,9 @@ def _check_room(skeleton: torch.nn.Module, arch: Architecture, target: Path) -> 
         f"no room for the synthetic checkpoint of {arch.model_type} ({params / 1e9:.2f}B parameters, "
         f"{arch.num_layers} layers, hidden size {arch.hidden_size}): it needs {size / GB:.2f} GB at {target}, "
         f"and {target.parent} has {free / GB:.2f} GB free",
-        f"Free space in {target.parent}, or set LORAPROF_CACHE to a folder on a disk with room.{held}",
+        f"Free space in {target.parent} (`loraprof cache clear checkpoints` removes the cached synthetic "
+        f"checkpoints; they are written again when needed), or set LORAPROF_CACHE to a folder on a disk with "
+        f"room.{held}",
     )
 
 

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerCache } from "./cache.js";
 import { registerData } from "./data.js";
 import { registerModels } from "./models.js";
 import { registerPlan } from "./plan.js";
@@ -21,5 +22,6 @@ export function registerExtraCommands(program: Command): void {
   registerReport(program);
   registerTelemetry(program);
   registerUi(program);
+  registerCache(program);
   registerSlurmTask(program);
 }

@@ -11,6 +11,7 @@ import type { RunContext, RunResult } from "../run/run.js";
 import { LoraprofError } from "../util/errors.js";
 import { parseSweepSpec } from "./spec.js";
 import {
+  errorFromException,
   needsRun,
   planSweep,
   prepareSweep,
@@ -299,11 +300,23 @@ describe("what a resume reruns", () => {
     expect(needsRun(e("pending"))).toBe(true);
     expect(needsRun(e("cancelled", "cancelled"))).toBe(true);
     expect(needsRun(e("failed", "interrupted"))).toBe(true);
+    expect(needsRun(e("failed", "disk"))).toBe(true); // the disk filled: resumed once space is freed
     expect(needsRun(e("completed"))).toBe(false);
     expect(needsRun(e("oom", "oom"))).toBe(false);
     expect(needsRun(e("oom", "oom"), { rerunOom: true })).toBe(true);
     expect(needsRun(e("failed", "crash"))).toBe(false);
     expect(needsRun(e("failed", "crash"), { rerunFailed: true })).toBe(true);
+  });
+});
+
+describe("a run that cannot start", () => {
+  it("is a disk error, with the cache command in its fix, when writing its shards or checkpoint filled the disk", () => {
+    const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    const e = errorFromException(full);
+    expect(e.kind).toBe("disk");
+    expect(e.message).toMatch(/disk is full: ENOSPC/);
+    expect(e.hint).toMatch(/loraprof cache clear/);
+    expect(errorFromException(new Error("boom")).kind).toBe("internal");
   });
 });
 

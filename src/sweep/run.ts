@@ -82,8 +82,9 @@ export interface RerunPolicy {
 
 /**
  * Whether a planned entry still has to run. Completed and OOM are results and stand; a run that
- * never finished (pending, cancelled, interrupted by a killed CLI) always runs again; a failure
- * runs again only when asked, so a broken config does not burn time on every resume.
+ * never finished (pending, cancelled, interrupted by a killed CLI) always runs again, and so does one
+ * the disk stopped (full: the host's fault, not the config's; resumed once space is freed); any other
+ * failure runs again only when asked, so a broken config does not burn time on every resume.
  */
 export function needsRun(entry: Pick<SweepEntry, "status" | "error">, policy: RerunPolicy = {}): boolean {
   switch (entry.status) {
@@ -92,7 +93,9 @@ export function needsRun(entry: Pick<SweepEntry, "status" | "error">, policy: Re
     case "oom":
       return Boolean(policy.rerunOom);
     case "failed":
-      return entry.error?.kind === "interrupted" || Boolean(policy.rerunFailed);
+      return (
+        entry.error?.kind === "interrupted" || entry.error?.kind === "disk" || Boolean(policy.rerunFailed)
+      );
     case "pending":
     case "running":
     case "cancelled":
@@ -257,8 +260,17 @@ export function errorFromException(err: unknown): RunError {
       hint: err.problems.find((p) => p.hint)?.hint ?? err.hint ?? null,
     };
   }
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return { kind: "disk", message: `the disk is full: ${(err as Error).message}`, hint: DISK_HINT };
+  }
   return { kind: "internal", message: (err as Error)?.message ?? String(err), hint: null };
 }
+
+/** What to do about a full disk while a run is prepared (token shards, synthetic checkpoints: the cache). */
+const DISK_HINT =
+  "free space on the cache's disk (`loraprof cache` shows what it holds; `loraprof cache clear checkpoints` or " +
+  "`shards` frees it) or set LORAPROF_CACHE to a folder on a disk with room, then resume the sweep";
 
 /** A zygote for this call's runs, or null (plain engine processes) with the reason told through onEvent. */
 async function engineZygote(opts: SweepRunOptions): Promise<Zygote | null> {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { findModel } from "../catalog/models.js";
 import {
   estimateMemory,
   fusedLossChunkRows,
@@ -29,12 +30,18 @@ describe("shipped calibrations", () => {
     expect(shippedCalibration("rtx-4060")).toBeNull();
   });
 
-  it("class a run by its kernels and loss: fused loss, Liger or fused LoRA make it fast", () => {
-    expect(recipeClass({ lossImplementation: "full" })).toBe("reference");
-    expect(recipeClass({ lossImplementation: "chunked", kernels: "none" })).toBe("reference");
-    expect(recipeClass({ lossImplementation: "fused" })).toBe("fast");
-    expect(recipeClass({ lossImplementation: "full", kernels: "liger" })).toBe("fast");
-    expect(recipeClass({ lossImplementation: "full", fusedLora: true })).toBe("fast");
+  it("class a run by the kernels that run: the fused loss, or Liger where the engine applies it, make it fast", () => {
+    const qwen = findModel("qwen2.5-1.5b-instruct")!;
+    const gemma2 = findModel("gemma-2-9b")!;
+    expect(recipeClass({ model: qwen, lossImplementation: "full" })).toBe("reference");
+    expect(recipeClass({ model: qwen, lossImplementation: "chunked", kernels: "none" })).toBe("reference");
+    expect(recipeClass({ model: qwen, lossImplementation: "fused" })).toBe("fast");
+    expect(recipeClass({ model: qwen, lossImplementation: "full", kernels: "liger" })).toBe("fast");
+    // Gemma: no Liger patch is applied, so the fast recipe's padded full-loss fallback plans as reference
+    expect(recipeClass({ model: gemma2, lossImplementation: "full", kernels: "liger" })).toBe("reference");
+    expect(recipeClass({ model: gemma2.architecture, lossImplementation: "fused", kernels: "liger" })).toBe(
+      "fast",
+    );
   });
 
   it("uses the GPU's own shipped calibration, else the H200's transferred with a wider interval, and the user's over both", () => {

@@ -1,7 +1,7 @@
 /**
  * Writes the planner's shipped calibrations (src/plan/shipped/<gpu>.json) from the committed measured
  * runs in bench/results: per GPU, one calibration per recipe class (reference: PyTorch's and PEFT's own
- * ops; fast: Liger kernels, fused LoRA or the fused loss), each with its held-out error (leave-one-out).
+ * ops; fast: the fused loss, or Liger where the engine applies it: shipped.ts recipeClass), each with its held-out error (leave-one-out).
  * The runs of holdout checks not yet spent (HOLDOUT_CHECKS in bench/lib/measured-runs.ts) are never used:
  * they exist to test it.
  *

@@ -473,6 +473,55 @@ function holdout10() {
     holdout("q3-1.7b-lora-fast-8gib", q3_17, lora("bf16"), FAST, 8, 1024, "adamw_8bit", true, budget),
   ];
 }
+/**
+ * The eleventh check, for an H100 after session 25 (which spent check 10 by changing the recipe class): host-bound
+ * reference-recipe steps at shapes no card has run (Llama 3.1 8B QLoRA `longest`, Llama 3.2 3B packed without
+ * checkpointing), the fast recipe's padded fallback on Gemma 2 2B and its packed rows on Gemma 3 1B within the
+ * window, the fast recipe with the full loss (Qwen3-4B), the study's model at b32 under 8 GiB, and Qwen2.5-3B at
+ * `max_length` under 8 GiB. About 47 GB of synthetic checkpoints. Written before any of these ran.
+ */
+function holdout11() {
+  const g2_2 = modelFolder("gemma-2-2b");
+  const g3_1 = modelFolder("gemma-3-1b-it");
+  const budget = ["--vram-budget", "8GiB"];
+  return [
+    holdout("l31-8b-qlora-longest-b4", l31_8, qlora("fp16"), [], 4, 512, "paged_adamw_8bit", true),
+    holdout(
+      "l32-3b-lora-packed-nockpt",
+      l32_3,
+      lora("bf16"),
+      ["--packing"],
+      4,
+      1024,
+      "adamw_torch_fused",
+      false,
+    ),
+    holdout("g2-2b-lora-fast", g2_2, lora("bf16"), FAST, 8, 1024, "adamw_torch_fused", true),
+    holdout("g3-1b-lora-fast-s512", g3_1, lora("bf16"), FAST, 16, 512, "adamw_torch_fused", false),
+    holdout(
+      "q3-4b-lora-fast-lossfull",
+      q3_4,
+      lora("bf16"),
+      [...FAST, "--loss", "full"],
+      4,
+      1024,
+      "adamw_8bit",
+      true,
+    ),
+    holdout("q25-1.5b-qlora-fast-b32-8gib", q25_15, qlora("bf16"), FAST, 32, 512, "adamw_8bit", true, budget),
+    holdout(
+      "q25-3b-qlora-maxlen-8gib",
+      q25_3,
+      qlora("bf16"),
+      ["--padding", "max_length"],
+      4,
+      512,
+      "paged_adamw_8bit",
+      true,
+      budget,
+    ),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -506,6 +555,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout8,
   holdout9,
   holdout10,
+  holdout11,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -515,8 +565,8 @@ const HOLDOUT = HOLDOUTS[args.configs]!();
 /**
  * tune vs exhaustive: one small space under an 8 GiB budget (the reference recipe at 3 paddings and the fast
  * recipe packed, each with and without activation offload, × 4 batch sizes: 32 configurations), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B
- * (checks 4 and 9), Gemma 3 1B at s512 (check 5), Qwen3-1.7B (check 6), Llama 3.2 1B (checks 7 and 10) or
- * Qwen2.5-1.5B (check 8).
+ * (checks 4 and 9), Gemma 3 1B at s512 (check 5), Qwen3-1.7B (checks 6 and 11), Llama 3.2 1B (checks 7 and
+ * 10) or Qwen2.5-1.5B (check 8).
  */
 const TUNE_MODEL: Record<string, () => string[]> = {
   holdout2: () => q05,
@@ -528,6 +578,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout8: () => q25_15,
   holdout9: () => q3_06,
   holdout10: () => l32_1,
+  holdout11: () => q3_17,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

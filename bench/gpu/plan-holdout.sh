@@ -15,8 +15,8 @@ source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
 # CONFIGS: the configuration set of bench/plan-holdout.ts, by default the next check not yet run on this card:
 # holdout9 on an H200 (its check 3 is spent, and check 4's configurations ran on an H100 and are in the H100's
-# shipped fit, so session 22 wrote check 9 for the H200); holdout10 on an H100 (it ran holdout8 in session 24,
-# holdout9 and holdout10 in session 25: a new set is due before its next check). After those, a card needs a new set.
+# shipped fit, so session 22 wrote check 9 for the H200); holdout11 on an H100 (it ran holdout8 in session 24,
+# holdout9 and holdout10 in session 25, and session 25 spent check 10). After those, a card needs a new set.
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in
@@ -26,7 +26,7 @@ case "$GPU_NAME" in
 esac
 # GPU: the catalog id plan predicts for (h200, or h100-sxm on an H100); CHECK: the result files' name.
 GPU=${GPU:-$([ "$CARD" = h100 ] && echo h100-sxm || echo h200)}
-CONFIGS=${CONFIGS:-$([ "$CARD" = h100 ] && echo holdout10 || echo holdout9)}
+CONFIGS=${CONFIGS:-$([ "$CARD" = h100 ] && echo holdout11 || echo holdout9)}
 CHECK=${CHECK:-$CARD-plan-$CONFIGS}
 echo "card: $GPU_NAME -> --gpu $GPU, check $CHECK"
 SAVED=.carry/holdout

@@ -217,6 +217,10 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
       "session 25 classed runs by the kernels that run (shipped.ts recipeClass: Liger only where the engine applies it, fused LoRA no longer deciding) after seeing these runs' Gemma 2 9B fast fallback at +16.4% device under the fast class; only that run's prediction moved (checks 8 and 9 unchanged, so unspent). Not yet in the H100's shipped fit: re-shipping it would move checks 8 and 9",
     fit: false,
   },
+  // The eleventh (bench/plan-holdout.ts holdout11), written in session 25 after check 10 was spent, for an H100:
+  // host-bound reference steps, Gemma's fast fallbacks, the fast recipe with the full loss; not run yet.
+  { prefix: "h200-plan-holdout11-", spent: null },
+  { prefix: "h100-plan-holdout11-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

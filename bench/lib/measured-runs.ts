@@ -218,9 +218,12 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
     fit: false,
   },
   // The eleventh (bench/plan-holdout.ts holdout11), written in session 25 after check 10 was spent, for an H100:
-  // host-bound reference steps, Gemma's fast fallbacks, the fast recipe with the full loss; not run yet.
+  // host-bound reference steps, Gemma's fast fallbacks, the fast recipe with the full loss. Its first four
+  // configurations ran on an H100 in session 25's last device seconds (h100-plan-holdout11a-: the call's deadline
+  // cut the other three); a full run writes h100-plan-holdout11-.
   { prefix: "h200-plan-holdout11-", spent: null },
   { prefix: "h100-plan-holdout11-", spent: null },
+  { prefix: "h100-plan-holdout11a-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

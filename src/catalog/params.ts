@@ -84,6 +84,26 @@ export function needsEagerAttention(arch: Pick<ModelArchitecture, "attnLogitSoft
   return arch.attnLogitSoftcapping != null;
 }
 
+type RefusalArch = Pick<
+  ModelArchitecture,
+  "attnLogitSoftcapping" | "finalLogitSoftcapping" | "slidingWindow"
+>;
+
+/** Why packed rows cannot serve this model at seqLen, or null: soft-capped scores, or a window shorter than a row. */
+export function packingRefusal(arch: RefusalArch, seqLen: number): string | null {
+  if (arch.attnLogitSoftcapping != null) return "packed rows cannot soft-cap attention scores";
+  if (arch.slidingWindow != null && seqLen > arch.slidingWindow)
+    return `packed attention does not slide (window ${arch.slidingWindow} < seqLen ${seqLen})`;
+  return null;
+}
+
+/** Why a loss implementation cannot serve this model, or null: only the full loss soft-caps the final logits. */
+export function lossRefusal(arch: RefusalArch, loss: string): string | null {
+  return loss !== "full" && arch.finalLogitSoftcapping != null
+    ? `the ${loss} loss does not soft-cap the final logits`
+    : null;
+}
+
 /**
  * Why the engine would refuse these settings for this model before loading it, or null
  * (engine/src/loraprof_engine/model.py, `check_fast_path`, owns the rule): packed rows cannot soft-cap
@@ -92,16 +112,10 @@ export function needsEagerAttention(arch: Pick<ModelArchitecture, "attnLogitSoft
  * padding and loss give way where the model cannot take them (config/load.ts).
  */
 export function engineRefusal(
-  arch: Pick<ModelArchitecture, "attnLogitSoftcapping" | "finalLogitSoftcapping" | "slidingWindow">,
+  arch: RefusalArch,
   s: { padding: string; loss: string; seqLen: number },
 ): string | null {
-  if (s.padding === "packed" && arch.attnLogitSoftcapping != null)
-    return "packed rows cannot soft-cap attention scores";
-  if (s.padding === "packed" && arch.slidingWindow != null && s.seqLen > arch.slidingWindow)
-    return `packed attention does not slide (window ${arch.slidingWindow} < seqLen ${s.seqLen})`;
-  if (s.loss !== "full" && arch.finalLogitSoftcapping != null)
-    return `the ${s.loss} loss does not soft-cap the final logits`;
-  return null;
+  return (s.padding === "packed" ? packingRefusal(arch, s.seqLen) : null) ?? lossRefusal(arch, s.loss);
 }
 
 /** Qwen3 and Gemma 3 RMS-normalize queries and keys per head. */

@@ -8,7 +8,7 @@ import { parseDocument, YAMLError } from "yaml";
 import type { z } from "zod";
 import { LoraprofError, type Problem } from "../util/errors.js";
 import { findModelOrHfConfig } from "../catalog/hfconfig.js";
-import { engineRefusal, needsEagerAttention } from "../catalog/params.js";
+import { lossRefusal, needsEagerAttention, packingRefusal } from "../catalog/params.js";
 import type { ModelEntry } from "../catalog/types.js";
 import { findPreset } from "./presets.js";
 import { RECIPE_DEFAULTS } from "./recipes.js";
@@ -243,49 +243,39 @@ export function recipeFields(recipe: Recipe, opts: LoadConfigOptions = {}): Reci
  * the schema's SDPA. A model this cannot read yet is left to the run's own resolution, which names it.
  */
 function defaultAttention(input: Plain): void {
-  if (input["attnImplementation"] !== undefined || typeof input["model"] !== "string") return;
-  let entry: ModelEntry | null = null;
-  try {
-    entry = findModelOrHfConfig(input["model"]);
-  } catch {
-    return;
-  }
+  if (input["attnImplementation"] !== undefined) return;
+  const entry = readableModel(input);
   if (entry && needsEagerAttention(entry.architecture)) input["attnImplementation"] = "eager";
 }
 
+/** The configuration's model as the planner and the engine read it, or null where it cannot be read yet. */
+function readableModel(input: Plain): ModelEntry | null {
+  if (typeof input["model"] !== "string") return null;
+  try {
+    return findModelOrHfConfig(input["model"]);
+  } catch {
+    return null;
+  }
+}
+
 /**
- * A recipe's padding and loss where the model cannot take them (`engineRefusal`, which the engine's
+ * A recipe's padding and loss where the model cannot take them (`packingRefusal`, `lossRefusal`: the engine's
  * `check_fast_path` enforces): the fast recipe's packed rows become `longest` under soft-capped attention
  * (Gemma 2) or a sliding window shorter than seqLen (Gemma 3 beyond 512 tokens), its fused loss `full` under
  * soft-capped logits, as the recommender plans such models; so `--recipe fast` runs on every model. What the
  * user's file or flags set (`merged`) is theirs to keep: the engine then names the conflict and its fix.
  */
 function fitRecipeToModel(input: Plain, merged: Plain): void {
-  if (typeof input["model"] !== "string") return;
   const fromRecipe = (key: string) => input[key] !== undefined && !(key in merged);
   if (!fromRecipe("padding") && !fromRecipe("loss")) return;
-  let entry: ModelEntry | null = null;
-  try {
-    entry = findModelOrHfConfig(input["model"]);
-  } catch {
-    return;
-  }
+  const entry = readableModel(input);
   if (!entry) return;
   const seqLen = typeof input["seqLen"] === "number" ? input["seqLen"] : DEFAULTS.seqLen;
   const padding = typeof input["padding"] === "string" ? input["padding"] : DEFAULTS.padding;
   const loss = typeof input["loss"] === "string" ? input["loss"] : DEFAULTS.loss;
-  if (
-    fromRecipe("padding") &&
-    padding === "packed" &&
-    engineRefusal(entry.architecture, { padding, loss: "full", seqLen })
-  )
+  if (fromRecipe("padding") && padding === "packed" && packingRefusal(entry.architecture, seqLen))
     input["padding"] = "longest";
-  if (
-    fromRecipe("loss") &&
-    loss !== "full" &&
-    engineRefusal(entry.architecture, { padding: "longest", loss, seqLen })
-  )
-    input["loss"] = "full";
+  if (fromRecipe("loss") && lossRefusal(entry.architecture, loss)) input["loss"] = "full";
 }
 
 /** The schema's defaults (an empty configuration parsed). */

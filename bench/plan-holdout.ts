@@ -522,6 +522,75 @@ function holdout11() {
     ),
   ];
 }
+/**
+ * The twelfth (session 26, after the host model counted each RMSNorm and eager attention's operations and checks
+ * 8-11 were folded into the fits): configurations no card has run, on models both fits have at others. Host-bound
+ * reference steps on Llama (packed with dropout, 8B at `max_length`) and Qwen2.5-7B (`longest` fp16), Qwen3-8B and
+ * Llama 3.2 3B under the fast recipe, Gemma 2 2B's fast fallback under 8 GiB, and the two 8 GiB configurations
+ * check 11's deadline cut (Qwen2.5 1.5B fast at b32, Qwen2.5 3B at `max_length`); one budget the plan says is too small.
+ */
+function holdout12() {
+  const budget = ["--vram-budget", "8GiB"];
+  return [
+    holdout("l32-1b-qlora-packed-b8", l32_1, qlora("bf16"), ["--packing"], 8, 1024, "paged_adamw_8bit", true),
+    holdout(
+      "l31-8b-lora-maxlen-b2s512",
+      l31_8,
+      lora("bf16"),
+      ["--padding", "max_length"],
+      2,
+      512,
+      "adamw_torch_fused",
+      true,
+    ),
+    holdout("q25-7b-qlora-longest-b8s512", q25_7, qlora("fp16"), [], 8, 512, "adamw_8bit", true),
+    holdout("q3-8b-qlora-fast-b8s1024", q3_8, qlora("bf16"), FAST, 8, 1024, "adamw_8bit", true),
+    holdout(
+      "l32-3b-lora-fast-nockpt-b8s1024",
+      l32_3,
+      lora("bf16"),
+      FAST,
+      8,
+      1024,
+      "adamw_torch_fused",
+      false,
+    ),
+    holdout(
+      "g2-2b-qlora-fast-8gib",
+      modelFolder("gemma-2-2b"),
+      qlora("bf16"),
+      FAST,
+      4,
+      1024,
+      "adamw_8bit",
+      true,
+      budget,
+    ),
+    holdout("q25-1.5b-qlora-fast-b32-8gib", q25_15, qlora("bf16"), FAST, 32, 512, "adamw_8bit", true, budget),
+    holdout(
+      "q25-3b-qlora-maxlen-8gib",
+      q25_3,
+      qlora("bf16"),
+      ["--padding", "max_length"],
+      4,
+      512,
+      "paged_adamw_8bit",
+      true,
+      budget,
+    ),
+    holdout(
+      "q3-8b-qlora-longest-b8s2048-8gib",
+      q3_8,
+      qlora("bf16"),
+      [],
+      8,
+      2048,
+      "paged_adamw_8bit",
+      true,
+      budget,
+    ),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -556,6 +625,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout9,
   holdout10,
   holdout11,
+  holdout12,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -579,6 +649,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout9: () => q3_06,
   holdout10: () => l32_1,
   holdout11: () => q3_17,
+  holdout12: () => q05,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

@@ -126,6 +126,9 @@ function peersAllocator(doc: Json): "expandable" | "default" {
  * is spent, its runs are committed runs like any other (fits use them), and only the checks not yet
  * spent can vouch for the planner. Their predictions made before each run stay in their files.
  */
+const S26 =
+  "session 26 changed the host model (operations counted per RMSNorm and for eager attention; the micro-step fixed cost held under 30 ms) and refitted the shipped calibrations with these runs after seeing the H100 reference-recipe steps of checks 9-11 (Llama 34-60% faster than planned)";
+
 export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fit?: false }[] = [
   {
     prefix: "h200-plan-holdout-",
@@ -195,35 +198,55 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   },
   // The eighth (bench/plan-holdout.ts holdout8: small and large graphed steps on unseen models after the H100
   // fast refit of session 19, the reference recipe at max_length on Qwen3 4B; tune space on Qwen2.5-1.5B).
-  { prefix: "h200-plan-holdout8-", spent: null },
-  { prefix: "h100-plan-holdout8-", spent: null },
+  {
+    prefix: "h200-plan-holdout8-",
+    spent:
+      "its configurations ran on an H100 (h100-plan-holdout8-, 8r-) and session 26 changed the planner after",
+  },
+  { prefix: "h100-plan-holdout8-", spent: S26, fit: false },
   // Check 8's configurations measured again on an H100 in session 25, each for at least 4 s by its predicted step
   // (bench/plan-holdout.ts's window rule, added after session 24's 0.75 s window): the same predictions, made before
   // these runs by the same planner (unchanged since check 8 ran), so still a held-out check.
-  { prefix: "h100-plan-holdout8r-", spent: null },
+  { prefix: "h100-plan-holdout8r-", spent: S26, fit: false },
   // The ninth (bench/plan-holdout.ts holdout9: Qwen3-14B at configurations no card has run, new reference-recipe
   // configurations on Llama 3.2 3B and Qwen3-1.7B, Qwen3-4B fast under 8 GiB; tune space on Qwen3-0.6B). Written
   // for the H200 in session 22: check 4's configurations are in the H100's shipped fit.
-  { prefix: "h200-plan-holdout9-", spent: null },
-  { prefix: "h100-plan-holdout9-", spent: null },
+  {
+    prefix: "h200-plan-holdout9-",
+    spent: "its configurations ran on an H100 (h100-plan-holdout9-) and session 26 changed the planner after",
+  },
+  { prefix: "h100-plan-holdout9-", spent: S26, fit: false },
   // The tenth (bench/plan-holdout.ts holdout10: configurations no card has run on models the H100's fit has at
   // others — Llama 3.1 8B QLoRA fast planned within 5% of 8 GiB, Gemma 2 9B under the fast recipe's padded
   // fallback, 16-bit LoRA without checkpointing; tune space on Llama 3.2 1B). Written for an H100 in session 25 and
   // run there the same session (device max 16.4%, tokens/s max 83.8%: docs/planner-accuracy.md).
-  { prefix: "h200-plan-holdout10-", spent: null },
+  {
+    prefix: "h200-plan-holdout10-",
+    spent:
+      "its configurations ran on an H100 (h100-plan-holdout10-) and session 25 changed the planner after",
+  },
   {
     prefix: "h100-plan-holdout10-",
     spent:
-      "session 25 classed runs by the kernels that run (shipped.ts recipeClass: Liger only where the engine applies it, fused LoRA no longer deciding) after seeing these runs' Gemma 2 9B fast fallback at +16.4% device under the fast class; only that run's prediction moved (checks 8 and 9 unchanged, so unspent). Not yet in the H100's shipped fit: re-shipping it would move checks 8 and 9",
+      "session 25 classed runs by the kernels that run (shipped.ts recipeClass: Liger only where the engine applies it, fused LoRA no longer deciding) after seeing these runs' Gemma 2 9B fast fallback at +16.4% device under the fast class; in the H100's shipped fit since session 26",
     fit: false,
   },
   // The eleventh (bench/plan-holdout.ts holdout11), written in session 25 after check 10 was spent, for an H100:
   // host-bound reference steps, Gemma's fast fallbacks, the fast recipe with the full loss. Its first four
   // configurations ran on an H100 in session 25's last device seconds (h100-plan-holdout11a-: the call's deadline
   // cut the other three); a full run writes h100-plan-holdout11-.
-  { prefix: "h200-plan-holdout11-", spent: null },
-  { prefix: "h100-plan-holdout11-", spent: null },
-  { prefix: "h100-plan-holdout11a-", spent: null },
+  {
+    prefix: "h200-plan-holdout11-",
+    spent:
+      "four of its configurations ran on an H100 (h100-plan-holdout11a-) and session 26 changed the planner after",
+  },
+  { prefix: "h100-plan-holdout11-", spent: S26, fit: false },
+  { prefix: "h100-plan-holdout11a-", spent: S26, fit: false },
+  // The twelfth (bench/plan-holdout.ts holdout12), written in session 26 after checks 8-11 were spent, for either card:
+  // host-bound reference steps on Llama and Qwen2.5-7B, the fast recipe on Qwen3-8B and Llama 3.2 3B, Gemma 2 2B's
+  // fast fallback and three configurations under 8 GiB (one planned out of memory).
+  { prefix: "h200-plan-holdout12-", spent: null },
+  { prefix: "h100-plan-holdout12-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

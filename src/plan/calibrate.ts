@@ -73,7 +73,10 @@ export const CONSTANT_RANGES: Record<Key, Range> = {
   // the shape) explains run-to-run noise with a bandwidth 20× below the datasheet's.
   memoryEfficiency: { lo: 0.2, hi: 1, log: true },
   cpuSecondsPerOp: { lo: 1e-7, hi: 1e-3, log: true },
-  microStepFixedSeconds: { lo: 1e-5, hi: 1, log: true },
+  // At most 30 ms: a micro-step's own cost (batch to the device, the loss's one sync). Wider, a fit to
+  // runs of one model (11,460 operations each: the H200's reference runs) split their host time freely
+  // between this and the per-operation cost, 0.12 s fixed, and planned a 4,260-operation step 2.5x slow.
+  microStepFixedSeconds: { lo: 1e-5, hi: 0.03, log: true },
   variableShapeHostFactor: { lo: 1, hi: 5, log: true },
   graphKernelSeconds: { lo: 1e-8, hi: 1e-4, log: true },
   boardPowerFraction: { lo: 0.1, hi: 1.5, log: false },

@@ -19,7 +19,7 @@ import { measuredFromRun, runGpu, type RunLike } from "./measured.js";
 import { fitSearch, planRun, type FitSearchResult, type PlanResult } from "./plan.js";
 import type { PlanInput } from "./types.js";
 import type { SavedCalibration } from "./calibrations.js";
-import { chooseConstants, recipeClass, type ChosenConstants, type RecipeClass } from "./shipped.js";
+import { chooseConstants, constantsForInput, type ChosenConstants, type RecipeClass } from "./shipped.js";
 import { recommend, type Recommendation, type RecommendSpace } from "./recommend.js";
 
 export interface ConfigPlan {
@@ -95,9 +95,9 @@ export async function planForConfig(
   };
 }
 
-/** The input with the constants `choose` picks for its recipe class, and where they came from. */
+/** The input with the constants `choose` picks for it (shipped.ts `constantsForInput`), and where they came from. */
 function withChosenConstants(input: PlanInput, choose: (cls: RecipeClass) => ChosenConstants): PlanInput {
-  const chosen = choose(recipeClass(input));
+  const chosen = constantsForInput(input, choose);
   return {
     ...input,
     ...(chosen.calibration ? { calibration: chosen.calibration } : {}),

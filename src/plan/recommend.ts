@@ -19,7 +19,7 @@ import { engineRefusal } from "../catalog/params.js";
 import { graphsReplay } from "./config.js";
 import { DEFAULT_MARGIN_FRACTION, planRun } from "./plan.js";
 import {
-  recipeClass,
+  constantsForInput,
   speedInterval,
   type ChosenConstants,
   type RecipeClass,
@@ -247,7 +247,7 @@ export function recommend(input: PlanInput, opts: RecommendOptions = {}): Recomm
       continue;
     }
     let cfg = applySettings(input, settings);
-    const chosen = constantsOf(recipeClass(cfg));
+    const chosen = opts.constantsFor ? constantsForInput(cfg, (cls) => constantsOf(cls)!) : null;
     if (chosen) {
       const { calibration: _old, ...rest } = cfg;
       cfg = {

@@ -10,6 +10,7 @@ import { DEFAULT_CONSTANTS } from "./constants.js";
 import { planRun } from "./plan.js";
 import {
   chooseConstants,
+  constantsForInput,
   recipeClass,
   shippedCalibration,
   transferCalibration,
@@ -75,6 +76,25 @@ describe("shipped calibrations", () => {
     expect(chosen.source.kind).toBe("transferred");
     expect(chosen.source.speedFactor).toBeCloseTo(Math.max(h200Factor, 1 + checked!.maxAbsPct / 100), 10);
     expect(chosen.source.notes[0]).toMatch(/runs on h100-sxm/);
+  });
+
+  it("gives a fast run with the full or chunked loss the reference class's fp32 copies at the loss, its other constants the fast class's", () => {
+    const g = gpu("h200");
+    const choose = (cls: "reference" | "fast") => chooseConstants({ gpu: g, recipeClass: cls, user: null });
+    const ref = choose("reference").calibration!.constants;
+    const fast = choose("fast").calibration!.constants;
+    expect(fast.lossFp32Copies).not.toBeCloseTo(ref.lossFp32Copies, 3);
+    const input = qloraInput({ gpu: g, kernels: "liger", lossImplementation: "full" });
+    expect(recipeClass(input)).toBe("fast");
+    const full = constantsForInput(input, choose);
+    expect(full.calibration!.constants.lossFp32Copies).toBe(ref.lossFp32Copies);
+    expect(full.calibration!.constants.cpuSecondsPerOp).toBe(fast.cpuSecondsPerOp);
+    expect(full.source.notes.at(-1)).toMatch(/full loss: the reference class's/);
+    const fused = constantsForInput({ ...input, lossImplementation: "fused" }, choose);
+    expect(fused.calibration!.constants).toEqual(fast);
+    // A run of the reference class keeps its own class's constants.
+    const reference = constantsForInput({ ...input, kernels: "none" }, choose);
+    expect(reference.calibration!.constants).toEqual(ref);
   });
 
   it("transfers GPU efficiencies as they are, scales the GEMM fill size by FLOP/s, the width term by FLOP/byte and host costs by the host factor", () => {

@@ -222,6 +222,34 @@ export function chooseConstants(opts: ChooseOptions): ChosenConstants {
   };
 }
 
+/**
+ * The constants for one planned configuration: its recipe class's (`choose`), except the fp32 copies at the
+ * loss, which belong to the loss implementation: the fast class fits them to the fused loss's chunks (every
+ * fitted fast run takes it), so a fast run with the full or chunked loss (Liger kernels, logits
+ * materialized) takes the reference class's, fitted to those losses.
+ */
+export function constantsForInput(
+  input: Pick<PlanInput, "lossImplementation" | "kernels" | "model">,
+  choose: (cls: RecipeClass) => ChosenConstants,
+): ChosenConstants {
+  const cls = recipeClass(input);
+  const chosen = choose(cls);
+  if (!chosen.calibration || cls !== "fast" || input.lossImplementation === "fused") return chosen;
+  const reference = choose("reference").calibration;
+  if (!reference || reference === chosen.calibration) return chosen;
+  const lossFp32Copies = reference.constants.lossFp32Copies;
+  return {
+    calibration: { ...chosen.calibration, constants: { ...chosen.calibration.constants, lossFp32Copies } },
+    source: {
+      ...chosen.source,
+      notes: [
+        ...chosen.source.notes,
+        `${input.lossImplementation} loss: the reference class's ${lossFp32Copies.toFixed(2)} fp32 copies of the logits (the fast class fits them to the fused loss)`,
+      ],
+    },
+  };
+}
+
 /** The defaults' source, for a plan with no calibration at all (no GPU to choose for). */
 export const DEFAULTS_SOURCE: ConstantsSource = {
   kind: "defaults",

@@ -95,6 +95,20 @@ describe("throughput estimate", () => {
     expect(t.bound).toBe("host");
   });
 
+  it("counts each RMSNorm's host operations: Qwen3's q/k norms and Gemma's four a layer cost more than two", () => {
+    // Same layer count and shape: Qwen3-1.7B and Qwen2.5-1.5B both have 28 layers and 7 linears a layer.
+    const ops = (id: string, extra: Partial<PlanInput> = {}) =>
+      tp(qloraInput({ model: model(id), gpu: gpu("h100-sxm"), padding: "max_length", ...extra }))
+        .opsPerMicroStep;
+    const passes = 3 + 1; // forward, backward (2), recompute
+    expect(ops("qwen3-1.7b") - ops("qwen2.5-1.5b-instruct")).toBe(28 * passes * 2 * 8);
+    // Eager attention adds its unfused steps (Gemma 2's soft-capping three more) where SDPA is one call.
+    const g2 = model("gemma-2-2b");
+    const eager = ops("gemma-2-2b", { attnImplementation: "eager" });
+    const sdpa = ops("gemma-2-2b", { attnImplementation: "sdpa" });
+    expect(eager - sdpa).toBe(g2.architecture.numLayers * passes * (7 + 3));
+  });
+
   it("takes the host out of a graphed decoder's step: run 1 packed on an H200 is host-bound eager, not graphed", () => {
     const run1 = (cudaGraphs: boolean) =>
       tp(

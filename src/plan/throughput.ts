@@ -13,14 +13,25 @@
  * launches. Tokens/s follow from the tokens of a step: real (non-padding, after truncation) and
  * processed (padded width × batch), from the length statistics and the padding mode.
  */
-import { countParameters, decoderLinearShapes, loraShapes } from "../catalog/params.js";
+import {
+  countParameters,
+  decoderLinearShapes,
+  hasQkNorm,
+  loraShapes,
+  normsPerLayer,
+} from "../catalog/params.js";
 import type { GpuEntry } from "../catalog/gpus.js";
 import { peakFlopsFor } from "../catalog/peak.js";
 import type { OptimizerName } from "../protocol/index.js";
 import type { PlannerConstants } from "./constants.js";
 import { flopsPerToken, type FlopsPerToken } from "./flops.js";
 import { runWidths } from "./lengths.js";
-import { BNB_4BIT_BLOCKSIZE, BNB_DOUBLE_QUANT_BLOCKSIZE, runLayerActivations } from "./memory.js";
+import {
+  BNB_4BIT_BLOCKSIZE,
+  BNB_DOUBLE_QUANT_BLOCKSIZE,
+  eagerAttention,
+  runLayerActivations,
+} from "./memory.js";
 import { architectureOf, computeBytes, offloadsActivations, type PlanInput } from "./types.js";
 
 /**
@@ -174,12 +185,19 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
   const adapted = loraShapes(arch, input.lora.targetModules);
   const baseOpsPerLinear = input.method === "qlora" ? (input.quant?.doubleQuant ? 3 : 2) : 1;
   const loraOps = 6 + (input.lora.dropout > 0 ? 1 : 0);
+  // RMSNorm in eager PyTorch: fp32 cast, square, mean, add, rsqrt, two multiplies, cast back (~8 ops);
+  // Gemma 2/3 norm before and after attention and MLP, Qwen3 and Gemma 3 queries and keys too.
+  const norms = normsPerLayer(arch) + (hasQkNorm(arch) ? 2 : 0);
+  // Eager attention instead of one SDPA call: repeat K and V, QKᵀ, scale, (soft-cap: divide, tanh,
+  // multiply), mask, softmax, dropout, the product with V.
+  const eagerOps = eagerAttention(input) ? 7 + (arch.attnLogitSoftcapping != null ? 3 : 0) : 0;
   const layerForwardOps =
     shapes.length * baseOpsPerLinear +
     adapted.length * loraOps +
-    16 /* 2 RMSNorms */ +
+    NORM_OPS * norms +
     10 /* RoPE */ +
     2 /* sdpa, output layout */ +
+    eagerOps +
     2 /* SwiGLU */ +
     2; /* residuals */
   const passesOfForward = 1 + 2 /* backward ≈ 2 ops per forward op */ + (input.gradCheckpointing ? 1 : 0);
@@ -226,6 +244,9 @@ export function throughputComponents(input: PlanInput, gpu: GpuEntry): Throughpu
     boardPowerWatts: gpu.boardPowerWatts,
   };
 }
+
+/** Host operations of one RMSNorm's forward in eager PyTorch. */
+const NORM_OPS = 8;
 
 /** Host operations of a graphed decoder per micro-step: 2 replays, 3 input copies, the autograd wrapper. */
 const GRAPHED_DECODER_OPS = 10;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -154,6 +155,32 @@ def test_a_disk_without_room_is_refused_before_anything_is_written(
     assert f"The 2 other synthetic checkpoints in {tmp_path} take {held / 1e9:.2f} GB" in error.hint
     assert drawn == []  # refused before the first tensor was drawn
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # neither the checkpoint nor its tmp folder
+
+
+def test_evicting_makes_room_from_the_least_recently_used_checkpoints_only_when_asked(
+    spec: RunSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert spec.model.architecture is not None
+    arch = spec.model.architecture
+    for name, seed in (("old", 0), ("recent", 1)):
+        ensure_synthetic_checkpoint(arch, str(tmp_path / name), seed, CPU)
+    os.utime(tmp_path / "old", (1_000_000, 1_000_000))
+    ensure_synthetic_checkpoint(arch, str(tmp_path / "recent"), 1, CPU)  # reused: its last use is now
+    (tmp_path / "not-a-checkpoint").mkdir()
+    real = shutil.disk_usage(tmp_path)
+    # Room appears once one checkpoint is gone.
+    monkeypatch.setattr(
+        model_module.shutil,
+        "disk_usage",
+        lambda _: real._replace(free=10_000_000 if (tmp_path / "old").exists() else 100 * 1024**2),
+    )
+    monkeypatch.delenv(model_module.EVICT_ENV, raising=False)
+    with pytest.raises(EngineError):
+        ensure_synthetic_checkpoint(arch, str(tmp_path / "new"), 2, CPU)
+    assert (tmp_path / "old").is_dir()  # not asked: nothing deleted
+    monkeypatch.setenv(model_module.EVICT_ENV, "1")
+    assert ensure_synthetic_checkpoint(arch, str(tmp_path / "new"), 2, CPU) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "not-a-checkpoint", "recent"]
 
 
 def test_a_disk_with_room_gets_the_checkpoint(spec: RunSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -164,6 +165,8 @@ def ensure_synthetic_checkpoint(arch: Architecture, path: str, seed: int, device
     target = Path(path)
     if (target / "config.json").is_file():
         _check_existing(target, arch)
+        with contextlib.suppress(OSError):
+            os.utime(target)  # last used now: what LORAPROF_EVICT_CHECKPOINTS evicts last
         return False
     config = architecture_config(arch)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -253,6 +256,13 @@ def _check_room(skeleton: torch.nn.Module, arch: Architecture, target: Path) -> 
     free = shutil.disk_usage(target.parent).free
     if free >= needed:
         return
+    if os.environ.get(EVICT_ENV) == "1":
+        for old in _checkpoints_least_recently_used(target):
+            shutil.rmtree(old, ignore_errors=True)
+            print(f"loraprof: {EVICT_ENV}=1: removed the synthetic checkpoint {old} to make room", file=sys.stderr)
+            if shutil.disk_usage(target.parent).free >= needed:
+                return
+        free = shutil.disk_usage(target.parent).free
     others, others_bytes = _other_checkpoints(target)
     held = (
         f" The {others} other synthetic checkpoint{'s' if others != 1 else ''} in {target.parent} take "
@@ -267,8 +277,26 @@ def _check_room(skeleton: torch.nn.Module, arch: Architecture, target: Path) -> 
         f"and {target.parent} has {free / GB:.2f} GB free",
         f"Free space in {target.parent} (`loraprof cache clear checkpoints` removes the cached synthetic "
         f"checkpoints; they are written again when needed), or set LORAPROF_CACHE to a folder on a disk with "
-        f"room.{held}",
+        f"room, or set {EVICT_ENV}=1 to let a new checkpoint evict the least recently used.{held}",
     )
+
+
+EVICT_ENV = "LORAPROF_EVICT_CHECKPOINTS"
+"""Set to 1, a synthetic checkpoint without room evicts the others beside it, least recently used first
+(they are a cache of seeded random weights, written again when needed). Off by default: a run never
+deletes files it was not asked to; the GPU benchmarks turn it on, whose checks need more models than a
+host's disk holds at once."""
+
+
+def _checkpoints_least_recently_used(target: Path) -> list[Path]:
+    """The synthetic checkpoints beside `target` (folders with a config.json), least recently used first."""
+    found: list[tuple[float, Path]] = []
+    with contextlib.suppress(OSError):
+        for folder in target.parent.iterdir():
+            if folder != target and folder.is_dir() and (folder / "config.json").is_file():
+                with contextlib.suppress(OSError):
+                    found.append((folder.stat().st_mtime, folder))
+    return [folder for _, folder in sorted(found)]
 
 
 def _other_checkpoints(target: Path) -> tuple[int, int]:

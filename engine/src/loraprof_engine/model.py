@@ -289,27 +289,26 @@ host's disk holds at once."""
 
 
 def _checkpoints_least_recently_used(target: Path) -> list[Path]:
-    """The synthetic checkpoints beside `target` (folders with a config.json), least recently used first."""
+    """The complete synthetic checkpoints beside `target`, least recently used first: folders with a config.json,
+    not the dot-named temporary folder another process is writing (it holds config.json just before its rename)."""
     found: list[tuple[float, Path]] = []
     with contextlib.suppress(OSError):
         for folder in target.parent.iterdir():
-            if folder != target and folder.is_dir() and (folder / "config.json").is_file():
-                with contextlib.suppress(OSError):
-                    found.append((folder.stat().st_mtime, folder))
+            if folder == target or folder.name.startswith(".") or not (folder / "config.json").is_file():
+                continue
+            with contextlib.suppress(OSError):
+                found.append((folder.stat().st_mtime, folder))
     return [folder for _, folder in sorted(found)]
 
 
 def _other_checkpoints(target: Path) -> tuple[int, int]:
-    """How many synthetic checkpoints sit beside `target` (folders with a config.json) and their bytes."""
-    count = total = 0
-    with contextlib.suppress(OSError):
-        for folder in target.parent.iterdir():
-            if folder == target or not folder.is_dir() or not (folder / "config.json").is_file():
-                continue
-            count += 1
-            with contextlib.suppress(OSError):
-                total += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-    return count, total
+    """How many complete synthetic checkpoints sit beside `target`, and their bytes."""
+    folders = _checkpoints_least_recently_used(target)
+    total = 0
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            total += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    return len(folders), total
 
 
 DRAW_CHUNK = 1 << 26  # elements drawn at once: 256 MB of fp32 scratch at most, whatever the tensor size

@@ -586,6 +586,73 @@ function holdout12() {
     ),
   ];
 }
+/**
+ * The thirteenth (session 27, after check 12's runs were folded into the fits): configurations no card has run, on
+ * models both fits have at others. Reference steps: Qwen3 4B `longest` (cuDNN attention on each new width), Llama
+ * 3.2 3B fp16 at `max_length`, Qwen3 8B and Gemma 3 1B packed; the fast recipe on Llama 3.1 8B 16-bit LoRA at
+ * b4 × s2048, Qwen2.5 3B at b16 and Qwen3 1.7B with the full loss (the fast class's other loss); two configurations
+ * under 8 GiB (Qwen3 4B fast, Llama 3.1 8B at `max_length`).
+ */
+function holdout13() {
+  const budget = ["--vram-budget", "8GiB"];
+  return [
+    holdout("q3-4b-qlora-longest-b8s512", q3_4, qlora("bf16"), [], 8, 512, "paged_adamw_8bit", true),
+    holdout(
+      "l32-3b-qlora-maxlen-fp16-b2s1024",
+      l32_3,
+      qlora("fp16"),
+      ["--padding", "max_length"],
+      2,
+      1024,
+      "adamw_8bit",
+      true,
+    ),
+    holdout(
+      "q3-8b-qlora-packed-b4s2048",
+      q3_8,
+      qlora("bf16"),
+      ["--packing"],
+      4,
+      2048,
+      "paged_adamw_8bit",
+      true,
+    ),
+    holdout(
+      "g3-1b-qlora-packed-b8s512",
+      modelFolder("gemma-3-1b-it"),
+      qlora("bf16"),
+      ["--packing"],
+      8,
+      512,
+      "adamw_8bit",
+      true,
+    ),
+    holdout("l31-8b-lora-fast-b4s2048", l31_8, lora("bf16"), FAST, 4, 2048, "adamw_torch_fused", true),
+    holdout("q25-3b-qlora-fast-b16s1024", q25_3, qlora("bf16"), FAST, 16, 1024, "adamw_8bit", true),
+    holdout(
+      "q3-1.7b-lora-fast-lossfull-b8s1024",
+      q3_17,
+      lora("bf16"),
+      [...FAST, "--loss", "full"],
+      8,
+      1024,
+      "adamw_torch_fused",
+      true,
+    ),
+    holdout("q3-4b-qlora-fast-8gib-b8s1024", q3_4, qlora("bf16"), FAST, 8, 1024, "adamw_8bit", true, budget),
+    holdout(
+      "l31-8b-qlora-maxlen-8gib-b4s1024",
+      l31_8,
+      qlora("bf16"),
+      ["--padding", "max_length"],
+      4,
+      1024,
+      "paged_adamw_8bit",
+      true,
+      budget,
+    ),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -621,6 +688,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout10,
   holdout11,
   holdout12,
+  holdout13,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -631,7 +699,7 @@ const HOLDOUT = HOLDOUTS[args.configs]!();
  * tune vs exhaustive: one small space under an 8 GiB budget (the reference recipe at 3 paddings and the fast
  * recipe packed, each with and without activation offload, × 4 batch sizes: 32 configurations), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B
  * (checks 4 and 9), Gemma 3 1B at s512 (check 5), Qwen3-1.7B (checks 6 and 11), Llama 3.2 1B (checks 7 and
- * 10) or Qwen2.5-1.5B (check 8).
+ * 10) or Qwen2.5-1.5B (checks 8 and 13).
  */
 const TUNE_MODEL: Record<string, () => string[]> = {
   holdout2: () => q05,
@@ -645,6 +713,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout10: () => l32_1,
   holdout11: () => q3_17,
   holdout12: () => q05,
+  holdout13: () => q25_15,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

@@ -126,6 +126,8 @@ function peersAllocator(doc: Json): "expandable" | "default" {
  * is spent, its runs are committed runs like any other (fits use them), and only the checks not yet
  * spent can vouch for the planner. Their predictions made before each run stay in their files.
  */
+const S27 =
+  "session 27 refitted the shipped calibrations with these runs: the device lends H100s (no H200 could be started in sessions 22-27, and its rules have an H100 serve for it), so this was the check's measurement; check 13 is the next";
 const S26 =
   "session 26 changed the host model (operations counted per RMSNorm and for eager attention; the micro-step fixed cost held under 30 ms) and refitted the shipped calibrations with these runs after seeing the H100 reference-recipe steps of checks 9-11 (Llama 34-60% faster than planned)";
 
@@ -245,8 +247,16 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   // The twelfth (bench/plan-holdout.ts holdout12), written in session 26 after checks 8-11 were spent, for either card:
   // host-bound reference steps on Llama and Qwen2.5-7B, the fast recipe on Qwen3-8B and Llama 3.2 3B, Gemma 2 2B's
   // fast fallback and three configurations under 8 GiB (one planned out of memory).
-  { prefix: "h200-plan-holdout12-", spent: null },
-  { prefix: "h100-plan-holdout12-", spent: null },
+  {
+    prefix: "h200-plan-holdout12-",
+    spent: "its configurations ran on an H100 (h100-plan-holdout12-) and session 27 refitted with them",
+  },
+  { prefix: "h100-plan-holdout12-", spent: S27, fit: false },
+  // The thirteenth (bench/plan-holdout.ts holdout13), written in session 27 after check 12 was spent, for either
+  // card: host-bound reference steps on Qwen3 4B, Llama 3.2 3B (fp16 at max_length) and Gemma 3 1B, Qwen3 8B packed,
+  // the fast recipe on Llama 3.1 8B LoRA, Qwen2.5 3B at b16 and Qwen3 1.7B with the full loss, two budgets of 8 GiB.
+  { prefix: "h200-plan-holdout13-", spent: null },
+  { prefix: "h100-plan-holdout13-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

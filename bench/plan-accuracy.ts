@@ -112,9 +112,11 @@ const budgetShape = classify((i: Json) => shapeOut.calibrations[i] ?? undefined)
 
 // ---- the shipped calibration, as a new user gets it (no calibration of their own) ---------------
 
-/** The constants `loraprof plan` uses for a run of this GPU and recipe class with no user calibration. */
+/** The constants `loraprof plan` uses for this run with no user calibration (its class's, the loss's own: constantsForInput). */
 const shippedFor = (it: Json) =>
-  plan.chooseConstants({ gpu: it.gpu, recipeClass: it.recipeClass, user: null });
+  plan.constantsForInput(it.measuredRun.input, (recipeClass) =>
+    plan.chooseConstants({ gpu: it.gpu, recipeClass, user: null }),
+  );
 const shippedEval = plan.summarizePredictions(
   items.map((it) => plan.evaluatePredictions([it.measuredRun], shippedFor(it).calibration).perRun[0]!),
 );

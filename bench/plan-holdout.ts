@@ -653,6 +653,101 @@ function holdout13() {
     ),
   ];
 }
+/**
+ * The fourteenth (session 27, after check 13 was spent by the loss-memory rule): configurations no card has run, on
+ * models both fits have at others. Reference steps: Qwen2.5 7B packed, Llama 3.2 1B LoRA at `max_length` without
+ * checkpointing, Gemma 2 2B LoRA `longest` (eager attention), Qwen3 0.6B fp16 `longest` at b16; the fast recipe on
+ * Qwen3 8B 16-bit LoRA, and with the chunked loss (Qwen2.5 1.5B LoRA) and the full loss (Llama 3.2 3B QLoRA), the
+ * rule check 13 prompted; two configurations under 8 GiB (Qwen3 1.7B fast at b16, Qwen2.5 7B fast).
+ */
+function holdout14() {
+  const budget = ["--vram-budget", "8GiB"];
+  return [
+    holdout(
+      "q25-7b-qlora-packed-b4s1024",
+      q25_7,
+      qlora("bf16"),
+      ["--packing"],
+      4,
+      1024,
+      "paged_adamw_8bit",
+      true,
+    ),
+    holdout(
+      "l32-1b-lora-maxlen-nockpt-b8s512",
+      l32_1,
+      lora("bf16"),
+      ["--padding", "max_length"],
+      8,
+      512,
+      "adamw_torch_fused",
+      false,
+    ),
+    holdout(
+      "g2-2b-lora-longest-b8s512",
+      modelFolder("gemma-2-2b"),
+      lora("bf16"),
+      [],
+      8,
+      512,
+      "adamw_torch_fused",
+      true,
+    ),
+    holdout(
+      "q3-0.6b-qlora-longest-fp16-b16s1024",
+      q3_06,
+      qlora("fp16"),
+      [],
+      16,
+      1024,
+      "paged_adamw_8bit",
+      true,
+    ),
+    holdout("q3-8b-lora-fast-b2s2048", q3_8, lora("bf16"), FAST, 2, 2048, "adamw_torch_fused", true),
+    holdout(
+      "q25-1.5b-lora-fast-chunked-b8s2048",
+      q25_15,
+      lora("bf16"),
+      [...FAST, "--loss", "chunked"],
+      8,
+      2048,
+      "adamw_torch_fused",
+      true,
+    ),
+    holdout(
+      "l32-3b-qlora-fast-lossfull-b4s2048",
+      l32_3,
+      qlora("bf16"),
+      [...FAST, "--loss", "full"],
+      4,
+      2048,
+      "adamw_8bit",
+      true,
+    ),
+    holdout(
+      "q3-1.7b-qlora-fast-8gib-b16s1024",
+      q3_17,
+      qlora("bf16"),
+      FAST,
+      16,
+      1024,
+      "adamw_8bit",
+      true,
+      budget,
+    ),
+    holdout(
+      "q25-7b-qlora-fast-8gib-b4s1024",
+      q25_7,
+      qlora("bf16"),
+      FAST,
+      4,
+      1024,
+      "adamw_8bit",
+      true,
+      budget,
+    ),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -689,6 +784,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout11,
   holdout12,
   holdout13,
+  holdout14,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -698,7 +794,7 @@ const HOLDOUT = HOLDOUTS[args.configs]!();
 /**
  * tune vs exhaustive: one small space under an 8 GiB budget (the reference recipe at 3 paddings and the fast
  * recipe packed, each with and without activation offload, × 4 batch sizes: 32 configurations), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B
- * (checks 4 and 9), Gemma 3 1B at s512 (check 5), Qwen3-1.7B (checks 6 and 11), Llama 3.2 1B (checks 7 and
+ * (checks 4 and 9), Gemma 3 1B at s512 (check 5), Qwen3-1.7B (checks 6, 11 and 14), Llama 3.2 1B (checks 7 and
  * 10) or Qwen2.5-1.5B (checks 8 and 13).
  */
 const TUNE_MODEL: Record<string, () => string[]> = {
@@ -714,6 +810,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout11: () => q3_17,
   holdout12: () => q05,
   holdout13: () => q25_15,
+  holdout14: () => q3_17,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

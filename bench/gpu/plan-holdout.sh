@@ -3,7 +3,7 @@
 # (CHECK: the check bench/lib/measured-runs.ts HOLDOUT_CHECKS lists as not yet spent, named for the card
 # found here, e.g. h200-plan-holdout3 or h100-plan-holdout4; copy the files to bench/results/ as they are:
 # bench/plan-accuracy.ts judges the planner on them and no fit reads them until the check is spent):
-#   bash bench/gpu/plan-holdout.sh holdout tune     # the check's configurations (9 in check 13) (plan --json for each, then
+#   bash bench/gpu/plan-holdout.sh holdout tune     # the check's configurations (9 in check 14) (plan --json for each, then
 #                                                   # one sweep of them: ~4 min), then tune --top 2 (~1.5 min)
 #   bash bench/gpu/plan-holdout.sh exhaustive       # tune --all over the tune's 32 configurations (~5-8 min);
 #                                                   # again resumes a sweep a call's deadline cut
@@ -13,8 +13,8 @@
 CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
-# CONFIGS: the configuration set of bench/plan-holdout.ts, by default the next check not yet run: holdout13 on
-# either card (session 27 spent check 12 by refitting with its runs). After it, a card needs a new set.
+# CONFIGS: the configuration set of bench/plan-holdout.ts, by default the next check not yet run: holdout14 on
+# either card (session 27 spent checks 12 and 13: a refit with their runs, and the loss-memory rule check 13 prompted). After it, a card needs a new set.
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in
@@ -24,7 +24,7 @@ case "$GPU_NAME" in
 esac
 # GPU: the catalog id plan predicts for (h200, or h100-sxm on an H100); CHECK: the result files' name.
 GPU=${GPU:-$([ "$CARD" = h100 ] && echo h100-sxm || echo h200)}
-CONFIGS=${CONFIGS:-holdout13}
+CONFIGS=${CONFIGS:-holdout14}
 CHECK=${CHECK:-$CARD-plan-$CONFIGS}
 echo "card: $GPU_NAME -> --gpu $GPU, check $CHECK"
 SAVED=.carry/holdout

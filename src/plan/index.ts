@@ -74,6 +74,7 @@ export type {
 } from "./predict.js";
 export {
   chooseConstants,
+  constantsForInput,
   recipeClass,
   shippedCalibration,
   transferCalibration,

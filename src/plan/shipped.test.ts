@@ -11,6 +11,7 @@ import { planRun } from "./plan.js";
 import {
   chooseConstants,
   constantsForInput,
+  LOSS_MEMORY_KEYS,
   recipeClass,
   shippedCalibration,
   transferCalibration,
@@ -78,8 +79,8 @@ describe("shipped calibrations", () => {
     expect(chosen.source.notes[0]).toMatch(/runs on h100-sxm/);
   });
 
-  it("gives a fast run with the full or chunked loss the reference class's fp32 copies at the loss, its other constants the fast class's", () => {
-    const g = gpu("h200");
+  it("gives a fast run with the full or chunked loss the reference class's loss constants (fp32 copies, reserve share), its other constants the fast class's", () => {
+    const g = gpu("h100-sxm");
     const choose = (cls: "reference" | "fast") => chooseConstants({ gpu: g, recipeClass: cls, user: null });
     const ref = choose("reference").calibration!.constants;
     const fast = choose("fast").calibration!.constants;
@@ -87,8 +88,13 @@ describe("shipped calibrations", () => {
     const input = qloraInput({ gpu: g, kernels: "liger", lossImplementation: "full" });
     expect(recipeClass(input)).toBe("fast");
     const full = constantsForInput(input, choose);
-    expect(full.calibration!.constants.lossFp32Copies).toBe(ref.lossFp32Copies);
+    for (const key of LOSS_MEMORY_KEYS) expect(full.calibration!.constants[key]).toBe(ref[key]);
+    // On the H100 the fast class's reserve share sits at 0, the reference class's well above it.
+    expect(full.calibration!.constants.expandableFragmentation).toBeGreaterThan(
+      fast.expandableFragmentation + 0.1,
+    );
     expect(full.calibration!.constants.cpuSecondsPerOp).toBe(fast.cpuSecondsPerOp);
+    expect(full.calibration!.constants.expandableReserveBytes).toBe(fast.expandableReserveBytes);
     expect(full.source.notes.at(-1)).toMatch(/full loss: the reference class's/);
     const fused = constantsForInput({ ...input, lossImplementation: "fused" }, choose);
     expect(fused.calibration!.constants).toEqual(fast);

@@ -223,10 +223,25 @@ export function chooseConstants(opts: ChooseOptions): ChosenConstants {
 }
 
 /**
- * The constants for one planned configuration: its recipe class's (`choose`), except the fp32 copies at the
- * loss, which belong to the loss implementation: the fast class fits them to the fused loss's chunks (every
- * fitted fast run takes it), so a fast run with the full or chunked loss (Liger kernels, logits
- * materialized) takes the reference class's, fitted to those losses.
+ * The constants that belong to the loss implementation, not the recipe class: the fp32 copies of the logits at
+ * the loss, and the share of a step's transient memory the allocator keeps reserved beyond it (the full loss's
+ * [tokens × vocab] buffers come and go within the step and leave freed segments behind; the fused loss's chunks
+ * barely do). The fast class fits both to the fused loss (its reserve share at 0 on the H100).
+ */
+export const LOSS_MEMORY_KEYS = [
+  "lossFp32Copies",
+  "expandableFragmentation",
+  "allocatorFragmentation",
+  "variableShapeFragmentation",
+] as const;
+
+/**
+ * The constants for one planned configuration: its recipe class's (`choose`), except those of the loss
+ * (`LOSS_MEMORY_KEYS`): the fast class fits them to the fused loss's chunks (every fitted fast run takes it), so
+ * a fast run with the full or chunked loss (Liger kernels, logits materialized) takes the reference class's,
+ * fitted to those losses. Check 13 on an H100 (session 27): Qwen3 1.7B LoRA `--recipe fast --loss full` b8 ×
+ * s1024 planned with the fast class's reserve share (0) at 19.76 GiB, 22.78 measured (3.9 GiB reserved beyond
+ * the allocated peak); with the reference class's share (0.24), 23.1.
  */
 export function constantsForInput(
   input: Pick<PlanInput, "lossImplementation" | "kernels" | "model">,
@@ -237,14 +252,14 @@ export function constantsForInput(
   if (!chosen.calibration || cls !== "fast" || input.lossImplementation === "fused") return chosen;
   const reference = choose("reference").calibration;
   if (!reference || reference === chosen.calibration) return chosen;
-  const lossFp32Copies = reference.constants.lossFp32Copies;
+  const fromReference = Object.fromEntries(LOSS_MEMORY_KEYS.map((key) => [key, reference.constants[key]]));
   return {
-    calibration: { ...chosen.calibration, constants: { ...chosen.calibration.constants, lossFp32Copies } },
+    calibration: { ...chosen.calibration, constants: { ...chosen.calibration.constants, ...fromReference } },
     source: {
       ...chosen.source,
       notes: [
         ...chosen.source.notes,
-        `${input.lossImplementation} loss: the reference class's ${lossFp32Copies.toFixed(2)} fp32 copies of the logits (the fast class fits them to the fused loss)`,
+        `${input.lossImplementation} loss: the reference class's ${reference.constants.lossFp32Copies.toFixed(2)} fp32 copies of the logits and its allocator reserve share (${reference.constants.expandableFragmentation.toFixed(2)} with expandable segments): the fast class fits them to the fused loss`,
       ],
     },
   };

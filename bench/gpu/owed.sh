@@ -2,7 +2,7 @@
 # cold 30 s after a call: chain the calls). Each part writes under /tmp/owed-PART; the call's parts come back
 # as one archive, $OUT/owed.tar.gz (the device tool returns 8 files at most), with the store's runs of the
 # part as a `runs export` bundle (runs.json: `loraprof runs import` or `report --from` it here).
-#   bash bench/gpu/owed.sh holdout         # call 1 (~6-8 min: check 9 on an H200, check 11 on an H100), then
+#   bash bench/gpu/owed.sh holdout         # call 1 (~6-8 min: the next unspent check, plan-holdout.sh's default), then
 #   bash bench/gpu/owed.sh exhaustive      # call 2 (~6 min): what issue 13 still owes
 #   bash bench/gpu/owed.sh gputests        # call 3 (~5 min): the 7 training-path tests (default GT_K), not run on
 #                                          # a GPU since session 21 kept the sibling groups where compile falls back

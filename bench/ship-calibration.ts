@@ -45,10 +45,9 @@ async function ship(
     // A fast-class run with the full or chunked loss (Liger kernels, logits materialized) is planned with the
     // reference class's loss constants (constantsForInput): one fit cannot hold both losses' memory, so the fast
     // class is fitted on its fused-loss runs.
-    const these = mine.filter(
-      (i) => i.recipeClass === cls && (cls !== "fast" || i.measuredRun.input.lossImplementation === "fused"),
-    );
-    const apart = mine.filter((i) => i.recipeClass === cls && !these.includes(i));
+    const ofClass = mine.filter((i) => i.recipeClass === cls);
+    const apart = ofClass.filter((i) => plan.takesReferenceLossConstants(i.measuredRun.input));
+    const these = ofClass.filter((i) => !apart.includes(i));
     if (apart.length)
       console.log(`${gpuId} ${cls}: ${apart.length} run(s) with another loss left out of the fit`);
     if (these.filter((i) => !i.measuredRun.measured.oom).length < 3) {

@@ -14,7 +14,8 @@ CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
 # CONFIGS: the configuration set of bench/plan-holdout.ts, by default the next check not yet run: holdout14 on
-# either card (session 27 spent checks 12 and 13: a refit with their runs, and the loss-memory rule check 13 prompted). After it, a card needs a new set.
+# either card (session 27 spent checks 12 and 13: a refit with their runs, and the loss-memory rule check 13
+# prompted). After it, a card needs a new set.
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in

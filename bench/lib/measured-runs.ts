@@ -253,7 +253,7 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
   },
   { prefix: "h100-plan-holdout12-", spent: S27, fit: false },
   // The thirteenth (bench/plan-holdout.ts holdout13), written in session 27 after check 12 was spent, for either
-  // card: host-bound reference steps on Qwen3 4B, Llama 3.2 3B (fp16 at max_length) and Gemma 3 1B, Qwen3 8B packed,
+  // card: reference steps on Qwen3 4B (`longest`), Llama 3.2 3B (fp16 at max_length), Qwen3 8B and Gemma 3 1B packed,
   // the fast recipe on Llama 3.1 8B LoRA, Qwen2.5 3B at b16 and Qwen3 1.7B with the full loss, two budgets of 8 GiB.
   {
     prefix: "h200-plan-holdout13-",

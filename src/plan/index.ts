@@ -75,6 +75,7 @@ export type {
 export {
   chooseConstants,
   constantsForInput,
+  takesReferenceLossConstants,
   recipeClass,
   shippedCalibration,
   transferCalibration,

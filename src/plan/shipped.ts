@@ -235,6 +235,13 @@ export const LOSS_MEMORY_KEYS = [
   "variableShapeFragmentation",
 ] as const;
 
+/** Whether a configuration's loss constants (`LOSS_MEMORY_KEYS`) come from the reference class: a fast-class run with the full or chunked loss. */
+export function takesReferenceLossConstants(
+  input: Pick<PlanInput, "lossImplementation" | "kernels" | "model">,
+): boolean {
+  return recipeClass(input) === "fast" && input.lossImplementation !== "fused";
+}
+
 /**
  * The constants for one planned configuration: its recipe class's (`choose`), except those of the loss
  * (`LOSS_MEMORY_KEYS`): the fast class fits them to the fused loss's chunks (every fitted fast run takes it), so
@@ -247,9 +254,8 @@ export function constantsForInput(
   input: Pick<PlanInput, "lossImplementation" | "kernels" | "model">,
   choose: (cls: RecipeClass) => ChosenConstants,
 ): ChosenConstants {
-  const cls = recipeClass(input);
-  const chosen = choose(cls);
-  if (!chosen.calibration || cls !== "fast" || input.lossImplementation === "fused") return chosen;
+  const chosen = choose(recipeClass(input));
+  if (!chosen.calibration || !takesReferenceLossConstants(input)) return chosen;
   const reference = choose("reference").calibration;
   if (!reference || reference === chosen.calibration) return chosen;
   const fromReference = Object.fromEntries(LOSS_MEMORY_KEYS.map((key) => [key, reference.constants[key]]));

@@ -748,6 +748,83 @@ function holdout14() {
     ),
   ];
 }
+/**
+ * The fifteenth (session 28, after check 14 was spent by the graphs' pool rule): configurations no card has run, on
+ * models both fits have at others. Reference steps: Qwen3 1.7B LoRA `longest`, Qwen3 4B QLoRA packed, Qwen2.5 3B
+ * LoRA at `max_length`, Llama 3.2 3B LoRA `longest`; the fast recipe with the chunked loss (Qwen3 4B LoRA) and the
+ * full loss (Qwen2.5 7B QLoRA), the rule check 14 prompted, and on Llama 3.2 1B LoRA at b16; two configurations
+ * under 8 GiB (Qwen2.5 3B fast at b8, Llama 3.2 3B at `max_length` b1 × s2048).
+ */
+function holdout15() {
+  const budget = ["--vram-budget", "8GiB"];
+  return [
+    holdout("q3-1.7b-lora-longest-b8s1024", q3_17, lora("bf16"), [], 8, 1024, "adamw_torch_fused", true),
+    holdout(
+      "q3-4b-qlora-packed-b4s1024",
+      q3_4,
+      qlora("bf16"),
+      ["--packing"],
+      4,
+      1024,
+      "paged_adamw_8bit",
+      true,
+    ),
+    holdout(
+      "q25-3b-lora-maxlen-b4s1024",
+      q25_3,
+      lora("bf16"),
+      ["--padding", "max_length"],
+      4,
+      1024,
+      "adamw_torch_fused",
+      true,
+    ),
+    holdout("l32-3b-lora-longest-b4s1024", l32_3, lora("bf16"), [], 4, 1024, "adamw_torch_fused", true),
+    holdout(
+      "q3-4b-lora-fast-chunked-b4s2048",
+      q3_4,
+      lora("bf16"),
+      [...FAST, "--loss", "chunked"],
+      4,
+      2048,
+      "adamw_torch_fused",
+      true,
+    ),
+    holdout(
+      "q25-7b-qlora-fast-lossfull-b2s2048",
+      q25_7,
+      qlora("bf16"),
+      [...FAST, "--loss", "full"],
+      2,
+      2048,
+      "adamw_8bit",
+      true,
+    ),
+    holdout("l32-1b-lora-fast-b16s1024", l32_1, lora("bf16"), FAST, 16, 1024, "adamw_torch_fused", true),
+    holdout(
+      "q25-3b-qlora-fast-8gib-b8s1024",
+      q25_3,
+      qlora("bf16"),
+      FAST,
+      8,
+      1024,
+      "adamw_8bit",
+      true,
+      budget,
+    ),
+    holdout(
+      "l32-3b-qlora-maxlen-8gib-b1s2048",
+      l32_3,
+      qlora("bf16"),
+      ["--padding", "max_length"],
+      1,
+      2048,
+      "paged_adamw_8bit",
+      true,
+      budget,
+    ),
+  ];
+}
 /** The script's own check on a machine without a GPU: two tiny-qwen2 runs on the CPU (no figure is read from them). */
 const TINY = [
   holdout(
@@ -785,6 +862,7 @@ const HOLDOUTS: Record<string, () => typeof HOLDOUT2> = {
   holdout12,
   holdout13,
   holdout14,
+  holdout15,
   tiny: () => TINY,
 };
 if (!HOLDOUTS[args.configs])
@@ -794,8 +872,8 @@ const HOLDOUT = HOLDOUTS[args.configs]!();
 /**
  * tune vs exhaustive: one small space under an 8 GiB budget (the reference recipe at 3 paddings and the fast
  * recipe packed, each with and without activation offload, × 4 batch sizes: 32 configurations), on Qwen2.5-0.5B (checks 2 and 3), Qwen3-0.6B
- * (checks 4 and 9), Gemma 3 1B at s512 (check 5), Qwen3-1.7B (checks 6, 11 and 14), Llama 3.2 1B (checks 7 and
- * 10) or Qwen2.5-1.5B (checks 8 and 13).
+ * (checks 4 and 9), Gemma 3 1B at s512 (check 5), Qwen3-1.7B (checks 6, 11 and 14), Llama 3.2 1B (checks 7, 10
+ * and 15) or Qwen2.5-1.5B (checks 8 and 13).
  */
 const TUNE_MODEL: Record<string, () => string[]> = {
   holdout2: () => q05,
@@ -811,6 +889,7 @@ const TUNE_MODEL: Record<string, () => string[]> = {
   holdout12: () => q05,
   holdout13: () => q25_15,
   holdout14: () => q3_17,
+  holdout15: () => l32_1,
 };
 const GPU_TUNE_BASE = [
   ...(TUNE_MODEL[args.configs] ?? (() => q05))(),

@@ -13,9 +13,9 @@
 CALL_START=$(date +%s)
 source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
-# CONFIGS: the configuration set of bench/plan-holdout.ts, by default the next check not yet run: holdout14 on
-# either card (session 27 spent checks 12 and 13: a refit with their runs, and the loss-memory rule check 13
-# prompted). After it, a card needs a new set.
+# CONFIGS: the configuration set of bench/plan-holdout.ts, by default the next check not yet run: holdout15 on
+# either card (session 28 spent check 14: the graphs' pool rule its chunked-loss run prompted, and a refit with its
+# runs). After it, a card needs a new set.
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in
@@ -25,7 +25,7 @@ case "$GPU_NAME" in
 esac
 # GPU: the catalog id plan predicts for (h200, or h100-sxm on an H100); CHECK: the result files' name.
 GPU=${GPU:-$([ "$CARD" = h100 ] && echo h100-sxm || echo h200)}
-CONFIGS=${CONFIGS:-holdout14}
+CONFIGS=${CONFIGS:-holdout15}
 CHECK=${CHECK:-$CARD-plan-$CONFIGS}
 echo "card: $GPU_NAME -> --gpu $GPU, check $CHECK"
 SAVED=.carry/holdout

@@ -267,8 +267,20 @@ export const HOLDOUT_CHECKS: readonly { prefix: string; spent: string | null; fi
     fit: false,
   },
   // The fourteenth (bench/plan-holdout.ts holdout14), written in session 27 after check 13 was spent, for either card.
-  { prefix: "h200-plan-holdout14-", spent: null },
-  { prefix: "h100-plan-holdout14-", spent: null },
+  {
+    prefix: "h200-plan-holdout14-",
+    spent:
+      "its configurations ran on an H100 (h100-plan-holdout14-) and session 28 changed the planner after",
+  },
+  {
+    prefix: "h100-plan-holdout14-",
+    spent:
+      "session 28 held a graphed run's full or chunked loss buffers apart from its CUDA graphs' pool (memory.ts lossBesideGraphPool) after seeing this check's Qwen2.5 1.5B `--recipe fast --loss chunked` run at -13.8% device, and refitted with its runs",
+    fit: false,
+  },
+  // The fifteenth (bench/plan-holdout.ts holdout15), written in session 28 after check 14 was spent, for either card.
+  { prefix: "h200-plan-holdout15-", spent: null },
+  { prefix: "h100-plan-holdout15-", spent: null },
 ];
 
 /** A holdout check's result file, on any GPU (`<gpu>-plan-holdout…json`). */

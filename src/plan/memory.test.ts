@@ -78,6 +78,37 @@ describe("memory estimate", () => {
     }
   });
 
+  it("holds a graphed run's full or chunked loss buffers beside its CUDA graphs' pool, not in one pool with the layer backward", () => {
+    const input = qloraInput({
+      method: "lora",
+      padding: "packed",
+      batchSize: 8,
+      seqLen: 2048,
+      gradCheckpointing: true,
+      lossImplementation: "chunked",
+    });
+    const eager = mem(input);
+    const graphed = mem({ ...input, cudaGraphs: true });
+    // Same allocated peak: the pools change what stays reserved, not what is alive at once.
+    expect(graphed.allocatorPeakBytes).toBe(eager.allocatorPeakBytes);
+    const held = item(graphed, graphed.peakPhase === "loss" ? "graphs' pool" : "loss buffers beside")!;
+    expect(held.counted).toBe("device");
+    // What the peak phase holds over the base (weights, optimizer state, saved activations): the smaller phase's
+    // own buffers are what is held beside it.
+    const peakItem = item(eager, eager.peakPhase === "loss" ? "logits and loss buffers" : "layer backward")!;
+    const base = eager.allocatorPeakBytes - peakItem.bytes;
+    const { lossBytes, layerBackwardBytes } = eager.phases;
+    expect(held.bytes).toBeCloseTo(Math.min(lossBytes, layerBackwardBytes) - base, 0);
+    expect(held.bytes).toBeGreaterThan(0);
+    expect(graphed.devicePeakBytes - eager.devicePeakBytes).toBeCloseTo(held.bytes, 0);
+    expect(graphed.breakdown.reduce((s, i) => s + i.bytes, 0)).toBeCloseTo(graphed.devicePeakBytes, 0);
+    // The fused loss's chunks are in the fast class's fitted constants already; so is the full loss without graphs.
+    for (const other of [{ lossImplementation: "fused" as const }, { cudaGraphs: false }]) {
+      const m = mem({ ...input, cudaGraphs: true, ...other });
+      expect(m.breakdown.some((i) => /graphs' pool|beside the graphs/.test(i.name))).toBe(false);
+    }
+  });
+
   it("keeps paged optimizer state out of the allocator peak but in the device peak", () => {
     const paged = mem(qloraInput({ optimizer: "paged_adamw_32bit" }));
     const plain = mem(qloraInput({ optimizer: "adamw_torch" }));

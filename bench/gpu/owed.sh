@@ -53,7 +53,9 @@ for PART in "$@"; do
         --warmup-steps 3 --report "$OUT/report" > "$OUT/study.log" 2>&1
       echo "study exit $?"; tail -25 "$OUT/study.log" ;;
     holdout)
-      CALL_S=${HOLDOUT_S:-540} bash bench/gpu/plan-holdout.sh holdout tune ;;
+      # HOLDOUT_PARTS="holdout": the check's runs without tune (a check whose exhaustive sweep will not run)
+      # shellcheck disable=SC2086
+      CALL_S=${HOLDOUT_S:-540} bash bench/gpu/plan-holdout.sh ${HOLDOUT_PARTS:-holdout tune} ;;
     exhaustive)
       CALL_S=${EXHAUSTIVE_S:-540} bash bench/gpu/plan-holdout.sh exhaustive ;;
     gputests)

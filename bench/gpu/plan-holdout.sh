@@ -3,7 +3,7 @@
 # (CHECK: the check bench/lib/measured-runs.ts HOLDOUT_CHECKS lists as not yet spent, named for the card
 # found here, e.g. h200-plan-holdout3 or h100-plan-holdout4; copy the files to bench/results/ as they are:
 # bench/plan-accuracy.ts judges the planner on them and no fit reads them until the check is spent):
-#   bash bench/gpu/plan-holdout.sh holdout tune     # the check's configurations (9 in check 14) (plan --json for each, then
+#   bash bench/gpu/plan-holdout.sh holdout tune     # the check's configurations (9 in check 15) (plan --json for each, then
 #                                                   # one sweep of them: ~4 min), then tune --top 2 (~1.5 min)
 #   bash bench/gpu/plan-holdout.sh exhaustive       # tune --all over the tune's 32 configurations (~5-8 min);
 #                                                   # again resumes a sweep a call's deadline cut

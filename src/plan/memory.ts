@@ -594,7 +594,7 @@ export function combineMemory(m: MemoryComponents, k: PlannerConstants): MemoryE
     breakdown.push({
       name: peakPhase === "loss" ? "graphs' pool (layer backward)" : "loss buffers beside the graphs' pool",
       bytes: heldApart,
-      note: `the decoder's CUDA graphs keep their own memory pool; the eager ${m.lossChunkRows === null ? "full" : "chunked"} loss cannot reuse it, so the ${peakPhase === "loss" ? "recorded layer backward's workspace" : "loss's fp32 buffers"} stay reserved beside the peak`,
+      note: `the decoder's CUDA graphs keep their own memory pool; the eager ${m.lossChunkRows === null ? "full" : "chunked"} loss cannot reuse it, so the ${peakPhase === "loss" ? "recorded layer backward's workspace stays" : "loss's fp32 buffers stay"} reserved beside the peak`,
       counted: "device",
     });
   breakdown.push({

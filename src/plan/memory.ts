@@ -526,7 +526,7 @@ export function memoryPeaks(m: MemoryComponents, k: PlannerConstants) {
   const allocatorPeakBytes = Math.max(lossBytes, layerBackwardBytes);
   // Two pools (`lossBesideGraphPool`): the smaller phase is held beside the larger one. Check 14 on an H100
   // (session 28): Qwen2.5 1.5B LoRA `--recipe fast --loss chunked` b8 × s2048 reserved 2.63 GiB beyond its
-  // allocated peak, where one pool gave 0.68; with its 1.83 GiB of loss chunks held apart, 2.52.
+  // allocated peak, where one pool gave 0.68; with its 1.83 GiB of loss chunks held apart, 2.50 (refitted).
   const heldApart = m.lossBesideGraphPool ? Math.min(lossBuffers, layerPhase) : 0;
   const allocatorReservedPeakBytes =
     allocatorPeakBytes + heldApart + reserveBytes(m, k, allocatorPeakBytes, base);

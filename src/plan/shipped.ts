@@ -248,7 +248,8 @@ export function takesReferenceLossConstants(
  * a fast run with the full or chunked loss (Liger kernels, logits materialized) takes the reference class's,
  * fitted to those losses. Check 13 on an H100 (session 27): Qwen3 1.7B LoRA `--recipe fast --loss full` b8 ×
  * s1024 planned with the fast class's reserve share (0) at 19.76 GiB, 22.78 measured (3.9 GiB reserved beyond
- * the allocated peak); with the reference class's share (0.26 once refitted), 23.32 (+2.4%).
+ * the allocated peak); with the reference class's share (0.26 once refitted), 23.32 (+2.4%); with the loss
+ * buffers held beside the CUDA graphs' pool too (memory.ts `lossBesideGraphPool`, session 28), 24.14 (+6.0%).
  */
 export function constantsForInput(
   input: Pick<PlanInput, "lossImplementation" | "kernels" | "model">,

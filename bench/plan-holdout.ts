@@ -102,6 +102,8 @@ const lora = (precision: string) => ["--method", "lora", "--precision", precisio
 const qlora = (precision: string) => ["--method", "qlora", "--precision", precision];
 const shape = (batch: number, seq: number) => ["--batch-size", String(batch), "--seq-len", String(seq)];
 const FAST = ["--recipe", "fast"];
+/** A run under an 8 GiB budget (`--vram-budget`): fit/OOM is judged against it. */
+const BUDGET_8GIB = ["--vram-budget", "8GiB"];
 /** One configuration's flags: model, method and precision, the recipe or padding, batch × length, optimizer, checkpointing, then any more. */
 const holdout = (
   name: string,
@@ -214,7 +216,7 @@ const HOLDOUT4 = [
     512,
     "paged_adamw_8bit",
     true,
-    ["--vram-budget", "8GiB"],
+    BUDGET_8GIB,
   ),
   holdout("q3-14b-qlora-packed", q3_14, qlora("bf16"), ["--packing"], 4, 2048, "adamw_8bit", true),
   holdout("q3-14b-lora-fast", q3_14, lora("bf16"), FAST, 4, 1024, "adamw_torch_fused", true),
@@ -451,11 +453,10 @@ function holdout9() {
 function holdout10() {
   const g2_9 = modelFolder("gemma-2-9b");
   const g3_1 = modelFolder("gemma-3-1b-it");
-  const budget = ["--vram-budget", "8GiB"];
   return [
-    holdout("l31-8b-qlora-fast-8gib", l31_8, qlora("bf16"), FAST, 1, 1024, "adamw_8bit", true, budget),
+    holdout("l31-8b-qlora-fast-8gib", l31_8, qlora("bf16"), FAST, 1, 1024, "adamw_8bit", true, BUDGET_8GIB),
     holdout("l31-8b-qlora-packed", l31_8, qlora("bf16"), ["--packing"], 2, 1024, "paged_adamw_8bit", true),
-    holdout("g2-9b-qlora-8gib-oom", g2_9, qlora("bf16"), [], 2, 1024, "paged_adamw_8bit", true, budget),
+    holdout("g2-9b-qlora-8gib-oom", g2_9, qlora("bf16"), [], 2, 1024, "paged_adamw_8bit", true, BUDGET_8GIB),
     holdout("g2-9b-qlora-fast", g2_9, qlora("bf16"), FAST, 4, 1024, "adamw_8bit", true),
     holdout("g3-1b-qlora-fast-s1024", g3_1, qlora("bf16"), FAST, 8, 1024, "adamw_8bit", true),
     holdout(
@@ -470,7 +471,7 @@ function holdout10() {
     ),
     holdout("q3-0.6b-qlora-longest-b16", q3_06, qlora("fp16"), [], 16, 512, "paged_adamw_8bit", true),
     holdout("q25-3b-lora-fast-nockpt", q25_3, lora("bf16"), FAST, 4, 2048, "adamw_torch_fused", false),
-    holdout("q3-1.7b-lora-fast-8gib", q3_17, lora("bf16"), FAST, 8, 1024, "adamw_8bit", true, budget),
+    holdout("q3-1.7b-lora-fast-8gib", q3_17, lora("bf16"), FAST, 8, 1024, "adamw_8bit", true, BUDGET_8GIB),
   ];
 }
 /**
@@ -482,9 +483,18 @@ function holdout10() {
  */
 /** Check 11's last two configurations under 8 GiB, which its deadline cut; check 12 runs them. */
 function cutFromCheck11() {
-  const budget = ["--vram-budget", "8GiB"];
   return [
-    holdout("q25-1.5b-qlora-fast-b32-8gib", q25_15, qlora("bf16"), FAST, 32, 512, "adamw_8bit", true, budget),
+    holdout(
+      "q25-1.5b-qlora-fast-b32-8gib",
+      q25_15,
+      qlora("bf16"),
+      FAST,
+      32,
+      512,
+      "adamw_8bit",
+      true,
+      BUDGET_8GIB,
+    ),
     holdout(
       "q25-3b-qlora-maxlen-8gib",
       q25_3,
@@ -494,7 +504,7 @@ function cutFromCheck11() {
       512,
       "paged_adamw_8bit",
       true,
-      budget,
+      BUDGET_8GIB,
     ),
   ];
 }
@@ -536,7 +546,6 @@ function holdout11() {
  * check 11's deadline cut (Qwen2.5 1.5B fast at b32, Qwen2.5 3B at `max_length`); one budget the plan says is too small.
  */
 function holdout12() {
-  const budget = ["--vram-budget", "8GiB"];
   return [
     holdout("l32-1b-qlora-packed-b8", l32_1, qlora("bf16"), ["--packing"], 8, 1024, "paged_adamw_8bit", true),
     holdout(
@@ -570,7 +579,7 @@ function holdout12() {
       1024,
       "adamw_8bit",
       true,
-      budget,
+      BUDGET_8GIB,
     ),
     ...cutFromCheck11(),
     holdout(
@@ -582,7 +591,7 @@ function holdout12() {
       2048,
       "paged_adamw_8bit",
       true,
-      budget,
+      BUDGET_8GIB,
     ),
   ];
 }
@@ -594,7 +603,6 @@ function holdout12() {
  * under 8 GiB (Qwen3 4B fast, Llama 3.1 8B at `max_length`).
  */
 function holdout13() {
-  const budget = ["--vram-budget", "8GiB"];
   return [
     holdout("q3-4b-qlora-longest-b8s512", q3_4, qlora("bf16"), [], 8, 512, "paged_adamw_8bit", true),
     holdout(
@@ -639,7 +647,17 @@ function holdout13() {
       "adamw_torch_fused",
       true,
     ),
-    holdout("q3-4b-qlora-fast-8gib-b8s1024", q3_4, qlora("bf16"), FAST, 8, 1024, "adamw_8bit", true, budget),
+    holdout(
+      "q3-4b-qlora-fast-8gib-b8s1024",
+      q3_4,
+      qlora("bf16"),
+      FAST,
+      8,
+      1024,
+      "adamw_8bit",
+      true,
+      BUDGET_8GIB,
+    ),
     holdout(
       "l31-8b-qlora-maxlen-8gib-b4s1024",
       l31_8,
@@ -649,7 +667,7 @@ function holdout13() {
       1024,
       "paged_adamw_8bit",
       true,
-      budget,
+      BUDGET_8GIB,
     ),
   ];
 }
@@ -661,7 +679,6 @@ function holdout13() {
  * rule check 13 prompted; two configurations under 8 GiB (Qwen3 1.7B fast at b16, Qwen2.5 7B fast).
  */
 function holdout14() {
-  const budget = ["--vram-budget", "8GiB"];
   return [
     holdout(
       "q25-7b-qlora-packed-b4s1024",
@@ -733,7 +750,7 @@ function holdout14() {
       1024,
       "adamw_8bit",
       true,
-      budget,
+      BUDGET_8GIB,
     ),
     holdout(
       "q25-7b-qlora-fast-8gib-b4s1024",
@@ -744,7 +761,7 @@ function holdout14() {
       1024,
       "adamw_8bit",
       true,
-      budget,
+      BUDGET_8GIB,
     ),
   ];
 }
@@ -756,7 +773,6 @@ function holdout14() {
  * under 8 GiB (Qwen2.5 3B fast at b8, Llama 3.2 3B at `max_length` b1 × s2048).
  */
 function holdout15() {
-  const budget = ["--vram-budget", "8GiB"];
   return [
     holdout("q3-1.7b-lora-longest-b8s1024", q3_17, lora("bf16"), [], 8, 1024, "adamw_torch_fused", true),
     holdout(
@@ -810,7 +826,7 @@ function holdout15() {
       1024,
       "adamw_8bit",
       true,
-      budget,
+      BUDGET_8GIB,
     ),
     holdout(
       "l32-3b-qlora-maxlen-8gib-b1s2048",
@@ -821,7 +837,7 @@ function holdout15() {
       2048,
       "paged_adamw_8bit",
       true,
-      budget,
+      BUDGET_8GIB,
     ),
   ];
 }

@@ -85,6 +85,14 @@ describe("architectureFromHfConfig", () => {
     }
   });
 
+  it("takes transformers' SiLU where a config leaves hidden_act out, and names the field for another activation", () => {
+    const { hidden_act: _a, ...rest } = HF_CONFIGS["mistral-7b-v0.1"];
+    expect(architectureFromHfConfig(rest, "m").hiddenAct).toBe("silu");
+    expect(() => architectureFromHfConfig({ ...rest, hidden_act: "relu" }, "m")).toThrow(
+      /activation "relu" is not supported/,
+    );
+  });
+
   it("names the field when a number is missing", () => {
     const { hidden_size: _h, ...rest } = HF_CONFIGS["mistral-7b-v0.1"];
     expect(() => architectureFromHfConfig(rest, "m")).toThrow(/hidden_size must be a positive integer/);

@@ -17,11 +17,35 @@ type Json = Record<string, unknown>;
 
 /** transformers' defaults for keys a config.json may omit, per config class (configuration_*.py). */
 const DEFAULTS: Record<ModelType, Json> = {
-  llama: { rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false, attention_bias: false },
-  qwen2: { rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false, use_sliding_window: false },
-  qwen3: { rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false, attention_bias: false },
-  mistral: { rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false, sliding_window: 4096 },
-  phi3: { rope_theta: 10000, rms_norm_eps: 1e-5, tie_word_embeddings: false },
+  llama: {
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    attention_bias: false,
+    hidden_act: "silu",
+  },
+  qwen2: {
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    use_sliding_window: false,
+    hidden_act: "silu",
+  },
+  qwen3: {
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    attention_bias: false,
+    hidden_act: "silu",
+  },
+  mistral: {
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    sliding_window: 4096,
+    hidden_act: "silu",
+  },
+  phi3: { rope_theta: 10000, rms_norm_eps: 1e-5, tie_word_embeddings: false, hidden_act: "silu" },
   gemma2: {
     rope_theta: 10000,
     rms_norm_eps: 1e-6,

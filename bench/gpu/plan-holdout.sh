@@ -15,7 +15,9 @@ source bench/gpu/env.sh
 # CALL_S (default 560): seconds this call may take in all, env setup included; the parts share what is left.
 # CONFIGS: the configuration set of bench/plan-holdout.ts, by default the next check not yet run: holdout15 on
 # either card (session 28 spent check 14: the graphs' pool rule its chunked-loss run prompted, and a refit with its
-# runs). After it, a card needs a new set.
+# runs). Session 29 ran its holdout part on an H200 (h200-plan-holdout15-holdout.json; its tune part, on the same
+# card, is still to run: HOLDOUT_PARTS="tune exhaustive" through owed.sh); an H100 has not run it. After it, a card
+# needs a new set.
 CALL_S=${CALL_S:-560}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 case "$GPU_NAME" in

@@ -15,37 +15,20 @@ import type { ModelArchitecture, ModelEntry } from "./types.js";
 
 type Json = Record<string, unknown>;
 
+/** The defaults LlamaConfig, Qwen2Config, Qwen3Config, MistralConfig and Phi3Config share. */
+const SILU_DECODER: Json = {
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: false,
+  hidden_act: "silu",
+};
 /** transformers' defaults for keys a config.json may omit, per config class (configuration_*.py). */
 const DEFAULTS: Record<ModelType, Json> = {
-  llama: {
-    rope_theta: 10000,
-    rms_norm_eps: 1e-6,
-    tie_word_embeddings: false,
-    attention_bias: false,
-    hidden_act: "silu",
-  },
-  qwen2: {
-    rope_theta: 10000,
-    rms_norm_eps: 1e-6,
-    tie_word_embeddings: false,
-    use_sliding_window: false,
-    hidden_act: "silu",
-  },
-  qwen3: {
-    rope_theta: 10000,
-    rms_norm_eps: 1e-6,
-    tie_word_embeddings: false,
-    attention_bias: false,
-    hidden_act: "silu",
-  },
-  mistral: {
-    rope_theta: 10000,
-    rms_norm_eps: 1e-6,
-    tie_word_embeddings: false,
-    sliding_window: 4096,
-    hidden_act: "silu",
-  },
-  phi3: { rope_theta: 10000, rms_norm_eps: 1e-5, tie_word_embeddings: false, hidden_act: "silu" },
+  llama: { ...SILU_DECODER, attention_bias: false },
+  qwen2: { ...SILU_DECODER, use_sliding_window: false },
+  qwen3: { ...SILU_DECODER, attention_bias: false },
+  mistral: { ...SILU_DECODER, sliding_window: 4096 },
+  phi3: { ...SILU_DECODER, rms_norm_eps: 1e-5 },
   gemma2: {
     rope_theta: 10000,
     rms_norm_eps: 1e-6,

@@ -126,7 +126,7 @@ export function architectureFromHfConfig(raw: unknown, source: string): ModelArc
       source,
       "hidden_act",
       `activation ${JSON.stringify(act ?? null)} is not supported`,
-      "loraprof models SiLU and tanh-GELU MLPs",
+      'loraprof models SiLU ("silu") and tanh-GELU ("gelu_pytorch_tanh") MLPs; plan the closest catalog model instead (`loraprof models`)',
     );
   }
   // Llama's attention_bias also biases o_proj; the planner models q/k/v biases only (Qwen2).
